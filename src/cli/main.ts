@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/** The `holdfast` command. Usage errors and bad config print one clear message and exit 2. */
+import { isHoldfastError } from '../errors.js'
+import { LEAVES } from '../config/load.js'
+import { VERSION } from '../version.js'
+import { parseArgs } from './args.js'
+import { run } from './run.js'
+
+const USAGE = `holdfast ${VERSION} — IoT edge gateway
+
+usage:
+  holdfast run [--config FILE] [flags]   start the gateway
+  holdfast version
+
+settings (flag / environment variable; flags beat environment beats file beats default):
+${LEAVES.map((l) => `  --${l.flag.padEnd(24)} ${l.env.padEnd(34)} ${l.spec.doc}`).join('\n')}
+  --config FILE              HOLDFAST_CONFIG                    JSON config file
+`
+
+async function main (argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv
+  switch (cmd) {
+    case 'run':
+      return await run(parseArgs(rest).flags)
+    case 'version':
+    case '--version':
+      process.stdout.write(VERSION + '\n')
+      return
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE)
+      return
+    default:
+      process.stderr.write(`holdfast: unknown command "${cmd}"\n\n${USAGE}`)
+      process.exit(2)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (isHoldfastError(err)) {
+    process.stderr.write(`holdfast: ${err.code}: ${err.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`holdfast: ${(err as Error)?.stack ?? String(err)}\n`)
+  process.exit(1)
+})

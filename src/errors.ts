@@ -1,0 +1,46 @@
+/**
+ * One catalog of coded errors. The code travels to logs, the status API and tests,
+ * which assert on the code, never on the message.
+ */
+export const ErrorCodes = {
+  HF_ERR_CONFIG_INVALID: 'invalid configuration',
+  HF_ERR_CONFIG_FILE: 'configuration file unreadable',
+  HF_ERR_USAGE: 'bad command line',
+  HF_ERR_STORE_OPEN: 'buffer database could not be opened',
+  HF_ERR_STORE_COMMIT: 'buffer commit failed',
+  HF_ERR_STORE_CORRUPT: 'buffer database damaged',
+  HF_ERR_AUTH_ANONYMOUS: 'anonymous client refused',
+  HF_ERR_AUTH_BAD_CREDENTIALS: 'bad device credentials',
+  HF_ERR_AUTH_RATE_LIMITED: 'too many failed logins from this address',
+  HF_ERR_ACL_PUBLISH: 'publish outside the client\'s own topics',
+  HF_ERR_ACL_SUBSCRIBE: 'subscription outside the client\'s own topics',
+  HF_ERR_TOPIC_INVALID: 'topic invalid',
+  HF_ERR_PAYLOAD_TOO_LARGE: 'payload over the size limit',
+  HF_ERR_QUOTA_STORAGE: 'device storage quota exhausted',
+  HF_ERR_DISK_BUDGET: 'gateway disk budget exhausted',
+  HF_ERR_CONN_LIMIT: 'connection limit reached',
+  HF_ERR_UPLINK: 'uplink send failed',
+  HF_ERR_DECODE: 'batch could not be decoded'
+} as const
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+export class HoldfastError extends Error {
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown>
+
+  constructor (code: ErrorCode, message?: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code], options)
+    this.name = 'HoldfastError'
+    this.code = code
+    this.details = details
+  }
+
+  toJSON (): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details }
+  }
+}
+
+export function isHoldfastError (err: unknown, code?: ErrorCode): err is HoldfastError {
+  return err instanceof HoldfastError && (code === undefined || err.code === code)
+}

@@ -1,0 +1,74 @@
+/** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
+import type { Server } from 'node:http'
+import type { Config } from './config/schema.js'
+import type { Logger } from './log.js'
+import { openDatabase } from './store/db.js'
+import { ReadingBuffer } from './store/buffer.js'
+import { Counters } from './metrics/counters.js'
+import { createAdmission } from './broker/admission.js'
+import { startBroker, type Broker } from './broker/server.js'
+import { startHttp } from './status/server.js'
+import type { UplinkView } from './status/snapshot.js'
+
+export interface Gateway {
+  config: Readonly<Config>
+  buffer: ReadingBuffer
+  counters: Counters
+  close: () => Promise<void>
+}
+
+export interface StartOptions { config: Readonly<Config>, log: Logger, configSource: string }
+
+export async function startGateway ({ config, log, configSource }: StartOptions): Promise<Gateway> {
+  const startedMs = Date.now()
+  const db = openDatabase({ dataDir: config.dataDir, synchronous: config.store.synchronous })
+  const buffer = new ReadingBuffer(db)
+  const counters = new Counters()
+  const backlog = buffer.usageTotal()
+  log.info({ gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 }, 'buffer open')
+  if (config.mqtt.allowAnonymous) {
+    log.warn({ code: 'HF_WARN_ANONYMOUS' }, 'ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): development only, any client may publish and subscribe anywhere')
+  }
+
+  const admission = createAdmission({ allowAnonymous: config.mqtt.allowAnonymous, maxPayloadBytes: config.mqtt.maxPayloadBytes, buffer, counters, log })
+  let broker: Broker | undefined
+  let http: Server | undefined
+  const sinceIso = new Date(startedMs).toISOString()
+  const uplink = (): UplinkView => ({ state: 'unconfigured', since: sinceIso, lastError: null, drainRate: 0, etaS: null })
+
+  const close = async (): Promise<void> => {
+    // Devices first (no new readings), then the store, then the status side.
+    await broker?.close()
+    buffer.close()
+    await new Promise<void>((resolve) => { http === undefined ? resolve() : http.close(() => resolve()) })
+    http?.closeAllConnections()
+    log.info('stopped')
+  }
+
+  try {
+    broker = await startBroker({ ...config.mqtt, admission, log })
+    http = await startHttp({
+      host: config.http.host,
+      port: config.http.port,
+      log,
+      sources: {
+        gatewayId: config.gatewayId,
+        startedMs,
+        counters,
+        buffer,
+        uplink,
+        mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }),
+        config: () => ({ source: configSource, version: null })
+      },
+      ready: () => {
+        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.lastCommitOk() }
+        return { ok: Object.values(checks).every(Boolean), checks }
+      }
+    })
+  } catch (err) {
+    await close().catch(() => {})
+    throw err
+  }
+  log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port }, 'gateway ready')
+  return { config, buffer, counters, close }
+}

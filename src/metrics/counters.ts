@@ -1,0 +1,47 @@
+/**
+ * Counters of what happened to readings, gateway-wide and per device. Every reading that
+ * is not delivered is counted here with a reason; the status API and /metrics read it.
+ */
+export const DROP_REASONS = [
+  'payload_too_large', 'acl_denied', 'invalid_topic', 'store_error', 'quota_storage', 'quota_drop_oldest', 'disk_budget'
+] as const
+export type DropReason = typeof DROP_REASONS[number]
+
+export class DeviceStats {
+  readonly id: string
+  connections = 0
+  lastSeenMs = 0
+  received = 0
+  stored = 0
+  forwarded = 0
+  authFailures = 0
+  denials = 0
+  readonly dropped: Partial<Record<DropReason, number>> = {}
+
+  constructor (id: string) {
+    this.id = id
+  }
+}
+
+export class Counters {
+  received = 0
+  stored = 0
+  forwarded = 0
+  authFailures = 0
+  readonly dropped: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
+  readonly devices = new Map<string, DeviceStats>()
+
+  device (id: string): DeviceStats {
+    let d = this.devices.get(id)
+    if (d === undefined) this.devices.set(id, d = new DeviceStats(id))
+    return d
+  }
+
+  drop (device: string | null, reason: DropReason, n = 1): void {
+    this.dropped[reason] += n
+    if (device !== null) {
+      const d = this.device(device)
+      d.dropped[reason] = (d.dropped[reason] ?? 0) + n
+    }
+  }
+}

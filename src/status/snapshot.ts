@@ -1,0 +1,60 @@
+/** The status document behind /api/status: built from read-only views of the running parts. */
+import type { Counters } from '../metrics/counters.js'
+import type { ReadingBuffer } from '../store/buffer.js'
+import { VERSION } from '../version.js'
+
+export interface UplinkView {
+  state: 'unconfigured' | 'connected' | 'degraded' | 'down' | 'paused'
+  since: string
+  lastError: string | null
+  drainRate: number
+  etaS: number | null
+}
+
+export interface StatusSources {
+  gatewayId: string
+  startedMs: number
+  counters: Counters
+  buffer: ReadingBuffer
+  uplink: () => UplinkView
+  mqtt: () => { listening: boolean, connections: number }
+  config: () => { source: string, version: number | null }
+}
+
+const ageS = (ms: number, now: number): number => Math.max(0, Math.round((now - ms) / 100) / 10)
+
+export function statusSnapshot (s: StatusSources) {
+  const now = Date.now()
+  const usage = s.buffer.usageTotal()
+  const oldest = s.buffer.oldestRecvMs()
+  const c = s.counters
+  return {
+    gatewayId: s.gatewayId,
+    version: VERSION,
+    uptimeS: Math.round((now - s.startedMs) / 1000),
+    now: new Date(now).toISOString(),
+    uplink: s.uplink(),
+    backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
+    counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, authFailures: c.authFailures, dropped: { ...c.dropped } },
+    mqtt: s.mqtt(),
+    config: s.config(),
+    devices: [...c.devices.values()].map((d) => {
+      const u = s.buffer.usageOf(d.id)
+      return {
+        id: d.id,
+        connected: d.connections > 0,
+        lastSeenS: d.lastSeenMs === 0 ? null : ageS(d.lastSeenMs, now),
+        received: d.received,
+        stored: d.stored,
+        forwarded: d.forwarded,
+        buffered: u.readings,
+        bufferedBytes: u.bytes,
+        authFailures: d.authFailures,
+        denials: d.denials,
+        dropped: { ...d.dropped }
+      }
+    })
+  }
+}
+
+export type StatusSnapshot = ReturnType<typeof statusSnapshot>
