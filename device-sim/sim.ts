@@ -61,7 +61,7 @@ const inflight = Math.max(1, num('inflight'))
 const seed = num('seed')
 if (durationS === 0 && count === 0) { process.stderr.write('holdfast-sim: give --duration or --count\n'); process.exit(2) }
 
-const totals = { published: 0, acked: 0, failed: 0, connects: 0, disconnects: 0 }
+const totals = { published: 0, acked: 0, failed: 0, retries: 0, connects: 0, disconnects: 0 }
 const latencies: number[] = []
 const ackedLog: WriteStream | null = o['acked-log'] !== undefined ? createWriteStream(o['acked-log'], { flags: 'a' }) : null
 const deadline = durationS > 0 ? Date.now() + durationS * 1000 : Infinity
@@ -90,15 +90,26 @@ function startDevice (i: number): Device {
   const tick = (): void => {
     if (stopping || (count > 0 && dev.sent >= count) || Date.now() >= deadline) return
     if (dev.inFlight >= inflight) return
-    const payload = dev.model.next(Date.now())
-    const n = dev.model.n - 1
     dev.sent++
     dev.inFlight++
     totals.published++
+    send(dev.model.next(Date.now()), dev.model.n - 1)
+  }
+  // Like a real device with a local queue: a reading whose publish failed is sent again, same bytes.
+  const send = (payload: Buffer, n: number): void => {
     const t0 = performance.now()
     client.publish(topic, payload, { qos }, (err) => {
+      if (err != null) {
+        if (!stopping) {
+          totals.retries++
+          setTimeout(() => send(payload, n), 200)
+          return
+        }
+        dev.inFlight--
+        if (totals.failed++ < 5) process.stderr.write(`holdfast-sim: ${id}: publish failed: ${err.message}\n`)
+        return
+      }
       dev.inFlight--
-      if (err != null) { totals.failed++; return }
       totals.acked++
       if (latencies.length < 2_000_000) latencies.push(performance.now() - t0)
       ackedLog?.write(`${id} ${n}\n`)

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js'
 import type { Counters, DropReason } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import { deviceOfTopic, eventTimeOf } from '../codec/reading.js'
+import { RECENT_PER_DEVICE } from '../store/recent.js'
 
 export interface AdmissionOptions {
   allowAnonymous: boolean
@@ -22,7 +23,7 @@ export interface AdmissionOptions {
 }
 
 /** Per-connection facts kept beside aedes' client. */
-interface ConnState { device: string | null }
+interface ConnState { device: string | null, publishes: number }
 const conns = new WeakMap<Client, ConnState>()
 
 const AUTH_BAD_CREDENTIALS = 4
@@ -44,7 +45,7 @@ export function createAdmission (opts: AdmissionOptions) {
   return {
     authenticate (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
       if (opts.allowAnonymous) {
-        conns.set(client, { device: null })
+        conns.set(client, { device: null, publishes: 0 })
         return done(null, true)
       }
       counters.authFailures++
@@ -80,7 +81,15 @@ export function createAdmission (opts: AdmissionOptions) {
       if (packet.qos === 2 && (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight?.has(packet.messageId!) === true) {
         return cb(null)
       }
-      buffer.append({ device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }, (err) => {
+      const reading = { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
+      // Re-sends come flagged DUP or, from clients that do not flag them, first on a new connection.
+      const fresh = state === undefined || state.publishes++ < RECENT_PER_DEVICE
+      if ((packet.dup || fresh) && buffer.isResend(reading)) {
+        counters.duplicates++
+        stats.duplicates++
+        return cb(null)
+      }
+      buffer.append(reading, (err) => {
         if (err !== null) return reject(client, device, 'store_error', err, cb)
         counters.stored++
         stats.stored++

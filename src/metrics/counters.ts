@@ -14,6 +14,8 @@ export class DeviceStats {
   received = 0
   stored = 0
   forwarded = 0
+  /** Re-sent readings recognised and acknowledged without a second copy. */
+  duplicates = 0
   authFailures = 0
   denials = 0
   readonly dropped: Partial<Record<DropReason, number>> = {}
@@ -27,6 +29,7 @@ export class Counters {
   received = 0
   stored = 0
   forwarded = 0
+  duplicates = 0
   authFailures = 0
   readonly dropped: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
   readonly devices = new Map<string, DeviceStats>()

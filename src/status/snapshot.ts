@@ -35,7 +35,7 @@ export function statusSnapshot (s: StatusSources) {
     now: new Date(now).toISOString(),
     uplink: s.uplink(),
     backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
-    counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, authFailures: c.authFailures, dropped: { ...c.dropped } },
+    counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped } },
     mqtt: s.mqtt(),
     config: s.config(),
     devices: [...c.devices.values()].map((d) => {
@@ -47,6 +47,7 @@ export function statusSnapshot (s: StatusSources) {
         received: d.received,
         stored: d.stored,
         forwarded: d.forwarded,
+        duplicates: d.duplicates,
         buffered: u.readings,
         bufferedBytes: u.bytes,
         authFailures: d.authFailures,

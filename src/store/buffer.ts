@@ -6,6 +6,7 @@
 import type { Statement } from 'better-sqlite3'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
+import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
 
 export interface NewReading { device: string, topic: string, payload: Buffer, eventMs: number | null, qos: number }
 export interface StoredReading { seq: number, device: string, topic: string, payload: Buffer, recvMs: number, eventMs: number | null, qos: number }
@@ -35,6 +36,7 @@ export class ReadingBuffer {
   private lastRecvMs = 0
   private readonly usage: Usage = { readings: 0, bytes: 0 }
   private readonly perDevice = new Map<string, Usage>()
+  private readonly recent = new RecentReadings()
   private readonly commitListeners: Array<() => void> = []
   /** Devices inserted by the open transaction, forgotten again if it rolls back. */
   private newDevices: string[] = []
@@ -69,6 +71,10 @@ export class ReadingBuffer {
     }
     const newest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq DESC LIMIT 1').pluck().get() as number | undefined
     this.lastRecvMs = newest ?? 0
+    // Re-sends arrive right after a restart: remember what each device stored last.
+    const window = Math.max(RECENT_PER_DEVICE, this.perDevice.size * RECENT_PER_DEVICE)
+    const tail = db.prepare('SELECT device, topic, payload FROM readings WHERE seq > ? AND event_ms IS NOT NULL ORDER BY seq').all(this.nextSeq - 1 - window) as Array<{ device: number, topic: string, payload: Buffer }>
+    for (const r of tail) this.recent.remember(this.deviceNames.get(r.device) ?? String(r.device), r.topic, r.payload)
   }
 
   /** Queue a reading for the next group commit; `cb` runs after it is durable (or failed). */
@@ -114,9 +120,17 @@ export class ReadingBuffer {
     this.nextSeq = firstSeq + batch.length
     this.totals.committed += batch.length
     this.totals.commits++
-    for (const r of batch) this.account(r.device, 1, rowBytes(r.topic, r.payload))
+    for (const r of batch) {
+      this.account(r.device, 1, rowBytes(r.topic, r.payload))
+      if (r.eventMs !== null) this.recent.remember(r.device, r.topic, r.payload)
+    }
     for (let i = 0; i < cbs.length; i++) cbs[i]!(null, firstSeq + i)
     for (const l of this.commitListeners) l()
+  }
+
+  /** True when this exact reading (with its own event time) is among the device's last stored ones. */
+  isResend (reading: NewReading): boolean {
+    return reading.eventMs !== null && this.recent.has(reading.device, reading.topic, reading.payload)
   }
 
   onCommit (listener: () => void): void {
