@@ -25,6 +25,7 @@ export class ReadingBuffer {
   private readonly insertDevice: Statement
   private readonly setMeta: Statement
   private readonly selectAfter: Statement
+  private readonly selectNewest: Statement
   private readonly selectOldest: Statement
   private readonly deleteOne: Statement
   private readonly deviceIds = new Map<string, number>()
@@ -50,6 +51,7 @@ export class ReadingBuffer {
     this.insertDevice = db.prepare('INSERT INTO devices (name) VALUES (?)')
     this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
     this.selectAfter = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq LIMIT ?')
+    this.selectNewest = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?')
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
 
@@ -140,6 +142,11 @@ export class ReadingBuffer {
   /** Oldest-first read of readings with seq > afterSeq. */
   readAfter (afterSeq: number, limit: number): StoredReading[] {
     return (this.selectAfter.all(afterSeq, limit) as Row[]).map(this.toReading)
+  }
+
+  /** The newest readings with seq > afterSeq, returned oldest-first. */
+  readNewest (afterSeq: number, limit: number): StoredReading[] {
+    return (this.selectNewest.all(afterSeq, limit) as Row[]).reverse().map(this.toReading)
   }
 
   /** Delete readings the uplink has delivered, in one transaction. */
