@@ -19,6 +19,18 @@ export const ErrorCodes = {
   HF_ERR_QUOTA_STORAGE: 'device storage quota exhausted',
   HF_ERR_DISK_BUDGET: 'gateway disk budget exhausted',
   HF_ERR_CONN_LIMIT: 'connection limit reached',
+  HF_ERR_CONN_RATE: 'too many new connections from this address',
+  HF_ERR_CONNECT_TIMEOUT: 'no CONNECT in time',
+  HF_ERR_PROTOCOL: 'malformed MQTT packet',
+  HF_ERR_PACKET_TOO_LARGE: 'MQTT packet over the size limit',
+  HF_ERR_AUTH_UNKNOWN: 'unknown device or app',
+  HF_ERR_AUTH_CERT_MISMATCH: 'user name differs from the client certificate\'s id',
+  HF_ERR_AUTH_BUSY: 'too many logins being checked',
+  HF_ERR_SESSION_LIMIT: 'device has its maximum number of sessions',
+  HF_ERR_SUBSCRIPTION_LIMIT: 'connection has its maximum number of subscriptions',
+  HF_ERR_RETAINED_LIMIT: 'client has its maximum number of retained topics',
+  HF_ERR_CREDENTIALS_FILE: 'device credentials file unreadable or invalid',
+  HF_ERR_TLS_CONFIG: 'TLS certificate or key unreadable',
   HF_ERR_UPLINK: 'uplink send failed',
   HF_ERR_DECODE: 'batch could not be decoded'
 } as const

@@ -30,7 +30,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
     log.warn({ code: 'HF_WARN_ANONYMOUS' }, 'ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): development only, any client may publish and subscribe anywhere')
   }
 
-  const admission = createAdmission({ allowAnonymous: config.mqtt.allowAnonymous, maxPayloadBytes: config.mqtt.maxPayloadBytes, buffer, counters, log })
+  const admission = createAdmission({ config, buffer, counters, log })
   let broker: Broker | undefined
   let http: Server | undefined
   const sinceIso = new Date(startedMs).toISOString()
@@ -46,7 +46,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   }
 
   try {
-    broker = await startBroker({ ...config.mqtt, admission, log })
+    broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({
       host: config.http.host,
       port: config.http.port,
@@ -56,6 +56,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
         startedMs,
         counters,
         buffer,
+        quotaOf: admission.quotaOf,
         uplink,
         mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }),
         config: () => ({ source: configSource, version: null })

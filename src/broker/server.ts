@@ -1,7 +1,17 @@
-/** The MQTT broker: aedes behind a plain TCP listener, with admission hooks wired in. */
-import { Aedes } from 'aedes'
+/**
+ * The MQTT broker: aedes behind a plain TCP listener and, when certificates are configured, a TLS
+ * listener (client certificates optional). Before aedes sees a socket, the listener caps total
+ * connections and new connections per second per source address; while aedes parses, packets
+ * larger than any allowed publish are refused before they are buffered. Every refusal is counted.
+ */
+import { Aedes, type Client } from 'aedes'
+import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls'
+import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
+import type { Counters, RefusalReason } from '../metrics/counters.js'
+import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
 
 export interface BrokerOptions {
@@ -9,57 +19,186 @@ export interface BrokerOptions {
   port: number
   connectTimeoutMs: number
   maxConnections: number
+  connRatePerAddress: number
+  connBurstPerAddress: number
+  tls: { host: string, port: number, certFile: string, keyFile: string, caFile: string }
   admission: Admission
+  counters: Counters
   log: Logger
 }
 
 export interface Broker {
   aedes: Aedes
   server: Server
+  tlsServer: TlsServer | null
   listening: () => boolean
   connections: () => number
   close: () => Promise<void>
 }
 
+/** Error messages aedes and mqtt-packet use for outcomes that are not malformed input. */
+const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout'])
+
 export async function startBroker (opts: BrokerOptions): Promise<Broker> {
-  const { admission, log } = opts
+  const { admission, counters, log } = opts
   const aedes = await Aedes.createBroker({
     connectTimeout: opts.connectTimeoutMs,
     authenticate: admission.authenticate,
     authorizePublish: admission.authorizePublish,
     authorizeSubscribe: admission.authorizeSubscribe,
     // Client ids up to 128 chars: device ids are often serials or MACs with prefixes.
-    maxClientsIdLength: 128
+    maxClientsIdLength: 128,
+    // Topics this deep are not device data; aedes refuses them before any hook runs.
+    maxTopicLevels: 32
   })
   aedes.on('clientDisconnect', (c) => admission.clientGone(c))
-  aedes.on('clientError', (c, err) => log.debug({ client: c.id, err: err.message }, 'client error'))
-  aedes.on('connectionError', (c, err) => log.debug({ client: c?.id, err: err.message }, 'connection error'))
+  aedes.on('unsubscribe', (subs, c) => admission.unsubscribed(subs as unknown as string[], c))
+  const onError = (c: Client | null, err: Error): void => {
+    const reason = classify(err)
+    if (reason !== null) counters.refuse(reason)
+    log.debug({ client: c?.id ?? null, err: err.message, counted: reason }, 'client error')
+  }
+  aedes.on('clientError', onError)
+  aedes.on('connectionError', onError)
 
-  const server = createServer((socket: Socket) => {
+  // Refusals of whole connections are many and alike under a flood: log each reason at most every 10 s.
+  const lastLogged = new Map<RefusalReason, { at: number, since: number }>()
+  const refuseSocket = (socket: Socket, reason: RefusalReason, code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE'): void => {
+    counters.refuse(reason)
+    socket.destroy()
+    const now = Date.now()
+    const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
+    l.since++
+    if (now - l.at >= 10_000) {
+      log.warn({ code, address: socket.remoteAddress, refusedSinceLastLog: l.since, open, limit: opts.maxConnections }, 'connection refused')
+      l.at = now
+      l.since = 0
+    }
+    lastLogged.set(reason, l)
+  }
+
+  const perAddress = new KeyedBuckets(opts.connRatePerAddress, opts.connBurstPerAddress)
+  let open = 0
+  /** Admission control on a raw socket (before TLS handshakes): false = refused and destroyed. */
+  const gate = (socket: Socket): boolean => {
+    if (open >= opts.maxConnections) {
+      refuseSocket(socket, 'conn_limit', 'HF_ERR_CONN_LIMIT')
+      return false
+    }
+    if (!perAddress.tryTake(socket.remoteAddress ?? 'unknown', Date.now())) {
+      refuseSocket(socket, 'conn_rate', 'HF_ERR_CONN_RATE')
+      return false
+    }
+    open++
+    socket.once('close', () => { open-- })
     // Nagle would hold PUBACKs back for up to tens of ms.
     socket.setNoDelay(true)
-    aedes.handle(socket)
-  })
-  server.maxConnections = opts.maxConnections
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject)
-      resolve()
+    return true
+  }
+  const maxPacket = admission.maxPacketBytes()
+  const handle = (socket: Socket | TLSSocket): void => {
+    const client = aedes.handle(socket)
+    guardPacketSize(client, maxPacket, (cmd) => {
+      counters.refuse('packet_too_large')
+      const device = admission.deviceOf(client)
+      if (cmd === 'publish' && device !== null) counters.drop(device, 'payload_too_large')
+      log.warn({ code: 'HF_ERR_PACKET_TOO_LARGE', client: client.id, device, cmd, limit: maxPacket }, 'packet over the size limit: connection closed')
     })
+  }
+
+  const server = createServer((socket: Socket) => {
+    if (gate(socket)) handle(socket)
   })
+  await listen(server, opts.port, opts.host)
   log.info({ host: opts.host, port: opts.port }, 'mqtt listening')
+
+  let tlsServer: TlsServer | null = null
+  const t = opts.tls
+  if (t.certFile !== '' && t.keyFile !== '') {
+    const read = (file: string, what: string): Buffer => {
+      try {
+        return readFileSync(file)
+      } catch (err) {
+        throw new HoldfastError('HF_ERR_TLS_CONFIG', `cannot read mqtt.tls.${what} ${file}: ${(err as Error).message}`, { file }, { cause: err })
+      }
+    }
+    const ca = t.caFile !== '' ? read(t.caFile, 'caFile') : undefined
+    try {
+      tlsServer = createTlsServer({
+        cert: read(t.certFile, 'certFile'),
+        key: read(t.keyFile, 'keyFile'),
+        ca,
+        // Ask for a client certificate when a CA is configured, but let password logins in without one:
+        // the certificate is checked (authorized) and mapped to an id at CONNECT (src/identity/cert.ts).
+        requestCert: ca !== undefined,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: opts.connectTimeoutMs
+      }, handle)
+    } catch (err) {
+      throw new HoldfastError('HF_ERR_TLS_CONFIG', `mqtt.tls: ${(err as Error).message}`, {}, { cause: err })
+    }
+    // Raw sockets are gated before the (costly) handshake.
+    tlsServer.prependListener('connection', (socket: Socket) => { gate(socket) })
+    tlsServer.on('tlsClientError', (err) => {
+      counters.refuse('tls_error')
+      log.debug({ err: err.message }, 'tls handshake failed')
+    })
+    const host = t.host !== '' ? t.host : opts.host
+    await listen(tlsServer, t.port, host)
+    log.info({ host, port: t.port, clientCerts: ca !== undefined }, 'mqtt tls listening')
+  }
 
   return {
     aedes,
     server,
+    tlsServer,
     listening: () => server.listening,
     connections: () => aedes.connectedClients,
     close: async () => {
-      // Stop accepting first; the listener's close completes once aedes has ended every client.
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Stop accepting first; the listeners' close completes once aedes has ended every client.
+      const stopped = Promise.all([server, tlsServer].filter((s) => s !== null).map(async (s) => await new Promise<void>((resolve) => s.close(() => resolve()))))
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
       await stopped
+      admission.close()
     }
+  }
+}
+
+async function listen (server: Server, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+/** What a client error means for the counters; null when it is no bad input or was counted where it arose. */
+function classify (err: Error): RefusalReason | null {
+  if (err instanceof HoldfastError) return null
+  if (err.message === 'connect did not arrive in time') return 'connect_timeout'
+  if (typeof (err as NodeJS.ErrnoException).code === 'string' || NOT_PROTOCOL.has(err.message)) return null
+  return 'protocol_error'
+}
+
+/**
+ * Refuse a packet as soon as its fixed header announces more bytes than any allowed publish,
+ * instead of buffering up to 256 MB per connection first. mqtt-packet has no such limit, so its
+ * per-client parser's length step is wrapped (private API, checked for at run time).
+ */
+function guardPacketSize (client: Client, limit: number, onRefused: (cmd: string) => void): void {
+  const parser = (client as unknown as { _parser?: Record<string, unknown> })._parser
+  if (parser === undefined || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') return
+  const parseLength = parser._parseLength as () => boolean
+  parser._parseLength = function (this: { packet: { length: number, cmd: string }, _emitError: (e: Error) => void }): boolean {
+    const ok = parseLength.call(this)
+    if (ok && this.packet.length > limit) {
+      onRefused(this.packet.cmd)
+      this._emitError(new HoldfastError('HF_ERR_PACKET_TOO_LARGE', undefined, { bytes: this.packet.length, limit }))
+      return false
+    }
+    return ok
   }
 }

@@ -10,6 +10,8 @@ const USAGE = `holdfast ${VERSION} — IoT edge gateway
 
 usage:
   holdfast run [--config FILE] [flags]   start the gateway
+  holdfast devices add|rotate ID [--password-stdin] [--data-dir DIR]   set a device secret (printed if generated)
+  holdfast devices remove ID | list [--json]                          in <dataDir>/credentials.json; a running gateway reloads it
   holdfast version
 
 settings (flag / environment variable; flags beat environment beats file beats default):
@@ -20,6 +22,7 @@ ${LEAVES.map((l) => `  --${l.flag.padEnd(24)} ${l.env.padEnd(34)} ${l.spec.doc}`
 async function main (argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv
   switch (cmd) {
+    case 'devices': return await (await import('./devices.js')).devicesCommand(rest)
     case 'run':
       return await run(parseArgs(rest).flags)
     case 'version':

@@ -142,7 +142,46 @@ function coerce (leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
       if (spec.pattern !== undefined && !items.every((i) => spec.pattern!.test(i))) return fail(`a list of ${spec.patternDoc ?? 'items'}`)
       return items
     }
+    case 'map':
+      return coerceMap(leaf.path, spec, r, errors)
   }
+}
+
+/** A map setting: a JSON object (or JSON text from a flag or variable) of entries, each field checked and named in full. */
+function coerceMap (path: string, spec: Extract<FieldSpec, { kind: 'map' }>, r: Raw, errors: FieldError[]): unknown {
+  let v = r.value
+  if (typeof v === 'string') {
+    try { v = JSON.parse(v) } catch { v = undefined }
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    errors.push({ field: path, source: r.source, message: 'must be a JSON object of entries' })
+    return undefined
+  }
+  const out: Record<string, unknown> = {}
+  for (const [key, entry] of Object.entries(v)) {
+    if (!spec.keyPattern.test(key)) errors.push({ field: `${path}.${key}`, source: r.source, message: `the name must be ${spec.keyDoc}` })
+    else out[key] = coerceEntry(entry, spec.entry, `${path}.${key}`, r.source, errors)
+    for (const req of spec.required ?? []) {
+      if (typeof entry === 'object' && entry !== null && !Object.hasOwn(entry, req)) errors.push({ field: `${path}.${key}.${req}`, source: r.source, message: 'is required' })
+    }
+  }
+  return out
+}
+
+function coerceEntry (doc: unknown, section: SectionSpec, path: string, source: string, errors: FieldError[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    errors.push({ field: path, source, message: 'must be an object' })
+    return out
+  }
+  for (const [key, value] of Object.entries(doc)) {
+    const spec = Object.hasOwn(section, key) ? section[key] : undefined
+    const p = `${path}.${key}`
+    if (spec === undefined) errors.push({ field: p, source, message: 'unknown key' })
+    else if (isField(spec)) out[key] = coerce({ path: p, spec, flag: '', env: '' }, { value, source }, errors)
+    else out[key] = coerceEntry(value, spec, p, source, errors)
+  }
+  return out
 }
 
 function setPath (obj: Record<string, unknown>, path: string, value: unknown): void {
@@ -164,6 +203,14 @@ function deepFreeze<T> (o: T): T {
 export function redact (cfg: Readonly<Config>): Record<string, unknown> {
   const copy = JSON.parse(JSON.stringify(cfg)) as Record<string, unknown>
   for (const leaf of LEAVES) {
+    if (leaf.spec.kind === 'map') {
+      // Secret fields inside entries (password hashes) are redacted one by one.
+      const secrets = Object.entries(leaf.spec.entry).filter(([, f]) => isField(f) && f.secret === true).map(([k]) => k)
+      for (const entry of Object.values((copy[leaf.path] ?? {}) as Record<string, Record<string, unknown>>)) {
+        for (const k of secrets) if (typeof entry[k] === 'string' && entry[k] !== '') entry[k] = '[redacted]'
+      }
+      continue
+    }
     if (leaf.spec.secret !== true) continue
     const keys = leaf.path.split('.')
     let cur = copy

@@ -13,6 +13,8 @@ export type FieldSpec =
   | Base & { kind: 'bool', default: boolean }
   | Base & { kind: 'enum', default: string, values: readonly string[] }
   | Base & { kind: 'list', default: readonly string[], pattern?: RegExp, patternDoc?: string }
+  /** A JSON object of named entries (`devices.pump-1.quota.msgsPerS`), each checked against `entry`; unset entry fields stay absent. */
+  | Base & { kind: 'map', default: Readonly<Record<string, never>>, keyPattern: RegExp, keyDoc: string, entry: SectionSpec, required?: readonly string[] }
 export interface SectionSpec { [key: string]: FieldSpec | SectionSpec }
 
 export function isField (s: FieldSpec | SectionSpec): s is FieldSpec {
@@ -22,6 +24,25 @@ export function isField (s: FieldSpec | SectionSpec): s is FieldSpec {
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const HOSTPORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/
 const MiB = 1024 * 1024
+/** Device ids as in the topic scheme (src/codec/reading.ts). */
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+/** `scrypt$N$r$p$salt$hash` (base64), as printed by `holdfast devices` and `holdfast hash-password`. */
+const SECRET_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
+/** An MQTT topic filter: levels of anything but wildcards, `+` alone in a level, `#` alone and last. */
+const TOPIC_FILTER = /^(?=.)(?:(?:[^+#/\u0000]*|\+)\/)*(?:[^+#/\u0000]*|\+|#)$/
+
+/** Per-device quota fields: the defaults in `quota`, overridable per device in `devices.<id>.quota`. */
+const QUOTA_FIELDS = {
+  msgsPerS: { kind: 'number', default: 100, min: 0.01, max: 1_000_000, doc: 'Messages per second per device (token bucket); over it PUBACKs are held, nothing is dropped' },
+  msgsBurst: { kind: 'int', default: 200, min: 1, max: 10_000_000, doc: 'Messages a device may send at once above its rate' },
+  bytesPerS: { kind: 'int', default: MiB, min: 16, max: 1024 * MiB, doc: 'Payload bytes per second per device (token bucket); over it PUBACKs are held' },
+  bytesBurst: { kind: 'int', default: 2 * MiB, min: 16, max: 1024 * MiB, doc: 'Payload bytes a device may send at once above its rate' },
+  maxPayloadBytes: { kind: 'int', default: 0, min: 0, max: 16 * MiB, doc: 'Largest payload per device; 0 = mqtt.maxPayloadBytes (which always applies)' },
+  maxBufferedReadings: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Readings a device may hold in the buffer; 0 = no per-device cap (store.maxBytes still applies)' },
+  maxBufferedBytes: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Buffer bytes a device may hold (payload + topic + 40 per reading); 0 = no per-device cap' },
+  maxSessions: { kind: 'int', default: 2, min: 1, max: 1_000, doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)' }
+} as const satisfies SectionSpec
+const STORAGE_POLICY = { kind: 'enum', default: 'drop-oldest', values: ['drop-oldest', 'reject-new'], doc: 'Over a storage quota: drop-oldest deletes the device\'s oldest readings, reject-new refuses the new one' } as const
 
 export const schema = {
   gatewayId: { kind: 'string', default: '', pattern: ID, patternDoc: '1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric', doc: 'Gateway id; default: the host name' },
@@ -33,7 +54,20 @@ export const schema = {
     allowAnonymous: { kind: 'bool', default: false, flag: 'allow-anonymous', doc: 'Development switch: accept clients without credentials' },
     connectTimeoutMs: { kind: 'int', default: 10_000, min: 100, max: 300_000, doc: 'Close sockets that send no CONNECT within this time' },
     maxConnections: { kind: 'int', default: 5_000, min: 1, max: 1_000_000, doc: 'Cap on concurrent MQTT connections' },
-    maxPayloadBytes: { kind: 'int', default: 256 * 1024, min: 16, max: 16 * MiB, doc: 'Largest PUBLISH payload accepted' }
+    maxPayloadBytes: { kind: 'int', default: 256 * 1024, min: 16, max: 16 * MiB, doc: 'Largest PUBLISH payload accepted' },
+    connRatePerAddress: { kind: 'number', default: 100, min: 0.1, max: 1_000_000, doc: 'New connections per second accepted from one source address' },
+    connBurstPerAddress: { kind: 'int', default: 500, min: 1, max: 1_000_000, doc: 'New connections one source address may open at once' },
+    authFailuresPerMin: { kind: 'number', default: 10, min: 0.1, max: 1_000_000, doc: 'Failed logins per minute tolerated from one address; past the burst its logins are refused' },
+    authFailureBurst: { kind: 'int', default: 20, min: 1, max: 1_000_000, doc: 'Failed logins one address may make before the rate applies' },
+    maxSubscriptionsPerClient: { kind: 'int', default: 1_000, min: 1, max: 1_000_000, doc: 'Subscriptions one connection may hold' },
+    maxRetainedPerClient: { kind: 'int', default: 100, min: 0, max: 1_000_000, doc: 'Distinct retained topics one device or app (or anonymous connection) may hold' },
+    tls: {
+      host: { kind: 'string', default: '', doc: 'TLS listen address; default mqtt.host' },
+      port: { kind: 'int', default: 8883, min: 1, max: 65535, doc: 'MQTT over TLS port (on when certFile and keyFile are set)' },
+      certFile: { kind: 'string', default: '', doc: 'PEM server certificate (chain); empty = no TLS listener' },
+      keyFile: { kind: 'string', default: '', doc: 'PEM server private key' },
+      caFile: { kind: 'string', default: '', doc: 'PEM CAs for client certificates; set = devices may log in with a certificate (id from CN or SAN)' }
+    }
   },
   http: {
     host: { kind: 'string', default: '0.0.0.0', doc: 'Status page / API listen address' },
@@ -43,6 +77,32 @@ export const schema = {
     synchronous: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode; full survives power loss, normal only process crashes' },
     maxBytes: { kind: 'int', default: 1024 * MiB, min: MiB, max: Number.MAX_SAFE_INTEGER, doc: 'Disk budget for buffered readings (payload + overhead bytes)' },
     minFreeBytes: { kind: 'int', default: 64 * MiB, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Refuse new readings when the data volume has less free space than this' }
+  },
+  quota: { ...QUOTA_FIELDS, storagePolicy: STORAGE_POLICY },
+  devices: {
+    kind: 'map',
+    default: {},
+    keyPattern: DEVICE_ID,
+    keyDoc: 'a device id (1-128 of A-Z a-z 0-9 . _ : -, starting alphanumeric)',
+    entry: {
+      passwordHash: { kind: 'string', default: '', secret: true, pattern: SECRET_HASH, patternDoc: 'a hash printed by `holdfast hash-password`', doc: 'scrypt hash of the device secret (username = device id)' },
+      storagePolicy: STORAGE_POLICY,
+      quota: QUOTA_FIELDS
+    },
+    doc: 'Provisioned devices (JSON object, usually in the config file): id -> { passwordHash, storagePolicy, quota }'
+  },
+  apps: {
+    kind: 'map',
+    default: {},
+    keyPattern: DEVICE_ID,
+    keyDoc: 'an app account name (same characters as a device id)',
+    entry: {
+      passwordHash: { kind: 'string', default: '', secret: true, pattern: SECRET_HASH, patternDoc: 'a hash printed by `holdfast hash-password`', doc: 'scrypt hash of the app secret (username = app name)' },
+      read: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topic filters the app may subscribe to (within these)' },
+      write: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topic filters the app may publish to' }
+    },
+    required: ['passwordHash'],
+    doc: 'Local app accounts (JSON object): name -> { passwordHash, read: [filters], write: [filters] }'
   },
   kafka: {
     brokers: { kind: 'list', default: [], pattern: HOSTPORT, patternDoc: 'host:port', doc: 'Kafka bootstrap brokers, comma-separated; empty = no uplink (readings are kept)' },
@@ -73,9 +133,17 @@ export interface Config {
   gatewayId: string
   dataDir: string
   logLevel: string
-  mqtt: { host: string, port: number, allowAnonymous: boolean, connectTimeoutMs: number, maxConnections: number, maxPayloadBytes: number }
+  mqtt: {
+    host: string, port: number, allowAnonymous: boolean, connectTimeoutMs: number, maxConnections: number, maxPayloadBytes: number,
+    connRatePerAddress: number, connBurstPerAddress: number, authFailuresPerMin: number, authFailureBurst: number,
+    maxSubscriptionsPerClient: number, maxRetainedPerClient: number,
+    tls: { host: string, port: number, certFile: string, keyFile: string, caFile: string }
+  }
   http: { host: string, port: number }
   store: { synchronous: 'full' | 'normal', maxBytes: number, minFreeBytes: number }
+  quota: QuotaConfig & { storagePolicy: StoragePolicy }
+  devices: Readonly<Record<string, DeviceConfig>>
+  apps: Readonly<Record<string, AppConfig>>
   kafka: {
     brokers: string[], topic: string, clientId: string, ssl: boolean, caFile: string,
     saslMechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512', saslUsername: string, saslPassword: string,
@@ -84,6 +152,15 @@ export interface Config {
   batch: { maxReadings: number, maxBytes: number, lingerMs: number, freshShare: number }
   uplink: { backoffMinMs: number, backoffMaxMs: number, probeIntervalMs: number }
 }
+
+export type StoragePolicy = 'drop-oldest' | 'reject-new'
+export interface QuotaConfig {
+  msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number, maxPayloadBytes: number,
+  maxBufferedReadings: number, maxBufferedBytes: number, maxSessions: number
+}
+/** One provisioned device; absent fields fall back to `quota`. */
+export interface DeviceConfig { passwordHash?: string, storagePolicy?: StoragePolicy, quota?: Partial<QuotaConfig> }
+export interface AppConfig { passwordHash: string, read?: string[], write?: string[] }
 
 /** Defaults that depend on the host are filled in here, after validation. */
 export function hostDefaults (cfg: Config): Config {

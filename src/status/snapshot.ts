@@ -19,6 +19,8 @@ export interface StatusSources {
   uplink: () => UplinkView
   mqtt: () => { listening: boolean, connections: number }
   config: () => { source: string, version: number | null }
+  /** Per-device quota object (limits, usage, drops), from the admission step. */
+  quotaOf?: (device: string) => unknown
 }
 
 const ageS = (ms: number, now: number): number => Math.max(0, Math.round((now - ms) / 100) / 10)
@@ -35,7 +37,7 @@ export function statusSnapshot (s: StatusSources) {
     now: new Date(now).toISOString(),
     uplink: s.uplink(),
     backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
-    counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped } },
+    counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped }, refused: { ...c.refused } },
     mqtt: s.mqtt(),
     config: s.config(),
     devices: [...c.devices.values()].map((d) => {
@@ -52,7 +54,8 @@ export function statusSnapshot (s: StatusSources) {
         bufferedBytes: u.bytes,
         authFailures: d.authFailures,
         denials: d.denials,
-        dropped: { ...d.dropped }
+        dropped: { ...d.dropped },
+        quota: s.quotaOf?.(d.id) ?? null
       }
     })
   }

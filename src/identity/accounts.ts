@@ -1,0 +1,110 @@
+/**
+ * The accounts that may log in: devices (config `devices` and `<dataDir>/credentials.json`, the
+ * file winning so that `holdfast devices rotate` takes effect) and app accounts (config `apps`).
+ * The file is polled and reloaded while the gateway runs; listeners hear which ids changed so
+ * sessions opened with a removed or rotated secret can be closed.
+ */
+import { stat } from 'node:fs'
+import type { Config } from '../config/schema.js'
+import { configError, type FieldError } from '../config/load.js'
+import type { Logger } from '../log.js'
+import { AppAcl } from './acl.js'
+import { credentialsPath, readCredentials } from './credentials-file.js'
+
+export type Account =
+  | { kind: 'device', id: string, hash: string | null }
+  | { kind: 'app', id: string, hash: string, acl: AppAcl }
+
+export interface AccountsOptions {
+  devices: Config['devices']
+  apps: Config['apps']
+  dataDir: string
+  log: Logger
+  reloadMs?: number
+}
+
+export class Accounts {
+  readonly file: string
+  private fileHashes = new Map<string, string>()
+  private readonly configHashes = new Map<string, string>()
+  private readonly apps = new Map<string, Account & { kind: 'app' }>()
+  private fileKey = ''
+  private timer: NodeJS.Timeout | undefined
+  private readonly log: Logger
+
+  constructor (opts: AccountsOptions) {
+    this.log = opts.log
+    this.file = credentialsPath(opts.dataDir)
+    const errors: FieldError[] = []
+    for (const [id, d] of Object.entries(opts.devices)) {
+      if (d.passwordHash !== undefined && d.passwordHash !== '') this.configHashes.set(id, d.passwordHash)
+    }
+    for (const [name, a] of Object.entries(opts.apps)) {
+      // One user name space: an app named like a device would make "who is this?" ambiguous.
+      if (Object.hasOwn(opts.devices, name)) errors.push({ field: `apps.${name}`, source: 'config', message: `the name is also a device in devices.${name}` })
+      this.apps.set(name, { kind: 'app', id: name, hash: a.passwordHash, acl: new AppAcl(a.read ?? [], a.write ?? []) })
+    }
+    if (errors.length > 0) throw configError(errors)
+    // A broken file stops the start (exit 2); while running, the last good version is kept.
+    this.fileHashes = this.hashesOf(readCredentials(this.file))
+  }
+
+  /** The account for a user name, or undefined. A device known only by certificate has hash null. */
+  lookup (username: string): Account | undefined {
+    const app = this.apps.get(username)
+    if (app !== undefined) return app
+    const hash = this.fileHashes.get(username) ?? this.configHashes.get(username)
+    return hash === undefined ? undefined : { kind: 'device', id: username, hash }
+  }
+
+  isApp (name: string): boolean {
+    return this.apps.has(name)
+  }
+
+  app (name: string): (Account & { kind: 'app' }) | undefined {
+    return this.apps.get(name)
+  }
+
+  deviceIds (): string[] {
+    return [...new Set([...this.configHashes.keys(), ...this.fileHashes.keys()])].sort()
+  }
+
+  /** Poll the credentials file; `onChange` gets the device ids whose secret was added, rotated or removed. */
+  watch (onChange: (ids: string[]) => void, everyMs = 1000): void {
+    stat(this.file, (_err, st) => { this.fileKey = st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}` })
+    this.timer = setInterval(() => {
+      stat(this.file, (_err, st) => {
+        const key = st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}`
+        if (key === this.fileKey) return
+        this.fileKey = key
+        let next: Map<string, string>
+        try {
+          next = this.hashesOf(readCredentials(this.file))
+        } catch (err) {
+          this.log.error({ code: 'HF_ERR_CREDENTIALS_FILE', file: this.file, err: (err as Error).message }, 'credentials file not reloaded; keeping the last good one')
+          return
+        }
+        const changed = [...new Set([...next.keys(), ...this.fileHashes.keys()])].filter((id) => next.get(id) !== this.fileHashes.get(id))
+        this.fileHashes = next
+        if (changed.length > 0) {
+          this.log.info({ file: this.file, changed: changed.length, devices: next.size }, 'device credentials reloaded')
+          onChange(changed)
+        }
+      })
+    }, everyMs)
+    this.timer.unref()
+  }
+
+  close (): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+  }
+
+  private hashesOf (doc: ReturnType<typeof readCredentials>): Map<string, string> {
+    const m = new Map<string, string>()
+    for (const [id, e] of Object.entries(doc.devices)) {
+      if (this.apps.has(id)) this.log.warn({ code: 'HF_ERR_CREDENTIALS_FILE', device: id }, 'credentials.json entry ignored: the name is an app account')
+      else m.set(id, e.hash)
+    }
+    return m
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Storage quotas and the gateway-wide disk budget, decided before a reading is appended (so a
+ * refused reading is never acknowledged) and carried out in the same group commit as the append
+ * (so the buffer never holds both the new reading and the ones it displaces).
+ *
+ * Per device: over maxBufferedReadings/maxBufferedBytes, `drop-oldest` evicts the device's own
+ * oldest readings; `reject-new` refuses the new one. Gateway-wide: the budget is the smaller of
+ * store.maxBytes and what the data volume can take while keeping store.minFreeBytes free. When a
+ * reading would exceed it, the heaviest drop-oldest device pays with its oldest readings — but only
+ * if it holds more than the publisher (or is the publisher): nobody loses data to a device using
+ * more than it. Otherwise the reading is refused (`disk_budget`).
+ */
+import { statfs } from 'node:fs'
+import type { Logger } from '../log.js'
+import type { Counters, DropReason } from '../metrics/counters.js'
+import type { ReadingBuffer } from '../store/buffer.js'
+import type { QuotaBook } from './limits.js'
+
+export type StorageVerdict = null | 'quota_storage' | 'disk_budget'
+
+export interface StorageGuardOptions {
+  buffer: ReadingBuffer
+  book: QuotaBook
+  maxBytes: number
+  minFreeBytes: number
+  dataDir: string
+  counters: Counters
+  log: Logger
+  /** How often free space on the data volume is read. */
+  diskPollMs?: number
+}
+
+export class StorageGuard {
+  private readonly o: StorageGuardOptions
+  private readonly perDevice: boolean
+  /** Bytes the buffer may reach according to the last free-space reading. */
+  private diskBudget = Number.POSITIVE_INFINITY
+  private freeBytes: number | null = null
+  private timer: NodeJS.Timeout | undefined
+  private full = false
+
+  constructor (o: StorageGuardOptions) {
+    this.o = o
+    this.perDevice = o.book.hasStorageQuotas()
+    o.buffer.onEvict((e) => { if (e.readings > 0) o.counters.drop(e.device, e.reason as DropReason, e.readings) })
+  }
+
+  start (): void {
+    const poll = (): void => statfs(this.o.dataDir, (err, st) => {
+      if (err !== null) return
+      this.freeBytes = st.bavail * st.bsize
+      this.diskBudget = this.o.buffer.usageTotal().bytes + this.freeBytes - this.o.minFreeBytes
+    })
+    poll()
+    this.timer = setInterval(poll, this.o.diskPollMs ?? 1000)
+    this.timer.unref()
+  }
+
+  close (): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+  }
+
+  budget (): number {
+    return Math.min(this.o.maxBytes, this.diskBudget)
+  }
+
+  view (): { budgetBytes: number, freeBytes: number | null, full: boolean } {
+    return { budgetBytes: Math.max(0, Math.round(this.budget())), freeBytes: this.freeBytes, full: this.full }
+  }
+
+  /** May `device` append a reading costing `bytes` buffer bytes? Schedules the evictions that make room. */
+  admit (device: string, bytes: number): StorageVerdict {
+    const { buffer, book } = this.o
+    if (this.perDevice) {
+      const l = book.of(device)
+      if (l.maxBufferedBytes > 0 || l.maxBufferedReadings > 0) {
+        const u = buffer.projectedOf(device)
+        const overReadings = l.maxBufferedReadings > 0 ? u.readings + 1 - l.maxBufferedReadings : 0
+        const overBytes = l.maxBufferedBytes > 0 ? u.bytes + bytes - l.maxBufferedBytes : 0
+        if (overReadings > 0 || overBytes > 0) {
+          if (l.storagePolicy === 'reject-new' || (l.maxBufferedBytes > 0 && bytes > l.maxBufferedBytes)) return 'quota_storage'
+          buffer.evictOldest(device, Math.max(0, overReadings), Math.max(0, overBytes), 'quota_drop_oldest')
+        }
+      }
+    }
+    const excess = buffer.projectedTotal().bytes + bytes - this.budget()
+    if (excess <= 0) {
+      this.full = false
+      return null
+    }
+    if (!this.full) {
+      this.full = true
+      this.o.log.warn({ code: 'HF_ERR_DISK_BUDGET', budgetBytes: Math.round(this.budget()), freeBytes: this.freeBytes }, 'buffer reached its disk budget: drop-oldest devices now give way, others are refused')
+    }
+    const mine = buffer.projectedOf(device).bytes
+    let victim: string | null = null
+    let victimBytes = 0
+    for (const d of buffer.bufferedDevices()) {
+      if (book.of(d).storagePolicy !== 'drop-oldest') continue
+      const b = d === device ? mine : buffer.projectedOf(d).bytes
+      if (b > victimBytes || (b === victimBytes && d === device)) { victim = d; victimBytes = b }
+    }
+    if (victim !== null && (victim === device || victimBytes > mine) && victimBytes >= excess) {
+      buffer.evictOldest(victim, 0, excess, 'disk_drop_oldest')
+      return null
+    }
+    return 'disk_budget'
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Rate quotas by backpressure: a device over its messages/s or bytes/s has its publishes held,
+ * in arrival order, until its buckets allow them. The admission step holds aedes' authorizePublish
+ * callback meanwhile, so the PUBACK waits and aedes stops reading that device's socket (TCP slows
+ * the device down). Nothing is dropped here. One FIFO and at most one timer per device.
+ */
+import { TokenBucket } from './bucket.js'
+
+interface Held { at: number, go: () => void }
+
+export class Throttle {
+  private readonly msgs: TokenBucket
+  private readonly bytes: TokenBucket
+  private queue: Held[] = []
+  private head = 0
+  private timer: NodeJS.Timeout | undefined
+  /** Publishes held now, and ever held since start. */
+  held = 0
+  throttled = 0
+
+  constructor (msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number) {
+    const now = performance.now()
+    this.msgs = new TokenBucket(msgsPerS, msgsBurst, now)
+    this.bytes = new TokenBucket(bytesPerS, bytesBurst, now)
+  }
+
+  /** Run `go` now if the device is within its rates, else once it is, after every publish held before it. */
+  admit (payloadBytes: number, go: () => void): void {
+    const now = performance.now()
+    const wait = Math.max(this.msgs.take(1, now), this.bytes.take(payloadBytes, now))
+    if (wait === 0 && this.held === 0) return go()
+    this.held++
+    this.throttled++
+    this.queue.push({ at: now + wait, go })
+    if (this.timer === undefined) this.arm(now)
+  }
+
+  private arm (now: number): void {
+    const next = this.queue[this.head]!
+    this.timer = setTimeout(this.release, Math.max(0, next.at - now))
+  }
+
+  private readonly release = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    // Timers may fire a little early or late; release everything due, in order.
+    while (this.head < this.queue.length && this.queue[this.head]!.at <= now + 1) {
+      const h = this.queue[this.head]!
+      this.queue[this.head++] = undefined as unknown as Held
+      this.held--
+      h.go()
+    }
+    if (this.head === this.queue.length) {
+      this.queue = []
+      this.head = 0
+    } else {
+      if (this.head > 1024) { this.queue = this.queue.slice(this.head); this.head = 0 }
+      this.arm(now)
+    }
+  }
+}
