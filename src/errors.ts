@@ -32,7 +32,13 @@ export const ErrorCodes = {
   HF_ERR_CREDENTIALS_FILE: 'device credentials file unreadable or invalid',
   HF_ERR_TLS_CONFIG: 'TLS certificate or key unreadable',
   HF_ERR_UPLINK: 'uplink send failed',
-  HF_ERR_DECODE: 'batch could not be decoded'
+  HF_ERR_DECODE: 'batch could not be decoded',
+  HF_ERR_UPLINK_UNCONFIGURED: 'no uplink configured',
+  HF_ERR_LOGIN_REQUIRED: 'technician login required',
+  HF_ERR_LOGIN_FAILED: 'wrong technician password',
+  HF_ERR_LOGIN_UNAVAILABLE: 'no technician password configured',
+  HF_ERR_CSRF: 'missing or wrong CSRF token, or cross-site request',
+  HF_ERR_ACTION_FAILED: 'technician action failed'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino'
+import { processLogRing, type LogRing } from './log-ring.js'
 
 export type { Logger }
 
@@ -6,14 +7,19 @@ export interface LogOptions {
   level?: string
   /** Injectable destination so tests can read logs as data. */
   destination?: DestinationStream
+  /** Also keep the last lines in memory (status page, diagnostics); default the process's ring, null for none. */
+  ring?: LogRing | null
 }
 
 export function createLogger (opts: LogOptions = {}): Logger {
+  const level = opts.level ?? 'info'
+  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false })
+  const ring = opts.ring === undefined ? processLogRing : opts.ring
   return pino({
     name: 'holdfast',
-    level: opts.level ?? 'info',
+    level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) }
-  }, opts.destination ?? pino.destination({ dest: 1, sync: false }))
+  }, ring === null || level === 'silent' ? dest : pino.multistream([{ stream: dest, level: level as pino.Level }, { stream: ring, level: level as pino.Level }]))
 }

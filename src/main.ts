@@ -8,6 +8,7 @@ import { Counters } from './metrics/counters.js'
 import { createAdmission } from './broker/admission.js'
 import { startBroker, type Broker } from './broker/server.js'
 import { startHttp } from './status/server.js'
+import { noUplinkActions } from './status/actions.js'
 import type { UplinkView } from './status/snapshot.js'
 
 export interface Gateway {
@@ -51,6 +52,9 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
       host: config.http.host,
       port: config.http.port,
       log,
+      config,
+      // The technician's buttons; the stub refuses honestly until the forwarder is wired in here.
+      actions: noUplinkActions,
       sources: {
         gatewayId: config.gatewayId,
         startedMs,

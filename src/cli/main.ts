@@ -5,6 +5,7 @@ import { LEAVES } from '../config/load.js'
 import { VERSION } from '../version.js'
 import { parseArgs } from './args.js'
 import { run } from './run.js'
+import { hashPasswordCommand } from './hash-password.js'
 
 const USAGE = `holdfast ${VERSION} — IoT edge gateway
 
@@ -13,6 +14,7 @@ usage:
   holdfast devices add|rotate ID [--password-stdin] [--data-dir DIR]   set a device secret (printed if generated)
   holdfast devices remove ID | list [--json]                          in <dataDir>/credentials.json; a running gateway reloads it
   holdfast version
+  holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
 
 settings (flag / environment variable; flags beat environment beats file beats default):
 ${LEAVES.map((l) => `  --${l.flag.padEnd(24)} ${l.env.padEnd(34)} ${l.spec.doc}`).join('\n')}
@@ -25,6 +27,7 @@ async function main (argv: string[]): Promise<void> {
     case 'devices': return await (await import('./devices.js')).devicesCommand(rest)
     case 'run':
       return await run(parseArgs(rest).flags)
+    case 'hash-password': return await hashPasswordCommand()
     case 'version':
     case '--version':
       process.stdout.write(VERSION + '\n')

@@ -43,6 +43,8 @@ const QUOTA_FIELDS = {
   maxSessions: { kind: 'int', default: 2, min: 1, max: 1_000, doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)' }
 } as const satisfies SectionSpec
 const STORAGE_POLICY = { kind: 'enum', default: 'drop-oldest', values: ['drop-oldest', 'reject-new'], doc: 'Over a storage quota: drop-oldest deletes the device\'s oldest readings, reject-new refuses the new one' } as const
+/** `scrypt$N$r$p$salt$hash`, salt and hash in base64 (see src/status/password.ts). */
+const SCRYPT_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
 
 export const schema = {
   gatewayId: { kind: 'string', default: '', pattern: ID, patternDoc: '1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric', doc: 'Gateway id; default: the host name' },
@@ -125,6 +127,17 @@ export const schema = {
     backoffMinMs: { kind: 'int', default: 250, min: 10, max: 60_000, doc: 'First retry delay after a failed send' },
     backoffMaxMs: { kind: 'int', default: 30_000, min: 100, max: 3_600_000, doc: 'Largest retry delay' },
     probeIntervalMs: { kind: 'int', default: 5_000, min: 100, max: 600_000, doc: 'Metadata probe interval when idle (keeps the state honest)' }
+  },
+  status: {
+    public: { kind: 'bool', default: false, flag: 'status-public', doc: 'Open the status page, /api/status and /metrics without login (isolated LANs, tests); actions still need login' },
+    passwordHash: { kind: 'string', default: '', secret: true, pattern: SCRYPT_HASH, patternDoc: 'a hash printed by `holdfast hash-password`', doc: 'scrypt hash of the technician password (`holdfast hash-password`); empty = no technician login' },
+    metricsToken: { kind: 'string', default: '', secret: true, pattern: /^[\x21-\x7e]{16,256}$/, patternDoc: '16-256 printable characters, no spaces', doc: 'Bearer token accepted on /metrics (Prometheus scrapers)' },
+    sessionTtlMs: { kind: 'int', default: 2 * 3_600_000, min: 1_000, max: 7 * 24 * 3_600_000, doc: 'A technician session expires this long after login' },
+    loginMaxFailures: { kind: 'int', default: 5, min: 1, max: 1_000, doc: 'Failed logins allowed per client address within loginWindowMs; then that address is refused until the window passes' },
+    loginWindowMs: { kind: 'int', default: 5 * 60_000, min: 1_000, max: 24 * 3_600_000, doc: 'Window for counting failed logins per address' },
+    pushIntervalMs: { kind: 'int', default: 1_000, min: 100, max: 60_000, doc: 'How often the page receives fresh figures (server-sent events)' },
+    hostIntervalMs: { kind: 'int', default: 5_000, min: 500, max: 600_000, doc: 'How often host health (CPU, memory, disk, temperature) is sampled' },
+    metricsMaxDevices: { kind: 'int', default: 200, min: 0, max: 100_000, doc: 'Devices with their own /metrics series; the rest are summed under device="_other"' }
   }
 } as const satisfies SectionSpec
 
@@ -151,6 +164,10 @@ export interface Config {
   }
   batch: { maxReadings: number, maxBytes: number, lingerMs: number, freshShare: number }
   uplink: { backoffMinMs: number, backoffMaxMs: number, probeIntervalMs: number }
+  status: {
+    public: boolean, passwordHash: string, metricsToken: string, sessionTtlMs: number, loginMaxFailures: number,
+    loginWindowMs: number, pushIntervalMs: number, hostIntervalMs: number, metricsMaxDevices: number
+  }
 }
 
 export type StoragePolicy = 'drop-oldest' | 'reject-new'

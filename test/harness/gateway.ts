@@ -17,6 +17,8 @@ export interface GatewayOptions {
   env?: Record<string, string>
   dataDir?: string
   anonymous?: boolean
+  /** Open /api/status without a technician login (default true: tests read it freely). */
+  statusPublic?: boolean
 }
 
 export class GatewayProcess {
@@ -47,7 +49,8 @@ export class GatewayProcess {
 
   async launch (): Promise<void> {
     const args = [CLI, 'run', '--mqtt-host', '127.0.0.1', '--http-host', '127.0.0.1', '--mqtt-port', String(this.mqttPort), '--http-port', String(this.httpPort),
-      '--data-dir', this.dataDir, '--gateway-id', 'test-gw', ...(this.opts.anonymous !== false ? ['--allow-anonymous'] : []), ...(this.opts.args ?? [])]
+      '--data-dir', this.dataDir, '--gateway-id', 'test-gw', ...(this.opts.anonymous !== false ? ['--allow-anonymous'] : []),
+      ...(this.opts.statusPublic !== false ? ['--status-public'] : []), ...(this.opts.args ?? [])]
     const fd = openSync(this.logFile, 'a')
     const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, HOLDFAST_LOG_LEVEL: 'info', ...this.opts.env } })
     closeSync(fd)

@@ -1,0 +1,19 @@
+/**
+ * `holdfast hash-password`: reads the technician password from standard input (first line)
+ * and prints the scrypt hash to put in `status.passwordHash`. Never takes the password as
+ * an argument, so it stays out of shell history and `ps`.
+ */
+import { HoldfastError } from '../errors.js'
+import { hashPassword } from '../status/password.js'
+
+export async function hashPasswordCommand (): Promise<void> {
+  if (process.stdin.isTTY) process.stderr.write('technician password (then Enter): ')
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer)
+    if ((c as Buffer).includes(10)) break
+  }
+  const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? ''
+  if (password.length < 8) throw new HoldfastError('HF_ERR_USAGE', 'the password must have at least 8 characters (read from standard input)')
+  process.stdout.write(await hashPassword(password) + '\n')
+}

@@ -1,0 +1,116 @@
+/**
+ * Rates over the last hour for the page's charts: every `stepMs` the cumulative counters are
+ * sampled and the difference to the previous sample becomes one point (readings per second).
+ * Also each device's receive rate over the last step, for the devices table.
+ */
+import type { Counters } from './counters.js'
+
+export interface RatePoint {
+  /** End of the step, epoch ms. */
+  t: number
+  /** Readings stored per second (entered the buffer). */
+  ingest: number
+  /** Readings forwarded (acknowledged by the uplink) per second. */
+  forward: number
+  /** Readings dropped per second, all reasons. */
+  drop: number
+  /** Buffered readings at the end of the step. */
+  backlog: number
+  /** Readings dropped during the step, by reason (only reasons that occurred). */
+  drops?: Record<string, number>
+}
+
+interface Totals { t: number, stored: number, forwarded: number, dropped: number, byReason: Record<string, number> }
+
+const sumDropped = (c: Counters): number => Object.values(c.dropped).reduce((s, n) => s + n, 0)
+const round2 = (n: number): number => Math.round(n * 100) / 100
+
+export class RateHistory {
+  private readonly ring: RatePoint[] = []
+  private readonly max: number
+  private last: Totals
+  private lastDevice = new Map<string, number>()
+  private deviceRates = new Map<string, number>()
+  private timer: NodeJS.Timeout | null = null
+  private readonly listeners: Array<(p: RatePoint) => void> = []
+
+  constructor (private readonly counters: Counters, private readonly backlog: () => number, readonly stepMs = 5_000, spanMs = 3_600_000) {
+    this.max = Math.ceil(spanMs / stepMs)
+    this.last = this.totals()
+    for (const d of counters.devices.values()) this.lastDevice.set(d.id, d.received)
+  }
+
+  start (): void {
+    if (this.timer !== null) return
+    this.timer = setInterval(() => this.sample(), this.stepMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+  }
+
+  /** Oldest first; at most one hour. */
+  points (): readonly RatePoint[] {
+    return this.ring
+  }
+
+  latest (): RatePoint | null {
+    return this.ring[this.ring.length - 1] ?? null
+  }
+
+  /** Readings per second the device sent over the last step. */
+  deviceRate (id: string): number {
+    return this.deviceRates.get(id) ?? 0
+  }
+
+  /** Drops by reason over the points of the last `ms`. */
+  dropsWithin (ms: number): Record<string, number> {
+    const out: Record<string, number> = {}
+    const since = Date.now() - ms
+    for (let i = this.ring.length - 1; i >= 0 && this.ring[i]!.t > since; i--) {
+      for (const [r, n] of Object.entries(this.ring[i]!.drops ?? {})) out[r] = (out[r] ?? 0) + n
+    }
+    return out
+  }
+
+  onPoint (listener: (p: RatePoint) => void): void {
+    this.listeners.push(listener)
+  }
+
+  /** Take one sample now (the timer calls this; tests may too). */
+  sample (): RatePoint {
+    const now = this.totals()
+    const dtS = Math.max(0.001, (now.t - this.last.t) / 1000)
+    const p: RatePoint = {
+      t: now.t,
+      ingest: round2((now.stored - this.last.stored) / dtS),
+      forward: round2((now.forwarded - this.last.forwarded) / dtS),
+      drop: round2((now.dropped - this.last.dropped) / dtS),
+      backlog: this.backlog()
+    }
+    for (const [reason, n] of Object.entries(now.byReason)) {
+      const d = n - (this.last.byReason[reason] ?? 0)
+      if (d > 0) (p.drops ??= {})[reason] = d
+    }
+    this.last = now
+    const rates = new Map<string, number>()
+    const seen = new Map<string, number>()
+    for (const d of this.counters.devices.values()) {
+      rates.set(d.id, round2(Math.max(0, d.received - (this.lastDevice.get(d.id) ?? 0)) / dtS))
+      seen.set(d.id, d.received)
+    }
+    this.deviceRates = rates
+    this.lastDevice = seen
+    this.ring.push(p)
+    if (this.ring.length > this.max) this.ring.shift()
+    for (const l of this.listeners) l(p)
+    return p
+  }
+
+  private totals (): Totals {
+    const c = this.counters
+    return { t: Date.now(), stored: c.stored, forwarded: c.forwarded, dropped: sumDropped(c), byReason: { ...c.dropped } }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * GET /metrics: a prom-client registry whose figures are read from the live counters at
+ * scrape time (the hot path only bumps plain integers). Per-device series are bounded:
+ * the first `maxDevices` devices seen get their own `device` label, the rest are summed
+ * under device="_other" (not a valid device id, so it cannot collide).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
+import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
+import type { HostFacts } from './host.js'
+
+export interface MetricsSources {
+  gatewayId: string
+  version: string
+  counters: Counters
+  buffer: {
+    usageTotal: () => { readings: number, bytes: number }
+    usageOf: (device: string) => { readings: number, bytes: number }
+    oldestRecvMs: () => number | null
+    totals: { committed: number, commits: number, released: number, commitErrors: number }
+  }
+  uplink: () => { state: string, drainRate: number, etaS: number | null }
+  mqtt: () => { listening: boolean, connections: number }
+  host: () => Readonly<HostFacts>
+  /** Status-page figures: live sessions, failed logins. */
+  web: () => { sessions: number, loginFailures: number }
+  maxDevices: number
+}
+
+export const UPLINK_STATES = ['unconfigured', 'connected', 'degraded', 'down', 'paused'] as const
+export const OTHER_DEVICES = '_other'
+
+type Sample = [LabelValues<string>, number]
+type Read = () => number | Sample[]
+
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  private deviceCache: { at: number, rows: DeviceRow[] } = { at: -1, rows: [] }
+
+  constructor (private readonly s: MetricsSources) {
+    const r = this.registry
+    collectDefaultMetrics({ register: r })
+    const c = s.counters
+    const counter = (name: string, help: string, read: Read, labelNames: string[] = []): void => {
+      // eslint-disable-next-line no-new
+      new Counter({ name, help, labelNames, registers: [r], collect () { fill(this, read()) } })
+    }
+    const gauge = (name: string, help: string, read: () => number | null | Sample[], labelNames: string[] = []): void => {
+      // eslint-disable-next-line no-new
+      new Gauge({ name, help, labelNames, registers: [r], collect () { fill(this, read()) } })
+    }
+
+    gauge('holdfast_info', 'Gateway identity; always 1', () => [[{ gateway_id: s.gatewayId, version: s.version }, 1]], ['gateway_id', 'version'])
+    counter('holdfast_readings_received_total', 'Readings received from devices (publishes under devices/<id>/...)', () => c.received)
+    counter('holdfast_readings_stored_total', 'Readings committed to the buffer', () => c.stored)
+    counter('holdfast_readings_forwarded_total', 'Readings acknowledged by the uplink and released from the buffer', () => c.forwarded)
+    counter('holdfast_readings_duplicate_total', 'Re-sent readings recognised and acknowledged without a second copy', () => c.duplicates)
+    counter('holdfast_readings_dropped_total', 'Readings refused or discarded, by reason', () => DROP_REASONS.map((reason) => [{ reason }, c.dropped[reason]]), ['reason'])
+    counter('holdfast_mqtt_auth_failures_total', 'Device logins refused', () => c.authFailures)
+    gauge('holdfast_mqtt_connections', 'Connected MQTT clients', () => s.mqtt().connections)
+    gauge('holdfast_mqtt_listening', '1 while the MQTT listener accepts connections', () => s.mqtt().listening ? 1 : 0)
+
+    counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.totals.commits)
+    counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.totals.commitErrors)
+    gauge('holdfast_backlog_readings', 'Readings buffered, waiting for the uplink', () => s.buffer.usageTotal().readings)
+    gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usageTotal().bytes)
+    gauge('holdfast_backlog_oldest_age_seconds', 'Age of the oldest buffered reading (0 when empty)', () => {
+      const oldest = s.buffer.oldestRecvMs()
+      return oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000)
+    })
+
+    gauge('holdfast_uplink_state', 'Uplink state: 1 for the current one', () => {
+      const now = s.uplink().state
+      return UPLINK_STATES.map((state) => [{ state }, state === now ? 1 : 0])
+    }, ['state'])
+    gauge('holdfast_uplink_drain_readings_per_second', 'Readings acknowledged by the uplink per second, last 10 s', () => s.uplink().drainRate)
+    gauge('holdfast_uplink_eta_seconds', 'Estimated seconds until the backlog is empty (absent when unknown)', () => s.uplink().etaS)
+
+    const perDevice = (name: string, help: string, pick: (d: DeviceRow) => number, kind: 'counter' | 'gauge'): void => {
+      const read = (): Sample[] => this.devices().map((d) => [{ device: d.id }, pick(d)])
+      if (kind === 'counter') counter(name, help, read, ['device'])
+      else gauge(name, help, read, ['device'])
+    }
+    perDevice('holdfast_device_received_total', 'Readings received, per device', (d) => d.received, 'counter')
+    perDevice('holdfast_device_stored_total', 'Readings stored, per device', (d) => d.stored, 'counter')
+    perDevice('holdfast_device_forwarded_total', 'Readings forwarded, per device', (d) => d.forwarded, 'counter')
+    perDevice('holdfast_device_auth_failures_total', 'Refused logins, per device', (d) => d.authFailures, 'counter')
+    perDevice('holdfast_device_denials_total', 'Publishes or subscriptions denied (ACL, quota), per device', (d) => d.denials, 'counter')
+    perDevice('holdfast_device_buffered_readings', 'Readings buffered, per device', (d) => d.buffered, 'gauge')
+    perDevice('holdfast_device_buffered_bytes', 'Disk bytes buffered, per device', (d) => d.bufferedBytes, 'gauge')
+    perDevice('holdfast_device_connected', 'Open MQTT connections, per device', (d) => d.connections, 'gauge')
+    counter('holdfast_device_dropped_total', 'Readings dropped, per device and reason (reasons that occurred)', () => {
+      const out: Sample[] = []
+      for (const d of this.devices()) for (const [reason, n] of Object.entries(d.dropped)) out.push([{ device: d.id, reason }, n])
+      return out
+    }, ['device', 'reason'])
+    gauge('holdfast_metrics_devices_other', 'Devices summed under device="_other" (beyond status.metricsMaxDevices)', () => Math.max(0, c.devices.size - s.maxDevices))
+
+    gauge('holdfast_host_cpu_load_ratio', 'Host CPU load, 0-1 (systeminformation)', () => ratio(s.host().cpuLoadPct))
+    gauge('holdfast_host_memory_total_bytes', 'Host memory', () => s.host().memTotalBytes)
+    gauge('holdfast_host_memory_available_bytes', 'Host memory available', () => s.host().memAvailableBytes)
+    gauge('holdfast_host_data_volume_size_bytes', 'Size of the volume holding the data directory', () => s.host().disk?.sizeBytes ?? null)
+    gauge('holdfast_host_data_volume_free_bytes', 'Free bytes on the volume holding the data directory', () => s.host().disk?.freeBytes ?? null)
+    gauge('holdfast_host_temperature_celsius', 'Board temperature, where the board reports one', () => s.host().temperatureC)
+    gauge('holdfast_status_sessions', 'Live technician sessions', () => s.web().sessions)
+    counter('holdfast_status_login_failures_total', 'Wrong technician passwords and refused (rate-limited) logins', () => s.web().loginFailures)
+  }
+
+  async text (): Promise<string> {
+    return await this.registry.metrics()
+  }
+
+  get contentType (): string {
+    return this.registry.contentType
+  }
+
+  /** The bounded per-device view; computed once per scrape (all per-device families share it). */
+  private devices (): DeviceRow[] {
+    const now = Date.now()
+    if (now - this.deviceCache.at < 50) return this.deviceCache.rows
+    const rows: DeviceRow[] = []
+    let other: DeviceRow | null = null
+    let i = 0
+    for (const d of this.s.counters.devices.values()) {
+      const row = toRow(d, this.s.buffer.usageOf(d.id))
+      if (i++ < this.s.maxDevices) rows.push(row)
+      else other = other === null ? { ...row, id: OTHER_DEVICES } : add(other, row)
+    }
+    if (other !== null) rows.push(other)
+    this.deviceCache = { at: now, rows }
+    return rows
+  }
+}
+
+interface DeviceRow {
+  id: string, received: number, stored: number, forwarded: number, authFailures: number, denials: number,
+  buffered: number, bufferedBytes: number, connections: number, dropped: Record<string, number>
+}
+
+function toRow (d: DeviceStats, u: { readings: number, bytes: number }): DeviceRow {
+  return {
+    id: d.id, received: d.received, stored: d.stored, forwarded: d.forwarded, authFailures: d.authFailures, denials: d.denials,
+    buffered: u.readings, bufferedBytes: u.bytes, connections: d.connections, dropped: { ...d.dropped } as Record<string, number>
+  }
+}
+
+function add (a: DeviceRow, b: DeviceRow): DeviceRow {
+  const dropped = { ...a.dropped }
+  for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v
+  return {
+    id: a.id, received: a.received + b.received, stored: a.stored + b.stored, forwarded: a.forwarded + b.forwarded,
+    authFailures: a.authFailures + b.authFailures, denials: a.denials + b.denials, buffered: a.buffered + b.buffered,
+    bufferedBytes: a.bufferedBytes + b.bufferedBytes, connections: a.connections + b.connections, dropped
+  }
+}
+
+const ratio = (pct: number | null): number | null => pct === null ? null : Math.round(pct * 10) / 1000
+
+/** Replace a metric's values with what was read now; null = no sample (the series is absent). */
+function fill (m: Counter | Gauge, v: number | null | Sample[]): void {
+  m.reset()
+  if (v === null) {
+    // reset() leaves a label-less metric at 0, which would read as "0 °C" or "empty in 0 s".
+    // An unknown figure must be an absent series, so drop that default sample.
+    (m as unknown as { hashMap: Record<string, unknown> }).hashMap = {}
+    return
+  }
+  if (typeof v === 'number') {
+    if (m instanceof Gauge) m.set(v)
+    else m.inc(v)
+    return
+  }
+  for (const [labels, n] of v) {
+    if (m instanceof Gauge) m.set(labels, n)
+    else m.inc(labels, n)
+  }
+}

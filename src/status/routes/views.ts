@@ -1,0 +1,42 @@
+/** The read-only views: /api/status, the live event stream, the rate history, /metrics. */
+import { fail, json, send } from '../http.js'
+import type { Route } from '../context.js'
+
+const MAX_STREAMS = 32
+
+export const viewRoutes: Route[] = [
+  {
+    method: 'GET',
+    path: '/api/status',
+    access: 'view',
+    handle: ({ res }, ctx) => send(res, 200, ctx.scrub(JSON.stringify(ctx.document())), { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+  },
+  {
+    method: 'GET',
+    path: '/api/history',
+    access: 'view',
+    handle: ({ res }, ctx) => json(res, 200, { stepS: ctx.history.stepMs / 1000, points: ctx.history.points() })
+  },
+  {
+    method: 'GET',
+    path: '/api/events',
+    access: 'view',
+    handle: ({ req, res, session }, ctx) => {
+      const history = JSON.stringify({ stepS: ctx.history.stepMs / 1000, points: ctx.history.points() })
+      if (!ctx.hub.open(req, res, session?.id ?? null, [['history', history]])) {
+        fail(res, 503, 'HF_ERR_CONN_LIMIT', `at most ${MAX_STREAMS} live pages at once`, { 'retry-after': '10' })
+      }
+    }
+  },
+  {
+    method: 'GET',
+    path: '/metrics',
+    access: 'metrics',
+    handle: async ({ res }, ctx) => {
+      const text = await ctx.metrics.text()
+      send(res, 200, text, { 'content-type': ctx.metrics.contentType, 'cache-control': 'no-store' })
+    }
+  }
+]
+
+export { MAX_STREAMS }

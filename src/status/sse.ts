@@ -1,0 +1,94 @@
+/**
+ * Server-sent events for the live page: one timer builds the status document once per tick
+ * and writes it to every open stream. No clients, no work. A stream whose session expired
+ * is told so and closed; a client that does not read is dropped rather than buffered.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { BASE_HEADERS } from './http.js'
+
+interface Client { res: ServerResponse, sessionId: string | null }
+
+export interface HubOptions {
+  intervalMs: number
+  maxClients: number
+  /** The JSON of the `status` event, built once per tick. */
+  build: () => string
+  /** Whether a stream may still receive (its session is live, or the view is public). */
+  allowed: (sessionId: string | null) => boolean
+}
+
+const MAX_QUEUED_BYTES = 2 * 1024 * 1024
+
+export class EventHub {
+  private readonly clients = new Set<Client>()
+  private timer: NodeJS.Timeout | null = null
+
+  constructor (private readonly o: HubOptions) {}
+
+  get size (): number {
+    return this.clients.size
+  }
+
+  /** Open a stream; false when there are too many already (the caller answers 503). */
+  open (req: IncomingMessage, res: ServerResponse, sessionId: string | null, first: Array<[string, string]>): boolean {
+    if (this.clients.size >= this.o.maxClients) return false
+    res.writeHead(200, {
+      ...BASE_HEADERS,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no'
+    })
+    res.socket?.setNoDelay(true)
+    const c: Client = { res, sessionId }
+    this.clients.add(c)
+    req.on('close', () => this.clients.delete(c))
+    res.write(`retry: 2000\n\n`)
+    for (const [event, data] of first) this.write(c, event, data)
+    this.write(c, 'status', this.o.build())
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.tick(), this.o.intervalMs)
+      this.timer.unref()
+    }
+    return true
+  }
+
+  /** Send one event to every stream now (e.g. a new chart point). */
+  broadcast (event: string, data: string): void {
+    for (const c of this.clients) this.write(c, event, data)
+  }
+
+  closeAll (): void {
+    for (const c of this.clients) c.res.end()
+    this.clients.clear()
+    this.stopTimer()
+  }
+
+  private tick (): void {
+    if (this.clients.size === 0) return this.stopTimer()
+    let data: string | null = null
+    for (const c of this.clients) {
+      if (!this.o.allowed(c.sessionId)) {
+        this.write(c, 'expired', '{}')
+        c.res.end()
+        this.clients.delete(c)
+        continue
+      }
+      data ??= this.o.build()
+      this.write(c, 'status', data)
+    }
+  }
+
+  private write (c: Client, event: string, data: string): void {
+    if (c.res.writableLength > MAX_QUEUED_BYTES) {
+      c.res.destroy()
+      this.clients.delete(c)
+      return
+    }
+    c.res.write(`event: ${event}\ndata: ${data}\n\n`)
+  }
+
+  private stopTimer (): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+  }
+}
