@@ -27,6 +27,7 @@ export const ErrorCodes = {
   HF_ERR_AUTH_CERT_MISMATCH: 'user name differs from the client certificate\'s id',
   HF_ERR_AUTH_BUSY: 'too many logins being checked',
   HF_ERR_SESSION_LIMIT: 'device has its maximum number of sessions',
+  HF_ERR_CLIENT_ID_TAKEN: 'client id in use by another device or app',
   HF_ERR_SUBSCRIPTION_LIMIT: 'connection has its maximum number of subscriptions',
   HF_ERR_RETAINED_LIMIT: 'client has its maximum number of retained topics',
   HF_ERR_CREDENTIALS_FILE: 'device credentials file unreadable or invalid',

@@ -120,6 +120,22 @@ test('sessions per device are capped; a reconnect with the same client id takes 
   a.end(true)
 })
 
+test('a device cannot take over another\'s session by using its client id', async () => {
+  const owner = await connectAs(gw.url, 'pump-2', { clientId: 'pump-2' })
+  let kicked = false
+  owner.on('close', () => { kicked = true })
+  assert.match(await refusal(gw.url, { clientId: 'pump-2', username: 'pump-1', password: secretOf('pump-1') }), /Identifier rejected/)
+  assert.match(await refusal(gw.url, { clientId: 'pump-2', username: 'dash', password: 'dash-secret' }), /Identifier rejected/)
+  await owner.publishAsync('devices/pump-2/telemetry', '{"ts":1700000000010}', { qos: 1 })
+  assert.equal(kicked, false, 'the owner kept its session')
+  assert.equal((await gw.status()).counters.refused.client_id_taken, 2)
+  await owner.endAsync()
+  // Once a clean session has ended, the id is free again.
+  await eventually(async () => {
+    try { await (await connectAs(gw.url, 'pump-1', { clientId: 'pump-2' })).endAsync(); return true } catch { return false }
+  }, 3000, 'client id free after a clean session ended')
+})
+
 test('wrong passwords are rate-limited per source address, then even the right one waits', async () => {
   const config = writeConfig({ devices: await devicesConfig(['valve-1']), mqtt: { authFailureBurst: 3, authFailuresPerMin: 1 } })
   const g = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })

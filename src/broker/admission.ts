@@ -64,6 +64,7 @@ interface ConnState {
 }
 
 // CONNACK return codes. [MQTT-3.2.2.3]
+const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const BAD_CREDENTIALS = 4
 const NOT_AUTHORIZED = 5
@@ -73,6 +74,8 @@ const MAX_VERIFYING = 32
 export const MAX_TOPIC_LENGTH = 1024
 /** U+FFFD stands for bytes that were not UTF-8 (mqtt-packet decodes leniently); U+0000 is forbidden. [MQTT-1.5.3-1] [MQTT-1.5.3-2] */
 const BAD_TOPIC_CHARS = /[\u0000\uFFFD]/
+/** Client ids remembered with their owner; past this the oldest idle ones are forgotten. */
+const MAX_OWNED_CLIENT_IDS = 100_000
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
 const WARNINGS_PER_CONNECTION = 5
 
@@ -88,6 +91,13 @@ export function createAdmission (opts: AdmissionOptions) {
   const storage = new StorageGuard({ buffer, book, maxBytes: config.store.maxBytes, minFreeBytes: config.store.minFreeBytes, dataDir: config.dataDir, counters, log })
   const cache = new SecretCache()
   const authFailures = new KeyedBuckets(config.mqtt.authFailuresPerMin / 60, config.mqtt.authFailureBurst)
+  /**
+   * aedes hands a client id's session to whoever connects with it [MQTT-3.1.4-2]: without an owner,
+   * a device could kick another off, or inherit a persistent session's queued messages, by using
+   * its client id. An id belongs to the device or app that holds it, while connected and, for
+   * persistent sessions (clean=false), until restart (aedes keeps those sessions in memory).
+   */
+  const clientOwners = new Map<string, { owner: string, live: number, persistent: boolean }>()
   let verifying = 0
 
   storage.start()
@@ -129,7 +139,7 @@ export function createAdmission (opts: AdmissionOptions) {
 
   function refuseLogin (client: Client, done: AuthDone, reason: RefusalReason, code: ErrorCode, returnCode: number, fields: Record<string, unknown> = {}): void {
     counters.refuse(reason)
-    if (reason !== 'session_limit' && reason !== 'auth_busy') counters.authFailures++
+    if (reason !== 'session_limit' && reason !== 'auth_busy' && reason !== 'client_id_taken') counters.authFailures++
     log.warn({ code, client: client.id, address: addressOf(client), ...fields }, 'client refused')
     done(Object.assign(new HoldfastError(code, undefined, fields), { returnCode }) as unknown as AuthenticateError, false)
   }
@@ -146,8 +156,32 @@ export function createAdmission (opts: AdmissionOptions) {
     }
   }
 
+  /** Claim the client id for `owner`; false when another identity holds it. */
+  function claimClientId (client: Client, owner: string): boolean {
+    const id = client.id
+    let o = clientOwners.get(id)
+    if (o !== undefined && o.owner !== owner) return false
+    if (o === undefined) {
+      if (clientOwners.size >= MAX_OWNED_CLIENT_IDS) {
+        for (const [k, v] of clientOwners) if (v.live === 0) { clientOwners.delete(k); break }
+      }
+      clientOwners.set(id, o = { owner, live: 0, persistent: false })
+    }
+    o.live++
+    o.persistent ||= !client.clean
+    const entry = o
+    client.conn.once('close', () => {
+      entry.live--
+      if (entry.live === 0 && !entry.persistent && clientOwners.get(id) === entry) clientOwners.delete(id)
+    })
+    return true
+  }
+
   /** The account is who the client says it is: check sessions, fix its per-connection state. */
   function logIn (client: Client, account: Account, bySecret: boolean, done: AuthDone): void {
+    if (!claimClientId(client, `${account.kind}:${account.id}`)) {
+      return refuseLogin(client, done, 'client_id_taken', 'HF_ERR_CLIENT_ID_TAKEN', IDENTIFIER_REJECTED, { who: account.id })
+    }
     if (account.kind === 'app') {
       conns.set(client, newState('app', account.id, account.acl, null, bySecret))
       return done(null, true)

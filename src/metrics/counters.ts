@@ -10,7 +10,7 @@ export type DropReason = typeof DROP_REASONS[number]
 
 /** Connections, logins and subscriptions refused (not readings): each bad input has a counted outcome. */
 export const REFUSAL_REASONS = [
-  'anonymous', 'bad_credentials', 'unknown_identity', 'cert_mismatch', 'auth_rate_limited', 'auth_busy', 'session_limit',
+  'anonymous', 'bad_credentials', 'unknown_identity', 'cert_mismatch', 'auth_rate_limited', 'auth_busy', 'session_limit', 'client_id_taken',
   'conn_limit', 'conn_rate', 'connect_timeout', 'protocol_error', 'packet_too_large', 'tls_error',
   'acl_subscribe', 'subscription_limit', 'invalid_topic'
 ] as const
