@@ -5,6 +5,7 @@ import { LEAVES } from '../config/load.js'
 import { VERSION } from '../version.js'
 import { parseArgs } from './args.js'
 import { run } from './run.js'
+import { decode } from './decode.js'
 import { hashPasswordCommand } from './hash-password.js'
 
 const USAGE = `holdfast ${VERSION} — IoT edge gateway
@@ -13,6 +14,7 @@ usage:
   holdfast run [--config FILE] [flags]   start the gateway
   holdfast devices add|rotate ID [--password-stdin] [--data-dir DIR]   set a device secret (printed if generated)
   holdfast devices remove ID | list [--json]                          in <dataDir>/credentials.json; a running gateway reloads it
+  holdfast decode --brokers H:P --topic T [opts] | FILE... | -   batches → one JSON line per reading (decode --help)
   holdfast version
   holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
 
@@ -28,6 +30,7 @@ async function main (argv: string[]): Promise<void> {
     case 'run':
       return await run(parseArgs(rest).flags)
     case 'hash-password': return await hashPasswordCommand()
+    case 'decode': return await decode(rest)
     case 'version':
     case '--version':
       process.stdout.write(VERSION + '\n')
