@@ -1,7 +1,7 @@
 /**
  * Rates over the last hour for the page's charts: every `stepMs` the cumulative counters are
  * sampled and the difference to the previous sample becomes one point (readings per second).
- * Also each device's receive rate over the last step, for the devices table.
+ * Also the rates right now and each device's receive rate, for the page's figures and table.
  */
 import type { Counters } from './counters.js'
 
@@ -29,15 +29,18 @@ export class RateHistory {
   private readonly ring: RatePoint[] = []
   private readonly max: number
   private last: Totals
+  /** The sample before `last` (or the start): "now" rates are measured from here, over 1-2 steps. */
+  private anchor: Totals
   private lastDevice = new Map<string, number>()
-  private deviceRates = new Map<string, number>()
+  private anchorDevice = new Map<string, number>()
   private timer: NodeJS.Timeout | null = null
   private readonly listeners: Array<(p: RatePoint) => void> = []
 
   constructor (private readonly counters: Counters, private readonly backlog: () => number, readonly stepMs = 5_000, spanMs = 3_600_000) {
     this.max = Math.ceil(spanMs / stepMs)
-    this.last = this.totals()
+    this.last = this.anchor = this.totals()
     for (const d of counters.devices.values()) this.lastDevice.set(d.id, d.received)
+    this.anchorDevice = this.lastDevice
   }
 
   start (): void {
@@ -60,9 +63,21 @@ export class RateHistory {
     return this.ring[this.ring.length - 1] ?? null
   }
 
-  /** Readings per second the device sent over the last step. */
-  deviceRate (id: string): number {
-    return this.deviceRates.get(id) ?? 0
+  /** Rates right now, measured over the last one to two steps (smooth, yet live between points). */
+  current (): { ingest: number, forward: number, drop: number } {
+    const now = this.totals()
+    const dtS = Math.max(0.5, (now.t - this.anchor.t) / 1000)
+    return {
+      ingest: round2((now.stored - this.anchor.stored) / dtS),
+      forward: round2((now.forwarded - this.anchor.forwarded) / dtS),
+      drop: round2((now.dropped - this.anchor.dropped) / dtS)
+    }
+  }
+
+  /** Readings per second a device sends now (`received` is its counter now), over the same window. */
+  deviceRate (id: string, received: number): number {
+    const dtS = Math.max(0.5, (Date.now() - this.anchor.t) / 1000)
+    return round2(Math.max(0, received - (this.anchorDevice.get(id) ?? 0)) / dtS)
   }
 
   /** Drops by reason over the points of the last `ms`. */
@@ -94,14 +109,11 @@ export class RateHistory {
       const d = n - (this.last.byReason[reason] ?? 0)
       if (d > 0) (p.drops ??= {})[reason] = d
     }
+    this.anchor = this.last
     this.last = now
-    const rates = new Map<string, number>()
     const seen = new Map<string, number>()
-    for (const d of this.counters.devices.values()) {
-      rates.set(d.id, round2(Math.max(0, d.received - (this.lastDevice.get(d.id) ?? 0)) / dtS))
-      seen.set(d.id, d.received)
-    }
-    this.deviceRates = rates
+    for (const d of this.counters.devices.values()) seen.set(d.id, d.received)
+    this.anchorDevice = this.lastDevice
     this.lastDevice = seen
     this.ring.push(p)
     if (this.ring.length > this.max) this.ring.shift()

@@ -26,7 +26,6 @@ export function statusDocument (d: DocumentSources) {
   const snap = statusSnapshot(d.sources)
   const now = Date.parse(snap.now)
   const host = d.host.get()
-  const latest = d.history.latest()
   const recentProblems: LogEntry[] = d.logs.problemLines(PROBLEMS_SHOWN)
   const recentErrors = recentProblems.filter((l) => (l.level === 'error' || l.level === 'fatal') && now - Date.parse(l.time) < ERROR_WINDOW_MS).length
   const ready = d.ready()
@@ -51,12 +50,10 @@ export function statusDocument (d: DocumentSources) {
   })
   return {
     ...snap,
-    devices: snap.devices.map((dev) => ({ ...dev, ratePerS: d.history.deviceRate(dev.id) })),
+    devices: snap.devices.map((dev) => ({ ...dev, ratePerS: d.history.deviceRate(dev.id, dev.received) })),
     ready,
     health,
-    rates: latest === null
-      ? { ingestPerS: 0, forwardPerS: 0, dropPerS: 0, stepS: d.history.stepMs / 1000 }
-      : { ingestPerS: latest.ingest, forwardPerS: latest.forward, dropPerS: latest.drop, stepS: d.history.stepMs / 1000 },
+    rates: (({ ingest, forward, drop }) => ({ ingestPerS: ingest, forwardPerS: forward, dropPerS: drop }))(d.history.current()),
     uplinkHistory,
     host,
     store: { maxBytes: d.config.store.maxBytes, minFreeBytes: d.config.store.minFreeBytes, synchronous: d.config.store.synchronous },

@@ -2,11 +2,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ErrorCodes, type ErrorCode } from '../errors.js'
 
-/** Sent with every answer: no sniffing, no framing, no referrer leaking the gateway's address. */
+/** Sent with every answer: no sniffing, no framing, no referrer leaking the gateway's address to other sites. */
 export const BASE_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on form posts.
+  'referrer-policy': 'same-origin',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin'
 }

@@ -9,7 +9,7 @@ interface Device {
   authFailures: number, denials: number, dropped: Record<string, number>, quota?: unknown, quotaUse?: number
 }
 interface Problem { level: 'warn' | 'crit', text: string }
-interface LogLine { level: string, time: string, msg: string, code?: string }
+interface LogLine { level: string, time: string, msg: string, code?: string, err?: unknown }
 interface Point { t: number, ingest: number, forward: number, drop: number, backlog: number }
 interface Doc {
   gatewayId: string, version: string, uptimeS: number, now: string
@@ -74,6 +74,7 @@ let doc: Doc | null = null
 let points: Point[] = []
 let stream: EventSource | null = null
 let lastEventMs = 0
+let ticks = 0
 const sort = { key: 'id', dir: 1 }
 
 // ---------- session and login ----------
@@ -88,6 +89,7 @@ function applySession (): void {
   const canView = session.public || session.authenticated
   show('login', !canView)
   show('dash', canView)
+  show('live', canView)
   show('btn-login-open', canView && !session.authenticated && session.loginAvailable)
   show('btn-logout', session.authenticated)
   text('who', session.authenticated ? 'technician' : (session.public ? 'read-only view' : ''))
@@ -182,6 +184,7 @@ function startStream (): void {
     lastEventMs = Date.now()
     doc = JSON.parse((e as MessageEvent<string>).data) as Doc
     render()
+    if (++ticks % 5 === 0) drawChart()
   })
   stream.addEventListener('history', (e) => {
     points = (JSON.parse((e as MessageEvent<string>).data) as { points: Point[] }).points
@@ -235,9 +238,14 @@ function render (): void {
   v.className = `verdict ${d.health.level}`
   const online = d.devices.filter((x) => x.connected).length
   const n = d.health.problems.length
-  text('verdict-title', d.health.level === 'ok'
-    ? `✓ All good — ${online} device${online === 1 ? '' : 's'} online, uplink ${STATE_WORDS[d.uplink.state] ?? d.uplink.state}`
-    : d.health.level === 'crit' ? `⛔ Needs attention now` : `⚠ ${n} thing${n === 1 ? '' : 's'} to check`)
+  const title = d.health.level === 'ok'
+    ? `All good — ${online} device${online === 1 ? '' : 's'} online, uplink ${STATE_WORDS[d.uplink.state] ?? d.uplink.state}`
+    : d.health.level === 'crit' ? 'Needs attention now' : `${n} thing${n === 1 ? '' : 's'} to check`
+  const vt = $('verdict-title')
+  if (vt.dataset.title !== title + d.health.level) {
+    vt.dataset.title = title + d.health.level
+    vt.replaceChildren(el('span', '', `icon ${d.health.level}`), title)
+  }
   const ul = $('verdict-list')
   ul.replaceChildren(...d.health.problems.map((p) => el('li', p.text, p.level)))
 
@@ -293,11 +301,14 @@ function render (): void {
 
   $('log').replaceChildren(...(d.recentProblems.length === 0
     ? [el('li', 'Nothing since start.', 'muted')]
-    : d.recentProblems.map((l) => {
+    : collapse(d.recentProblems).map(({ line: l, times }) => {
       const li = el('li', '')
       li.append(el('time', clock(l.time)), el('span', l.level, `lvl ${l.level}`))
       if (l.code !== undefined) li.append(el('code', l.code), ' ')
       li.append(l.msg)
+      const detail = errText(l.err)
+      if (detail !== '') li.append(' ', el('span', detail, 'muted'))
+      if (times > 1) li.append(' ', el('strong', `×${times}`))
       return li
     })))
 
@@ -308,6 +319,24 @@ function render (): void {
   text('cfg-cversion', d.config.version === null ? 'local (no remote version)' : String(d.config.version))
   text('cfg-store', `synchronous=${d.store.synchronous}, budget ${bytes(d.store.maxBytes)}`)
   text('cfg-ready', d.ready.ok ? 'yes' : `no (${Object.entries(d.ready.checks).filter(([, ok]) => !ok).map(([k]) => k).join(', ')})`)
+}
+
+function errText (err: unknown): string {
+  if (typeof err === 'string') return err
+  if (err !== null && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string') return (err as { message: string }).message
+  return ''
+}
+
+/** Repeats of the same problem in a row (newest first) become one line with a count. */
+function collapse (lines: LogLine[]): Array<{ line: LogLine, times: number }> {
+  const out: Array<{ line: LogLine, times: number }> = []
+  const key = (l: LogLine): string => `${l.level}|${l.code ?? ''}|${l.msg}|${errText(l.err)}`
+  for (const l of lines) {
+    const prev = out[out.length - 1]
+    if (prev !== undefined && key(prev.line) === key(l)) prev.times++
+    else out.push({ line: l, times: 1 })
+  }
+  return out
 }
 
 function eta (d: Doc): string {
@@ -453,10 +482,20 @@ function drawChart (): void {
   const B = 18
   const T = 6
   const now = Date.now()
-  const t0 = now - 3_600_000
+  // Up to an hour; a young gateway's few minutes get the whole width.
+  const first = points.find((p) => p.t >= now - 3_600_000)?.t ?? now
+  const spanMin = [5, 15, 30, 60].find((m) => now - first <= m * 60_000) ?? 60
+  const tickMin = { 5: 1, 15: 5, 30: 10, 60: 15 }[spanMin]!
+  const span = spanMin * 60_000
+  const t0 = now - span
+  text('chart-title', spanMin === 60 ? 'Last hour' : `Last ${spanMin} min`)
   const pts = points.filter((p) => p.t >= t0)
+  // The live figures extend the line to now, so it moves between the recorded points.
+  if (doc !== null && (pts.length === 0 || now - pts[pts.length - 1]!.t > 500)) {
+    pts.push({ t: now, ingest: doc.rates.ingestPerS, forward: doc.rates.forwardPerS, drop: doc.rates.dropPerS, backlog: doc.backlog.readings })
+  }
   const max = niceMax(Math.max(0, ...pts.map((p) => Math.max(p.ingest, p.forward, p.drop))))
-  const x = (t: number): number => L + (W - L - 4) * (t - t0) / 3_600_000
+  const x = (t: number): number => L + (W - L - 4) * (t - t0) / span
   const y = (v: number): number => T + (H - T - B) * (1 - v / max)
   const parts: SVGElement[] = []
   for (let i = 0; i <= 4; i++) {
@@ -464,15 +503,17 @@ function drawChart (): void {
     parts.push(svg('line', { class: 'grid-line', x1: String(L), x2: String(W - 4), y1: String(y(v)), y2: String(y(v)) }))
     parts.push(svg('text', { x: String(L - 6), y: String(y(v) + 4), 'text-anchor': 'end' }, rate(v)))
   }
-  for (let m = 60; m >= 0; m -= 15) {
-    parts.push(svg('text', { x: String(x(now - m * 60_000)), y: String(H - 4), 'text-anchor': m === 60 ? 'start' : m === 0 ? 'end' : 'middle' }, m === 0 ? 'now' : `−${m} min`))
+  for (let m = spanMin; m >= 0; m -= tickMin) {
+    parts.push(svg('text', { x: String(x(now - m * 60_000)), y: String(H - 4), 'text-anchor': m === spanMin ? 'start' : m === 0 ? 'end' : 'middle' }, m === 0 ? 'now' : `−${m} min`))
   }
   for (const key of ['drop', 'forward', 'ingest'] as const) {
     if (pts.length === 0) continue
     const d = pts.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join('')
     parts.push(svg('path', { class: `s ${key}`, d }))
+    const last = pts[pts.length - 1]!
+    parts.push(svg('circle', { class: `dot ${key}`, cx: x(last.t).toFixed(1), cy: y(last[key]).toFixed(1), r: '3' }))
   }
-  if (pts.length < 2) parts.push(svg('text', { x: String(W / 2), y: String(H / 2), 'text-anchor': 'middle' }, 'collecting — a point every few seconds'))
+  if (pts.length < 3) parts.push(svg('text', { x: String(W / 2), y: String(H / 2), 'text-anchor': 'middle' }, 'collecting — a point every few seconds'))
   chart.replaceChildren(...parts)
 }
 

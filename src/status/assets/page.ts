@@ -91,7 +91,7 @@ export const PAGE_HTML = `<!doctype html>
     </section>
 
     <section class="card wide" id="card-chart">
-      <h2>Last hour <span class="legend"><i class="sw ingest"></i>ingest <i class="sw forward"></i>forward <i class="sw drop"></i>dropped <span class="muted">(readings / s)</span></span></h2>
+      <h2><span id="chart-title">Last hour</span> <span class="legend"><i class="sw ingest"></i>ingest <i class="sw forward"></i>forward <i class="sw drop"></i>dropped <span class="muted">(readings / s)</span></span></h2>
       <svg id="chart" viewBox="0 0 720 200" role="img" aria-label="ingest and forward rates over the last hour"></svg>
     </section>
 

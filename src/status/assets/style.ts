@@ -42,8 +42,14 @@ main { padding: .75rem; max-width: 1400px; margin: 0 auto; }
 .verdict-title { font-size: 1.35rem; font-weight: 700; }
 .verdict ul { margin: .35rem 0 0; padding-left: 1.2rem; color: var(--ink); }
 .verdict li.crit { color: var(--crit); font-weight: 600; }
-.verdict li.crit::marker { content: "⛔ "; }
-.verdict li.warn::marker { content: "⚠ "; }
+.verdict li::marker { color: #d4a72c; }
+.verdict li.crit::marker { color: var(--crit); }
+.verdict-title { display: flex; align-items: center; }
+.icon { display: inline-flex; flex: none; width: 1.5em; height: 1.5em; border-radius: 50%; align-items: center; justify-content: center; color: #fff; font-weight: 800; margin-right: .5rem; font-size: .85em; }
+.icon.ok { background: var(--ok); }
+.icon.ok::before { content: ""; width: .35em; height: .7em; border: solid #fff; border-width: 0 .2em .2em 0; transform: translateY(-.08em) rotate(45deg); }
+.icon.warn { background: #b88a00; } .icon.crit { background: var(--crit); }
+.icon.warn::before, .icon.crit::before { content: "!"; }
 .big { font-size: 1.6rem; font-weight: 700; margin-bottom: .4rem; font-variant-numeric: tabular-nums; }
 .big .muted { font-size: .9rem; font-weight: 400; }
 .since { margin: -.2rem 0 .5rem; }
@@ -81,6 +87,7 @@ td .pill, .history .pill { font-size: .8rem; padding: 0 .5rem; }
 #chart .grid-line { stroke: var(--line); stroke-width: 1; vector-effect: non-scaling-stroke; }
 #chart text { fill: var(--muted); font-size: 11px; }
 #chart .s { fill: none; stroke-width: 2; vector-effect: non-scaling-stroke; stroke-linejoin: round; }
+#chart .dot.ingest { fill: var(--ingest); } #chart .dot.forward { fill: var(--forward); } #chart .dot.drop { fill: var(--drop); }
 #chart .s.ingest { stroke: var(--ingest); } #chart .s.forward { stroke: var(--forward); } #chart .s.drop { stroke: var(--drop); }
 .filters { display: flex; gap: .5rem; flex-wrap: wrap; margin-bottom: .5rem; }
 .filters input { flex: 1; min-width: 12rem; padding: .4rem .55rem; border: 1px solid var(--line); border-radius: 6px; }
