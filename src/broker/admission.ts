@@ -68,8 +68,12 @@ const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const BAD_CREDENTIALS = 4
 const NOT_AUTHORIZED = 5
-/** scrypt checks running at once; more are refused (they would only queue on the thread pool). */
-const MAX_VERIFYING = 32
+/**
+ * scrypt checks queued or running at once (libuv runs 4 at a time, ~50 ms each). A whole fleet
+ * reconnecting after a restart fits; past this, logins are refused with "server unavailable" and the
+ * devices retry. Floods of wrong secrets are stopped earlier, per address (authFailuresPerMin).
+ */
+const MAX_VERIFYING = 512
 /** Longest topic accepted, in characters. Every stored reading carries its topic. */
 export const MAX_TOPIC_LENGTH = 1024
 /** U+FFFD stands for bytes that were not UTF-8 (mqtt-packet decodes leniently); U+0000 is forbidden. [MQTT-1.5.3-1] [MQTT-1.5.3-2] */
@@ -336,7 +340,8 @@ export function createAdmission (opts: AdmissionOptions) {
       // Wills are published after the connection closed: they skip the rate (one per connection).
       const rt = state.device
       if (rt === null || client.closed) return store(client, state, packet, device, cb, false)
-      rt.throttle.admit(payload.length, () => store(client, state, packet, device, cb, true))
+      if (rt.throttle.pass(payload.length)) store(client, state, packet, device, cb, false)
+      else rt.throttle.hold(() => store(client, state, packet, device, cb, true))
     },
 
     authorizeSubscribe (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void {

@@ -83,7 +83,7 @@ export class StorageGuard {
         }
       }
     }
-    const excess = buffer.projectedTotal().bytes + bytes - this.budget()
+    const excess = buffer.projectedTotalBytes() + bytes - this.budget()
     if (excess <= 0) {
       this.full = false
       return null

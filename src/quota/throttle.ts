@@ -24,15 +24,26 @@ export class Throttle {
     this.bytes = new TokenBucket(bytesPerS, bytesBurst, now)
   }
 
-  /** Run `go` now if the device is within its rates, else once it is, after every publish held before it. */
-  admit (payloadBytes: number, go: () => void): void {
+  private lastAt = 0
+
+  /**
+   * Take the tokens for one publish. True: go now. False: the caller must call hold() with what to
+   * run once the device is within its rates again, after every publish held before it.
+   * (Split in two so the common case allocates no closure.)
+   */
+  pass (payloadBytes: number): boolean {
     const now = performance.now()
     const wait = Math.max(this.msgs.take(1, now), this.bytes.take(payloadBytes, now))
-    if (wait === 0 && this.held === 0) return go()
+    if (wait === 0 && this.held === 0) return true
+    this.lastAt = now + wait
+    return false
+  }
+
+  hold (go: () => void): void {
     this.held++
     this.throttled++
-    this.queue.push({ at: now + wait, go })
-    if (this.timer === undefined) this.arm(now)
+    this.queue.push({ at: this.lastAt, go })
+    if (this.timer === undefined) this.arm(performance.now())
   }
 
   private arm (now: number): void {

@@ -189,8 +189,8 @@ export class ReadingBuffer {
     return { readings: (c?.readings ?? 0) + (p?.readings ?? 0), bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) }
   }
 
-  projectedTotal (): Usage {
-    return { readings: this.usage.readings + this.pendingAll.readings, bytes: this.usage.bytes + this.pendingAll.bytes }
+  projectedTotalBytes (): number {
+    return this.usage.bytes + this.pendingAll.bytes
   }
 
   /** Devices with buffered readings (or that had some since start). */
