@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
+import { constants, gunzipSync } from 'node:zlib'
 import { GatewayProcess, runCli } from './harness/gateway.js'
 
 const PASSWORD = 'field-tech-Pa55word'
@@ -33,16 +34,21 @@ async function login (gw: GatewayProcess, password = PASSWORD, from?: string): P
   return { reply, cookie, csrf }
 }
 
-/** First `ms` of the live event stream, as text. */
-async function sse (gw: GatewayProcess, cookie: string, ms: number): Promise<string> {
+/** First `ms` of the live event stream, as text (gzip-decoded when asked for gzip). */
+async function sse (gw: GatewayProcess, cookie: string, ms: number, gzip = false): Promise<string> {
   return await new Promise((resolve, reject) => {
-    let text = ''
-    const req = request({ host: '127.0.0.1', port: gw.httpPort, path: '/api/events', headers: { cookie } }, (res) => {
-      res.setEncoding('utf8')
-      res.on('data', (d) => { text += d })
-      setTimeout(() => { req.destroy(); resolve(text) }, ms)
+    const chunks: Buffer[] = []
+    const headers: Record<string, string> = { cookie, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) }
+    const req = request({ host: '127.0.0.1', port: gw.httpPort, path: '/api/events', headers }, (res) => {
+      assert.equal(res.headers['content-encoding'], gzip ? 'gzip' : undefined)
+      res.on('data', (d: Buffer) => chunks.push(d))
+      setTimeout(() => {
+        req.destroy()
+        const raw = Buffer.concat(chunks)
+        resolve((gzip ? gunzipSync(raw, { finishFlush: constants.Z_SYNC_FLUSH }) : raw).toString('utf8'))
+      }, ms)
     })
-    req.on('error', (e) => { if (text === '') reject(e) })
+    req.on('error', (e) => { if (chunks.length === 0) reject(e) })
     req.end()
   })
 }
@@ -116,6 +122,10 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       assert.match(events, /event: history\ndata: \{/)
       assert.ok((events.match(/event: status\ndata: \{"gatewayId":"test-gw"/g) ?? []).length >= 2, 'the stream pushes the status repeatedly')
       served.push(['events', events])
+      // Browsers ask for gzip: every event arrives whole (flushed), compressed.
+      const zipped = await sse(gw, cookie, 500, true)
+      assert.ok((zipped.match(/event: status\ndata: \{"gatewayId":"test-gw"/g) ?? []).length >= 2)
+      served.push(['events-gzip', zipped])
       // A forged cookie is nobody.
       assert.equal((await http(gw, '/api/status', { headers: { cookie: 'hf_session=' + 'A'.repeat(43) } })).status, 401)
     })

@@ -15,7 +15,7 @@ import { noUplinkActions, type Actions } from './actions.js'
 import { LoginLimiter, SESSION_COOKIE, Sessions, safeEqual } from './auth.js'
 import type { Ctx, Route } from './context.js'
 import { secretScrubber } from './diagnostics.js'
-import { statusDocument } from './document.js'
+import { pageDocument, statusDocument } from './document.js'
 import { BodyTooLarge, clientAddress, fail, json, parseCookies, readBody, sameOrigin } from './http.js'
 import { actionRoutes } from './routes/actions.js'
 import { pageRoutes } from './routes/page.js'
@@ -74,7 +74,7 @@ export async function startHttp (opts: HttpOptions): Promise<Server> {
     hub: new EventHub({
       intervalMs: st.pushIntervalMs,
       maxClients: MAX_STREAMS,
-      build: () => scrub(JSON.stringify(ctx.document())),
+      build: () => scrub(JSON.stringify(pageDocument(ctx.document()))),
       allowed: (id) => st.public || sessions.get(id ?? undefined) !== null
     }),
     document: () => statusDocument({ sources: opts.sources, config, host, history, logs: ctx.logs, ready: opts.ready }),

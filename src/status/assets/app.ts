@@ -6,7 +6,7 @@
 
 interface Device {
   id: string, connected: boolean, lastSeenS: number | null, received: number, buffered: number, ratePerS?: number,
-  authFailures: number, denials: number, dropped: Record<string, number>, quota?: unknown, quotaUse?: number
+  authFailures: number, denials: number, dropped: Record<string, number>, quotaUse?: number | null, throttled?: number
 }
 interface Problem { level: 'warn' | 'crit', text: string }
 interface LogLine { level: string, time: string, msg: string, code?: string, err?: unknown }
@@ -95,6 +95,9 @@ function applySession (): void {
   text('who', session.authenticated ? 'technician' : (session.public ? 'read-only view' : ''))
   show('actions', session.authenticated)
   show('actions-locked', !session.authenticated)
+  text('actions-locked', session.loginAvailable
+    ? 'Log in as technician to test, drain or pause the uplink.'
+    : 'No technician password is configured (status.passwordHash): uplink actions are unavailable.')
   show('diag-form', session.authenticated)
   $<HTMLInputElement>('diag-csrf').value = session.csrf ?? ''
   if (!session.loginAvailable) {
@@ -353,28 +356,9 @@ function el (tag: string, content: string, cls?: string): HTMLElement {
   return e
 }
 
-interface Quota {
-  limits?: { maxBufferedReadings?: number, maxBufferedBytes?: number }
-  usage?: { bufferedReadings?: number, bufferedBytes?: number, throttledPublishes?: number, heldPublishes?: number }
-}
-
-/** Share of the device's storage quota in use (the larger of readings and bytes), or null when it has no cap. */
-function quotaOf (d: Device): number | null {
-  if (typeof d.quotaUse === 'number') return d.quotaUse
-  const q = d.quota as Quota | null | undefined
-  if (q === null || q === undefined || typeof q !== 'object') return null
-  const shares: number[] = []
-  const l = q.limits ?? {}
-  const u = q.usage ?? {}
-  if ((l.maxBufferedReadings ?? 0) > 0) shares.push((u.bufferedReadings ?? 0) / l.maxBufferedReadings!)
-  if ((l.maxBufferedBytes ?? 0) > 0) shares.push((u.bufferedBytes ?? 0) / l.maxBufferedBytes!)
-  return shares.length === 0 ? null : Math.max(...shares)
-}
-
-function throttledOf (d: Device): number {
-  const q = d.quota as Quota | null | undefined
-  return q?.usage?.throttledPublishes ?? 0
-}
+/** Share of the device's storage quota in use, or null when it has no cap (computed by the gateway). */
+const quotaOf = (d: Device): number | null => typeof d.quotaUse === 'number' ? d.quotaUse : null
+const throttledOf = (d: Device): number => d.throttled ?? 0
 
 function sortValue (d: Device, key: string): number | string {
   switch (key) {
