@@ -44,7 +44,7 @@ async function until (what: string, cond: () => Promise<boolean>, ms = 5_000): P
 }
 
 test('/metrics is valid Prometheus text and agrees with /api/status; device labels are bounded', async () => {
-  const gw = await GatewayProcess.start({ args: ['--status-metrics-max-devices', '3', '--mqtt-max-payload-bytes', '256'] })
+  const gw = await GatewayProcess.start({ args: ['--status-metrics-max-devices', '3', '--mqtt-max-payload-bytes', '256', '--quota-max-buffered-readings', '100'] })
   try {
     // Sequential, so the order devices are first seen (which decides who gets a label) is known.
     const counts = [7, 3, 5, 2, 4]
@@ -97,6 +97,10 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
     assert.equal(v('holdfast_device_received_total', { device: '_other' }), byId.get('dev-3').received + byId.get('dev-4').received)
     assert.equal(v('holdfast_device_dropped_total', { device: 'dev-1', reason: 'payload_too_large' }), 1)
     assert.equal(v('holdfast_metrics_devices_other'), 2)
+    for (const [reason, n] of Object.entries(s.counters.refused ?? {})) assert.equal(v('holdfast_mqtt_refused_total', { reason }), n, `refused ${reason}`)
+    // Quotas: every device may buffer 100 readings, so dev-0 (7 buffered) uses 7% of its share.
+    assert.equal(v('holdfast_device_quota_storage_ratio', { device: 'dev-0' }), 0.07)
+    assert.equal(v('holdfast_device_throttled_publishes_total', { device: 'dev-0' }), byId.get('dev-0').quota?.usage?.throttledPublishes ?? 0)
     const perDevice = families.get('holdfast_device_received_total')!.samples
     assert.equal(perDevice.length, 4, 'three devices and _other')
     assert.equal(perDevice.reduce((a, x) => a + x.value, 0), s.counters.received, 'per-device series add up to the total')

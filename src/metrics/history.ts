@@ -18,9 +18,11 @@ export interface RatePoint {
   backlog: number
   /** Readings dropped during the step, by reason (only reasons that occurred). */
   drops?: Record<string, number>
+  /** Connections, logins, subscriptions refused during the step, by reason (only those that occurred). */
+  refused?: Record<string, number>
 }
 
-interface Totals { t: number, stored: number, forwarded: number, dropped: number, byReason: Record<string, number> }
+interface Totals { t: number, stored: number, forwarded: number, dropped: number, byReason: Record<string, number>, refused: Record<string, number> }
 
 const sumDropped = (c: Counters): number => Object.values(c.dropped).reduce((s, n) => s + n, 0)
 const round2 = (n: number): number => Math.round(n * 100) / 100
@@ -80,12 +82,12 @@ export class RateHistory {
     return round2(Math.max(0, received - (this.anchorDevice.get(id) ?? 0)) / dtS)
   }
 
-  /** Drops by reason over the points of the last `ms`. */
-  dropsWithin (ms: number): Record<string, number> {
+  /** Drops (or refusals) by reason over the points of the last `ms`. */
+  dropsWithin (ms: number, what: 'drops' | 'refused' = 'drops'): Record<string, number> {
     const out: Record<string, number> = {}
     const since = Date.now() - ms
     for (let i = this.ring.length - 1; i >= 0 && this.ring[i]!.t > since; i--) {
-      for (const [r, n] of Object.entries(this.ring[i]!.drops ?? {})) out[r] = (out[r] ?? 0) + n
+      for (const [r, n] of Object.entries(this.ring[i]![what] ?? {})) out[r] = (out[r] ?? 0) + n
     }
     return out
   }
@@ -109,6 +111,10 @@ export class RateHistory {
       const d = n - (this.last.byReason[reason] ?? 0)
       if (d > 0) (p.drops ??= {})[reason] = d
     }
+    for (const [reason, n] of Object.entries(now.refused)) {
+      const d = n - (this.last.refused[reason] ?? 0)
+      if (d > 0) (p.refused ??= {})[reason] = d
+    }
     this.anchor = this.last
     this.last = now
     const seen = new Map<string, number>()
@@ -123,6 +129,7 @@ export class RateHistory {
 
   private totals (): Totals {
     const c = this.counters
-    return { t: Date.now(), stored: c.stored, forwarded: c.forwarded, dropped: sumDropped(c), byReason: { ...c.dropped } }
+    const refused = (c as { refused?: Record<string, number> }).refused ?? {}
+    return { t: Date.now(), stored: c.stored, forwarded: c.forwarded, dropped: sumDropped(c), byReason: { ...c.dropped }, refused: { ...refused } }
   }
 }

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
+import { quotaShare, quotaUsage } from './quota-view.js'
 
 export interface MetricsSources {
   gatewayId: string
@@ -20,6 +21,8 @@ export interface MetricsSources {
   }
   uplink: () => { state: string, drainRate: number, etaS: number | null }
   mqtt: () => { listening: boolean, connections: number }
+  /** The admission step's per-device quota object, when quotas are there. */
+  quotaOf?: (device: string) => unknown
   host: () => Readonly<HostFacts>
   /** Status-page figures: live sessions, failed logins. */
   web: () => { sessions: number, loginFailures: number }
@@ -56,6 +59,10 @@ export class GatewayMetrics {
     counter('holdfast_readings_duplicate_total', 'Re-sent readings recognised and acknowledged without a second copy', () => c.duplicates)
     counter('holdfast_readings_dropped_total', 'Readings refused or discarded, by reason', () => DROP_REASONS.map((reason) => [{ reason }, c.dropped[reason]]), ['reason'])
     counter('holdfast_mqtt_auth_failures_total', 'Device logins refused', () => c.authFailures)
+    counter('holdfast_mqtt_refused_total', 'Connections, logins and subscriptions refused, by reason', () => {
+      const refused = (c as { refused?: Record<string, number> }).refused ?? {}
+      return Object.entries(refused).map(([reason, n]) => [{ reason }, n])
+    }, ['reason'])
     gauge('holdfast_mqtt_connections', 'Connected MQTT clients', () => s.mqtt().connections)
     gauge('holdfast_mqtt_listening', '1 while the MQTT listener accepts connections', () => s.mqtt().listening ? 1 : 0)
 
@@ -88,6 +95,10 @@ export class GatewayMetrics {
     perDevice('holdfast_device_buffered_readings', 'Readings buffered, per device', (d) => d.buffered, 'gauge')
     perDevice('holdfast_device_buffered_bytes', 'Disk bytes buffered, per device', (d) => d.bufferedBytes, 'gauge')
     perDevice('holdfast_device_connected', 'Open MQTT connections, per device', (d) => d.connections, 'gauge')
+    perDevice('holdfast_device_throttled_publishes_total', 'Publishes held back by the rate quota, per device', (d) => d.throttled, 'counter')
+    perDevice('holdfast_device_held_publishes', 'Publishes waiting for rate quota now, per device', (d) => d.held, 'gauge')
+    gauge('holdfast_device_quota_storage_ratio', 'Share of the device\'s storage quota in use (devices with a cap)', () =>
+      this.devices().filter((d) => d.quotaShare !== null).map((d) => [{ device: d.id }, d.quotaShare!]), ['device'])
     counter('holdfast_device_dropped_total', 'Readings dropped, per device and reason (reasons that occurred)', () => {
       const out: Sample[] = []
       for (const d of this.devices()) for (const [reason, n] of Object.entries(d.dropped)) out.push([{ device: d.id, reason }, n])
@@ -121,7 +132,7 @@ export class GatewayMetrics {
     let other: DeviceRow | null = null
     let i = 0
     for (const d of this.s.counters.devices.values()) {
-      const row = toRow(d, this.s.buffer.usageOf(d.id))
+      const row = toRow(d, this.s.buffer.usageOf(d.id), this.s.quotaOf?.(d.id))
       if (i++ < this.s.maxDevices) rows.push(row)
       else other = other === null ? { ...row, id: OTHER_DEVICES } : add(other, row)
     }
@@ -134,12 +145,14 @@ export class GatewayMetrics {
 interface DeviceRow {
   id: string, received: number, stored: number, forwarded: number, authFailures: number, denials: number,
   buffered: number, bufferedBytes: number, connections: number, dropped: Record<string, number>
+  throttled: number, held: number, quotaShare: number | null
 }
 
-function toRow (d: DeviceStats, u: { readings: number, bytes: number }): DeviceRow {
+function toRow (d: DeviceStats, u: { readings: number, bytes: number }, quota: unknown): DeviceRow {
   return {
     id: d.id, received: d.received, stored: d.stored, forwarded: d.forwarded, authFailures: d.authFailures, denials: d.denials,
-    buffered: u.readings, bufferedBytes: u.bytes, connections: d.connections, dropped: { ...d.dropped } as Record<string, number>
+    buffered: u.readings, bufferedBytes: u.bytes, connections: d.connections, dropped: { ...d.dropped } as Record<string, number>,
+    ...quotaUsage(quota), quotaShare: quotaShare(quota)
   }
 }
 
@@ -149,7 +162,10 @@ function add (a: DeviceRow, b: DeviceRow): DeviceRow {
   return {
     id: a.id, received: a.received + b.received, stored: a.stored + b.stored, forwarded: a.forwarded + b.forwarded,
     authFailures: a.authFailures + b.authFailures, denials: a.denials + b.denials, buffered: a.buffered + b.buffered,
-    bufferedBytes: a.bufferedBytes + b.bufferedBytes, connections: a.connections + b.connections, dropped
+    bufferedBytes: a.bufferedBytes + b.bufferedBytes, connections: a.connections + b.connections, dropped,
+    throttled: a.throttled + b.throttled, held: a.held + b.held,
+    // A share of different caps does not add up: _other shows the fullest device.
+    quotaShare: a.quotaShare === null ? b.quotaShare : b.quotaShare === null ? a.quotaShare : Math.max(a.quotaShare, b.quotaShare)
   }
 }
 

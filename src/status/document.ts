@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js'
 import type { LogEntry, LogRing } from '../log-ring.js'
 import type { HostMonitor } from '../metrics/host.js'
 import type { RateHistory } from '../metrics/history.js'
+import { quotaShare, quotaUsage } from '../metrics/quota-view.js'
 import { assess } from './health.js'
 import { statusSnapshot, type StatusSources } from './snapshot.js'
 
@@ -44,6 +45,7 @@ export function statusDocument (d: DocumentSources) {
     minFreeBytes: d.config.store.minFreeBytes,
     devices: snap.devices,
     recentDrops: d.history.dropsWithin(60_000),
+    recentRefused: d.history.dropsWithin(60_000, 'refused'),
     recentErrors,
     host,
     nowMs: now
@@ -63,21 +65,6 @@ export function statusDocument (d: DocumentSources) {
 }
 
 export type StatusDocument = ReturnType<typeof statusDocument>
-
-interface QuotaShape {
-  limits?: { maxBufferedReadings?: number, maxBufferedBytes?: number }
-  usage?: { bufferedReadings?: number, bufferedBytes?: number, throttledPublishes?: number }
-}
-
-/** Share of a device's storage quota in use (the larger of readings and bytes); null without a cap. */
-export function quotaUse (quota: unknown): number | null {
-  if (quota === null || typeof quota !== 'object') return null
-  const { limits = {}, usage = {} } = quota as QuotaShape
-  const shares: number[] = []
-  if ((limits.maxBufferedReadings ?? 0) > 0) shares.push((usage.bufferedReadings ?? 0) / limits.maxBufferedReadings!)
-  if ((limits.maxBufferedBytes ?? 0) > 0) shares.push((usage.bufferedBytes ?? 0) / limits.maxBufferedBytes!)
-  return shares.length === 0 ? null : Math.round(Math.max(...shares) * 1000) / 1000
-}
 
 /**
  * The page's live feed: the same document with each device cut to what the table shows, so a
@@ -100,8 +87,8 @@ export function pageDocument (doc: StatusDocument) {
         authFailures: d.authFailures,
         denials: d.denials,
         dropped,
-        quotaUse: quotaUse(q),
-        throttled: (q as QuotaShape | null | undefined)?.usage?.throttledPublishes ?? 0
+        quotaUse: quotaShare(q),
+        throttled: quotaUsage(q).throttled
       }
     })
   }

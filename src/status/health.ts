@@ -18,6 +18,8 @@ export interface HealthInput {
   devices: ReadonlyArray<{ id: string, connected: boolean, lastSeenS: number | null }>
   /** Drops over the last minute, by reason. */
   recentDrops: Record<string, number>
+  /** Connections/logins refused over the last minute, by reason. */
+  recentRefused: Record<string, number>
   recentErrors: number
   host: Readonly<HostFacts>
   nowMs: number
@@ -63,6 +65,12 @@ export function assess (h: HealthInput): Health {
   if (drops.length > 0) {
     const n = drops.reduce((s, [, v]) => s + v, 0)
     p.push({ level: 'warn', area: 'drops', text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})` })
+  }
+
+  const refused = Object.entries(h.recentRefused).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1])
+  if (refused.length > 0) {
+    const n = refused.reduce((s, [, v]) => s + v, 0)
+    p.push({ level: 'warn', area: 'devices', text: `${n.toLocaleString('en')} connection${n > 1 ? 's' : ''} or logins refused in the last minute (${refused.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})` })
   }
 
   const host = h.host

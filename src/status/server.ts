@@ -67,6 +67,7 @@ export async function startHttp (opts: HttpOptions): Promise<Server> {
       buffer: opts.sources.buffer,
       uplink: opts.sources.uplink,
       mqtt: opts.sources.mqtt,
+      quotaOf: opts.sources.quotaOf,
       host: () => host.get(),
       web: () => ({ sessions: sessions.size, loginFailures: stats.loginFailures }),
       maxDevices: st.metricsMaxDevices

@@ -15,7 +15,7 @@ interface Doc {
   gatewayId: string, version: string, uptimeS: number, now: string
   uplink: { state: string, since: string, lastError: string | null, drainRate: number, etaS: number | null }
   backlog: { readings: number, bytes: number, oldestAgeS: number }
-  counters: { received: number, stored: number, forwarded: number, duplicates: number, authFailures: number, dropped: Record<string, number> }
+  counters: { received: number, stored: number, forwarded: number, duplicates: number, authFailures: number, dropped: Record<string, number>, refused?: Record<string, number> }
   mqtt: { listening: boolean, connections: number }
   config: { source: string, version: number | null }
   devices: Device[]
@@ -297,7 +297,12 @@ function render (): void {
   text('dropped', num(droppedTotal(c.dropped)))
   text('auth-failures', num(c.authFailures))
   text('mqtt-conns', d.mqtt.listening ? num(d.mqtt.connections) : 'listener down')
-  $('drop-reasons').replaceChildren(...Object.entries(c.dropped).filter(([, n]) => n > 0).map(([r, n]) => el('li', `${r.replace(/_/g, ' ')}: ${num(n)}`)))
+  const refused = c.refused ?? {}
+  text('refused', num(droppedTotal(refused)))
+  $('drop-reasons').replaceChildren(
+    ...Object.entries(c.dropped).filter(([, n]) => n > 0).map(([r, n]) => el('li', `dropped, ${r.replace(/_/g, ' ')}: ${num(n)}`)),
+    ...Object.entries(refused).filter(([, n]) => n > 0).map(([r, n]) => el('li', `refused, ${r.replace(/_/g, ' ')}: ${num(n)}`))
+  )
 
   renderDevices()
   renderHost(d)

@@ -85,6 +85,7 @@ export const PAGE_HTML = `<!doctype html>
         <dt>Re-sends recognised</dt><dd id="duplicates">–</dd>
         <dt>Dropped</dt><dd id="dropped">–</dd>
         <dt>Device login failures</dt><dd id="auth-failures">–</dd>
+        <dt>Connections refused</dt><dd id="refused">–</dd>
         <dt>MQTT clients</dt><dd id="mqtt-conns">–</dd>
       </dl>
       <ul id="drop-reasons" class="reasons small"></ul>
