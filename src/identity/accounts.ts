@@ -4,12 +4,14 @@
  * The file is polled and reloaded while the gateway runs; listeners hear which ids changed so
  * sessions opened with a removed or rotated secret can be closed.
  */
-import { stat } from 'node:fs'
+import { stat, statSync, type Stats } from 'node:fs'
 import type { Config } from '../config/schema.js'
 import { configError, type FieldError } from '../config/load.js'
 import type { Logger } from '../log.js'
 import { AppAcl } from './acl.js'
 import { credentialsPath, readCredentials } from './credentials-file.js'
+
+const keyOf = (st: Stats | undefined): string => st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}`
 
 export type Account =
   | { kind: 'device', id: string, hash: string | null }
@@ -46,6 +48,8 @@ export class Accounts {
     }
     if (errors.length > 0) throw configError(errors)
     // A broken file stops the start (exit 2); while running, the last good version is kept.
+    // Its identity is taken before reading, so a change made meanwhile is seen by the first poll.
+    this.fileKey = keyOf(statSync(this.file, { throwIfNoEntry: false }))
     this.fileHashes = this.hashesOf(readCredentials(this.file))
   }
 
@@ -71,10 +75,9 @@ export class Accounts {
 
   /** Poll the credentials file; `onChange` gets the device ids whose secret was added, rotated or removed. */
   watch (onChange: (ids: string[]) => void, everyMs = 1000): void {
-    stat(this.file, (_err, st) => { this.fileKey = st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}` })
     this.timer = setInterval(() => {
       stat(this.file, (_err, st) => {
-        const key = st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}`
+        const key = keyOf(st)
         if (key === this.fileKey) return
         this.fileKey = key
         let next: Map<string, string>
