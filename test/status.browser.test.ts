@@ -172,3 +172,38 @@ test('the status page works offline in Chromium: login, live figures, devices, a
     await gw.stop()
   }
 })
+
+test('with --status-public the page shows data at once, and actions still need the technician login', async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/install-system-deps.sh (Debian package chromium)`)
+  const hash = (await runCli(['hash-password'], { input: PASSWORD + '\n' })).stdout.trim()
+  const gw = await GatewayProcess.start({ statusPublic: true, args: ['--status-password-hash', hash, '--status-push-interval-ms', '300'] })
+  let browser: Browser | undefined
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    await page.goto(gw.http + '/')
+    await page.locator('#dash').waitFor({ state: 'visible' })
+    await page.locator('#live.on').waitFor({ timeout: 5_000 })
+    assert.equal(await textOf(page, '#who'), 'read-only view')
+    assert.equal(await page.locator('#actions').isVisible(), false)
+    assert.match(await textOf(page, '#actions-locked'), /Log in as technician/)
+    assert.equal(await page.locator('#diag-form').isVisible(), false)
+    await page.click('#btn-login-open')
+    await page.fill('#password', PASSWORD)
+    await page.press('#password', 'Enter')
+    await page.locator('#btn-logout').waitFor({ state: 'visible' })
+    assert.equal(await textOf(page, '#who'), 'technician')
+    assert.equal(await page.locator('#login').isVisible(), false)
+    assert.equal(await page.locator('#actions').isVisible(), true)
+    assert.equal(await page.locator('#diag-form').isVisible(), true)
+    await page.click('#btn-logout')
+    await page.locator('#btn-login-open').waitFor({ state: 'visible' })
+    assert.equal(await page.locator('#dash').isVisible(), true, 'the public view stays after logout')
+    assert.deepEqual(errors, [])
+  } finally {
+    await browser?.close()
+    await gw.stop()
+  }
+})

@@ -516,12 +516,14 @@ function wire (): void {
   $('device-filter').addEventListener('input', renderDevices)
   $('device-state').addEventListener('change', renderDevices)
   for (const th of document.querySelectorAll<HTMLElement>('#devices th')) {
-    th.addEventListener('click', () => {
+    const resort = (): void => {
       const key = th.dataset.key!
       sort.dir = sort.key === key ? -sort.dir : (key === 'id' ? 1 : -1)
       sort.key = key
       renderDevices()
-    })
+    }
+    th.addEventListener('click', resort)
+    th.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); resort() } })
   }
   setInterval(liveIndicator, 1000)
   setInterval(drawChart, 30_000)

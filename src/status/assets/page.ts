@@ -27,7 +27,8 @@ export const PAGE_HTML = `<!doctype html>
 <section id="login" class="login card" hidden>
   <h1>Technician login</h1>
   <p id="login-note" class="muted">This gateway's status page needs the technician password.</p>
-  <form id="login-form" autocomplete="off">
+  <form id="login-form">
+    <input type="text" name="username" autocomplete="username" value="technician" hidden>
     <label for="password">Password</label>
     <input id="password" name="password" type="password" autocomplete="current-password" required>
     <button id="btn-login" type="submit" class="primary">Log in</button>
@@ -110,15 +111,15 @@ export const PAGE_HTML = `<!doctype html>
       <div class="table-wrap">
         <table id="devices">
           <thead><tr>
-            <th data-key="id">Device</th>
-            <th data-key="connected">State</th>
-            <th data-key="lastSeenS" class="num">Last seen</th>
-            <th data-key="ratePerS" class="num">Rate /s</th>
-            <th data-key="received" class="num">Received</th>
-            <th data-key="buffered" class="num">Buffered</th>
-            <th data-key="droppedTotal" class="num">Dropped</th>
-            <th data-key="authFailures" class="num">Login fails</th>
-            <th data-key="quota" class="num">Quota use</th>
+            <th tabindex="0" data-key="id">Device</th>
+            <th tabindex="0" data-key="connected">State</th>
+            <th tabindex="0" data-key="lastSeenS" class="num">Last seen</th>
+            <th tabindex="0" data-key="ratePerS" class="num">Rate /s</th>
+            <th tabindex="0" data-key="received" class="num">Received</th>
+            <th tabindex="0" data-key="buffered" class="num">Buffered</th>
+            <th tabindex="0" data-key="droppedTotal" class="num">Dropped</th>
+            <th tabindex="0" data-key="authFailures" class="num">Login fails</th>
+            <th tabindex="0" data-key="quota" class="num">Quota use</th>
           </tr></thead>
           <tbody></tbody>
         </table>
