@@ -86,7 +86,14 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       assert.match(csp, /connect-src 'self'/)
       assert.equal(page.headers['x-content-type-options'], 'nosniff')
       assert.equal(page.headers['x-frame-options'], 'DENY')
-      served.push(['page', page.body], ['app.js', (await http(gw, '/assets/app.js')).body], ['app.css', (await http(gw, '/assets/app.css')).body])
+      served.push(['page', page.body], ['app.css', (await http(gw, '/assets/app.css')).body])
+      for (const m of ['app', 'render', 'devices', 'chart', 'dom']) {
+        const js = await http(gw, `/assets/${m}.js`)
+        assert.equal(js.status, 200, m)
+        assert.match(String(js.headers['content-type']), /^text\/javascript/)
+        assert.ok(!js.body.includes('sourceMappingURL'), 'no source map reference (nothing else to fetch)')
+        served.push([`${m}.js`, js.body])
+      }
       for (const path of ['/api/status', '/api/events', '/api/history']) {
         const r = await http(gw, path)
         assert.equal(r.status, 401, path)

@@ -11,6 +11,10 @@ export const PAGE_HTML = `<!doctype html>
 <title>Holdfast gateway</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/app.css">
+<link rel="modulepreload" href="/assets/render.js">
+<link rel="modulepreload" href="/assets/devices.js">
+<link rel="modulepreload" href="/assets/chart.js">
+<link rel="modulepreload" href="/assets/dom.js">
 <script type="module" src="/assets/app.js"></script>
 </head>
 <body>

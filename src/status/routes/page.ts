@@ -1,7 +1,8 @@
 /**
- * The page and its two assets. The HTML holds no data, so it is served to anyone; the data
- * behind it needs a session (or status.public). The script is src/status/assets/app.ts,
- * compiled by tsc next to this file's output and read once at start.
+ * The page and its assets. The HTML holds no data, so it is served to anyone; the data behind
+ * it needs a session (or status.public). The scripts are the browser modules in
+ * src/status/assets/ (app.ts and what it imports), compiled by tsc next to this file's output
+ * and read once, on first request.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -11,11 +12,14 @@ import { STYLE_CSS } from '../assets/style.js'
 import { PAGE_CSP, send } from '../http.js'
 import type { Route } from '../context.js'
 
-function loadScript (): string {
+/** The browser modules, in the order the page preloads them. */
+export const SCRIPTS = ['app', 'render', 'devices', 'chart', 'dom'] as const
+
+function loadScript (name: string): string {
   try {
-    return readFileSync(new URL('../assets/app.js', import.meta.url), 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
+    return readFileSync(new URL(`../assets/${name}.js`, import.meta.url), 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
   } catch {
-    return 'document.body.textContent = "status page script missing from this build"\n'
+    return `document.body.textContent = "status page script ${name}.js missing from this build"\n`
   }
 }
 
@@ -27,7 +31,7 @@ function get (name: string): Asset {
   assets ??= {
     html: asset(PAGE_HTML, 'text/html; charset=utf-8'),
     css: asset(STYLE_CSS, 'text/css; charset=utf-8'),
-    js: asset(loadScript(), 'text/javascript; charset=utf-8')
+    ...Object.fromEntries(SCRIPTS.map((n) => [n, asset(loadScript(n), 'text/javascript; charset=utf-8')]))
   }
   return assets[name]!
 }
@@ -50,5 +54,5 @@ export const pageRoutes: Route[] = [
   { method: 'GET', path: '/', access: 'open', handle: serve('html') },
   { method: 'GET', path: '/index.html', access: 'open', handle: serve('html') },
   { method: 'GET', path: '/assets/app.css', access: 'open', handle: serve('css') },
-  { method: 'GET', path: '/assets/app.js', access: 'open', handle: serve('js') }
+  ...SCRIPTS.map((n): Route => ({ method: 'GET', path: `/assets/${n}.js`, access: 'open', handle: serve(n) }))
 ]
