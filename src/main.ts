@@ -2,19 +2,21 @@
 import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { openDatabase } from './store/db.js'
+import { openDatabase, moveCheckpointsOffThread } from './store/db.js'
 import { ReadingBuffer } from './store/buffer.js'
 import { Counters } from './metrics/counters.js'
 import { createAdmission } from './broker/admission.js'
 import { startBroker, type Broker } from './broker/server.js'
 import { startHttp } from './status/server.js'
 import { noUplinkActions } from './status/actions.js'
-import type { UplinkView } from './status/snapshot.js'
+import { Forwarder } from './forward/forwarder.js'
+import { createUplinker } from './forward/producer.js'
 
 export interface Gateway {
   config: Readonly<Config>
   buffer: ReadingBuffer
   counters: Counters
+  forwarder: Forwarder
   close: () => Promise<void>
 }
 
@@ -24,6 +26,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   const startedMs = Date.now()
   const db = openDatabase({ dataDir: config.dataDir, synchronous: config.store.synchronous })
   const buffer = new ReadingBuffer(db)
+  const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, (message) => log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline'))
   const counters = new Counters()
   const backlog = buffer.usageTotal()
   log.info({ gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 }, 'buffer open')
@@ -34,13 +37,22 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   const admission = createAdmission({ config, buffer, counters, log })
   let broker: Broker | undefined
   let http: Server | undefined
-  const sinceIso = new Date(startedMs).toISOString()
-  const uplink = (): UplinkView => ({ state: 'unconfigured', since: sinceIso, lastError: null, drainRate: 0, etaS: null })
+  const forwarder = new Forwarder({
+    gatewayId: config.gatewayId,
+    buffer,
+    counters,
+    link: config.kafka.brokers.length > 0 ? createUplinker(config.kafka) : null,
+    batch: config.batch,
+    uplink: config.uplink,
+    log
+  })
 
   const close = async (): Promise<void> => {
-    // Devices first (no new readings), then the store, then the status side.
+    // Devices first (no new readings), then the uplink, then the store, then the status side.
     await broker?.close()
+    await forwarder.stop()
     buffer.close()
+    await checkpoints.close()
     await new Promise<void>((resolve) => { http === undefined ? resolve() : http.close(() => resolve()) })
     http?.closeAllConnections()
     log.info('stopped')
@@ -53,15 +65,15 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
       port: config.http.port,
       log,
       config,
-      // The technician's buttons; the stub refuses honestly until the forwarder is wired in here.
-      actions: noUplinkActions,
+      // The technician's buttons; with no uplink configured they say so instead of pretending.
+      actions: config.kafka.brokers.length > 0 ? forwarder : noUplinkActions,
       sources: {
         gatewayId: config.gatewayId,
         startedMs,
         counters,
         buffer,
         quotaOf: admission.quotaOf,
-        uplink,
+        uplink: () => forwarder.view(),
         mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }),
         config: () => ({ source: configSource, version: null })
       },
@@ -74,6 +86,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
     await close().catch(() => {})
     throw err
   }
-  log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port }, 'gateway ready')
-  return { config, buffer, counters, close }
+  forwarder.start()
+  log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port, uplink: config.kafka.brokers.length > 0 ? config.kafka.brokers : 'none' }, 'gateway ready')
+  return { config, buffer, counters, forwarder, close }
 }

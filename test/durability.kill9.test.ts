@@ -13,13 +13,13 @@ test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores n
   const gw = await GatewayProcess.start()
   const ackedLog = join(mkdtempSync(join(tmpdir(), 'hf-kill9-')), 'acked.log')
   const devices = 20
-  const perDevice = 1500
+  const perDevice = 3000
   const sim = startSim(['--url', gw.url, '--devices', String(devices), '--prefix', 'k9-', '--rate', '0', '--inflight', '5',
     '--count', String(perDevice), '--acked-log', ackedLog])
   const kills: number[] = []
   try {
-    for (let k = 0; k < 4; k++) {
-      await sleep(300 + Math.floor(Math.random() * 700))
+    for (let k = 0; k < 4 && sim.child.exitCode === null; k++) {
+      await sleep(300 + Math.floor(Math.random() * 500))
       const before = (await gw.status()).backlog.readings as number
       await gw.kill()
       kills.push(before)
@@ -33,7 +33,7 @@ test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores n
     sim.child.kill()
     await gw.stop()
   }
-  assert.ok(kills[kills.length - 1]! < devices * perDevice, `every kill happened mid-stream (buffered before each kill: ${kills.join(', ')})`)
+  assert.ok(kills.length >= 3 && kills[kills.length - 1]! < devices * perDevice, `at least 3 kills happened mid-stream (buffered before each kill: ${kills.join(', ')})`)
 
   const acked = new Set(readFileSync(ackedLog, 'utf8').trim().split('\n'))
   assert.equal(acked.size, devices * perDevice)

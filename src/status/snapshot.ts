@@ -9,6 +9,7 @@ export interface UplinkView {
   lastError: string | null
   drainRate: number
   etaS: number | null
+  history?: ReadonlyArray<{ state: string, at: string, reason: string | null }>
 }
 
 export interface StatusSources {

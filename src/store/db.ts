@@ -2,7 +2,9 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { createRequire } from 'node:module'
 import { HoldfastError } from '../errors.js'
+import { startCheckpointer, type Checkpointer } from './checkpointer.js'
 
 export type DB = Database.Database
 
@@ -51,4 +53,19 @@ function migrate (db: DB): void {
       db.pragma(`user_version = ${v + 1}`)
     })()
   }
+}
+
+/**
+ * Move WAL checkpoints off the commit path to a worker thread. If the worker fails, SQLite's
+ * own automatic checkpoints come back, so the WAL can never grow without bound.
+ */
+export function moveCheckpointsOffThread (db: DB, synchronous: 'full' | 'normal', onError: (message: string) => void): Checkpointer {
+  db.pragma('wal_autocheckpoint = 0')
+  // After a checkpoint resets the WAL, trim the file back so it does not keep its peak size.
+  db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`)
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3')
+  return startCheckpointer(db.name, synchronous, driver, (message) => {
+    if (db.open) db.pragma('wal_autocheckpoint = 1000')
+    onError(message)
+  })
 }

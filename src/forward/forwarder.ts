@@ -1,0 +1,249 @@
+/**
+ * The forwarder: reads the buffer oldest-first, groups readings per device into batches,
+ * sends them in one Kafka request per cycle, and releases them only after Kafka's ack.
+ * While a large backlog drains, a share of each request goes to the newest readings (the
+ * live lane) so fresh data is not stuck behind hours of backlog.
+ */
+import type { Message } from 'kafkajs'
+import type { Config } from '../config/schema.js'
+import type { Logger } from '../log.js'
+import type { Counters } from '../metrics/counters.js'
+import type { ReadingBuffer, StoredReading } from '../store/buffer.js'
+import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
+import type { UplinkView } from '../status/snapshot.js'
+import { Backoff } from './backoff.js'
+import type { Uplinker } from './producer.js'
+import { Uplink } from './uplink.js'
+
+/** Batches (Kafka messages) per produce request. */
+const BATCHES_PER_REQUEST = 20
+
+interface Request {
+  rows: StoredReading[]
+  count: number
+  messages: Message[]
+  /** The backlog read filled its share: more is waiting, worth preparing ahead. */
+  backlogFull: boolean
+  lastBacklogSeq: number
+  /** Rows from here on are in flight in the live lane: the next backlog read stops below. */
+  firstLiveSeq: number
+}
+
+export interface ForwarderOptions {
+  gatewayId: string
+  buffer: ReadingBuffer
+  counters: Counters
+  link: Uplinker | null
+  batch: Config['batch']
+  uplink: Config['uplink']
+  log: Logger
+}
+
+export class Forwarder {
+  readonly uplink: Uplink
+  private readonly backoff: Backoff
+  private stopped = false
+  private paused = false
+  private drainRequested = false
+  private wakeup: (() => void) | null = null
+  private wakeOnCommit = false
+  private running: Promise<void> = Promise.resolve()
+  private lastProbeMs = 0
+  /** Highest seq the live lane has sent: the lane only moves forward, so it stays in order per device. */
+  private liveHighWater = 0
+
+  constructor (private readonly o: ForwarderOptions) {
+    this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
+    this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
+    // What was buffered before this start is backlog; the live lane starts after it.
+    this.liveHighWater = o.buffer.lastSeq()
+    o.buffer.onCommit(() => { if (this.wakeOnCommit) this.wakeup?.() })
+  }
+
+  start (): void {
+    if (this.o.link === null) return
+    this.running = this.loop().catch((err) => this.o.log.fatal({ err }, 'forwarder loop died'))
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.wakeup?.()
+    await this.running
+    await this.o.link?.close()
+  }
+
+  pause (): void {
+    this.paused = true
+    this.uplink.pause(true)
+  }
+
+  resume (): void {
+    this.paused = false
+    this.uplink.pause(false)
+    this.wakeup?.()
+  }
+
+  /** Send what is buffered now, without waiting for linger or backoff. */
+  drainNow (): void {
+    this.drainRequested = true
+    this.backoff.reset()
+    this.wakeup?.()
+  }
+
+  async testUplink (): Promise<{ ok: boolean, error?: string }> {
+    if (this.o.link === null) return { ok: false, error: 'no uplink configured (kafka.brokers is empty)' }
+    try {
+      await this.o.link.probe()
+      this.uplink.succeeded()
+      return { ok: true }
+    } catch (err) {
+      this.uplink.failed(describe(err))
+      return { ok: false, error: describe(err) }
+    }
+  }
+
+  view (): UplinkView {
+    this.uplink.tick()
+    const rate = this.uplink.drainRate()
+    const backlog = this.o.buffer.usageTotal().readings
+    return {
+      state: this.uplink.state,
+      since: new Date(this.uplink.since).toISOString(),
+      lastError: this.uplink.lastError,
+      drainRate: rate,
+      etaS: backlog === 0 ? 0 : (rate > 0 ? Math.round(backlog / rate) : null),
+      history: this.uplink.history
+    }
+  }
+
+  private async loop (): Promise<void> {
+    const { buffer, batch } = this.o
+    let next: Request | null = null
+    while (!this.stopped) {
+      if (this.paused) { next = null; await this.sleep(60_000, false); continue }
+      if (next === null) {
+        const backlog = buffer.usageTotal().readings
+        if (backlog === 0) { await this.idle(); continue }
+        // A partial batch waits up to lingerMs (from its oldest reading) for company.
+        if (backlog < batch.maxReadings && !this.drainRequested) {
+          const waitMs = (buffer.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
+          if (waitMs > 0) { await this.sleep(waitMs, false); continue }
+        }
+        this.drainRequested = false
+      }
+      const req: Request = next ?? this.prepare(0, Number.MAX_SAFE_INTEGER)
+      next = null
+      if (req.count === 0) continue
+      const sending = this.o.link!.send(req.messages, KAFKA_COMPRESSION)
+      // While Kafka works on this request, read and encode the next one (pipelining). It
+      // reads past this request's backlog rows and stops short of its live rows.
+      if (req.backlogFull) next = this.prepare(req.lastBacklogSeq, req.firstLiveSeq)
+      try {
+        await sending
+      } catch (err) {
+        next = null
+        this.uplink.failed(describe(err))
+        const delay = this.backoff.next()
+        this.o.log.warn({ code: 'HF_ERR_UPLINK', err: describe(err), state: this.uplink.state, retryInMs: delay, backlog: buffer.usageTotal().readings }, 'uplink send failed')
+        await this.sleep(delay, false)
+        continue
+      }
+      this.released(req.rows)
+      this.uplink.succeeded(req.count)
+      this.backoff.reset()
+      this.lastProbeMs = Date.now()
+    }
+  }
+
+  /** One produce request: backlog rows after `afterSeq` (below `beforeSeq`), plus the live lane's share. */
+  private prepare (afterSeq: number, beforeSeq: number): Request {
+    const { buffer, batch } = this.o
+    const perRequest = batch.maxReadings * BATCHES_PER_REQUEST
+    const backlog = buffer.usageTotal().readings
+    const liveShare = backlog > perRequest ? Math.floor(perRequest * batch.freshShare) : 0
+    const backlogLimit = perRequest - liveShare
+    const oldest = buffer.readRange(afterSeq, beforeSeq, backlogLimit)
+    const lastBacklogSeq = oldest.length > 0 ? oldest[oldest.length - 1]!.seq : afterSeq
+    const live = liveShare > 0 ? buffer.readNewest(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
+    // The live lane only moves forward, so it stays in order per device.
+    if (live.length > 0) this.liveHighWater = live[live.length - 1]!.seq
+    return {
+      rows: live.length > 0 ? oldest.concat(live) : oldest,
+      count: oldest.length + live.length,
+      messages: [...this.batches(oldest, 'backlog'), ...this.batches(live, 'live')],
+      backlogFull: oldest.length === backlogLimit,
+      lastBacklogSeq,
+      firstLiveSeq: live.length > 0 ? Math.min(live[0]!.seq, beforeSeq) : beforeSeq
+    }
+  }
+
+  private released (rows: StoredReading[]): void {
+    if (rows.length === 0) return
+    this.o.buffer.release(rows)
+    const { counters } = this.o
+    counters.forwarded += rows.length
+    for (const r of rows) counters.device(r.device).forwarded++
+  }
+
+  /** Per device, in seq order, cut by count and payload bytes. */
+  private batches (rows: StoredReading[], lane: 'backlog' | 'live'): Message[] {
+    const byDevice = new Map<string, StoredReading[]>()
+    for (const r of rows) {
+      let list = byDevice.get(r.device)
+      if (list === undefined) byDevice.set(r.device, list = [])
+      list.push(r)
+    }
+    const out: Message[] = []
+    const { maxReadings, maxBytes } = this.o.batch
+    for (const [device, list] of byDevice) {
+      let start = 0
+      while (start < list.length) {
+        let end = start
+        let bytes = 0
+        while (end < list.length && end - start < maxReadings && (end === start || bytes + list[end]!.payload.length <= maxBytes)) {
+          bytes += list[end]!.payload.length
+          end++
+        }
+        const m = encodeBatch(this.o.gatewayId, device, list.slice(start, end))
+        out.push({ key: m.key, value: m.value, headers: { ...m.headers, 'hf-lane': lane } })
+        start = end
+      }
+    }
+    return out
+  }
+
+  /** Nothing to send: keep the state honest with a metadata probe now and then. */
+  private async idle (): Promise<void> {
+    const now = Date.now()
+    if (now - this.lastProbeMs >= this.o.uplink.probeIntervalMs || this.uplink.state !== 'connected') {
+      this.lastProbeMs = now
+      try {
+        await this.o.link!.probe()
+        this.uplink.succeeded()
+        this.backoff.reset()
+      } catch (err) {
+        this.uplink.failed(describe(err))
+        await this.sleep(this.backoff.next())
+        return
+      }
+    }
+    await this.sleep(this.o.uplink.probeIntervalMs)
+  }
+
+  /** Sleep up to ms; stop, drainNow and resume cut it short, and so does a commit when wakeOnCommit. */
+  private async sleep (ms: number, wakeOnCommit = true): Promise<void> {
+    if (this.stopped) return
+    this.wakeOnCommit = wakeOnCommit
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); this.wakeup = null; resolve() }
+      const timer = setTimeout(done, ms)
+      this.wakeup = done
+    })
+  }
+}
+
+function describe (err: unknown): string {
+  const e = err as { name?: string, message?: string, cause?: { message?: string } }
+  const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
+  return `${name}${e?.message ?? String(err)}`
+}

@@ -1,0 +1,48 @@
+/** Read a topic back from the real broker and decode every batch, in partition order. */
+import type { KafkaBroker } from './kafka.js'
+import { decodeBatch, type DecodedReading } from '../../src/codec/batch.js'
+
+export interface Consumed { partition: number, offset: string, headers: Record<string, string>, readings: DecodedReading[] }
+
+/** Consume until `until(distinct event ids seen)` is true or the timeout passes. */
+export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { until: (readings: number) => boolean, timeoutMs?: number }): Promise<Consumed[]> {
+  const consumer = kafka.client().consumer({ groupId: `test-${Date.now()}-${Math.random().toString(36).slice(2)}` })
+  const out: Consumed[] = []
+  const ids = new Set<string>()
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true })
+    let finish!: () => void
+    const done = new Promise<void>((resolve) => { finish = resolve })
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
+        const readings = decodeBatch(message.value!, message.headers as Record<string, Buffer>)
+        out.push({ partition, offset: message.offset, headers, readings })
+        for (const r of readings) ids.add(r.eventId)
+        if (opts.until(ids.size)) finish()
+      }
+    })
+    const timeoutMs = opts.timeoutMs ?? 60_000
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, timeoutMs))])
+  } finally {
+    await consumer.disconnect()
+  }
+  return out
+}
+
+/** First occurrence per event id, keeping partition order. */
+export function dedupe (batches: Consumed[]): { unique: Array<DecodedReading & { lane: string }>, duplicates: number } {
+  const seen = new Set<string>()
+  const unique: Array<DecodedReading & { lane: string }> = []
+  let duplicates = 0
+  for (const b of batches) {
+    for (const r of b.readings) {
+      if (seen.has(r.eventId)) { duplicates++; continue }
+      seen.add(r.eventId)
+      unique.push({ ...r, lane: b.headers['hf-lane'] ?? 'backlog' })
+    }
+  }
+  return { unique, duplicates }
+}
