@@ -48,7 +48,10 @@ export function drawChart (points: readonly Point[], doc: Doc | null): void {
     parts.push(svg('line', { class: 'grid-line', x1: String(L), x2: String(W - 4), y1: String(y(v)), y2: String(y(v)) }))
     parts.push(svg('text', { x: String(L - 6), y: String(y(v) + 4), 'text-anchor': 'end' }, rate(v)))
   }
-  for (let m = spanMin; m >= 0; m -= tickMin) {
+  // On a phone, label every other tick so the labels do not run into each other.
+  const every = (W - L) / (spanMin / tickMin) < 60 ? 2 : 1
+  for (let m = spanMin, i = 0; m >= 0; m -= tickMin, i++) {
+    if (i % every !== 0 && m !== 0) continue
     parts.push(svg('text', { x: String(x(now - m * 60_000)), y: String(H - 4), 'text-anchor': m === spanMin ? 'start' : m === 0 ? 'end' : 'middle' }, m === 0 ? 'now' : `−${m} min`))
   }
   for (const key of ['drop', 'forward', 'ingest'] as const) {
