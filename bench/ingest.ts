@@ -390,6 +390,7 @@ async function startHoldfast(): Promise<Broker> {
     '--gateway-id',
     'bench',
     '--allow-anonymous',
+    '--status-public',
   ];
   const straceOut = path.join(tmpDir, 'strace.out');
   const argv = FSYNC_DELAY_MS > 0 ? [...straceArgs(FSYNC_DELAY_MS, straceOut), ...nodeArgv] : nodeArgv;

@@ -9,7 +9,7 @@ npm run --silent build
 
 DEVICES="${DEVICES:-25}"
 RATE="${RATE:-2}"
-node dist/src/cli/main.js run --allow-anonymous --data-dir "${HOLDFAST_DATA_DIR:-./data}" "$@" &
+node dist/src/cli/main.js run --allow-anonymous --status-public --data-dir "${HOLDFAST_DATA_DIR:-./data}" "$@" &
 gw=$!
 trap 'kill "$sim" 2>/dev/null; kill "$gw" 2>/dev/null; wait' EXIT INT TERM
 for _ in $(seq 1 100); do

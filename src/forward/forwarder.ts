@@ -15,11 +15,20 @@ import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
 import { Uplink } from './uplink.js'
 
-/** Batches (Kafka messages) per produce request. */
-const BATCHES_PER_REQUEST = 20
+/**
+ * One produce request carries up to this many readings and raw payload bytes. Big requests
+ * drain fastest (per-message overhead spreads over more readings); the byte bound keeps a
+ * partition's record batch under the broker's message.max.bytes, and shrinks by half when
+ * the broker still says a batch is too large.
+ */
+const REQUEST_READINGS = 50_000
+const REQUEST_BYTES = 4 * 1024 * 1024
+const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 
 interface Request {
-  rows: StoredReading[]
+  /** Each lane is one run of consecutive buffered readings, released with one ranged delete. */
+  backlog: StoredReading[]
+  live: StoredReading[]
   count: number
   messages: Message[]
   /** The backlog read filled its share: more is waiting, worth preparing ahead. */
@@ -51,6 +60,7 @@ export class Forwarder {
   private lastProbeMs = 0
   /** Highest seq the live lane has sent: the lane only moves forward, so it stays in order per device. */
   private liveHighWater = 0
+  private requestBytes = REQUEST_BYTES
 
   constructor (private readonly o: ForwarderOptions) {
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
@@ -142,13 +152,15 @@ export class Forwarder {
         await sending
       } catch (err) {
         next = null
+        if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         this.uplink.failed(describe(err))
         const delay = this.backoff.next()
         this.o.log.warn({ code: 'HF_ERR_UPLINK', err: describe(err), state: this.uplink.state, retryInMs: delay, backlog: buffer.usageTotal().readings }, 'uplink send failed')
         await this.sleep(delay, false)
         continue
       }
-      this.released(req.rows)
+      this.released(req.backlog)
+      this.released(req.live)
       this.uplink.succeeded(req.count)
       this.backoff.reset()
       this.lastProbeMs = Date.now()
@@ -158,8 +170,10 @@ export class Forwarder {
   /** One produce request: backlog rows after `afterSeq` (below `beforeSeq`), plus the live lane's share. */
   private prepare (afterSeq: number, beforeSeq: number): Request {
     const { buffer, batch } = this.o
-    const perRequest = batch.maxReadings * BATCHES_PER_REQUEST
-    const backlog = buffer.usageTotal().readings
+    const usage = buffer.usageTotal()
+    const backlog = usage.readings
+    const meanBytes = backlog > 0 ? usage.bytes / backlog : 1
+    const perRequest = Math.max(1, Math.min(REQUEST_READINGS, Math.floor(this.requestBytes / meanBytes)))
     const liveShare = backlog > perRequest ? Math.floor(perRequest * batch.freshShare) : 0
     const backlogLimit = perRequest - liveShare
     const oldest = buffer.readRange(afterSeq, beforeSeq, backlogLimit)
@@ -168,7 +182,8 @@ export class Forwarder {
     // The live lane only moves forward, so it stays in order per device.
     if (live.length > 0) this.liveHighWater = live[live.length - 1]!.seq
     return {
-      rows: live.length > 0 ? oldest.concat(live) : oldest,
+      backlog: oldest,
+      live,
       count: oldest.length + live.length,
       messages: [...this.batches(oldest, 'backlog'), ...this.batches(live, 'live')],
       backlogFull: oldest.length === backlogLimit,
@@ -179,7 +194,7 @@ export class Forwarder {
 
   private released (rows: StoredReading[]): void {
     if (rows.length === 0) return
-    this.o.buffer.release(rows)
+    this.o.buffer.releaseRun(rows)
     const { counters } = this.o
     counters.forwarded += rows.length
     for (const r of rows) counters.device(r.device).forwarded++

@@ -31,6 +31,7 @@ export class ReadingBuffer {
   private readonly selectNewest: Statement
   private readonly selectOldest: Statement
   private readonly deleteOne: Statement
+  private readonly deleteRun: Statement
   private readonly selectDeviceOldest: Statement
   private readonly deviceIds = new Map<string, number>()
   private readonly deviceNames = new Map<number, string>()
@@ -69,6 +70,7 @@ export class ReadingBuffer {
     this.selectNewest = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?').raw()
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
+    this.deleteRun = db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? RETURNING seq').pluck()
     this.selectDeviceOldest = db.prepare('SELECT seq, topic, length(payload) AS n FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?')
 
     for (const d of db.prepare('SELECT id, name FROM devices').all() as Array<{ id: number, name: string }>) {
@@ -228,6 +230,23 @@ export class ReadingBuffer {
       for (const r of readings) if (this.deleteOne.run(r.seq).changes > 0) gone.push(r)
     })()
     for (const r of gone) this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+    this.totals.released += readings.length
+  }
+
+  /**
+   * Release a run read in one go: `readings` must be every buffered reading with seq from the
+   * first's to the last's (what readRange and readNewest return). One ranged DELETE instead of
+   * one per row; RETURNING tells which rows were still there, so evicted ones count once.
+   */
+  releaseRun (readings: readonly StoredReading[]): void {
+    if (readings.length === 0) return
+    const deleted = this.deleteRun.all(readings[0]!.seq, readings[readings.length - 1]!.seq) as number[]
+    if (deleted.length === readings.length) {
+      for (const r of readings) this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+    } else {
+      const present = new Set(deleted)
+      for (const r of readings) if (present.has(r.seq)) this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+    }
     this.totals.released += readings.length
   }
 
