@@ -391,6 +391,11 @@ async function startHoldfast(): Promise<Broker> {
     'bench',
     '--allow-anonymous',
     '--status-public',
+    // every bench connection comes from 127.0.0.1: lift the per-address connection-rate guard
+    '--mqtt-conn-rate-per-address',
+    '1000000',
+    '--mqtt-conn-burst-per-address',
+    '1000000',
   ];
   const straceOut = path.join(tmpDir, 'strace.out');
   const argv = FSYNC_DELAY_MS > 0 ? [...straceArgs(FSYNC_DELAY_MS, straceOut), ...nodeArgv] : nodeArgv;

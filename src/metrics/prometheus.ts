@@ -4,6 +4,7 @@
  * the first `maxDevices` devices seen get their own `device` label, the rest are summed
  * under device="_other" (not a valid device id, so it cannot collide).
  */
+import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
@@ -34,6 +35,16 @@ export const OTHER_DEVICES = '_other'
 
 type Sample = [LabelValues<string>, number]
 type Read = () => number | Sample[]
+
+/** Bytes written to storage by this process so far; null where /proc/self/io is unavailable. */
+function diskWriteBytes (): number | null {
+  try {
+    const m = /write_bytes:\s+(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))
+    return m === null ? null : Number(m[1])
+  } catch {
+    return null
+  }
+}
 
 export class GatewayMetrics {
   readonly registry = new Registry()
@@ -67,6 +78,7 @@ export class GatewayMetrics {
     gauge('holdfast_mqtt_listening', '1 while the MQTT listener accepts connections', () => s.mqtt().listening ? 1 : 0)
 
     counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.totals.commits)
+    counter('holdfast_store_disk_write_bytes_total', 'Bytes this process caused to be written to storage (/proc/self/io write_bytes: SQLite WAL, checkpoints, logs); divide by stored readings for write amplification', () => diskWriteBytes() ?? [])
     counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.totals.commitErrors)
     gauge('holdfast_backlog_readings', 'Readings buffered, waiting for the uplink', () => s.buffer.usageTotal().readings)
     gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usageTotal().bytes)
