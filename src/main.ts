@@ -2,7 +2,9 @@
 import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { openDatabase, moveCheckpointsOffThread } from './store/db.js'
+import { moveCheckpointsOffThread } from './store/db.js'
+import { openBuffer } from './store/recover.js'
+import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
 import { ReadingBuffer } from './store/buffer.js'
 import { Counters } from './metrics/counters.js'
 import { createAdmission } from './broker/admission.js'
@@ -24,8 +26,12 @@ export interface StartOptions { config: Readonly<Config>, log: Logger, configSou
 
 export async function startGateway ({ config, log, configSource }: StartOptions): Promise<Gateway> {
   const startedMs = Date.now()
-  const db = openDatabase({ dataDir: config.dataDir, synchronous: config.store.synchronous })
+  // First, so that opening (or salvaging) a large buffer is never taken for a hang by systemd.
+  const watchdog = startWatchdog({ onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed') })
+  const { db, recovery } = openBuffer({ dataDir: config.dataDir, synchronous: config.store.synchronous })
+  if (recovery !== null) log.error({ ...recovery }, 'buffer files were damaged: kept what could be read, the damaged files are in quarantine')
   const buffer = new ReadingBuffer(db)
+  buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, (message) => log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline'))
   const counters = new Counters()
   const backlog = buffer.usageTotal()
@@ -48,6 +54,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   })
 
   const close = async (): Promise<void> => {
+    void notifyStopping()
     // Devices first (no new readings), then the uplink, then the store, then the status side.
     await broker?.close()
     await forwarder.stop()
@@ -56,6 +63,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
     await new Promise<void>((resolve) => { http === undefined ? resolve() : http.close(() => resolve()) })
     http?.closeAllConnections()
     log.info('stopped')
+    watchdog.stop()
   }
 
   try {
@@ -88,5 +96,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   }
   forwarder.start()
   log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port, uplink: config.kafka.brokers.length > 0 ? config.kafka.brokers : 'none' }, 'gateway ready')
+  void notifyReady(`MQTT on ${config.mqtt.port}, HTTP on ${config.http.port}, ${backlog.readings} readings buffered`,
+    { onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd readiness notification failed') })
   return { config, buffer, counters, forwarder, close }
 }

@@ -39,6 +39,7 @@ export function statusDocument (d: DocumentSources) {
   const health = assess({
     mqttListening: snap.mqtt.listening,
     bufferWritable: ready.checks.bufferWritable !== false,
+    recovery: snap.store.recovery,
     uplink,
     backlog: snap.backlog,
     storeMaxBytes: d.config.store.maxBytes,
@@ -58,7 +59,7 @@ export function statusDocument (d: DocumentSources) {
     rates: (({ ingest, forward, drop }) => ({ ingestPerS: ingest, forwardPerS: forward, dropPerS: drop }))(d.history.current()),
     uplinkHistory,
     host,
-    store: { maxBytes: d.config.store.maxBytes, minFreeBytes: d.config.store.minFreeBytes, synchronous: d.config.store.synchronous },
+    store: { ...snap.store, maxBytes: d.config.store.maxBytes, minFreeBytes: d.config.store.minFreeBytes, synchronous: d.config.store.synchronous },
     recentProblems,
     problemCount: d.logs.problemCount
   }

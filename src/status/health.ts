@@ -11,6 +11,8 @@ export interface Health { level: Level, problems: Problem[] }
 export interface HealthInput {
   mqttListening: boolean
   bufferWritable: boolean
+  /** Set when start-up found the buffer files damaged and salvaged them. */
+  recovery?: { at: string, reason: string, salvagedReadings: number, quarantinedTo: string } | null
   uplink: { state: string, since: string, lastError: string | null, etaS: number | null, drainRate: number }
   backlog: { readings: number, bytes: number, oldestAgeS: number }
   storeMaxBytes: number
@@ -41,6 +43,7 @@ function list (ids: string[], max = 3): string {
 export function assess (h: HealthInput): Health {
   const p: Problem[] = []
   if (!h.mqttListening) p.push({ level: 'crit', area: 'mqtt', text: 'MQTT listener is down: devices cannot connect' })
+  if (h.recovery != null) p.push({ level: 'warn', area: 'buffer', text: `Buffer files were damaged (${h.recovery.reason}); ${h.recovery.salvagedReadings.toLocaleString('en')} readings kept, damaged files in ${h.recovery.quarantinedTo}` })
   if (!h.bufferWritable) p.push({ level: 'crit', area: 'buffer', text: 'Buffer commits are failing: readings are being refused (disk full or I/O error?)' })
 
   const u = h.uplink

@@ -38,6 +38,7 @@ export function statusSnapshot (s: StatusSources) {
     now: new Date(now).toISOString(),
     uplink: s.uplink(),
     backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
+    store: { recovery: s.buffer.recovery },
     counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped }, refused: { ...c.refused } },
     mqtt: s.mqtt(),
     config: s.config(),

@@ -6,6 +6,7 @@
 import type { Statement } from 'better-sqlite3'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
+import type { RecoveryReport } from './recover.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
 
 export interface NewReading { device: string, topic: string, payload: Buffer, eventMs: number | null, qos: number }
@@ -58,6 +59,8 @@ export class ReadingBuffer {
   private newDevices: string[] = []
   /** Totals since start, for the status API and metrics. */
   readonly totals = { committed: 0, commits: 0, released: 0, commitErrors: 0 }
+  /** What start-up found and did when the buffer files were damaged; null when they were sound. */
+  recovery: RecoveryReport | null = null
   private lastOk = true
 
   constructor (db: DB) {
