@@ -30,7 +30,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   const watchdog = startWatchdog({ onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed') })
   const { db, recovery } = openBuffer({ dataDir: config.dataDir, synchronous: config.store.synchronous })
   if (recovery !== null) log.error({ ...recovery }, 'buffer files were damaged: kept what could be read, the damaged files are in quarantine')
-  const buffer = new ReadingBuffer(db)
+  const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, (message) => log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline'))
   const counters = new Counters()

@@ -77,6 +77,7 @@ export const schema = {
   },
   store: {
     synchronous: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode; full survives power loss, normal only process crashes' },
+    commitWindowMs: { kind: 'int', default: 2, min: 0, max: 100, doc: 'Group commit waits up to this long for more readings (0 = next event-loop turn); fewer, fuller commits write far fewer bytes per reading' },
     maxBytes: { kind: 'int', default: 1024 * MiB, min: MiB, max: Number.MAX_SAFE_INTEGER, doc: 'Disk budget for buffered readings (payload + overhead bytes)' },
     minFreeBytes: { kind: 'int', default: 64 * MiB, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Refuse new readings when the data volume has less free space than this' }
   },
@@ -153,7 +154,7 @@ export interface Config {
     tls: { host: string, port: number, certFile: string, keyFile: string, caFile: string }
   }
   http: { host: string, port: number }
-  store: { synchronous: 'full' | 'normal', maxBytes: number, minFreeBytes: number }
+  store: { synchronous: 'full' | 'normal', commitWindowMs: number, maxBytes: number, minFreeBytes: number }
   quota: QuotaConfig & { storagePolicy: StoragePolicy }
   devices: Readonly<Record<string, DeviceConfig>>
   apps: Readonly<Record<string, AppConfig>>
