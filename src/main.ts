@@ -13,6 +13,10 @@ import { startHttp } from './status/server.js'
 import { noUplinkActions } from './status/actions.js'
 import { Forwarder } from './forward/forwarder.js'
 import { createUplinker } from './forward/producer.js'
+import { openRemoteConfig } from './remote-config/controller.js'
+import { ConfigHolder } from './remote-config/holder.js'
+import { closingWhenIdle } from './remote-config/link.js'
+import { runningParts } from './remote-config/wiring.js'
 
 export interface Gateway {
   config: Readonly<Config>
@@ -22,10 +26,19 @@ export interface Gateway {
   close: () => Promise<void>
 }
 
-export interface StartOptions { config: Readonly<Config>, log: Logger, configSource: string }
+export interface StartOptions {
+  config: Readonly<Config>, log: Logger, configSource: string
+  /** The command line's settings: remote configuration validates documents with them (flags win over a document). */
+  flags?: Record<string, string | true>
+}
 
-export async function startGateway ({ config, log, configSource }: StartOptions): Promise<Gateway> {
+export async function startGateway ({ config: localConfig, log, configSource, flags }: StartOptions): Promise<Gateway> {
   const startedMs = Date.now()
+  // Remote configuration (remote.enabled): the applied document, if any, sets the live settings from the start.
+  const remote = localConfig.remote.enabled ? openRemoteConfig({ local: localConfig, localSource: configSource, flags: flags ?? {}, env: process.env, log }) : null
+  const config = remote?.bootConfig ?? localConfig
+  const holder = new ConfigHolder(config, remote?.info() ?? { source: configSource, version: null })
+  const newLink = (k: Config['kafka']) => remote !== null ? closingWhenIdle(createUplinker(k), k.requestTimeoutMs * 2) : createUplinker(k)
   // First, so that opening (or salvaging) a large buffer is never taken for a hang by systemd.
   const watchdog = startWatchdog({ onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed') })
   const { db, recovery } = openBuffer({ dataDir: config.dataDir, synchronous: config.store.synchronous })
@@ -47,7 +60,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
     gatewayId: config.gatewayId,
     buffer,
     counters,
-    link: config.kafka.brokers.length > 0 ? createUplinker(config.kafka) : null,
+    link: config.kafka.brokers.length > 0 ? newLink(config.kafka) : null,
     batch: config.batch,
     uplink: config.uplink,
     log
@@ -56,6 +69,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
   const close = async (): Promise<void> => {
     void notifyStopping()
     // Devices first (no new readings), then the uplink, then the store, then the status side.
+    await remote?.stop()
     await broker?.close()
     await forwarder.stop()
     buffer.close()
@@ -72,7 +86,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
       host: config.http.host,
       port: config.http.port,
       log,
-      config,
+      config: remote !== null ? holder.view() : config,
       // The technician's buttons; with no uplink configured they say so instead of pretending.
       actions: config.kafka.brokers.length > 0 ? forwarder : noUplinkActions,
       sources: {
@@ -83,7 +97,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
         quotaOf: admission.quotaOf,
         uplink: () => forwarder.view(),
         mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }),
-        config: () => ({ source: configSource, version: null })
+        config: () => holder.describe()
       },
       ready: () => {
         const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.lastCommitOk() }
@@ -95,6 +109,7 @@ export async function startGateway ({ config, log, configSource }: StartOptions)
     throw err
   }
   forwarder.start()
+  remote?.start(runningParts({ holder, startedMs, counters, buffer, admission, forwarder, newLink, mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }) }))
   // Follow the wall clock once a second; a box that booted without the right time corrects the
   // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
   const clockTimer = setInterval(() => {

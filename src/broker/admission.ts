@@ -86,15 +86,19 @@ const WARNINGS_PER_CONNECTION = 5
 type AuthDone = (err: AuthenticateError | null, ok: boolean | null) => void
 
 export function createAdmission (opts: AdmissionOptions) {
-  const { config, buffer, counters, log } = opts
+  const { buffer, counters, log } = opts
+  /** Replaced whole by reconfigure() (remote configuration); read per use, never cached. */
+  let config = opts.config
   const allowAnonymous = config.mqtt.allowAnonymous
   const conns = new WeakMap<Client, ConnState>()
   const runtimes = new Map<string, DeviceRuntime>()
   const accounts = new Accounts({ devices: config.devices, apps: config.apps, dataDir: config.dataDir, log })
-  const book = new QuotaBook(config)
+  let book = new QuotaBook(config)
   const storage = new StorageGuard({ buffer, book, maxBytes: config.store.maxBytes, minFreeBytes: config.store.minFreeBytes, dataDir: config.dataDir, counters, log })
   const cache = new SecretCache()
-  const authFailures = new KeyedBuckets(config.mqtt.authFailuresPerMin / 60, config.mqtt.authFailureBurst)
+  let authFailures = new KeyedBuckets(config.mqtt.authFailuresPerMin / 60, config.mqtt.authFailureBurst)
+  /** App accounts' live connections, so a changed or removed account can end them. */
+  const appSessions = new Map<string, Set<Client>>()
   /**
    * aedes hands a client id's session to whoever connects with it [MQTT-3.1.4-2]: without an owner,
    * a device could kick another off, or inherit a persistent session's queued messages, by using
@@ -105,8 +109,10 @@ export function createAdmission (opts: AdmissionOptions) {
   let verifying = 0
 
   storage.start()
-  accounts.watch((ids) => {
-    // A rotated or removed secret ends the sessions opened with it.
+  accounts.watch((ids) => closeSecretSessions(ids))
+
+  /** A rotated or removed secret ends the sessions opened with it. */
+  function closeSecretSessions (ids: string[]): void {
     for (const id of ids) {
       cache.forget(id)
       for (const c of runtimes.get(id)?.sessions ?? []) {
@@ -116,7 +122,7 @@ export function createAdmission (opts: AdmissionOptions) {
         }
       }
     }
-  })
+  }
 
   function runtimeOf (id: string): DeviceRuntime {
     let rt = runtimes.get(id)
@@ -188,6 +194,13 @@ export function createAdmission (opts: AdmissionOptions) {
     }
     if (account.kind === 'app') {
       conns.set(client, newState('app', account.id, account.acl, null, bySecret))
+      let own = appSessions.get(account.id)
+      if (own === undefined) appSessions.set(account.id, own = new Set())
+      own.add(client)
+      client.conn.once('close', () => {
+        own.delete(client)
+        if (own.size === 0 && appSessions.get(account.id) === own) appSessions.delete(account.id)
+      })
       return done(null, true)
     }
     const rt = runtimeOf(account.id)
@@ -415,6 +428,43 @@ export function createAdmission (opts: AdmissionOptions) {
     },
 
     storageView: () => storage.view(),
+
+    /**
+     * Live reconfiguration (remote configuration): checks `next` (throws a config error, nothing
+     * changed) and returns the swap. Devices, apps, quotas, the disk budget and login/subscription
+     * limits change in place; connections stay, except those whose secret or app account changed.
+     */
+    reconfigure (next: Readonly<Config>): () => void {
+      const takeAccounts = accounts.reconfigure(next.devices, next.apps)
+      const nextBook = new QuotaBook(next)
+      return () => {
+        const prev = config
+        config = next
+        book = nextBook
+        storage.reconfigure({ book, maxBytes: next.store.maxBytes, minFreeBytes: next.store.minFreeBytes })
+        if (prev.mqtt.authFailuresPerMin !== next.mqtt.authFailuresPerMin || prev.mqtt.authFailureBurst !== next.mqtt.authFailureBurst) {
+          authFailures = new KeyedBuckets(next.mqtt.authFailuresPerMin / 60, next.mqtt.authFailureBurst)
+        }
+        for (const rt of runtimes.values()) {
+          const l = book.of(rt.id)
+          const o = rt.limits
+          if (l.msgsPerS !== o.msgsPerS || l.msgsBurst !== o.msgsBurst || l.bytesPerS !== o.bytesPerS || l.bytesBurst !== o.bytesBurst) {
+            rt.throttle.retune(l.msgsPerS, l.msgsBurst, l.bytesPerS, l.bytesBurst)
+          }
+          rt.limits = l
+          for (const c of rt.sessions) { const st = conns.get(c); if (st !== undefined) st.payloadLimit = l.payloadLimit }
+        }
+        const changed = takeAccounts()
+        closeSecretSessions(changed.devices)
+        for (const name of changed.apps) {
+          cache.forget(name)
+          for (const c of appSessions.get(name) ?? []) {
+            log.info({ code: 'HF_ERR_AUTH_BAD_CREDENTIALS', app: name, client: c.id }, 'closing an app session: its account changed')
+            c.close()
+          }
+        }
+      }
+    },
     accounts,
 
     close (): void {

@@ -6,7 +6,7 @@ import { startGateway } from '../main.js'
 export async function run (flags: Record<string, string | true>): Promise<void> {
   const { config, file } = loadConfig({ flags })
   const log = createLogger({ level: config.logLevel })
-  const gw = await startGateway({ config, log, configSource: file ?? 'defaults+env+flags' })
+  const gw = await startGateway({ config, log, configSource: file ?? 'defaults+env+flags', flags })
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return

@@ -43,6 +43,8 @@ const QUOTA_FIELDS = {
   maxSessions: { kind: 'int', default: 2, min: 1, max: 1_000, doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)' }
 } as const satisfies SectionSpec
 const STORAGE_POLICY = { kind: 'enum', default: 'drop-oldest', values: ['drop-oldest', 'reject-new'], doc: 'Over a storage quota: drop-oldest deletes the device\'s oldest readings, reject-new refuses the new one' } as const
+/** An Ed25519 public key: base64 of its 44-byte SPKI DER (`MCowBQYDK2VwAyEA…`), of its 32 raw bytes, or a PEM block. */
+const ED25519_PUBLIC_KEY = /^(?:MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{43}=|-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*)$/
 /** `scrypt$N$r$p$salt$hash`, salt and hash in base64 (see src/status/password.ts). */
 const SCRYPT_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
 
@@ -139,6 +141,14 @@ export const schema = {
     pushIntervalMs: { kind: 'int', default: 1_000, min: 100, max: 60_000, doc: 'How often the page receives fresh figures (server-sent events)' },
     hostIntervalMs: { kind: 'int', default: 5_000, min: 500, max: 600_000, doc: 'How often host health (CPU, memory, disk, temperature) is sampled' },
     metricsMaxDevices: { kind: 'int', default: 200, min: 0, max: 100_000, doc: 'Devices with their own /metrics series; the rest are summed under device="_other"' }
+  },
+  remote: {
+    enabled: { kind: 'bool', default: false, doc: 'Take signed configuration documents from the config topic (src/remote-config); false = local configuration only' },
+    configTopic: { kind: 'string', default: 'holdfast.config', pattern: /^[A-Za-z0-9._-]{1,249}$/, patternDoc: 'a Kafka topic name', doc: 'Compacted topic of signed documents, keyed by gateway id (* = fleet default)' },
+    statusTopic: { kind: 'string', default: 'holdfast.status', pattern: /^[A-Za-z0-9._-]{1,249}$/, patternDoc: 'a Kafka topic name', doc: 'Topic the gateway reports applied/rejected/rolled-back events and heartbeats to' },
+    trustedKeys: { kind: 'list', default: [], pattern: ED25519_PUBLIC_KEY, patternDoc: 'Ed25519 public keys (base64 SPKI as `holdfast fleet keygen` prints, or PEM)', doc: 'Operator public keys whose signatures are trusted' },
+    trustedKeysFile: { kind: 'string', default: '', doc: 'File of further trusted public keys (PEM blocks, or one base64 key per line)' },
+    heartbeatIntervalMs: { kind: 'int', default: 60_000, min: 1_000, max: 24 * 3_600_000, doc: 'How often a heartbeat (uplink, backlog, drops, health, versions) goes to the status topic' }
   }
 } as const satisfies SectionSpec
 
@@ -169,6 +179,7 @@ export interface Config {
     public: boolean, passwordHash: string, metricsToken: string, sessionTtlMs: number, loginMaxFailures: number,
     loginWindowMs: number, pushIntervalMs: number, hostIntervalMs: number, metricsMaxDevices: number
   }
+  remote: { enabled: boolean, configTopic: string, statusTopic: string, trustedKeys: string[], trustedKeysFile: string, heartbeatIntervalMs: number }
 }
 
 export type StoragePolicy = 'drop-oldest' | 'reject-new'

@@ -50,7 +50,7 @@ export interface ForwarderOptions {
 
 export class Forwarder {
   readonly uplink: Uplink
-  private readonly backoff: Backoff
+  private backoff: Backoff
   private stopped = false
   private paused = false
   private drainRequested = false
@@ -93,6 +93,25 @@ export class Forwarder {
     this.wakeup?.()
   }
 
+  /**
+   * Live reconfiguration (remote configuration): new batching and uplink settings, and a new Kafka
+   * link when its settings changed. Buffered readings stay where they are; the old link is closed
+   * (by its owner's rules: see src/remote-config/link.ts) and the loop goes on over the new one.
+   */
+  reconfigure (next: { link?: Uplinker, batch: Config['batch'], uplink: Config['uplink'] }): void {
+    this.o.batch = next.batch
+    this.o.uplink = next.uplink
+    this.backoff = new Backoff(next.uplink.backoffMinMs, next.uplink.backoffMaxMs)
+    const old = this.o.link
+    if (next.link !== undefined && next.link !== old) {
+      this.o.link = next.link
+      this.requestBytes = REQUEST_BYTES
+      void old?.close().catch((err: unknown) => this.o.log.warn({ err: describe(err) }, 'closing the previous uplink failed'))
+      if (old === null) this.start()
+    }
+    this.wakeup?.()
+  }
+
   /** Send what is buffered now, without waiting for linger or backoff. */
   drainNow (): void {
     this.drainRequested = true
@@ -127,7 +146,7 @@ export class Forwarder {
   }
 
   private async loop (): Promise<void> {
-    const { buffer, batch } = this.o
+    const { buffer } = this.o
     let next: Request | null = null
     while (!this.stopped) {
       if (this.paused) { next = null; await this.sleep(60_000, false); continue }
@@ -135,8 +154,8 @@ export class Forwarder {
         const backlog = buffer.usageTotal().readings
         if (backlog === 0) { await this.idle(); continue }
         // A partial batch waits up to lingerMs (from its oldest reading) for company.
-        if (backlog < batch.maxReadings && !this.drainRequested) {
-          const waitMs = (buffer.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
+        if (backlog < this.o.batch.maxReadings && !this.drainRequested) {
+          const waitMs = (buffer.oldestRecvMs() ?? 0) + this.o.batch.lingerMs - Date.now()
           if (waitMs > 0) { await this.sleep(waitMs, false); continue }
         }
         this.drainRequested = false

@@ -5,6 +5,7 @@
  * sessions opened with a removed or rotated secret can be closed.
  */
 import { stat, statSync, type Stats } from 'node:fs'
+import { dirname } from 'node:path'
 import type { Config } from '../config/schema.js'
 import { configError, type FieldError } from '../config/load.js'
 import type { Logger } from '../log.js'
@@ -28,8 +29,8 @@ export interface AccountsOptions {
 export class Accounts {
   readonly file: string
   private fileHashes = new Map<string, string>()
-  private readonly configHashes = new Map<string, string>()
-  private readonly apps = new Map<string, Account & { kind: 'app' }>()
+  private configHashes = new Map<string, string>()
+  private apps = new Map<string, Account & { kind: 'app' }>()
   private fileKey = ''
   private timer: NodeJS.Timeout | undefined
   private readonly log: Logger
@@ -71,6 +72,23 @@ export class Accounts {
 
   deviceIds (): string[] {
     return [...new Set([...this.configHashes.keys(), ...this.fileHashes.keys()])].sort()
+  }
+
+  /**
+   * New `devices` and `apps` from a remote configuration: checked now (throws a config error, nothing
+   * changed), taken by calling the returned function, which says whose secret or account changed.
+   */
+  reconfigure (devices: Config['devices'], apps: Config['apps']): () => { devices: string[], apps: string[] } {
+    const next = new Accounts({ devices, apps, dataDir: dirname(this.file), log: this.log })
+    return () => {
+      const before = new Map(this.deviceIds().map((id) => [id, this.lookup(id)?.hash]))
+      const appKey = (a: Account & { kind: 'app' } | undefined): string => a === undefined ? '' : JSON.stringify([a.hash, a.acl])
+      const changedApps = [...new Set([...this.apps.keys(), ...next.apps.keys()])].filter((n) => appKey(this.apps.get(n)) !== appKey(next.apps.get(n)))
+      this.configHashes = next.configHashes
+      this.apps = next.apps
+      const changedDevices = [...new Set([...before.keys(), ...this.deviceIds()])].filter((id) => before.get(id) !== this.lookup(id)?.hash)
+      return { devices: changedDevices, apps: changedApps }
+    }
   }
 
   /** Poll the credentials file; `onChange` gets the device ids whose secret was added, rotated or removed. */

@@ -32,7 +32,7 @@ export interface StorageGuardOptions {
 
 export class StorageGuard {
   private readonly o: StorageGuardOptions
-  private readonly perDevice: boolean
+  private perDevice: boolean
   /** Bytes the buffer may reach according to the last free-space reading. */
   private diskBudget = Number.POSITIVE_INFINITY
   private freeBytes: number | null = null
@@ -58,6 +58,14 @@ export class StorageGuard {
 
   close (): void {
     if (this.timer !== undefined) clearInterval(this.timer)
+  }
+
+  /** New quotas and budget (remote configuration); free space is re-read at the next poll. */
+  reconfigure (o: Pick<StorageGuardOptions, 'book' | 'maxBytes' | 'minFreeBytes'>): void {
+    this.o.book = o.book
+    this.o.maxBytes = o.maxBytes
+    this.o.minFreeBytes = o.minFreeBytes
+    this.perDevice = o.book.hasStorageQuotas()
   }
 
   budget (): number {

@@ -9,8 +9,8 @@ import { TokenBucket } from './bucket.js'
 interface Held { at: number, go: () => void }
 
 export class Throttle {
-  private readonly msgs: TokenBucket
-  private readonly bytes: TokenBucket
+  private msgs: TokenBucket
+  private bytes: TokenBucket
   private queue: Held[] = []
   private head = 0
   private timer: NodeJS.Timeout | undefined
@@ -25,6 +25,13 @@ export class Throttle {
   }
 
   private lastAt = 0
+
+  /** New rates (remote configuration), as fresh buckets; publishes already held keep their place and order. */
+  retune (msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number): void {
+    const now = performance.now()
+    this.msgs = new TokenBucket(msgsPerS, msgsBurst, now)
+    this.bytes = new TokenBucket(bytesPerS, bytesBurst, now)
+  }
 
   /**
    * Take the tokens for one publish. True: go now. False: the caller must call hold() with what to

@@ -1,0 +1,88 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { GatewayProcess } from './harness/gateway.js'
+import { createTopic, operatorKey, push, remoteConfigFile, signed, sleep, StatusTopic, topicName, uplinkSettings } from './harness/remote.js'
+
+let kafka: KafkaBroker
+before(async () => { kafka = await startKafka() })
+after(async () => { await kafka?.dispose() })
+
+test('documents that are unsigned, badly signed, untrusted, for another gateway, old or invalid are rejected with the reason on the status topic', async () => {
+  const key = operatorKey()
+  const stranger = operatorKey()
+  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-reject-'))
+  const topic = topicName('telemetry')
+  const configTopic = topicName('config')
+  await createTopic(kafka, topic)
+  await createTopic(kafka, configTopic, { compact: true })
+  const status = await StatusTopic.open(kafka, topicName('status'))
+  const gw = await GatewayProcess.start({ args: ['--config', join(remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key }))] })
+  const good = (version: number, extra: Record<string, unknown> = {}): Record<string, unknown> =>
+    ({ gatewayId: 'test-gw', version, confirmWindowS: 20, config: { ...uplinkSettings(kafka, topic), ...extra } })
+  const pushed = async (value: Buffer): Promise<void> => { await push(kafka, configTopic, 'test-gw', value) }
+  const rejection = async (what: string, version: number | null, reason: string) =>
+    await status.event(what, (r) => r.type === 'rejected' && r.reason === reason && r.version === version)
+  try {
+    await pushed(signed(key, good(2, { batch: { lingerMs: 50 } })))
+    await status.event('confirmed v2', (r) => r.type === 'confirmed' && r.version === 2)
+
+    // Signed, then changed on the way.
+    const tampered = JSON.parse(signed(key, good(3)).toString())
+    tampered.document.config.kafka.brokers = ['evil.example:9092']
+    await pushed(Buffer.from(JSON.stringify(tampered)))
+    const bad = await rejection('bad signature', 3, 'bad_signature')
+    assert.match(bad.message!, /signature does not match/)
+
+    await pushed(Buffer.from(JSON.stringify({ document: good(3) })))
+    await rejection('unsigned', 3, 'unsigned')
+
+    await pushed(signed(stranger, good(3)))
+    const untrusted = await rejection('untrusted key', 3, 'untrusted_key')
+    assert.match(untrusted.message!, /does not trust/)
+
+    // Properly signed for another gateway, replayed under this one's key.
+    await pushed(signed(key, { ...good(3), gatewayId: 'other-gw' }))
+    const wrong = await rejection('another gateway', 3, 'wrong_gateway')
+    assert.match(wrong.message!, /addressed to gateway other-gw/)
+
+    // Older, and the same version again with other content: no downgrade, no replay.
+    await pushed(signed(key, good(1)))
+    const old = await rejection('old version', 1, 'not_newer')
+    assert.match(old.message!, /version 1 is not newer than version 2/)
+    await pushed(signed(key, good(2, { batch: { lingerMs: 60 } })))
+    await rejection('same version', 2, 'not_newer')
+
+    // Invalid as a whole: field-level messages from the config validator; nothing of it applied.
+    await pushed(signed(key, good(4, { batch: { lingerMs: 5 }, devices: { 'pump-1': { quota: { msgsPerS: 0 } } }, mqtt: { port: 1884 }, kafka: { brokers: kafka.brokers, topic, bogus: 1 } })))
+    const invalid = await rejection('invalid', 4, 'invalid')
+    const fields = (invalid.errors as Array<{ field: string, message: string }>).map((e) => `${e.field}: ${e.message}`)
+    assert.ok(fields.includes('devices.pump-1.quota.msgsPerS: must be a number from 0.01 to 1000000 (got 0)'), fields.join('\n'))
+    assert.ok(fields.some((f) => f.startsWith('mqtt.port: is a local setting')), fields.join('\n'))
+    assert.ok(fields.includes('kafka.bogus: unknown key'), fields.join('\n'))
+
+    // A document for another gateway's key is none of this gateway's business: no report.
+    await push(kafka, configTopic, 'other-gw', signed(key, { ...good(9), gatewayId: 'other-gw' }))
+    await sleep(3000)
+
+    const events = status.events()
+    assert.deepEqual(events.map((e) => `${e.type} v${String(e.version)}${e.reason !== undefined ? ` ${e.reason}` : ''}`), [
+      'applied v2', 'confirmed v2',
+      'rejected v3 bad_signature', 'rejected v3 unsigned', 'rejected v3 untrusted_key', 'rejected v3 wrong_gateway',
+      'rejected v1 not_newer', 'rejected v2 not_newer', 'rejected v4 invalid'
+    ])
+    for (const e of events.filter((x) => x.type === 'rejected')) assert.equal(e.appliedVersion, 2)
+    const st = await gw.status()
+    assert.equal(st.config.version, 2, 'version 2 is still in force')
+    const hb = await status.heartbeat((r) => r.gatewayId === 'test-gw' && Date.parse(r.at) > Date.parse(events.at(-1)!.at))
+    assert.equal(hb.config.version, 2)
+    assert.equal(hb.uplink.state, 'connected')
+    assert.equal(hb.health.level, 'ok', JSON.stringify(hb.health))
+  } finally {
+    await gw.stop()
+    await status.close()
+  }
+})
