@@ -8,11 +8,11 @@ import { GatewayProcess } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
 import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { consumeAll, dedupe } from './harness/consume.js'
+import { sleep } from './harness/wait.js'
 
 // The gateway's wall clock is stepped with libfaketime (LD_PRELOAD; the host clock is untouched):
 // a board without an RTC boots with a wrong time until NTP sets it.
 const LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'].find(existsSync)
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 function fakeClock (): { env: Record<string, string>, set: (offset: string) => void } {
   const file = join(mkdtempSync(join(tmpdir(), 'hf-clock-')), 'offset')

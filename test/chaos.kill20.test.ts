@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { GatewayProcess } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
 import { startSim } from './harness/sim.js'
+import { sleep } from './harness/wait.js'
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 test('20 SIGKILL cycles under load: every acknowledged reading survives, none stored twice', async () => {
   const gw = await GatewayProcess.start()

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { GatewayProcess } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
 import { startSim } from './harness/sim.js'
+import { sleep } from './harness/wait.js'
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores none twice', async () => {
   const gw = await GatewayProcess.start()

@@ -7,6 +7,7 @@ import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, dedupe } from './harness/consume.js'
+import { sleep, waitFor } from './harness/wait.js'
 import type { DecodedReading } from '../src/codec/batch.js'
 
 // Every test here talks to a real Apache Kafka broker (KRaft, single node, 127.0.0.1).
@@ -14,7 +15,6 @@ let kafka: KafkaBroker
 before(async () => { kafka = await startKafka() })
 after(async () => { await kafka?.dispose() })
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hf-fwd-'))
 let topicN = 0
 /** A new 3-partition topic per test, created while the broker is up (as a fleet's admin would). */
@@ -30,15 +30,6 @@ async function freshTopic (): Promise<string> {
   return topic
 }
 
-async function waitFor<T> (what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
-  }
-}
 
 function gatewayArgs (topic: string, extra: string[] = []): string[] {
   return ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-request-timeout-ms', '2000',

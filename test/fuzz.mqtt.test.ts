@@ -2,21 +2,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { GatewayProcess } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
+import { seeded } from '../device-sim/telemetry.js'
 import { connectAs, devicesConfig, secretOf, sleep, writeConfig } from './harness/devices.js'
 import { publishPaced } from './harness/fleet.js'
 import { DISCONNECT, PINGREQ, connectPacket, openRaw, publishPacket, subscribePacket, unsubscribePacket, varint, type Raw } from './harness/mqtt-raw.js'
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with HF_FUZZ_SEED. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32, seeded, so a failing run can be replayed with HF_FUZZ_SEED. */
+const prng = seeded
 
 const FUZZERS = 6
 const MAX_PACKETS = 4000

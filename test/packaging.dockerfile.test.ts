@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './harness/ports.js'
+import { sleep } from './harness/wait.js'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
 const DOCKERFILE = join(ROOT, 'Dockerfile')
 const text = readFileSync(DOCKERFILE, 'utf8')
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Run { code: number | null, stdout: string, stderr: string, error?: string }
 async function run (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string } = {}): Promise<Run> {

@@ -12,12 +12,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sleep } from './harness/wait.js'
 import { notifyReady, notifyStatus, notifyStopping, sdNotify, startWatchdog, watchdogIntervalMs } from '../src/platform/sdnotify.js'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
 const UNIT = join(ROOT, 'systemd/holdfast.service')
 const SYSUSERS = join(ROOT, 'systemd/holdfast.sysusers')
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Run { code: number | null, stdout: string, stderr: string, error?: NodeJS.ErrnoException }
 async function run (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, input?: string } = {}): Promise<Run> {

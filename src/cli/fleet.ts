@@ -17,7 +17,7 @@ import type { Config } from '../config/schema.js'
 import type { FieldError } from '../config/load.js'
 import { effectiveConfig } from '../remote-config/apply.js'
 import { checkDocument, CONFIRM_WINDOW_S, FLEET_KEY } from '../remote-config/document.js'
-import { kafkaClient, withTimeout } from '../remote-config/kafka.js'
+import { kafkaClient, withTimeout } from '../kafka/client.js'
 import { keyIdOf, publicKeyText, signDocument } from '../remote-config/verify.js'
 import { parseArgs } from './args.js'
 

@@ -1,11 +1,10 @@
 /**
- * The Kafka side: a kafkajs client built from config (TLS, SASL), an idempotent producer
- * with acks=all, and a metadata probe. Timeouts are short on purpose: a dead link must be
- * noticed in seconds, and retrying is the forwarder's job (with backoff), not kafkajs'.
+ * The uplink's Kafka side: an idempotent producer with acks=all and a metadata probe, on a
+ * client from kafka/client.ts (short timeouts; retrying is the forwarder's job, with backoff).
  */
-import { readFileSync } from 'node:fs'
-import { Kafka, logLevel, CompressionTypes, type Producer, type Admin, type Message, type SASLOptions } from 'kafkajs'
+import { CompressionTypes, type Producer, type Admin, type Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { kafkaClient, withTimeout } from '../kafka/client.js'
 
 export interface Uplinker {
   send: (messages: Message[], compression: 'none' | 'gzip') => Promise<void>
@@ -13,38 +12,8 @@ export interface Uplinker {
   close: () => Promise<void>
 }
 
-function sasl (k: Config['kafka']): SASLOptions | undefined {
-  const { saslUsername: username, saslPassword: password } = k
-  switch (k.saslMechanism) {
-    case 'none': return undefined
-    case 'plain': return { mechanism: 'plain', username, password }
-    case 'scram-sha-256': return { mechanism: 'scram-sha-256', username, password }
-    case 'scram-sha-512': return { mechanism: 'scram-sha-512', username, password }
-  }
-}
-
-const withTimeout = async <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms) })
-  try {
-    return await Promise.race([p, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 export function createUplinker (k: Config['kafka']): Uplinker {
-  const kafka = new Kafka({
-    clientId: k.clientId,
-    brokers: k.brokers,
-    ssl: k.ssl ? (k.caFile !== '' ? { ca: [readFileSync(k.caFile, 'utf8')] } : true) : undefined,
-    sasl: sasl(k),
-    connectionTimeout: Math.min(3000, k.requestTimeoutMs),
-    authenticationTimeout: Math.min(3000, k.requestTimeoutMs),
-    requestTimeout: k.requestTimeoutMs,
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
-    logLevel: logLevel.NOTHING
-  })
+  const kafka = kafkaClient(k)
   let producer: Producer | null = null
   let admin: Admin | null = null
   // After a failure the producer is thrown away: a fresh one reconnects cleanly and

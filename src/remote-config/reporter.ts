@@ -13,7 +13,7 @@ import type { Producer } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import { writeAtomic } from './store.js'
-import { describe, kafkaClient, withTimeout } from './kafka.js'
+import { describe, kafkaClient, withTimeout } from '../kafka/client.js'
 
 export type EventType = 'applied' | 'confirmed' | 'rejected' | 'rolled-back'
 

@@ -49,7 +49,8 @@ export async function closed (c: mqtt.MqttClient, ms = 5000): Promise<void> {
   })
 }
 
-export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+import { sleep } from './wait.js'
+export { sleep }
 
 /** Poll `check` until it returns true (bounded). */
 export async function eventually (check: () => Promise<boolean> | boolean, ms = 5000, what = 'condition'): Promise<void> {

@@ -17,17 +17,8 @@ export function signed (key: OperatorKey, document: Record<string, unknown>): Bu
   return Buffer.from(JSON.stringify(signDocument(document, key.privateKey)))
 }
 
-export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
-export async function waitFor<T> (what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
-  }
-}
+import { sleep, waitFor } from './wait.js'
+export { sleep, waitFor }
 
 let n = 0
 export const topicName = (what: string): string => `rc-${what}-${Date.now()}-${n++}`

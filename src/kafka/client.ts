@@ -1,4 +1,8 @@
-/** A kafkajs client for the remote-config side (config topic, status topic), built from the same `kafka.*` settings as the uplink. */
+/**
+ * kafkajs clients built from the `kafka.*` settings (TLS, SASL) — one place for the uplink and the
+ * remote-config side. Timeouts are short on purpose: a dead link must be noticed in seconds, and
+ * retrying is the caller's job (with backoff), not kafkajs' minutes-long internal retries.
+ */
 import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs'
 import type { Config } from '../config/schema.js'
@@ -13,9 +17,10 @@ function sasl (k: Config['kafka']): SASLOptions | undefined {
   }
 }
 
-export function kafkaClient (k: Config['kafka'], role: string): Kafka {
+/** A client for `role` (its client id gets `-role` appended; the uplink uses none). */
+export function kafkaClient (k: Config['kafka'], role?: string): Kafka {
   return new Kafka({
-    clientId: `${k.clientId}-${role}`,
+    clientId: role === undefined ? k.clientId : `${k.clientId}-${role}`,
     brokers: k.brokers,
     ssl: k.ssl ? (k.caFile !== '' ? { ca: [readFileSync(k.caFile, 'utf8')] } : true) : undefined,
     sasl: sasl(k),
@@ -39,6 +44,7 @@ export async function withTimeout<T> (p: Promise<T>, ms: number, what: string): 
 
 export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms).unref())
 
+/** `Name: message` for kafkajs errors (their class names say what failed: SASL, connection, …). */
 export function describe (err: unknown): string {
   const e = err as { name?: string, message?: string }
   const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
