@@ -86,3 +86,35 @@ test('documents that are unsigned, badly signed, untrusted, for another gateway,
     await status.close()
   }
 })
+
+test('a restart while a document awaits confirmation rolls it back, reported after the restart', async () => {
+  const key = operatorKey()
+  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-restart-pending-'))
+  const topic = topicName('telemetry')
+  const configTopic = topicName('config')
+  await createTopic(kafka, topic)
+  await createTopic(kafka, configTopic, { compact: true })
+  const status = await StatusTopic.open(kafka, topicName('status'))
+  const gw = await GatewayProcess.start({ args: ['--config', remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })] })
+  try {
+    await status.heartbeat((r) => r.gatewayId === 'test-gw')
+    // Unreachable brokers, a long window: it stays unconfirmed until the gateway is stopped.
+    await push(kafka, configTopic, 'test-gw', signed(key, { gatewayId: 'test-gw', version: 3, confirmWindowS: 600, config: uplinkSettings(kafka, topic, { brokers: ['127.0.0.1:1'] }) }))
+    const deadline = Date.now() + 20_000
+    while ((await gw.status()).config.version !== 3) {
+      assert.ok(Date.now() < deadline, 'version 3 applied')
+      await sleep(200)
+    }
+    assert.equal(await gw.stop(), 0)
+    // The applied event may have left over the old link just before the switch; nothing after it could.
+    assert.ok(status.events().every((e) => e.type === 'applied'), JSON.stringify(status.events()))
+    await gw.launch()
+    assert.equal((await gw.status()).config.version, null, 'started on the local configuration again')
+    const rolled = await status.event('rolled-back v3', (r) => r.type === 'rolled-back' && r.version === 3)
+    assert.equal(rolled.reason, 'restarted_unconfirmed')
+    assert.deepEqual(status.events().map((e) => `${e.type} v${String(e.version)}`), ['applied v3', 'rolled-back v3'])
+  } finally {
+    await gw.stop()
+    await status.close()
+  }
+})

@@ -26,7 +26,7 @@ test('a document that cuts the uplink (wrong SASL password) is rolled back withi
   const ackedLog = join(dir, 'acked.log')
   try {
     await status.heartbeat((r) => r.gatewayId === 'test-gw')
-    const sim = startSim(['--url', gw.url, '--devices', '5', '--rate', '20', '--duration', '16', '--acked-log', ackedLog])
+    const sim = startSim(['--url', gw.url, '--devices', '5', '--rate', '20', '--duration', '12', '--acked-log', ackedLog])
     const WINDOW_S = 8
     const pushedAt = Date.now()
     await push(kafka, configTopic, 'test-gw', signed(key, {
