@@ -25,6 +25,9 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
   const publicKey = kg.stdout.trim()
   assert.match(publicKey, /^MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=$/)
   assert.equal(statSync(keyFile).mode & 0o777, 0o600, 'the private key is readable by its owner only')
+  const again = await runCli(['fleet', 'keygen', '--key', keyFile])
+  assert.equal(again.code, 2, 'an operator key is never overwritten')
+  assert.match(again.stderr, /exists/)
 
   // Two gateways trusting the key, started with the local file only.
   const local = join(dir, 'local.json')

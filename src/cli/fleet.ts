@@ -11,7 +11,7 @@
  *           status topic
  */
 import { randomUUID, generateKeyPairSync, createPrivateKey } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { HoldfastError, isHoldfastError } from '../errors.js'
 import type { Config } from '../config/schema.js'
 import type { FieldError } from '../config/load.js'
@@ -67,6 +67,7 @@ function keygen (flags: Record<string, string | true>): void {
   const file = str(flags, 'key')
   if (file === undefined) throw usage('fleet keygen: --key FILE (where to write the private key)')
   const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  for (const f of [file, `${file}.pub`]) if (existsSync(f)) throw usage(`fleet keygen: ${f} exists; an operator key is never overwritten`)
   writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' })
   writeFileSync(`${file}.pub`, publicKey.export({ format: 'pem', type: 'spki' }), { mode: 0o644, flag: 'wx' })
   process.stdout.write(`${publicKeyText(publicKey)}\n`)

@@ -59,13 +59,19 @@ export class ConfigWatcher {
 
   private async supervise (): Promise<void> {
     let delay = 1000
+    let lastError = ''
     while (!this.stopped) {
       const generation = this.generation
       let progressed = false
       try {
         progressed = await this.runOnce(generation)
       } catch (err) {
-        this.o.log.warn({ code: 'HF_ERR_REMOTE_WATCH', topic: this.o.topic, err: describe(err) }, 'config topic not readable; retrying')
+        // Logged at warn when the reason changes (a topic not created yet is normal before the first push).
+        const why = describe(err)
+        const fields = { code: 'HF_ERR_REMOTE_WATCH', topic: this.o.topic, err: why }
+        if (why !== lastError) this.o.log.warn(fields, 'config topic not readable; retrying')
+        else this.o.log.debug(fields, 'config topic not readable; retrying')
+        lastError = why
       }
       await this.consumer?.disconnect().catch(() => {})
       this.consumer = null
