@@ -13,6 +13,7 @@ import { startHttp } from './status/server.js'
 import { noUplinkActions } from './status/actions.js'
 import { Forwarder } from './forward/forwarder.js'
 import { createUplinker } from './forward/producer.js'
+import { setupAggregation } from './aggregate/setup.js'
 import { openRemoteConfig } from './remote-config/controller.js'
 import { ConfigHolder } from './remote-config/holder.js'
 import { closingWhenIdle } from './remote-config/link.js'
@@ -53,7 +54,8 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
     log.warn({ code: 'HF_WARN_ANONYMOUS' }, 'ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): development only, any client may publish and subscribe anywhere')
   }
 
-  const admission = createAdmission({ config, buffer, counters, log })
+  const aggregation = setupAggregation({ config, db, buffer, counters, log })
+  const admission = createAdmission({ config, buffer, counters, log, classify: aggregation.classify, relieve: aggregation.relieve })
   let broker: Broker | undefined
   let http: Server | undefined
   const forwarder = new Forwarder({
@@ -63,7 +65,9 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
     link: config.kafka.brokers.length > 0 ? newLink(config.kafka) : null,
     batch: config.batch,
     uplink: config.uplink,
-    log
+    log,
+    classes: aggregation.classes,
+    budget: aggregation.budget
   })
 
   const close = async (): Promise<void> => {
@@ -72,6 +76,7 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
     await remote?.stop()
     await broker?.close()
     await forwarder.stop()
+    aggregation.stop()
     buffer.close()
     await checkpoints.close()
     await new Promise<void>((resolve) => { http === undefined ? resolve() : http.close(() => resolve()) })
@@ -96,6 +101,8 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
         buffer,
         quotaOf: admission.quotaOf,
         uplink: () => forwarder.view(),
+        budget: () => ({ enabled: aggregation.budget.enabled, ...aggregation.budget.view(), classes: forwarder.classStates() }),
+        aggregation: aggregation.view,
         mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }),
         config: () => holder.describe()
       },

@@ -26,12 +26,18 @@ import { KeyedBuckets } from '../quota/keyed.js'
 import { QuotaBook, type DeviceLimits } from '../quota/limits.js'
 import { StorageGuard } from '../quota/storage.js'
 import { Throttle } from '../quota/throttle.js'
+import type { Classifier } from '../aggregate/classify.js'
+import type { Relief } from '../aggregate/pressure.js'
 
 export interface AdmissionOptions {
   config: Readonly<Config>
   buffer: ReadingBuffer
   counters: Counters
   log: Logger
+  /** Priority, kind and parsed metrics of a reading (src/aggregate/classify.ts); absent = raw, priority 0. */
+  classify?: Classifier
+  /** Degrade before dropping (src/aggregate/pressure.ts): runs before the storage quotas decide. */
+  relieve?: Relief
 }
 
 /** A device's state shared by all its sessions: limits, rate buckets, sessions, retained topics. */
@@ -247,7 +253,10 @@ export function createAdmission (opts: AdmissionOptions) {
     if (packet.qos === 2 && (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight?.has(packet.messageId!) === true) {
       return cb(null)
     }
-    const reading = { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
+    const c = opts.classify?.(topic, payload)
+    const reading = c === undefined
+      ? { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
+      : { device, topic, payload, eventMs: c.meta !== undefined ? c.eventMs! : eventTimeOf(payload), qos: packet.qos, cls: c.cls, kind: c.kind, keepMs: c.keepMs, meta: c.meta }
     // Re-sends come flagged DUP or, from clients that do not flag them, first on a new connection.
     const fresh = state.publishes++ < RECENT_PER_DEVICE
     if ((packet.dup || fresh) && buffer.isResend(reading)) {
@@ -255,6 +264,7 @@ export function createAdmission (opts: AdmissionOptions) {
       stats.duplicates++
       return cb(null)
     }
+    opts.relieve?.(rowBytes(topic, payload), storage.budget())
     const verdict = storage.admit(device, rowBytes(topic, payload))
     if (verdict !== null) {
       const err = verdict === 'quota_storage'

@@ -81,7 +81,49 @@ export const schema = {
     synchronous: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode; full survives power loss, normal only process crashes' },
     commitWindowMs: { kind: 'int', default: 2, min: 0, max: 100, doc: 'Group commit waits up to this long for more readings (0 = next event-loop turn); fewer, fuller commits write far fewer bytes per reading' },
     maxBytes: { kind: 'int', default: 1024 * MiB, min: MiB, max: Number.MAX_SAFE_INTEGER, doc: 'Disk budget for buffered readings (payload + overhead bytes)' },
-    minFreeBytes: { kind: 'int', default: 64 * MiB, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Refuse new readings when the data volume has less free space than this' }
+    minFreeBytes: { kind: 'int', default: 64 * MiB, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Refuse new readings when the data volume has less free space than this' },
+    retainMs: { kind: 'int', default: 0, min: 0, max: 365 * 24 * 3_600_000, doc: 'Keep raw readings this long after they were forwarded (within the disk budget, which takes them first); 0 = delete once Kafka has them' },
+    compactAt: { kind: 'number', default: 0.9, min: 0.5, max: 1, doc: 'Share of the disk budget at which the oldest raw readings of topics with an aggregate rule are compacted into rollups, before anything is dropped' }
+  },
+  aggregate: {
+    rules: {
+      kind: 'map',
+      default: {},
+      keyPattern: ID,
+      keyDoc: 'a rule name (1-64 of A-Z a-z 0-9 . _ -)',
+      entry: {
+        topics: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topics the rule applies to (first matching rule wins)' },
+        mode: { kind: 'enum', default: 'both', values: ['raw', 'rollup', 'both'], doc: 'raw: forward readings as they came; rollup: forward only rollups; both' },
+        windowMs: { kind: 'int', default: 10_000, min: 1_000, max: 24 * 3_600_000, doc: 'Tumbling window length, by event time' },
+        latenessMs: { kind: 'int', default: 5_000, min: 0, max: 24 * 3_600_000, doc: 'How late (event time) a reading may be and still join its window' },
+        fields: { kind: 'list', default: [], pattern: /^[^:,\s]{1,128}(?::[^,]{1,32})?$/, patternDoc: 'field names, optionally with a unit (`temp:°C`)', doc: 'Numeric fields to roll up (dotted paths for nested ones); empty = every numeric field' },
+        timeField: { kind: 'string', default: '', pattern: /^[^\s]{1,128}$/, patternDoc: 'a field name', doc: 'Event-time field; empty = ts, time, timestamp or eventTime' },
+        compact: { kind: 'bool', default: true, doc: 'Under disk pressure, compact old raw readings of these topics into rollups before dropping any' }
+      },
+      required: ['topics'],
+      doc: 'Aggregation rules (JSON object): name -> { topics, mode, windowMs, latenessMs, fields, timeField, compact }'
+    }
+  },
+  priority: {
+    classes: {
+      kind: 'map',
+      default: {},
+      keyPattern: ID,
+      keyDoc: 'a class name (1-64 of A-Z a-z 0-9 . _ -)',
+      entry: {
+        topics: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topics in this class (the highest-priority matching class wins)' },
+        priority: { kind: 'int', default: 0, min: 0, max: 15, doc: 'Higher is sent first when a backlog exists; 0 = bulk (with the live lane)' },
+        rollupOnlyAt: { kind: 'number', default: 1, min: 0, max: 1, doc: 'Share of the uplink budget used from which only rollups of this class are sent (raw held)' },
+        holdAt: { kind: 'number', default: 1, min: 0, max: 1, doc: 'Share of the uplink budget used from which this class is held locally' },
+        exempt: { kind: 'bool', default: false, doc: 'Never held by the uplink budget (alarms): sent even when the budget is spent' }
+      },
+      required: ['topics', 'priority'],
+      doc: 'Priority classes (JSON object): name -> { topics, priority, rollupOnlyAt, holdAt, exempt }; empty = alarm > event > telemetry'
+    }
+  },
+  budget: {
+    bytesPerDay: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Uplink bytes the gateway may send per UTC day; 0 = no budget' },
+    bytesPerHour: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Uplink bytes per UTC hour; 0 = no hourly budget' }
   },
   quota: { ...QUOTA_FIELDS, storagePolicy: STORAGE_POLICY },
   devices: {
@@ -164,7 +206,10 @@ export interface Config {
     tls: { host: string, port: number, certFile: string, keyFile: string, caFile: string }
   }
   http: { host: string, port: number }
-  store: { synchronous: 'full' | 'normal', commitWindowMs: number, maxBytes: number, minFreeBytes: number }
+  store: { synchronous: 'full' | 'normal', commitWindowMs: number, maxBytes: number, minFreeBytes: number, retainMs: number, compactAt: number }
+  aggregate: { rules: Readonly<Record<string, AggregateRuleConfig>> }
+  priority: { classes: Readonly<Record<string, PriorityClassConfig>> }
+  budget: { bytesPerDay: number, bytesPerHour: number }
   quota: QuotaConfig & { storagePolicy: StoragePolicy }
   devices: Readonly<Record<string, DeviceConfig>>
   apps: Readonly<Record<string, AppConfig>>
@@ -190,6 +235,12 @@ export interface QuotaConfig {
 /** One provisioned device; absent fields fall back to `quota`. */
 export interface DeviceConfig { passwordHash?: string, storagePolicy?: StoragePolicy, quota?: Partial<QuotaConfig> }
 export interface AppConfig { passwordHash: string, read?: string[], write?: string[] }
+/** One aggregation rule; absent fields take the defaults in the schema. */
+export interface AggregateRuleConfig {
+  topics: string[], mode?: 'raw' | 'rollup' | 'both', windowMs?: number, latenessMs?: number, fields?: string[], timeField?: string, compact?: boolean
+}
+/** One priority class; absent fields take the defaults in the schema. */
+export interface PriorityClassConfig { topics: string[], priority: number, rollupOnlyAt?: number, holdAt?: number, exempt?: boolean }
 
 /** Defaults that depend on the host are filled in here, after validation. */
 export function hostDefaults (cfg: Config): Config {

@@ -8,12 +8,14 @@ import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
-import type { ReadingBuffer, StoredReading } from '../store/buffer.js'
+import { KIND_RAW, KIND_ROLLUP, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
 import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
 import type { UplinkView } from '../status/snapshot.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
 import { Uplink } from './uplink.js'
+import { PriorityClasses, type PriorityClass } from './priority.js'
+import type { UplinkBudget } from './budget.js'
 
 /**
  * One produce request carries up to this many readings and raw payload bytes. Big requests
@@ -26,17 +28,26 @@ const REQUEST_BYTES = 4 * 1024 * 1024
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 
 interface Request {
-  /** Each lane is one run of consecutive buffered readings, released with one ranged delete. */
-  backlog: StoredReading[]
-  live: StoredReading[]
+  /**
+   * Each run is consecutive readings of one lane (priority + kind; the bulk lane's backlog or live part),
+   * released with one ranged delete. Higher priorities come first, in the runs and in the messages.
+   */
+  runs: StoredReading[][]
   count: number
   messages: Message[]
-  /** The backlog read filled its share: more is waiting, worth preparing ahead. */
-  backlogFull: boolean
-  lastBacklogSeq: number
+  /** A read filled its share: more is waiting, worth preparing ahead. */
+  full: boolean
+  /** Per lane, the last seq this request carries: the pipelined next read starts after it. */
+  cursors: Map<number, number>
   /** Rows from here on are in flight in the live lane: the next backlog read stops below. */
   firstLiveSeq: number
+  /** Estimated bytes on the link (only counted with an uplink budget). */
+  bytes: number
 }
+
+/** What the budget does to a class right now. */
+export type ClassState = 'normal' | 'rollups-only' | 'held'
+const laneKey = (cls: number, kind: number): number => cls * 4 + kind
 
 export interface ForwarderOptions {
   gatewayId: string
@@ -46,6 +57,10 @@ export interface ForwarderOptions {
   batch: Config['batch']
   uplink: Config['uplink']
   log: Logger
+  /** Priority classes (default: alarm > event > telemetry). */
+  classes?: PriorityClasses
+  /** Uplink budget; null or disabled = no gating. */
+  budget?: UplinkBudget | null
 }
 
 export class Forwarder {
@@ -61,8 +76,16 @@ export class Forwarder {
   /** Highest seq the live lane has sent: the lane only moves forward, so it stays in order per device. */
   private liveHighWater = 0
   private requestBytes = REQUEST_BYTES
+  private readonly classes: PriorityClasses
+  private readonly budget: UplinkBudget | null
+  /** Budget bytes of the request in flight, counted as spent while the next one is planned. */
+  private inFlightBytes = 0
+  /** Link bytes per reading, learnt per kind, to size reads under the budget (starts high: cautious). */
+  private readonly bytesPerReading = [40, 200]
 
   constructor (private readonly o: ForwarderOptions) {
+    this.classes = o.classes ?? new PriorityClasses({})
+    this.budget = o.budget?.enabled === true ? o.budget : null
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
     this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
     // What was buffered before this start is backlog; the live lane starts after it.
@@ -160,17 +183,20 @@ export class Forwarder {
         }
         this.drainRequested = false
       }
-      const req: Request = next ?? this.prepare(0, Number.MAX_SAFE_INTEGER)
+      const req: Request = next ?? this.prepare(null)
       next = null
-      if (req.count === 0) continue
+      // Everything buffered is held by the uplink budget: wait (a commit, a probe interval) and look again.
+      if (req.count === 0) { await this.idle(); continue }
       const sending = this.o.link!.send(req.messages, KAFKA_COMPRESSION)
+      this.inFlightBytes = req.bytes
       // While Kafka works on this request, read and encode the next one (pipelining). It
-      // reads past this request's backlog rows and stops short of its live rows.
-      if (req.backlogFull) next = this.prepare(req.lastBacklogSeq, req.firstLiveSeq)
+      // reads past this request's rows in each lane and stops short of its live rows.
+      if (req.full) next = this.prepare(req)
       try {
         await sending
       } catch (err) {
         next = null
+        this.inFlightBytes = 0
         if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         this.uplink.failed(describe(err))
         const delay = this.backoff.next()
@@ -178,49 +204,106 @@ export class Forwarder {
         await this.sleep(delay, false)
         continue
       }
-      this.released(req.backlog)
-      this.released(req.live)
+      for (const run of req.runs) this.released(run)
+      this.budget?.spend(req.bytes)
+      this.inFlightBytes = 0
       this.uplink.succeeded(req.count)
       this.backoff.reset()
       this.lastProbeMs = Date.now()
     }
   }
 
-  /** One produce request: backlog rows after `afterSeq` (below `beforeSeq`), plus the live lane's share. */
-  private prepare (afterSeq: number, beforeSeq: number): Request {
+  /**
+   * One produce request. Lanes are read highest priority first (rollups before raw within a priority),
+   * each oldest-first after what `prev` (the request in flight) already carries, so an alarm goes out
+   * in the next request however large the telemetry backlog is. The bulk lane (priority 0 raw) keeps
+   * its backlog + live split. With an uplink budget, lanes whose class is held are skipped and reads
+   * are sized to the budget left before the class's next threshold.
+   */
+  private prepare (prev: Request | null): Request {
     const { buffer, batch } = this.o
     const usage = buffer.usageTotal()
-    const backlog = usage.readings
-    const meanBytes = backlog > 0 ? usage.bytes / backlog : 1
+    const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
     const perRequest = Math.max(1, Math.min(REQUEST_READINGS, Math.floor(this.requestBytes / meanBytes)))
-    const liveShare = backlog > perRequest ? Math.floor(perRequest * batch.freshShare) : 0
-    const backlogLimit = perRequest - liveShare
-    const oldest = buffer.readRange(afterSeq, beforeSeq, backlogLimit)
-    const lastBacklogSeq = oldest.length > 0 ? oldest[oldest.length - 1]!.seq : afterSeq
-    const live = liveShare > 0 ? buffer.readNewest(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
-    // The live lane only moves forward, so it stays in order per device.
-    if (live.length > 0) this.liveHighWater = live[live.length - 1]!.seq
-    return {
-      backlog: oldest,
-      live,
-      count: oldest.length + live.length,
-      messages: [...this.batches(oldest, 'backlog'), ...this.batches(live, 'live')],
-      backlogFull: oldest.length === backlogLimit,
-      lastBacklogSeq,
-      firstLiveSeq: live.length > 0 ? Math.min(live[0]!.seq, beforeSeq) : beforeSeq
+    const req: Request = { runs: [], count: 0, messages: [], full: false, cursors: new Map(), firstLiveSeq: prev?.firstLiveSeq ?? Number.MAX_SAFE_INTEGER, bytes: 0 }
+    const now = Date.now()
+    for (const lane of buffer.lanes()) {
+      const room = perRequest - req.count
+      if (room <= 0) { req.full = true; break }
+      const cls = this.classes.atPriority(lane.cls)
+      let cap = room
+      if (this.budget !== null && !cls.exempt) {
+        const at = lane.kind === KIND_RAW ? Math.min(cls.rollupOnlyAt, cls.holdAt) : cls.holdAt
+        const headroom = this.budget.headroom(at, now, this.inFlightBytes + req.bytes)
+        if (headroom <= 0) continue
+        cap = Math.min(cap, Math.max(1, Math.floor(headroom / this.bytesPerReading[lane.kind === KIND_ROLLUP ? 1 : 0]!)))
+      }
+      const key = laneKey(lane.cls, lane.kind)
+      const after = prev?.cursors.get(key) ?? 0
+      const messages: Message[] = []
+      let rows = 0
+      if (lane.cls === 0 && lane.kind === KIND_RAW) {
+        // The live lane: while a backlog larger than this read drains, a share goes to the newest readings.
+        const liveShare = lane.readings > cap ? Math.floor(cap * batch.freshShare) : 0
+        const backlogLimit = cap - liveShare
+        const oldest = buffer.readLane(0, KIND_RAW, after, req.firstLiveSeq, backlogLimit)
+        const lastBacklogSeq = oldest.length > 0 ? oldest[oldest.length - 1]!.seq : after
+        const live = liveShare > 0 ? buffer.readNewestBulk(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
+        // The live lane only moves forward, so it stays in order per device.
+        if (live.length > 0) {
+          this.liveHighWater = live[live.length - 1]!.seq
+          req.firstLiveSeq = Math.min(live[0]!.seq, req.firstLiveSeq)
+        }
+        req.cursors.set(key, lastBacklogSeq)
+        if (oldest.length === backlogLimit) req.full = true
+        for (const run of [oldest, live]) if (run.length > 0) req.runs.push(run)
+        messages.push(...this.batches(oldest, 'backlog', cls), ...this.batches(live, 'live', cls))
+        rows = oldest.length + live.length
+      } else {
+        const run = buffer.readLane(lane.cls, lane.kind, after, Number.MAX_SAFE_INTEGER, cap)
+        req.cursors.set(key, run.length > 0 ? run[run.length - 1]!.seq : after)
+        if (run.length === cap) req.full = true
+        if (run.length > 0) req.runs.push(run)
+        messages.push(...this.batches(run, 'backlog', cls))
+        rows = run.length
+      }
+      if (rows === 0) continue
+      req.count += rows
+      req.messages.push(...messages)
+      if (this.budget !== null) {
+        const bytes = this.budget.estimate(messages)
+        req.bytes += bytes
+        const k = lane.kind === KIND_ROLLUP ? 1 : 0
+        this.bytesPerReading[k] = this.bytesPerReading[k]! * 0.5 + (bytes / rows) * 0.5
+      }
     }
+    return req
+  }
+
+  /** Per class, what the budget does to it now (for /api/status). */
+  classStates (): Array<{ name: string, priority: number, state: ClassState, exempt: boolean, rollupOnlyAt: number, holdAt: number }> {
+    const share = this.budget?.share() ?? 0
+    return this.classes.classes.map((c) => ({
+      name: c.name, priority: c.priority, exempt: c.exempt, rollupOnlyAt: c.rollupOnlyAt, holdAt: c.holdAt,
+      state: this.budget === null || c.exempt ? 'normal' : share >= c.holdAt ? 'held' : share >= c.rollupOnlyAt ? 'rollups-only' : 'normal'
+    }))
   }
 
   private released (rows: StoredReading[]): void {
     if (rows.length === 0) return
     this.o.buffer.releaseRun(rows)
     const { counters } = this.o
+    // Rollups are not readings a device sent: counted apart, so received/stored/forwarded still add up.
+    if (rows[0]!.kind === KIND_ROLLUP) {
+      counters.forwardedRollups += rows.length
+      return
+    }
     counters.forwarded += rows.length
     for (const r of rows) counters.device(r.device).forwarded++
   }
 
   /** Per device, in seq order, cut by count and payload bytes. */
-  private batches (rows: StoredReading[], lane: 'backlog' | 'live'): Message[] {
+  private batches (rows: StoredReading[], lane: 'backlog' | 'live', cls: PriorityClass): Message[] {
     const byDevice = new Map<string, StoredReading[]>()
     for (const r of rows) {
       let list = byDevice.get(r.device)
@@ -239,7 +322,7 @@ export class Forwarder {
           end++
         }
         const m = encodeBatch(this.o.gatewayId, device, list.slice(start, end))
-        out.push({ key: m.key, value: m.value, headers: { ...m.headers, 'hf-lane': lane } })
+        out.push({ key: m.key, value: m.value, headers: { ...m.headers, 'hf-lane': lane, 'hf-kind': list[start]!.kind === KIND_ROLLUP ? 'rollup' : 'raw', 'hf-class': cls.name } })
         start = end
       }
     }

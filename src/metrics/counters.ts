@@ -40,6 +40,14 @@ export class Counters {
   forwarded = 0
   duplicates = 0
   authFailures = 0
+  /** Rollup records made by closing windows (README "Aggregation, priorities and uplink budgets"). */
+  rollups = 0
+  /** Readings that arrived after their window had closed: they went into a late rollup. */
+  lateReadings = 0
+  /** Raw readings compacted into rollups under disk pressure (replaced, not dropped). */
+  compacted = 0
+  /** Rollup records Kafka acknowledged (not in `forwarded`, which counts devices' readings). */
+  forwardedRollups = 0
   readonly dropped: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>
   readonly refused: Record<RefusalReason, number> = Object.fromEntries(REFUSAL_REASONS.map((r) => [r, 0])) as Record<RefusalReason, number>
   readonly devices = new Map<string, DeviceStats>()

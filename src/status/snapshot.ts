@@ -22,6 +22,10 @@ export interface StatusSources {
   config: () => { source: string, version: number | null }
   /** Per-device quota object (limits, usage, drops), from the admission step. */
   quotaOf?: (device: string) => unknown
+  /** Uplink budget: per period budget, used, remaining, projection; what each class does now. */
+  budget?: () => unknown
+  /** Rollup windows, compaction, retention, forwarding lanes. */
+  aggregation?: () => unknown
 }
 
 const ageS = (ms: number, now: number): number => Math.max(0, Math.round((now - ms) / 100) / 10)
@@ -40,7 +44,12 @@ export function statusSnapshot (s: StatusSources) {
     backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
     store: { recovery: s.buffer.recovery },
     clock: { state: s.buffer.clock.state, steps: s.buffer.clock.steps },
-    counters: { received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped }, refused: { ...c.refused } },
+    counters: {
+      received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped }, refused: { ...c.refused },
+      rollups: c.rollups, forwardedRollups: c.forwardedRollups, lateReadings: c.lateReadings, compacted: c.compacted
+    },
+    budget: s.budget?.() ?? null,
+    aggregation: s.aggregation?.() ?? null,
     mqtt: s.mqtt(),
     config: s.config(),
     devices: [...c.devices.values()].map((d) => {

@@ -10,8 +10,40 @@ import type { RecoveryReport } from './recover.js'
 import { ReceiveClock, type ClockCorrection } from './clock.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
 
-export interface NewReading { device: string, topic: string, payload: Buffer, eventMs: number | null, qos: number }
-export interface StoredReading { seq: number, device: string, topic: string, payload: Buffer, recvMs: number, eventMs: number | null, qos: number }
+/**
+ * `cls` is the reading's priority (0 = bulk, higher is sent first); `kind` is KIND_RAW, KIND_ROLLUP, or
+ * KIND_LOCAL (stored in `kept` only, never forwarded: raw readings of rollup-only topics, kept `keepMs`).
+ * `meta` travels to the commit hook untouched (the aggregator's parsed payload).
+ */
+export interface NewReading { device: string, topic: string, payload: Buffer, eventMs: number | null, qos: number, cls?: number, kind?: number, keepMs?: number, meta?: unknown }
+export interface StoredReading { seq: number, device: string, topic: string, payload: Buffer, recvMs: number, eventMs: number | null, qos: number, cls?: number, kind?: number }
+export const KIND_RAW = 0
+export const KIND_ROLLUP = 1
+export const KIND_LOCAL = 2
+/** A forwarding lane: the readings of one priority and kind, read and released in seq order. */
+export interface Lane { cls: number, kind: number, readings: number }
+const laneKey = (cls: number, kind: number): number => cls * 4 + kind
+
+/** What a commit hook may do inside the group commit's transaction. */
+export interface CommitTx {
+  readonly batch: readonly NewReading[]
+  readonly firstSeq: number
+  readonly recvMs: number
+  /** Bytes the disk budget asks compaction to free in this commit (0 = none asked). */
+  readonly compactBytes: number
+  /** Insert a further reading (a rollup) in this commit; returns its seq. */
+  add: (r: NewReading) => number
+  /** Oldest-first raw readings (any priority) with seq > afterSeq: what compaction may replace. */
+  scanRaw: (afterSeq: number, limit: number) => StoredReading[]
+  /** Delete readings in this commit (compaction); accounted once it commits. */
+  remove: (rows: readonly StoredReading[]) => void
+}
+/** Runs inside every group commit, after the batch's inserts (the aggregator: rollup windows, compaction). */
+export interface CommitHook {
+  inTransaction: (tx: CommitTx) => void
+  committed: () => void
+  rolledBack: () => void
+}
 export type AppendCallback = (err: HoldfastError | null, seq: number) => void
 export interface Usage { readings: number, bytes: number }
 /** A request to delete a device's oldest readings in the next group commit, and what it did. */
@@ -23,8 +55,10 @@ export const ROW_OVERHEAD_BYTES = 40
 const COMMIT_NOW_ROWS = 256
 export const rowBytes = (topic: string, payload: Buffer): number => payload.length + topic.length + ROW_OVERHEAD_BYTES
 
-/** A readings row as raw() returns it: seq, device, topic, payload, recv_ms, event_ms, qos. */
-type RawRow = [number, number, string, Buffer, number, number | null, number]
+/** A readings row as raw() returns it: seq, device, topic, payload, recv_ms, event_ms, qos, cls, kind. */
+type RawRow = [number, number, string, Buffer, number, number | null, number, number, number]
+const COLS = 'seq, device, topic, payload, recv_ms, event_ms, qos, cls, kind'
+const LANE = '(cls > 0 OR kind > 0)'
 
 export class ReadingBuffer {
   private readonly db: DB
@@ -35,7 +69,6 @@ export class ReadingBuffer {
   private readonly selectNewest: Statement
   private readonly selectOldest: Statement
   private readonly deleteOne: Statement
-  private readonly deleteRun: Statement
   private readonly selectDeviceOldest: Statement
   private readonly deviceIds = new Map<string, number>()
   private readonly deviceNames = new Map<number, string>()
@@ -72,19 +105,55 @@ export class ReadingBuffer {
   /** What start-up found and did when the buffer files were damaged; null when they were sound. */
   recovery: RecoveryReport | null = null
   private lastOk = true
+  /** Readings per lane (laneKey), so the forwarder only queries lanes that hold something. */
+  private readonly laneCounts = new Map<number, number>()
+  private hook: CommitHook | null = null
+  private commitWanted = false
+  private compactBytes = 0
+  /** Raw readings kept after forwarding (and raw readings of rollup-only topics): what they cost on disk. */
+  private readonly keptUsage: Usage = { readings: 0, bytes: 0 }
+  private keptTrim = 0
+  private retainMs = 0
+  private readonly insertKept: Statement
+  private readonly keepRun: Statement
+  private readonly keepRunLane: Statement
+  private readonly selectLaneBulk: Statement
+  private readonly selectLane: Statement
+  private readonly selectNewestBulk: Statement
+  private readonly deleteRunBulk: Statement
+  private readonly deleteRunLane: Statement
+  private readonly selectRaw: Statement
+  private readonly selectKeptHead: Statement
+  private readonly deleteKeptTo: Statement
+  private readonly getMeta: Statement
+  /** Lane and usage changes made inside the open transaction, applied once it commits. */
+  private readonly txLanes = new Map<number, number>()
+  private txRemoved: StoredReading[] = []
 
   constructor (db: DB, private readonly commitWindowMs = 0) {
     this.db = db
-    this.insert = db.prepare('INSERT INTO readings (seq, device, topic, payload, recv_ms, event_ms, qos) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.insertKept = db.prepare('INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+    const keep = 'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms, fwd_ms) SELECT seq, device, topic, payload, recv_ms, event_ms, qos, ?, ? FROM readings'
+    this.keepRun = db.prepare(`${keep} WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0`)
+    this.keepRunLane = db.prepare(`${keep} WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`)
+    this.selectLaneBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? AND cls = 0 AND kind = 0 ORDER BY seq LIMIT ?`).raw()
+    this.selectLane = db.prepare(`SELECT ${COLS} FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`).raw()
+    this.selectNewestBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`).raw()
+    this.deleteRunBulk = db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0 RETURNING seq').pluck()
+    this.deleteRunLane = db.prepare(`DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ? RETURNING seq`).pluck()
+    this.selectRaw = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND kind = 0 ORDER BY seq LIMIT ?`).raw()
+    this.selectKeptHead = db.prepare('SELECT id, until_ms, length(payload) + length(topic) FROM kept ORDER BY id LIMIT ?').raw()
+    this.deleteKeptTo = db.prepare('DELETE FROM kept WHERE id <= ?')
+    this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck()
     this.insertDevice = db.prepare('INSERT INTO devices (name) VALUES (?)')
     this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
     // raw(): rows as arrays, a third cheaper to read than objects on the drain path.
-    this.selectRange = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?').raw()
-    this.selectNewest = db.prepare('SELECT seq, device, topic, payload, recv_ms, event_ms, qos FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?').raw()
+    this.selectRange = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`).raw()
+    this.selectNewest = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?`).raw()
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
-    this.deleteRun = db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? RETURNING seq').pluck()
-    this.selectDeviceOldest = db.prepare('SELECT seq, topic, length(payload) AS n FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?')
+        this.selectDeviceOldest = db.prepare('SELECT seq, topic, length(payload) AS n, cls, kind FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?')
 
     for (const d of db.prepare('SELECT id, name FROM devices').all() as Array<{ id: number, name: string }>) {
       this.deviceIds.set(d.name, d.id)
@@ -103,6 +172,12 @@ export class ReadingBuffer {
       this.usage.readings += u.readings
       this.usage.bytes += u.bytes
     }
+    for (const l of db.prepare('SELECT cls, kind, count(*) AS n FROM readings GROUP BY cls, kind').all() as Array<{ cls: number, kind: number, n: number }>) {
+      this.laneCounts.set(laneKey(l.cls, l.kind), l.n)
+    }
+    const kept = db.prepare('SELECT count(*) AS n, sum(length(payload) + length(topic)) AS b FROM kept').get() as { n: number, b: number | null }
+    this.keptUsage.readings = kept.n
+    this.keptUsage.bytes = (kept.b ?? 0) + kept.n * ROW_OVERHEAD_BYTES
     const newest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq DESC LIMIT 1').pluck().get() as number | undefined
     this.lastRecvMs = newest ?? 0
     const floor = Math.max(this.lastRecvMs, (db.prepare("SELECT value FROM meta WHERE key = 'last_recv_ms'").pluck().get() as number | undefined) ?? 0)
@@ -114,7 +189,13 @@ export class ReadingBuffer {
     }
     // Re-sends arrive right after a restart: remember what each device stored last.
     const window = Math.max(RECENT_PER_DEVICE, this.perDevice.size * RECENT_PER_DEVICE)
-    const tail = db.prepare('SELECT device, topic, payload FROM readings WHERE seq > ? AND event_ms IS NOT NULL ORDER BY seq').all(this.nextSeq - 1 - window) as Array<{ device: number, topic: string, payload: Buffer }>
+    const tail = db.prepare('SELECT seq, device, topic, payload FROM readings WHERE seq > ? AND event_ms IS NOT NULL ORDER BY seq').all(this.nextSeq - 1 - window) as Array<{ seq: number, device: number, topic: string, payload: Buffer }>
+    // Raw readings of rollup-only topics live in `kept`: their re-sends must be recognised too.
+    const keptTail = (db.prepare('SELECT seq, device, topic, payload FROM kept WHERE event_ms IS NOT NULL ORDER BY id DESC LIMIT ?').all(window) as typeof tail).filter((r) => r.seq > this.nextSeq - 1 - window)
+    if (keptTail.length > 0) {
+      tail.push(...keptTail)
+      tail.sort((a, b) => a.seq - b.seq)
+    }
     for (const r of tail) this.recent.remember(this.deviceNames.get(r.device) ?? String(r.device), r.topic, r.payload)
   }
 
@@ -159,27 +240,57 @@ export class ReadingBuffer {
     const batch = this.pending
     const cbs = this.pendingCbs
     const evictions = this.evictions
-    if (batch.length === 0 && evictions.length === 0) return
+    const keptTrim = this.keptTrim
+    const compactBytes = this.compactBytes
+    if (batch.length === 0 && evictions.length === 0 && !this.commitWanted && keptTrim === 0 && compactBytes === 0) return
     this.pending = []
     this.pendingCbs = []
     this.evictions = []
+    this.commitWanted = false
+    this.keptTrim = 0
+    this.compactBytes = 0
+    const added: StoredReading[] = []
+    let trimmed: Usage = { readings: 0, bytes: 0 }
     this.pendingBy.clear()
     this.pendingAll.readings = this.pendingAll.bytes = 0
     let evicted: Array<Eviction & { nextHint: number }> = []
     const firstSeq = this.nextSeq
+    let nextSeq = firstSeq
     // Receive times never go backwards, whatever the wall clock does.
     const recvMs = this.lastRecvMs = Math.max(this.clock.now(), this.lastRecvMs)
     try {
       this.db.transaction(() => {
         let seq = firstSeq
         for (const r of batch) {
-          this.insert.run(seq++, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos)
+          if (r.kind === KIND_LOCAL) this.insertKept.run(seq++, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, recvMs + (r.keepMs ?? 0))
+          else this.insert.run(seq++, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, r.cls ?? 0, r.kind ?? KIND_RAW)
         }
+        if (this.hook !== null) {
+          this.hook.inTransaction({
+            batch, firstSeq, recvMs, compactBytes,
+            add: (r) => {
+              const cls = r.cls ?? 0
+              const kind = r.kind ?? KIND_RAW
+              this.insert.run(seq, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, cls, kind)
+              added.push({ seq, device: r.device, topic: r.topic, payload: r.payload, recvMs, eventMs: r.eventMs, qos: r.qos, cls, kind })
+              return seq++
+            },
+            scanRaw: (afterSeq, limit) => (this.selectRaw.all(afterSeq, limit) as RawRow[]).map(this.toReading),
+            remove: (rows) => {
+              for (const r of rows) if (this.deleteOne.run(r.seq).changes > 0) this.txRemoved.push(r)
+            }
+          })
+        }
+        nextSeq = seq
         this.setMeta.run('next_seq', seq)
         // Evictions run after the inserts, in the same transaction: the buffer never holds both.
         evicted = evictions.map(this.evictNow)
+        if (keptTrim > 0) trimmed = this.trimKeptNow(keptTrim)
       })()
     } catch (err) {
+      this.txLanes.clear()
+      this.txRemoved = []
+      this.hook?.rolledBack()
       for (const name of this.newDevices) this.deviceNames.delete(this.deviceIds.get(name)!) && this.deviceIds.delete(name)
       this.newDevices = []
       this.totals.commitErrors++
@@ -190,15 +301,36 @@ export class ReadingBuffer {
     }
     this.newDevices = []
     this.lastOk = true
-    this.nextSeq = firstSeq + batch.length
+    this.nextSeq = nextSeq
     this.totals.committed += batch.length
     this.totals.commits++
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]!
-      this.account(r.device, 1, rowBytes(r.topic, r.payload))
       if (r.eventMs !== null) this.recent.remember(r.device, r.topic, r.payload)
+      if (r.kind === KIND_LOCAL) {
+        this.keptUsage.readings++
+        this.keptUsage.bytes += rowBytes(r.topic, r.payload)
+        continue
+      }
+      this.account(r.device, 1, rowBytes(r.topic, r.payload))
+      this.laneAdd(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
       if (!this.oldestHint.has(r.device)) this.oldestHint.set(r.device, firstSeq + i)
     }
+    for (const r of added) {
+      this.account(r.device, 1, rowBytes(r.topic, r.payload))
+      this.laneAdd(r.cls!, r.kind!, 1)
+      if (!this.oldestHint.has(r.device)) this.oldestHint.set(r.device, r.seq)
+    }
+    for (const r of this.txRemoved) {
+      this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+      this.laneAdd(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
+    }
+    this.txRemoved = []
+    for (const [k, n] of this.txLanes) this.laneCounts.set(k, (this.laneCounts.get(k) ?? 0) + n)
+    this.txLanes.clear()
+    this.keptUsage.readings -= trimmed.readings
+    this.keptUsage.bytes -= trimmed.bytes
+    this.hook?.committed()
     for (const e of evicted) {
       this.account(e.device, -e.readings, -e.bytes)
       this.oldestHint.set(e.device, e.nextHint)
@@ -234,8 +366,9 @@ export class ReadingBuffer {
     return { readings: (c?.readings ?? 0) + (p?.readings ?? 0), bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) }
   }
 
+  /** Everything on disk once queued work commits: buffered readings and kept ones (the disk budget's measure). */
   projectedTotalBytes (): number {
-    return this.usage.bytes + this.pendingAll.bytes
+    return this.usage.bytes + this.keptUsage.bytes + this.pendingAll.bytes
   }
 
   /** Devices with buffered readings (or that had some since start). */
@@ -270,7 +403,10 @@ export class ReadingBuffer {
     this.db.transaction(() => {
       for (const r of readings) if (this.deleteOne.run(r.seq).changes > 0) gone.push(r)
     })()
-    for (const r of gone) this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+    for (const r of gone) {
+      this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+      this.laneAdd(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
+    }
     this.totals.released += readings.length
   }
 
@@ -281,14 +417,156 @@ export class ReadingBuffer {
    */
   releaseRun (readings: readonly StoredReading[]): void {
     if (readings.length === 0) return
-    const deleted = this.deleteRun.all(readings[0]!.seq, readings[readings.length - 1]!.seq) as number[]
-    if (deleted.length === readings.length) {
-      for (const r of readings) this.account(r.device, -1, -rowBytes(r.topic, r.payload))
-    } else {
-      const present = new Set(deleted)
-      for (const r of readings) if (present.has(r.seq)) this.account(r.device, -1, -rowBytes(r.topic, r.payload))
+    const first = readings[0]!.seq
+    const last = readings[readings.length - 1]!.seq
+    // Every row of a run belongs to one lane (what readLane returns); other lanes' rows in the range stay.
+    const cls = readings[0]!.cls ?? 0
+    const kind = readings[0]!.kind ?? KIND_RAW
+    const bulk = cls === 0 && kind === KIND_RAW
+    const keep = this.retainMs > 0 && kind === KIND_RAW
+    const now = Date.now()
+    const deleted = this.db.transaction(() => {
+      // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
+      if (keep) {
+        if (bulk) this.keepRun.run(now + this.retainMs, now, first, last)
+        else this.keepRunLane.run(now + this.retainMs, now, cls, kind, first, last)
+      }
+      return (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
+    })()
+    const present = deleted.length === readings.length ? null : new Set(deleted)
+    for (const r of readings) {
+      if (present !== null && !present.has(r.seq)) continue
+      const b = rowBytes(r.topic, r.payload)
+      this.account(r.device, -1, -b)
+      if (keep) {
+        this.keptUsage.readings++
+        this.keptUsage.bytes += b
+      }
     }
+    this.laneAdd(cls, kind, -deleted.length)
     this.totals.released += readings.length
+  }
+
+  /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
+  readLane (cls: number, kind: number, afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
+    const rows = cls === 0 && kind === KIND_RAW
+      ? this.selectLaneBulk.all(afterSeq, beforeSeq, limit)
+      : this.selectLane.all(cls, kind, afterSeq, beforeSeq, limit)
+    return (rows as RawRow[]).map(this.toReading)
+  }
+
+  /** The newest bulk raw readings (priority 0) with seq > afterSeq, returned oldest-first: the live lane. */
+  readNewestBulk (afterSeq: number, limit: number): StoredReading[] {
+    return (this.selectNewestBulk.all(afterSeq, limit) as RawRow[]).reverse().map(this.toReading)
+  }
+
+  /** Lanes holding readings: highest priority first, rollups before raw within a priority. */
+  lanes (): Lane[] {
+    const out: Lane[] = []
+    for (const [k, n] of this.laneCounts) if (n > 0) out.push({ cls: Math.floor(k / 4), kind: k % 4, readings: n })
+    return out.sort((a, b) => b.cls - a.cls || b.kind - a.kind)
+  }
+
+  laneCount (cls: number, kind: number): number {
+    return this.laneCounts.get(laneKey(cls, kind)) ?? 0
+  }
+
+  /** The aggregator: runs inside every group commit. */
+  setHook (hook: CommitHook): void {
+    this.hook = hook
+  }
+
+  /** Commit soon even with nothing appended (the hook has windows to close). */
+  requestCommit (): void {
+    this.commitWanted = true
+    this.schedule()
+  }
+
+  /** Ask the hook to free about `bytes` by compaction in the next commit. */
+  requestCompaction (bytes: number): void {
+    this.compactBytes = Math.max(this.compactBytes, bytes)
+    this.requestCommit()
+  }
+
+  compactionPending (): boolean {
+    return this.compactBytes > 0
+  }
+
+  /** A number kept in the meta table (the uplink budget's usage). */
+  metaGet (key: string): number | undefined {
+    return this.getMeta.get(key) as number | undefined
+  }
+
+  metaSet (entries: Record<string, number>): void {
+    this.db.transaction(() => { for (const [k, v] of Object.entries(entries)) this.setMeta.run(k, v) })()
+  }
+
+  /** Keep forwarded raw readings this long (0 = delete them once Kafka has them). */
+  setRetention (ms: number): void {
+    this.retainMs = ms
+  }
+
+  keptTotal (): Readonly<Usage> {
+    return this.keptUsage
+  }
+
+  /**
+   * Delete the oldest kept readings worth at least `bytes` in the next group commit (the disk budget
+   * takes retained readings first). Returns the bytes that will go.
+   */
+  trimKept (bytes: number): number {
+    const available = this.keptUsage.bytes - this.keptTrim
+    const b = Math.min(bytes, Math.max(0, available))
+    if (b <= 0) return 0
+    this.keptTrim += b
+    this.pendingAll.bytes -= b
+    this.requestCommit()
+    return b
+  }
+
+  /** Delete kept readings whose time is up, oldest first (in the order they were kept). */
+  sweepKept (now: number): number {
+    let removed = 0
+    for (;;) {
+      const head = this.selectKeptHead.all(1024) as Array<[number, number, number]>
+      let lastId = -1
+      let bytes = 0
+      let n = 0
+      for (const [id, until, b] of head) {
+        if (until > now) break
+        lastId = id
+        bytes += b + ROW_OVERHEAD_BYTES
+        n++
+      }
+      if (lastId === -1) return removed
+      this.deleteKeptTo.run(lastId)
+      this.keptUsage.readings -= n
+      this.keptUsage.bytes -= bytes
+      removed += n
+      if (n < head.length || head.length < 1024) return removed
+    }
+  }
+
+  private trimKeptNow (bytes: number): Usage {
+    const done: Usage = { readings: 0, bytes: 0 }
+    while (done.bytes < bytes) {
+      const head = this.selectKeptHead.all(1024) as Array<[number, number, number]>
+      if (head.length === 0) break
+      let lastId = -1
+      for (const [id, , b] of head) {
+        lastId = id
+        done.readings++
+        done.bytes += b + ROW_OVERHEAD_BYTES
+        if (done.bytes >= bytes) break
+      }
+      this.deleteKeptTo.run(lastId)
+    }
+    return done
+  }
+
+  private laneAdd (cls: number, kind: number, n: number): void {
+    const k = laneKey(cls, kind)
+    this.laneCounts.set(k, (this.laneCounts.get(k) ?? 0) + n)
   }
 
   usageTotal (): Readonly<Usage> {
@@ -344,11 +622,13 @@ export class ReadingBuffer {
     let readings = 0
     let bytes = 0
     while (id !== undefined && (readings < e.readings || bytes < e.bytes)) {
-      const rows = this.selectDeviceOldest.all(from, id, 256) as Array<{ seq: number, topic: string, n: number }>
+      const rows = this.selectDeviceOldest.all(from, id, 256) as Array<{ seq: number, topic: string, n: number, cls: number, kind: number }>
       if (rows.length === 0) break
       for (const r of rows) {
         if (readings >= e.readings && bytes >= e.bytes) break
         this.deleteOne.run(r.seq)
+        const k = laneKey(r.cls, r.kind)
+        this.txLanes.set(k, (this.txLanes.get(k) ?? 0) - 1)
         readings++
         bytes += r.n + r.topic.length + ROW_OVERHEAD_BYTES
         from = r.seq + 1
@@ -367,7 +647,7 @@ export class ReadingBuffer {
   }
 
   private readonly toReading = (r: RawRow): StoredReading => ({
-    seq: r[0], device: this.deviceNames.get(r[1]) ?? String(r[1]), topic: r[2], payload: r[3], recvMs: this.corrections.length === 0 ? r[4] : this.corrected(r[0], r[4]), eventMs: r[5], qos: r[6]
+    seq: r[0], device: this.deviceNames.get(r[1]) ?? String(r[1]), topic: r[2], payload: r[3], recvMs: this.corrections.length === 0 ? r[4] : this.corrected(r[0], r[4]), eventMs: r[5], qos: r[6], cls: r[7], kind: r[8]
   })
 
   private corrected (seq: number, recvMs: number): number {

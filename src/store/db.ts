@@ -22,7 +22,30 @@ const MIGRATIONS: readonly string[] = [
    );
    -- stored readings are immutable: they are only ever appended and, once forwarded, deleted
    CREATE TRIGGER readings_immutable BEFORE UPDATE ON readings
-     BEGIN SELECT RAISE(ABORT, 'readings are immutable'); END;`
+     BEGIN SELECT RAISE(ABORT, 'readings are immutable'); END;`,
+  // Priorities, rollups, retention (README "Aggregation, priorities and uplink budgets").
+  // cls = priority (0 = bulk), kind = 0 raw / 1 rollup. Only the rare rows (cls > 0 or rollups) are
+  // indexed, so the bulk telemetry insert pays nothing: a partial index is skipped when its WHERE is false.
+  `ALTER TABLE readings ADD COLUMN cls INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE readings ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX readings_lanes ON readings (cls, kind, seq) WHERE cls > 0 OR kind > 0;
+   -- raw readings kept on the box after forwarding (or, for rollup-only topics, instead of it), oldest id first
+   CREATE TABLE kept (
+     id       INTEGER PRIMARY KEY,
+     seq      INTEGER NOT NULL,
+     device   INTEGER NOT NULL,
+     topic    TEXT    NOT NULL,
+     payload  BLOB    NOT NULL,
+     recv_ms  INTEGER NOT NULL,
+     event_ms INTEGER,
+     qos      INTEGER NOT NULL,
+     until_ms INTEGER NOT NULL,
+     fwd_ms   INTEGER
+   );
+   -- open rollup windows' partial aggregates, written in the group commit of the readings they absorbed
+   CREATE TABLE rollup_windows (topic TEXT NOT NULL, late INTEGER NOT NULL, start_ms INTEGER NOT NULL, state TEXT NOT NULL,
+     PRIMARY KEY (topic, late, start_ms)) WITHOUT ROWID;
+   CREATE TABLE rollup_marks (topic TEXT PRIMARY KEY, closed_before INTEGER NOT NULL, watermark INTEGER NOT NULL) WITHOUT ROWID;`
 ]
 
 export interface OpenOptions { dataDir: string, synchronous: 'full' | 'normal' }

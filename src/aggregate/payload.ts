@@ -1,0 +1,100 @@
+/**
+ * Payload understanding: the numeric fields of a JSON or CBOR reading, and its event time. Pure.
+ * JSON text starting with `{` and CBOR maps (major type 5) are read; nested objects give dotted
+ * names (`{"env":{"t":21}}` → `env.t`, three levels at most). Anything else — arrays, bare numbers,
+ * binary, broken JSON — is opaque: it has no metrics and passes through untouched.
+ */
+import { Decoder } from 'cbor-x'
+
+/** A rule's optional schema: which fields are metrics (with units) and which field is the event time. */
+export interface PayloadSchema {
+  /** Metric names to pick; empty = every numeric field except the time field. */
+  fields: readonly string[]
+  units: Readonly<Record<string, string>>
+  /** The event-time field; empty = the first of ts, time, timestamp, eventTime. */
+  timeField: string
+}
+
+export interface ParsedPayload {
+  names: string[]
+  values: number[]
+  /** From the time field: epoch ms (values below 1e11 are taken as seconds), ISO-8601, or a CBOR date. */
+  eventMs: number | null
+}
+
+export const DEFAULT_TIME_FIELDS = ['ts', 'time', 'timestamp', 'eventTime'] as const
+const MAX_DEPTH = 3
+const OPEN_BRACE = 0x7b
+const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
+
+/** Parse `payload` into metrics; null when it is opaque. */
+export function parsePayload (payload: Buffer, schema: PayloadSchema | null): ParsedPayload | null {
+  const doc = decodeDocument(payload)
+  if (doc === null) return null
+  const timeFields = schema !== null && schema.timeField !== '' ? [schema.timeField] : DEFAULT_TIME_FIELDS
+  let eventMs: number | null = null
+  for (const f of timeFields) {
+    eventMs = timeOf(doc[f])
+    if (eventMs !== null) break
+  }
+  const names: string[] = []
+  const values: number[] = []
+  if (schema !== null && schema.fields.length > 0) {
+    for (const name of schema.fields) {
+      const v = name.includes('.') ? dig(doc, name) : doc[name]
+      if (typeof v === 'number' && Number.isFinite(v)) { names.push(name); values.push(v) }
+    }
+  } else {
+    collect(doc, '', 1, timeFields, names, values)
+  }
+  return { names, values, eventMs }
+}
+
+function decodeDocument (payload: Buffer): Record<string, unknown> | null {
+  let i = 0
+  while (i < payload.length && payload[i]! <= 0x20) i++
+  if (i >= payload.length) return null
+  const first = payload[i]!
+  let doc: unknown
+  try {
+    if (first === OPEN_BRACE) doc = JSON.parse(payload.toString('utf8'))
+    else if (i === 0 && first >= 0xa0 && first <= 0xbf) doc = cbor.decode(payload)
+    else return null
+  } catch {
+    return null
+  }
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && !(doc instanceof Uint8Array) ? doc as Record<string, unknown> : null
+}
+
+function collect (doc: Record<string, unknown>, prefix: string, depth: number, timeFields: readonly string[], names: string[], values: number[]): void {
+  for (const [k, v] of Object.entries(doc)) {
+    if (depth === 1 && timeFields.includes(k)) continue
+    if (typeof v === 'number') {
+      if (Number.isFinite(v)) { names.push(prefix + k); values.push(v) }
+    } else if (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Date) && depth < MAX_DEPTH) {
+      collect(v as Record<string, unknown>, `${prefix}${k}.`, depth + 1, timeFields, names, values)
+    }
+  }
+}
+
+function dig (doc: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = doc
+  for (const part of path.split('.')) {
+    if (typeof cur !== 'object' || cur === null) return undefined
+    cur = (cur as Record<string, unknown>)[part]
+  }
+  return cur
+}
+
+function timeOf (v: unknown): number | null {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v >= 1e11 ? Math.round(v) : Math.round(v * 1000)
+  if (typeof v === 'string') {
+    const t = Date.parse(v)
+    return Number.isFinite(t) ? t : null
+  }
+  if (v instanceof Date) {
+    const t = v.getTime()
+    return Number.isFinite(t) ? t : null
+  }
+  return null
+}
