@@ -113,8 +113,8 @@ function merge (rollups: Rollup[]): Map<string, Record<string, Stats>> {
       s.min = Math.min(s.min, r.doc[`${m}.min`] as number)
       s.max = Math.max(s.max, r.doc[`${m}.max`] as number)
       s.sum += toUnits(r.doc[`${m}.sum`] as number, SCALE[m])
-      // Each record's own mean is its sum / count, as one division.
-      assert.equal(r.doc[`${m}.mean`], (r.doc[`${m}.sum`] as number) / count, `mean of ${key} ${m}`)
+      // Each record's own mean is its exact decimal mean, rounded once.
+      assert.equal(r.doc[`${m}.mean`], Number(toUnits(r.doc[`${m}.sum`] as number, SCALE[m])) / (count * Number(SCALE[m])), `mean of ${key} ${m}`)
       // Within one window, late records hold only readings later (in arrival) but not necessarily later in event time:
       // the reference's last is by event time, so take the record whose last reading is latest. Records carry
       // that time only implicitly; on-time and late records of one window never share a reading, and the tests

@@ -31,6 +31,8 @@ import { absorb, newMetric, summary, type MetricState } from './stats.js'
 export interface AggregateMeta { rule: Rule, parsed: ParsedPayload }
 
 interface Window {
+  /** Row id in rollup_windows. */
+  id: number
   topic: string
   device: string
   late: boolean
@@ -76,6 +78,7 @@ export class Aggregator implements CommitHook {
   private readonly deleteWindow: Statement
   private readonly upsertMark: Statement
   private lastIdleCheck = 0
+  private nextId = 1
   private compactCursor = 0
   /** The last compaction pass found nothing more to compact below this seq. */
   private compactExhaustedAt = -1
@@ -84,8 +87,8 @@ export class Aggregator implements CommitHook {
   readonly totals = { rollups: 0, lateReadings: 0, compacted: 0, compactedRollups: 0, compactedBytesFreed: 0 }
 
   constructor (private readonly o: AggregatorOptions) {
-    this.upsertWindow = o.db.prepare('INSERT INTO rollup_windows (topic, late, start_ms, state) VALUES (?, ?, ?, ?) ON CONFLICT(topic, late, start_ms) DO UPDATE SET state = excluded.state')
-    this.deleteWindow = o.db.prepare('DELETE FROM rollup_windows WHERE topic = ? AND late = ? AND start_ms = ?')
+    this.upsertWindow = o.db.prepare('INSERT INTO rollup_windows (id, topic, late, start_ms, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state')
+    this.deleteWindow = o.db.prepare('DELETE FROM rollup_windows WHERE id = ?')
     this.upsertMark = o.db.prepare('INSERT INTO rollup_marks (topic, closed_before, watermark) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET closed_before = excluded.closed_before, watermark = excluded.watermark')
     this.load()
   }
@@ -129,7 +132,7 @@ export class Aggregator implements CommitHook {
     }
     if (tx.compactBytes > 0) this.compact(tx)
     for (const w of this.dirty) {
-      this.upsertWindow.run(w.topic, w.late ? 1 : 0, w.start, JSON.stringify(this.rowOf(w)))
+      this.upsertWindow.run(w.id, w.topic, w.late ? 1 : 0, w.start, JSON.stringify(this.rowOf(w)))
     }
     for (const topic of this.dirtyMarks) {
       const m = this.marks.get(topic)!
@@ -170,9 +173,12 @@ export class Aggregator implements CommitHook {
     for (const r of this.o.db.prepare('SELECT topic, closed_before, watermark FROM rollup_marks').all() as Array<{ topic: string, closed_before: number, watermark: number }>) {
       this.marks.set(r.topic, { closedBefore: r.closed_before, watermark: r.watermark })
     }
-    for (const r of this.o.db.prepare('SELECT topic, late, start_ms, state FROM rollup_windows').all() as Array<{ topic: string, late: number, start_ms: number, state: string }>) {
+    this.nextId = 1
+    for (const r of this.o.db.prepare('SELECT id, topic, late, start_ms, state FROM rollup_windows').all() as Array<{ id: number, topic: string, late: number, start_ms: number, state: string }>) {
       const s = JSON.parse(r.state) as WindowRow
+      this.nextId = Math.max(this.nextId, r.id + 1)
       const w: Window = {
+        id: r.id,
         topic: r.topic, device: s.d, late: r.late === 1, start: r.start_ms, end: s.e, latenessMs: s.l, n: s.n, maxEv: s.x, touchedMs: s.t,
         metrics: new Map(s.m), units: s.u ?? {}
       }
@@ -212,6 +218,7 @@ export class Aggregator implements CommitHook {
       w = this.open.get(key)
       if (w === undefined) {
         w = {
+          id: this.nextId++,
           topic: r.topic, device: r.device, late, start, end: start + rule.windowMs, latenessMs: rule.latenessMs, n: 0, maxEv: -Infinity,
           touchedMs: recvMs, metrics: new Map(), units: rule.schema?.units ?? {}
         }
@@ -241,7 +248,7 @@ export class Aggregator implements CommitHook {
     this.open.delete(keyOf(w.topic, w.late, w.start))
     this.byTopic.get(w.topic)?.delete(w)
     this.dirty.delete(w)
-    this.deleteWindow.run(w.topic, w.late ? 1 : 0, w.start)
+    this.deleteWindow.run(w.id)
     const m = this.marksOf(w.topic)
     if (!w.late && w.end > m.closedBefore) m.closedBefore = w.end
     this.dirtyMarks.add(w.topic)
@@ -268,7 +275,9 @@ export class Aggregator implements CommitHook {
   /**
    * Degrade before dropping: replace the oldest raw readings of topics whose rule allows it with
    * rollups over exactly those readings (`"compacted":true`, with the first and last seq they cover),
-   * in this commit, until about `tx.compactBytes` are freed or nothing compactable is left.
+   * in this commit, until about `tx.compactBytes` are freed or nothing compactable is left. For `both`
+   * topics the live rollups already cover the readings, so only the raw copies go (no second record:
+   * every record of a window keeps covering readings no other record covers).
    */
   private compact (tx: CommitTx): void {
     let freed = 0
@@ -283,17 +292,24 @@ export class Aggregator implements CommitHook {
       scanned += rows.length
       after = rows[rows.length - 1]!.seq
       const groups = new Map<string, { w: Window, rows: StoredReading[] }>()
+      const covered: StoredReading[] = []
       for (const row of rows) {
         const rule = this.o.rules.match(row.topic)
         if (rule === null || !rule.compact) continue
         const parsed = parsePayload(row.payload, rule.schema)
         if (parsed === null || parsed.names.length === 0) continue
+        if (rule.mode !== 'raw') {
+          // `both`: the live rollups already hold this reading; only its raw copy goes.
+          covered.push(row)
+          continue
+        }
         const ev = row.eventMs ?? parsed.eventMs ?? row.recvMs
         const start = Math.floor(ev / rule.windowMs) * rule.windowMs
         const key = `${start}\u0000${row.topic}`
         let g = groups.get(key)
         if (g === undefined) {
           const w: Window = {
+            id: 0,
             topic: row.topic, device: row.device, late: false, start, end: start + rule.windowMs, latenessMs: rule.latenessMs, n: 0,
             maxEv: -Infinity, touchedMs: 0, metrics: new Map(), units: rule.schema?.units ?? {}
           }
@@ -308,14 +324,19 @@ export class Aggregator implements CommitHook {
         g.w.n++
         g.rows.push(row)
       }
-      for (const { w, rows: covered } of groups.values()) {
-        const rollup = this.rollupReading(w, { firstSeq: covered[0]!.seq, lastSeq: covered[covered.length - 1]!.seq })
+      if (covered.length > 0) {
         tx.remove(covered)
+        for (const r of covered) freed += rowBytes(r.topic, r.payload)
+        this.pending.compacted += covered.length
+      }
+      for (const { w, rows: group } of groups.values()) {
+        const rollup = this.rollupReading(w, { firstSeq: group[0]!.seq, lastSeq: group[group.length - 1]!.seq })
+        tx.remove(group)
         tx.add(rollup)
         let bytes = 0
-        for (const r of covered) bytes += rowBytes(r.topic, r.payload)
+        for (const r of group) bytes += rowBytes(r.topic, r.payload)
         freed += bytes - rowBytes(rollup.topic, rollup.payload)
-        this.pending.compacted += covered.length
+        this.pending.compacted += group.length
         this.pending.compactedRollups++
       }
     }

@@ -8,6 +8,7 @@
  * absorbed in (late readings, restarts, compaction in chunks all give the same figure). A value with
  * more than 9 decimals (a float32 from CBOR, a computed ratio), or a sum past 2^53 units, switches the
  * metric to a plain double sum from then on: still correct, no longer order-independent.
+ * The mean is the exact decimal mean rounded once to a double (sum / count once the sum is inexact).
  * `last` is the value of the reading with the latest event time (ties: the higher sequence number).
  */
 export const MAX_SCALE = 9
@@ -66,7 +67,15 @@ export function sumOf (m: MetricState): number {
 }
 
 /** The figures a rollup reports for one metric. */
+/** Mean: the exact decimal mean rounded once (isum / (count · 10^scale)), so 39.108 / 10 gives 3.9108, not 3.9107999999999996. */
+export function meanOf (m: MetricState): number {
+  if (m[3] >= 0) {
+    const d = m[0] * POW10[m[3]]!
+    if (Number.isSafeInteger(d)) return m[4] / d
+  }
+  return sumOf(m) / m[0]
+}
+
 export function summary (m: MetricState): { count: number, min: number, max: number, mean: number, sum: number, last: number } {
-  const sum = sumOf(m)
-  return { count: m[0], min: m[1], max: m[2], mean: sum / m[0], sum, last: m[6] }
+  return { count: m[0], min: m[1], max: m[2], mean: meanOf(m), sum: sumOf(m), last: m[6] }
 }
