@@ -123,8 +123,8 @@ test('a small disk budget in a long outage: old raw readings are compacted into 
       s.max = Math.max(s.max, r.doc[`${m}.max`] as number)
       s.units += units(r.doc[`${m}.sum`] as number, m)
       assert.equal(r.doc[`${m}.mean`], Number(units(r.doc[`${m}.sum`] as number, m)) / ((r.doc[`${m}.count`] as number) * Number(SCALE[m])), 'the exact mean, rounded once')
-      // Readings go in seq order here, so the record covering the highest seq holds the window's last.
-      if ((r.doc.lastSeq as number) > s.lastKey) { s.lastKey = r.doc.lastSeq as number; s.last = r.doc[`${m}.last`] as number }
+      const lastTs = (r.doc[`${m}.lastTs`] ?? r.doc.lastTs) as number
+      if (lastTs >= s.lastKey) { s.lastKey = lastTs; s.last = r.doc[`${m}.last`] as number }
     }
   }
   assert.deepEqual([...got.keys()].sort(), [...ref.keys()].sort())

@@ -115,11 +115,9 @@ function merge (rollups: Rollup[]): Map<string, Record<string, Stats>> {
       s.sum += toUnits(r.doc[`${m}.sum`] as number, SCALE[m])
       // Each record's own mean is its exact decimal mean, rounded once.
       assert.equal(r.doc[`${m}.mean`], Number(toUnits(r.doc[`${m}.sum`] as number, SCALE[m])) / (count * Number(SCALE[m])), `mean of ${key} ${m}`)
-      // Within one window, late records hold only readings later (in arrival) but not necessarily later in event time:
-      // the reference's last is by event time, so take the record whose last reading is latest. Records carry
-      // that time only implicitly; on-time and late records of one window never share a reading, and the tests
-      // below keep late readings out of the last slot of their window, so the on-time record's last wins.
-      if (r.doc.late !== true) s.last = r.doc[`${m}.last`] as number
+      // last: from the record whose last reading is latest in event time (a late one can be).
+      const lastTs = (r.doc[`${m}.lastTs`] ?? r.doc.lastTs) as number
+      if (lastTs >= s.lastTs) { s.lastTs = lastTs; s.last = r.doc[`${m}.last`] as number }
     }
   }
   return out
@@ -153,8 +151,8 @@ test('rollups are exact against a reference across SIGTERM and SIGKILL mid-windo
     const order: Sent[] = []
     for (const r of list) {
       // Every 23rd reading is held back and sent at the very end: far later than the lateness allows.
-      // (Not the last of its window, so the on-time record keeps the window's last value.)
-      if (r.i % 23 === 5 && (r.ts + STEP) % WINDOW !== 0) { held.push(r); continue }
+      // Some of them are the last of their window in event time: the late record then holds `last`.
+      if (r.i % 23 === 5 || r.i % 97 === 7) { held.push(r); continue }
       order.push(r)
     }
     // Every 17th pair is swapped: a reading 250 ms late in event time, well within the lateness.
@@ -198,6 +196,7 @@ test('rollups are exact against a reference across SIGTERM and SIGKILL mid-windo
   }
   const rollups = rollupsIn(gw.dataDir)
   assert.ok(rollups.some((r) => r.doc.late === true), 'late rollups were made')
+  assert.ok(held.some((r) => (r.ts + STEP) % WINDOW === 0), 'some held-back readings are the last of their window')
   assert.ok(rollups.every((r) => r.doc['temp.unit'] === '°C' && r.doc['hum.unit'] === '%'), 'units from the schema')
   compare(reference(all), merge(rollups))
   // Rollup-only topic: the buffer to forward holds only rollups; the raw readings were kept locally.

@@ -58,11 +58,11 @@ async function consume (topic: string, until: (got: Got[]) => boolean, timeoutMs
   return out
 }
 
-const BUDGET = 24_000
+const BUDGET = 40_000
 
 test('a small uplink budget degrades telemetry to rollups, then holds it, then events; alarms still go', async () => {
   const topic = await freshTopic()
-  const config = writeConfig({ aggregate: { rules: { tele: { topics: ['devices/+/telemetry'], mode: 'both', windowMs: 2000, latenessMs: 500 } } } })
+  const config = writeConfig({ aggregate: { rules: { tele: { topics: ['devices/+/telemetry'], mode: 'both', windowMs: 1000, latenessMs: 200 } } } })
   const args = ['--config', config, '--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-request-timeout-ms', '2000',
     '--uplink-backoff-max-ms', '1000', '--uplink-probe-interval-ms', '500']
   const gw = await GatewayProcess.start({ args: [...args, '--budget-bytes-per-day', String(BUDGET)] })

@@ -347,12 +347,16 @@ export class Aggregator implements CommitHook {
 
 /**
  * A rollup's payload: one flat JSON object, so the batch codec transposes it into columns like any
- * reading. Keys: start, end (event time, ms), count (readings), then per metric <m>.count, .min, .max,
- * .mean, .sum, .last (and .unit when the schema gives one); `"late":true` on late rollups;
+ * reading. Keys: start, end (event time, ms), count (readings), lastTs (event time of the latest reading),
+ * then per metric <m>.count, .min, .max, .mean, .sum, .last (.lastTs when that metric's last value is
+ * older than lastTs; .unit when the schema gives one); `"late":true` on late rollups;
  * `"compacted":true, "firstSeq", "lastSeq"` on rollups that replaced raw readings under disk pressure.
  */
 export function rollupJson (w: { start: number, end: number, n: number, late: boolean, metrics: Map<string, MetricState>, units: Readonly<Record<string, string>> }, compacted: { firstSeq: number, lastSeq: number } | null): string {
-  const doc: Record<string, unknown> = { start: w.start, end: w.end, count: w.n }
+  // lastTs: event time of the record's latest reading; a metric whose last value is older says so itself.
+  let lastTs = -Infinity
+  for (const m of w.metrics.values()) if (m[7] > lastTs) lastTs = m[7]
+  const doc: Record<string, unknown> = { start: w.start, end: w.end, count: w.n, lastTs }
   for (const [name, m] of w.metrics) {
     const s = summary(m)
     doc[`${name}.count`] = s.count
@@ -361,6 +365,7 @@ export function rollupJson (w: { start: number, end: number, n: number, late: bo
     doc[`${name}.mean`] = s.mean
     doc[`${name}.sum`] = s.sum
     doc[`${name}.last`] = s.last
+    if (m[7] !== lastTs) doc[`${name}.lastTs`] = m[7]
     const unit = w.units[name]
     if (unit !== undefined) doc[`${name}.unit`] = unit
   }
