@@ -23,8 +23,10 @@ import type { UplinkBudget } from './budget.js'
  * partition's record batch under the broker's message.max.bytes, and shrinks by half when
  * the broker still says a batch is too large.
  */
-const REQUEST_READINGS = 50_000
-const REQUEST_BYTES = 4 * 1024 * 1024
+const REQUEST_READINGS = 100_000
+/** …and at most this many full batches, so smaller batches make smaller requests. */
+const BATCHES_PER_REQUEST = 100
+const REQUEST_BYTES = 8 * 1024 * 1024
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 
 interface Request {
@@ -224,7 +226,7 @@ export class Forwarder {
     const { buffer, batch } = this.o
     const usage = buffer.usageTotal()
     const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
-    const perRequest = Math.max(1, Math.min(REQUEST_READINGS, Math.floor(this.requestBytes / meanBytes)))
+    const perRequest = Math.max(1, Math.min(REQUEST_READINGS, batch.maxReadings * BATCHES_PER_REQUEST, Math.floor(this.requestBytes / meanBytes)))
     const req: Request = { runs: [], count: 0, messages: [], full: false, cursors: new Map(), firstLiveSeq: prev?.firstLiveSeq ?? Number.MAX_SAFE_INTEGER, bytes: 0 }
     const now = Date.now()
     for (const lane of buffer.lanes()) {
