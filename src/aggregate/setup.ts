@@ -4,7 +4,6 @@
  * retention) and the forwarder (classes, budget); a 1 s timer closes idle windows and expires kept readings.
  */
 import type { Config } from '../config/schema.js'
-import { configError } from '../config/load.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { DB } from '../store/db.js'
@@ -32,8 +31,6 @@ export interface Aggregation {
 
 export function setupAggregation (o: { config: Readonly<Config>, db: DB, buffer: ReadingBuffer, counters: Counters, log: Logger }): Aggregation {
   const { config, buffer } = o
-  const conflicts = PriorityClasses.conflicts(config.priority.classes)
-  if (conflicts.length > 0) throw configError(conflicts.map((message) => ({ field: message.slice(0, message.indexOf(':')), source: 'config', message: message.slice(message.indexOf(':') + 2) })))
   const classes = new PriorityClasses(config.priority.classes)
   const rules = buildRules(config.aggregate.rules)
   const aggregator = new Aggregator({ db: o.db, rules, priorityOf: (topic) => classes.of(topic).priority, counters: o.counters })

@@ -84,8 +84,23 @@ export function loadConfig (input: LoadInput = {}): Loaded {
     const value = r === undefined ? leaf.spec.default : coerce(leaf, r, errors)
     setPath(out, leaf.path, Array.isArray(value) ? [...value] : value)
   }
+  errors.push(...priorityConflicts(out, sources))
   if (errors.length > 0) throw configError(errors)
   return { config: deepFreeze(hostDefaults(out as unknown as Config)), sources, file }
+}
+
+/** Priority classes must not share a priority: each lane has one class, and one budget behaviour. */
+function priorityConflicts (out: Record<string, unknown>, sources: Record<string, string>): FieldError[] {
+  const classes = ((out.priority as { classes?: Record<string, { priority?: number }> } | undefined)?.classes) ?? {}
+  const seen = new Map<number, string>()
+  const errors: FieldError[] = []
+  for (const [name, c] of Object.entries(classes)) {
+    if (typeof c?.priority !== 'number') continue
+    const prev = seen.get(c.priority)
+    if (prev !== undefined) errors.push({ field: `priority.classes.${name}.priority`, source: sources['priority.classes'] ?? 'default', message: `${c.priority} is already the priority of class ${prev}` })
+    else seen.set(c.priority, name)
+  }
+  return errors
 }
 
 export function configError (errors: FieldError[]): HoldfastError {

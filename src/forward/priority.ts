@@ -64,16 +64,4 @@ export class PriorityClasses {
   atPriority (priority: number): PriorityClass {
     return this.byPriority.get(priority) ?? UNMATCHED
   }
-
-  /** Classes sharing a priority must agree on their budget behaviour: a config error otherwise. */
-  static conflicts (config: Readonly<Record<string, PriorityClassConfig>>): string[] {
-    const seen = new Map<number, string>()
-    const out: string[] = []
-    for (const [name, c] of Object.entries(config)) {
-      const prev = seen.get(c.priority)
-      if (prev !== undefined) out.push(`priority.classes.${name}.priority: ${c.priority} is already the priority of class ${prev}`)
-      else seen.set(c.priority, name)
-    }
-    return out
-  }
 }
