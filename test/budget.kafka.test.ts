@@ -9,7 +9,8 @@ import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { writeConfig } from './harness/devices.js'
-import { decodeBatch, type DecodedReading } from '../src/codec/batch.js'
+import { sleep } from './harness/wait.js'
+import { consumeAll, createTopic } from './harness/consume.js'
 
 // The uplink budget against the real Kafka broker: as a small daily budget runs out, telemetry goes
 // rollups-only (50 %), then telemetry is held (80 %), then events are held (100 %); alarms always go.
@@ -19,49 +20,13 @@ let kafka: KafkaBroker
 before(async () => { kafka = await startKafka() })
 after(async () => { await kafka?.dispose() })
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-async function freshTopic (): Promise<string> {
-  const topic = `budget-test-${Date.now()}`
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  } finally {
-    await admin.disconnect()
-  }
-  return topic
-}
 
-interface Got { timestamp: number, headers: Record<string, string>, readings: DecodedReading[] }
-
-async function consume (topic: string, until: (got: Got[]) => boolean, timeoutMs = 90_000): Promise<Got[]> {
-  const consumer = kafka.client().consumer({ groupId: `budget-${Date.now()}-${Math.random()}` })
-  const out: Got[] = []
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true })
-    let finish!: () => void
-    const done = new Promise<void>((resolve) => { finish = resolve })
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {}
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
-        out.push({ timestamp: Number(message.timestamp), headers, readings: decodeBatch(message.value!, message.headers as Record<string, Buffer>) })
-        if (until(out)) finish()
-      }
-    })
-    await Promise.race([done, sleep(timeoutMs)])
-  } finally {
-    await consumer.disconnect()
-  }
-  return out
-}
 
 const BUDGET = 40_000
 
 test('a small uplink budget degrades telemetry to rollups, then holds it, then events; alarms still go', async () => {
-  const topic = await freshTopic()
+  const topic = await createTopic(kafka, 'budget-test')
   const config = writeConfig({ aggregate: { rules: { tele: { topics: ['devices/+/telemetry'], mode: 'both', windowMs: 1000, latenessMs: 200 } } } })
   const args = ['--config', config, '--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-request-timeout-ms', '2000',
     '--uplink-backoff-max-ms', '1000', '--uplink-probe-interval-ms', '500']
@@ -115,7 +80,7 @@ test('a small uplink budget degrades telemetry to rollups, then holds it, then e
     for (const l of ['1/raw', '0/rollup', '0/raw']) assert.ok(lanes.includes(l), `lane ${l} holds readings (${lanes.join(', ')})`)
     assert.ok(!lanes.includes('2/raw'), 'no alarm waits')
 
-    const got = await consume(topic, (g) => g.reduce((n, m) => n + (m.headers['hf-class'] === 'alarm' ? m.readings.length : 0), 0) >= alarms)
+    const got = await consumeAll(kafka, topic, { timeoutMs: 90_000, until: (_n, g) => g.reduce((n, m) => n + (m.headers['hf-class'] === 'alarm' ? m.readings.length : 0), 0) >= alarms })
     const last = (cls: string, kind: string): number => Math.max(...got.filter((g) => g.headers['hf-class'] === cls && g.headers['hf-kind'] === kind).map((g) => g.timestamp))
     const tRaw = last('telemetry', 'raw')
     const tRollup = last('telemetry', 'rollup')
@@ -145,7 +110,7 @@ test('a small uplink budget degrades telemetry to rollups, then holds it, then e
     await free.stop()
   }
   const acked = readFileSync(ackedLog, 'utf8').trim().split('\n').filter((l) => l !== '')
-  const got = await consume(topic, (g) => g.reduce((n, m) => n + (m.headers['hf-class'] === 'telemetry' && m.headers['hf-kind'] === 'raw' ? m.readings.length : 0), 0) >= acked.length)
+  const got = await consumeAll(kafka, topic, { timeoutMs: 90_000, until: (_n, g) => g.reduce((n, m) => n + (m.headers['hf-class'] === 'telemetry' && m.headers['hf-kind'] === 'raw' ? m.readings.length : 0), 0) >= acked.length })
   const present = new Set(got.filter((g) => g.headers['hf-kind'] === 'raw').flatMap((g) => g.readings.map((r) => `${r.device} ${JSON.parse(r.payload.toString()).n}`)))
   const missing = acked.filter((k) => !present.has(k))
   assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${acked.length} acknowledged telemetry readings missing in Kafka`)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
-import { consumeAll, dedupe } from './harness/consume.js'
+import { consumeAll, createTopic, dedupe } from './harness/consume.js'
 import { sleep, waitFor } from './harness/wait.js'
 import type { DecodedReading } from '../src/codec/batch.js'
 
@@ -16,19 +16,6 @@ before(async () => { kafka = await startKafka() })
 after(async () => { await kafka?.dispose() })
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hf-fwd-'))
-let topicN = 0
-/** A new 3-partition topic per test, created while the broker is up (as a fleet's admin would). */
-async function freshTopic (): Promise<string> {
-  const topic = `fwd-test-${Date.now()}-${topicN++}`
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  } finally {
-    await admin.disconnect()
-  }
-  return topic
-}
 
 
 function gatewayArgs (topic: string, extra: string[] = []): string[] {
@@ -60,7 +47,7 @@ function checkDelivery (ackedLog: string, unique: Array<DecodedReading & { lane:
 }
 
 test('readings published while Kafka is down all arrive once it is up, in order per device', async () => {
-  const topic = await freshTopic()
+  const topic = await createTopic(kafka, 'fwd-test')
   await kafka.stop()
   const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-fresh-share', '0']) })
   const ackedLog = join(tmp(), 'acked.log')
@@ -96,7 +83,7 @@ test('readings published while Kafka is down all arrive once it is up, in order 
 })
 
 test('Kafka stopped and restarted several times under load: nothing missing, duplicates keep their event id', async () => {
-  const topic = await freshTopic()
+  const topic = await createTopic(kafka, 'fwd-test')
   const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-fresh-share', '0']) })
   const ackedLog = join(tmp(), 'acked.log')
   try {
@@ -134,7 +121,7 @@ test('Kafka stopped and restarted several times under load: nothing missing, dup
 })
 
 test('the gateway SIGKILLed during a drain loses nothing', async () => {
-  const topic = await freshTopic()
+  const topic = await createTopic(kafka, 'fwd-test')
   await kafka.stop()
   const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-max-readings', '200']) })
   const ackedLog = join(tmp(), 'acked.log')
@@ -157,7 +144,7 @@ test('the gateway SIGKILLed during a drain loses nothing', async () => {
 })
 
 test('a wrong SASL password: uplink down with a clear lastError, readings keep buffering', async () => {
-  const topic = await freshTopic()
+  const topic = await createTopic(kafka, 'fwd-test')
   const gw = await GatewayProcess.start({
     args: ['--kafka-brokers', kafka.saslBrokers.join(','), '--kafka-topic', topic, '--kafka-sasl-mechanism', 'scram-sha-512',
       '--kafka-sasl-username', kafka.scram.user, '--uplink-backoff-max-ms', '1000', '--uplink-probe-interval-ms', '1000'],

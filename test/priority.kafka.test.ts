@@ -4,7 +4,9 @@ import mqtt from 'mqtt'
 import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
-import { decodeBatch, type DecodedReading } from '../src/codec/batch.js'
+import type { DecodedReading } from '../src/codec/batch.js'
+import { sleep } from './harness/wait.js'
+import { consumeAll, createTopic, type Consumed } from './harness/consume.js'
 
 // Priorities against the real Kafka broker: a large telemetry backlog built while Kafka is down, then
 // alarms and events; once Kafka is back the alarms must arrive before the backlog has drained.
@@ -13,50 +15,11 @@ let kafka: KafkaBroker
 before(async () => { kafka = await startKafka() })
 after(async () => { await kafka?.dispose() })
 
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-async function freshTopic (): Promise<string> {
-  const topic = `prio-test-${Date.now()}`
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  } finally {
-    await admin.disconnect()
-  }
-  return topic
-}
 
-interface Got { partition: number, offset: number, timestamp: number, headers: Record<string, string>, readings: DecodedReading[] }
-
-async function consume (topic: string, until: (readings: number) => boolean, timeoutMs = 120_000): Promise<Got[]> {
-  const consumer = kafka.client().consumer({ groupId: `prio-${Date.now()}` })
-  const out: Got[] = []
-  let n = 0
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true })
-    let finish!: () => void
-    const done = new Promise<void>((resolve) => { finish = resolve })
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        const headers: Record<string, string> = {}
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
-        const readings = decodeBatch(message.value!, message.headers as Record<string, Buffer>)
-        out.push({ partition, offset: Number(message.offset), timestamp: Number(message.timestamp), headers, readings })
-        n += readings.length
-        if (until(n)) finish()
-      }
-    })
-    await Promise.race([done, sleep(timeoutMs)])
-  } finally {
-    await consumer.disconnect()
-  }
-  return out
-}
 
 test('an alarm published behind a large telemetry backlog reaches Kafka before the backlog has drained', async () => {
-  const topic = await freshTopic()
+  const topic = await createTopic(kafka, 'prio-test')
   await kafka.stop()
   const gw = await GatewayProcess.start({
     args: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-request-timeout-ms', '2000',
@@ -83,9 +46,9 @@ test('an alarm published behind a large telemetry backlog reaches Kafka before t
 
     await kafka.start()
     const total = devices * perDevice + alarms + events
-    const got = await consume(topic, (n) => n >= total)
+    const got = await consumeAll(kafka, topic, { until: (n) => n >= total, timeoutMs: 120_000 })
     const seen = new Set<string>()
-    const unique: Array<DecodedReading & Got> = []
+    const unique: Array<DecodedReading & Consumed> = []
     for (const g of got) for (const r of g.readings) if (!seen.has(r.eventId)) { seen.add(r.eventId); unique.push({ ...r, ...g }) }
     assert.equal(unique.length, total, 'everything arrived')
 

@@ -1,11 +1,25 @@
-/** Read a topic back from the real broker and decode every batch, in partition order. */
+/** Test topics on the real broker: create one, read it back and decode every batch, in partition order. */
 import type { KafkaBroker } from './kafka.js'
 import { decodeBatch, type DecodedReading } from '../../src/codec/batch.js'
 
-export interface Consumed { partition: number, offset: string, headers: Record<string, string>, readings: DecodedReading[] }
+export interface Consumed { partition: number, offset: string, timestamp: number, headers: Record<string, string>, readings: DecodedReading[] }
 
-/** Consume until `until(distinct event ids seen)` is true or the timeout passes. */
-export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { until: (readings: number) => boolean, timeoutMs?: number }): Promise<Consumed[]> {
+/** A new topic (`<prefix>-<time>-<n>`) created while the broker is up, as a fleet's admin would. */
+let topicN = 0
+export async function createTopic (kafka: KafkaBroker, prefix: string, numPartitions = 3): Promise<string> {
+  const topic = `${prefix}-${Date.now()}-${topicN++}`
+  const admin = kafka.client().admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true })
+  } finally {
+    await admin.disconnect()
+  }
+  return topic
+}
+
+/** Consume until `until(distinct event ids seen, batches so far)` is true or the timeout passes. */
+export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { until: (readings: number, batches: Consumed[]) => boolean, timeoutMs?: number }): Promise<Consumed[]> {
   const consumer = kafka.client().consumer({ groupId: `test-${Date.now()}-${Math.random().toString(36).slice(2)}` })
   const out: Consumed[] = []
   const ids = new Set<string>()
@@ -19,9 +33,9 @@ export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { unt
         const headers: Record<string, string> = {}
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
         const readings = decodeBatch(message.value!, message.headers as Record<string, Buffer>)
-        out.push({ partition, offset: message.offset, headers, readings })
+        out.push({ partition, offset: message.offset, timestamp: Number(message.timestamp), headers, readings })
         for (const r of readings) ids.add(r.eventId)
-        if (opts.until(ids.size)) finish()
+        if (opts.until(ids.size, out)) finish()
       }
     })
     const timeoutMs = opts.timeoutMs ?? 60_000
