@@ -35,13 +35,13 @@ export interface StartOptions {
 
 export async function startGateway ({ config: localConfig, log, configSource, flags }: StartOptions): Promise<Gateway> {
   const startedMs = Date.now()
+  // First, so that opening (or salvaging) a large buffer is never taken for a hang by systemd.
+  const watchdog = startWatchdog({ onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed') })
   // Remote configuration (remote.enabled): the applied document, if any, sets the live settings from the start.
   const remote = localConfig.remote.enabled ? openRemoteConfig({ local: localConfig, localSource: configSource, flags: flags ?? {}, env: process.env, log }) : null
   const config = remote?.bootConfig ?? localConfig
   const holder = new ConfigHolder(config, remote?.info() ?? { source: configSource, version: null })
   const newLink = (k: Config['kafka']) => remote !== null ? closingWhenIdle(createUplinker(k), k.requestTimeoutMs * 2) : createUplinker(k)
-  // First, so that opening (or salvaging) a large buffer is never taken for a hang by systemd.
-  const watchdog = startWatchdog({ onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed') })
   const { db, recovery } = openBuffer({ dataDir: config.dataDir, synchronous: config.store.synchronous })
   if (recovery !== null) log.error({ ...recovery }, 'buffer files were damaged: kept what could be read, the damaged files are in quarantine')
   const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
@@ -116,7 +116,6 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
     throw err
   }
   forwarder.start()
-  remote?.start(runningParts({ holder, startedMs, counters, buffer, admission, forwarder, newLink, mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }) }))
   // Follow the wall clock once a second; a box that booted without the right time corrects the
   // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
   const clockTimer = setInterval(() => {
@@ -125,6 +124,7 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
     if (c !== null) log.warn({ code: 'HF_WARN_CLOCK_CORRECTED', ...c }, 'wall clock set: receive times of readings stored while it was wrong are corrected')
   }, 1000)
   clockTimer.unref()
+  remote?.start(runningParts({ holder, startedMs, counters, buffer, admission, forwarder, newLink, mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }) }))
   log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port, uplink: config.kafka.brokers.length > 0 ? config.kafka.brokers : 'none' }, 'gateway ready')
   void notifyReady(`MQTT on ${config.mqtt.port}, HTTP on ${config.http.port}, ${backlog.readings} readings buffered`,
     { onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd readiness notification failed') })
