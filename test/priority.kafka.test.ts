@@ -5,7 +5,6 @@ import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import type { DecodedReading } from '../src/codec/batch.js'
-import { sleep } from './harness/wait.js'
 import { consumeAll, createTopic, type Consumed } from './harness/consume.js'
 
 // Priorities against the real Kafka broker: a large telemetry backlog built while Kafka is down, then

@@ -3,11 +3,12 @@
  * Written atomically (temp file with mode 0600, fsync, rename, fsync of the folder) under a lock
  * file, so a running gateway polling it never sees half a file and two scripts never lose an update.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { HoldfastError } from '../errors.js'
 import { isValidDeviceId } from '../codec/reading.js'
 import { isUsableHash } from './secret.js'
+import { writeFileAtomic } from '../platform/atomic-write.js'
 
 export interface CredentialEntry { hash: string, created: string, updated: string }
 export interface CredentialsDoc { version: 1, devices: Record<string, CredentialEntry> }
@@ -42,19 +43,7 @@ export function readCredentials (path: string): CredentialsDoc {
 }
 
 export function writeCredentials (path: string, doc: CredentialsDoc): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.${process.pid}.tmp`
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    writeSync(fd, JSON.stringify(doc, null, 2) + '\n')
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, path)
-  // The rename itself must survive a power cut.
-  const dir = openSync(dirname(path), 'r')
-  try { fsyncSync(dir) } finally { closeSync(dir) }
+  writeFileAtomic(path, JSON.stringify(doc, null, 2) + '\n', { dirMode: 0o700 })
 }
 
 /** Read, change and write the file under `<file>.lock`; `change` runs synchronously inside the lock. */

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import type { Producer } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
-import { writeAtomic } from './store.js'
+import { writeFileAtomic } from '../platform/atomic-write.js'
 import { describe, kafkaClient, withTimeout } from '../kafka/client.js'
 
 export type EventType = 'applied' | 'confirmed' | 'rejected' | 'rolled-back'
@@ -116,7 +116,7 @@ export class Reporter {
 
   private save (): void {
     try {
-      writeAtomic(this.file, JSON.stringify(this.outbox) + '\n')
+      writeFileAtomic(this.file, JSON.stringify(this.outbox) + '\n')
     } catch (err) {
       this.o.log.error({ code: 'HF_ERR_REMOTE_REPORT', file: this.file, err: describe(err) }, 'report outbox not saved')
     }

@@ -6,8 +6,9 @@
  * topic after a restart reports nothing twice). Written atomically: temp file, fsync, rename,
  * fsync of the folder.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { writeFileAtomic } from '../platform/atomic-write.js'
+import { join } from 'node:path'
 
 export interface StoredDocument {
   /** Message key it came under: this gateway's id or `*`. */
@@ -48,22 +49,7 @@ export function readState (file: string): RemoteState {
   return { ...emptyState(), ...s }
 }
 
-/** Replace `file` with `data` so that a crash or power cut leaves the old or the new content, never a mix. */
-export function writeAtomic (file: string, data: string): void {
-  mkdirSync(dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.tmp`
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    writeSync(fd, data)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, file)
-  const dir = openSync(dirname(file), 'r')
-  try { fsyncSync(dir) } finally { closeSync(dir) }
-}
 
 export function writeState (file: string, s: RemoteState): void {
-  writeAtomic(file, JSON.stringify(s, null, 2) + '\n')
+  writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n')
 }

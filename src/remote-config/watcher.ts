@@ -14,7 +14,7 @@ import type { Consumer } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import { FLEET_KEY } from './document.js'
-import { describe, kafkaClient, sleep, withTimeout } from '../kafka/client.js'
+import { describe, kafkaClient, withTimeout } from '../kafka/client.js'
 
 export interface WatcherOptions {
   gatewayId: string
