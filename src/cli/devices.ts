@@ -10,6 +10,7 @@ import { isValidDeviceId } from '../codec/reading.js'
 import { credentialsPath, readCredentials, updateCredentials } from '../identity/credentials-file.js'
 import { hashSecret, randomSecret } from '../identity/secret.js'
 import { parseArgs } from './args.js'
+import { readFirstLine } from './stdin.js'
 
 export const DEVICES_USAGE = `  holdfast devices add ID [--password-stdin] [--data-dir DIR]   provision a device (prints a new secret unless --password-stdin)
   holdfast devices rotate ID [--password-stdin]                  replace its secret (its open sessions are closed)
@@ -19,13 +20,7 @@ export const DEVICES_USAGE = `  holdfast devices add ID [--password-stdin] [--da
 const usage = (msg: string): HoldfastError => new HoldfastError('HF_ERR_USAGE', `${msg}\nusage:\n${DEVICES_USAGE}`)
 
 async function readSecret (): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('device secret (then Enter): ')
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) {
-    chunks.push(c as Buffer)
-    if ((c as Buffer).includes(10)) break
-  }
-  const secret = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? ''
+  const secret = await readFirstLine('device secret (then Enter): ')
   if (secret.length < 8) throw new HoldfastError('HF_ERR_USAGE', 'the secret must have at least 8 characters (read from standard input)')
   if (secret.length > 1024) throw new HoldfastError('HF_ERR_USAGE', 'the secret must have at most 1024 characters')
   return secret

@@ -5,15 +5,10 @@
  */
 import { HoldfastError } from '../errors.js'
 import { hashPassword } from '../status/password.js'
+import { readFirstLine } from './stdin.js'
 
 export async function hashPasswordCommand (): Promise<void> {
-  if (process.stdin.isTTY) process.stderr.write('technician password (then Enter): ')
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) {
-    chunks.push(c as Buffer)
-    if ((c as Buffer).includes(10)) break
-  }
-  const password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? ''
+  const password = await readFirstLine('technician password (then Enter): ')
   if (password.length < 8) throw new HoldfastError('HF_ERR_USAGE', 'the password must have at least 8 characters (read from standard input)')
   process.stdout.write(await hashPassword(password) + '\n')
 }
