@@ -55,25 +55,40 @@ const round = (v: number, d = 2): number => Math.round(v * 10 ** d) / 10 ** d
 type Mode = 'raw' | 'rollup' | 'both'
 
 /** Per simulated second, each device's reading (event time = the device's clock). */
-function simulate (): Array<Array<{ device: string, payload: Buffer }>> {
+function simulate(): Array<Array<{ device: string; payload: Buffer }>> {
   const rnd = seeded(42)
   const t0 = 1_760_000_000_000
-  const models = Array.from({ length: DEVICES }, (_, d) => ({ device: `press-${String(d).padStart(3, '0')}`, model: new SensorModel(seeded(1000 + d)), phase: rnd() * 1000 }))
-  const out: Array<Array<{ device: string, payload: Buffer }>> = []
-  for (let s = 0; s < SECONDS; s++) out.push(models.map((m) => ({ device: m.device, payload: m.model.next(Math.round(t0 + s * 1000 + m.phase)) })))
+  const models = Array.from({ length: DEVICES }, (_, d) => ({
+    device: `press-${String(d).padStart(3, '0')}`,
+    model: new SensorModel(seeded(1000 + d)),
+    phase: rnd() * 1000
+  }))
+  const out: Array<Array<{ device: string; payload: Buffer }>> = []
+  for (let s = 0; s < SECONDS; s++)
+    out.push(models.map(m => ({ device: m.device, payload: m.model.next(Math.round(t0 + s * 1000 + m.phase)) })))
   return out
 }
 
-interface Run { mode: Mode, commits: StoredReading[][], raw: number, covered: number, cpuUs: number }
+interface Run {
+  mode: Mode
+  commits: StoredReading[][]
+  raw: number
+  covered: number
+  cpuUs: number
+}
 
-function runMode (mode: Mode, seconds: Array<Array<{ device: string, payload: Buffer }>>): Run {
+function runMode(mode: Mode, seconds: Array<Array<{ device: string; payload: Buffer }>>): Run {
   const dir = mkdtempSync(join(tmpdir(), 'hf-bench-agg-'))
   try {
     const db = openDatabase({ dataDir: dir, synchronous: 'normal' })
     const buffer = new ReadingBuffer(db)
     const classes = new PriorityClasses({})
-    const rules = buildRules(mode === 'raw' ? {} : { tele: { topics: ['devices/+/telemetry'], mode, windowMs: WINDOW, latenessMs: 5000, fields: FIELDS } })
-    const aggregator = new Aggregator({ db, rules, priorityOf: (t) => classes.of(t).priority, counters: new Counters() })
+    const rules = buildRules(
+      mode === 'raw'
+        ? {}
+        : { tele: { topics: ['devices/+/telemetry'], mode, windowMs: WINDOW, latenessMs: 5000, fields: FIELDS } }
+    )
+    const aggregator = new Aggregator({ db, rules, priorityOf: t => classes.of(t).priority, counters: new Counters() })
     buffer.setHook(aggregator)
     const classify = createClassifier(rules, classes, 0)
     const noop = (): void => {}
@@ -84,7 +99,20 @@ function runMode (mode: Mode, seconds: Array<Array<{ device: string, payload: Bu
       for (const { device, payload } of second) {
         const topic = `devices/${device}/telemetry`
         const c = classify(topic, payload)
-        buffer.append({ device, topic, payload, eventMs: c.meta !== undefined ? c.eventMs! : JSON.parse(payload.toString()).ts, qos: 1, cls: c.cls, kind: c.kind, keepMs: c.keepMs, meta: c.meta }, noop)
+        buffer.append(
+          {
+            device,
+            topic,
+            payload,
+            eventMs: c.meta !== undefined ? c.eventMs! : JSON.parse(payload.toString()).ts,
+            qos: 1,
+            cls: c.cls,
+            kind: c.kind,
+            keepMs: c.keepMs,
+            meta: c.meta
+          },
+          noop
+        )
       }
       buffer.flush()
       commitRanges.push([lastSeq, buffer.lastSeq()])
@@ -92,15 +120,20 @@ function runMode (mode: Mode, seconds: Array<Array<{ device: string, payload: Bu
     }
     const cpu = process.cpuUsage(cpu0)
     // What the forwarder would send: every lane's rows, by the commit that wrote them.
-    const rows = buffer.lanes().flatMap((l) => buffer.readLane(l.cls, l.kind, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)).sort((a, b) => a.seq - b.seq)
+    const rows = buffer
+      .lanes()
+      .flatMap(l => buffer.readLane(l.cls, l.kind, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
+      .sort((a, b) => a.seq - b.seq)
     const commits: StoredReading[][] = commitRanges.map(() => [])
     let k = 0
     for (const r of rows) {
       while (r.seq > commitRanges[k]![1]) k++
       commits[k]!.push(r)
     }
-    const raw = rows.filter((r) => r.kind !== KIND_ROLLUP).length
-    const covered = rows.filter((r) => r.kind === KIND_ROLLUP).reduce((n, r) => n + (JSON.parse(r.payload.toString()) as { count: number }).count, 0)
+    const raw = rows.filter(r => r.kind !== KIND_ROLLUP).length
+    const covered = rows
+      .filter(r => r.kind === KIND_ROLLUP)
+      .reduce((n, r) => n + (JSON.parse(r.payload.toString()) as { count: number }).count, 0)
     buffer.close()
     return { mode, commits, raw, covered, cpuUs: cpu.user + cpu.system }
   } finally {
@@ -109,12 +142,12 @@ function runMode (mode: Mode, seconds: Array<Array<{ device: string, payload: Bu
 }
 
 /** The forwarder's messages for a set of rows: per device and kind, batches of up to 1000. */
-function messagesOf (rows: StoredReading[]): Message[] {
+function messagesOf(rows: StoredReading[]): Message[] {
   const groups = new Map<string, StoredReading[]>()
   for (const r of rows) {
     const key = `${r.device}\u0000${r.kind ?? 0}`
     let g = groups.get(key)
-    if (g === undefined) groups.set(key, g = [])
+    if (g === undefined) groups.set(key, (g = []))
     g.push(r)
   }
   const out: Message[] = []
@@ -122,7 +155,16 @@ function messagesOf (rows: StoredReading[]): Message[] {
     for (let i = 0; i < list.length; i += 1000) {
       const part = list.slice(i, i + 1000)
       const m = encodeBatch(GATEWAY, part[0]!.device, part)
-      out.push({ key: m.key, value: m.value, headers: { ...m.headers, 'hf-lane': 'backlog', 'hf-kind': part[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw', 'hf-class': 'telemetry' } })
+      out.push({
+        key: m.key,
+        value: m.value,
+        headers: {
+          ...m.headers,
+          'hf-lane': 'backlog',
+          'hf-kind': part[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw',
+          'hf-class': 'telemetry'
+        }
+      })
     }
   }
   return out
@@ -135,7 +177,7 @@ const partitionOf = (key: string): number => {
 }
 
 /** Bytes on the link for one produce request (see the header comment). */
-function wireBytes (messages: Message[]): number {
+function wireBytes(messages: Message[]): number {
   if (messages.length === 0) return 0
   const parts: Buffer[][] = Array.from({ length: PARTITIONS }, () => [])
   for (const m of messages) {
@@ -149,31 +191,55 @@ function wireBytes (messages: Message[]): number {
   return bytes
 }
 
-function measure (run: Run): void {
+function measure(run: Run): void {
   const live = run.commits.reduce((n, c) => n + wireBytes(messagesOf(c)), 0)
   const all = run.commits.flat()
   let drain = 0
   for (let i = 0; i < all.length; i += 50_000) drain += wireBytes(messagesOf(all.slice(i, i + 50_000)))
-  const rawRows = all.filter((r) => r.kind !== KIND_ROLLUP)
-  const rollRows = all.filter((r) => r.kind === KIND_ROLLUP)
+  const rawRows = all.filter(r => r.kind !== KIND_ROLLUP)
+  const rollRows = all.filter(r => r.kind === KIND_ROLLUP)
   const sentReadings = DEVICES * SECONDS
-  for (const [pattern, bytes] of [['live', live], ['drain', drain]] as const) {
+  for (const [pattern, bytes] of [
+    ['live', live],
+    ['drain', drain]
+  ] as const) {
     // Per reading: raw bytes over raw readings, rollup bytes over the readings they cover.
-    const rawShare = pattern === 'live' ? run.commits.reduce((n, c) => n + wireBytes(messagesOf(c.filter((r) => r.kind !== KIND_ROLLUP))), 0) : wireBytes(messagesOf(rawRows))
+    const rawShare =
+      pattern === 'live'
+        ? run.commits.reduce((n, c) => n + wireBytes(messagesOf(c.filter(r => r.kind !== KIND_ROLLUP))), 0)
+        : wireBytes(messagesOf(rawRows))
     const rollShare = bytes - rawShare
-    const perReading = (rawRows.length > 0 ? rawShare / rawRows.length : 0) + (rollRows.length > 0 ? rollShare / run.covered : 0)
-    process.stdout.write(JSON.stringify({
-      bench: 'aggregate-bytes', mode: run.mode, windowMs: run.mode === 'raw' ? null : WINDOW, pattern, devices: DEVICES, hz: 1, seconds: SECONDS,
-      readingsSent: sentReadings, rawForwarded: rawRows.length, rollups: rollRows.length, readingsCoveredByRollups: run.covered,
-      wireBytes: bytes, bytesPerReading: round(perReading, 3), meanPayloadBytes: round(all.filter((r) => r.kind !== KIND_ROLLUP).reduce((n, r) => n + r.payload.length, 0) / Math.max(1, rawRows.length), 1)
-    }) + '\n')
+    const perReading =
+      (rawRows.length > 0 ? rawShare / rawRows.length : 0) + (rollRows.length > 0 ? rollShare / run.covered : 0)
+    process.stdout.write(
+      JSON.stringify({
+        bench: 'aggregate-bytes',
+        mode: run.mode,
+        windowMs: run.mode === 'raw' ? null : WINDOW,
+        pattern,
+        devices: DEVICES,
+        hz: 1,
+        seconds: SECONDS,
+        readingsSent: sentReadings,
+        rawForwarded: rawRows.length,
+        rollups: rollRows.length,
+        readingsCoveredByRollups: run.covered,
+        wireBytes: bytes,
+        bytesPerReading: round(perReading, 3),
+        meanPayloadBytes: round(
+          all.filter(r => r.kind !== KIND_ROLLUP).reduce((n, r) => n + r.payload.length, 0) /
+            Math.max(1, rawRows.length),
+          1
+        )
+      }) + '\n'
+    )
   }
 }
 
 const SCHEMA = { fields: ['temp', 'hum', 'vib', 'bat'], units: {}, timeField: '' }
 
 /** Aggregation alone, in memory: parse the payload and absorb its metrics into a window. */
-function pureCost (seconds: Array<Array<{ device: string, payload: Buffer }>>): number {
+function pureCost(seconds: Array<Array<{ device: string; payload: Buffer }>>): number {
   const flat = seconds.flat()
   const windows = new Map<string, Map<string, MetricState>>()
   const t0 = process.cpuUsage()
@@ -183,15 +249,15 @@ function pureCost (seconds: Array<Array<{ device: string, payload: Buffer }>>): 
     const ev = p.eventMs!
     const key = `${device} ${Math.floor(ev / WINDOW)}`
     let w = windows.get(key)
-    if (w === undefined) windows.set(key, w = new Map())
+    if (w === undefined) windows.set(key, (w = new Map()))
     for (let i = 0; i < p.names.length; i++) {
       let m = w.get(p.names[i]!)
-      if (m === undefined) w.set(p.names[i]!, m = newMetric())
+      if (m === undefined) w.set(p.names[i]!, (m = newMetric()))
       absorb(m, p.values[i]!, ev, seq++)
     }
   }
   const c = process.cpuUsage(t0)
-  return (c.user + c.system) / flat.length * 1000
+  return ((c.user + c.system) / flat.length) * 1000
 }
 
 const seconds = simulate()
@@ -201,17 +267,29 @@ for (let r = 0; r < REPEAT; r++) {
   for (const mode of ['raw', 'rollup', 'both'] as const) {
     process.stderr.write(`run ${r + 1}/${REPEAT} ${mode}\n`)
     const run = runMode(mode, seconds)
-    cpu[mode].push(run.cpuUs / (DEVICES * SECONDS) * 1000)
+    cpu[mode].push((run.cpuUs / (DEVICES * SECONDS)) * 1000)
     if (r === 0) measure(run)
   }
 }
 const pure = median(Array.from({ length: REPEAT }, () => pureCost(seconds)))
 for (const mode of ['raw', 'rollup', 'both'] as const) {
-  process.stdout.write(JSON.stringify({
-    bench: 'aggregate-cpu', mode, windowMs: mode === 'raw' ? null : WINDOW, readings: DEVICES * SECONDS, commitsOf: DEVICES,
-    cpuUsPer1000Readings: Math.round(median(cpu[mode])),
-    aggregationCpuUsPer1000Readings: mode === 'raw' ? 0 : Math.round(median(cpu[mode]) - median(cpu.raw)),
-    note: 'classify + group commit (synchronous=normal) + aggregator hook, user+system CPU; aggregation = this mode minus raw'
-  }) + '\n')
+  process.stdout.write(
+    JSON.stringify({
+      bench: 'aggregate-cpu',
+      mode,
+      windowMs: mode === 'raw' ? null : WINDOW,
+      readings: DEVICES * SECONDS,
+      commitsOf: DEVICES,
+      cpuUsPer1000Readings: Math.round(median(cpu[mode])),
+      aggregationCpuUsPer1000Readings: mode === 'raw' ? 0 : Math.round(median(cpu[mode]) - median(cpu.raw)),
+      note: 'classify + group commit (synchronous=normal) + aggregator hook, user+system CPU; aggregation = this mode minus raw'
+    }) + '\n'
+  )
 }
-process.stdout.write(JSON.stringify({ bench: 'aggregate-cpu-pure', cpuUsPer1000Readings: Math.round(pure), note: 'parse JSON payload + absorb 4 metrics, in memory, no SQLite' }) + '\n')
+process.stdout.write(
+  JSON.stringify({
+    bench: 'aggregate-cpu-pure',
+    cpuUsPer1000Readings: Math.round(pure),
+    note: 'parse JSON payload + absorb 4 metrics, in memory, no SQLite'
+  }) + '\n'
+)

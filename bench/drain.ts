@@ -23,15 +23,25 @@ import { freePort } from '../test/harness/ports.js'
 import { CLI } from '../test/harness/gateway.js'
 import { startSim } from '../test/harness/sim.js'
 
-const { values: o } = parseArgs({ options: { readings: { type: 'string', default: '1000000' }, devices: { type: 'string', default: '1000' }, 'latency-seconds': { type: 'string', default: '10' } } })
+const { values: o } = parseArgs({
+  options: {
+    readings: { type: 'string', default: '1000000' },
+    devices: { type: 'string', default: '1000' },
+    'latency-seconds': { type: 'string', default: '10' }
+  }
+})
 const N = Number(o.readings)
 const DEVICES = Number(o.devices)
-const emit = (line: Record<string, unknown>): void => { process.stdout.write(JSON.stringify(line) + '\n') }
-const progress = (s: string): void => { process.stderr.write(`[drain] ${s}\n`) }
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+const emit = (line: Record<string, unknown>): void => {
+  process.stdout.write(JSON.stringify(line) + '\n')
+}
+const progress = (s: string): void => {
+  process.stderr.write(`[drain] ${s}\n`)
+}
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 /** Fill a data dir with N readings of simulated telemetry, round-robin over devices, as the gateway would store them. */
-function prefill (dataDir: string): number {
+function prefill(dataDir: string): number {
   const db = openDatabase({ dataDir, synchronous: 'normal' })
   const buffer = new ReadingBuffer(db)
   const models = Array.from({ length: DEVICES }, (_, i) => new SensorModel(seeded(i + 1)))
@@ -39,49 +49,94 @@ function prefill (dataDir: string): number {
   let t = Date.now() - N * 10
   for (let i = 0; i < N; i++) {
     const d = i % DEVICES
-    const payload = models[d]!.next(t += 10 / DEVICES)
+    const payload = models[d]!.next((t += 10 / DEVICES))
     rawBytes += payload.length
-    buffer.append({ device: `dev-${d}`, topic: `devices/dev-${d}/telemetry`, payload, eventMs: eventTimeOf(payload), qos: 1 }, () => {})
+    buffer.append(
+      { device: `dev-${d}`, topic: `devices/dev-${d}/telemetry`, payload, eventMs: eventTimeOf(payload), qos: 1 },
+      () => {}
+    )
     if (i % 20_000 === 19_999) buffer.flush()
   }
   buffer.close()
   return rawBytes
 }
 
-async function gateway (dataDir: string, kafka: KafkaBroker, topic: string): Promise<{ stop: () => void, mqttPort: number, http: string, startupMs: number }> {
+async function gateway(
+  dataDir: string,
+  kafka: KafkaBroker,
+  topic: string
+): Promise<{ stop: () => void; mqttPort: number; http: string; startupMs: number }> {
   const mqttPort = await freePort()
   const httpPort = await freePort()
   const t0 = performance.now()
-  const child = spawn(process.execPath, [CLI, 'run', '--mqtt-host', '127.0.0.1', '--http-host', '127.0.0.1', '--mqtt-port', String(mqttPort), '--http-port', String(httpPort),
-    '--data-dir', dataDir, '--gateway-id', 'bench-gw', '--allow-anonymous', '--status-public', '--log-level', 'warn', '--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--mqtt-host',
+      '127.0.0.1',
+      '--http-host',
+      '127.0.0.1',
+      '--mqtt-port',
+      String(mqttPort),
+      '--http-port',
+      String(httpPort),
+      '--data-dir',
+      dataDir,
+      '--gateway-id',
+      'bench-gw',
+      '--allow-anonymous',
+      '--status-public',
+      '--log-level',
+      'warn',
+      '--kafka-brokers',
+      kafka.brokers.join(','),
+      '--kafka-topic',
+      topic
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] }
+  )
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => { const s = connect(mqttPort, '127.0.0.1', () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false)) })
+    const ok = await new Promise<boolean>(resolve => {
+      const s = connect(mqttPort, '127.0.0.1', () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
     if (ok) break
     if (child.exitCode !== null) throw new Error('gateway exited')
     await sleep(5)
   }
-  return { stop: () => child.kill('SIGTERM'), mqttPort, http: `http://127.0.0.1:${httpPort}`, startupMs: Math.round(performance.now() - t0) }
+  return {
+    stop: () => child.kill('SIGTERM'),
+    mqttPort,
+    http: `http://127.0.0.1:${httpPort}`,
+    startupMs: Math.round(performance.now() - t0)
+  }
 }
 
 const status = async (http: string): Promise<any> => await (await fetch(`${http}/api/status`)).json()
 
-function topicBytes (kafka: KafkaBroker, topic: string): number {
+function topicBytes(kafka: KafkaBroker, topic: string): number {
   const root = join(kafka.dataDir, 'kraft-logs')
   let total = 0
-  for (const dir of readdirSync(root).filter((d) => d.startsWith(`${topic}-`))) {
-    for (const f of readdirSync(join(root, dir)).filter((f) => f.endsWith('.log'))) total += statSync(join(root, dir, f)).size
+  for (const dir of readdirSync(root).filter(d => d.startsWith(`${topic}-`))) {
+    for (const f of readdirSync(join(root, dir)).filter(f => f.endsWith('.log')))
+      total += statSync(join(root, dir, f)).size
   }
   return total
 }
 
-async function createTopic (kafka: KafkaBroker, topic: string): Promise<void> {
+async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
   const admin = kafka.client().admin()
   await admin.connect()
   await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
   await admin.disconnect()
 }
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const kafka = await startKafka()
   try {
     // Drain and bytes per reading.
@@ -100,11 +155,25 @@ async function main (): Promise<void> {
       if (performance.now() - t0 > 600_000) throw new Error('drain took over 10 minutes')
     }
     const drainS = (performance.now() - t0) / 1000
-    emit({ scenario: 'drain', readings: N, seconds: Math.round(drainS * 100) / 100, readingsPerS: Math.round(N / drainS), forwarded: st.counters.forwarded, target: '>= 100000 readings/s' })
+    emit({
+      scenario: 'drain',
+      readings: N,
+      seconds: Math.round(drainS * 100) / 100,
+      readingsPerS: Math.round(N / drainS),
+      forwarded: st.counters.forwarded,
+      target: '>= 100000 readings/s'
+    })
     gw.stop()
     await sleep(2000)
     const kafkaBytes = topicBytes(kafka, topic)
-    emit({ scenario: 'uplink-bytes', readings: N, rawJsonBytesPerReading: Math.round(rawBytes / N * 10) / 10, kafkaLogBytesPerReading: Math.round(kafkaBytes / N * 100) / 100, ratio: Math.round(kafkaBytes / rawBytes * 1000) / 1000, target: '<= 0.15' })
+    emit({
+      scenario: 'uplink-bytes',
+      readings: N,
+      rawJsonBytesPerReading: Math.round((rawBytes / N) * 10) / 10,
+      kafkaLogBytesPerReading: Math.round((kafkaBytes / N) * 100) / 100,
+      ratio: Math.round((kafkaBytes / rawBytes) * 1000) / 1000,
+      target: '<= 0.15'
+    })
 
     // End-to-end latency with a healthy uplink at default linger.
     const topic2 = `bench-latency-${Date.now()}`
@@ -121,16 +190,38 @@ async function main (): Promise<void> {
       }
     })
     const seconds = Number(o['latency-seconds'])
-    const sim = await startSim(['--url', `mqtt://127.0.0.1:${gw2.mqttPort}`, '--devices', '100', '--rate', '10', '--duration', String(seconds)]).result
+    const sim = await startSim([
+      '--url',
+      `mqtt://127.0.0.1:${gw2.mqttPort}`,
+      '--devices',
+      '100',
+      '--rate',
+      '10',
+      '--duration',
+      String(seconds)
+    ]).result
     await sleep(3000)
     await consumer.disconnect()
     gw2.stop()
     lat.sort((a, b) => a - b)
     const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? -1
-    emit({ scenario: 'e2e-latency', devices: 100, ratePerDevice: 10, published: sim.published, arrived: lat.length, p50Ms: pct(0.5), p99Ms: pct(0.99), maxMs: lat[lat.length - 1], target: 'p99 < 1000 ms' })
+    emit({
+      scenario: 'e2e-latency',
+      devices: 100,
+      ratePerDevice: 10,
+      published: sim.published,
+      arrived: lat.length,
+      p50Ms: pct(0.5),
+      p99Ms: pct(0.99),
+      maxMs: lat[lat.length - 1],
+      target: 'p99 < 1000 ms'
+    })
   } finally {
     await kafka.dispose()
   }
 }
 
-main().catch((err) => { process.stderr.write(`${(err as Error).stack}\n`); process.exit(1) })
+main().catch(err => {
+  process.stderr.write(`${(err as Error).stack}\n`)
+  process.exit(1)
+})

@@ -35,12 +35,17 @@ const { values: o } = parseArgs({
   }
 })
 if (o.help === true) {
-  process.stderr.write('usage: node dist/bench/flood.js [--devices 50] [--rate 5] [--duration 10] [--quota 100] [--factor 20] [--window 1000] [--repeat 1] [--payload-bytes 0]\n')
+  process.stderr.write(
+    'usage: node dist/bench/flood.js [--devices 50] [--rate 5] [--duration 10] [--quota 100] [--factor 20] [--window 1000] [--repeat 1] [--payload-bytes 0]\n'
+  )
   process.exit(0)
 }
 const num = (k: keyof typeof o): number => {
   const v = Number(o[k])
-  if (!Number.isFinite(v) || v < 0) { process.stderr.write(`flood: --${k} must be a non-negative number\n`); process.exit(2) }
+  if (!Number.isFinite(v) || v < 0) {
+    process.stderr.write(`flood: --${k} must be a non-negative number\n`)
+    process.exit(2)
+  }
   return v
 }
 const DEVICES = num('devices')
@@ -50,72 +55,160 @@ const QUOTA = num('quota')
 const FACTOR = num('factor')
 const WINDOW = num('window')
 const PAYLOAD = num('payload-bytes')
-const log = (m: string): void => { process.stderr.write(`[flood] ${m}\n`) }
+const log = (m: string): void => {
+  process.stderr.write(`[flood] ${m}\n`)
+}
 
-async function connect (url: string, id: string): Promise<mqtt.MqttClient> {
-  return await mqtt.connectAsync(url, { clientId: id, username: id, password: secretOf(id), reconnectPeriod: 0, connectTimeout: 10_000, keepalive: 60 })
+async function connect(url: string, id: string): Promise<mqtt.MqttClient> {
+  return await mqtt.connectAsync(url, {
+    clientId: id,
+    username: id,
+    password: secretOf(id),
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    keepalive: 60
+  })
 }
 
 if (o.role === 'flooder') {
   // Child: one device publishing at FACTOR x its quota, as far as its window allows.
   const c = await connect(o.url!, 'flooder')
-  const r = await publishPaced(c, 'flooder', { rate: QUOTA * FACTOR, durationMs: DURATION_MS, window: WINDOW, drainMs: 0, payloadBytes: PAYLOAD })
+  const r = await publishPaced(c, 'flooder', {
+    rate: QUOTA * FACTOR,
+    durationMs: DURATION_MS,
+    window: WINDOW,
+    drainMs: 0,
+    payloadBytes: PAYLOAD
+  })
   c.end(true)
-  process.stdout.write(JSON.stringify({ attempted: r.attempted, sent: r.sent, acked: r.acked, deferred: r.deferred }) + '\n')
+  process.stdout.write(
+    JSON.stringify({ attempted: r.attempted, sent: r.sent, acked: r.acked, deferred: r.deferred }) + '\n'
+  )
   process.exit(0)
 }
 
-interface Gateway { proc: ChildProcess, url: string, http: string, dir: string }
+interface Gateway {
+  proc: ChildProcess
+  url: string
+  http: string
+  dir: string
+}
 
-async function startGateway (config: string): Promise<Gateway> {
+async function startGateway(config: string): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), 'hf-flood-'))
   const [mqttPort, httpPort] = [await freePort(), await freePort()]
-  const proc = spawn(process.execPath, [CLI, 'run', '--config', config, '--mqtt-host', '127.0.0.1', '--http-host', '127.0.0.1', '--mqtt-port', String(mqttPort),
-    '--http-port', String(httpPort), '--data-dir', join(dir, 'data'), '--gateway-id', 'bench', '--log-level', 'warn', '--status-public'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const proc = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      '--config',
+      config,
+      '--mqtt-host',
+      '127.0.0.1',
+      '--http-host',
+      '127.0.0.1',
+      '--mqtt-port',
+      String(mqttPort),
+      '--http-port',
+      String(httpPort),
+      '--data-dir',
+      join(dir, 'data'),
+      '--gateway-id',
+      'bench',
+      '--log-level',
+      'warn',
+      '--status-public'
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] }
+  )
   const http = `http://127.0.0.1:${httpPort}`
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
-    try { if ((await fetch(`${http}/readyz`)).status === 200) return { proc, url: `mqtt://127.0.0.1:${mqttPort}`, http, dir } } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    try {
+      if ((await fetch(`${http}/readyz`)).status === 200)
+        return { proc, url: `mqtt://127.0.0.1:${mqttPort}`, http, dir }
+    } catch {}
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   proc.kill('SIGKILL')
   throw new Error('gateway not ready in 20 s')
 }
 
-async function stopGateway (g: Gateway): Promise<void> {
-  const exited = new Promise((resolve) => g.proc.once('exit', resolve))
+async function stopGateway(g: Gateway): Promise<void> {
+  const exited = new Promise(resolve => g.proc.once('exit', resolve))
   g.proc.kill('SIGTERM')
   await exited
   rmSync(g.dir, { recursive: true, force: true })
 }
 
-function runFlooder (url: string): Promise<{ attempted: number, sent: number, acked: number, deferred: number }> {
-  const child = spawn(process.execPath, [process.argv[1]!, '--role', 'flooder', '--url', url, '--quota', String(QUOTA), '--factor', String(FACTOR),
-    '--duration', String(DURATION_MS / 1000), '--window', String(WINDOW), '--payload-bytes', String(PAYLOAD)], { stdio: ['ignore', 'pipe', 'inherit'] })
+function runFlooder(url: string): Promise<{ attempted: number; sent: number; acked: number; deferred: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      process.argv[1]!,
+      '--role',
+      'flooder',
+      '--url',
+      url,
+      '--quota',
+      String(QUOTA),
+      '--factor',
+      String(FACTOR),
+      '--duration',
+      String(DURATION_MS / 1000),
+      '--window',
+      String(WINDOW),
+      '--payload-bytes',
+      String(PAYLOAD)
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
   let out = ''
-  child.stdout!.on('data', (d) => { out += d })
-  return new Promise((resolve, reject) => child.once('exit', (code) => {
-    try { resolve(JSON.parse(out.trim().split('\n').pop()!)) } catch { reject(new Error(`flooder exited ${code}: ${out}`)) }
-  }))
+  child.stdout!.on('data', d => {
+    out += d
+  })
+  return new Promise((resolve, reject) =>
+    child.once('exit', code => {
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!))
+      } catch {
+        reject(new Error(`flooder exited ${code}: ${out}`))
+      }
+    })
+  )
 }
 
-async function scenario (name: 'baseline' | 'flood', config: string): Promise<Record<string, unknown>> {
+async function scenario(name: 'baseline' | 'flood', config: string): Promise<Record<string, unknown>> {
   const g = await startGateway(config)
   try {
     const ids = Array.from({ length: DEVICES }, (_, i) => `good-${i}`)
-    const clients = await Promise.all(ids.map(async (id) => await connect(g.url, id)))
+    const clients = await Promise.all(ids.map(async id => await connect(g.url, id)))
     const flooder = name === 'flood' ? runFlooder(g.url) : null
-    if (flooder !== null) await new Promise((resolve) => setTimeout(resolve, 300)) // let it fill its window first
+    if (flooder !== null) await new Promise(resolve => setTimeout(resolve, 300)) // let it fill its window first
     const t0 = performance.now()
-    const results: PacedResult[] = await Promise.all(clients.map(async (c, i) => await publishPaced(c, ids[i]!, { rate: RATE, durationMs: DURATION_MS, window: 100, drainMs: 10_000, payloadBytes: PAYLOAD })))
+    const results: PacedResult[] = await Promise.all(
+      clients.map(
+        async (c, i) =>
+          await publishPaced(c, ids[i]!, {
+            rate: RATE,
+            durationMs: DURATION_MS,
+            window: 100,
+            drainMs: 10_000,
+            payloadBytes: PAYLOAD
+          })
+      )
+    )
     const elapsedS = (performance.now() - t0) / 1000
     const f = flooder !== null ? await flooder : null
-    await Promise.all(clients.map(async (c) => await c.endAsync()))
-    const status = await (await fetch(`${g.http}/api/status`)).json() as any
-    const lat = results.flatMap((r) => r.latencies)
+    await Promise.all(clients.map(async c => await c.endAsync()))
+    const status = (await (await fetch(`${g.http}/api/status`)).json()) as any
+    const lat = results.flatMap(r => r.latencies)
     const sent = results.reduce((a, r) => a + r.sent, 0)
     const acked = results.reduce((a, r) => a + r.acked, 0)
-    const goodStored = status.devices.filter((d: any) => d.id.startsWith('good-')).reduce((a: number, d: any) => a + d.stored, 0)
+    const goodStored = status.devices
+      .filter((d: any) => d.id.startsWith('good-'))
+      .reduce((a: number, d: any) => a + d.stored, 0)
     return {
       bench: 'flood',
       scenario: name,
@@ -158,6 +251,16 @@ for (let k = 0; k < num('repeat'); k++) {
   }
 }
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!
-const ratio = Math.round(median(p99s.flood) / median(p99s.baseline) * 100) / 100
-process.stdout.write(JSON.stringify({ bench: 'flood', compare: 'goodP99Ms flood/baseline', baselineP99Ms: median(p99s.baseline), floodP99Ms: median(p99s.flood), ratio, target: 2, withinTarget: ratio <= 2 }) + '\n')
+const ratio = Math.round((median(p99s.flood) / median(p99s.baseline)) * 100) / 100
+process.stdout.write(
+  JSON.stringify({
+    bench: 'flood',
+    compare: 'goodP99Ms flood/baseline',
+    baselineP99Ms: median(p99s.baseline),
+    floodP99Ms: median(p99s.flood),
+    ratio,
+    target: 2,
+    withinTarget: ratio <= 2
+  }) + '\n'
+)
 rmSync(cfgDir, { recursive: true, force: true })

@@ -9,13 +9,13 @@
  *   node dist/bench/ingest.js [--duration 10] [--only closed|paced]
  *     [--targets mosquitto,holdfast] [--fsync-delay-ms N] [--repeat N]
  */
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 
 const HELP = `usage: node dist/bench/ingest.js [options]
   --duration S           measured seconds per run (default 10)
@@ -33,7 +33,7 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --no-pin               do not use taskset
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
-`;
+`
 
 const { values: opt } = parseArgs({
   options: {
@@ -52,126 +52,126 @@ const { values: opt } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     'mosquitto-bin': { type: 'string', default: '/usr/sbin/mosquitto' },
     'keep-tmp': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false }
   },
-  strict: true,
-});
+  strict: true
+})
 
 if (opt.help) {
-  process.stderr.write(HELP);
-  process.exit(0);
+  process.stderr.write(HELP)
+  process.exit(0)
 }
 
 function num(name: string, v: string | undefined, min: number, max: number): number {
-  const n = Number(v);
+  const n = Number(v)
   if (!Number.isFinite(n) || n < min || n > max) {
-    process.stderr.write(`ingest: --${name} must be a number in [${min}, ${max}], got ${v}\n`);
-    process.exit(2);
+    process.stderr.write(`ingest: --${name} must be a number in [${min}, ${max}], got ${v}\n`)
+    process.exit(2)
   }
-  return n;
+  return n
 }
 
-const DURATION = num('duration', opt.duration, 0.1, 3600);
-const WARMUP = num('warmup', opt.warmup, 0, 600);
-const REPEAT = Math.floor(num('repeat', opt.repeat, 1, 100));
-const FSYNC_DELAY_MS = num('fsync-delay-ms', opt['fsync-delay-ms'], 0, 10_000);
-const DRAIN_S = 5;
-const CONNECT_TIMEOUT_S = 30;
+const DURATION = num('duration', opt.duration, 0.1, 3600)
+const WARMUP = num('warmup', opt.warmup, 0, 600)
+const REPEAT = Math.floor(num('repeat', opt.repeat, 1, 100))
+const FSYNC_DELAY_MS = num('fsync-delay-ms', opt['fsync-delay-ms'], 0, 10_000)
+const DRAIN_S = 5
+const CONNECT_TIMEOUT_S = 30
 
-type ScenarioName = 'closed' | 'paced';
-type TargetName = 'mosquitto' | 'holdfast';
+type ScenarioName = 'closed' | 'paced'
+type TargetName = 'mosquitto' | 'holdfast'
 
 interface Scenario {
-  name: ScenarioName;
-  args: string[];
-  shape: Record<string, number>;
+  name: ScenarioName
+  args: string[]
+  shape: Record<string, number>
 }
 
-const closedConns = Math.floor(num('closed-conns', opt['closed-conns'], 1, 20000));
-const closedInflight = Math.floor(num('closed-inflight', opt['closed-inflight'], 1, 65535));
-const pacedConns = Math.floor(num('paced-conns', opt['paced-conns'], 1, 20000));
-const pacedRate = num('paced-rate', opt['paced-rate'], 1, 10_000_000);
+const closedConns = Math.floor(num('closed-conns', opt['closed-conns'], 1, 20000))
+const closedInflight = Math.floor(num('closed-inflight', opt['closed-inflight'], 1, 65535))
+const pacedConns = Math.floor(num('paced-conns', opt['paced-conns'], 1, 20000))
+const pacedRate = num('paced-rate', opt['paced-rate'], 1, 10_000_000)
 
 const ALL_SCENARIOS: Scenario[] = [
   {
     name: 'closed',
     args: ['--mode', 'closed', '--conns', String(closedConns), '--inflight', String(closedInflight)],
-    shape: { conns: closedConns, inflight: closedInflight },
+    shape: { conns: closedConns, inflight: closedInflight }
   },
   {
     name: 'paced',
     args: ['--mode', 'paced', '--conns', String(pacedConns), '--rate', String(pacedRate)],
-    shape: { conns: pacedConns, targetRate: pacedRate },
-  },
-];
+    shape: { conns: pacedConns, targetRate: pacedRate }
+  }
+]
 
 if (opt.only !== undefined && opt.only !== 'closed' && opt.only !== 'paced') {
-  process.stderr.write('ingest: --only must be closed or paced\n');
-  process.exit(2);
+  process.stderr.write('ingest: --only must be closed or paced\n')
+  process.exit(2)
 }
-const scenarios = ALL_SCENARIOS.filter((s) => opt.only === undefined || s.name === opt.only);
+const scenarios = ALL_SCENARIOS.filter(s => opt.only === undefined || s.name === opt.only)
 
 const targets = opt
   .targets!.split(',')
-  .map((t) => t.trim())
-  .filter((t) => t.length > 0);
+  .map(t => t.trim())
+  .filter(t => t.length > 0)
 for (const t of targets) {
   if (t !== 'mosquitto' && t !== 'holdfast') {
-    process.stderr.write(`ingest: unknown target ${t}\n`);
-    process.exit(2);
+    process.stderr.write(`ingest: unknown target ${t}\n`)
+    process.exit(2)
   }
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-const RAWPUB = path.join(here, 'rawpub.js');
-const HOLDFAST_MAIN = path.resolve(here, '../src/cli/main.js');
-const MOSQUITTO = opt['mosquitto-bin']!;
+const here = path.dirname(fileURLToPath(import.meta.url)) // dist/bench
+const RAWPUB = path.join(here, 'rawpub.js')
+const HOLDFAST_MAIN = path.resolve(here, '../src/cli/main.js')
+const MOSQUITTO = opt['mosquitto-bin']!
 
 function log(msg: string): void {
-  process.stderr.write(`[ingest] ${msg}\n`);
+  process.stderr.write(`[ingest] ${msg}\n`)
 }
 
 function out(obj: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(obj) + '\n');
+  process.stdout.write(JSON.stringify(obj) + '\n')
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+const sleep = (ms: number): Promise<void> => new Promise(res => setTimeout(res, ms))
 
 function which(bin: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    return true;
+    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' })
+    return true
   } catch {
-    return false;
+    return false
   }
 }
 
-const PIN = !opt['no-pin'] && os.cpus().length >= 2 && which('taskset');
-if (!opt['no-pin'] && !PIN) log('taskset unavailable or < 2 cores: running unpinned');
-const GEN_CPU = opt['gen-cpu']!;
-const BROKER_CPU = opt['broker-cpu']!;
+const PIN = !opt['no-pin'] && os.cpus().length >= 2 && which('taskset')
+if (!opt['no-pin'] && !PIN) log('taskset unavailable or < 2 cores: running unpinned')
+const GEN_CPU = opt['gen-cpu']!
+const BROKER_CPU = opt['broker-cpu']!
 
 function pinned(cpu: string, argv: string[]): string[] {
-  return PIN ? ['taskset', '-c', cpu, ...argv] : argv;
+  return PIN ? ['taskset', '-c', cpu, ...argv] : argv
 }
 
-let CLK_TCK = 100;
+let CLK_TCK = 100
 try {
-  CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 } catch {
   /* default */
 }
 
 /** utime + stime of a process (all threads), in ms; null if unreadable. */
 function cpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
+  if (pid === undefined) return null
   try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
     // f[0] is field 3 (state): utime is field 14, stime field 15
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK
   } catch {
-    return null;
+    return null
   }
 }
 
@@ -182,95 +182,94 @@ function cpuMs(pid: number | undefined): number | null {
  */
 function machineCpuMs(): { busy: number; irq: number; steal: number } | null {
   try {
-    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!
+    const f = line.trim().split(/\s+/).slice(1).map(Number)
     // user nice system idle iowait irq softirq steal guest guest_nice
-    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
-    return { busy: ((user + nice + system + irq + softirq) * 1000) / CLK_TCK, irq: ((irq + softirq) * 1000) / CLK_TCK, steal: (steal * 1000) / CLK_TCK };
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f
+    return {
+      busy: ((user + nice + system + irq + softirq) * 1000) / CLK_TCK,
+      irq: ((irq + softirq) * 1000) / CLK_TCK,
+      steal: (steal * 1000) / CLK_TCK
+    }
   } catch {
-    return null;
+    return null
   }
 }
 
 function childPids(pid: number): number[] {
   try {
-    return fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
   } catch {
-    return [];
+    return []
   }
 }
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
     srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
 }
 
 function tryConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
+  return new Promise(resolve => {
+    const s = net.connect({ host: '127.0.0.1', port })
     const done = (ok: boolean): void => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(500, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
+      s.destroy()
+      resolve(ok)
+    }
+    s.setTimeout(500, () => done(false))
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
 }
 
 async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string } | null> {
   try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    return { status: r.status, body: await r.text() };
+    const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+    return { status: r.status, body: await r.text() }
   } catch {
-    return null;
+    return null
   }
 }
 
 function tail(file: string, n = 1500): string {
   try {
-    const s = fs.readFileSync(file, 'utf8');
-    return s.slice(-n);
+    const s = fs.readFileSync(file, 'utf8')
+    return s.slice(-n)
   } catch {
-    return '';
+    return ''
   }
 }
 
 // ---------------------------------------------------------------- brokers
 
 interface Broker {
-  target: TargetName;
-  port: number;
-  httpPort?: number;
-  proc: ChildProcess;
+  target: TargetName
+  port: number
+  httpPort?: number
+  proc: ChildProcess
   /** pid of the broker process itself (not taskset/strace) for CPU accounting */
-  pid: () => number | undefined;
-  logFile: string;
-  tmpDir: string;
-  exited: { code: number | null; signal: NodeJS.Signals | null } | null;
-  straceOut?: string;
-  info: Record<string, unknown>;
+  pid: () => number | undefined
+  logFile: string
+  tmpDir: string
+  exited: { code: number | null; signal: NodeJS.Signals | null } | null
+  straceOut?: string
+  info: Record<string, unknown>
 }
 
-const live = new Set<Broker>();
+const live = new Set<Broker>()
 
 function spawnBroker(target: TargetName, argv: string[], tmpDir: string, logFile: string): Broker {
-  const fd = fs.openSync(logFile, 'a');
-  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], cwd: tmpDir });
-  fs.closeSync(fd);
+  const fd = fs.openSync(logFile, 'a')
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], cwd: tmpDir })
+  fs.closeSync(fd)
   const b: Broker = {
     target,
     port: 0,
@@ -279,46 +278,46 @@ function spawnBroker(target: TargetName, argv: string[], tmpDir: string, logFile
     logFile,
     tmpDir,
     exited: null,
-    info: {},
-  };
+    info: {}
+  }
   proc.on('exit', (code, signal) => {
-    b.exited = { code, signal };
-  });
-  live.add(b);
-  return b;
+    b.exited = { code, signal }
+  })
+  live.add(b)
+  return b
 }
 
 async function waitReady(b: Broker, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
-    if (b.exited) throw new Error(`${b.target} exited early (${JSON.stringify(b.exited)}): ${tail(b.logFile, 600)}`);
-    if (await tryConnect(b.port)) return;
-    await sleep(50);
+    if (b.exited) throw new Error(`${b.target} exited early (${JSON.stringify(b.exited)}): ${tail(b.logFile, 600)}`)
+    if (await tryConnect(b.port)) return
+    await sleep(50)
   }
-  throw new Error(`${b.target} MQTT port ${b.port} not accepting after ${timeoutMs} ms: ${tail(b.logFile, 600)}`);
+  throw new Error(`${b.target} MQTT port ${b.port} not accepting after ${timeoutMs} ms: ${tail(b.logFile, 600)}`)
 }
 
 /** waitReady, but a broker that never came up is stopped and its tmp dir removed. */
 async function waitReadyOrStop(b: Broker, timeoutMs: number): Promise<void> {
   try {
-    await waitReady(b, timeoutMs);
+    await waitReady(b, timeoutMs)
   } catch (e) {
-    await stopBroker(b).catch(() => undefined);
-    throw e;
+    await stopBroker(b).catch(() => undefined)
+    throw e
   }
 }
 
 function mosquittoVersion(): string | null {
-  const r = spawnSync(MOSQUITTO, ['-h'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
-  const m = /mosquitto version (\S+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-  return m ? m[1]! : null;
+  const r = spawnSync(MOSQUITTO, ['-h'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
+  const m = /mosquitto version (\S+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)
+  return m ? m[1]! : null
 }
 
 async function startMosquitto(): Promise<Broker> {
-  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-mosquitto-'));
-  const port = await freePort();
-  const logFile = path.join(tmpDir, 'mosquitto.log');
-  const conf = path.join(tmpDir, 'mosquitto.conf');
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-mosquitto-'))
+  const port = await freePort()
+  const logFile = path.join(tmpDir, 'mosquitto.log')
+  const conf = path.join(tmpDir, 'mosquitto.conf')
   fs.writeFileSync(
     conf,
     [
@@ -335,25 +334,32 @@ async function startMosquitto(): Promise<Broker> {
       'log_type error',
       'log_type warning',
       'connection_messages false',
-      '',
-    ].join('\n'),
-  );
-  const b = spawnBroker('mosquitto', pinned(BROKER_CPU, [MOSQUITTO, '-c', conf]), tmpDir, path.join(tmpDir, 'stdout.log'));
-  b.port = port;
-  b.logFile = path.join(tmpDir, 'stdout.log');
-  await waitReadyOrStop(b, 15_000);
-  return b;
+      ''
+    ].join('\n')
+  )
+  const b = spawnBroker(
+    'mosquitto',
+    pinned(BROKER_CPU, [MOSQUITTO, '-c', conf]),
+    tmpDir,
+    path.join(tmpDir, 'stdout.log')
+  )
+  b.port = port
+  b.logFile = path.join(tmpDir, 'stdout.log')
+  await waitReadyOrStop(b, 15_000)
+  return b
 }
 
-let straceSeccomp: boolean | null = null;
+let straceSeccomp: boolean | null = null
 function straceArgs(delayMs: number, outFile: string): string[] {
   if (straceSeccomp === null) {
     try {
-      execFileSync('/usr/bin/strace', ['-f', '--seccomp-bpf', '-e', 'trace=fsync', '-o', '/dev/null', 'true'], { stdio: 'ignore' });
-      straceSeccomp = true;
+      execFileSync('/usr/bin/strace', ['-f', '--seccomp-bpf', '-e', 'trace=fsync', '-o', '/dev/null', 'true'], {
+        stdio: 'ignore'
+      })
+      straceSeccomp = true
     } catch {
-      straceSeccomp = false;
-      log('strace --seccomp-bpf unavailable: every syscall will stop under ptrace (slower)');
+      straceSeccomp = false
+      log('strace --seccomp-bpf unavailable: every syscall will stop under ptrace (slower)')
     }
   }
   return [
@@ -366,17 +372,17 @@ function straceArgs(delayMs: number, outFile: string): string[] {
     `inject=fdatasync,fsync:delay_exit=${Math.round(delayMs * 1000)}us`,
     '-o',
     outFile,
-    '--',
-  ];
+    '--'
+  ]
 }
 
 async function startHoldfast(): Promise<Broker> {
-  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-holdfast-'));
-  const dataDir = path.join(tmpDir, 'data');
-  fs.mkdirSync(dataDir);
-  const port = await freePort();
-  let httpPort = await freePort();
-  while (httpPort === port) httpPort = await freePort();
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-holdfast-'))
+  const dataDir = path.join(tmpDir, 'data')
+  fs.mkdirSync(dataDir)
+  const port = await freePort()
+  let httpPort = await freePort()
+  while (httpPort === port) httpPort = await freePort()
   const nodeArgv = [
     process.execPath,
     HOLDFAST_MAIN,
@@ -395,90 +401,92 @@ async function startHoldfast(): Promise<Broker> {
     '--mqtt-conn-rate-per-address',
     '1000000',
     '--mqtt-conn-burst-per-address',
-    '1000000',
-  ];
-  const straceOut = path.join(tmpDir, 'strace.out');
-  const argv = FSYNC_DELAY_MS > 0 ? [...straceArgs(FSYNC_DELAY_MS, straceOut), ...nodeArgv] : nodeArgv;
-  const b = spawnBroker('holdfast', pinned(BROKER_CPU, argv), tmpDir, path.join(tmpDir, 'holdfast.log'));
-  b.port = port;
-  b.httpPort = httpPort;
+    '1000000'
+  ]
+  const straceOut = path.join(tmpDir, 'strace.out')
+  const argv = FSYNC_DELAY_MS > 0 ? [...straceArgs(FSYNC_DELAY_MS, straceOut), ...nodeArgv] : nodeArgv
+  const b = spawnBroker('holdfast', pinned(BROKER_CPU, argv), tmpDir, path.join(tmpDir, 'holdfast.log'))
+  b.port = port
+  b.httpPort = httpPort
   if (FSYNC_DELAY_MS > 0) {
-    b.straceOut = straceOut;
+    b.straceOut = straceOut
     // taskset exec()s strace, which forks node: account CPU to node itself.
-    let nodePid: number | undefined;
+    let nodePid: number | undefined
     b.pid = () => {
-      if (nodePid === undefined && b.proc.pid !== undefined) nodePid = childPids(b.proc.pid)[0];
-      return nodePid;
-    };
+      if (nodePid === undefined && b.proc.pid !== undefined) nodePid = childPids(b.proc.pid)[0]
+      return nodePid
+    }
   }
-  await waitReadyOrStop(b, 30_000);
+  await waitReadyOrStop(b, 30_000)
   // healthz is best effort: record it, do not require it.
-  const deadline = Date.now() + 10_000;
-  let health: number | null = null;
+  const deadline = Date.now() + 10_000
+  let health: number | null = null
   while (Date.now() < deadline) {
-    const r = await httpGet(`http://127.0.0.1:${httpPort}/healthz`, 1000);
-    health = r ? r.status : null;
-    if (health === 200) break;
-    await sleep(100);
+    const r = await httpGet(`http://127.0.0.1:${httpPort}/healthz`, 1000)
+    health = r ? r.status : null
+    if (health === 200) break
+    await sleep(100)
   }
-  b.info.healthz = health;
-  if (health !== 200) log(`holdfast /healthz did not return 200 (got ${health}); continuing since MQTT is up`);
-  return b;
+  b.info.healthz = health
+  if (health !== 200) log(`holdfast /healthz did not return 200 (got ${health}); continuing since MQTT is up`)
+  return b
 }
 
 async function stopBroker(b: Broker): Promise<void> {
   const waitExit = async (ms: number): Promise<boolean> => {
-    const deadline = Date.now() + ms;
-    while (!b.exited && Date.now() < deadline) await sleep(20);
-    return b.exited !== null;
-  };
-  const inner = b.pid();
+    const deadline = Date.now() + ms
+    while (!b.exited && Date.now() < deadline) await sleep(20)
+    return b.exited !== null
+  }
+  const inner = b.pid()
   if (!b.exited) {
     try {
       // Signal the broker itself (under strace, the traced node process).
-      process.kill(inner ?? b.proc.pid!, 'SIGTERM');
+      process.kill(inner ?? b.proc.pid!, 'SIGTERM')
     } catch {
       /* gone */
     }
     if (!(await waitExit(10_000))) {
-      log(`${b.target} did not exit on SIGTERM within 10 s; SIGKILL`);
+      log(`${b.target} did not exit on SIGTERM within 10 s; SIGKILL`)
       for (const p of [inner, b.proc.pid]) {
         try {
-          if (p !== undefined) process.kill(p, 'SIGKILL');
+          if (p !== undefined) process.kill(p, 'SIGKILL')
         } catch {
           /* gone */
         }
       }
-      await waitExit(5_000);
+      await waitExit(5_000)
     }
   }
-  live.delete(b);
+  live.delete(b)
   if (b.straceOut !== undefined) {
     // completed fsync/fdatasync calls seen (and delayed) by strace
-    const lines = tail(b.straceOut, 1 << 30).split('\n');
-    b.info.fsyncCalls = lines.filter((l) => /\b(fdatasync|fsync)\(/.test(l) || /<\.\.\. (fdatasync|fsync) resumed>/.test(l)).filter((l) => !l.includes('<unfinished')).length;
+    const lines = tail(b.straceOut, 1 << 30).split('\n')
+    b.info.fsyncCalls = lines
+      .filter(l => /\b(fdatasync|fsync)\(/.test(l) || /<\.\.\. (fdatasync|fsync) resumed>/.test(l))
+      .filter(l => !l.includes('<unfinished')).length
   }
-  if (!opt['keep-tmp']) fs.rmSync(b.tmpDir, { recursive: true, force: true });
-  else log(`kept ${b.tmpDir}`);
+  if (!opt['keep-tmp']) fs.rmSync(b.tmpDir, { recursive: true, force: true })
+  else log(`kept ${b.tmpDir}`)
 }
 
 function killAllSync(): void {
   for (const b of live) {
     for (const p of [b.pid(), b.proc.pid]) {
       try {
-        if (p !== undefined) process.kill(p, 'SIGKILL');
+        if (p !== undefined) process.kill(p, 'SIGKILL')
       } catch {
         /* gone */
       }
     }
   }
 }
-process.on('exit', killAllSync);
+process.on('exit', killAllSync)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
-    killAllSync();
-    process.exit(130);
-  });
+    killAllSync()
+    process.exit(130)
+  })
 }
 
 // ---------------------------------------------------------------- where the backlog sits
@@ -492,48 +500,48 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 function sampleRecvQ(port: number): { broker: number; gen: number } | null {
   const r = spawnSync('ss', ['-tnH', 'state', 'established', `( sport = :${port} or dport = :${port} )`], {
     encoding: 'utf8',
-    timeout: 2000,
-  });
-  if (r.status !== 0 || typeof r.stdout !== 'string') return null;
-  let broker = 0;
-  let gen = 0;
+    timeout: 2000
+  })
+  if (r.status !== 0 || typeof r.stdout !== 'string') return null
+  let broker = 0
+  let gen = 0
   for (const line of r.stdout.split('\n')) {
     // Recv-Q Send-Q Local:Port Peer:Port
-    const f = line.trim().split(/\s+/);
-    if (f.length < 4) continue;
-    if (f[2]!.endsWith(`:${port}`)) broker += Number(f[0]);
-    else gen += Number(f[0]);
+    const f = line.trim().split(/\s+/)
+    if (f.length < 4) continue
+    if (f[2]!.endsWith(`:${port}`)) broker += Number(f[0])
+    else gen += Number(f[0])
   }
-  return { broker, gen };
+  return { broker, gen }
 }
 
-let haveSs: boolean | null = null;
+let haveSs: boolean | null = null
 
 function startQueueSampler(port: number): () => Record<string, unknown> {
-  if (haveSs === null) haveSs = which('ss');
-  if (!haveSs) return () => ({});
-  const broker: number[] = [];
-  const gen: number[] = [];
-  const windowStart = Date.now() + (WARMUP + 0.5) * 1000;
-  const windowEnd = windowStart + Math.max(0, DURATION - 1) * 1000;
+  if (haveSs === null) haveSs = which('ss')
+  if (!haveSs) return () => ({})
+  const broker: number[] = []
+  const gen: number[] = []
+  const windowStart = Date.now() + (WARMUP + 0.5) * 1000
+  const windowEnd = windowStart + Math.max(0, DURATION - 1) * 1000
   const timer = setInterval(() => {
-    const now = Date.now();
-    if (now < windowStart || now > windowEnd) return;
-    const s = sampleRecvQ(port);
+    const now = Date.now()
+    if (now < windowStart || now > windowEnd) return
+    const s = sampleRecvQ(port)
     if (s) {
-      broker.push(s.broker);
-      gen.push(s.gen);
+      broker.push(s.broker)
+      gen.push(s.gen)
     }
-  }, 1000);
+  }, 1000)
   return () => {
-    clearInterval(timer);
-    if (broker.length === 0) return {};
-    const b = median(broker)!;
-    const g = median(gen)!;
+    clearInterval(timer)
+    if (broker.length === 0) return {}
+    const b = median(broker)!
+    const g = median(gen)!
     // under ~8 KB (about 70 messages) in both: nothing is saturated
-    const limit = Math.max(b, g) < 8192 ? 'none' : b >= 2 * g ? 'broker' : g >= 2 * b ? 'generator' : 'unclear';
-    return { brokerRecvQBytes: b, genRecvQBytes: g, limitedBy: limit };
-  };
+    const limit = Math.max(b, g) < 8192 ? 'none' : b >= 2 * g ? 'broker' : g >= 2 * b ? 'generator' : 'unclear'
+    return { brokerRecvQBytes: b, genRecvQBytes: g, limitedBy: limit }
+  }
 }
 
 // ---------------------------------------------------------------- rawpub
@@ -554,167 +562,177 @@ function runRawpub(port: number, sc: Scenario): Promise<Record<string, unknown>>
     '--drain',
     String(DRAIN_S),
     '--connect-timeout',
-    String(CONNECT_TIMEOUT_S),
-  ]);
-  return new Promise((resolve) => {
-    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    const limitMs = (CONNECT_TIMEOUT_S + WARMUP + DURATION + DRAIN_S + 30) * 1000;
+    String(CONNECT_TIMEOUT_S)
+  ])
+  return new Promise(resolve => {
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+    const limitMs = (CONNECT_TIMEOUT_S + WARMUP + DURATION + DRAIN_S + 30) * 1000
     const timer = setTimeout(() => {
-      log(`rawpub exceeded ${limitMs} ms; killing pid ${p.pid}`);
-      p.kill('SIGKILL');
-    }, limitMs);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split('\n').pop() ?? '';
+      log(`rawpub exceeded ${limitMs} ms; killing pid ${p.pid}`)
+      p.kill('SIGKILL')
+    }, limitMs)
+    p.on('close', code => {
+      clearTimeout(timer)
+      const line = stdout.trim().split('\n').pop() ?? ''
       try {
-        const r = JSON.parse(line) as Record<string, unknown>;
-        if (code !== 0 && r.ok !== false) r.ok = false;
-        resolve(r);
+        const r = JSON.parse(line) as Record<string, unknown>
+        if (code !== 0 && r.ok !== false) r.ok = false
+        resolve(r)
       } catch {
-        resolve({ ok: false, error: `rawpub exited ${code} without a result line` });
+        resolve({ ok: false, error: `rawpub exited ${code} without a result line` })
       }
-    });
-  });
+    })
+  })
 }
 
 // ---------------------------------------------------------------- main
 
 interface Row {
-  scenario: ScenarioName;
-  target: TargetName;
-  msgsPerS: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
+  scenario: ScenarioName
+  target: TargetName
+  msgsPerS: number
+  p50Ms: number | null
+  p99Ms: number | null
 }
 
 function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  if (xs.length === 0) return null
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Row | null> {
-  const head: Record<string, unknown> = { scenario: sc.name, target };
-  if (REPEAT > 1) head.run = run;
-  let b: Broker | null = null;
+  const head: Record<string, unknown> = { scenario: sc.name, target }
+  if (REPEAT > 1) head.run = run
+  let b: Broker | null = null
   try {
-    log(`${target} / ${sc.name}${REPEAT > 1 ? ` run ${run}` : ''}: starting broker`);
-    b = target === 'mosquitto' ? await startMosquitto() : await startHoldfast();
-    log(`${target} listening on 127.0.0.1:${b.port}${b.httpPort ? ` (http ${b.httpPort})` : ''}; running rawpub ${sc.args.join(' ')}`);
-    const c0 = cpuMs(b.pid());
-    const m0 = machineCpuMs();
-    const t0 = Date.now();
+    log(`${target} / ${sc.name}${REPEAT > 1 ? ` run ${run}` : ''}: starting broker`)
+    b = target === 'mosquitto' ? await startMosquitto() : await startHoldfast()
+    log(
+      `${target} listening on 127.0.0.1:${b.port}${b.httpPort ? ` (http ${b.httpPort})` : ''}; running rawpub ${sc.args.join(' ')}`
+    )
+    const c0 = cpuMs(b.pid())
+    const m0 = machineCpuMs()
+    const t0 = Date.now()
     // rawpub needs a moment to start and connect; the sampler's window is approximate
-    const stopSampler = startQueueSampler(b.port);
-    const r = await runRawpub(b.port, sc);
-    const wallMs = Date.now() - t0;
-    const queues = stopSampler();
-    const c1 = cpuMs(b.pid());
-    const m1 = machineCpuMs();
-    const pct = (ms: number): number => Math.round((ms / wallMs) * 1000) / 10;
-    const brokerMs = c0 !== null && c1 !== null ? c1 - c0 : null;
+    const stopSampler = startQueueSampler(b.port)
+    const r = await runRawpub(b.port, sc)
+    const wallMs = Date.now() - t0
+    const queues = stopSampler()
+    const c1 = cpuMs(b.pid())
+    const m1 = machineCpuMs()
+    const pct = (ms: number): number => Math.round((ms / wallMs) * 1000) / 10
+    const brokerMs = c0 !== null && c1 !== null ? c1 - c0 : null
     const extra: Record<string, unknown> = {
       // CPU over the whole rawpub process lifetime (connect + warmup + window + drain), % of one core
-      brokerCpuPct: brokerMs === null ? null : pct(brokerMs),
-    };
-    Object.assign(extra, queues);
-    if (queues.limitedBy === 'generator') log('warning: PUBACKs queue up at rawpub: the generator, not the broker, is the limit');
+      brokerCpuPct: brokerMs === null ? null : pct(brokerMs)
+    }
+    Object.assign(extra, queues)
+    if (queues.limitedBy === 'generator')
+      log('warning: PUBACKs queue up at rawpub: the generator, not the broker, is the limit')
     if (m0 && m1 && brokerMs !== null && typeof r.genCpuTotalMs === 'number') {
       // CPU burnt by anything else on the machine during the run: a noisy
       // neighbour (builds, tests, other services) makes the figures unreliable.
-      extra.otherCpuPct = Math.max(0, pct(m1.busy - m0.busy - brokerMs - r.genCpuTotalMs));
-      extra.irqCpuPct = pct(m1.irq - m0.irq);
-      extra.stealPct = pct(m1.steal - m0.steal);
-      if ((extra.otherCpuPct as number) > 15) log(`warning: ${extra.otherCpuPct}% of a core used by other processes during this run`);
+      extra.otherCpuPct = Math.max(0, pct(m1.busy - m0.busy - brokerMs - r.genCpuTotalMs))
+      extra.irqCpuPct = pct(m1.irq - m0.irq)
+      extra.stealPct = pct(m1.steal - m0.steal)
+      if ((extra.otherCpuPct as number) > 15)
+        log(`warning: ${extra.otherCpuPct}% of a core used by other processes during this run`)
     }
-    if (b.exited) extra.brokerExited = b.exited;
-    if (target === 'mosquitto') extra.version = mosquittoVersion();
+    if (b.exited) extra.brokerExited = b.exited
+    if (target === 'mosquitto') extra.version = mosquittoVersion()
     if (target === 'holdfast') {
-      extra.fsyncDelayMs = FSYNC_DELAY_MS;
-      extra.healthz = b.info.healthz;
-      const s = await httpGet(`http://127.0.0.1:${b.httpPort}/api/status`, 3000);
-      let stored: number | null = null;
+      extra.fsyncDelayMs = FSYNC_DELAY_MS
+      extra.healthz = b.info.healthz
+      const s = await httpGet(`http://127.0.0.1:${b.httpPort}/api/status`, 3000)
+      let stored: number | null = null
       if (s && s.status === 200) {
         try {
-          const j = JSON.parse(s.body) as { counters?: { stored?: unknown; duplicates?: unknown; dropped?: unknown } };
-          if (typeof j.counters?.stored === 'number') stored = j.counters.stored;
-          if (j.counters?.duplicates !== undefined) extra.duplicates = j.counters.duplicates;
-          if (j.counters?.dropped !== undefined) extra.dropped = j.counters.dropped;
+          const j = JSON.parse(s.body) as { counters?: { stored?: unknown; duplicates?: unknown; dropped?: unknown } }
+          if (typeof j.counters?.stored === 'number') stored = j.counters.stored
+          if (j.counters?.duplicates !== undefined) extra.duplicates = j.counters.duplicates
+          if (j.counters?.dropped !== undefined) extra.dropped = j.counters.dropped
         } catch {
           /* not JSON */
         }
       }
-      extra.stored = stored;
+      extra.stored = stored
       // every PUBACKed message must be in the store
-      extra.consistent = stored !== null && typeof r.totalAcked === 'number' ? stored >= r.totalAcked : false;
-      if (stored === null) extra.statusError = s ? `GET /api/status -> ${s.status}` : 'GET /api/status failed';
+      extra.consistent = stored !== null && typeof r.totalAcked === 'number' ? stored >= r.totalAcked : false
+      if (stored === null) extra.statusError = s ? `GET /api/status -> ${s.status}` : 'GET /api/status failed'
     }
-    await stopBroker(b);
-    if (b.info.fsyncCalls !== undefined) extra.fsyncCalls = b.info.fsyncCalls;
-    const { tool: _t, host: _h, port: _p, mode: _m, ...rest } = r;
+    await stopBroker(b)
+    if (b.info.fsyncCalls !== undefined) extra.fsyncCalls = b.info.fsyncCalls
+    const { tool: _t, host: _h, port: _p, mode: _m, ...rest } = r
     const line = {
       ...head,
       msgsPerS: r.msgsPerS,
       p50Ms: r.p50Ms,
       p99Ms: r.p99Ms,
       ...rest,
-      ...extra,
-    };
-    out(line);
+      ...extra
+    }
+    out(line)
     // fatal rawpub errors are left out of the ratios; ok:false for unacked leftovers is not fatal
-    if (typeof r.error === 'string' || typeof r.msgsPerS !== 'number') return null;
-    return { scenario: sc.name, target, msgsPerS: r.msgsPerS, p50Ms: r.p50Ms as number | null, p99Ms: r.p99Ms as number | null };
+    if (typeof r.error === 'string' || typeof r.msgsPerS !== 'number') return null
+    return {
+      scenario: sc.name,
+      target,
+      msgsPerS: r.msgsPerS,
+      p50Ms: r.p50Ms as number | null,
+      p99Ms: r.p99Ms as number | null
+    }
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    log(`${target} / ${sc.name} failed: ${msg}`);
-    out({ ...head, ok: false, error: msg });
-    if (b) await stopBroker(b).catch(() => undefined);
-    return null;
+    const msg = e instanceof Error ? e.message : String(e)
+    log(`${target} / ${sc.name} failed: ${msg}`)
+    out({ ...head, ok: false, error: msg })
+    if (b) await stopBroker(b).catch(() => undefined)
+    return null
   }
 }
 
 async function main(): Promise<void> {
   if (!fs.existsSync(RAWPUB)) {
-    out({ ok: false, error: `${RAWPUB} missing: compile with npx tsc -p tsconfig.json` });
-    process.exit(1);
+    out({ ok: false, error: `${RAWPUB} missing: compile with npx tsc -p tsconfig.json` })
+    process.exit(1)
   }
-  const rows: Row[] = [];
+  const rows: Row[] = []
   for (const target of targets as TargetName[]) {
     if (target === 'mosquitto' && !fs.existsSync(MOSQUITTO)) {
-      out({ target: 'mosquitto', skipped: 'not installed' });
-      continue;
+      out({ target: 'mosquitto', skipped: 'not installed' })
+      continue
     }
     if (target === 'holdfast' && !fs.existsSync(HOLDFAST_MAIN)) {
-      out({ target: 'holdfast', skipped: `${path.relative(process.cwd(), HOLDFAST_MAIN)} not built` });
-      continue;
+      out({ target: 'holdfast', skipped: `${path.relative(process.cwd(), HOLDFAST_MAIN)} not built` })
+      continue
     }
     if (target === 'holdfast' && FSYNC_DELAY_MS > 0 && !fs.existsSync('/usr/bin/strace')) {
-      out({ target: 'holdfast', skipped: 'fsync delay needs /usr/bin/strace' });
-      continue;
+      out({ target: 'holdfast', skipped: 'fsync delay needs /usr/bin/strace' })
+      continue
     }
     for (const sc of scenarios) {
       for (let run = 1; run <= REPEAT; run++) {
-        const row = await runOne(target, sc, run);
-        if (row) rows.push(row);
+        const row = await runOne(target, sc, run)
+        if (row) rows.push(row)
       }
     }
   }
   for (const sc of scenarios) {
     const pick = (t: TargetName, k: 'msgsPerS' | 'p50Ms' | 'p99Ms'): number | null =>
-      median(rows.filter((r) => r.scenario === sc.name && r.target === t && r[k] !== null).map((r) => r[k] as number));
+      median(rows.filter(r => r.scenario === sc.name && r.target === t && r[k] !== null).map(r => r[k] as number))
     const agg = (t: TargetName): { msgsPerS: number | null; p50Ms: number | null; p99Ms: number | null } => ({
       msgsPerS: pick(t, 'msgsPerS'),
       p50Ms: pick(t, 'p50Ms'),
-      p99Ms: pick(t, 'p99Ms'),
-    });
-    const h = agg('holdfast');
-    const m = agg('mosquitto');
-    if (h.msgsPerS === null || m.msgsPerS === null) continue;
+      p99Ms: pick(t, 'p99Ms')
+    })
+    const h = agg('holdfast')
+    const m = agg('mosquitto')
+    if (h.msgsPerS === null || m.msgsPerS === null) continue
     const ratio = (a: number | null, b: number | null): number | null =>
-      a === null || b === null || b === 0 ? null : Math.round((a / b) * 1000) / 1000;
+      a === null || b === null || b === 0 ? null : Math.round((a / b) * 1000) / 1000
     out({
       scenario: sc.name,
       ratio: 'holdfast/mosquitto',
@@ -724,12 +742,12 @@ async function main(): Promise<void> {
       ...(REPEAT > 1 ? { runs: REPEAT, of: 'medians' } : {}),
       ...(FSYNC_DELAY_MS > 0 ? { fsyncDelayMs: FSYNC_DELAY_MS } : {}),
       holdfast: h,
-      mosquitto: m,
-    });
+      mosquitto: m
+    })
   }
 }
 
 main().catch((e: unknown) => {
-  out({ ok: false, error: e instanceof Error ? e.message : String(e) });
-  process.exitCode = 1;
-});
+  out({ ok: false, error: e instanceof Error ? e.message : String(e) })
+  process.exitCode = 1
+})

@@ -49,7 +49,10 @@ if (o.help === true) {
 
 const num = (k: keyof typeof o): number => {
   const v = Number(o[k])
-  if (!Number.isFinite(v) || v < 0) { process.stderr.write(`holdfast-sim: --${k} must be a non-negative number\n`); process.exit(2) }
+  if (!Number.isFinite(v) || v < 0) {
+    process.stderr.write(`holdfast-sim: --${k} must be a non-negative number\n`)
+    process.exit(2)
+  }
   return v
 }
 const devices = num('devices')
@@ -59,17 +62,28 @@ const count = num('count')
 const qos = num('qos') as 0 | 1 | 2
 const inflight = Math.max(1, num('inflight'))
 const seed = num('seed')
-if (durationS === 0 && count === 0) { process.stderr.write('holdfast-sim: give --duration or --count\n'); process.exit(2) }
+if (durationS === 0 && count === 0) {
+  process.stderr.write('holdfast-sim: give --duration or --count\n')
+  process.exit(2)
+}
 
 const totals = { published: 0, acked: 0, failed: 0, retries: 0, connects: 0, disconnects: 0 }
 const latencies: number[] = []
-const ackedLog: WriteStream | null = o['acked-log'] !== undefined ? createWriteStream(o['acked-log'], { flags: 'a' }) : null
+const ackedLog: WriteStream | null =
+  o['acked-log'] !== undefined ? createWriteStream(o['acked-log'], { flags: 'a' }) : null
 const deadline = durationS > 0 ? Date.now() + durationS * 1000 : Infinity
 let stopping = false
 
-interface Device { id: string, client: mqtt.MqttClient, model: SensorModel, sent: number, inFlight: number, timer?: NodeJS.Timeout }
+interface Device {
+  id: string
+  client: mqtt.MqttClient
+  model: SensorModel
+  sent: number
+  inFlight: number
+  timer?: NodeJS.Timeout
+}
 
-function startDevice (i: number): Device {
+function startDevice(i: number): Device {
   const id = `${o.prefix!}${i}`
   const password = o['password-template'] !== undefined ? o['password-template'].replaceAll('{id}', id) : o.password
   const client = mqtt.connect(o.url!, {
@@ -82,9 +96,15 @@ function startDevice (i: number): Device {
     keepalive: 30
   })
   const dev: Device = { id, client, model: new SensorModel(seeded(seed * 100_003 + i)), sent: 0, inFlight: 0 }
-  client.on('connect', () => { totals.connects++ })
-  client.on('close', () => { totals.disconnects++ })
-  client.on('error', (err) => { process.stderr.write(`holdfast-sim: ${id}: ${err.message}\n`) })
+  client.on('connect', () => {
+    totals.connects++
+  })
+  client.on('close', () => {
+    totals.disconnects++
+  })
+  client.on('error', err => {
+    process.stderr.write(`holdfast-sim: ${id}: ${err.message}\n`)
+  })
   const topic = `devices/${id}/${o.stream!}`
   const intervalMs = rate > 0 ? 1000 / rate : 0
   const tick = (): void => {
@@ -98,7 +118,7 @@ function startDevice (i: number): Device {
   // Like a real device with a local queue: a reading whose publish failed is sent again, same bytes.
   const send = (payload: Buffer, n: number): void => {
     const t0 = performance.now()
-    client.publish(topic, payload, { qos }, (err) => {
+    client.publish(topic, payload, { qos }, err => {
       if (err != null) {
         if (!stopping) {
           totals.retries++
@@ -118,9 +138,14 @@ function startDevice (i: number): Device {
   }
   if (intervalMs > 0) {
     // Stagger devices across the interval so the fleet does not publish in lockstep.
-    setTimeout(() => { tick(); dev.timer = setInterval(tick, intervalMs) }, Math.random() * intervalMs)
+    setTimeout(() => {
+      tick()
+      dev.timer = setInterval(tick, intervalMs)
+    }, Math.random() * intervalMs)
   } else {
-    client.on('connect', () => { for (let k = 0; k < inflight; k++) tick() })
+    client.on('connect', () => {
+      for (let k = 0; k < inflight; k++) tick()
+    })
   }
   return dev
 }
@@ -128,29 +153,48 @@ function startDevice (i: number): Device {
 const fleet: Device[] = []
 for (let i = 0; i < devices; i++) fleet.push(startDevice(i))
 
-const pct = (sorted: number[], p: number): number | null => sorted.length === 0 ? null : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! * 100) / 100
+const pct = (sorted: number[], p: number): number | null =>
+  sorted.length === 0
+    ? null
+    : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! * 100) / 100
 
 const statsEvery = num('stats-interval')
-const statsTimer = statsEvery > 0 ? setInterval(() => process.stderr.write(JSON.stringify({ progress: true, ...totals }) + '\n'), statsEvery * 1000) : undefined
+const statsTimer =
+  statsEvery > 0
+    ? setInterval(() => process.stderr.write(JSON.stringify({ progress: true, ...totals }) + '\n'), statsEvery * 1000)
+    : undefined
 
 const started = Date.now()
 const doneCheck = setInterval(() => {
-  const allSent = fleet.every((d) => (count > 0 && d.sent >= count) || Date.now() >= deadline)
-  const drained = fleet.every((d) => d.inFlight === 0)
+  const allSent = fleet.every(d => (count > 0 && d.sent >= count) || Date.now() >= deadline)
+  const drained = fleet.every(d => d.inFlight === 0)
   // After the last publish, allow up to 30 s for outstanding acks (e.g. across a gateway restart).
   if ((allSent && drained) || Date.now() >= deadline + 30_000) finish()
 }, 100)
 
-function finish (): void {
+function finish(): void {
   if (stopping) return
   stopping = true
   clearInterval(doneCheck)
   if (statsTimer !== undefined) clearInterval(statsTimer)
-  for (const d of fleet) { if (d.timer !== undefined) clearInterval(d.timer); d.client.end(true) }
+  for (const d of fleet) {
+    if (d.timer !== undefined) clearInterval(d.timer)
+    d.client.end(true)
+  }
   latencies.sort((a, b) => a - b)
   const elapsedS = (Date.now() - started) / 1000
-  const line = { ...totals, unacked: totals.published - totals.acked - totals.failed, elapsedS, ackedPerS: Math.round(totals.acked / elapsedS), pubackP50Ms: pct(latencies, 0.5), pubackP99Ms: pct(latencies, 0.99) }
-  const out = (): void => { process.stdout.write(JSON.stringify(line) + '\n'); process.exit(0) }
+  const line = {
+    ...totals,
+    unacked: totals.published - totals.acked - totals.failed,
+    elapsedS,
+    ackedPerS: Math.round(totals.acked / elapsedS),
+    pubackP50Ms: pct(latencies, 0.5),
+    pubackP99Ms: pct(latencies, 0.99)
+  }
+  const out = (): void => {
+    process.stdout.write(JSON.stringify(line) + '\n')
+    process.exit(0)
+  }
   if (ackedLog !== null) ackedLog.end(out)
   else out()
 }

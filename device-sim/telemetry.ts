@@ -6,20 +6,27 @@ export class SensorModel {
   private burstLeft = 0
   n = 0
 
-  constructor (private readonly rnd: () => number) {
+  constructor(private readonly rnd: () => number) {
     this.temp = 18 + rnd() * 8
     this.hum = 35 + rnd() * 20
     this.bat = 3.6 + rnd() * 0.6
   }
 
-  next (nowMs: number): Buffer {
+  next(nowMs: number): Buffer {
     this.temp += (this.rnd() - 0.5) * 0.05
     this.hum = Math.min(100, Math.max(0, this.hum + (this.rnd() - 0.5) * 0.1))
     this.bat = Math.max(3.0, this.bat - 0.00001)
     if (this.burstLeft === 0 && this.rnd() < 0.01) this.burstLeft = 5 + Math.floor(this.rnd() * 20)
     const vib = this.burstLeft > 0 ? 0.5 + this.rnd() * 2 : this.rnd() * 0.02
     if (this.burstLeft > 0) this.burstLeft--
-    const doc = { ts: nowMs, n: this.n++, temp: round(this.temp, 2), hum: round(this.hum, 1), vib: round(vib, 3), bat: round(this.bat, 3) }
+    const doc = {
+      ts: nowMs,
+      n: this.n++,
+      temp: round(this.temp, 2),
+      hum: round(this.hum, 1),
+      vib: round(vib, 3),
+      bat: round(this.bat, 3)
+    }
     return Buffer.from(JSON.stringify(doc))
   }
 }
@@ -27,7 +34,7 @@ export class SensorModel {
 const round = (v: number, d: number): number => Math.round(v * 10 ** d) / 10 ** d
 
 /** Small seeded PRNG (mulberry32) so runs are repeatable. */
-export function seeded (seed: number): () => number {
+export function seeded(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-system-deps.sh
 npm ci --no-audit --no-fund --loglevel=error
+npm run --silent lint
 npm run --silent build
 if [ -f scripts/fetch-kafka.sh ]; then bash scripts/fetch-kafka.sh; fi
 

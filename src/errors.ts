@@ -12,8 +12,8 @@ export const ErrorCodes = {
   HF_ERR_AUTH_ANONYMOUS: 'anonymous client refused',
   HF_ERR_AUTH_BAD_CREDENTIALS: 'bad device credentials',
   HF_ERR_AUTH_RATE_LIMITED: 'too many failed logins from this address',
-  HF_ERR_ACL_PUBLISH: 'publish outside the client\'s own topics',
-  HF_ERR_ACL_SUBSCRIBE: 'subscription outside the client\'s own topics',
+  HF_ERR_ACL_PUBLISH: "publish outside the client's own topics",
+  HF_ERR_ACL_SUBSCRIBE: "subscription outside the client's own topics",
   HF_ERR_TOPIC_INVALID: 'topic invalid',
   HF_ERR_PAYLOAD_TOO_LARGE: 'payload over the size limit',
   HF_ERR_QUOTA_STORAGE: 'device storage quota exhausted',
@@ -24,7 +24,7 @@ export const ErrorCodes = {
   HF_ERR_PROTOCOL: 'malformed MQTT packet',
   HF_ERR_PACKET_TOO_LARGE: 'MQTT packet over the size limit',
   HF_ERR_AUTH_UNKNOWN: 'unknown device or app',
-  HF_ERR_AUTH_CERT_MISMATCH: 'user name differs from the client certificate\'s id',
+  HF_ERR_AUTH_CERT_MISMATCH: "user name differs from the client certificate's id",
   HF_ERR_AUTH_BUSY: 'too many logins being checked',
   HF_ERR_SESSION_LIMIT: 'device has its maximum number of sessions',
   HF_ERR_CLIENT_ID_TAKEN: 'client id in use by another device or app',
@@ -48,18 +48,18 @@ export class HoldfastError extends Error {
   readonly code: ErrorCode
   readonly details: Record<string, unknown>
 
-  constructor (code: ErrorCode, message?: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message?: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message ?? ErrorCodes[code], options)
     this.name = 'HoldfastError'
     this.code = code
     this.details = details
   }
 
-  toJSON (): Record<string, unknown> {
+  toJSON(): Record<string, unknown> {
     return { code: this.code, message: this.message, ...this.details }
   }
 }
 
-export function isHoldfastError (err: unknown, code?: ErrorCode): err is HoldfastError {
+export function isHoldfastError(err: unknown, code?: ErrorCode): err is HoldfastError {
   return err instanceof HoldfastError && (code === undefined || err.code === code)
 }

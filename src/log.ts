@@ -11,15 +11,23 @@ export interface LogOptions {
   ring?: LogRing | null
 }
 
-export function createLogger (opts: LogOptions = {}): Logger {
+export function createLogger(opts: LogOptions = {}): Logger {
   const level = opts.level ?? 'info'
   const dest = opts.destination ?? pino.destination({ dest: 1, sync: false })
   const ring = opts.ring === undefined ? processLogRing : opts.ring
-  return pino({
-    name: 'holdfast',
-    level,
-    base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) }
-  }, ring === null || level === 'silent' ? dest : pino.multistream([{ stream: dest, level: level as pino.Level }, { stream: ring, level: level as pino.Level }]))
+  return pino(
+    {
+      name: 'holdfast',
+      level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: label => ({ level: label }) }
+    },
+    ring === null || level === 'silent'
+      ? dest
+      : pino.multistream([
+          { stream: dest, level: level as pino.Level },
+          { stream: ring, level: level as pino.Level }
+        ])
+  )
 }

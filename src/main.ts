@@ -28,34 +28,60 @@ export interface Gateway {
 }
 
 export interface StartOptions {
-  config: Readonly<Config>, log: Logger, configSource: string
+  config: Readonly<Config>
+  log: Logger
+  configSource: string
   /** The command line's settings: remote configuration validates documents with them (flags win over a document). */
   flags?: Record<string, string | true>
 }
 
-export async function startGateway ({ config: localConfig, log, configSource, flags }: StartOptions): Promise<Gateway> {
+export async function startGateway({ config: localConfig, log, configSource, flags }: StartOptions): Promise<Gateway> {
   const startedMs = Date.now()
   // First, so that opening (or salvaging) a large buffer is never taken for a hang by systemd.
-  const watchdog = startWatchdog({ onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed') })
+  const watchdog = startWatchdog({
+    onError: err => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed')
+  })
   // Remote configuration (remote.enabled): the applied document, if any, sets the live settings from the start.
-  const remote = localConfig.remote.enabled ? openRemoteConfig({ local: localConfig, localSource: configSource, flags: flags ?? {}, env: process.env, log }) : null
+  const remote = localConfig.remote.enabled
+    ? openRemoteConfig({ local: localConfig, localSource: configSource, flags: flags ?? {}, env: process.env, log })
+    : null
   const config = remote?.bootConfig ?? localConfig
   const holder = new ConfigHolder(config, remote?.info() ?? { source: configSource, version: null })
-  const newLink = (k: Config['kafka']) => remote !== null ? closingWhenIdle(createUplinker(k), k.requestTimeoutMs * 2) : createUplinker(k)
+  const newLink = (k: Config['kafka']) =>
+    remote !== null ? closingWhenIdle(createUplinker(k), k.requestTimeoutMs * 2) : createUplinker(k)
   const { db, recovery } = openBuffer({ dataDir: config.dataDir, synchronous: config.store.synchronous })
-  if (recovery !== null) log.error({ ...recovery }, 'buffer files were damaged: kept what could be read, the damaged files are in quarantine')
+  if (recovery !== null)
+    log.error(
+      { ...recovery },
+      'buffer files were damaged: kept what could be read, the damaged files are in quarantine'
+    )
   const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
   buffer.recovery = recovery
-  const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, (message) => log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline'))
+  const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
+    log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
+  )
   const counters = new Counters()
   const backlog = buffer.usageTotal()
-  log.info({ gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 }, 'buffer open')
+  log.info(
+    { gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 },
+    'buffer open'
+  )
   if (config.mqtt.allowAnonymous) {
-    log.warn({ code: 'HF_WARN_ANONYMOUS' }, 'ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): development only, any client may publish and subscribe anywhere')
+    log.warn(
+      { code: 'HF_WARN_ANONYMOUS' },
+      'ANONYMOUS MQTT CLIENTS ALLOWED (--allow-anonymous): development only, any client may publish and subscribe anywhere'
+    )
   }
 
   const aggregation = setupAggregation({ config, db, buffer, counters, log })
-  const admission = createAdmission({ config, buffer, counters, log, classify: aggregation.classify, relieve: aggregation.relieve })
+  const admission = createAdmission({
+    config,
+    buffer,
+    counters,
+    log,
+    classify: aggregation.classify,
+    relieve: aggregation.relieve
+  })
   let broker: Broker | undefined
   let http: Server | undefined
   const forwarder = new Forwarder({
@@ -79,7 +105,9 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
     aggregation.stop()
     buffer.close()
     await checkpoints.close()
-    await new Promise<void>((resolve) => { http === undefined ? resolve() : http.close(() => resolve()) })
+    await new Promise<void>(resolve => {
+      http === undefined ? resolve() : http.close(() => resolve())
+    })
     http?.closeAllConnections()
     log.info('stopped')
     watchdog.stop()
@@ -101,7 +129,11 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
         buffer,
         quotaOf: admission.quotaOf,
         uplink: () => forwarder.view(),
-        budget: () => ({ enabled: aggregation.budget.enabled, ...aggregation.budget.view(), classes: forwarder.classStates() }),
+        budget: () => ({
+          enabled: aggregation.budget.enabled,
+          ...aggregation.budget.view(),
+          classes: forwarder.classStates()
+        }),
         aggregation: aggregation.view,
         mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }),
         config: () => holder.describe()
@@ -121,12 +153,35 @@ export async function startGateway ({ config: localConfig, log, configSource, fl
   const clockTimer = setInterval(() => {
     if (!db.open) return
     const c = buffer.clockTick()
-    if (c !== null) log.warn({ code: 'HF_WARN_CLOCK_CORRECTED', ...c }, 'wall clock set: receive times of readings stored while it was wrong are corrected')
+    if (c !== null)
+      log.warn(
+        { code: 'HF_WARN_CLOCK_CORRECTED', ...c },
+        'wall clock set: receive times of readings stored while it was wrong are corrected'
+      )
   }, 1000)
   clockTimer.unref()
-  remote?.start(runningParts({ holder, startedMs, counters, buffer, admission, forwarder, newLink, mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() }) }))
-  log.info({ mqttPort: config.mqtt.port, httpPort: config.http.port, uplink: config.kafka.brokers.length > 0 ? config.kafka.brokers : 'none' }, 'gateway ready')
-  void notifyReady(`MQTT on ${config.mqtt.port}, HTTP on ${config.http.port}, ${backlog.readings} readings buffered`,
-    { onError: (err) => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd readiness notification failed') })
+  remote?.start(
+    runningParts({
+      holder,
+      startedMs,
+      counters,
+      buffer,
+      admission,
+      forwarder,
+      newLink,
+      mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() })
+    })
+  )
+  log.info(
+    {
+      mqttPort: config.mqtt.port,
+      httpPort: config.http.port,
+      uplink: config.kafka.brokers.length > 0 ? config.kafka.brokers : 'none'
+    },
+    'gateway ready'
+  )
+  void notifyReady(`MQTT on ${config.mqtt.port}, HTTP on ${config.http.port}, ${backlog.readings} readings buffered`, {
+    onError: err => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd readiness notification failed')
+  })
   return { config, buffer, counters, forwarder, close }
 }

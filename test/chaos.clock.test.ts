@@ -12,28 +12,38 @@ import { sleep } from './harness/wait.js'
 
 // The gateway's wall clock is stepped with libfaketime (LD_PRELOAD; the host clock is untouched):
 // a board without an RTC boots with a wrong time until NTP sets it.
-const LIB = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'].find(existsSync)
+const LIB = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1'
+].find(existsSync)
 
-function fakeClock (): { env: Record<string, string>, set: (offset: string) => void } {
+function fakeClock(): { env: Record<string, string>; set: (offset: string) => void } {
   const file = join(mkdtempSync(join(tmpdir(), 'hf-clock-')), 'offset')
   writeFileSync(file, '+0\n')
   return {
     env: { LD_PRELOAD: LIB!, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
-    set: (offset) => writeFileSync(file, `${offset}\n`)
+    set: offset => writeFileSync(file, `${offset}\n`)
   }
 }
 
-async function publish (gw: GatewayProcess, device: string, from: number, count: number): Promise<void> {
+async function publish(gw: GatewayProcess, device: string, from: number, count: number): Promise<void> {
   const c = await mqtt.connectAsync(gw.url, { clientId: device })
-  for (let n = from; n < from + count; n++) await c.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ n, v: n }), { qos: 1 })
+  for (let n = from; n < from + count; n++)
+    await c.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ n, v: n }), { qos: 1 })
   await c.endAsync()
 }
 
 let kafka: KafkaBroker
-before(async () => { kafka = await startKafka() })
-after(async () => { await kafka?.dispose() })
+before(async () => {
+  kafka = await startKafka()
+})
+after(async () => {
+  await kafka?.dispose()
+})
 
-test('wall clock stepped back and forward: receive times stay ordered', { skip: LIB === undefined ? 'libfaketime not installed' : false }, async () => {
+test('wall clock stepped back and forward: receive times stay ordered', {
+  skip: LIB === undefined ? 'libfaketime not installed' : false
+}, async () => {
   const clock = fakeClock()
   const gw = await GatewayProcess.start({ env: clock.env })
   try {
@@ -53,10 +63,13 @@ test('wall clock stepped back and forward: receive times stay ordered', { skip: 
   }
   const rows = readBuffer(gw.dataDir)
   assert.equal(rows.length, 100)
-  for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.recv_ms >= rows[i - 1]!.recv_ms, `receive time went backwards at seq ${rows[i]!.seq}`)
+  for (let i = 1; i < rows.length; i++)
+    assert.ok(rows[i]!.recv_ms >= rows[i - 1]!.recv_ms, `receive time went backwards at seq ${rows[i]!.seq}`)
 })
 
-test('booted with a clock a day behind: receive times stay ordered and are corrected once NTP sets the clock', { skip: LIB === undefined ? 'libfaketime not installed' : false }, async () => {
+test('booted with a clock a day behind: receive times stay ordered and are corrected once NTP sets the clock', {
+  skip: LIB === undefined ? 'libfaketime not installed' : false
+}, async () => {
   const topic = `clock-${Date.now()}`
   const admin = kafka.client().admin()
   await admin.connect()
@@ -73,7 +86,7 @@ test('booted with a clock a day behind: receive times stay ordered and are corre
   clock.set('-86400s')
   const wrong = await GatewayProcess.start({ dataDir: gw.dataDir, env: clock.env })
   const bootedAt = Date.now()
-  let st
+  let st: Awaited<ReturnType<typeof wrong.status>>
   try {
     st = await wrong.status()
     assert.equal(st.clock.state, 'unsynced')
@@ -89,16 +102,22 @@ test('booted with a clock a day behind: receive times stay ordered and are corre
   const stored = readBuffer(gw.dataDir)
   for (let i = 1; i < stored.length; i++) assert.ok(stored[i]!.recv_ms >= stored[i - 1]!.recv_ms, 'ordered as stored')
   // Third life, right clock and an uplink: what reaches Kafka carries corrected receive times.
-  const ok = await GatewayProcess.start({ dataDir: gw.dataDir, args: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic] })
+  const ok = await GatewayProcess.start({
+    dataDir: gw.dataDir,
+    args: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic]
+  })
   try {
-    const { unique } = dedupe(await consumeAll(kafka, topic, { until: (n) => n >= 15 }))
+    const { unique } = dedupe(await consumeAll(kafka, topic, { until: n => n >= 15 }))
     assert.equal(unique.length, 15)
-    const byN = new Map(unique.map((r) => [JSON.parse(r.payload.toString()).n as number, r.recvMs]))
+    const byN = new Map(unique.map(r => [JSON.parse(r.payload.toString()).n as number, r.recvMs]))
     for (let n = 5; n < 10; n++) {
       const t = byN.get(n)!
-      assert.ok(Math.abs(t - bootedAt) < 60_000, `reading ${n} received while unsynced is corrected to real time (off by ${Math.round((t - bootedAt) / 1000)} s)`)
+      assert.ok(
+        Math.abs(t - bootedAt) < 60_000,
+        `reading ${n} received while unsynced is corrected to real time (off by ${Math.round((t - bootedAt) / 1000)} s)`
+      )
     }
-    const times = [...Array(15).keys()].map((n) => byN.get(n)!)
+    const times = [...Array(15).keys()].map(n => byN.get(n)!)
     for (let i = 1; i < times.length; i++) assert.ok(times[i]! >= times[i - 1]!, `corrected times in order at ${i}`)
   } finally {
     await ok.stop()

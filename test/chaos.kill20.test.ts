@@ -8,11 +8,23 @@ import { readBuffer } from './harness/db.js'
 import { startSim } from './harness/sim.js'
 import { sleep } from './harness/wait.js'
 
-
 test('20 SIGKILL cycles under load: every acknowledged reading survives, none stored twice', async () => {
   const gw = await GatewayProcess.start()
   const ackedLog = join(mkdtempSync(join(tmpdir(), 'hf-chaos-')), 'acked.log')
-  const sim = startSim(['--url', gw.url, '--devices', '10', '--prefix', 'c20-', '--rate', '200', '--duration', '60', '--acked-log', ackedLog])
+  const sim = startSim([
+    '--url',
+    gw.url,
+    '--devices',
+    '10',
+    '--prefix',
+    'c20-',
+    '--rate',
+    '200',
+    '--duration',
+    '60',
+    '--acked-log',
+    ackedLog
+  ])
   let cycles = 0
   try {
     for (; cycles < 20 && sim.child.exitCode === null; cycles++) {
@@ -33,8 +45,12 @@ test('20 SIGKILL cycles under load: every acknowledged reading survives, none st
     const key = `${row.device} ${JSON.parse(row.payload.toString()).n as number}`
     stored.set(key, (stored.get(key) ?? 0) + 1)
   }
-  const missing = acked.filter((k) => !stored.has(k))
-  assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${acked.length} acknowledged readings lost over 20 kills`)
+  const missing = acked.filter(k => !stored.has(k))
+  assert.deepEqual(
+    missing.slice(0, 10),
+    [],
+    `${missing.length} of ${acked.length} acknowledged readings lost over 20 kills`
+  )
   const twice = [...stored].filter(([, n]) => n > 1)
   assert.deepEqual(twice.slice(0, 10), [], `${twice.length} readings stored twice`)
 })

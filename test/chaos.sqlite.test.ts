@@ -11,41 +11,52 @@ import { readBuffer } from './harness/db.js'
 
 const PER_DEVICE = 3000
 
-async function seed (gw: GatewayProcess): Promise<Set<string>> {
+async function seed(gw: GatewayProcess): Promise<Set<string>> {
   const acked = new Set<string>()
-  await Promise.all(['dmg-a', 'dmg-b'].map(async (id) => {
-    const c = await mqtt.connectAsync(gw.url, { clientId: id })
-    for (let base = 0; base < PER_DEVICE; base += 100) {
-      await Promise.all(Array.from({ length: 100 }, async (_, k) => {
-        const n = base + k
-        await c.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ ts: 1_700_000_000_000 + n, n, v: 'x'.repeat(64) }), { qos: 1 })
-        acked.add(`${id} ${n}`)
-      }))
-    }
-    await c.endAsync()
-  }))
+  await Promise.all(
+    ['dmg-a', 'dmg-b'].map(async id => {
+      const c = await mqtt.connectAsync(gw.url, { clientId: id })
+      for (let base = 0; base < PER_DEVICE; base += 100) {
+        await Promise.all(
+          Array.from({ length: 100 }, async (_, k) => {
+            const n = base + k
+            await c.publishAsync(
+              `devices/${id}/telemetry`,
+              JSON.stringify({ ts: 1_700_000_000_000 + n, n, v: 'x'.repeat(64) }),
+              { qos: 1 }
+            )
+            acked.add(`${id} ${n}`)
+          })
+        )
+      }
+      await c.endAsync()
+    })
+  )
   return acked
 }
 
 /** Every row left is one of the acknowledged readings, intact; returns how many survived. */
-function checkIntact (dataDir: string, acked: Set<string>): number {
+function checkIntact(dataDir: string, acked: Set<string>): number {
   const rows = readBuffer(dataDir)
   for (const r of rows) {
-    const doc = JSON.parse(r.payload.toString()) as { n: number, ts: number }
+    const doc = JSON.parse(r.payload.toString()) as { n: number; ts: number }
     assert.ok(acked.has(`${r.device} ${doc.n}`), `row ${r.seq} is an acknowledged reading`)
     assert.equal(r.event_ms, doc.ts)
   }
   return rows.length
 }
 
-async function afterDamage (gw: GatewayProcess, acked: Set<string>, reason: RegExp): Promise<number> {
+async function afterDamage(gw: GatewayProcess, acked: Set<string>, reason: RegExp): Promise<number> {
   await gw.launch()
   const st = await gw.status()
   const rec = st.store.recovery
   assert.ok(rec !== null, 'the damage is reported in /api/status')
   assert.equal(rec.code, 'HF_ERR_STORE_CORRUPT')
   assert.match(rec.reason, reason)
-  assert.ok(existsSync(rec.quarantinedTo) && readdirSync(rec.quarantinedTo).length > 0, 'damaged files kept in quarantine')
+  assert.ok(
+    existsSync(rec.quarantinedTo) && readdirSync(rec.quarantinedTo).length > 0,
+    'damaged files kept in quarantine'
+  )
   assert.match(gw.log(), /HF_ERR_STORE_CORRUPT/)
   // The gateway works: a new reading is stored, with a sequence number above everything kept.
   const before = st.backlog.lastSeq as number
@@ -79,7 +90,7 @@ test('a truncated database file: the readable part is salvaged into a fresh buff
   const acked = await seed(gw)
   await gw.stop() // checkpoints everything into buffer.db
   const db = join(gw.dataDir, 'buffer.db')
-  truncateSync(db, Math.floor(statSync(db).size * 0.6 / 8192) * 8192 + 100)
+  truncateSync(db, Math.floor((statSync(db).size * 0.6) / 8192) * 8192 + 100)
   const kept = await afterDamage(gw, acked, /malformed|corrupt|disk image|page|never used|out of order/i)
   assert.ok(kept > 0 && kept < acked.size, `some but not all readings salvaged (${kept} of ${acked.size})`)
 })

@@ -3,8 +3,18 @@ import assert from 'node:assert/strict'
 import { gzipSync } from 'node:zlib'
 import { Encoder } from 'cbor-x'
 import {
-  encodeBatch, decodeBatch, encodeBody, eventIdOf, frameStream, splitStream,
-  FORMAT_VERSION, CONTENT_TYPE, KAFKA_COMPRESSION, CODEC_NONE, CODEC_ZLIB, type BatchMessage
+  encodeBatch,
+  decodeBatch,
+  encodeBody,
+  eventIdOf,
+  frameStream,
+  splitStream,
+  FORMAT_VERSION,
+  CONTENT_TYPE,
+  KAFKA_COMPRESSION,
+  CODEC_NONE,
+  CODEC_ZLIB,
+  type BatchMessage
 } from '../src/codec/batch.js'
 import { eventTimeOf } from '../src/codec/reading.js'
 import { isHoldfastError } from '../src/errors.js'
@@ -14,13 +24,22 @@ import { SensorModel, seeded } from '../device-sim/telemetry.js'
 const GW = 'plant-7-gw1'
 const T0 = 1_760_000_000_000
 
-function reading (seq: number, payload: Buffer | string, over: Partial<StoredReading> = {}): StoredReading {
+function reading(seq: number, payload: Buffer | string, over: Partial<StoredReading> = {}): StoredReading {
   const p = typeof payload === 'string' ? Buffer.from(payload) : payload
-  return { seq, device: 'press-12', topic: 'devices/press-12/telemetry', payload: p, recvMs: T0 + seq, eventMs: eventTimeOf(p), qos: 1, ...over }
+  return {
+    seq,
+    device: 'press-12',
+    topic: 'devices/press-12/telemetry',
+    payload: p,
+    recvMs: T0 + seq,
+    eventMs: eventTimeOf(p),
+    qos: 1,
+    ...over
+  }
 }
 
 /** Encode, decode (with and without headers), and check every field of every reading. */
-function roundTrip (readings: StoredReading[], opts: { compress?: boolean } = {}): BatchMessage {
+function roundTrip(readings: StoredReading[], opts: { compress?: boolean } = {}): BatchMessage {
   const device = readings[0]!.device
   const m = encodeBatch(GW, device, readings, opts)
   for (const got of [decodeBatch(m.value), decodeBatch(m.value, m.headers)]) {
@@ -28,23 +47,37 @@ function roundTrip (readings: StoredReading[], opts: { compress?: boolean } = {}
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i]!
       const g = got[i]!
-      assert.ok(g.payload.equals(r.payload), `payload ${i}: ${JSON.stringify(r.payload.toString('latin1'))} came back as ${JSON.stringify(g.payload.toString('latin1'))}`)
-      assert.deepEqual({ ...g, payload: null }, {
-        eventId: `${GW}:${r.seq}`, gatewayId: GW, seq: r.seq, device, topic: r.topic, payload: null, recvMs: r.recvMs, eventMs: r.eventMs, qos: r.qos
-      })
+      assert.ok(
+        g.payload.equals(r.payload),
+        `payload ${i}: ${JSON.stringify(r.payload.toString('latin1'))} came back as ${JSON.stringify(g.payload.toString('latin1'))}`
+      )
+      assert.deepEqual(
+        { ...g, payload: null },
+        {
+          eventId: `${GW}:${r.seq}`,
+          gatewayId: GW,
+          seq: r.seq,
+          device,
+          topic: r.topic,
+          payload: null,
+          recvMs: r.recvMs,
+          eventMs: r.eventMs,
+          qos: r.qos
+        }
+      )
     }
   }
   return m
 }
 
-function expectDecodeError (fn: () => unknown, what: string): void {
+function expectDecodeError(fn: () => unknown, what: string): void {
   assert.throws(fn, (err: unknown) => isHoldfastError(err, 'HF_ERR_DECODE'), what)
 }
 
 /** Simulated fleet as the buffer holds it: seq assigned in arrival order across devices. */
-function telemetry (devices: number, seconds: number): Map<string, StoredReading[]> {
+function telemetry(devices: number, seconds: number): Map<string, StoredReading[]> {
   const rnd = seeded(3)
-  const sent: Array<{ device: string, payload: Buffer, at: number }> = []
+  const sent: Array<{ device: string; payload: Buffer; at: number }> = []
   for (let d = 0; d < devices; d++) {
     const device = `dev-${d}`
     const model = new SensorModel(seeded(100 + d))
@@ -59,7 +92,15 @@ function telemetry (devices: number, seconds: number): Map<string, StoredReading
   let seq = 1_000_000
   for (const s of sent) {
     if (!out.has(s.device)) out.set(s.device, [])
-    out.get(s.device)!.push({ seq: seq++, device: s.device, topic: `devices/${s.device}/telemetry`, payload: s.payload, recvMs: Math.floor(s.at), eventMs: eventTimeOf(s.payload), qos: 1 })
+    out.get(s.device)!.push({
+      seq: seq++,
+      device: s.device,
+      topic: `devices/${s.device}/telemetry`,
+      payload: s.payload,
+      recvMs: Math.floor(s.at),
+      eventMs: eventTimeOf(s.payload),
+      qos: 1
+    })
   }
   return out
 }
@@ -73,11 +114,39 @@ test('telemetry JSON round-trips exactly, compressed in the value or not', () =>
 
 test('payloads that are not canonical JSON come back byte for byte', () => {
   const texts = [
-    '{"a": 1}', '{ "a":1 }', '{"a":1.50}', '{"a":1e3}', '{"a":1E3}', '{"a":-0}', '{"a":0.0}', '{"a":01}',
-    '{"a":1,"a":2}', '{"b":1,"1":2}', '{"1":2,"b":1}', '{"a":"\\u00e9"}', '{"a":"\\ud800"}', '{"a":"\\/"}',
-    '{"a":0.30000000000000004}', '{"a":0.3000000000000000444}', '{"a":1e-7}', '{"a":0.0000001}', '{"a":123456789012345678}',
-    '{"a":[1,2]}', '{"a":{"b":1}}', '{}', '{"a":1}\n', '\ufeff{"a":1}', '{"a":1}}', '{"a":1,}', '[1,2]', '"text"', '42', 'null',
-    '{"__proto__":1,"constructor":2}', '{"x":true,"y":false,"z":null}', '{"a":"tab\\there","b":"quote\\"","c":"back\\\\slash"}'
+    '{"a": 1}',
+    '{ "a":1 }',
+    '{"a":1.50}',
+    '{"a":1e3}',
+    '{"a":1E3}',
+    '{"a":-0}',
+    '{"a":0.0}',
+    '{"a":01}',
+    '{"a":1,"a":2}',
+    '{"b":1,"1":2}',
+    '{"1":2,"b":1}',
+    '{"a":"\\u00e9"}',
+    '{"a":"\\ud800"}',
+    '{"a":"\\/"}',
+    '{"a":0.30000000000000004}',
+    '{"a":0.3000000000000000444}',
+    '{"a":1e-7}',
+    '{"a":0.0000001}',
+    '{"a":123456789012345678}',
+    '{"a":[1,2]}',
+    '{"a":{"b":1}}',
+    '{}',
+    '{"a":1}\n',
+    '\ufeff{"a":1}',
+    '{"a":1}}',
+    '{"a":1,}',
+    '[1,2]',
+    '"text"',
+    '42',
+    'null',
+    '{"__proto__":1,"constructor":2}',
+    '{"x":true,"y":false,"z":null}',
+    '{"a":"tab\\there","b":"quote\\"","c":"back\\\\slash"}'
   ]
   roundTrip(texts.map((t, i) => reading(i + 1, t)))
   // The same texts interleaved with canonical telemetry, so shapes and raw payloads mix in one batch.
@@ -109,7 +178,10 @@ test('random flat JSON texts, canonical or not, round-trip exactly (fast path ag
   const number = (): string => {
     const sign = rnd() < 0.3 ? '-' : ''
     const int = rnd() < 0.3 ? '0' : rnd() < 0.05 ? '0' + digits(2, false) : digits(1 + Math.floor(rnd() * 17), true)
-    const frac = rnd() < 0.4 ? '' : '.' + (rnd() < 0.2 ? '0'.repeat(Math.floor(rnd() * 9)) : '') + digits(Math.floor(rnd() * 18), false)
+    const frac =
+      rnd() < 0.4
+        ? ''
+        : '.' + (rnd() < 0.2 ? '0'.repeat(Math.floor(rnd() * 9)) : '') + digits(Math.floor(rnd() * 18), false)
     const exp = rnd() < 0.05 ? 'e' + String(Math.floor(rnd() * 30 - 15)) : ''
     return sign + int + frac + exp
   }
@@ -124,8 +196,10 @@ test('random flat JSON texts, canonical or not, round-trip exactly (fast path ag
     const list: StoredReading[] = []
     for (let i = 0; i < 250; i++) {
       const keys = ['ts', 'temp', 'k' + String(i % 3)].slice(0, 1 + Math.floor(rnd() * 3))
-      const text = '{' + keys.map((k) => `"${k}":${value()}`).join(',') + '}'
-      try { if (JSON.stringify(JSON.parse(text)) === text) canonical++ } catch {}
+      const text = '{' + keys.map(k => `"${k}":${value()}`).join(',') + '}'
+      try {
+        if (JSON.stringify(JSON.parse(text)) === text) canonical++
+      } catch {}
       list.push(reading(b * 1000 + i + 1, text, { eventMs: null }))
     }
     roundTrip(list)
@@ -136,12 +210,15 @@ test('random flat JSON texts, canonical or not, round-trip exactly (fast path ag
 test('topics, qos, event times: many topics, nulls, far-off clocks, 53-bit numbers', () => {
   const list: StoredReading[] = []
   for (let i = 0; i < 300; i++) {
-    list.push(reading(2 ** 40 + i * 7, `{"i":${i}}`, {
-      topic: `devices/press-12/stream-${i % 60}/x`,
-      qos: i % 3,
-      recvMs: T0 + i * 3,
-      eventMs: i % 4 === 0 ? null : i % 4 === 1 ? 1 : i % 4 === 2 ? T0 + i * 3 - 40_000_000_000 : Number.MAX_SAFE_INTEGER - i
-    }))
+    list.push(
+      reading(2 ** 40 + i * 7, `{"i":${i}}`, {
+        topic: `devices/press-12/stream-${i % 60}/x`,
+        qos: i % 3,
+        recvMs: T0 + i * 3,
+        eventMs:
+          i % 4 === 0 ? null : i % 4 === 1 ? 1 : i % 4 === 2 ? T0 + i * 3 - 40_000_000_000 : Number.MAX_SAFE_INTEGER - i
+      })
+    )
   }
   list.push(reading(Number.MAX_SAFE_INTEGER, 'last', { recvMs: Number.MAX_SAFE_INTEGER, eventMs: -5 }))
   roundTrip(list)
@@ -163,7 +240,14 @@ test('headers carry content type, format, gateway, device, count, first and last
     'hf-compression': 'none'
   })
   assert.equal(m.value[3], CODEC_NONE)
-  const z = encodeBatch(GW, 'press-12', telemetry(1, 200).get('dev-0')!.map((r) => ({ ...r, device: 'press-12' })), { compress: true })
+  const z = encodeBatch(
+    GW,
+    'press-12',
+    telemetry(1, 200)
+      .get('dev-0')!
+      .map(r => ({ ...r, device: 'press-12' })),
+    { compress: true }
+  )
   assert.equal(z.headers['hf-compression'], 'zlib')
   assert.equal(z.value[3], CODEC_ZLIB)
   assert.deepEqual([...m.value.subarray(0, 3)], [0x48, 0x46, FORMAT_VERSION])
@@ -172,7 +256,16 @@ test('headers carry content type, format, gateway, device, count, first and last
   const asBuffers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)]))
   assert.equal(decodeBatch(m.value, asBuffers).length, 3)
   // A header that disagrees with the body means a mix-up or damage: refuse it.
-  for (const [k, v] of [['hf-count', '4'], ['hf-first-seq', '40'], ['hf-last-seq', '98'], ['hf-gateway', 'other'], ['hf-device', 'x'], ['hf-format', '2'], ['hf-content-type', 'application/json'], ['hf-compression', 'zlib']] as const) {
+  for (const [k, v] of [
+    ['hf-count', '4'],
+    ['hf-first-seq', '40'],
+    ['hf-last-seq', '98'],
+    ['hf-gateway', 'other'],
+    ['hf-device', 'x'],
+    ['hf-format', '2'],
+    ['hf-content-type', 'application/json'],
+    ['hf-compression', 'zlib']
+  ] as const) {
     expectDecodeError(() => decodeBatch(m.value, { ...m.headers, [k]: v }), `${k}=${v}`)
   }
   KAFKA_COMPRESSION satisfies 'none' | 'gzip'
@@ -184,27 +277,50 @@ test('event ids are gateway:seq, unique, and the same when a batch is sent again
   const list = telemetry(1, 50).get('dev-0')!
   const a = decodeBatch(encodeBatch(GW, 'dev-0', list).value)
   const b = decodeBatch(encodeBatch(GW, 'dev-0', list.slice(10, 30)).value) // a re-send, batched differently
-  assert.equal(new Set(a.map((r) => r.eventId)).size, list.length)
-  assert.deepEqual(b.map((r) => r.eventId), a.slice(10, 30).map((r) => r.eventId))
+  assert.equal(new Set(a.map(r => r.eventId)).size, list.length)
+  assert.deepEqual(
+    b.map(r => r.eventId),
+    a.slice(10, 30).map(r => r.eventId)
+  )
   const other = decodeBatch(encodeBatch('plant-7-gw2', 'dev-0', list).value)
-  assert.ok(other.every((r, i) => r.eventId !== a[i]!.eventId), 'another gateway, other ids')
+  assert.ok(
+    other.every((r, i) => r.eventId !== a[i]!.eventId),
+    'another gateway, other ids'
+  )
 })
 
 test('deterministic: the same readings give the same bytes', () => {
   const list = telemetry(1, 300).get('dev-0')!
   for (const compress of [false, true]) {
     const a = encodeBatch(GW, 'dev-0', list, { compress })
-    const b = encodeBatch(GW, 'dev-0', list.map((r) => ({ ...r, payload: Buffer.from(r.payload) })), { compress })
+    const b = encodeBatch(
+      GW,
+      'dev-0',
+      list.map(r => ({ ...r, payload: Buffer.from(r.payload) })),
+      { compress }
+    )
     assert.ok(a.value.equals(b.value))
     assert.deepEqual(a.headers, b.headers)
   }
 })
 
 test('truncated, corrupted or foreign input throws HF_ERR_DECODE and nothing else', () => {
-  const plain = encodeBatch(GW, 'press-12', [reading(1, '{"t":21.5,"ok":true}'), reading(2, Buffer.from([1, 2, 3])), reading(3, '{"t":21.75,"ok":false}')])
-  const zipped = encodeBatch(GW, 'press-12', telemetry(1, 100).get('dev-0')!.map((r) => ({ ...r, device: 'press-12' })), { compress: true })
+  const plain = encodeBatch(GW, 'press-12', [
+    reading(1, '{"t":21.5,"ok":true}'),
+    reading(2, Buffer.from([1, 2, 3])),
+    reading(3, '{"t":21.75,"ok":false}')
+  ])
+  const zipped = encodeBatch(
+    GW,
+    'press-12',
+    telemetry(1, 100)
+      .get('dev-0')!
+      .map(r => ({ ...r, device: 'press-12' })),
+    { compress: true }
+  )
   for (const m of [plain, zipped]) {
-    for (let len = 0; len < m.value.length; len++) expectDecodeError(() => decodeBatch(m.value.subarray(0, len)), `truncated to ${len} bytes`)
+    for (let len = 0; len < m.value.length; len++)
+      expectDecodeError(() => decodeBatch(m.value.subarray(0, len)), `truncated to ${len} bytes`)
   }
   // zlib's Adler-32 catches any damage to a compressed value's data (a flip in the unused padding
   // bits of the last deflate byte changes nothing and decodes to the same readings).
@@ -238,12 +354,29 @@ test('truncated, corrupted or foreign input throws HF_ERR_DECODE and nothing els
   expectDecodeError(() => decodeBatch(Buffer.from([0x48, 0x46, 9, 0, 0x80])), 'future version')
   expectDecodeError(() => decodeBatch(Buffer.from([0x48, 0x46, 1, 7, 0x80])), 'unknown codec')
   const cbor = new Encoder({ useRecords: false })
-  const wrap = (body: unknown): Buffer => Buffer.concat([Buffer.from([0x48, 0x46, 1, 0]), Buffer.from(cbor.encode(body))])
+  const wrap = (body: unknown): Buffer =>
+    Buffer.concat([Buffer.from([0x48, 0x46, 1, 0]), Buffer.from(cbor.encode(body))])
   const good = (): unknown[] => [GW, 'd', [1], [T0], [null], ['t'], [0], [1], [0], [Buffer.from('x')], []]
   expectDecodeError(() => decodeBatch(wrap({ a: 1 })), 'a map')
   expectDecodeError(() => decodeBatch(wrap([...good(), 'extra'])), 'extra field')
   assert.equal(decodeBatch(wrap(good()))[0]!.payload.toString(), 'x')
-  const variants: Array<[number, unknown]> = [[2, []], [2, [1.5]], [2, [2 ** 60]], [3, [T0, 1]], [5, [1]], [6, [1]], [7, [3]], [8, [1]], [9, []], [9, [Buffer.from('x'), Buffer.from('y')]], [10, [[['a'], [[0, [1, 2]]]]]], [10, [[[], []]]], [10, [[['a'], [[5, [1]]]]]], [10, [[['a'], [[1, 99, [1]]]]]], [10, [[['a'], [[0, [{}]]]]]]]
+  const variants: Array<[number, unknown]> = [
+    [2, []],
+    [2, [1.5]],
+    [2, [2 ** 60]],
+    [3, [T0, 1]],
+    [5, [1]],
+    [6, [1]],
+    [7, [3]],
+    [8, [1]],
+    [9, []],
+    [9, [Buffer.from('x'), Buffer.from('y')]],
+    [10, [[['a'], [[0, [1, 2]]]]]],
+    [10, [[[], []]]],
+    [10, [[['a'], [[5, [1]]]]]],
+    [10, [[['a'], [[1, 99, [1]]]]]],
+    [10, [[['a'], [[0, [{}]]]]]]
+  ]
   for (const [at, v] of variants) {
     const body = good()
     body[at] = v
@@ -280,17 +413,22 @@ test('uplink bytes per reading ≤ 15% of the raw JSON on simulated telemetry (a
     // As the producer sends it: Kafka-level GZIP over key, headers and value, one message alone
     // in its record batch (the worst case; several messages per request compress better).
     const m = encodeBatch(GW, device, list)
-    const meta = Buffer.from(m.key + Object.entries(m.headers).map(([k, v]) => k + v).join(''))
+    const meta = Buffer.from(
+      m.key +
+        Object.entries(m.headers)
+          .map(([k, v]) => k + v)
+          .join('')
+    )
     kafkaGzip += gzipSync(Buffer.concat([meta, m.value])).length
     plainValue += m.value.length
     // The same batch compressed inside the value (other transports), headers uncompressed.
     const z = encodeBatch(GW, device, list, { compress: true })
     inValue += z.value.length + meta.length
   }
-  assert.ok(kafkaGzip / raw <= 0.15, `Kafka-level gzip: ${(kafkaGzip / raw * 100).toFixed(1)}% of raw JSON`)
-  assert.ok(inValue / raw <= 0.15, `zlib in the value: ${(inValue / raw * 100).toFixed(1)}% of raw JSON`)
+  assert.ok(kafkaGzip / raw <= 0.15, `Kafka-level gzip: ${((kafkaGzip / raw) * 100).toFixed(1)}% of raw JSON`)
+  assert.ok(inValue / raw <= 0.15, `zlib in the value: ${((inValue / raw) * 100).toFixed(1)}% of raw JSON`)
   // The columnar body alone (before any compression) is already well under the raw JSON.
-  assert.ok(plainValue / raw <= 0.35, `uncompressed body: ${(plainValue / raw * 100).toFixed(1)}% of raw JSON`)
+  assert.ok(plainValue / raw <= 0.35, `uncompressed body: ${((plainValue / raw) * 100).toFixed(1)}% of raw JSON`)
   // And transposing the JSON into columns is what makes the difference.
   const list = fleet.get('dev-0')!
   const rawBody = gzipSync(encodeBody(GW, 'dev-0', list, false)).length

@@ -22,7 +22,9 @@ test('a bad flag value stops the start with the field, its source and what is al
 })
 
 test('a bad environment value and an unknown file key are each named', async () => {
-  const r = await runCli(['run', '--config', file({ mqtt: { prot: 1 }, store: { synchronous: 'sometimes' } })], { env: { HOLDFAST_HTTP_PORT: '70000' } })
+  const r = await runCli(['run', '--config', file({ mqtt: { prot: 1 }, store: { synchronous: 'sometimes' } })], {
+    env: { HOLDFAST_HTTP_PORT: '70000' }
+  })
   assert.equal(r.code, 2)
   assert.match(r.stderr, /http\.port: must be an integer from 1 to 65535 \(got "70000"\) \(env HOLDFAST_HTTP_PORT\)/)
   assert.match(r.stderr, /mqtt\.prot: unknown key/)
@@ -66,7 +68,7 @@ test('every validation error is collected, not only the first', () => {
     assert.fail('should throw')
   } catch (err) {
     assert.ok(isHoldfastError(err, 'HF_ERR_CONFIG_INVALID'))
-    const fields = (err.details.errors as Array<{ field: string }>).map((e) => e.field).sort()
+    const fields = (err.details.errors as Array<{ field: string }>).map(e => e.field).sort()
     assert.deepEqual(fields, ['HOLDFAST_NOPE', 'kafka.brokers', 'mqtt.allowAnonymous'])
   }
 })

@@ -8,14 +8,27 @@ import { readBuffer } from './harness/db.js'
 import { startSim } from './harness/sim.js'
 import { sleep } from './harness/wait.js'
 
-
 test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores none twice', async () => {
   const gw = await GatewayProcess.start()
   const ackedLog = join(mkdtempSync(join(tmpdir(), 'hf-kill9-')), 'acked.log')
   const devices = 20
   const perDevice = 3000
-  const sim = startSim(['--url', gw.url, '--devices', String(devices), '--prefix', 'k9-', '--rate', '0', '--inflight', '5',
-    '--count', String(perDevice), '--acked-log', ackedLog])
+  const sim = startSim([
+    '--url',
+    gw.url,
+    '--devices',
+    String(devices),
+    '--prefix',
+    'k9-',
+    '--rate',
+    '0',
+    '--inflight',
+    '5',
+    '--count',
+    String(perDevice),
+    '--acked-log',
+    ackedLog
+  ])
   const kills: number[] = []
   try {
     for (let k = 0; k < 4 && sim.child.exitCode === null; k++) {
@@ -33,7 +46,10 @@ test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores n
     sim.child.kill()
     await gw.stop()
   }
-  assert.ok(kills.length >= 3 && kills[kills.length - 1]! < devices * perDevice, `at least 3 kills happened mid-stream (buffered before each kill: ${kills.join(', ')})`)
+  assert.ok(
+    kills.length >= 3 && kills[kills.length - 1]! < devices * perDevice,
+    `at least 3 kills happened mid-stream (buffered before each kill: ${kills.join(', ')})`
+  )
 
   const acked = new Set(readFileSync(ackedLog, 'utf8').trim().split('\n'))
   assert.equal(acked.size, devices * perDevice)
@@ -42,7 +58,7 @@ test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores n
     const key = `${r.device} ${JSON.parse(r.payload.toString()).n as number}`
     stored.set(key, (stored.get(key) ?? 0) + 1)
   }
-  const missing = [...acked].filter((k) => !stored.has(k))
+  const missing = [...acked].filter(k => !stored.has(k))
   assert.deepEqual(missing.slice(0, 10), [], `${missing.length} acknowledged readings missing after SIGKILLs`)
   const twice = [...stored].filter(([, n]) => n > 1)
   assert.deepEqual(twice.slice(0, 10), [], `${twice.length} readings stored more than once`)

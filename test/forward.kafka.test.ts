@@ -12,23 +12,40 @@ import type { DecodedReading } from '../src/codec/batch.js'
 
 // Every test here talks to a real Apache Kafka broker (KRaft, single node, 127.0.0.1).
 let kafka: KafkaBroker
-before(async () => { kafka = await startKafka() })
-after(async () => { await kafka?.dispose() })
+before(async () => {
+  kafka = await startKafka()
+})
+after(async () => {
+  await kafka?.dispose()
+})
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hf-fwd-'))
 
-
-function gatewayArgs (topic: string, extra: string[] = []): string[] {
-  return ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-request-timeout-ms', '2000',
-    '--uplink-backoff-max-ms', '1000', '--uplink-probe-interval-ms', '1000', ...extra]
+function gatewayArgs(topic: string, extra: string[] = []): string[] {
+  return [
+    '--kafka-brokers',
+    kafka.brokers.join(','),
+    '--kafka-topic',
+    topic,
+    '--kafka-request-timeout-ms',
+    '2000',
+    '--uplink-backoff-max-ms',
+    '1000',
+    '--uplink-probe-interval-ms',
+    '1000',
+    ...extra
+  ]
 }
 
 /**
  * Every acknowledged reading is in Kafka, and each device's readings are in order in its
  * partition within each lane (the live lane may run ahead of the backlog lane).
  */
-function checkDelivery (ackedLog: string, unique: Array<DecodedReading & { lane: string }>): void {
-  const acked = readFileSync(ackedLog, 'utf8').trim().split('\n').filter((l) => l !== '')
+function checkDelivery(ackedLog: string, unique: Array<DecodedReading & { lane: string }>): void {
+  const acked = readFileSync(ackedLog, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(l => l !== '')
   const got = new Map<string, number[]>()
   const present = new Set<string>()
   for (const r of unique) {
@@ -36,13 +53,18 @@ function checkDelivery (ackedLog: string, unique: Array<DecodedReading & { lane:
     present.add(`${r.device} ${n}`)
     const key = `${r.device} (${r.lane} lane)`
     let list = got.get(key)
-    if (list === undefined) got.set(key, list = [])
+    if (list === undefined) got.set(key, (list = []))
     list.push(n)
   }
-  const missing = acked.filter((k) => !present.has(k))
-  assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${acked.length} acknowledged readings missing in Kafka`)
+  const missing = acked.filter(k => !present.has(k))
+  assert.deepEqual(
+    missing.slice(0, 10),
+    [],
+    `${missing.length} of ${acked.length} acknowledged readings missing in Kafka`
+  )
   for (const [device, ns] of got) {
-    for (let i = 1; i < ns.length; i++) assert.ok(ns[i]! > ns[i - 1]!, `${device}: out of order in its partition at ${i}: ${ns[i - 1]} then ${ns[i]}`)
+    for (let i = 1; i < ns.length; i++)
+      assert.ok(ns[i]! > ns[i - 1]!, `${device}: out of order in its partition at ${i}: ${ns[i - 1]} then ${ns[i]}`)
   }
 }
 
@@ -52,18 +74,41 @@ test('readings published while Kafka is down all arrive once it is up, in order 
   const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-fresh-share', '0']) })
   const ackedLog = join(tmp(), 'acked.log')
   try {
-    const sim = await startSim(['--url', gw.url, '--devices', '10', '--rate', '0', '--count', '500', '--inflight', '5', '--acked-log', ackedLog]).result
+    const sim = await startSim([
+      '--url',
+      gw.url,
+      '--devices',
+      '10',
+      '--rate',
+      '0',
+      '--count',
+      '500',
+      '--inflight',
+      '5',
+      '--acked-log',
+      ackedLog
+    ]).result
     assert.equal(sim.acked, 5000, 'devices are served while the uplink is down')
-    const st = await waitFor('uplink down', async () => { const s = await gw.status(); return s.uplink.state === 'down' && s }, 20_000)
+    const st = await waitFor(
+      'uplink down',
+      async () => {
+        const s = await gw.status()
+        return s.uplink.state === 'down' && s
+      },
+      20_000
+    )
     assert.ok(st.uplink.lastError, 'lastError says why')
     assert.equal(st.backlog.readings, 5000)
 
     await kafka.start()
-    const drained = await waitFor('backlog drained', async () => { const s = await gw.status(); return s.backlog.readings === 0 && s })
+    const drained = await waitFor('backlog drained', async () => {
+      const s = await gw.status()
+      return s.backlog.readings === 0 && s
+    })
     assert.equal(drained.uplink.state, 'connected')
     assert.equal(drained.counters.forwarded, 5000)
 
-    const batches = await consumeAll(kafka, topic, { until: (n) => n >= 5000 })
+    const batches = await consumeAll(kafka, topic, { until: n => n >= 5000 })
     const { unique } = dedupe(batches)
     checkDelivery(ackedLog, unique)
     assert.equal(unique.length, 5000)
@@ -74,7 +119,9 @@ test('readings published while Kafka is down all arrive once it is up, in order 
     }
     // key = device id: one device, one partition.
     const partitions = new Map<string, Set<number>>()
-    for (const b of batches) for (const r of b.readings) (partitions.get(r.device) ?? partitions.set(r.device, new Set()).get(r.device)!).add(b.partition)
+    for (const b of batches)
+      for (const r of b.readings)
+        (partitions.get(r.device) ?? partitions.set(r.device, new Set()).get(r.device)!).add(b.partition)
     for (const [d, ps] of partitions) assert.equal(ps.size, 1, `${d} spread over partitions ${[...ps]}`)
   } finally {
     await gw.stop()
@@ -87,10 +134,22 @@ test('Kafka stopped and restarted several times under load: nothing missing, dup
   const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-fresh-share', '0']) })
   const ackedLog = join(tmp(), 'acked.log')
   try {
-    const sim = startSim(['--url', gw.url, '--devices', '20', '--rate', '50', '--duration', '25', '--acked-log', ackedLog])
+    const sim = startSim([
+      '--url',
+      gw.url,
+      '--devices',
+      '20',
+      '--rate',
+      '50',
+      '--duration',
+      '25',
+      '--acked-log',
+      ackedLog
+    ])
     for (let i = 0; i < 3; i++) {
       await sleep(2500)
-      if (i % 2 === 0) await kafka.kill(); else await kafka.stop()
+      if (i % 2 === 0) await kafka.kill()
+      else await kafka.stop()
       await sleep(1500)
       await kafka.start()
     }
@@ -99,7 +158,7 @@ test('Kafka stopped and restarted several times under load: nothing missing, dup
     assert.equal(r.failed, 0)
     await waitFor('backlog drained', async () => (await gw.status()).backlog.readings === 0, 90_000)
     const st = await gw.status()
-    const batches = await consumeAll(kafka, topic, { until: (n) => n >= st.counters.forwarded })
+    const batches = await consumeAll(kafka, topic, { until: n => n >= st.counters.forwarded })
     const { unique, duplicates } = dedupe(batches)
     checkDelivery(ackedLog, unique)
     // A duplicate is the same reading under the same event id: same device, seq and bytes.
@@ -112,9 +171,11 @@ test('Kafka stopped and restarted several times under load: nothing missing, dup
         byId.set(x.eventId, fingerprint)
       }
     }
-    const payloads = new Set(unique.map((x) => `${x.device}|${x.payload.toString('base64')}`))
+    const payloads = new Set(unique.map(x => `${x.device}|${x.payload.toString('base64')}`))
     assert.equal(payloads.size, unique.length, 'no reading arrived under two different event ids')
-    process.stdout.write(`# kafka restarts: ${r.acked} acked, ${unique.length} unique in Kafka, ${duplicates} duplicate deliveries\n`)
+    process.stdout.write(
+      `# kafka restarts: ${r.acked} acked, ${unique.length} unique in Kafka, ${duplicates} duplicate deliveries\n`
+    )
   } finally {
     await gw.stop()
   }
@@ -126,14 +187,34 @@ test('the gateway SIGKILLed during a drain loses nothing', async () => {
   const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-max-readings', '200']) })
   const ackedLog = join(tmp(), 'acked.log')
   try {
-    const sim = await startSim(['--url', gw.url, '--devices', '20', '--rate', '0', '--count', '3000', '--inflight', '10', '--acked-log', ackedLog]).result
+    const sim = await startSim([
+      '--url',
+      gw.url,
+      '--devices',
+      '20',
+      '--rate',
+      '0',
+      '--count',
+      '3000',
+      '--inflight',
+      '10',
+      '--acked-log',
+      ackedLog
+    ]).result
     assert.equal(sim.acked, 60_000)
     await kafka.start()
-    await waitFor('drain under way', async () => { const s = await gw.status(); return s.counters.forwarded > 0 && s.backlog.readings > 0 }, 60_000)
+    await waitFor(
+      'drain under way',
+      async () => {
+        const s = await gw.status()
+        return s.counters.forwarded > 0 && s.backlog.readings > 0
+      },
+      60_000
+    )
     await gw.kill()
     await gw.launch()
     await waitFor('backlog drained after restart', async () => (await gw.status()).backlog.readings === 0, 90_000)
-    const batches = await consumeAll(kafka, topic, { until: (n) => n >= 60_000 })
+    const batches = await consumeAll(kafka, topic, { until: n => n >= 60_000 })
     const { unique } = dedupe(batches)
     checkDelivery(ackedLog, unique)
     assert.equal(unique.length, 60_000)
@@ -146,12 +227,27 @@ test('the gateway SIGKILLed during a drain loses nothing', async () => {
 test('a wrong SASL password: uplink down with a clear lastError, readings keep buffering', async () => {
   const topic = await createTopic(kafka, 'fwd-test')
   const gw = await GatewayProcess.start({
-    args: ['--kafka-brokers', kafka.saslBrokers.join(','), '--kafka-topic', topic, '--kafka-sasl-mechanism', 'scram-sha-512',
-      '--kafka-sasl-username', kafka.scram.user, '--uplink-backoff-max-ms', '1000', '--uplink-probe-interval-ms', '1000'],
+    args: [
+      '--kafka-brokers',
+      kafka.saslBrokers.join(','),
+      '--kafka-topic',
+      topic,
+      '--kafka-sasl-mechanism',
+      'scram-sha-512',
+      '--kafka-sasl-username',
+      kafka.scram.user,
+      '--uplink-backoff-max-ms',
+      '1000',
+      '--uplink-probe-interval-ms',
+      '1000'
+    ],
     env: { HOLDFAST_KAFKA_SASL_PASSWORD: 'wrong-password' }
   })
   try {
-    const st = await waitFor('uplink down for authentication', async () => { const s = await gw.status(); return s.uplink.state === 'down' && /SASL|auth/i.test(s.uplink.lastError) && s })
+    const st = await waitFor('uplink down for authentication', async () => {
+      const s = await gw.status()
+      return s.uplink.state === 'down' && /SASL|auth/i.test(s.uplink.lastError) && s
+    })
     assert.ok(!JSON.stringify(st).includes('wrong-password'), 'the password is not in the status')
     const sim = await startSim(['--url', gw.url, '--devices', '3', '--rate', '0', '--count', '100']).result
     assert.equal(sim.acked, 300)
@@ -164,7 +260,16 @@ test('a wrong SASL password: uplink down with a clear lastError, readings keep b
   // The same gateway data with the right password drains.
   const ok = await GatewayProcess.start({
     dataDir: gw.dataDir,
-    args: ['--kafka-brokers', kafka.saslBrokers.join(','), '--kafka-topic', topic, '--kafka-sasl-mechanism', 'scram-sha-512', '--kafka-sasl-username', kafka.scram.user],
+    args: [
+      '--kafka-brokers',
+      kafka.saslBrokers.join(','),
+      '--kafka-topic',
+      topic,
+      '--kafka-sasl-mechanism',
+      'scram-sha-512',
+      '--kafka-sasl-username',
+      kafka.scram.user
+    ],
     env: { HOLDFAST_KAFKA_SASL_PASSWORD: kafka.scram.password }
   })
   try {

@@ -2,19 +2,40 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { GatewayProcess } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
-import { closed, connectAs, devicesConfig, eventually, secretOf, sleep, subackCodes, writeConfig } from './harness/devices.js'
-import { closesWithin, openRaw, publishPacket, rawLogin, subscribePacket, varint, type Raw } from './harness/mqtt-raw.js'
+import {
+  closed,
+  connectAs,
+  devicesConfig,
+  eventually,
+  secretOf,
+  sleep,
+  subackCodes,
+  writeConfig
+} from './harness/devices.js'
+import {
+  closesWithin,
+  openRaw,
+  publishPacket,
+  rawLogin,
+  subscribePacket,
+  varint,
+  type Raw
+} from './harness/mqtt-raw.js'
 
 // Each kind of bad input gets a clear, counted outcome and costs the gateway nothing else.
 let gw: GatewayProcess
 before(async () => {
   const config = writeConfig({
-    devices: await devicesConfig(['dev-1', 'dev-2', 'dev-3', 'dev-4', 'dev-small'], (id) => id === 'dev-small' ? { quota: { maxPayloadBytes: 1024 } } : {}),
+    devices: await devicesConfig(['dev-1', 'dev-2', 'dev-3', 'dev-4', 'dev-small'], id =>
+      id === 'dev-small' ? { quota: { maxPayloadBytes: 1024 } } : {}
+    ),
     mqtt: { maxPayloadBytes: 65_536, maxSubscriptionsPerClient: 5, maxRetainedPerClient: 3, connectTimeoutMs: 500 }
   })
   gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
 })
-after(async () => { await gw.stop() })
+after(async () => {
+  await gw.stop()
+})
 
 const device = async (id: string): Promise<any> => (await gw.status()).devices.find((d: any) => d.id === id)
 const login = async (id: string): Promise<Raw> => {
@@ -23,7 +44,7 @@ const login = async (id: string): Promise<Raw> => {
   return raw
 }
 
-test('oversized payloads: over the device\'s own limit or the gateway\'s, refused and counted, connection closed', async () => {
+test("oversized payloads: over the device's own limit or the gateway's, refused and counted, connection closed", async () => {
   const small = await connectAs(gw.url, 'dev-small')
   const gone = closed(small)
   small.publish('devices/dev-small/blob', Buffer.alloc(2000, 1), { qos: 1 })
@@ -35,7 +56,7 @@ test('oversized payloads: over the device\'s own limit or the gateway\'s, refuse
   assert.equal((await device('dev-small')).dropped.payload_too_large, 1)
   assert.equal((await device('dev-small')).quota.limits.maxPayloadBytes, 1024)
   assert.equal((await device('dev-1')).dropped.payload_too_large, 1)
-  assert.ok(!readBuffer(gw.dataDir).some((r) => r.topic.endsWith('/blob')))
+  assert.ok(!readBuffer(gw.dataDir).some(r => r.topic.endsWith('/blob')))
 })
 
 test('a packet announcing 200 MB is refused at its header, not buffered', async () => {
@@ -58,12 +79,23 @@ test('malformed packets close the connection and are counted, before and after C
   const junk = await openRaw(gw.mqttPort)
   junk.socket.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))
   assert.ok(await closesWithin(junk, 2000))
-  await eventually(async () => (await gw.status()).counters.refused.protocol_error - before === 3, 2000, 'three protocol errors counted')
+  await eventually(
+    async () => (await gw.status()).counters.refused.protocol_error - before === 3,
+    2000,
+    'three protocol errors counted'
+  )
 })
 
 test('topics that are not UTF-8: a publish is dropped as invalid_topic, a subscription refused; both close the connection', async () => {
   const raw = await login('dev-4')
-  raw.socket.write(publishPacket(Buffer.concat([Buffer.from('devices/dev-4/'), Buffer.from([0xff, 0xfe, 0x41])]), '{"ts":1700000000000}', 1, 7))
+  raw.socket.write(
+    publishPacket(
+      Buffer.concat([Buffer.from('devices/dev-4/'), Buffer.from([0xff, 0xfe, 0x41])]),
+      '{"ts":1700000000000}',
+      1,
+      7
+    )
+  )
   assert.ok(await closesWithin(raw, 2000))
   const raw2 = await login('dev-4')
   raw2.socket.write(subscribePacket(3, [Buffer.concat([Buffer.from('devices/dev-4/cmd/'), Buffer.from([0xc3, 0x28])])]))
@@ -71,7 +103,7 @@ test('topics that are not UTF-8: a publish is dropped as invalid_topic, a subscr
   const s = await gw.status()
   assert.equal((await device('dev-4')).dropped.invalid_topic, 1)
   assert.equal(s.counters.refused.invalid_topic, 1)
-  assert.ok(!readBuffer(gw.dataDir).some((r) => r.device === 'dev-4'))
+  assert.ok(!readBuffer(gw.dataDir).some(r => r.device === 'dev-4'))
 })
 
 test('subscription floods stop at the per-connection cap (SUBACK 0x80), unsubscribing frees room', async () => {
@@ -79,14 +111,18 @@ test('subscription floods stop at the per-connection cap (SUBACK 0x80), unsubscr
   const filters = Array.from({ length: 8 }, (_, i) => `devices/dev-1/cmd/${i}`)
   assert.deepEqual(await subackCodes(c, filters), [1, 1, 1, 1, 1, 128, 128, 128])
   await c.unsubscribeAsync(['devices/dev-1/cmd/0', 'devices/dev-1/cmd/1'])
-  assert.deepEqual(await subackCodes(c, ['devices/dev-1/cmd/x', 'devices/dev-1/cmd/y', 'devices/dev-1/cmd/z']), [1, 1, 128])
+  assert.deepEqual(
+    await subackCodes(c, ['devices/dev-1/cmd/x', 'devices/dev-1/cmd/y', 'devices/dev-1/cmd/z']),
+    [1, 1, 128]
+  )
   assert.equal((await gw.status()).counters.refused.subscription_limit, 4)
   await c.endAsync()
 })
 
 test('retained-topic floods stop at the per-client cap; clearing a retained topic frees room', async () => {
   const c = await connectAs(gw.url, 'dev-3')
-  for (let i = 0; i < 3; i++) await c.publishAsync(`devices/dev-3/state/${i}`, `{"ts":${1_700_000_000_000 + i}}`, { qos: 1, retain: true })
+  for (let i = 0; i < 3; i++)
+    await c.publishAsync(`devices/dev-3/state/${i}`, `{"ts":${1_700_000_000_000 + i}}`, { qos: 1, retain: true })
   await c.publishAsync('devices/dev-3/state/0', '', { qos: 1, retain: true }) // clears one
   await c.publishAsync('devices/dev-3/state/3', '{"ts":1700000000003}', { qos: 1, retain: true })
   const gone = closed(c)
@@ -105,12 +141,15 @@ test('a socket that never sends CONNECT is closed after mqtt.connectTimeoutMs an
 })
 
 test('connection floods: a cap on open connections and on new connections per second per address', async () => {
-  const g = await GatewayProcess.start({ anonymous: false, args: ['--mqtt-max-connections', '20', '--mqtt-conn-rate-per-address', '0.1', '--mqtt-conn-burst-per-address', '25'] })
+  const g = await GatewayProcess.start({
+    anonymous: false,
+    args: ['--mqtt-max-connections', '20', '--mqtt-conn-rate-per-address', '0.1', '--mqtt-conn-burst-per-address', '25']
+  })
   const raws: Raw[] = []
   try {
     for (let i = 0; i < 30; i++) raws.push(await openRaw(g.mqttPort).catch(() => null as unknown as Raw))
-    const open = raws.filter((r) => r !== null)
-    const shut = await Promise.all(open.map(async (r) => await closesWithin(r, 300)))
+    const open = raws.filter(r => r !== null)
+    const shut = await Promise.all(open.map(async r => await closesWithin(r, 300)))
     assert.equal(shut.filter(Boolean).length + (30 - open.length), 10, 'ten over the cap were refused')
     assert.equal((await g.status()).counters.refused.conn_limit, 10)
     for (const r of open) r.socket.destroy()
@@ -118,7 +157,7 @@ test('connection floods: a cap on open connections and on new connections per se
     // 20 of the address's burst of 25 are spent: of 10 new ones, 5 get in.
     const more: Raw[] = []
     for (let i = 0; i < 10; i++) more.push(await openRaw(g.mqttPort))
-    const shut2 = await Promise.all(more.map(async (r) => await closesWithin(r, 300)))
+    const shut2 = await Promise.all(more.map(async r => await closesWithin(r, 300)))
     assert.equal(shut2.filter(Boolean).length, 5)
     const s = await g.status()
     assert.equal(s.counters.refused.conn_rate, 5)

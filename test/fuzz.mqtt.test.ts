@@ -5,7 +5,17 @@ import { readBuffer } from './harness/db.js'
 import { seeded } from '../device-sim/telemetry.js'
 import { connectAs, devicesConfig, secretOf, sleep, writeConfig } from './harness/devices.js'
 import { publishPaced } from './harness/fleet.js'
-import { DISCONNECT, PINGREQ, connectPacket, openRaw, publishPacket, subscribePacket, unsubscribePacket, varint, type Raw } from './harness/mqtt-raw.js'
+import {
+  DISCONNECT,
+  PINGREQ,
+  connectPacket,
+  openRaw,
+  publishPacket,
+  subscribePacket,
+  unsubscribePacket,
+  varint,
+  type Raw
+} from './harness/mqtt-raw.js'
 
 /** mulberry32, seeded, so a failing run can be replayed with HF_FUZZ_SEED. */
 const prng = seeded
@@ -14,7 +24,7 @@ const FUZZERS = 6
 const MAX_PACKETS = 4000
 const MAX_MS = 6000
 
-test('random and mutated MQTT packets from several connections: good devices stay served and lose no acknowledged reading', async (t) => {
+test('random and mutated MQTT packets from several connections: good devices stay served and lose no acknowledged reading', async t => {
   const seed = Number(process.env.HF_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))
   t.diagnostic(`HF_FUZZ_SEED=${seed}`)
   const rnd = prng(seed)
@@ -24,12 +34,22 @@ test('random and mutated MQTT packets from several connections: good devices sta
   const config = writeConfig({
     devices: await devicesConfig([...good, ...fuzzIds, 'late-1']),
     // The fuzzers share 127.0.0.1 with the good devices: keep the per-address limits out of the way.
-    mqtt: { authFailureBurst: 1_000_000, connBurstPerAddress: 1_000_000, connRatePerAddress: 1_000_000, maxPayloadBytes: 4096, connectTimeoutMs: 1000 }
+    mqtt: {
+      authFailureBurst: 1_000_000,
+      connBurstPerAddress: 1_000_000,
+      connRatePerAddress: 1_000_000,
+      maxPayloadBytes: 4096,
+      connectTimeoutMs: 1000
+    }
   })
   const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
   try {
-    const goodClients = await Promise.all(good.map(async (id) => await connectAs(gw.url, id)))
-    const goodRun = Promise.all(goodClients.map(async (c, i) => await publishPaced(c, good[i]!, { rate: 20, durationMs: MAX_MS, window: 10, drainMs: 5000 })))
+    const goodClients = await Promise.all(good.map(async id => await connectAs(gw.url, id)))
+    const goodRun = Promise.all(
+      goodClients.map(
+        async (c, i) => await publishPaced(c, good[i]!, { rate: 20, durationMs: MAX_MS, window: 10, drainMs: 5000 })
+      )
+    )
 
     // Valid packets to start from; mutations turn them into near-misses, random bytes into noise.
     const templates = (id: string): Buffer[] => [
@@ -42,19 +62,32 @@ test('random and mutated MQTT packets from several connections: good devices sta
       publishPacket(`devices/${id}/r`, 'x', 1, 14, 1),
       subscribePacket(15, [`devices/${id}/cmd/#`, '#', '$SYS/#']),
       unsubscribePacket(16, [`devices/${id}/cmd/#`]),
-      Buffer.from([0x40, 2, 0, 11]), Buffer.from([0x50, 2, 0, 12]), Buffer.from([0x62, 2, 0, 12]), Buffer.from([0x70, 2, 0, 12]),
-      PINGREQ, DISCONNECT
+      Buffer.from([0x40, 2, 0, 11]),
+      Buffer.from([0x50, 2, 0, 12]),
+      Buffer.from([0x62, 2, 0, 12]),
+      Buffer.from([0x70, 2, 0, 12]),
+      PINGREQ,
+      DISCONNECT
     ]
     const mutate = (b: Buffer): Buffer => {
       const out = Buffer.from(b)
       switch (int(7)) {
-        case 0: for (let k = 1 + int(4); k > 0; k--) out[int(out.length)] = int(256); return out
-        case 1: return out.subarray(0, int(out.length))
-        case 2: return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + int(40) }, () => int(256)))])
-        case 3: return Buffer.concat([Buffer.from([out[0]!]), varint(int(rnd() < 0.5 ? 300 : 268_435_455)), out.subarray(2)])
-        case 4: out[0] = int(256); return out
-        case 5: return Buffer.from(Array.from({ length: 1 + int(200) }, () => int(256)))
-        default: return out
+        case 0:
+          for (let k = 1 + int(4); k > 0; k--) out[int(out.length)] = int(256)
+          return out
+        case 1:
+          return out.subarray(0, int(out.length))
+        case 2:
+          return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + int(40) }, () => int(256)))])
+        case 3:
+          return Buffer.concat([Buffer.from([out[0]!]), varint(int(rnd() < 0.5 ? 300 : 268_435_455)), out.subarray(2)])
+        case 4:
+          out[0] = int(256)
+          return out
+        case 5:
+          return Buffer.from(Array.from({ length: 1 + int(200) }, () => int(256)))
+        default:
+          return out
       }
     }
 
@@ -65,10 +98,20 @@ test('random and mutated MQTT packets from several connections: good devices sta
       const tpl = templates(id)
       while (within()) {
         let raw: Raw
-        try { raw = await openRaw(gw.mqttPort) } catch { await sleep(20); continue }
+        try {
+          raw = await openRaw(gw.mqttPort)
+        } catch {
+          await sleep(20)
+          continue
+        }
         let open = true
-        void raw.closed.then(() => { open = false })
-        if (rnd() < 0.7) { raw.socket.write(tpl[0]!); await sleep(5 + int(30)) }
+        void raw.closed.then(() => {
+          open = false
+        })
+        if (rnd() < 0.7) {
+          raw.socket.write(tpl[0]!)
+          await sleep(5 + int(30))
+        }
         for (let burst = 1 + int(12); burst > 0 && open && within(); burst--) {
           const p = rnd() < 0.25 ? tpl[int(tpl.length)]! : mutate(tpl[int(tpl.length)]!)
           raw.socket.write(p)
@@ -84,7 +127,7 @@ test('random and mutated MQTT packets from several connections: good devices sta
     assert.ok(packets > 500, `the fuzzers got their packets in (${packets})`)
 
     const results = await goodRun
-    await Promise.all(goodClients.map(async (c) => await c.endAsync()))
+    await Promise.all(goodClients.map(async c => await c.endAsync()))
     // Still serving: health, readiness and a device that connects only now.
     assert.equal((await fetch(`${gw.http}/readyz`)).status, 200)
     const late = await connectAs(gw.url, 'late-1')
@@ -92,19 +135,30 @@ test('random and mutated MQTT packets from several connections: good devices sta
     await late.endAsync()
 
     const status = await gw.status()
-    t.diagnostic(`refused ${JSON.stringify(status.counters.refused)} dropped ${JSON.stringify(status.counters.dropped)}`)
+    t.diagnostic(
+      `refused ${JSON.stringify(status.counters.refused)} dropped ${JSON.stringify(status.counters.dropped)}`
+    )
     assert.ok(status.counters.refused.protocol_error > 0, 'malformed packets were counted')
     const rows = readBuffer(gw.dataDir)
     for (const r of results) {
       assert.ok(r.sent >= 100, `${r.id} kept publishing (${r.sent})`)
       assert.equal(r.acked, r.sent, `${r.id}: every reading acknowledged`)
-      const stored = rows.filter((row) => row.device === r.id).map((row) => JSON.parse(row.payload.toString()).n as number)
-      assert.deepEqual(stored, r.ackedNs.slice().sort((a, b) => a - b), `${r.id}: acked == stored, in order, once`)
+      const stored = rows.filter(row => row.device === r.id).map(row => JSON.parse(row.payload.toString()).n as number)
+      assert.deepEqual(
+        stored,
+        r.ackedNs.slice().sort((a, b) => a - b),
+        `${r.id}: acked == stored, in order, once`
+      )
     }
     // A fuzzer may store odd bytes under its own id (a mangled length swallows the next packet), never under another's.
-    const foreign = rows.filter((r) => !good.includes(r.device) && r.device !== 'late-1' && !fuzzIds.includes(r.device))
-    assert.deepEqual(foreign.map((r) => r.device), [], 'readings only under the ids that logged in')
-    for (const r of rows.filter((row) => fuzzIds.includes(row.device))) assert.ok(r.topic.startsWith(`devices/${r.device}/`), r.topic)
+    const foreign = rows.filter(r => !good.includes(r.device) && r.device !== 'late-1' && !fuzzIds.includes(r.device))
+    assert.deepEqual(
+      foreign.map(r => r.device),
+      [],
+      'readings only under the ids that logged in'
+    )
+    for (const r of rows.filter(row => fuzzIds.includes(row.device)))
+      assert.ok(r.topic.startsWith(`devices/${r.device}/`), r.topic)
   } finally {
     const code = await gw.stop()
     assert.equal(code, 0, `gateway exited cleanly:\n${gw.log().slice(-2000)}`)

@@ -3,19 +3,34 @@ import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { GatewayProcess, runCli } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
-import { closed, connectAs, devicesConfig, eventually, hashCheap, refusal, secretOf, subackCodes, writeConfig, sleep } from './harness/devices.js'
+import {
+  closed,
+  connectAs,
+  devicesConfig,
+  eventually,
+  hashCheap,
+  refusal,
+  secretOf,
+  subackCodes,
+  writeConfig,
+  sleep
+} from './harness/devices.js'
 
 // Devices log in as themselves and stay within devices/<own id>/…; apps get what their config grants.
 let gw: GatewayProcess
 before(async () => {
   const config = writeConfig({
     devices: await devicesConfig(['pump-1', 'pump-2']),
-    apps: { dash: { passwordHash: await hashCheap('dash-secret'), read: ['devices/+/telemetry'], write: ['devices/+/cmd/#'] } },
+    apps: {
+      dash: { passwordHash: await hashCheap('dash-secret'), read: ['devices/+/telemetry'], write: ['devices/+/cmd/#'] }
+    },
     mqtt: { authFailureBurst: 1000 }
   })
   gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
 })
-after(async () => { await gw.stop() })
+after(async () => {
+  await gw.stop()
+})
 
 const device = (s: any, id: string): any => s.devices.find((d: any) => d.id === id)
 
@@ -24,12 +39,21 @@ test('a provisioned device logs in with its secret; wrong, missing and unknown c
   await ok.publishAsync('devices/pump-1/telemetry', '{"ts":1700000000000,"t":1}', { qos: 1 })
   await ok.endAsync()
 
-  assert.match(await refusal(gw.url, { clientId: 'pump-1', username: 'pump-1', password: 'wrong-secret' }), /Bad username or password/)
+  assert.match(
+    await refusal(gw.url, { clientId: 'pump-1', username: 'pump-1', password: 'wrong-secret' }),
+    /Bad username or password/
+  )
   assert.match(await refusal(gw.url, { clientId: 'pump-1', username: 'pump-1' }), /Bad username or password/)
   assert.match(await refusal(gw.url, { clientId: 'pump-1' }), /Not authorized/)
-  assert.match(await refusal(gw.url, { clientId: 'ghost-7', username: 'ghost-7', password: secretOf('ghost-7') }), /Bad username or password/)
+  assert.match(
+    await refusal(gw.url, { clientId: 'ghost-7', username: 'ghost-7', password: secretOf('ghost-7') }),
+    /Bad username or password/
+  )
   // The secret of another device is no key to this one.
-  assert.match(await refusal(gw.url, { clientId: 'pump-1', username: 'pump-1', password: secretOf('pump-2') }), /Bad username or password/)
+  assert.match(
+    await refusal(gw.url, { clientId: 'pump-1', username: 'pump-1', password: secretOf('pump-2') }),
+    /Bad username or password/
+  )
 
   const s = await gw.status()
   assert.equal(s.counters.refused.bad_credentials, 3)
@@ -64,16 +88,25 @@ test('a device cannot publish as another device or into $SYS: refused, connectio
   assert.equal(device(s, 'pump-1').dropped.acl_denied, 3)
   assert.equal(device(s, 'pump-2'), undefined, 'nothing was recorded under the spoofed id')
   assert.match(gw.log(), /"code":"HF_ERR_ACL_PUBLISH"/)
-  spoof.end(true); sys.end(true); outside.end(true)
+  spoof.end(true)
+  sys.end(true)
+  outside.end(true)
 })
 
-test('a device subscribes only to its own command topics; other devices\' topics, wildcards and $SYS get SUBACK 0x80', async () => {
+test("a device subscribes only to its own command topics; other devices' topics, wildcards and $SYS get SUBACK 0x80", async () => {
   const c = await connectAs(gw.url, 'pump-2')
-  const codes = await subackCodes(c, ['devices/pump-2/cmd/#', 'devices/pump-1/telemetry', 'devices/+/telemetry', '#', '$SYS/#', 'devices/pump-2/telemetry'])
+  const codes = await subackCodes(c, [
+    'devices/pump-2/cmd/#',
+    'devices/pump-1/telemetry',
+    'devices/+/telemetry',
+    '#',
+    '$SYS/#',
+    'devices/pump-2/telemetry'
+  ])
   assert.deepEqual(codes, [1, 128, 128, 128, 128, 128])
   // The refused filters deliver nothing, the granted one does.
   const seen: string[] = []
-  c.on('message', (t) => seen.push(t))
+  c.on('message', t => seen.push(t))
   const p1 = await connectAs(gw.url, 'pump-1')
   await p1.publishAsync('devices/pump-1/telemetry', '{"ts":1700000000002}', { qos: 1 })
   await p1.endAsync()
@@ -90,8 +123,11 @@ test('a device subscribes only to its own command topics; other devices\' topics
 
 test('an app account reads and writes exactly what its config grants', async () => {
   const app = await connectAs(gw.url, 'dash', { password: 'dash-secret' })
-  assert.deepEqual(await subackCodes(app, ['devices/+/telemetry', 'devices/pump-1/telemetry', 'devices/+/alarm', 'devices/#']), [1, 1, 128, 128])
-  const got = new Promise<string>((resolve) => app.once('message', (t, p) => resolve(`${t} ${p.toString()}`)))
+  assert.deepEqual(
+    await subackCodes(app, ['devices/+/telemetry', 'devices/pump-1/telemetry', 'devices/+/alarm', 'devices/#']),
+    [1, 1, 128, 128]
+  )
+  const got = new Promise<string>(resolve => app.once('message', (t, p) => resolve(`${t} ${p.toString()}`)))
   const dev = await connectAs(gw.url, 'pump-1')
   await dev.publishAsync('devices/pump-1/telemetry', '{"ts":1700000000003,"v":3}', { qos: 1 })
   assert.equal(await got, 'devices/pump-1/telemetry {"ts":1700000000003,"v":3}')
@@ -101,14 +137,19 @@ test('an app account reads and writes exactly what its config grants', async () 
   app.publish('devices/pump-1/telemetry', '{"ts":1700000000004,"forged":true}', { qos: 1 })
   await gone
   app.end(true)
-  const rows = readBuffer(gw.dataDir).filter((r) => r.payload.toString().includes('forged') || r.payload.toString().includes('fake'))
+  const rows = readBuffer(gw.dataDir).filter(
+    r => r.payload.toString().includes('forged') || r.payload.toString().includes('fake')
+  )
   assert.deepEqual(rows, [], 'no forged reading was stored')
 })
 
 test('sessions per device are capped; a reconnect with the same client id takes the old session over', async () => {
   const a = await connectAs(gw.url, 'pump-1', { clientId: 'pump-1-a' })
   const b = await connectAs(gw.url, 'pump-1', { clientId: 'pump-1-b' })
-  assert.match(await refusal(gw.url, { clientId: 'pump-1-c', username: 'pump-1', password: secretOf('pump-1') }), /Server unavailable/)
+  assert.match(
+    await refusal(gw.url, { clientId: 'pump-1-c', username: 'pump-1', password: secretOf('pump-1') }),
+    /Server unavailable/
+  )
   const aGone = closed(a)
   const a2 = await connectAs(gw.url, 'pump-1', { clientId: 'pump-1-a' })
   await aGone
@@ -120,29 +161,59 @@ test('sessions per device are capped; a reconnect with the same client id takes 
   a.end(true)
 })
 
-test('a device cannot take over another\'s session by using its client id', async () => {
+test("a device cannot take over another's session by using its client id", async () => {
   const owner = await connectAs(gw.url, 'pump-2', { clientId: 'pump-2' })
   let kicked = false
-  owner.on('close', () => { kicked = true })
-  assert.match(await refusal(gw.url, { clientId: 'pump-2', username: 'pump-1', password: secretOf('pump-1') }), /Identifier rejected/)
-  assert.match(await refusal(gw.url, { clientId: 'pump-2', username: 'dash', password: 'dash-secret' }), /Identifier rejected/)
+  owner.on('close', () => {
+    kicked = true
+  })
+  assert.match(
+    await refusal(gw.url, { clientId: 'pump-2', username: 'pump-1', password: secretOf('pump-1') }),
+    /Identifier rejected/
+  )
+  assert.match(
+    await refusal(gw.url, { clientId: 'pump-2', username: 'dash', password: 'dash-secret' }),
+    /Identifier rejected/
+  )
   await owner.publishAsync('devices/pump-2/telemetry', '{"ts":1700000000010}', { qos: 1 })
   assert.equal(kicked, false, 'the owner kept its session')
   assert.equal((await gw.status()).counters.refused.client_id_taken, 2)
   await owner.endAsync()
   // Once a clean session has ended, the id is free again.
-  await eventually(async () => {
-    try { await (await connectAs(gw.url, 'pump-1', { clientId: 'pump-2' })).endAsync(); return true } catch { return false }
-  }, 3000, 'client id free after a clean session ended')
+  await eventually(
+    async () => {
+      try {
+        await (await connectAs(gw.url, 'pump-1', { clientId: 'pump-2' })).endAsync()
+        return true
+      } catch {
+        return false
+      }
+    },
+    3000,
+    'client id free after a clean session ended'
+  )
 })
 
 test('wrong passwords are rate-limited per source address, then even the right one waits', async () => {
-  const config = writeConfig({ devices: await devicesConfig(['valve-1']), mqtt: { authFailureBurst: 3, authFailuresPerMin: 1 } })
+  const config = writeConfig({
+    devices: await devicesConfig(['valve-1']),
+    mqtt: { authFailureBurst: 3, authFailuresPerMin: 1 }
+  })
   const g = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
   try {
-    for (let i = 0; i < 3; i++) assert.match(await refusal(g.url, { clientId: 'valve-1', username: 'valve-1', password: `guess-${i}` }), /Bad username or password/)
-    assert.match(await refusal(g.url, { clientId: 'valve-1', username: 'valve-1', password: secretOf('valve-1') }), /Not authorized/)
-    assert.match(await refusal(g.url, { clientId: 'valve-1', username: 'valve-1', password: 'guess-4' }), /Not authorized/)
+    for (let i = 0; i < 3; i++)
+      assert.match(
+        await refusal(g.url, { clientId: 'valve-1', username: 'valve-1', password: `guess-${i}` }),
+        /Bad username or password/
+      )
+    assert.match(
+      await refusal(g.url, { clientId: 'valve-1', username: 'valve-1', password: secretOf('valve-1') }),
+      /Not authorized/
+    )
+    assert.match(
+      await refusal(g.url, { clientId: 'valve-1', username: 'valve-1', password: 'guess-4' }),
+      /Not authorized/
+    )
     const s = await g.status()
     assert.equal(s.counters.refused.bad_credentials, 3)
     assert.equal(s.counters.refused.auth_rate_limited, 2)
@@ -155,10 +226,23 @@ test('wrong passwords are rate-limited per source address, then even the right o
 test('holdfast devices add/rotate/remove: the running gateway picks the change up and closes sessions of a replaced secret', async () => {
   const g = await GatewayProcess.start({ anonymous: false })
   try {
-    const add = await runCli(['devices', 'add', 'meter-1', '--password-stdin', '--data-dir', g.dataDir], { input: 'first-secret-1\n' })
+    const add = await runCli(['devices', 'add', 'meter-1', '--password-stdin', '--data-dir', g.dataDir], {
+      input: 'first-secret-1\n'
+    })
     assert.equal(add.code, 0, add.stderr)
     assert.equal(add.stdout, '', 'a secret from stdin is not echoed')
-    await eventually(async () => { try { (await connectAs(g.url, 'meter-1', { password: 'first-secret-1' })).end(true); return true } catch { return false } }, 5000, 'device usable after add')
+    await eventually(
+      async () => {
+        try {
+          ;(await connectAs(g.url, 'meter-1', { password: 'first-secret-1' })).end(true)
+          return true
+        } catch {
+          return false
+        }
+      },
+      5000,
+      'device usable after add'
+    )
     const session = await connectAs(g.url, 'meter-1', { password: 'first-secret-1' })
     const gone = closed(session, 6000)
 
@@ -167,18 +251,35 @@ test('holdfast devices add/rotate/remove: the running gateway picks the change u
     const newSecret = rotate.stdout.trim()
     assert.ok(newSecret.length >= 24, 'a generated secret is printed once')
     await gone
-    assert.match(await refusal(g.url, { clientId: 'meter-1', username: 'meter-1', password: 'first-secret-1' }), /Bad username or password/)
+    assert.match(
+      await refusal(g.url, { clientId: 'meter-1', username: 'meter-1', password: 'first-secret-1' }),
+      /Bad username or password/
+    )
     const c = await connectAs(g.url, 'meter-1', { password: newSecret })
     await c.publishAsync('devices/meter-1/energy', '{"ts":1700000000005,"kwh":1}', { qos: 1 })
     await c.endAsync()
 
     const list = await runCli(['devices', 'list', '--json', '--data-dir', g.dataDir])
-    assert.deepEqual(JSON.parse(list.stdout).map((d: any) => d.id), ['meter-1'])
+    assert.deepEqual(
+      JSON.parse(list.stdout).map((d: any) => d.id),
+      ['meter-1']
+    )
     assert.doesNotMatch(list.stdout + add.stdout, /first-secret-1/)
-    assert.equal((await runCli(['devices', 'add', 'meter-1', '--data-dir', g.dataDir])).code, 2, 'add refuses an existing id')
+    assert.equal(
+      (await runCli(['devices', 'add', 'meter-1', '--data-dir', g.dataDir])).code,
+      2,
+      'add refuses an existing id'
+    )
 
     assert.equal((await runCli(['devices', 'remove', 'meter-1', '--data-dir', g.dataDir])).code, 0)
-    await eventually(async () => /Bad username or password/.test(await refusal(g.url, { clientId: 'meter-1', username: 'meter-1', password: newSecret }).catch(() => '')), 5000, 'device refused after remove')
+    await eventually(
+      async () =>
+        /Bad username or password/.test(
+          await refusal(g.url, { clientId: 'meter-1', username: 'meter-1', password: newSecret }).catch(() => '')
+        ),
+      5000,
+      'device refused after remove'
+    )
   } finally {
     await g.stop()
   }
@@ -186,7 +287,10 @@ test('holdfast devices add/rotate/remove: the running gateway picks the change u
 
 test('devices and apps in the config are validated field by field', async () => {
   const config = writeConfig({
-    devices: { 'pump-1': { quota: { msgsPerS: 0, maxSesions: 2 }, storagePolicy: 'keep-all', passwordHash: 'plain-text' }, 'bad id': {} },
+    devices: {
+      'pump-1': { quota: { msgsPerS: 0, maxSesions: 2 }, storagePolicy: 'keep-all', passwordHash: 'plain-text' },
+      'bad id': {}
+    },
     apps: { dash: { read: ['devices/#/x'] } }
   })
   const r = await runCli(['run', '--config', config, '--data-dir', '/nonexistent/never'])
@@ -209,7 +313,10 @@ test('--allow-anonymous still lets anonymous clients anywhere, while credentials
     assert.equal(granted[0]!.qos, 1)
     await anon.publishAsync('devices/other-1/telemetry', '{"ts":1700000000006}', { qos: 1 })
     await anon.endAsync()
-    assert.match(await refusal(g.url, { clientId: 'pump-9', username: 'pump-9', password: 'nope-nope' }), /Bad username or password/)
+    assert.match(
+      await refusal(g.url, { clientId: 'pump-9', username: 'pump-9', password: 'nope-nope' }),
+      /Bad username or password/
+    )
     assert.equal((await g.status()).counters.stored, 1)
   } finally {
     await g.stop()

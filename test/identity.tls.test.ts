@@ -12,17 +12,35 @@ import { closed, devicesConfig, secretOf, writeConfig } from './harness/devices.
 
 // A throwaway PKI made with the openssl CLI: a CA the gateway trusts, a rogue CA it does not.
 const dir = mkdtempSync(join(tmpdir(), 'hf-tls-'))
-const ssl = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] }) }
+const ssl = (...args: string[]): void => {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+}
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
 
-function makeCa (name: string): void {
+function makeCa(name: string): void {
   ssl('req', '-x509', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${name}`, '-days', '2')
 }
-function issue (name: string, ca: string, subject: string, san?: string): void {
+function issue(name: string, ca: string, subject: string, san?: string): void {
   ssl('req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject)
   const ext = join(dir, `${name}.ext`)
   writeFileSync(ext, san !== undefined ? `subjectAltName=${san}\n` : 'basicConstraints=CA:FALSE\n')
-  ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', ext)
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    ext
+  )
 }
 const pem = (f: string): Buffer => readFileSync(join(dir, f))
 
@@ -40,14 +58,26 @@ before(async () => {
   tlsUrl = `mqtts://127.0.0.1:${tlsPort}`
   const config = writeConfig({
     devices: await devicesConfig(['pump-2', 'pump-3']),
-    mqtt: { tls: { port: tlsPort, certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.crt') } }
+    mqtt: {
+      tls: {
+        port: tlsPort,
+        certFile: join(dir, 'server.crt'),
+        keyFile: join(dir, 'server.key'),
+        caFile: join(dir, 'ca.crt')
+      }
+    }
   })
   gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
 })
-after(async () => { await gw?.stop() })
+after(async () => {
+  await gw?.stop()
+})
 
 const tlsOpts = (certName?: string): mqtt.IClientOptions => ({
-  ca: pem('ca.crt'), rejectUnauthorized: true, reconnectPeriod: 0, connectTimeout: 5000,
+  ca: pem('ca.crt'),
+  rejectUnauthorized: true,
+  reconnectPeriod: 0,
+  connectTimeout: 5000,
   ...(certName !== undefined ? { cert: pem(`${certName}.crt`), key: pem(`${certName}.key`) } : {})
 })
 
@@ -55,7 +85,7 @@ test('a device logs in with its client certificate alone; the id comes from the 
   const c = await mqtt.connectAsync(tlsUrl, { ...tlsOpts('pump-1'), clientId: 'pump-1' })
   await c.publishAsync('devices/pump-1/telemetry', '{"ts":1700000000000,"via":"tls"}', { qos: 1 })
   await c.endAsync()
-  const rows = readBuffer(gw.dataDir).filter((r) => r.device === 'pump-1')
+  const rows = readBuffer(gw.dataDir).filter(r => r.device === 'pump-1')
   assert.equal(rows.length, 1)
   assert.equal(JSON.parse(rows[0]!.payload.toString()).via, 'tls')
 })
@@ -64,12 +94,20 @@ test('the id may come from a DNS subjectAltName when the CN is not a device id',
   const c = await mqtt.connectAsync(tlsUrl, { ...tlsOpts('press'), clientId: 'press-7' })
   await c.publishAsync('devices/press-7/telemetry', '{"ts":1700000000001}', { qos: 1 })
   await c.endAsync()
-  assert.equal(readBuffer(gw.dataDir).filter((r) => r.device === 'press-7').length, 1)
+  assert.equal(readBuffer(gw.dataDir).filter(r => r.device === 'press-7').length, 1)
 })
 
 test('a certificate for one id cannot act as another: neither by user name nor by topic', async () => {
   // pump-1's certificate with pump-2's user name and secret: refused outright.
-  await assert.rejects(mqtt.connectAsync(tlsUrl, { ...tlsOpts('pump-1'), clientId: 'pump-2', username: 'pump-2', password: secretOf('pump-2') }), /Not authorized/)
+  await assert.rejects(
+    mqtt.connectAsync(tlsUrl, {
+      ...tlsOpts('pump-1'),
+      clientId: 'pump-2',
+      username: 'pump-2',
+      password: secretOf('pump-2')
+    }),
+    /Not authorized/
+  )
   // pump-2's certificate publishing under pump-1: connection closed, nothing stored.
   const c = await mqtt.connectAsync(tlsUrl, { ...tlsOpts('pump-2'), clientId: 'pump-2' })
   const gone = closed(c)
@@ -79,7 +117,7 @@ test('a certificate for one id cannot act as another: neither by user name nor b
   const s = await gw.status()
   assert.equal(s.counters.refused.cert_mismatch, 1)
   assert.equal(s.devices.find((d: any) => d.id === 'pump-2').denials, 1)
-  assert.ok(!readBuffer(gw.dataDir).some((r) => r.payload.toString().includes('spoof')))
+  assert.ok(!readBuffer(gw.dataDir).some(r => r.payload.toString().includes('spoof')))
   assert.match(gw.log(), /"code":"HF_ERR_AUTH_CERT_MISMATCH"/)
 })
 
@@ -89,11 +127,24 @@ test('a certificate from an unknown CA names nobody: without a secret the client
 })
 
 test('over TLS without a client certificate a device logs in with its secret, and plain TCP still works', async () => {
-  const c = await mqtt.connectAsync(tlsUrl, { ...tlsOpts(), clientId: 'pump-3', username: 'pump-3', password: secretOf('pump-3') })
+  const c = await mqtt.connectAsync(tlsUrl, {
+    ...tlsOpts(),
+    clientId: 'pump-3',
+    username: 'pump-3',
+    password: secretOf('pump-3')
+  })
   await c.publishAsync('devices/pump-3/telemetry', '{"ts":1700000000003}', { qos: 1 })
   await c.endAsync()
-  await assert.rejects(mqtt.connectAsync(tlsUrl, { ...tlsOpts(), clientId: 'pump-3', username: 'pump-3', password: 'wrong-one' }), /Bad username or password/)
-  const plain = await mqtt.connectAsync(gw.url, { clientId: 'pump-2', username: 'pump-2', password: secretOf('pump-2'), reconnectPeriod: 0 })
+  await assert.rejects(
+    mqtt.connectAsync(tlsUrl, { ...tlsOpts(), clientId: 'pump-3', username: 'pump-3', password: 'wrong-one' }),
+    /Bad username or password/
+  )
+  const plain = await mqtt.connectAsync(gw.url, {
+    clientId: 'pump-2',
+    username: 'pump-2',
+    password: secretOf('pump-2'),
+    reconnectPeriod: 0
+  })
   await plain.publishAsync('devices/pump-2/telemetry', '{"ts":1700000000004}', { qos: 1 })
   await plain.endAsync()
   assert.equal((await gw.status()).counters.stored, 4)

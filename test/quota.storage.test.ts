@@ -6,14 +6,14 @@ import { readBuffer } from './harness/db.js'
 import { connectAs, devicesConfig, writeConfig } from './harness/devices.js'
 
 /** A reading of exactly `rowBytes` buffer bytes (payload + topic + 40): the arithmetic below is exact. */
-function reading (topic: string, n: number, rowBytes = 1024): Buffer {
+function reading(topic: string, n: number, rowBytes = 1024): Buffer {
   const head = `{"ts":${1_700_000_000_000 + n},"n":${n},"pad":"`
   const padLen = rowBytes - 40 - topic.length - head.length - 2
   return Buffer.from(head + 'x'.repeat(padLen) + '"}')
 }
 
 /** Publish readings from..to-1 with up to `window` in flight; resolves with how many were acknowledged. */
-async function publishRange (c: mqtt.MqttClient, topic: string, from: number, to: number, window = 20): Promise<number> {
+async function publishRange(c: mqtt.MqttClient, topic: string, from: number, to: number, window = 20): Promise<number> {
   let next = from
   let acked = 0
   const worker = async (): Promise<void> => {
@@ -28,22 +28,33 @@ async function publishRange (c: mqtt.MqttClient, topic: string, from: number, to
 }
 
 /** Publish one by one until the gateway refuses one (closing the connection); returns [acked, refused n]. */
-async function publishUntilRefused (c: mqtt.MqttClient, topic: string, from: number, max: number): Promise<[number, number | null]> {
-  const closed = new Promise<'closed'>((resolve) => c.once('close', () => resolve('closed')))
+async function publishUntilRefused(
+  c: mqtt.MqttClient,
+  topic: string,
+  from: number,
+  max: number
+): Promise<[number, number | null]> {
+  const closed = new Promise<'closed'>(resolve => c.once('close', () => resolve('closed')))
   for (let n = from; n < from + max; n++) {
-    const r = await Promise.race([c.publishAsync(topic, reading(topic, n), { qos: 1 }).then(() => 'acked' as const, () => 'closed' as const), closed])
+    const r = await Promise.race([
+      c.publishAsync(topic, reading(topic, n), { qos: 1 }).then(
+        () => 'acked' as const,
+        () => 'closed' as const
+      ),
+      closed
+    ])
     if (r === 'closed') return [n - from, n]
   }
   return [max, null]
 }
 
 const ns = (rows: ReturnType<typeof readBuffer>, device: string): number[] =>
-  rows.filter((r) => r.device === device).map((r) => JSON.parse(r.payload.toString()).n as number)
+  rows.filter(r => r.device === device).map(r => JSON.parse(r.payload.toString()).n as number)
 const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i)
 
 test('per-device storage quotas: drop-oldest keeps the newest readings, reject-new refuses and keeps what it has', async () => {
   const config = writeConfig({
-    devices: await devicesConfig(['tele-1', 'audit-1'], (id) => ({
+    devices: await devicesConfig(['tele-1', 'audit-1'], id => ({
       quota: { maxBufferedReadings: 100 },
       storagePolicy: id.startsWith('tele') ? 'drop-oldest' : 'reject-new'
     }))
@@ -87,7 +98,9 @@ test('the gateway disk budget: shared fairly, drop-oldest gives way, reject-new 
   // 1 MiB budget = 1024 readings of 1024 bytes. No per-device quotas: only the gateway-wide budget.
   const config = writeConfig({
     store: { maxBytes: 1024 * 1024, minFreeBytes: 0 },
-    devices: await devicesConfig(['tele-2', 'audit-2'], (id) => ({ storagePolicy: id.startsWith('tele') ? 'drop-oldest' : 'reject-new' }))
+    devices: await devicesConfig(['tele-2', 'audit-2'], id => ({
+      storagePolicy: id.startsWith('tele') ? 'drop-oldest' : 'reject-new'
+    }))
   })
   const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
   try {
@@ -126,10 +139,13 @@ test('the gateway disk budget: shared fairly, drop-oldest gives way, reject-new 
 })
 
 test('a data volume short of store.minFreeBytes refuses readings (counted) and keeps running', async () => {
-  const config = writeConfig({ store: { minFreeBytes: Number.MAX_SAFE_INTEGER }, devices: await devicesConfig(['tele-3']) })
+  const config = writeConfig({
+    store: { minFreeBytes: Number.MAX_SAFE_INTEGER },
+    devices: await devicesConfig(['tele-3'])
+  })
   const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await new Promise(resolve => setTimeout(resolve, 300))
     const c = await connectAs(gw.url, 'tele-3')
     assert.deepEqual(await publishUntilRefused(c, 'devices/tele-3/t', 0, 3), [0, 0])
     c.end(true)

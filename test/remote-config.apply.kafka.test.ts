@@ -7,13 +7,28 @@ import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, dedupe } from './harness/consume.js'
-import { createTopic, operatorKey, push, remoteConfigFile, signed, sleep, StatusTopic, topicName, uplinkSettings, waitFor } from './harness/remote.js'
+import {
+  createTopic,
+  operatorKey,
+  push,
+  remoteConfigFile,
+  signed,
+  sleep,
+  StatusTopic,
+  topicName,
+  uplinkSettings,
+  waitFor
+} from './harness/remote.js'
 import { hashSecret } from '../src/identity/secret.js'
 
 // A real Apache Kafka broker carries the telemetry, the config topic and the status topic.
 let kafka: KafkaBroker
-before(async () => { kafka = await startKafka() })
-after(async () => { await kafka?.dispose() })
+before(async () => {
+  kafka = await startKafka()
+})
+after(async () => {
+  await kafka?.dispose()
+})
 
 const key = operatorKey()
 const SECRET = 'device-secret-1'
@@ -27,33 +42,63 @@ test('a signed document is applied live while devices publish: nobody disconnect
   const status = await StatusTopic.open(kafka, topicName('status'))
   const hash = await hashSecret(SECRET)
   const devices = (quota?: Record<string, unknown>): Record<string, unknown> =>
-    Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`sim-${i}`, { passwordHash: hash, ...(quota !== undefined && i === 0 ? { quota } : {}) }]))
-  const file = remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key, extra: { devices: devices() } })
+    Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [
+        `sim-${i}`,
+        { passwordHash: hash, ...(quota !== undefined && i === 0 ? { quota } : {}) }
+      ])
+    )
+  const file = remoteConfigFile(dir, {
+    kafka,
+    topic,
+    configTopic,
+    statusTopic: status.topic,
+    key,
+    extra: { devices: devices() }
+  })
   const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', file] })
   const ackedLog = join(dir, 'acked.log')
   try {
-    const first = await status.heartbeat((r) => r.gatewayId === 'test-gw')
+    const first = await status.heartbeat(r => r.gatewayId === 'test-gw')
     assert.equal(first.config.state, 'local')
     assert.equal((await gw.status()).config.version, null)
 
-    const sim = startSim(['--url', gw.url, '--devices', '10', '--rate', '25', '--duration', '14', '--password', SECRET, '--acked-log', ackedLog])
+    const sim = startSim([
+      '--url',
+      gw.url,
+      '--devices',
+      '10',
+      '--rate',
+      '25',
+      '--duration',
+      '14',
+      '--password',
+      SECRET,
+      '--acked-log',
+      ackedLog
+    ])
     await sleep(4000)
     const pushedAt = Date.now()
     // New Kafka client id (so a new producer), new batching, new quotas: all live.
-    await push(kafka, configTopic, 'test-gw', signed(key, {
-      gatewayId: 'test-gw',
-      version: 1,
-      confirmWindowS: 30,
-      comment: 'raise sim-0, batch faster',
-      config: {
-        ...uplinkSettings(kafka, topic, { clientId: 'test-gw-v1' }),
-        batch: { lingerMs: 20, maxReadings: 500 },
-        quota: { msgsPerS: 200, msgsBurst: 400 },
-        devices: devices({ msgsPerS: 500 })
-      }
-    }))
-    const applied = await status.event('applied v1', (r) => r.type === 'applied' && r.version === 1)
-    const confirmed = await status.event('confirmed v1', (r) => r.type === 'confirmed' && r.version === 1)
+    await push(
+      kafka,
+      configTopic,
+      'test-gw',
+      signed(key, {
+        gatewayId: 'test-gw',
+        version: 1,
+        confirmWindowS: 30,
+        comment: 'raise sim-0, batch faster',
+        config: {
+          ...uplinkSettings(kafka, topic, { clientId: 'test-gw-v1' }),
+          batch: { lingerMs: 20, maxReadings: 500 },
+          quota: { msgsPerS: 200, msgsBurst: 400 },
+          devices: devices({ msgsPerS: 500 })
+        }
+      })
+    )
+    const applied = await status.event('applied v1', r => r.type === 'applied' && r.version === 1)
+    const confirmed = await status.event('confirmed v1', r => r.type === 'confirmed' && r.version === 1)
     const tookMs = Date.parse(confirmed.at) - pushedAt
     process.stdout.write(`# push → applied ${Date.parse(applied.at) - pushedAt} ms, confirmed ${tookMs} ms\n`)
     assert.ok(tookMs < 10_000, `applied and confirmed within seconds (${tookMs} ms)`)
@@ -72,21 +117,39 @@ test('a signed document is applied live while devices publish: nobody disconnect
     assert.equal(r.acked, r.published, `every publish acknowledged (${r.acked}/${r.published})`)
     assert.equal((r as any).connects, 10, 'no device was disconnected by the change')
 
-    const drained = await waitFor('backlog drained', async () => { const s = await gw.status(); return s.backlog.readings === 0 && s.counters.forwarded >= r.acked && s })
+    const drained = await waitFor('backlog drained', async () => {
+      const s = await gw.status()
+      return s.backlog.readings === 0 && s.counters.forwarded >= r.acked && s
+    })
     const c = drained.counters
-    assert.equal(c.received, c.stored + c.duplicates, `received ${c.received} = stored ${c.stored} + duplicates ${c.duplicates}`)
+    assert.equal(
+      c.received,
+      c.stored + c.duplicates,
+      `received ${c.received} = stored ${c.stored} + duplicates ${c.duplicates}`
+    )
     assert.equal(c.stored, c.forwarded, 'everything stored was forwarded')
-    assert.equal(Object.values(c.dropped).reduce((a: number, b: any) => a + b, 0), 0, 'nothing dropped')
+    assert.equal(
+      Object.values(c.dropped).reduce((a: number, b: any) => a + b, 0),
+      0,
+      'nothing dropped'
+    )
     assert.equal(c.stored, r.acked)
 
-    const batches = await consumeAll(kafka, topic, { until: (n) => n >= r.acked })
+    const batches = await consumeAll(kafka, topic, { until: n => n >= r.acked })
     const { unique } = dedupe(batches)
-    const present = new Set(unique.map((x) => `${x.device} ${(JSON.parse(x.payload.toString()) as { n: number }).n}`))
+    const present = new Set(unique.map(x => `${x.device} ${(JSON.parse(x.payload.toString()) as { n: number }).n}`))
     const acked = readFileSync(ackedLog, 'utf8').trim().split('\n')
-    const missing = acked.filter((k) => !present.has(k))
-    assert.deepEqual(missing.slice(0, 5), [], `${missing.length} of ${acked.length} acknowledged readings missing in Kafka`)
+    const missing = acked.filter(k => !present.has(k))
+    assert.deepEqual(
+      missing.slice(0, 5),
+      [],
+      `${missing.length} of ${acked.length} acknowledged readings missing in Kafka`
+    )
     assert.equal(unique.length, acked.length)
-    assert.deepEqual(status.events().filter((e) => e.type === 'rejected' || e.type === 'rolled-back'), [])
+    assert.deepEqual(
+      status.events().filter(e => e.type === 'rejected' || e.type === 'rolled-back'),
+      []
+    )
   } finally {
     await gw.stop()
     await status.close()
@@ -103,8 +166,18 @@ test('the applied version survives a restart and is not applied or reported twic
   const file = remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })
   const gw = await GatewayProcess.start({ args: ['--config', file] })
   try {
-    await push(kafka, configTopic, 'test-gw', signed(key, { gatewayId: 'test-gw', version: 5, confirmWindowS: 20, config: { ...uplinkSettings(kafka, topic), store: { maxBytes: 64 * 1024 * 1024 } } }))
-    await status.event('confirmed v5', (r) => r.type === 'confirmed' && r.version === 5)
+    await push(
+      kafka,
+      configTopic,
+      'test-gw',
+      signed(key, {
+        gatewayId: 'test-gw',
+        version: 5,
+        confirmWindowS: 20,
+        config: { ...uplinkSettings(kafka, topic), store: { maxBytes: 64 * 1024 * 1024 } }
+      })
+    )
+    await status.event('confirmed v5', r => r.type === 'confirmed' && r.version === 5)
     assert.equal((await gw.status()).config.version, 5)
     assert.equal(await gw.stop(), 0)
 
@@ -113,12 +186,19 @@ test('the applied version survives a restart and is not applied or reported twic
     // At once, before the config topic is read again: the stored document is in force.
     const st = await gw.status()
     assert.equal(st.config.version, 5)
-    const hb = await status.heartbeat((r) => r.gatewayId === 'test-gw' && Date.parse(r.at) > Date.now() - 1500 && r.uptimeS < 30)
+    const hb = await status.heartbeat(
+      r => r.gatewayId === 'test-gw' && Date.parse(r.at) > Date.now() - 1500 && r.uptimeS < 30
+    )
     assert.equal(hb.config.version, 5)
     assert.equal(hb.config.state, 'confirmed')
     assert.equal(hb.softwareVersion, st.version)
     // Give the re-read of the config topic time to happen: it must report nothing.
-    await waitFor('topic re-read', () => gw.log().includes('config topic read to its end') && gw.log().split('config topic read to its end').length >= 3, 30_000)
+    await waitFor(
+      'topic re-read',
+      () =>
+        gw.log().includes('config topic read to its end') && gw.log().split('config topic read to its end').length >= 3,
+      30_000
+    )
     await sleep(2000)
     assert.deepEqual(status.events().slice(before), [], 'nothing applied, rejected or reported again after the restart')
   } finally {

@@ -8,8 +8,12 @@ import { GatewayProcess, runCli } from './harness/gateway.js'
 import { createTopic, StatusTopic, topicName, waitFor } from './harness/remote.js'
 
 let kafka: KafkaBroker
-before(async () => { kafka = await startKafka() })
-after(async () => { await kafka?.dispose() })
+before(async () => {
+  kafka = await startKafka()
+})
+after(async () => {
+  await kafka?.dispose()
+})
 
 test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and status, end to end', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hf-rc-cli-'))
@@ -31,20 +35,40 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
 
   // Two gateways trusting the key, started with the local file only.
   const local = join(dir, 'local.json')
-  writeFileSync(local, JSON.stringify({
-    kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000 },
-    remote: { enabled: true, configTopic, statusTopic, trustedKeys: [publicKey], heartbeatIntervalMs: 1500 }
-  }))
+  writeFileSync(
+    local,
+    JSON.stringify({
+      kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000 },
+      remote: { enabled: true, configTopic, statusTopic, trustedKeys: [publicKey], heartbeatIntervalMs: 1500 }
+    })
+  )
   const gwA = await GatewayProcess.start({ args: ['--config', local, '--gateway-id', 'gw-a'] })
   const gwB = await GatewayProcess.start({ args: ['--config', local, '--gateway-id', 'gw-b'] })
   try {
     const desired = (lingerMs: number): string => {
       const file = join(dir, `desired-${lingerMs}.json`)
-      writeFileSync(file, JSON.stringify({ kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000 }, batch: { lingerMs } }))
+      writeFileSync(
+        file,
+        JSON.stringify({ kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000 }, batch: { lingerMs } })
+      )
       return file
     }
     const sign = async (gateway: string, version: number, file: string) => {
-      const r = await runCli(['fleet', 'sign', '--key', keyFile, '--gateway', gateway, '--version', String(version), '--confirm-window-s', '30', '--comment', 'cli test', file])
+      const r = await runCli([
+        'fleet',
+        'sign',
+        '--key',
+        keyFile,
+        '--gateway',
+        gateway,
+        '--version',
+        String(version),
+        '--confirm-window-s',
+        '30',
+        '--comment',
+        'cli test',
+        file
+      ])
       assert.equal(r.code, 0, r.stderr)
       const out = join(dir, `signed-${gateway === '*' ? 'fleet' : gateway}-${version}.json`)
       writeFileSync(out, r.stdout)
@@ -62,15 +86,29 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
     }
     const key = JSON.parse((await runCli(['fleet', 'push', ...brokers, '--topic', configTopic, ownDoc])).stdout).key
     assert.equal(key, 'gw-a')
-    await status.event('gw-a confirmed v100', (r) => r.gatewayId === 'gw-a' && r.type === 'confirmed' && r.version === 100, 40_000)
-    await status.event('gw-b confirmed v500', (r) => r.gatewayId === 'gw-b' && r.type === 'confirmed' && r.version === 500, 40_000)
+    await status.event(
+      'gw-a confirmed v100',
+      r => r.gatewayId === 'gw-a' && r.type === 'confirmed' && r.version === 100,
+      40_000
+    )
+    await status.event(
+      'gw-b confirmed v500',
+      r => r.gatewayId === 'gw-b' && r.type === 'confirmed' && r.version === 500,
+      40_000
+    )
     assert.equal((await gwA.status()).config.version, 100)
     assert.equal((await gwB.status()).config.version, 500)
-    assert.ok(!status.events('gw-a').some((e) => e.version === 500), 'gw-a has its own document: the fleet default is none of its business')
+    assert.ok(
+      !status.events('gw-a').some(e => e.version === 500),
+      'gw-a has its own document: the fleet default is none of its business'
+    )
 
     // A document the gateways would reject is refused before it is signed.
     const bad = join(dir, 'bad.json')
-    writeFileSync(bad, JSON.stringify({ kafka: { brokers: kafka.brokers }, mqtt: { port: 1 }, quota: { msgsPerS: -1 } }))
+    writeFileSync(
+      bad,
+      JSON.stringify({ kafka: { brokers: kafka.brokers }, mqtt: { port: 1 }, quota: { msgsPerS: -1 } })
+    )
     const refused = await runCli(['fleet', 'sign', '--key', keyFile, '--gateway', 'gw-b', bad])
     assert.equal(refused.code, 2)
     assert.match(refused.stderr, /HF_ERR_CONFIG_INVALID/)
@@ -80,16 +118,31 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
     // Deleting gw-a's own document hands it to the fleet default (newer: 500 > 100).
     const del = await runCli(['fleet', 'push', ...brokers, '--topic', configTopic, '--delete', '--gateway', 'gw-a'])
     assert.equal(del.code, 0, del.stderr)
-    await status.event('gw-a confirmed v500', (r) => r.gatewayId === 'gw-a' && r.type === 'confirmed' && r.version === 500, 40_000)
+    await status.event(
+      'gw-a confirmed v500',
+      r => r.gatewayId === 'gw-a' && r.type === 'confirmed' && r.version === 500,
+      40_000
+    )
 
     // The operator's view: one line per gateway.
-    const rows = await waitFor('both gateways reported on v500', async () => {
-      const r = await runCli(['fleet', 'status', ...brokers, '--topic', statusTopic, '--json'], { timeoutMs: 40_000 })
-      assert.equal(r.code, 0, r.stderr)
-      const lines = r.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
-      return lines.length === 2 && lines.every((l) => l.configVersion === 500 && l.configState === 'confirmed') && lines
-    }, 40_000)
-    assert.deepEqual(rows.map((r: any) => r.gatewayId), ['gw-a', 'gw-b'])
+    const rows = await waitFor(
+      'both gateways reported on v500',
+      async () => {
+        const r = await runCli(['fleet', 'status', ...brokers, '--topic', statusTopic, '--json'], { timeoutMs: 40_000 })
+        assert.equal(r.code, 0, r.stderr)
+        const lines = r.stdout
+          .trim()
+          .split('\n')
+          .filter(l => l !== '')
+          .map(l => JSON.parse(l))
+        return lines.length === 2 && lines.every(l => l.configVersion === 500 && l.configState === 'confirmed') && lines
+      },
+      40_000
+    )
+    assert.deepEqual(
+      rows.map((r: any) => r.gatewayId),
+      ['gw-a', 'gw-b']
+    )
     for (const r of rows) {
       assert.equal(r.uplink, 'connected')
       assert.equal(r.lastEvent.type, 'confirmed')
@@ -97,7 +150,12 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
       assert.match(r.softwareVersion, /^\d+\.\d+\.\d+/)
     }
     const table = await runCli(['fleet', 'status', ...brokers, '--topic', statusTopic], { timeoutMs: 40_000 })
-    process.stdout.write(table.stdout.split('\n').map((l) => `# ${l}`).join('\n') + '\n')
+    process.stdout.write(
+      table.stdout
+        .split('\n')
+        .map(l => `# ${l}`)
+        .join('\n') + '\n'
+    )
     assert.match(table.stdout, /^GATEWAY +CONFIG +STATE +LAST EVENT/m)
     assert.match(table.stdout, /^gw-a +v500 +confirmed +confirmed v500/m)
     assert.match(table.stdout, /^gw-b +v500 +confirmed +confirmed v500/m)

@@ -5,11 +5,25 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
-import { createTopic, operatorKey, push, remoteConfigFile, signed, sleep, StatusTopic, topicName, uplinkSettings } from './harness/remote.js'
+import {
+  createTopic,
+  operatorKey,
+  push,
+  remoteConfigFile,
+  signed,
+  sleep,
+  StatusTopic,
+  topicName,
+  uplinkSettings
+} from './harness/remote.js'
 
 let kafka: KafkaBroker
-before(async () => { kafka = await startKafka() })
-after(async () => { await kafka?.dispose() })
+before(async () => {
+  kafka = await startKafka()
+})
+after(async () => {
+  await kafka?.dispose()
+})
 
 test('documents that are unsigned, badly signed, untrusted, for another gateway, old or invalid are rejected with the reason on the status topic', async () => {
   const key = operatorKey()
@@ -20,15 +34,23 @@ test('documents that are unsigned, badly signed, untrusted, for another gateway,
   await createTopic(kafka, topic)
   await createTopic(kafka, configTopic, { compact: true })
   const status = await StatusTopic.open(kafka, topicName('status'))
-  const gw = await GatewayProcess.start({ args: ['--config', join(remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key }))] })
-  const good = (version: number, extra: Record<string, unknown> = {}): Record<string, unknown> =>
-    ({ gatewayId: 'test-gw', version, confirmWindowS: 20, config: { ...uplinkSettings(kafka, topic), ...extra } })
-  const pushed = async (value: Buffer): Promise<void> => { await push(kafka, configTopic, 'test-gw', value) }
+  const gw = await GatewayProcess.start({
+    args: ['--config', join(remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key }))]
+  })
+  const good = (version: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    gatewayId: 'test-gw',
+    version,
+    confirmWindowS: 20,
+    config: { ...uplinkSettings(kafka, topic), ...extra }
+  })
+  const pushed = async (value: Buffer): Promise<void> => {
+    await push(kafka, configTopic, 'test-gw', value)
+  }
   const rejection = async (what: string, version: number | null, reason: string) =>
-    await status.event(what, (r) => r.type === 'rejected' && r.reason === reason && r.version === version)
+    await status.event(what, r => r.type === 'rejected' && r.reason === reason && r.version === version)
   try {
     await pushed(signed(key, good(2, { batch: { lingerMs: 50 } })))
-    await status.event('confirmed v2', (r) => r.type === 'confirmed' && r.version === 2)
+    await status.event('confirmed v2', r => r.type === 'confirmed' && r.version === 2)
 
     // Signed, then changed on the way.
     const tampered = JSON.parse(signed(key, good(3)).toString())
@@ -57,11 +79,27 @@ test('documents that are unsigned, badly signed, untrusted, for another gateway,
     await rejection('same version', 2, 'not_newer')
 
     // Invalid as a whole: field-level messages from the config validator; nothing of it applied.
-    await pushed(signed(key, good(4, { batch: { lingerMs: 5 }, devices: { 'pump-1': { quota: { msgsPerS: 0 } } }, mqtt: { port: 1884 }, kafka: { brokers: kafka.brokers, topic, bogus: 1 } })))
+    await pushed(
+      signed(
+        key,
+        good(4, {
+          batch: { lingerMs: 5 },
+          devices: { 'pump-1': { quota: { msgsPerS: 0 } } },
+          mqtt: { port: 1884 },
+          kafka: { brokers: kafka.brokers, topic, bogus: 1 }
+        })
+      )
+    )
     const invalid = await rejection('invalid', 4, 'invalid')
-    const fields = (invalid.errors as Array<{ field: string, message: string }>).map((e) => `${e.field}: ${e.message}`)
-    assert.ok(fields.includes('devices.pump-1.quota.msgsPerS: must be a number from 0.01 to 1000000 (got 0)'), fields.join('\n'))
-    assert.ok(fields.some((f) => f.startsWith('mqtt.port: is a local setting')), fields.join('\n'))
+    const fields = (invalid.errors as Array<{ field: string; message: string }>).map(e => `${e.field}: ${e.message}`)
+    assert.ok(
+      fields.includes('devices.pump-1.quota.msgsPerS: must be a number from 0.01 to 1000000 (got 0)'),
+      fields.join('\n')
+    )
+    assert.ok(
+      fields.some(f => f.startsWith('mqtt.port: is a local setting')),
+      fields.join('\n')
+    )
     assert.ok(fields.includes('kafka.bogus: unknown key'), fields.join('\n'))
 
     // A document for another gateway's key is none of this gateway's business: no report.
@@ -69,15 +107,26 @@ test('documents that are unsigned, badly signed, untrusted, for another gateway,
     await sleep(3000)
 
     const events = status.events()
-    assert.deepEqual(events.map((e) => `${e.type} v${String(e.version)}${e.reason !== undefined ? ` ${e.reason}` : ''}`), [
-      'applied v2', 'confirmed v2',
-      'rejected v3 bad_signature', 'rejected v3 unsigned', 'rejected v3 untrusted_key', 'rejected v3 wrong_gateway',
-      'rejected v1 not_newer', 'rejected v2 not_newer', 'rejected v4 invalid'
-    ])
-    for (const e of events.filter((x) => x.type === 'rejected')) assert.equal(e.appliedVersion, 2)
+    assert.deepEqual(
+      events.map(e => `${e.type} v${String(e.version)}${e.reason !== undefined ? ` ${e.reason}` : ''}`),
+      [
+        'applied v2',
+        'confirmed v2',
+        'rejected v3 bad_signature',
+        'rejected v3 unsigned',
+        'rejected v3 untrusted_key',
+        'rejected v3 wrong_gateway',
+        'rejected v1 not_newer',
+        'rejected v2 not_newer',
+        'rejected v4 invalid'
+      ]
+    )
+    for (const e of events.filter(x => x.type === 'rejected')) assert.equal(e.appliedVersion, 2)
     const st = await gw.status()
     assert.equal(st.config.version, 2, 'version 2 is still in force')
-    const hb = await status.heartbeat((r) => r.gatewayId === 'test-gw' && Date.parse(r.at) > Date.parse(events.at(-1)!.at))
+    const hb = await status.heartbeat(
+      r => r.gatewayId === 'test-gw' && Date.parse(r.at) > Date.parse(events.at(-1)!.at)
+    )
     assert.equal(hb.config.version, 2)
     assert.equal(hb.uplink.state, 'connected')
     assert.equal(hb.health.level, 'ok', JSON.stringify(hb.health))
@@ -95,11 +144,23 @@ test('a restart while a document awaits confirmation rolls it back, reported aft
   await createTopic(kafka, topic)
   await createTopic(kafka, configTopic, { compact: true })
   const status = await StatusTopic.open(kafka, topicName('status'))
-  const gw = await GatewayProcess.start({ args: ['--config', remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })] })
+  const gw = await GatewayProcess.start({
+    args: ['--config', remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })]
+  })
   try {
-    await status.heartbeat((r) => r.gatewayId === 'test-gw')
+    await status.heartbeat(r => r.gatewayId === 'test-gw')
     // Unreachable brokers, a long window: it stays unconfirmed until the gateway is stopped.
-    await push(kafka, configTopic, 'test-gw', signed(key, { gatewayId: 'test-gw', version: 3, confirmWindowS: 600, config: uplinkSettings(kafka, topic, { brokers: ['127.0.0.1:1'] }) }))
+    await push(
+      kafka,
+      configTopic,
+      'test-gw',
+      signed(key, {
+        gatewayId: 'test-gw',
+        version: 3,
+        confirmWindowS: 600,
+        config: uplinkSettings(kafka, topic, { brokers: ['127.0.0.1:1'] })
+      })
+    )
     const deadline = Date.now() + 20_000
     while ((await gw.status()).config.version !== 3) {
       assert.ok(Date.now() < deadline, 'version 3 applied')
@@ -107,12 +168,18 @@ test('a restart while a document awaits confirmation rolls it back, reported aft
     }
     assert.equal(await gw.stop(), 0)
     // The applied event may have left over the old link just before the switch; nothing after it could.
-    assert.ok(status.events().every((e) => e.type === 'applied'), JSON.stringify(status.events()))
+    assert.ok(
+      status.events().every(e => e.type === 'applied'),
+      JSON.stringify(status.events())
+    )
     await gw.launch()
     assert.equal((await gw.status()).config.version, null, 'started on the local configuration again')
-    const rolled = await status.event('rolled-back v3', (r) => r.type === 'rolled-back' && r.version === 3)
+    const rolled = await status.event('rolled-back v3', r => r.type === 'rolled-back' && r.version === 3)
     assert.equal(rolled.reason, 'restarted_unconfirmed')
-    assert.deepEqual(status.events().map((e) => `${e.type} v${String(e.version)}`), ['applied v3', 'rolled-back v3'])
+    assert.deepEqual(
+      status.events().map(e => `${e.type} v${String(e.version)}`),
+      ['applied v3', 'rolled-back v3']
+    )
   } finally {
     await gw.stop()
     await status.close()

@@ -17,11 +17,11 @@ const ARTIFACTS = join(ROOT, 'test-artifacts')
 const PASSWORD = 'technician-on-site-42'
 const DEVICES = 6
 
-async function textOf (page: Page, selector: string): Promise<string> {
+async function textOf(page: Page, selector: string): Promise<string> {
   return (await page.locator(selector).textContent()) ?? ''
 }
 
-test('the status page works offline in Chromium: login, live figures, devices, actions, diagnostics', async (t) => {
+test('the status page works offline in Chromium: login, live figures, devices, actions, diagnostics', async t => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/install-system-deps.sh (Debian package chromium)`)
   mkdirSync(ARTIFACTS, { recursive: true })
   const hash = (await runCli(['hash-password'], { input: PASSWORD + '\n' })).stdout.trim()
@@ -29,7 +29,16 @@ test('the status page works offline in Chromium: login, live figures, devices, a
   const deadKafka = `127.0.0.1:${await freePort()}`
   const gw = await GatewayProcess.start({
     statusPublic: false,
-    args: ['--status-password-hash', hash, '--status-push-interval-ms', '500', '--kafka-brokers', deadKafka, '--kafka-request-timeout-ms', '1000']
+    args: [
+      '--status-password-hash',
+      hash,
+      '--status-push-interval-ms',
+      '500',
+      '--kafka-brokers',
+      deadKafka,
+      '--kafka-request-timeout-ms',
+      '1000'
+    ]
   })
   const sim = startSim(['--url', gw.url, '--devices', String(DEVICES), '--rate', '4', '--duration', '60'])
   let browser: Browser | undefined
@@ -38,11 +47,19 @@ test('the status page works offline in Chromium: login, live figures, devices, a
   try {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync'
+      ]
     })
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true })
     // Record every request the page makes; anything not for this gateway is stopped and counted.
-    await context.route('**/*', async (route) => {
+    await context.route('**/*', async route => {
       const url = new URL(route.request().url())
       requests.push(url.href)
       if (url.hostname !== '127.0.0.1' || url.port !== String(gw.httpPort)) {
@@ -54,9 +71,11 @@ test('the status page works offline in Chromium: login, live figures, devices, a
     })
     const page = await context.newPage()
     const errors: string[] = []
-    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('pageerror', e => errors.push(e.message))
     let navigations = 0
-    page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++ })
+    page.on('framenavigated', f => {
+      if (f === page.mainFrame()) navigations++
+    })
 
     await page.goto(gw.http + '/')
 
@@ -81,13 +100,25 @@ test('the status page works offline in Chromium: login, live figures, devices, a
     })
 
     await t.test('the devices table lists the simulated devices', async () => {
-      await page.waitForFunction((n) => document.querySelectorAll('#devices tbody tr').length === n, DEVICES, { timeout: 10_000 })
-      const ids = await page.locator('#devices tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id))
-      assert.deepEqual(ids, Array.from({ length: DEVICES }, (_, i) => `sim-${i}`))
-      await page.waitForFunction(() => [...document.querySelectorAll('#devices tbody tr td:nth-child(2)')].every((td) => td.textContent === 'online'))
+      await page.waitForFunction(n => document.querySelectorAll('#devices tbody tr').length === n, DEVICES, {
+        timeout: 10_000
+      })
+      const ids = await page
+        .locator('#devices tbody tr')
+        .evaluateAll(rows => rows.map(r => (r as HTMLElement).dataset.id))
+      assert.deepEqual(
+        ids,
+        Array.from({ length: DEVICES }, (_, i) => `sim-${i}`)
+      )
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('#devices tbody tr td:nth-child(2)')].every(td => td.textContent === 'online')
+      )
       // Filter and sort, as a technician would.
       await page.fill('#device-filter', 'sim-3')
-      assert.deepEqual(await page.locator('#devices tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id)), ['sim-3'])
+      assert.deepEqual(
+        await page.locator('#devices tbody tr').evaluateAll(rows => rows.map(r => (r as HTMLElement).dataset.id)),
+        ['sim-3']
+      )
       await page.fill('#device-filter', '')
       await page.click('#devices th[data-key="id"]')
       assert.equal(await page.locator('#devices th[data-key="id"]').getAttribute('aria-sort'), 'descending')
@@ -98,28 +129,44 @@ test('the status page works offline in Chromium: login, live figures, devices, a
 
     await t.test('figures change live, without a reload', async () => {
       const before = Number((await textOf(page, '#received')).replace(/,/g, ''))
-      await page.waitForFunction((b) => Number((document.getElementById('received')!.textContent ?? '').replace(/,/g, '')) > b, before, { timeout: 5_000 })
+      await page.waitForFunction(
+        b => Number((document.getElementById('received')!.textContent ?? '').replace(/,/g, '')) > b,
+        before,
+        { timeout: 5_000 }
+      )
       const status = await (await page.request.get(gw.http + '/api/status')).json()
       assert.ok(status.counters.received > before)
       assert.equal(navigations, 1, 'the page never reloaded')
     })
 
     await t.test('the uplink card shows the dead uplink, and pause/resume take effect', async () => {
-      await page.waitForFunction(() => ['down', 'degraded'].includes(document.getElementById('uplink-state')!.textContent ?? ''), undefined, { timeout: 10_000 })
+      await page.waitForFunction(
+        () => ['down', 'degraded'].includes(document.getElementById('uplink-state')!.textContent ?? ''),
+        undefined,
+        { timeout: 10_000 }
+      )
       await page.click('#btn-pause')
-      await page.waitForFunction(() => document.getElementById('uplink-state')!.textContent === 'paused', undefined, { timeout: 5_000 })
+      await page.waitForFunction(() => document.getElementById('uplink-state')!.textContent === 'paused', undefined, {
+        timeout: 5_000
+      })
       assert.match(await textOf(page, '#action-result'), /Forwarding paused/)
       assert.equal((await (await page.request.get(gw.http + '/api/status')).json()).uplink.state, 'paused')
       await page.locator('#btn-resume').waitFor({ state: 'visible' })
       assert.match(await textOf(page, '#verdict'), /Forwarding paused/)
       await page.click('#btn-resume')
-      await page.waitForFunction(() => document.getElementById('uplink-state')!.textContent !== 'paused', undefined, { timeout: 5_000 })
+      await page.waitForFunction(() => document.getElementById('uplink-state')!.textContent !== 'paused', undefined, {
+        timeout: 5_000
+      })
       assert.match(await textOf(page, '#action-result'), /Forwarding resumed/)
     })
 
     await t.test('"Test uplink now" reports the failure honestly', async () => {
       await page.click('#btn-test')
-      await page.waitForFunction(() => /Uplink test failed|Uplink answered/.test(document.getElementById('action-result')!.textContent ?? ''), undefined, { timeout: 15_000 })
+      await page.waitForFunction(
+        () => /Uplink test failed|Uplink answered/.test(document.getElementById('action-result')!.textContent ?? ''),
+        undefined,
+        { timeout: 15_000 }
+      )
       assert.match(await textOf(page, '#action-result'), /Uplink test failed: \S+/)
     })
 
@@ -137,8 +184,12 @@ test('the status page works offline in Chromium: login, live figures, devices, a
 
     await t.test('the chart, host and warnings panels are filled', async () => {
       // Two recorded points (one every 5 s) plus the live one: a line, not a dot.
-      await page.waitForFunction(() => (document.querySelector('#chart path.s.ingest')?.getAttribute('d') ?? '').split('L').length >= 3, undefined, { timeout: 15_000 })
-      assert.ok(await page.locator('#chart text', { hasText: 'now' }).count() === 1)
+      await page.waitForFunction(
+        () => (document.querySelector('#chart path.s.ingest')?.getAttribute('d') ?? '').split('L').length >= 3,
+        undefined,
+        { timeout: 15_000 }
+      )
+      assert.ok((await page.locator('#chart text', { hasText: 'now' }).count()) === 1)
       assert.match(await textOf(page, '#host-mem'), /% used/)
       assert.match(await textOf(page, '#host-disk'), /free of/)
       assert.match(await textOf(page, '#log'), /HF_WARN_ANONYMOUS/)
@@ -170,13 +221,27 @@ test('the status page works offline in Chromium: login, live figures, devices, a
 test('with --status-public the page shows data at once, and actions still need the technician login', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} missing: run scripts/install-system-deps.sh (Debian package chromium)`)
   const hash = (await runCli(['hash-password'], { input: PASSWORD + '\n' })).stdout.trim()
-  const gw = await GatewayProcess.start({ statusPublic: true, args: ['--status-password-hash', hash, '--status-push-interval-ms', '300'] })
+  const gw = await GatewayProcess.start({
+    statusPublic: true,
+    args: ['--status-password-hash', hash, '--status-push-interval-ms', '300']
+  })
   let browser: Browser | undefined
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync'
+      ]
+    })
     const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
     const errors: string[] = []
-    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('pageerror', e => errors.push(e.message))
     await page.goto(gw.http + '/')
     await page.locator('#dash').waitFor({ state: 'visible' })
     await page.locator('#live.on').waitFor({ timeout: 5_000 })

@@ -5,9 +5,20 @@ import type { HostFacts } from '../src/metrics/host.js'
 
 const NOW = Date.parse('2026-01-01T12:00:00Z')
 const host: HostFacts = {
-  sampledAt: null, hostname: 'gw', os: null, arch: 'arm64', cores: 4, cpuLoadPct: 20, loadAvg: [0.2, 0.2, 0.2],
-  memTotalBytes: 1e9, memAvailableBytes: 6e8, memUsedPct: 40,
-  disk: { path: '/data', mount: '/', fs: null, sizeBytes: 32e9, freeBytes: 20e9, usedPct: 37.5 }, temperatureC: 51, uptimeS: 1000, network: []
+  sampledAt: null,
+  hostname: 'gw',
+  os: null,
+  arch: 'arm64',
+  cores: 4,
+  cpuLoadPct: 20,
+  loadAvg: [0.2, 0.2, 0.2],
+  memTotalBytes: 1e9,
+  memAvailableBytes: 6e8,
+  memUsedPct: 40,
+  disk: { path: '/data', mount: '/', fs: null, sizeBytes: 32e9, freeBytes: 20e9, usedPct: 37.5 },
+  temperatureC: 51,
+  uptimeS: 1000,
+  network: []
 }
 const base: HealthInput = {
   mqttListening: true,
@@ -33,13 +44,17 @@ test('what is wrong comes first, in plain words', () => {
     ...base,
     uplink: { state: 'down', since: '2026-01-01T11:48:00Z', lastError: 'ECONNREFUSED', etaS: null, drainRate: 0 },
     backlog: { readings: 120_000, bytes: 900e6, oldestAgeS: 720 },
-    devices: [{ id: 'a', connected: true, lastSeenS: 1 }, { id: 'b', connected: false, lastSeenS: 300 }, { id: 'c', connected: false, lastSeenS: 30 }],
+    devices: [
+      { id: 'a', connected: true, lastSeenS: 1 },
+      { id: 'b', connected: false, lastSeenS: 300 },
+      { id: 'c', connected: false, lastSeenS: 30 }
+    ],
     recentDrops: { payload_too_large: 3 },
     recentRefused: { bad_credentials: 7 },
     host: { ...host, disk: { ...host.disk!, freeBytes: 10e6, usedPct: 99.9 }, temperatureC: 85 }
   })
   assert.equal(h.level, 'crit')
-  const texts = h.problems.map((p) => p.text)
+  const texts = h.problems.map(p => p.text)
   assert.equal(h.problems[0]!.level, 'crit')
   assert.ok(texts.includes('Uplink down for 12 min: ECONNREFUSED'), texts.join('\n'))
   assert.ok(texts.includes('Buffer 90% of its disk budget'))
@@ -47,16 +62,22 @@ test('what is wrong comes first, in plain words', () => {
   assert.ok(texts.includes('1 device offline for over a minute: b'))
   assert.ok(texts.includes('3 readings dropped in the last minute (payload too large: 3)'))
   assert.ok(texts.includes('7 connections or logins refused in the last minute (bad credentials: 7)'))
-  assert.ok(texts.some((t) => t.startsWith('Data volume almost full')))
+  assert.ok(texts.some(t => t.startsWith('Data volume almost full')))
   assert.ok(texts.includes('Board at 85 °C'))
   // Worst first: every crit before any warn.
-  const levels = h.problems.map((p) => p.level)
-  assert.deepEqual(levels, [...levels].sort((a, b) => (a === b ? 0 : a === 'crit' ? -1 : 1)))
+  const levels = h.problems.map(p => p.level)
+  assert.deepEqual(
+    levels,
+    [...levels].sort((a, b) => (a === b ? 0 : a === 'crit' ? -1 : 1))
+  )
 })
 
 test('a paused or missing uplink is a warning, a dead listener or buffer is critical', () => {
   assert.equal(assess({ ...base, uplink: { ...base.uplink, state: 'paused' } }).level, 'warn')
-  assert.match(assess({ ...base, uplink: { ...base.uplink, state: 'unconfigured' } }).problems[0]!.text, /No uplink configured/)
+  assert.match(
+    assess({ ...base, uplink: { ...base.uplink, state: 'unconfigured' } }).problems[0]!.text,
+    /No uplink configured/
+  )
   assert.equal(assess({ ...base, mqttListening: false }).level, 'crit')
   assert.equal(assess({ ...base, bufferWritable: false }).level, 'crit')
 })

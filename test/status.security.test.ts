@@ -8,17 +8,37 @@ const PASSWORD = 'field-tech-Pa55word'
 const METRICS_TOKEN = 'prom-scrape-token-5f2a9c1e'
 const SASL_PASSWORD = 'kafka-sasl-secret-77Q'
 
-interface Reply { status: number, headers: Record<string, string | string[] | undefined>, body: string }
+interface Reply {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
 
 /** A request from a chosen loopback source address (the login limit is per address). */
-async function http (gw: GatewayProcess, path: string, o: { method?: string, headers?: Record<string, string>, body?: string, from?: string } = {}): Promise<Reply> {
+async function http(
+  gw: GatewayProcess,
+  path: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string; from?: string } = {}
+): Promise<Reply> {
   return await new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: gw.httpPort, path, method: o.method ?? 'GET', headers: o.headers, localAddress: o.from ?? '127.0.0.1' }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
-    })
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: gw.httpPort,
+        path,
+        method: o.method ?? 'GET',
+        headers: o.headers,
+        localAddress: o.from ?? '127.0.0.1'
+      },
+      res => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', d => {
+          body += d
+        })
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }))
+      }
+    )
     req.on('error', reject)
     req.end(o.body)
   })
@@ -26,8 +46,17 @@ async function http (gw: GatewayProcess, path: string, o: { method?: string, hea
 
 const jsonHeaders = { 'content-type': 'application/json' }
 
-async function login (gw: GatewayProcess, password = PASSWORD, from?: string): Promise<{ reply: Reply, cookie: string, csrf: string }> {
-  const reply = await http(gw, '/api/login', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ password }), from })
+async function login(
+  gw: GatewayProcess,
+  password = PASSWORD,
+  from?: string
+): Promise<{ reply: Reply; cookie: string; csrf: string }> {
+  const reply = await http(gw, '/api/login', {
+    method: 'POST',
+    headers: jsonHeaders,
+    body: JSON.stringify({ password }),
+    from
+  })
   const set = ([] as string[]).concat(reply.headers['set-cookie'] ?? [])
   const cookie = set[0]?.split(';')[0] ?? ''
   const csrf = reply.status === 200 ? (JSON.parse(reply.body) as { csrf: string }).csrf : ''
@@ -35,11 +64,11 @@ async function login (gw: GatewayProcess, password = PASSWORD, from?: string): P
 }
 
 /** First `ms` of the live event stream, as text (gzip-decoded when asked for gzip). */
-async function sse (gw: GatewayProcess, cookie: string, ms: number, gzip = false): Promise<string> {
+async function sse(gw: GatewayProcess, cookie: string, ms: number, gzip = false): Promise<string> {
   return await new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     const headers: Record<string, string> = { cookie, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) }
-    const req = request({ host: '127.0.0.1', port: gw.httpPort, path: '/api/events', headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port: gw.httpPort, path: '/api/events', headers }, res => {
       assert.equal(res.headers['content-encoding'], gzip ? 'gzip' : undefined)
       res.on('data', (d: Buffer) => chunks.push(d))
       setTimeout(() => {
@@ -48,7 +77,9 @@ async function sse (gw: GatewayProcess, cookie: string, ms: number, gzip = false
         resolve((gzip ? gunzipSync(raw, { finishFlush: constants.Z_SYNC_FLUSH }) : raw).toString('utf8'))
       }, ms)
     })
-    req.on('error', (e) => { if (chunks.length === 0) reject(e) })
+    req.on('error', e => {
+      if (chunks.length === 0) reject(e)
+    })
     req.end()
   })
 }
@@ -63,13 +94,25 @@ test('holdfast hash-password reads stdin and prints a usable scrypt hash', async
   assert.match(short.stderr, /HF_ERR_USAGE/)
 })
 
-test('technician login, sessions, CSRF, rate limit, and no secret in anything served', async (t) => {
+test('technician login, sessions, CSRF, rate limit, and no secret in anything served', async t => {
   const hash = (await runCli(['hash-password'], { input: `${PASSWORD}\n` })).stdout.trim()
   const gw = await GatewayProcess.start({
     statusPublic: false,
     args: [
-      '--status-password-hash', hash, '--status-metrics-token', METRICS_TOKEN, '--kafka-sasl-password', SASL_PASSWORD,
-      '--status-session-ttl-ms', '4000', '--status-login-max-failures', '3', '--status-login-window-ms', '60000', '--status-push-interval-ms', '200'
+      '--status-password-hash',
+      hash,
+      '--status-metrics-token',
+      METRICS_TOKEN,
+      '--kafka-sasl-password',
+      SASL_PASSWORD,
+      '--status-session-ttl-ms',
+      '4000',
+      '--status-login-max-failures',
+      '3',
+      '--status-login-window-ms',
+      '60000',
+      '--status-push-interval-ms',
+      '200'
     ]
   })
   const secrets = [PASSWORD, hash, hash.split('$')[4]!, hash.split('$')[5]!, METRICS_TOKEN, SASL_PASSWORD]
@@ -103,7 +146,13 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
         assert.equal((await http(gw, path, { method: 'POST', headers: jsonHeaders, body: '{}' })).status, 401, path)
       }
       const session = JSON.parse((await http(gw, '/api/session')).body)
-      assert.deepEqual(session, { public: false, loginAvailable: true, authenticated: false, csrf: null, expiresAt: null })
+      assert.deepEqual(session, {
+        public: false,
+        loginAvailable: true,
+        authenticated: false,
+        csrf: null,
+        expiresAt: null
+      })
     })
 
     await t.test('a wrong password is refused, the right one gives a strict HttpOnly session cookie', async () => {
@@ -127,7 +176,10 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       served.push(['metrics', (await http(gw, '/metrics', { headers: { cookie } })).body])
       const events = await sse(gw, cookie, 500)
       assert.match(events, /event: history\ndata: \{/)
-      assert.ok((events.match(/event: status\ndata: \{"gatewayId":"test-gw"/g) ?? []).length >= 2, 'the stream pushes the status repeatedly')
+      assert.ok(
+        (events.match(/event: status\ndata: \{"gatewayId":"test-gw"/g) ?? []).length >= 2,
+        'the stream pushes the status repeatedly'
+      )
       served.push(['events', events])
       // Browsers ask for gzip: every event arrives whole (flushed), compressed.
       const zipped = await sse(gw, cookie, 500, true)
@@ -138,9 +190,17 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
     })
 
     await t.test('login only takes JSON from our own origin', async () => {
-      const form = await http(gw, '/api/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `password=${PASSWORD}` })
+      const form = await http(gw, '/api/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `password=${PASSWORD}`
+      })
       assert.equal(form.status, 403)
-      const cross = await http(gw, '/api/login', { method: 'POST', headers: { ...jsonHeaders, origin: 'http://evil.example' }, body: JSON.stringify({ password: PASSWORD }) })
+      const cross = await http(gw, '/api/login', {
+        method: 'POST',
+        headers: { ...jsonHeaders, origin: 'http://evil.example' },
+        body: JSON.stringify({ password: PASSWORD })
+      })
       assert.equal(cross.status, 403)
       assert.equal(JSON.parse(cross.body).code, 'HF_ERR_CSRF')
     })
@@ -149,11 +209,21 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       const { cookie, csrf } = await login(gw)
       const post = async (path: string, headers: Record<string, string> = {}): Promise<Reply> =>
         await http(gw, path, { method: 'POST', headers: { ...jsonHeaders, cookie, ...headers }, body: '{}' })
-      for (const path of ['/api/actions/test-uplink', '/api/actions/pause', '/api/actions/drain', '/api/diagnostics', '/api/logout']) {
+      for (const path of [
+        '/api/actions/test-uplink',
+        '/api/actions/pause',
+        '/api/actions/drain',
+        '/api/diagnostics',
+        '/api/logout'
+      ]) {
         const none = await post(path)
         assert.equal(none.status, 403, path)
         assert.equal(JSON.parse(none.body).code, 'HF_ERR_CSRF')
-        assert.equal((await post(path, { 'x-csrf-token': csrf.slice(0, -1) + (csrf.endsWith('A') ? 'B' : 'A') })).status, 403, path)
+        assert.equal(
+          (await post(path, { 'x-csrf-token': csrf.slice(0, -1) + (csrf.endsWith('A') ? 'B' : 'A') })).status,
+          403,
+          path
+        )
         assert.equal((await post(path, { 'x-csrf-token': csrf, origin: 'http://evil.example' })).status, 403, path)
         assert.equal((await post(path, { 'x-csrf-token': csrf, 'sec-fetch-site': 'cross-site' })).status, 403, path)
       }
@@ -161,7 +231,10 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       const other = await login(gw)
       assert.equal((await post('/api/actions/test-uplink', { 'x-csrf-token': other.csrf })).status, 403)
 
-      const tested = await post('/api/actions/test-uplink', { 'x-csrf-token': csrf, origin: `http://127.0.0.1:${gw.httpPort}` })
+      const tested = await post('/api/actions/test-uplink', {
+        'x-csrf-token': csrf,
+        origin: `http://127.0.0.1:${gw.httpPort}`
+      })
       assert.equal(tested.status, 200)
       const outcome = JSON.parse(tested.body)
       assert.equal(outcome.ok, false, 'no uplink is configured: the test must not pretend success')
@@ -172,15 +245,25 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
         assert.equal(refused.status, 409, path)
         assert.equal(JSON.parse(refused.body).code, 'HF_ERR_UPLINK_UNCONFIGURED')
       }
-      assert.equal(JSON.parse((await http(gw, '/api/status', { headers: { cookie } })).body).uplink.state, 'unconfigured')
+      assert.equal(
+        JSON.parse((await http(gw, '/api/status', { headers: { cookie } })).body).uplink.state,
+        'unconfigured'
+      )
       assert.match(gw.log(), /HF_ERR_CSRF/, 'refusals are logged with their code')
     })
 
     await t.test('the diagnostics bundle (form post with the token) has everything but secrets', async () => {
       const { cookie, csrf } = await login(gw)
-      const r = await http(gw, '/api/diagnostics', { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(csrf)}` })
+      const r = await http(gw, '/api/diagnostics', {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `csrf=${encodeURIComponent(csrf)}`
+      })
       assert.equal(r.status, 200)
-      assert.match(String(r.headers['content-disposition']), /^attachment; filename="holdfast-diagnostics-test-gw-\d{8}T\d{6}Z\.json"$/)
+      assert.match(
+        String(r.headers['content-disposition']),
+        /^attachment; filename="holdfast-diagnostics-test-gw-\d{8}T\d{6}Z\.json"$/
+      )
       const b = JSON.parse(r.body)
       assert.equal(b.kind, 'holdfast-diagnostics')
       assert.equal(b.gatewayId, 'test-gw')
@@ -191,7 +274,10 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       assert.equal(b.config.settings.kafka.saslPassword, '[redacted]')
       assert.equal(b.config.settings.mqtt.port, gw.mqttPort)
       assert.equal(b.status.gatewayId, 'test-gw')
-      assert.ok(Array.isArray(b.logs) && b.logs.some((l: { msg: string }) => l.msg === 'technician logged in'), 'recent logs included')
+      assert.ok(
+        Array.isArray(b.logs) && b.logs.some((l: { msg: string }) => l.msg === 'technician logged in'),
+        'recent logs included'
+      )
       assert.match(b.metrics, /holdfast_readings_received_total/)
       served.push(['diagnostics', r.body])
     })
@@ -201,12 +287,17 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       for (const [what, body] of served) {
         for (const s of secrets) assert.ok(!body.includes(s), `${what} contains a secret (${s.slice(0, 6)}…)`)
       }
-      for (const s of [PASSWORD, METRICS_TOKEN, SASL_PASSWORD]) assert.ok(!gw.log().includes(s), 'log contains a secret')
+      for (const s of [PASSWORD, METRICS_TOKEN, SASL_PASSWORD])
+        assert.ok(!gw.log().includes(s), 'log contains a secret')
     })
 
     await t.test('logout ends the session', async () => {
       const { cookie, csrf } = await login(gw)
-      const out = await http(gw, '/api/logout', { method: 'POST', headers: { ...jsonHeaders, cookie, 'x-csrf-token': csrf }, body: '{}' })
+      const out = await http(gw, '/api/logout', {
+        method: 'POST',
+        headers: { ...jsonHeaders, cookie, 'x-csrf-token': csrf },
+        body: '{}'
+      })
       assert.equal(out.status, 200)
       assert.match(String(([] as string[]).concat(out.headers['set-cookie'] ?? [])[0]), /^hf_session=; .*Max-Age=0/)
       assert.equal((await http(gw, '/api/status', { headers: { cookie } })).status, 401)
@@ -216,7 +307,7 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
       const { cookie } = await login(gw)
       assert.equal((await http(gw, '/api/status', { headers: { cookie } })).status, 200)
       const stream = sse(gw, cookie, 4_600)
-      await new Promise((resolve) => setTimeout(resolve, 4_200))
+      await new Promise(resolve => setTimeout(resolve, 4_200))
       assert.equal((await http(gw, '/api/status', { headers: { cookie } })).status, 401)
       assert.match(await stream, /event: expired/)
     })
@@ -247,8 +338,15 @@ test('--status-public opens the page data and /api/status, but not the actions',
     const s = JSON.parse((await http(gw, '/api/session')).body)
     assert.equal(s.public, true)
     assert.equal(s.loginAvailable, false)
-    assert.equal((await http(gw, '/api/actions/pause', { method: 'POST', headers: jsonHeaders, body: '{}' })).status, 401)
-    const noLogin = await http(gw, '/api/login', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ password: 'whatever-it-is' }) })
+    assert.equal(
+      (await http(gw, '/api/actions/pause', { method: 'POST', headers: jsonHeaders, body: '{}' })).status,
+      401
+    )
+    const noLogin = await http(gw, '/api/login', {
+      method: 'POST',
+      headers: jsonHeaders,
+      body: JSON.stringify({ password: 'whatever-it-is' })
+    })
     assert.equal(noLogin.status, 503)
     assert.equal(JSON.parse(noLogin.body).code, 'HF_ERR_LOGIN_UNAVAILABLE')
   } finally {

@@ -16,5 +16,7 @@ const fs = require('node:fs')
 if (process.env.HF_ARM64_EXEC_WRAPPER) process.execPath = process.env.HF_ARM64_EXEC_WRAPPER
 if (process.env.HF_ARM64_TRACE) {
   const script = process.argv[1] ? require('node:path').relative(process.cwd(), process.argv[1]) : '-e'
-  try { fs.appendFileSync(process.env.HF_ARM64_TRACE, `${process.pid} ${process.arch} ${script}\n`) } catch {}
+  try {
+    fs.appendFileSync(process.env.HF_ARM64_TRACE, `${process.pid} ${process.arch} ${script}\n`)
+  } catch {}
 }

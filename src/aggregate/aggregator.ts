@@ -19,7 +19,14 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from '../store/db.js'
-import { KIND_ROLLUP, rowBytes, type CommitHook, type CommitTx, type NewReading, type StoredReading } from '../store/buffer.js'
+import {
+  KIND_ROLLUP,
+  rowBytes,
+  type CommitHook,
+  type CommitTx,
+  type NewReading,
+  type StoredReading
+} from '../store/buffer.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ParsedPayload } from './payload.js'
 import { parsePayload } from './payload.js'
@@ -28,7 +35,10 @@ import type { TopicTable } from './topics.js'
 import { absorb, newMetric, summary, type MetricState } from './stats.js'
 
 /** What admission attaches to a reading (NewReading.meta) for the aggregator. */
-export interface AggregateMeta { rule: Rule, parsed: ParsedPayload }
+export interface AggregateMeta {
+  rule: Rule
+  parsed: ParsedPayload
+}
 
 interface Window {
   /** Row id in rollup_windows. */
@@ -47,10 +57,22 @@ interface Window {
   units: Readonly<Record<string, string>>
 }
 
-interface Marks { watermark: number, closedBefore: number }
+interface Marks {
+  watermark: number
+  closedBefore: number
+}
 
 /** Persisted window state (rollup_windows.state). */
-interface WindowRow { d: string, e: number, l: number, n: number, x: number, t: number, m: Array<[string, MetricState]>, u?: Record<string, string> }
+interface WindowRow {
+  d: string
+  e: number
+  l: number
+  n: number
+  x: number
+  t: number
+  m: Array<[string, MetricState]>
+  u?: Record<string, string>
+}
 
 const IDLE_CHECK_MS = 1000
 /** Compaction reads this many rows at a time, and at most COMPACT_MAX_ROWS per commit (bounded pause). */
@@ -86,30 +108,34 @@ export class Aggregator implements CommitHook {
   private pending = { rollups: 0, late: 0, compacted: 0, compactedRollups: 0, compactedBytes: 0 }
   readonly totals = { rollups: 0, lateReadings: 0, compacted: 0, compactedRollups: 0, compactedBytesFreed: 0 }
 
-  constructor (private readonly o: AggregatorOptions) {
-    this.upsertWindow = o.db.prepare('INSERT INTO rollup_windows (id, topic, late, start_ms, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state')
+  constructor(private readonly o: AggregatorOptions) {
+    this.upsertWindow = o.db.prepare(
+      'INSERT INTO rollup_windows (id, topic, late, start_ms, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state'
+    )
     this.deleteWindow = o.db.prepare('DELETE FROM rollup_windows WHERE id = ?')
-    this.upsertMark = o.db.prepare('INSERT INTO rollup_marks (topic, closed_before, watermark) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET closed_before = excluded.closed_before, watermark = excluded.watermark')
+    this.upsertMark = o.db.prepare(
+      'INSERT INTO rollup_marks (topic, closed_before, watermark) VALUES (?, ?, ?) ON CONFLICT(topic) DO UPDATE SET closed_before = excluded.closed_before, watermark = excluded.watermark'
+    )
     this.load()
   }
 
   /** Open windows now (for status and tests). */
-  openWindows (): number {
+  openWindows(): number {
     return this.open.size
   }
 
   /** Any window due to close by the idle rule at `now`? (The sweep timer asks, then requests a commit.) */
-  due (now: number): boolean {
+  due(now: number): boolean {
     for (const w of this.open.values()) if (now >= this.idleDeadline(w)) return true
     return false
   }
 
   /** May compaction find something new? False while nothing was appended since a pass came up empty. */
-  mayCompact (lastSeq: number): boolean {
+  mayCompact(lastSeq: number): boolean {
     return this.compactExhaustedAt < 0 || lastSeq > this.compactExhaustedAt
   }
 
-  inTransaction (tx: CommitTx): void {
+  inTransaction(tx: CommitTx): void {
     for (let i = 0; i < tx.batch.length; i++) {
       const r = tx.batch[i]!
       const meta = r.meta as AggregateMeta | undefined
@@ -140,7 +166,7 @@ export class Aggregator implements CommitHook {
     }
   }
 
-  committed (): void {
+  committed(): void {
     this.dirty.clear()
     this.dirtyMarks.clear()
     const p = this.pending
@@ -157,30 +183,49 @@ export class Aggregator implements CommitHook {
   }
 
   /** The transaction rolled back: the database holds the state as of the last commit; take it from there. */
-  rolledBack (): void {
+  rolledBack(): void {
     this.pending = { rollups: 0, late: 0, compacted: 0, compactedRollups: 0, compactedBytes: 0 }
     this.compactCursor = 0
     this.load()
   }
 
-  private load (): void {
+  private load(): void {
     this.open.clear()
     this.byTopic.clear()
     this.marks.clear()
     this.dirty.clear()
     this.dirtyMarks.clear()
     this.advanced.clear()
-    for (const r of this.o.db.prepare('SELECT topic, closed_before, watermark FROM rollup_marks').all() as Array<{ topic: string, closed_before: number, watermark: number }>) {
+    for (const r of this.o.db.prepare('SELECT topic, closed_before, watermark FROM rollup_marks').all() as Array<{
+      topic: string
+      closed_before: number
+      watermark: number
+    }>) {
       this.marks.set(r.topic, { closedBefore: r.closed_before, watermark: r.watermark })
     }
     this.nextId = 1
-    for (const r of this.o.db.prepare('SELECT id, topic, late, start_ms, state FROM rollup_windows').all() as Array<{ id: number, topic: string, late: number, start_ms: number, state: string }>) {
+    for (const r of this.o.db.prepare('SELECT id, topic, late, start_ms, state FROM rollup_windows').all() as Array<{
+      id: number
+      topic: string
+      late: number
+      start_ms: number
+      state: string
+    }>) {
       const s = JSON.parse(r.state) as WindowRow
       this.nextId = Math.max(this.nextId, r.id + 1)
       const w: Window = {
         id: r.id,
-        topic: r.topic, device: s.d, late: r.late === 1, start: r.start_ms, end: s.e, latenessMs: s.l, n: s.n, maxEv: s.x, touchedMs: s.t,
-        metrics: new Map(s.m), units: s.u ?? {}
+        topic: r.topic,
+        device: s.d,
+        late: r.late === 1,
+        start: r.start_ms,
+        end: s.e,
+        latenessMs: s.l,
+        n: s.n,
+        maxEv: s.x,
+        touchedMs: s.t,
+        metrics: new Map(s.m),
+        units: s.u ?? {}
       }
       this.addOpen(w)
       const m = this.marksOf(w.topic)
@@ -188,24 +233,24 @@ export class Aggregator implements CommitHook {
     }
   }
 
-  private marksOf (topic: string): Marks {
+  private marksOf(topic: string): Marks {
     let m = this.marks.get(topic)
-    if (m === undefined) this.marks.set(topic, m = { watermark: -Infinity, closedBefore: -Infinity })
+    if (m === undefined) this.marks.set(topic, (m = { watermark: -Infinity, closedBefore: -Infinity }))
     return m
   }
 
-  private addOpen (w: Window): void {
+  private addOpen(w: Window): void {
     this.open.set(keyOf(w.topic, w.late, w.start), w)
     let set = this.byTopic.get(w.topic)
-    if (set === undefined) this.byTopic.set(w.topic, set = new Set())
+    if (set === undefined) this.byTopic.set(w.topic, (set = new Set()))
     set.add(w)
   }
 
-  private idleDeadline (w: Window): number {
+  private idleDeadline(w: Window): number {
     return w.late ? w.touchedMs + Math.max(w.latenessMs, 1000) : w.touchedMs + (w.end - w.start) + w.latenessMs
   }
 
-  private absorbReading (r: NewReading, meta: AggregateMeta, seq: number, recvMs: number): void {
+  private absorbReading(r: NewReading, meta: AggregateMeta, seq: number, recvMs: number): void {
     const { rule, parsed } = meta
     if (parsed.names.length === 0) return
     const ev = r.eventMs ?? recvMs
@@ -219,8 +264,17 @@ export class Aggregator implements CommitHook {
       if (w === undefined) {
         w = {
           id: this.nextId++,
-          topic: r.topic, device: r.device, late, start, end: start + rule.windowMs, latenessMs: rule.latenessMs, n: 0, maxEv: -Infinity,
-          touchedMs: recvMs, metrics: new Map(), units: rule.schema?.units ?? {}
+          topic: r.topic,
+          device: r.device,
+          late,
+          start,
+          end: start + rule.windowMs,
+          latenessMs: rule.latenessMs,
+          n: 0,
+          maxEv: -Infinity,
+          touchedMs: recvMs,
+          metrics: new Map(),
+          units: rule.schema?.units ?? {}
         }
         this.addOpen(w)
       }
@@ -229,7 +283,7 @@ export class Aggregator implements CommitHook {
     for (let i = 0; i < parsed.names.length; i++) {
       const name = parsed.names[i]!
       let m = w.metrics.get(name)
-      if (m === undefined) w.metrics.set(name, m = newMetric())
+      if (m === undefined) w.metrics.set(name, (m = newMetric()))
       absorb(m, parsed.values[i]!, ev, seq)
     }
     w.n++
@@ -242,7 +296,7 @@ export class Aggregator implements CommitHook {
     }
   }
 
-  private close (tx: CommitTx, w: Window): void {
+  private close(tx: CommitTx, w: Window): void {
     tx.add(this.rollupReading(w, null))
     this.pending.rollups++
     this.open.delete(keyOf(w.topic, w.late, w.start))
@@ -254,7 +308,7 @@ export class Aggregator implements CommitHook {
     this.dirtyMarks.add(w.topic)
   }
 
-  private rollupReading (w: Window, compacted: { firstSeq: number, lastSeq: number } | null): NewReading {
+  private rollupReading(w: Window, compacted: { firstSeq: number; lastSeq: number } | null): NewReading {
     return {
       device: w.device,
       topic: w.topic,
@@ -266,8 +320,16 @@ export class Aggregator implements CommitHook {
     }
   }
 
-  private rowOf (w: Window): WindowRow {
-    const row: WindowRow = { d: w.device, e: w.end, l: w.latenessMs, n: w.n, x: w.maxEv, t: w.touchedMs, m: [...w.metrics] }
+  private rowOf(w: Window): WindowRow {
+    const row: WindowRow = {
+      d: w.device,
+      e: w.end,
+      l: w.latenessMs,
+      n: w.n,
+      x: w.maxEv,
+      t: w.touchedMs,
+      m: [...w.metrics]
+    }
     if (Object.keys(w.units).length > 0) row.u = { ...w.units }
     return row
   }
@@ -279,7 +341,7 @@ export class Aggregator implements CommitHook {
    * topics the live rollups already cover the readings, so only the raw copies go (no second record:
    * every record of a window keeps covering readings no other record covers).
    */
-  private compact (tx: CommitTx): void {
+  private compact(tx: CommitTx): void {
     let freed = 0
     let scanned = 0
     let after = this.compactCursor
@@ -291,7 +353,7 @@ export class Aggregator implements CommitHook {
       }
       scanned += rows.length
       after = rows[rows.length - 1]!.seq
-      const groups = new Map<string, { w: Window, rows: StoredReading[] }>()
+      const groups = new Map<string, { w: Window; rows: StoredReading[] }>()
       const covered: StoredReading[] = []
       for (const row of rows) {
         const rule = this.o.rules.match(row.topic)
@@ -310,15 +372,24 @@ export class Aggregator implements CommitHook {
         if (g === undefined) {
           const w: Window = {
             id: 0,
-            topic: row.topic, device: row.device, late: false, start, end: start + rule.windowMs, latenessMs: rule.latenessMs, n: 0,
-            maxEv: -Infinity, touchedMs: 0, metrics: new Map(), units: rule.schema?.units ?? {}
+            topic: row.topic,
+            device: row.device,
+            late: false,
+            start,
+            end: start + rule.windowMs,
+            latenessMs: rule.latenessMs,
+            n: 0,
+            maxEv: -Infinity,
+            touchedMs: 0,
+            metrics: new Map(),
+            units: rule.schema?.units ?? {}
           }
-          groups.set(key, g = { w, rows: [] })
+          groups.set(key, (g = { w, rows: [] }))
         }
         for (let i = 0; i < parsed.names.length; i++) {
           const name = parsed.names[i]!
           let m = g.w.metrics.get(name)
-          if (m === undefined) g.w.metrics.set(name, m = newMetric())
+          if (m === undefined) g.w.metrics.set(name, (m = newMetric()))
           absorb(m, parsed.values[i]!, ev, row.seq)
         }
         g.w.n++
@@ -352,7 +423,17 @@ export class Aggregator implements CommitHook {
  * older than lastTs; .unit when the schema gives one); `"late":true` on late rollups;
  * `"compacted":true, "firstSeq", "lastSeq"` on rollups that replaced raw readings under disk pressure.
  */
-export function rollupJson (w: { start: number, end: number, n: number, late: boolean, metrics: Map<string, MetricState>, units: Readonly<Record<string, string>> }, compacted: { firstSeq: number, lastSeq: number } | null): string {
+export function rollupJson(
+  w: {
+    start: number
+    end: number
+    n: number
+    late: boolean
+    metrics: Map<string, MetricState>
+    units: Readonly<Record<string, string>>
+  },
+  compacted: { firstSeq: number; lastSeq: number } | null
+): string {
   // lastTs: event time of the record's latest reading; a metric whose last value is older says so itself.
   let lastTs = -Infinity
   for (const m of w.metrics.values()) if (m[7] > lastTs) lastTs = m[7]

@@ -22,7 +22,7 @@ export interface Classified {
 
 export type Classifier = (topic: string, payload: Buffer) => Classified
 
-export function createClassifier (rules: TopicTable<Rule>, classes: PriorityClasses, retainMs: number): Classifier {
+export function createClassifier(rules: TopicTable<Rule>, classes: PriorityClasses, retainMs: number): Classifier {
   return (topic, payload) => {
     const cls = classes.of(topic).priority
     const rule = rules.size > 0 ? rules.match(topic) : null
@@ -32,6 +32,12 @@ export function createClassifier (rules: TopicTable<Rule>, classes: PriorityClas
     if (rule.mode === 'both') return { cls, kind: KIND_RAW, eventMs: parsed.eventMs, meta: { rule, parsed } }
     // Rollup only: the raw reading stays on the box (for re-send detection, technicians and retention),
     // at least until its window has closed.
-    return { cls, kind: KIND_LOCAL, eventMs: parsed.eventMs, keepMs: rule.windowMs + rule.latenessMs + retainMs, meta: { rule, parsed } }
+    return {
+      cls,
+      kind: KIND_LOCAL,
+      eventMs: parsed.eventMs,
+      keepMs: rule.windowMs + rule.latenessMs + retainMs,
+      meta: { rule, parsed }
+    }
   }
 }

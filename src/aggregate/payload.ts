@@ -28,7 +28,7 @@ const OPEN_BRACE = 0x7b
 const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
 
 /** Parse `payload` into metrics; null when it is opaque. */
-export function parsePayload (payload: Buffer, schema: PayloadSchema | null): ParsedPayload | null {
+export function parsePayload(payload: Buffer, schema: PayloadSchema | null): ParsedPayload | null {
   const doc = decodeDocument(payload)
   if (doc === null) return null
   const timeFields = schema !== null && schema.timeField !== '' ? [schema.timeField] : DEFAULT_TIME_FIELDS
@@ -42,7 +42,10 @@ export function parsePayload (payload: Buffer, schema: PayloadSchema | null): Pa
   if (schema !== null && schema.fields.length > 0) {
     for (const name of schema.fields) {
       const v = name.includes('.') ? dig(doc, name) : doc[name]
-      if (typeof v === 'number' && Number.isFinite(v)) { names.push(name); values.push(v) }
+      if (typeof v === 'number' && Number.isFinite(v)) {
+        names.push(name)
+        values.push(v)
+      }
     }
   } else {
     collect(doc, '', 1, timeFields, names, values)
@@ -50,7 +53,7 @@ export function parsePayload (payload: Buffer, schema: PayloadSchema | null): Pa
   return { names, values, eventMs }
 }
 
-function decodeDocument (payload: Buffer): Record<string, unknown> | null {
+function decodeDocument(payload: Buffer): Record<string, unknown> | null {
   let i = 0
   while (i < payload.length && payload[i]! <= 0x20) i++
   if (i >= payload.length) return null
@@ -63,21 +66,40 @@ function decodeDocument (payload: Buffer): Record<string, unknown> | null {
   } catch {
     return null
   }
-  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && !(doc instanceof Uint8Array) ? doc as Record<string, unknown> : null
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && !(doc instanceof Uint8Array)
+    ? (doc as Record<string, unknown>)
+    : null
 }
 
-function collect (doc: Record<string, unknown>, prefix: string, depth: number, timeFields: readonly string[], names: string[], values: number[]): void {
+function collect(
+  doc: Record<string, unknown>,
+  prefix: string,
+  depth: number,
+  timeFields: readonly string[],
+  names: string[],
+  values: number[]
+): void {
   for (const [k, v] of Object.entries(doc)) {
     if (depth === 1 && timeFields.includes(k)) continue
     if (typeof v === 'number') {
-      if (Number.isFinite(v)) { names.push(prefix + k); values.push(v) }
-    } else if (typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof Date) && depth < MAX_DEPTH) {
+      if (Number.isFinite(v)) {
+        names.push(prefix + k)
+        values.push(v)
+      }
+    } else if (
+      typeof v === 'object' &&
+      v !== null &&
+      !Array.isArray(v) &&
+      !(v instanceof Uint8Array) &&
+      !(v instanceof Date) &&
+      depth < MAX_DEPTH
+    ) {
       collect(v as Record<string, unknown>, `${prefix}${k}.`, depth + 1, timeFields, names, values)
     }
   }
 }
 
-function dig (doc: Record<string, unknown>, path: string): unknown {
+function dig(doc: Record<string, unknown>, path: string): unknown {
   let cur: unknown = doc
   for (const part of path.split('.')) {
     if (typeof cur !== 'object' || cur === null) return undefined
@@ -86,7 +108,7 @@ function dig (doc: Record<string, unknown>, path: string): unknown {
   return cur
 }
 
-function timeOf (v: unknown): number | null {
+function timeOf(v: unknown): number | null {
   if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v >= 1e11 ? Math.round(v) : Math.round(v * 1000)
   if (typeof v === 'string') {
     const t = Date.parse(v)

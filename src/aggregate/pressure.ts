@@ -16,7 +16,7 @@ const MIN_CHUNK = 64 * 1024
 
 export type Relief = (bytes: number, budget: number) => void
 
-export function createRelief (buffer: ReadingBuffer, aggregator: Aggregator | null, compactAt: number): Relief {
+export function createRelief(buffer: ReadingBuffer, aggregator: Aggregator | null, compactAt: number): Relief {
   return (bytes, budget) => {
     if (!Number.isFinite(budget)) return
     const threshold = budget * compactAt
@@ -26,6 +26,7 @@ export function createRelief (buffer: ReadingBuffer, aggregator: Aggregator | nu
     // Retained readings are already in Kafka: the first to go.
     const trimmed = buffer.trimKept(over + chunk)
     if (trimmed >= over) return
-    if (aggregator !== null && !buffer.compactionPending() && aggregator.mayCompact(buffer.lastSeq())) buffer.requestCompaction(chunk)
+    if (aggregator !== null && !buffer.compactionPending() && aggregator.mayCompact(buffer.lastSeq()))
+      buffer.requestCompaction(chunk)
   }
 }

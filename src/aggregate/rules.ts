@@ -21,11 +21,11 @@ export interface Rule {
 
 export const RULE_DEFAULTS = { mode: 'both' as Mode, windowMs: 10_000, latenessMs: 5_000, compact: true }
 
-export function buildRules (rules: Readonly<Record<string, AggregateRuleConfig>>): TopicTable<Rule> {
+export function buildRules(rules: Readonly<Record<string, AggregateRuleConfig>>): TopicTable<Rule> {
   return new TopicTable(Object.entries(rules).map(([name, r]) => ({ filters: r.topics, value: ruleOf(name, r) })))
 }
 
-export function ruleOf (name: string, r: AggregateRuleConfig): Rule {
+export function ruleOf(name: string, r: AggregateRuleConfig): Rule {
   const fields: string[] = []
   const units: Record<string, string> = {}
   for (const f of r.fields ?? []) {

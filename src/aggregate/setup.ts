@@ -29,11 +29,22 @@ export interface Aggregation {
   stop: () => void
 }
 
-export function setupAggregation (o: { config: Readonly<Config>, db: DB, buffer: ReadingBuffer, counters: Counters, log: Logger }): Aggregation {
+export function setupAggregation(o: {
+  config: Readonly<Config>
+  db: DB
+  buffer: ReadingBuffer
+  counters: Counters
+  log: Logger
+}): Aggregation {
   const { config, buffer } = o
   const classes = new PriorityClasses(config.priority.classes)
   const rules = buildRules(config.aggregate.rules)
-  const aggregator = new Aggregator({ db: o.db, rules, priorityOf: (topic) => classes.of(topic).priority, counters: o.counters })
+  const aggregator = new Aggregator({
+    db: o.db,
+    rules,
+    priorityOf: topic => classes.of(topic).priority,
+    counters: o.counters
+  })
   buffer.setHook(aggregator)
   buffer.setRetention(config.store.retainMs)
   const budget = new UplinkBudget(config.budget, buffer)
@@ -43,7 +54,11 @@ export function setupAggregation (o: { config: Readonly<Config>, db: DB, buffer:
     if (aggregator.due(now)) buffer.requestCommit()
     if (now - lastKeptSweep >= KEPT_SWEEP_MS) {
       lastKeptSweep = now
-      try { buffer.sweepKept(now) } catch (err) { o.log.warn({ err }, 'expiring kept readings failed; will retry') }
+      try {
+        buffer.sweepKept(now)
+      } catch (err) {
+        o.log.warn({ err }, 'expiring kept readings failed; will retry')
+      }
     }
   }, SWEEP_MS)
   timer.unref()
@@ -58,7 +73,7 @@ export function setupAggregation (o: { config: Readonly<Config>, db: DB, buffer:
       openWindows: aggregator.openWindows(),
       ...aggregator.totals,
       kept: { ...buffer.keptTotal(), retainMs: config.store.retainMs },
-      lanes: buffer.lanes().map((l) => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
+      lanes: buffer.lanes().map(l => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
     }),
     stop: () => clearInterval(timer)
   }

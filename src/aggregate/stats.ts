@@ -17,12 +17,12 @@ const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k)
 /** [count, min, max, scale (-1 = inexact), isum, fsum, last, lastEventMs, lastSeq] — also the persisted form. */
 export type MetricState = [number, number, number, number, number, number, number, number, number]
 
-export function newMetric (): MetricState {
+export function newMetric(): MetricState {
   return [0, Infinity, -Infinity, 0, 0, 0, 0, -Infinity, -1]
 }
 
 /** Decimal places of a double as JavaScript prints it (shortest round-trip digits). */
-export function decimalsOf (v: number): number {
+export function decimalsOf(v: number): number {
   if (Number.isInteger(v) && Math.abs(v) < 1e21) return 0
   const s = String(v)
   const e = s.indexOf('e')
@@ -32,7 +32,7 @@ export function decimalsOf (v: number): number {
   return Math.max(0, frac - (e === -1 ? 0 : Number(s.slice(e + 1))))
 }
 
-export function absorb (m: MetricState, v: number, eventMs: number, seq: number): void {
+export function absorb(m: MetricState, v: number, eventMs: number, seq: number): void {
   m[0]++
   if (v < m[1]) m[1] = v
   if (v > m[2]) m[2] = v
@@ -40,7 +40,10 @@ export function absorb (m: MetricState, v: number, eventMs: number, seq: number)
     const d = decimalsOf(v)
     let scale = m[3]
     let isum = m[4]
-    if (d > scale && d <= MAX_SCALE) { isum *= POW10[d - scale]!; scale = d }
+    if (d > scale && d <= MAX_SCALE) {
+      isum *= POW10[d - scale]!
+      scale = d
+    }
     const iv = d <= scale ? Math.round(v * POW10[scale]!) : NaN
     const next = isum + iv
     if (Number.isSafeInteger(isum) && Number.isSafeInteger(next)) {
@@ -62,13 +65,13 @@ export function absorb (m: MetricState, v: number, eventMs: number, seq: number)
   }
 }
 
-export function sumOf (m: MetricState): number {
+export function sumOf(m: MetricState): number {
   return m[3] >= 0 ? m[4] / POW10[m[3]]! : m[5]
 }
 
 /** The figures a rollup reports for one metric. */
 /** Mean: the exact decimal mean rounded once (isum / (count · 10^scale)), so 39.108 / 10 gives 3.9108, not 3.9107999999999996. */
-export function meanOf (m: MetricState): number {
+export function meanOf(m: MetricState): number {
   if (m[3] >= 0) {
     const d = m[0] * POW10[m[3]]!
     if (Number.isSafeInteger(d)) return m[4] / d
@@ -76,6 +79,13 @@ export function meanOf (m: MetricState): number {
   return sumOf(m) / m[0]
 }
 
-export function summary (m: MetricState): { count: number, min: number, max: number, mean: number, sum: number, last: number } {
+export function summary(m: MetricState): {
+  count: number
+  min: number
+  max: number
+  mean: number
+  sum: number
+  last: number
+} {
   return { count: m[0], min: m[1], max: m[2], mean: meanOf(m), sum: sumOf(m), last: m[6] }
 }

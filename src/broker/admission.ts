@@ -91,7 +91,7 @@ const WARNINGS_PER_CONNECTION = 5
 
 type AuthDone = (err: AuthenticateError | null, ok: boolean | null) => void
 
-export function createAdmission (opts: AdmissionOptions) {
+export function createAdmission(opts: AdmissionOptions) {
   const { buffer, counters, log } = opts
   /** Replaced whole by reconfigure() (remote configuration); read per use, never cached. */
   let config = opts.config
@@ -100,7 +100,15 @@ export function createAdmission (opts: AdmissionOptions) {
   const runtimes = new Map<string, DeviceRuntime>()
   const accounts = new Accounts({ devices: config.devices, apps: config.apps, dataDir: config.dataDir, log })
   let book = new QuotaBook(config)
-  const storage = new StorageGuard({ buffer, book, maxBytes: config.store.maxBytes, minFreeBytes: config.store.minFreeBytes, dataDir: config.dataDir, counters, log })
+  const storage = new StorageGuard({
+    buffer,
+    book,
+    maxBytes: config.store.maxBytes,
+    minFreeBytes: config.store.minFreeBytes,
+    dataDir: config.dataDir,
+    counters,
+    log
+  })
   const cache = new SecretCache()
   let authFailures = new KeyedBuckets(config.mqtt.authFailuresPerMin / 60, config.mqtt.authFailureBurst)
   /** App accounts' live connections, so a changed or removed account can end them. */
@@ -111,26 +119,29 @@ export function createAdmission (opts: AdmissionOptions) {
    * its client id. An id belongs to the device or app that holds it, while connected and, for
    * persistent sessions (clean=false), until restart (aedes keeps those sessions in memory).
    */
-  const clientOwners = new Map<string, { owner: string, live: number, persistent: boolean }>()
+  const clientOwners = new Map<string, { owner: string; live: number; persistent: boolean }>()
   let verifying = 0
 
   storage.start()
-  accounts.watch((ids) => closeSecretSessions(ids))
+  accounts.watch(ids => closeSecretSessions(ids))
 
   /** A rotated or removed secret ends the sessions opened with it. */
-  function closeSecretSessions (ids: string[]): void {
+  function closeSecretSessions(ids: string[]): void {
     for (const id of ids) {
       cache.forget(id)
       for (const c of runtimes.get(id)?.sessions ?? []) {
         if (conns.get(c)?.bySecret === true) {
-          log.info({ code: 'HF_ERR_AUTH_BAD_CREDENTIALS', device: id, client: c.id }, 'closing a session opened with a secret that was rotated or removed')
+          log.info(
+            { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', device: id, client: c.id },
+            'closing a session opened with a secret that was rotated or removed'
+          )
           c.close()
         }
       }
     }
   }
 
-  function runtimeOf (id: string): DeviceRuntime {
+  function runtimeOf(id: string): DeviceRuntime {
     let rt = runtimes.get(id)
     if (rt === undefined) {
       const limits = book.of(id)
@@ -148,40 +159,68 @@ export function createAdmission (opts: AdmissionOptions) {
     return rt
   }
 
-  function warn (state: ConnState | undefined, fields: Record<string, unknown>, msg: string): void {
+  function warn(state: ConnState | undefined, fields: Record<string, unknown>, msg: string): void {
     if (state === undefined || state.warnings++ < WARNINGS_PER_CONNECTION) log.warn(fields, msg)
     else log.debug(fields, msg)
   }
 
-  function refuseLogin (client: Client, done: AuthDone, reason: RefusalReason, code: ErrorCode, returnCode: number, fields: Record<string, unknown> = {}): void {
+  function refuseLogin(
+    client: Client,
+    done: AuthDone,
+    reason: RefusalReason,
+    code: ErrorCode,
+    returnCode: number,
+    fields: Record<string, unknown> = {}
+  ): void {
     counters.refuse(reason)
     if (reason !== 'session_limit' && reason !== 'auth_busy' && reason !== 'client_id_taken') counters.authFailures++
     log.warn({ code, client: client.id, address: addressOf(client), ...fields }, 'client refused')
-    done(Object.assign(new HoldfastError(code, undefined, fields), { returnCode }) as unknown as AuthenticateError, false)
+    done(
+      Object.assign(new HoldfastError(code, undefined, fields), { returnCode }) as unknown as AuthenticateError,
+      false
+    )
   }
 
-  function addressOf (client: Client): string {
+  function addressOf(client: Client): string {
     return (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
   }
 
-  function newState (kind: ConnState['kind'], id: string | null, acl: Acl, device: DeviceRuntime | null, bySecret: boolean): ConnState {
+  function newState(
+    kind: ConnState['kind'],
+    id: string | null,
+    acl: Acl,
+    device: DeviceRuntime | null,
+    bySecret: boolean
+  ): ConnState {
     return {
-      kind, id, acl, device, bySecret,
+      kind,
+      id,
+      acl,
+      device,
+      bySecret,
       payloadLimit: device?.limits.payloadLimit ?? config.mqtt.maxPayloadBytes,
-      publishes: 0, subs: new Set(), retained: new Set(), seenDevice: null, warnings: 0
+      publishes: 0,
+      subs: new Set(),
+      retained: new Set(),
+      seenDevice: null,
+      warnings: 0
     }
   }
 
   /** Claim the client id for `owner`; false when another identity holds it. */
-  function claimClientId (client: Client, owner: string): boolean {
+  function claimClientId(client: Client, owner: string): boolean {
     const id = client.id
     let o = clientOwners.get(id)
     if (o !== undefined && o.owner !== owner) return false
     if (o === undefined) {
       if (clientOwners.size >= MAX_OWNED_CLIENT_IDS) {
-        for (const [k, v] of clientOwners) if (v.live === 0) { clientOwners.delete(k); break }
+        for (const [k, v] of clientOwners)
+          if (v.live === 0) {
+            clientOwners.delete(k)
+            break
+          }
       }
-      clientOwners.set(id, o = { owner, live: 0, persistent: false })
+      clientOwners.set(id, (o = { owner, live: 0, persistent: false }))
     }
     o.live++
     o.persistent ||= !client.clean
@@ -194,14 +233,16 @@ export function createAdmission (opts: AdmissionOptions) {
   }
 
   /** The account is who the client says it is: check sessions, fix its per-connection state. */
-  function logIn (client: Client, account: Account, bySecret: boolean, done: AuthDone): void {
+  function logIn(client: Client, account: Account, bySecret: boolean, done: AuthDone): void {
     if (!claimClientId(client, `${account.kind}:${account.id}`)) {
-      return refuseLogin(client, done, 'client_id_taken', 'HF_ERR_CLIENT_ID_TAKEN', IDENTIFIER_REJECTED, { who: account.id })
+      return refuseLogin(client, done, 'client_id_taken', 'HF_ERR_CLIENT_ID_TAKEN', IDENTIFIER_REJECTED, {
+        who: account.id
+      })
     }
     if (account.kind === 'app') {
       conns.set(client, newState('app', account.id, account.acl, null, bySecret))
       let own = appSessions.get(account.id)
-      if (own === undefined) appSessions.set(account.id, own = new Set())
+      if (own === undefined) appSessions.set(account.id, (own = new Set()))
       own.add(client)
       client.conn.once('close', () => {
         own.delete(client)
@@ -214,7 +255,10 @@ export function createAdmission (opts: AdmissionOptions) {
     let others = 0
     for (const c of rt.sessions) if (c.id !== client.id) others++
     if (others >= rt.limits.maxSessions) {
-      return refuseLogin(client, done, 'session_limit', 'HF_ERR_SESSION_LIMIT', SERVER_UNAVAILABLE, { device: rt.id, limit: rt.limits.maxSessions })
+      return refuseLogin(client, done, 'session_limit', 'HF_ERR_SESSION_LIMIT', SERVER_UNAVAILABLE, {
+        device: rt.id,
+        limit: rt.limits.maxSessions
+      })
     }
     rt.sessions.add(client)
     rt.stats.connections++
@@ -226,7 +270,14 @@ export function createAdmission (opts: AdmissionOptions) {
     done(null, true)
   }
 
-  function reject (client: Client, state: ConnState | undefined, device: string | null, reason: DropReason, err: HoldfastError, cb: (e?: Error | null) => void): void {
+  function reject(
+    client: Client,
+    state: ConnState | undefined,
+    device: string | null,
+    reason: DropReason,
+    err: HoldfastError,
+    cb: (e?: Error | null) => void
+  ): void {
     counters.drop(device, reason)
     if (reason === 'acl_denied' && state?.device != null) state.device.stats.denials++
     warn(state, { code: err.code, client: client.id, device, ...err.details }, err.message)
@@ -234,7 +285,14 @@ export function createAdmission (opts: AdmissionOptions) {
   }
 
   /** After ACL, payload and rate checks: count, de-duplicate, apply storage quotas, append. */
-  function store (client: Client, state: ConnState, packet: PublishPacket, device: string | null, cb: (err?: Error | null) => void, held: boolean): void {
+  function store(
+    client: Client,
+    state: ConnState,
+    packet: PublishPacket,
+    device: string | null,
+    cb: (err?: Error | null) => void,
+    held: boolean
+  ): void {
     // Held past the end of its connection: never acknowledged, so the device still has it. Not stored.
     if (held && client.closed) return
     if (device === null) return cb(null)
@@ -250,13 +308,27 @@ export function createAdmission (opts: AdmissionOptions) {
       stats.connections++
     }
     // A QoS 2 retransmission still awaiting PUBREL was stored the first time. [MQTT-4.3.3-2]
-    if (packet.qos === 2 && (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight?.has(packet.messageId!) === true) {
+    if (
+      packet.qos === 2 &&
+      (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight?.has(packet.messageId!) === true
+    ) {
       return cb(null)
     }
     const c = opts.classify?.(topic, payload)
-    const reading = c === undefined
-      ? { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
-      : { device, topic, payload, eventMs: c.meta !== undefined ? c.eventMs! : eventTimeOf(payload), qos: packet.qos, cls: c.cls, kind: c.kind, keepMs: c.keepMs, meta: c.meta }
+    const reading =
+      c === undefined
+        ? { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
+        : {
+            device,
+            topic,
+            payload,
+            eventMs: c.meta !== undefined ? c.eventMs! : eventTimeOf(payload),
+            qos: packet.qos,
+            cls: c.cls,
+            kind: c.kind,
+            keepMs: c.keepMs,
+            meta: c.meta
+          }
     // Re-sends come flagged DUP or, from clients that do not flag them, first on a new connection.
     const fresh = state.publishes++ < RECENT_PER_DEVICE
     if ((packet.dup || fresh) && buffer.isResend(reading)) {
@@ -267,12 +339,16 @@ export function createAdmission (opts: AdmissionOptions) {
     opts.relieve?.(rowBytes(topic, payload), storage.budget())
     const verdict = storage.admit(device, rowBytes(topic, payload))
     if (verdict !== null) {
-      const err = verdict === 'quota_storage'
-        ? new HoldfastError('HF_ERR_QUOTA_STORAGE', undefined, { policy: book.of(device).storagePolicy, buffered: buffer.projectedOf(device) })
-        : new HoldfastError('HF_ERR_DISK_BUDGET', undefined, { budgetBytes: Math.round(storage.budget()) })
+      const err =
+        verdict === 'quota_storage'
+          ? new HoldfastError('HF_ERR_QUOTA_STORAGE', undefined, {
+              policy: book.of(device).storagePolicy,
+              buffered: buffer.projectedOf(device)
+            })
+          : new HoldfastError('HF_ERR_DISK_BUDGET', undefined, { budgetBytes: Math.round(storage.budget()) })
       return reject(client, state, device, verdict, err, cb)
     }
-    buffer.append(reading, (err) => {
+    buffer.append(reading, err => {
       if (err !== null) return reject(client, state, device, 'store_error', err, cb)
       counters.stored++
       stats.stored++
@@ -281,16 +357,20 @@ export function createAdmission (opts: AdmissionOptions) {
   }
 
   return {
-    authenticate (client: Client, username: string | undefined, password: Buffer | undefined, done: AuthDone): void {
+    authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: AuthDone): void {
       const cert = certIdentity(client.conn)
       if (cert !== null && 'id' in cert) {
         if (username !== undefined && username !== cert.id) {
-          return refuseLogin(client, done, 'cert_mismatch', 'HF_ERR_AUTH_CERT_MISMATCH', NOT_AUTHORIZED, { username, certId: cert.id })
+          return refuseLogin(client, done, 'cert_mismatch', 'HF_ERR_AUTH_CERT_MISMATCH', NOT_AUTHORIZED, {
+            username,
+            certId: cert.id
+          })
         }
         const app = accounts.app(cert.id)
         return logIn(client, app ?? { kind: 'device', id: cert.id, hash: null }, false, done)
       }
-      if (cert !== null) log.debug({ client: client.id, cert: cert.error, detail: cert.detail }, 'client certificate ignored')
+      if (cert !== null)
+        log.debug({ client: client.id, cert: cert.error, detail: cert.detail }, 'client certificate ignored')
       if (username === undefined) {
         if (allowAnonymous) {
           conns.set(client, newState('anonymous', null, OPEN_ACL, null, false))
@@ -310,36 +390,62 @@ export function createAdmission (opts: AdmissionOptions) {
       const secret = password ?? Buffer.alloc(0)
       const hash = account.hash
       if (cache.matches(username, hash, secret)) return logIn(client, account, true, done)
-      if (verifying >= MAX_VERIFYING) return refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
+      if (verifying >= MAX_VERIFYING)
+        return refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
       verifying++
-      verifySecret(secret, hash).then((ok) => {
-        verifying--
-        // aedes drops the answer itself if the client went away meanwhile.
-        if (!ok) {
-          authFailures.tryTake(address, Date.now())
-          if (account.kind === 'device') counters.device(account.id).authFailures++
-          return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, { username })
+      verifySecret(secret, hash).then(
+        ok => {
+          verifying--
+          // aedes drops the answer itself if the client went away meanwhile.
+          if (!ok) {
+            authFailures.tryTake(address, Date.now())
+            if (account.kind === 'device') counters.device(account.id).authFailures++
+            return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, {
+              username
+            })
+          }
+          cache.remember(username, hash, secret)
+          logIn(client, account, true, done)
+        },
+        err => {
+          verifying--
+          log.error({ err, client: client.id }, 'secret check failed')
+          refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
         }
-        cache.remember(username, hash, secret)
-        logIn(client, account, true, done)
-      }, (err) => {
-        verifying--
-        log.error({ err, client: client.id }, 'secret check failed')
-        refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
-      })
+      )
     },
 
-    authorizePublish (client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
+    authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
       if (client === null) return cb(null)
       const state = conns.get(client)
       const topic = packet.topic
-      if (state === undefined) return cb(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
+      if (state === undefined)
+        return cb(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
       if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
-        return reject(client, state, state.device?.id ?? null, 'invalid_topic', new HoldfastError('HF_ERR_TOPIC_INVALID', undefined, { length: topic.length }), cb)
+        return reject(
+          client,
+          state,
+          state.device?.id ?? null,
+          'invalid_topic',
+          new HoldfastError('HF_ERR_TOPIC_INVALID', undefined, { length: topic.length }),
+          cb
+        )
       }
       if (!state.acl.canPublish(topic)) {
-        const own = state.device !== null ? state.device.acl.prefix + '…' : (state.kind === 'app' ? 'the app\'s write filters' : 'anything but $ topics')
-        return reject(client, state, state.device?.id ?? null, 'acl_denied', new HoldfastError('HF_ERR_ACL_PUBLISH', undefined, { topic, allowed: own }), cb)
+        const own =
+          state.device !== null
+            ? state.device.acl.prefix + '…'
+            : state.kind === 'app'
+              ? "the app's write filters"
+              : 'anything but $ topics'
+        return reject(
+          client,
+          state,
+          state.device?.id ?? null,
+          'acl_denied',
+          new HoldfastError('HF_ERR_ACL_PUBLISH', undefined, { topic, allowed: own }),
+          cb
+        )
       }
       const device = state.device !== null ? state.device.id : deviceOfTopic(topic)
       const payload = packet.payload as Buffer
@@ -348,14 +454,31 @@ export function createAdmission (opts: AdmissionOptions) {
           counters.device(device).received++
           counters.received++
         }
-        return reject(client, state, device, 'payload_too_large', new HoldfastError('HF_ERR_PAYLOAD_TOO_LARGE', undefined, { bytes: payload.length, limit: state.payloadLimit }), cb)
+        return reject(
+          client,
+          state,
+          device,
+          'payload_too_large',
+          new HoldfastError('HF_ERR_PAYLOAD_TOO_LARGE', undefined, {
+            bytes: payload.length,
+            limit: state.payloadLimit
+          }),
+          cb
+        )
       }
       if (packet.retain) {
         const held = state.device?.retained ?? state.retained
         if (payload.length === 0) held.delete(topic)
         else if (!held.has(topic)) {
           if (held.size >= config.mqtt.maxRetainedPerClient) {
-            return reject(client, state, device, 'retained_limit', new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit: config.mqtt.maxRetainedPerClient }), cb)
+            return reject(
+              client,
+              state,
+              device,
+              'retained_limit',
+              new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit: config.mqtt.maxRetainedPerClient }),
+              cb
+            )
           }
           held.add(topic)
         }
@@ -367,14 +490,22 @@ export function createAdmission (opts: AdmissionOptions) {
       else rt.throttle.hold(() => store(client, state, packet, device, cb, true))
     },
 
-    authorizeSubscribe (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void {
+    authorizeSubscribe(
+      client: Client,
+      sub: Subscription,
+      cb: (err: Error | null, sub?: Subscription | null) => void
+    ): void {
       const state = conns.get(client)
       const filter = sub.topic
       if (state === undefined) return cb(null, null)
       if (filter.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(filter)) {
         // Not UTF-8: the spec says close the connection. [MQTT-1.5.3-1]
         counters.refuse('invalid_topic')
-        warn(state, { code: 'HF_ERR_TOPIC_INVALID', client: client.id, length: filter.length }, 'subscription filter invalid')
+        warn(
+          state,
+          { code: 'HF_ERR_TOPIC_INVALID', client: client.id, length: filter.length },
+          'subscription filter invalid'
+        )
         return cb(new HoldfastError('HF_ERR_TOPIC_INVALID', undefined, { length: filter.length }))
       }
       if (!state.acl.canSubscribe(filter)) {
@@ -386,7 +517,11 @@ export function createAdmission (opts: AdmissionOptions) {
       }
       if (!state.subs.has(filter) && state.subs.size >= config.mqtt.maxSubscriptionsPerClient) {
         counters.refuse('subscription_limit')
-        warn(state, { code: 'HF_ERR_SUBSCRIPTION_LIMIT', client: client.id, limit: config.mqtt.maxSubscriptionsPerClient }, 'subscription refused')
+        warn(
+          state,
+          { code: 'HF_ERR_SUBSCRIPTION_LIMIT', client: client.id, limit: config.mqtt.maxSubscriptionsPerClient },
+          'subscription refused'
+        )
         return cb(null, null)
       }
       state.subs.add(filter)
@@ -394,45 +529,59 @@ export function createAdmission (opts: AdmissionOptions) {
     },
 
     /** aedes 'unsubscribe' event: frees room under maxSubscriptionsPerClient. */
-    unsubscribed (filters: string[], client: Client): void {
+    unsubscribed(filters: string[], client: Client): void {
       const state = conns.get(client)
       if (state !== undefined) for (const f of filters) state.subs.delete(f)
     },
 
-    clientGone (client: Client): void {
+    clientGone(client: Client): void {
       const state = conns.get(client)
       if (state?.seenDevice != null) counters.device(state.seenDevice).connections--
       conns.delete(client)
     },
 
     /** The device a connection speaks for (authenticated devices only). */
-    deviceOf (client: Client): string | null {
+    deviceOf(client: Client): string | null {
       return conns.get(client)?.device?.id ?? null
     },
 
     /** Largest MQTT packet worth reading: the largest payload allowed plus a topic and headers. */
-    maxPacketBytes (): number {
+    maxPacketBytes(): number {
       return config.mqtt.maxPayloadBytes + 65_536 + 16
     },
 
     /** The per-device `quota` object of /api/status: limits, usage, drops. */
-    quotaOf (id: string) {
+    quotaOf(id: string) {
       const l = book.of(id)
       const rt = runtimes.get(id)
       const u = buffer.usageOf(id)
       const d = counters.devices.get(id)?.dropped ?? {}
       return {
         limits: {
-          msgsPerS: l.msgsPerS, msgsBurst: l.msgsBurst, bytesPerS: l.bytesPerS, bytesBurst: l.bytesBurst, maxPayloadBytes: l.payloadLimit,
-          maxBufferedReadings: l.maxBufferedReadings, maxBufferedBytes: l.maxBufferedBytes, maxSessions: l.maxSessions, storagePolicy: l.storagePolicy
+          msgsPerS: l.msgsPerS,
+          msgsBurst: l.msgsBurst,
+          bytesPerS: l.bytesPerS,
+          bytesBurst: l.bytesBurst,
+          maxPayloadBytes: l.payloadLimit,
+          maxBufferedReadings: l.maxBufferedReadings,
+          maxBufferedBytes: l.maxBufferedBytes,
+          maxSessions: l.maxSessions,
+          storagePolicy: l.storagePolicy
         },
         usage: {
-          bufferedReadings: u.readings, bufferedBytes: u.bytes, sessions: rt?.sessions.size ?? 0,
-          heldPublishes: rt?.throttle.held ?? 0, throttledPublishes: rt?.throttle.throttled ?? 0
+          bufferedReadings: u.readings,
+          bufferedBytes: u.bytes,
+          sessions: rt?.sessions.size ?? 0,
+          heldPublishes: rt?.throttle.held ?? 0,
+          throttledPublishes: rt?.throttle.throttled ?? 0
         },
         drops: {
-          payload_too_large: d.payload_too_large ?? 0, quota_storage: d.quota_storage ?? 0, quota_drop_oldest: d.quota_drop_oldest ?? 0,
-          disk_budget: d.disk_budget ?? 0, disk_drop_oldest: d.disk_drop_oldest ?? 0, retained_limit: d.retained_limit ?? 0
+          payload_too_large: d.payload_too_large ?? 0,
+          quota_storage: d.quota_storage ?? 0,
+          quota_drop_oldest: d.quota_drop_oldest ?? 0,
+          disk_budget: d.disk_budget ?? 0,
+          disk_drop_oldest: d.disk_drop_oldest ?? 0,
+          retained_limit: d.retained_limit ?? 0
         }
       }
     },
@@ -444,7 +593,7 @@ export function createAdmission (opts: AdmissionOptions) {
      * changed) and returns the swap. Devices, apps, quotas, the disk budget and login/subscription
      * limits change in place; connections stay, except those whose secret or app account changed.
      */
-    reconfigure (next: Readonly<Config>): () => void {
+    reconfigure(next: Readonly<Config>): () => void {
       const takeAccounts = accounts.reconfigure(next.devices, next.apps)
       const nextBook = new QuotaBook(next)
       return () => {
@@ -452,24 +601,38 @@ export function createAdmission (opts: AdmissionOptions) {
         config = next
         book = nextBook
         storage.reconfigure({ book, maxBytes: next.store.maxBytes, minFreeBytes: next.store.minFreeBytes })
-        if (prev.mqtt.authFailuresPerMin !== next.mqtt.authFailuresPerMin || prev.mqtt.authFailureBurst !== next.mqtt.authFailureBurst) {
+        if (
+          prev.mqtt.authFailuresPerMin !== next.mqtt.authFailuresPerMin ||
+          prev.mqtt.authFailureBurst !== next.mqtt.authFailureBurst
+        ) {
           authFailures = new KeyedBuckets(next.mqtt.authFailuresPerMin / 60, next.mqtt.authFailureBurst)
         }
         for (const rt of runtimes.values()) {
           const l = book.of(rt.id)
           const o = rt.limits
-          if (l.msgsPerS !== o.msgsPerS || l.msgsBurst !== o.msgsBurst || l.bytesPerS !== o.bytesPerS || l.bytesBurst !== o.bytesBurst) {
+          if (
+            l.msgsPerS !== o.msgsPerS ||
+            l.msgsBurst !== o.msgsBurst ||
+            l.bytesPerS !== o.bytesPerS ||
+            l.bytesBurst !== o.bytesBurst
+          ) {
             rt.throttle.retune(l.msgsPerS, l.msgsBurst, l.bytesPerS, l.bytesBurst)
           }
           rt.limits = l
-          for (const c of rt.sessions) { const st = conns.get(c); if (st !== undefined) st.payloadLimit = l.payloadLimit }
+          for (const c of rt.sessions) {
+            const st = conns.get(c)
+            if (st !== undefined) st.payloadLimit = l.payloadLimit
+          }
         }
         const changed = takeAccounts()
         closeSecretSessions(changed.devices)
         for (const name of changed.apps) {
           cache.forget(name)
           for (const c of appSessions.get(name) ?? []) {
-            log.info({ code: 'HF_ERR_AUTH_BAD_CREDENTIALS', app: name, client: c.id }, 'closing an app session: its account changed')
+            log.info(
+              { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', app: name, client: c.id },
+              'closing an app session: its account changed'
+            )
             c.close()
           }
         }
@@ -477,7 +640,7 @@ export function createAdmission (opts: AdmissionOptions) {
     },
     accounts,
 
-    close (): void {
+    close(): void {
       accounts.close()
       storage.close()
     }

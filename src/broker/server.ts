@@ -21,7 +21,7 @@ export interface BrokerOptions {
   maxConnections: number
   connRatePerAddress: number
   connBurstPerAddress: number
-  tls: { host: string, port: number, certFile: string, keyFile: string, caFile: string }
+  tls: { host: string; port: number; certFile: string; keyFile: string; caFile: string }
   admission: Admission
   counters: Counters
   log: Logger
@@ -39,7 +39,7 @@ export interface Broker {
 /** Error messages aedes and mqtt-packet use for outcomes that are not malformed input. */
 const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout'])
 
-export async function startBroker (opts: BrokerOptions): Promise<Broker> {
+export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const { admission, counters, log } = opts
   const aedes = await Aedes.createBroker({
     connectTimeout: opts.connectTimeoutMs,
@@ -51,7 +51,7 @@ export async function startBroker (opts: BrokerOptions): Promise<Broker> {
     // Topics this deep are not device data; aedes refuses them before any hook runs.
     maxTopicLevels: 32
   })
-  aedes.on('clientDisconnect', (c) => admission.clientGone(c))
+  aedes.on('clientDisconnect', c => admission.clientGone(c))
   aedes.on('unsubscribe', (subs, c) => admission.unsubscribed(subs as unknown as string[], c))
   const onError = (c: Client | null, err: Error): void => {
     const reason = classify(err)
@@ -62,15 +62,22 @@ export async function startBroker (opts: BrokerOptions): Promise<Broker> {
   aedes.on('connectionError', onError)
 
   // Refusals of whole connections are many and alike under a flood: log each reason at most every 10 s.
-  const lastLogged = new Map<RefusalReason, { at: number, since: number }>()
-  const refuseSocket = (socket: Socket, reason: RefusalReason, code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE'): void => {
+  const lastLogged = new Map<RefusalReason, { at: number; since: number }>()
+  const refuseSocket = (
+    socket: Socket,
+    reason: RefusalReason,
+    code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE'
+  ): void => {
     counters.refuse(reason)
     socket.destroy()
     const now = Date.now()
     const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
     l.since++
     if (now - l.at >= 10_000) {
-      log.warn({ code, address: socket.remoteAddress, refusedSinceLastLog: l.since, open, limit: opts.maxConnections }, 'connection refused')
+      log.warn(
+        { code, address: socket.remoteAddress, refusedSinceLastLog: l.since, open, limit: opts.maxConnections },
+        'connection refused'
+      )
       l.at = now
       l.since = 0
     }
@@ -90,7 +97,9 @@ export async function startBroker (opts: BrokerOptions): Promise<Broker> {
       return false
     }
     open++
-    socket.once('close', () => { open-- })
+    socket.once('close', () => {
+      open--
+    })
     // Nagle would hold PUBACKs back for up to tens of ms.
     socket.setNoDelay(true)
     return true
@@ -98,11 +107,14 @@ export async function startBroker (opts: BrokerOptions): Promise<Broker> {
   const maxPacket = admission.maxPacketBytes()
   const handle = (socket: Socket | TLSSocket): void => {
     const client = aedes.handle(socket)
-    guardPacketSize(client, maxPacket, (cmd) => {
+    guardPacketSize(client, maxPacket, cmd => {
       counters.refuse('packet_too_large')
       const device = admission.deviceOf(client)
       if (cmd === 'publish' && device !== null) counters.drop(device, 'payload_too_large')
-      log.warn({ code: 'HF_ERR_PACKET_TOO_LARGE', client: client.id, device, cmd, limit: maxPacket }, 'packet over the size limit: connection closed')
+      log.warn(
+        { code: 'HF_ERR_PACKET_TOO_LARGE', client: client.id, device, cmd, limit: maxPacket },
+        'packet over the size limit: connection closed'
+      )
     })
   }
 
@@ -119,28 +131,38 @@ export async function startBroker (opts: BrokerOptions): Promise<Broker> {
       try {
         return readFileSync(file)
       } catch (err) {
-        throw new HoldfastError('HF_ERR_TLS_CONFIG', `cannot read mqtt.tls.${what} ${file}: ${(err as Error).message}`, { file }, { cause: err })
+        throw new HoldfastError(
+          'HF_ERR_TLS_CONFIG',
+          `cannot read mqtt.tls.${what} ${file}: ${(err as Error).message}`,
+          { file },
+          { cause: err }
+        )
       }
     }
     const ca = t.caFile !== '' ? read(t.caFile, 'caFile') : undefined
     try {
-      tlsServer = createTlsServer({
-        cert: read(t.certFile, 'certFile'),
-        key: read(t.keyFile, 'keyFile'),
-        ca,
-        // Ask for a client certificate when a CA is configured, but let password logins in without one:
-        // the certificate is checked (authorized) and mapped to an id at CONNECT (src/identity/cert.ts).
-        requestCert: ca !== undefined,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-        handshakeTimeout: opts.connectTimeoutMs
-      }, handle)
+      tlsServer = createTlsServer(
+        {
+          cert: read(t.certFile, 'certFile'),
+          key: read(t.keyFile, 'keyFile'),
+          ca,
+          // Ask for a client certificate when a CA is configured, but let password logins in without one:
+          // the certificate is checked (authorized) and mapped to an id at CONNECT (src/identity/cert.ts).
+          requestCert: ca !== undefined,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: opts.connectTimeoutMs
+        },
+        handle
+      )
     } catch (err) {
       throw new HoldfastError('HF_ERR_TLS_CONFIG', `mqtt.tls: ${(err as Error).message}`, {}, { cause: err })
     }
     // Raw sockets are gated before the (costly) handshake.
-    tlsServer.prependListener('connection', (socket: Socket) => { gate(socket) })
-    tlsServer.on('tlsClientError', (err) => {
+    tlsServer.prependListener('connection', (socket: Socket) => {
+      gate(socket)
+    })
+    tlsServer.on('tlsClientError', err => {
       counters.refuse('tls_error')
       log.debug({ err: err.message }, 'tls handshake failed')
     })
@@ -157,15 +179,19 @@ export async function startBroker (opts: BrokerOptions): Promise<Broker> {
     connections: () => aedes.connectedClients,
     close: async () => {
       // Stop accepting first; the listeners' close completes once aedes has ended every client.
-      const stopped = Promise.all([server, tlsServer].filter((s) => s !== null).map(async (s) => await new Promise<void>((resolve) => s.close(() => resolve()))))
-      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      const stopped = Promise.all(
+        [server, tlsServer]
+          .filter(s => s !== null)
+          .map(async s => await new Promise<void>(resolve => s.close(() => resolve())))
+      )
+      await new Promise<void>(resolve => aedes.close(() => resolve()))
       await stopped
       admission.close()
     }
   }
 }
 
-async function listen (server: Server, port: number, host: string): Promise<void> {
+async function listen(server: Server, port: number, host: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {
@@ -176,7 +202,7 @@ async function listen (server: Server, port: number, host: string): Promise<void
 }
 
 /** What a client error means for the counters; null when it is no bad input or was counted where it arose. */
-function classify (err: Error): RefusalReason | null {
+function classify(err: Error): RefusalReason | null {
   if (err instanceof HoldfastError) return null
   if (err.message === 'connect did not arrive in time') return 'connect_timeout'
   if (typeof (err as NodeJS.ErrnoException).code === 'string' || NOT_PROTOCOL.has(err.message)) return null
@@ -188,11 +214,15 @@ function classify (err: Error): RefusalReason | null {
  * instead of buffering up to 256 MB per connection first. mqtt-packet has no such limit, so its
  * per-client parser's length step is wrapped (private API, checked for at run time).
  */
-function guardPacketSize (client: Client, limit: number, onRefused: (cmd: string) => void): void {
+function guardPacketSize(client: Client, limit: number, onRefused: (cmd: string) => void): void {
   const parser = (client as unknown as { _parser?: Record<string, unknown> })._parser
-  if (parser === undefined || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') return
+  if (parser === undefined || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function')
+    return
   const parseLength = parser._parseLength as () => boolean
-  parser._parseLength = function (this: { packet: { length: number, cmd: string }, _emitError: (e: Error) => void }): boolean {
+  parser._parseLength = function (this: {
+    packet: { length: number; cmd: string }
+    _emitError: (e: Error) => void
+  }): boolean {
     const ok = parseLength.call(this)
     if (ok && this.packet.length > limit) {
       onRefused(this.packet.cmd)

@@ -2,18 +2,27 @@
 import { HoldfastError } from '../errors.js'
 import { LEAVES } from '../config/load.js'
 
-const BOOL_FLAGS = new Set(LEAVES.filter((l) => l.spec.kind === 'bool').map((l) => l.flag))
+const BOOL_FLAGS = new Set(LEAVES.filter(l => l.spec.kind === 'bool').map(l => l.flag))
 
-export interface ParsedArgs { positionals: string[], flags: Record<string, string | true> }
+export interface ParsedArgs {
+  positionals: string[]
+  flags: Record<string, string | true>
+}
 
-export function parseArgs (argv: readonly string[], extraBool: readonly string[] = []): ParsedArgs {
+export function parseArgs(argv: readonly string[], extraBool: readonly string[] = []): ParsedArgs {
   const bools = new Set([...BOOL_FLAGS, ...extraBool])
   const positionals: string[] = []
   const flags: Record<string, string | true> = {}
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
-    if (a === '--') { positionals.push(...argv.slice(i + 1)); break }
-    if (!a.startsWith('--')) { positionals.push(a); continue }
+    if (a === '--') {
+      positionals.push(...argv.slice(i + 1))
+      break
+    }
+    if (!a.startsWith('--')) {
+      positionals.push(a)
+      continue
+    }
     const eq = a.indexOf('=')
     const name = eq === -1 ? a.slice(2) : a.slice(2, eq)
     if (eq !== -1) flags[name] = a.slice(eq + 1)

@@ -25,8 +25,16 @@ const LEVELS: Record<number, string> = { 1: 'error', 2: 'warn', 4: 'info', 5: 'd
 const FLAGS = new Set(['brokers', 'topic', 'from-beginning', 'group', 'max-messages', 'idle-exit-ms'])
 
 interface Line {
-  eventId: string, gatewayId: string, seq: number, device: string, topic: string,
-  recvTime: string | null, eventTime: string | null, qos: number, payload?: unknown, payloadBase64?: string
+  eventId: string
+  gatewayId: string
+  seq: number
+  device: string
+  topic: string
+  recvTime: string | null
+  eventTime: string | null
+  qos: number
+  payload?: unknown
+  payloadBase64?: string
 }
 
 const iso = (ms: number): string | null => {
@@ -35,10 +43,16 @@ const iso = (ms: number): string | null => {
 }
 
 /** Parsed JSON when the payload is UTF-8 JSON text, else its bytes in base64. */
-export function toLine (r: DecodedReading): Line {
+export function toLine(r: DecodedReading): Line {
   const line: Line = {
-    eventId: r.eventId, gatewayId: r.gatewayId, seq: r.seq, device: r.device, topic: r.topic,
-    recvTime: iso(r.recvMs), eventTime: r.eventMs === null ? null : iso(r.eventMs), qos: r.qos
+    eventId: r.eventId,
+    gatewayId: r.gatewayId,
+    seq: r.seq,
+    device: r.device,
+    topic: r.topic,
+    recvTime: iso(r.recvMs),
+    eventTime: r.eventMs === null ? null : iso(r.eventMs),
+    qos: r.qos
   }
   const text = r.payload.toString('utf8')
   try {
@@ -60,7 +74,7 @@ class Printer {
   private readonly seen = new Set<string>()
   readonly stats = { batches: 0, readings: 0, printed: 0, duplicates: 0, undecodable: 0 }
 
-  async batch (readings: DecodedReading[]): Promise<void> {
+  async batch(readings: DecodedReading[]): Promise<void> {
     this.stats.batches++
     this.stats.readings += readings.length
     let out = ''
@@ -76,30 +90,36 @@ class Printer {
     if (out !== '' && !process.stdout.write(out)) await once(process.stdout, 'drain')
   }
 
-  bad (err: unknown, where: Record<string, unknown>): void {
+  bad(err: unknown, where: Record<string, unknown>): void {
     this.stats.undecodable++
     const e = err instanceof HoldfastError ? err.toJSON() : { message: String((err as Error)?.message ?? err) }
     process.stderr.write(JSON.stringify({ undecodable: where, ...e }) + '\n')
   }
 }
 
-export async function decode (argv: string[]): Promise<void> {
+export async function decode(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(DECODE_USAGE)
     return
   }
   const { positionals, flags } = parseArgs(argv, ['from-beginning'])
-  for (const f of Object.keys(flags)) if (!FLAGS.has(f)) throw new HoldfastError('HF_ERR_USAGE', `decode: unknown flag --${f}\n${DECODE_USAGE}`)
+  for (const f of Object.keys(flags))
+    if (!FLAGS.has(f)) throw new HoldfastError('HF_ERR_USAGE', `decode: unknown flag --${f}\n${DECODE_USAGE}`)
   const printer = new Printer()
   // `holdfast decode ... | head` closes the pipe early: that is a normal end, not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); else throw err })
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    else throw err
+  })
   if (flags.topic !== undefined) {
-    if (positionals.length > 0) throw new HoldfastError('HF_ERR_USAGE', `decode: give either --topic or files, not both\n${DECODE_USAGE}`)
+    if (positionals.length > 0)
+      throw new HoldfastError('HF_ERR_USAGE', `decode: give either --topic or files, not both\n${DECODE_USAGE}`)
     await fromKafka(flags, printer)
   } else {
     if (positionals.length === 0) throw new HoldfastError('HF_ERR_USAGE', `decode: nothing to read\n${DECODE_USAGE}`)
     for (const f of ['brokers', 'group', 'max-messages', 'idle-exit-ms', 'from-beginning']) {
-      if (flags[f] !== undefined) throw new HoldfastError('HF_ERR_USAGE', `decode: --${f} needs --topic\n${DECODE_USAGE}`)
+      if (flags[f] !== undefined)
+        throw new HoldfastError('HF_ERR_USAGE', `decode: --${f} needs --topic\n${DECODE_USAGE}`)
     }
     for (const file of positionals) await fromFile(file, printer)
   }
@@ -107,13 +127,13 @@ export async function decode (argv: string[]): Promise<void> {
   if (printer.stats.undecodable > 0) process.exitCode = 1
 }
 
-async function readStdin (): Promise<Buffer> {
+async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const c of process.stdin) chunks.push(c as Buffer)
   return Buffer.concat(chunks)
 }
 
-async function fromFile (file: string, printer: Printer): Promise<void> {
+async function fromFile(file: string, printer: Printer): Promise<void> {
   let values: Buffer[]
   try {
     values = splitStream(file === '-' ? await readStdin() : await readFile(file))
@@ -137,21 +157,29 @@ const positiveInt = (flags: Record<string, string | true>, name: string): number
   const v = flags[name]
   if (v === undefined) return undefined
   const n = Number(v)
-  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n <= 0) throw new HoldfastError('HF_ERR_USAGE', `decode: --${name} must be a positive integer (got ${String(v)})`)
+  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n <= 0)
+    throw new HoldfastError('HF_ERR_USAGE', `decode: --${name} must be a positive integer (got ${String(v)})`)
   return n
 }
 
 /** kafkajs headers allow arrays (a repeated header); the format has each hf-* header once. */
-function headersOf (h: IHeaders | undefined): Record<string, string | Buffer | undefined> {
+function headersOf(h: IHeaders | undefined): Record<string, string | Buffer | undefined> {
   const out: Record<string, string | Buffer | undefined> = {}
   for (const [k, v] of Object.entries(h ?? {})) out[k] = Array.isArray(v) ? v[0] : v
   return out
 }
 
-async function fromKafka (flags: Record<string, string | true>, printer: Printer): Promise<void> {
-  const brokers = typeof flags.brokers === 'string' ? flags.brokers.split(',').map((b) => b.trim()).filter((b) => b !== '') : []
+async function fromKafka(flags: Record<string, string | true>, printer: Printer): Promise<void> {
+  const brokers =
+    typeof flags.brokers === 'string'
+      ? flags.brokers
+          .split(',')
+          .map(b => b.trim())
+          .filter(b => b !== '')
+      : []
   const topic = flags.topic
-  if (brokers.length === 0 || typeof topic !== 'string' || topic === '') throw new HoldfastError('HF_ERR_USAGE', `decode: --topic needs --brokers HOST:PORT\n${DECODE_USAGE}`)
+  if (brokers.length === 0 || typeof topic !== 'string' || topic === '')
+    throw new HoldfastError('HF_ERR_USAGE', `decode: --topic needs --brokers HOST:PORT\n${DECODE_USAGE}`)
   if (flags.group === true) throw new HoldfastError('HF_ERR_USAGE', 'decode: --group needs a value')
   const maxMessages = positiveInt(flags, 'max-messages')
   const idleExitMs = positiveInt(flags, 'idle-exit-ms')
@@ -161,15 +189,25 @@ async function fromKafka (flags: Record<string, string | true>, printer: Printer
     brokers,
     logLevel: logLevel.WARN,
     // kafkajs logs to stdout by default; stdout is for readings only.
-    logCreator: () => ({ namespace, level, log }: LogEntry) => {
-      process.stderr.write(JSON.stringify({ kafka: namespace, level: LEVELS[level] ?? level, message: log.message, error: log.error }) + '\n')
-    }
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        process.stderr.write(
+          JSON.stringify({ kafka: namespace, level: LEVELS[level] ?? level, message: log.message, error: log.error }) +
+            '\n'
+        )
+      }
   })
   const consumer = kafka.consumer({ groupId: group ?? `holdfast-decode-${randomUUID()}` })
   let finish!: () => void
-  const finished = new Promise<void>((resolve) => { finish = resolve })
+  const finished = new Promise<void>(resolve => {
+    finish = resolve
+  })
   let stopping = false
-  const stop = (): void => { stopping = true; finish() }
+  const stop = (): void => {
+    stopping = true
+    finish()
+  }
   let idle: NodeJS.Timeout | undefined
   const rearm = (): void => {
     if (idleExitMs === undefined) return

@@ -19,14 +19,15 @@ export const DEVICES_USAGE = `  holdfast devices add ID [--password-stdin] [--da
 
 const usage = (msg: string): HoldfastError => new HoldfastError('HF_ERR_USAGE', `${msg}\nusage:\n${DEVICES_USAGE}`)
 
-async function readSecret (): Promise<string> {
+async function readSecret(): Promise<string> {
   const secret = await readFirstLine('device secret (then Enter): ')
-  if (secret.length < 8) throw new HoldfastError('HF_ERR_USAGE', 'the secret must have at least 8 characters (read from standard input)')
+  if (secret.length < 8)
+    throw new HoldfastError('HF_ERR_USAGE', 'the secret must have at least 8 characters (read from standard input)')
   if (secret.length > 1024) throw new HoldfastError('HF_ERR_USAGE', 'the secret must have at most 1024 characters')
   return secret
 }
 
-export async function devicesCommand (argv: string[]): Promise<void> {
+export async function devicesCommand(argv: string[]): Promise<void> {
   const { positionals, flags } = parseArgs(argv, ['password-stdin', 'json'])
   const fromStdin = flags['password-stdin'] === true
   const json = flags.json === true
@@ -41,11 +42,12 @@ export async function devicesCommand (argv: string[]): Promise<void> {
 
   const needId = (): string => {
     if (id === undefined) throw usage(`devices ${action ?? ''}: which device?`)
-    if (!isValidDeviceId(id)) throw usage(`"${id}" is not a device id (1-128 of A-Z a-z 0-9 . _ : -, starting alphanumeric)`)
+    if (!isValidDeviceId(id))
+      throw usage(`"${id}" is not a device id (1-128 of A-Z a-z 0-9 . _ : -, starting alphanumeric)`)
     if (Object.hasOwn(config.apps, id)) throw usage(`"${id}" is an app account (apps.${id} in the config)`)
     return id
   }
-  const newSecret = async (): Promise<{ secret: string, generated: boolean }> =>
+  const newSecret = async (): Promise<{ secret: string; generated: boolean }> =>
     fromStdin ? { secret: await readSecret(), generated: false } : { secret: randomSecret(), generated: true }
 
   switch (action) {
@@ -54,19 +56,23 @@ export async function devicesCommand (argv: string[]): Promise<void> {
       const dev = needId()
       const { secret, generated } = await newSecret()
       const hash = await hashSecret(secret)
-      await updateCredentials(file, (doc) => {
+      await updateCredentials(file, doc => {
         const had = doc.devices[dev]
-        if (action === 'add' && had !== undefined) throw usage(`device ${dev} already has a secret; use "holdfast devices rotate ${dev}"`)
-        if (action === 'rotate' && had === undefined) throw usage(`device ${dev} has no secret in ${file}; use "holdfast devices add ${dev}"`)
+        if (action === 'add' && had !== undefined)
+          throw usage(`device ${dev} already has a secret; use "holdfast devices rotate ${dev}"`)
+        if (action === 'rotate' && had === undefined)
+          throw usage(`device ${dev} has no secret in ${file}; use "holdfast devices add ${dev}"`)
         doc.devices[dev] = { hash, created: had?.created ?? now, updated: now }
       })
       if (generated) process.stdout.write(secret + '\n')
-      process.stderr.write(`holdfast: device ${dev} ${action === 'add' ? 'added' : 'rotated'} in ${file}; a running gateway picks it up within a few seconds\n`)
+      process.stderr.write(
+        `holdfast: device ${dev} ${action === 'add' ? 'added' : 'rotated'} in ${file}; a running gateway picks it up within a few seconds\n`
+      )
       return
     }
     case 'remove': {
       const dev = needId()
-      await updateCredentials(file, (doc) => {
+      await updateCredentials(file, doc => {
         if (doc.devices[dev] === undefined) throw usage(`device ${dev} has no secret in ${file}`)
         delete doc.devices[dev]
       })
@@ -77,10 +83,16 @@ export async function devicesCommand (argv: string[]): Promise<void> {
       if (id !== undefined) throw usage(`unexpected argument: ${id}`)
       const doc = readCredentials(file)
       const rows = [
-        ...Object.entries(doc.devices).map(([d, e]) => ({ id: d, source: 'credentials.json', created: e.created, updated: e.updated })),
-        ...Object.entries(config.devices).filter(([d, c]) => doc.devices[d] === undefined && (c.passwordHash ?? '') !== '')
+        ...Object.entries(doc.devices).map(([d, e]) => ({
+          id: d,
+          source: 'credentials.json',
+          created: e.created,
+          updated: e.updated
+        })),
+        ...Object.entries(config.devices)
+          .filter(([d, c]) => doc.devices[d] === undefined && (c.passwordHash ?? '') !== '')
           .map(([d]) => ({ id: d, source: 'config', created: null, updated: null }))
-      ].sort((a, b) => a.id < b.id ? -1 : 1)
+      ].sort((a, b) => (a.id < b.id ? -1 : 1))
       if (json) process.stdout.write(JSON.stringify(rows) + '\n')
       else for (const r of rows) process.stdout.write(`${r.id}\t${r.source}\t${r.updated ?? ''}\n`)
       return

@@ -7,8 +7,9 @@ import { HoldfastError } from '../errors.js'
 import { hashPassword } from '../status/password.js'
 import { readFirstLine } from './stdin.js'
 
-export async function hashPasswordCommand (): Promise<void> {
+export async function hashPasswordCommand(): Promise<void> {
   const password = await readFirstLine('technician password (then Enter): ')
-  if (password.length < 8) throw new HoldfastError('HF_ERR_USAGE', 'the password must have at least 8 characters (read from standard input)')
-  process.stdout.write(await hashPassword(password) + '\n')
+  if (password.length < 8)
+    throw new HoldfastError('HF_ERR_USAGE', 'the password must have at least 8 characters (read from standard input)')
+  process.stdout.write((await hashPassword(password)) + '\n')
 }

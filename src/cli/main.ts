@@ -20,19 +20,23 @@ usage:
   holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
 
 settings (flag / environment variable; flags beat environment beats file beats default):
-${LEAVES.map((l) => `  --${l.flag.padEnd(24)} ${l.env.padEnd(34)} ${l.spec.doc}`).join('\n')}
+${LEAVES.map(l => `  --${l.flag.padEnd(24)} ${l.env.padEnd(34)} ${l.spec.doc}`).join('\n')}
   --config FILE              HOLDFAST_CONFIG                    JSON config file
 `
 
-async function main (argv: string[]): Promise<void> {
+async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv
   switch (cmd) {
-    case 'devices': return await (await import('./devices.js')).devicesCommand(rest)
+    case 'devices':
+      return await (await import('./devices.js')).devicesCommand(rest)
     case 'run':
       return await run(parseArgs(rest).flags)
-    case 'hash-password': return await hashPasswordCommand()
-    case 'decode': return await decode(rest)
-    case 'fleet': return await (await import('./fleet.js')).fleetCommand(rest)
+    case 'hash-password':
+      return await hashPasswordCommand()
+    case 'decode':
+      return await decode(rest)
+    case 'fleet':
+      return await (await import('./fleet.js')).fleetCommand(rest)
     case 'version':
     case '--version':
       process.stdout.write(VERSION + '\n')

@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js'
 import { createLogger } from '../log.js'
 import { startGateway } from '../main.js'
 
-export async function run (flags: Record<string, string | true>): Promise<void> {
+export async function run(flags: Record<string, string | true>): Promise<void> {
   const { config, file } = loadConfig({ flags })
   const log = createLogger({ level: config.logLevel })
   const gw = await startGateway({ config, log, configSource: file ?? 'defaults+env+flags', flags })
@@ -14,7 +14,16 @@ export async function run (flags: Record<string, string | true>): Promise<void> 
     log.info({ signal }, 'stopping')
     const force = setTimeout(() => process.exit(1), 15_000)
     force.unref()
-    gw.close().then(() => { log.flush(); process.exit(0) }, (err) => { log.error({ err }, 'shutdown failed'); process.exit(1) })
+    gw.close().then(
+      () => {
+        log.flush()
+        process.exit(0)
+      },
+      err => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      }
+    )
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

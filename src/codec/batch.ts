@@ -47,11 +47,25 @@ export const HEADERS = {
   compression: 'hf-compression'
 } as const
 
-export interface BatchMessage { key: string, value: Buffer, headers: Record<string, string> }
-export interface DecodedReading { eventId: string, gatewayId: string, seq: number, device: string, topic: string, payload: Buffer, recvMs: number, eventMs: number | null, qos: number }
+export interface BatchMessage {
+  key: string
+  value: Buffer
+  headers: Record<string, string>
+}
+export interface DecodedReading {
+  eventId: string
+  gatewayId: string
+  seq: number
+  device: string
+  topic: string
+  payload: Buffer
+  recvMs: number
+  eventMs: number | null
+  qos: number
+}
 
 /** `${gatewayId}:${seq}`. Gateway ids never contain ':', so the last ':' splits it back. */
-export function eventIdOf (gatewayId: string, seq: number): string {
+export function eventIdOf(gatewayId: string, seq: number): string {
   return `${gatewayId}:${seq}`
 }
 
@@ -102,7 +116,12 @@ export interface EncodeOptions {
  * One Kafka message for `readings`, which must all belong to `device` and come in ascending seq
  * order (as the buffer returns them). Deterministic: the same input gives the same bytes.
  */
-export function encodeBatch (gatewayId: string, device: string, readings: readonly StoredReading[], options: EncodeOptions = {}): BatchMessage {
+export function encodeBatch(
+  gatewayId: string,
+  device: string,
+  readings: readonly StoredReading[],
+  options: EncodeOptions = {}
+): BatchMessage {
   const body = encodeBody(gatewayId, device, readings, options.transcode ?? true)
   const value = frame(body, options.compress ?? false)
   return {
@@ -122,7 +141,7 @@ export function encodeBatch (gatewayId: string, device: string, readings: readon
 }
 
 /** Envelope: magic, version, codec, then the (maybe compressed) body. */
-export function frame (body: Buffer, compress = false): Buffer {
+export function frame(body: Buffer, compress = false): Buffer {
   if (compress) {
     const z = deflateSync(body, { level: ZLIB_LEVEL })
     if (z.length < body.length) return withHeader(CODEC_ZLIB, z)
@@ -130,7 +149,7 @@ export function frame (body: Buffer, compress = false): Buffer {
   return withHeader(CODEC_NONE, body)
 }
 
-function withHeader (codec: number, data: Buffer): Buffer {
+function withHeader(codec: number, data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + data.length)
   out[0] = MAGIC0
   out[1] = MAGIC1
@@ -141,7 +160,12 @@ function withHeader (codec: number, data: Buffer): Buffer {
 }
 
 /** The uncompressed CBOR body (exported for the benchmark and tests). */
-export function encodeBody (gatewayId: string, device: string, readings: readonly StoredReading[], transcode = true): Buffer {
+export function encodeBody(
+  gatewayId: string,
+  device: string,
+  readings: readonly StoredReading[],
+  transcode = true
+): Buffer {
   const n = readings.length
   if (n === 0) throw new RangeError('encodeBatch: a batch holds at least one reading')
   const seq: Int[] = new Array(n)
@@ -161,7 +185,8 @@ export function encodeBody (gatewayId: string, device: string, readings: readonl
   for (let i = 0; i < n; i++) {
     const r = readings[i]!
     if (r.device !== device) throw new RangeError(`encodeBatch: reading ${r.seq} belongs to ${r.device}, not ${device}`)
-    if (!Number.isSafeInteger(r.seq) || (i > 0 && r.seq <= prevSeq)) throw new RangeError(`encodeBatch: seq ${r.seq} not ascending`)
+    if (!Number.isSafeInteger(r.seq) || (i > 0 && r.seq <= prevSeq))
+      throw new RangeError(`encodeBatch: seq ${r.seq} not ascending`)
     if (!Number.isSafeInteger(r.recvMs) || r.recvMs < 0) throw new RangeError(`encodeBatch: bad recvMs ${r.recvMs}`)
     seq[i] = cborInt(r.seq - prevSeq)
     recv[i] = cborInt(r.recvMs - prevRecv)
@@ -174,7 +199,7 @@ export function encodeBody (gatewayId: string, device: string, readings: readonl
     else event[i] = BigInt(r.eventMs) - BigInt(r.recvMs)
     let t = topicIndex.get(r.topic)
     if (t === undefined) {
-      topicIndex.set(r.topic, t = topics.length)
+      topicIndex.set(r.topic, (t = topics.length))
       topics.push(r.topic)
     }
     topicIdx[i] = t
@@ -192,7 +217,12 @@ export function encodeBody (gatewayId: string, device: string, readings: readonl
       const sig = doc.keys.join('\u0000')
       sh = shapeBySig.get(sig)
       if (sh === undefined) {
-        sh = { index: shapes.length, keys: doc.keys, tokens: doc.keys.map((k) => Buffer.from(JSON.stringify(k) + ':')), cols: doc.keys.map(() => []) }
+        sh = {
+          index: shapes.length,
+          keys: doc.keys,
+          tokens: doc.keys.map(k => Buffer.from(JSON.stringify(k) + ':')),
+          cols: doc.keys.map(() => [])
+        }
         shapeBySig.set(sig, sh)
         shapes.push(sh)
       }
@@ -213,20 +243,29 @@ export function encodeBody (gatewayId: string, device: string, readings: readonl
   body[B_QOS] = qos
   body[B_KIND] = kind
   body[B_RAW] = raw
-  body[B_SHAPES] = shapes.map((sh) => [sh.keys, sh.cols.map(encodeColumn)])
+  body[B_SHAPES] = shapes.map(sh => [sh.keys, sh.cols.map(encodeColumn)])
   return Buffer.from(encoder.encode(body))
 }
 
 /** One key list (in order) seen in this batch, with its value columns. */
-interface Shape { index: number, keys: string[], tokens: Buffer[], cols: Scalar[][] }
+interface Shape {
+  index: number
+  keys: string[]
+  tokens: Buffer[]
+  cols: Scalar[][]
+}
 /** A transcodable payload; `shape` is set when its keys are exactly those of the hint. */
-interface Flat { shape: Shape | undefined, keys: string[], values: Scalar[] }
+interface Flat {
+  shape: Shape | undefined
+  keys: string[]
+  values: Scalar[]
+}
 
 /**
  * A payload that is a flat JSON object (scalar values) written exactly as JSON.stringify writes
  * it, so that re-serialising the values restores every byte; anything else is null (kept raw).
  */
-function flatJson (p: Buffer, hint: Shape | undefined): Flat | null {
+function flatJson(p: Buffer, hint: Shape | undefined): Flat | null {
   const len = p.length
   if (len < 3 || p[0] !== 0x7b || p[len - 1] !== 0x7d) return null
   return scanFlat(p, hint) ?? parseFlat(p)
@@ -236,7 +275,7 @@ function flatJson (p: Buffer, hint: Shape | undefined): Flat | null {
  * Slow path: JSON.parse, then JSON.stringify must give the text back. Texts with \\u escapes
  * are refused: they are the only way to write a lone surrogate, which CBOR (UTF-8) cannot carry.
  */
-function parseFlat (p: Buffer): Flat | null {
+function parseFlat(p: Buffer): Flat | null {
   const text = p.toString('utf8')
   // Invalid UTF-8 decodes to U+FFFD and would not come back as the same bytes.
   if (text.includes('\\u') || (text.includes('\uFFFD') && !Buffer.from(text, 'utf8').equals(p))) return null
@@ -285,7 +324,7 @@ const asciiString = (p: Buffer, at: number): number => {
  * JSON.parse computes it). Anything else returns undefined and goes to the slow path, which decides.
  * Keys equal to the previous reading's are matched as bytes, without making strings.
  */
-function scanFlat (p: Buffer, hint: Shape | undefined): Flat | undefined {
+function scanFlat(p: Buffer, hint: Shape | undefined): Flat | undefined {
   const keys: string[] = []
   const values: Scalar[] = []
   const end = p.length - 1 // the closing brace
@@ -354,7 +393,7 @@ function scanFlat (p: Buffer, hint: Shape | undefined): Flat | undefined {
 }
 
 /** The smallest scale k ≥ from with round(v·10^k) / 10^k === v, or -1. */
-function scaleOf (v: number, from: number): number {
+function scaleOf(v: number, from: number): number {
   for (let k = from; k <= MAX_SCALE; k++) {
     const p = POW10[k]!
     const m = Math.round(v * p)
@@ -367,7 +406,7 @@ function scaleOf (v: number, from: number): number {
  * All-number columns whose values are decimals of at most MAX_SCALE places become scaled integers,
  * delta-coded (value_i = (Σ_{j≤i} d_j) / 10^k); the decoder's one IEEE division restores each double.
  */
-function encodeColumn (values: Scalar[]): Column {
+function encodeColumn(values: Scalar[]): Column {
   let k = 0
   for (const v of values) {
     if (typeof v !== 'number') return plainColumn(values)
@@ -388,15 +427,15 @@ function encodeColumn (values: Scalar[]): Column {
   return [COL_SCALED, k, out]
 }
 
-function plainColumn (values: Scalar[]): Column {
-  return [COL_PLAIN, values.map((v) => (typeof v === 'number' && Number.isSafeInteger(v) ? cborInt(v) : v))]
+function plainColumn(values: Scalar[]): Column {
+  return [COL_PLAIN, values.map(v => (typeof v === 'number' && Number.isSafeInteger(v) ? cborInt(v) : v))]
 }
 
 // ---------------------------------------------------------------------------------------------
 // files: one value, or a stream of length-prefixed values
 
 /** Values as a stream: each one preceded by its length, 4 bytes big-endian. */
-export function frameStream (values: readonly Buffer[]): Buffer {
+export function frameStream(values: readonly Buffer[]): Buffer {
   const parts: Buffer[] = []
   for (const v of values) {
     const len = Buffer.allocUnsafe(4)
@@ -410,13 +449,14 @@ export function frameStream (values: readonly Buffer[]): Buffer {
  * The values in a file: the whole file when it starts with "HF" (one raw value, as a Kafka message
  * holds it), else length-prefixed values (frameStream). A length can never start with "HF" (1.2 GB).
  */
-export function splitStream (data: Buffer): Buffer[] {
+export function splitStream(data: Buffer): Buffer[] {
   if (data.length >= 2 && data[0] === MAGIC0 && data[1] === MAGIC1) return [data]
   const out: Buffer[] = []
-  for (let at = 0; at < data.length;) {
+  for (let at = 0; at < data.length; ) {
     if (at + 4 > data.length) fail(`truncated length prefix at byte ${at}`)
     const len = data.readUInt32BE(at)
-    if (at + 4 + len > data.length) fail(`value at byte ${at} truncated (${len} bytes announced, ${data.length - at - 4} present)`)
+    if (at + 4 + len > data.length)
+      fail(`value at byte ${at} truncated (${len} bytes announced, ${data.length - at - 4} present)`)
     out.push(data.subarray(at + 4, at + 4 + len))
     at += 4 + len
   }
@@ -427,17 +467,25 @@ export function splitStream (data: Buffer): Buffer[] {
 // decode
 
 const fail = (message: string, details: Record<string, unknown> = {}, cause?: unknown): never => {
-  throw new HoldfastError('HF_ERR_DECODE', `batch could not be decoded: ${message}`, details, cause === undefined ? undefined : { cause })
+  throw new HoldfastError(
+    'HF_ERR_DECODE',
+    `batch could not be decoded: ${message}`,
+    details,
+    cause === undefined ? undefined : { cause }
+  )
 }
 
-function headerText (headers: Record<string, string | Buffer | undefined> | undefined, name: string): string | undefined {
+function headerText(
+  headers: Record<string, string | Buffer | undefined> | undefined,
+  name: string
+): string | undefined {
   const v = headers?.[name]
   if (v === undefined) return undefined
   return typeof v === 'string' ? v : v.toString('utf8')
 }
 
 /** Envelope → uncompressed body; checks magic, version and codec. */
-export function unframe (value: Buffer): Buffer {
+export function unframe(value: Buffer): Buffer {
   if (!Buffer.isBuffer(value)) fail('value is not a Buffer')
   if (value.length < HEADER_BYTES + 1) fail(`value too short (${value.length} bytes)`)
   if (value[0] !== MAGIC0 || value[1] !== MAGIC1) fail('not a Holdfast batch (magic "HF" missing)')
@@ -462,14 +510,15 @@ export function unframe (value: Buffer): Buffer {
  * gives them) are optional; when given, each hf-* header present must agree with the body.
  * Throws HoldfastError HF_ERR_DECODE on anything malformed.
  */
-export function decodeBatch (value: Buffer, headers?: Record<string, string | Buffer | undefined>): DecodedReading[] {
+export function decodeBatch(value: Buffer, headers?: Record<string, string | Buffer | undefined>): DecodedReading[] {
   const format = headerText(headers, HEADERS.format)
   if (format !== undefined && format !== String(FORMAT_VERSION)) fail(`unsupported ${HEADERS.format} ${format}`)
   const ct = headerText(headers, HEADERS.contentType)
   if (ct !== undefined && ct !== CONTENT_TYPE) fail(`unexpected ${HEADERS.contentType} ${ct}`)
   const compression = headerText(headers, HEADERS.compression)
   const body = unframe(value)
-  if (compression !== undefined && compression !== CODEC_NAMES[value[3]!]) fail(`${HEADERS.compression} ${compression} disagrees with the value`)
+  if (compression !== undefined && compression !== CODEC_NAMES[value[3]!])
+    fail(`${HEADERS.compression} ${compression} disagrees with the value`)
   const out = decodeBody(body)
   const expect = (name: string, actual: string): void => {
     const h = headerText(headers, name)
@@ -484,7 +533,7 @@ export function decodeBatch (value: Buffer, headers?: Record<string, string | Bu
 }
 
 /** The uncompressed CBOR body → readings (exported for the benchmark). */
-export function decodeBody (body: Buffer): DecodedReading[] {
+export function decodeBody(body: Buffer): DecodedReading[] {
   let b: unknown
   try {
     b = decoder.decode(body)
@@ -499,7 +548,7 @@ export function decodeBody (body: Buffer): DecodedReading[] {
   if (n === 0) fail('empty batch')
   const recvD = array(b[B_RECV], 'recvMs', n)
   const event = array(b[B_EVENT], 'eventMs', n)
-  const topics = array(b[B_TOPICS], 'topics').map((t) => text(t, 'topic'))
+  const topics = array(b[B_TOPICS], 'topics').map(t => text(t, 'topic'))
   const topicIdx = array(b[B_TOPIC_IDX], 'topic index', n)
   const qos = array(b[B_QOS], 'qos', n)
   const kind = array(b[B_KIND], 'payload kind', n)
@@ -516,7 +565,8 @@ export function decodeBody (body: Buffer): DecodedReading[] {
     if (i > 0 && seq <= out[i - 1]!.seq) fail('seq not ascending', { index: i })
     recvMs = safe(recvMs + int(recvD[i], 'recvMs'), 'recvMs')
     const ev = event[i]
-    const eventMs = ev === null ? null : typeof ev === 'bigint' ? bigSum(recvMs, ev) : safe(recvMs + int(ev, 'eventMs'), 'eventMs')
+    const eventMs =
+      ev === null ? null : typeof ev === 'bigint' ? bigSum(recvMs, ev) : safe(recvMs + int(ev, 'eventMs'), 'eventMs')
     const t = int(topicIdx[i], 'topic index')
     if (t < 0 || t >= topics.length) fail(`topic index ${t} out of range`)
     const q = int(qos[i], 'qos')
@@ -534,20 +584,33 @@ export function decodeBody (body: Buffer): DecodedReading[] {
       if (row >= shape.rows) fail(`shape ${k - 1} has only ${shape.rows} rows`)
       payload = shape.payloads[row]!
     }
-    out[i] = { eventId: eventIdOf(gatewayId, seq), gatewayId, seq, device, topic: topics[t]!, payload, recvMs, eventMs, qos: q }
+    out[i] = {
+      eventId: eventIdOf(gatewayId, seq),
+      gatewayId,
+      seq,
+      device,
+      topic: topics[t]!,
+      payload,
+      recvMs,
+      eventMs,
+      qos: q
+    }
   }
   if (rawNext !== raw.length) fail(`${raw.length - rawNext} raw payloads left over`)
   for (let s = 0; s < shapes.length; s++) if (rowOf[s] !== shapes[s]!.rows) fail(`shape ${s} has rows left over`)
   return out
 }
 
-interface DecodedShape { rows: number, payloads: Buffer[] }
+interface DecodedShape {
+  rows: number
+  payloads: Buffer[]
+}
 
-function decodeShape (sh: unknown, s: number): DecodedShape {
+function decodeShape(sh: unknown, s: number): DecodedShape {
   if (!Array.isArray(sh) || sh.length !== 2) return fail(`shape ${s} is not [keys, columns]`)
-  const keys = array(sh[0], 'shape keys').map((k) => text(k, 'shape key'))
+  const keys = array(sh[0], 'shape keys').map(k => text(k, 'shape key'))
   if (keys.length === 0) fail(`shape ${s} has no keys`)
-  const cols = array(sh[1], 'shape columns', keys.length).map((c) => decodeColumn(c))
+  const cols = array(sh[1], 'shape columns', keys.length).map(c => decodeColumn(c))
   const rows = cols[0]!.length
   for (const c of cols) if (c.length !== rows) fail(`shape ${s}: columns of different lengths`)
   // Exactly what JSON.stringify writes for an object with these keys, in this order.
@@ -563,19 +626,26 @@ function decodeShape (sh: unknown, s: number): DecodedShape {
   let payloads: Buffer[]
   if (all.length === texts.reduce((n, t) => n + t.length, 0)) {
     payloads = new Array(rows)
-    for (let row = 0, at = 0; row < rows; at += texts[row]!.length, row++) payloads[row] = all.subarray(at, at + texts[row]!.length)
+    for (let row = 0, at = 0; row < rows; at += texts[row]!.length, row++)
+      payloads[row] = all.subarray(at, at + texts[row]!.length)
   } else {
-    payloads = texts.map((t) => Buffer.from(t, 'utf8'))
+    payloads = texts.map(t => Buffer.from(t, 'utf8'))
   }
   return { rows, payloads }
 }
 
-function decodeColumn (c: unknown): Array<string | number | boolean | null> {
+function decodeColumn(c: unknown): Array<string | number | boolean | null> {
   if (!Array.isArray(c)) return fail('column is not an array')
   if (c[0] === COL_PLAIN && c.length === 2) {
-    return array(c[1], 'plain column').map((v) => {
+    return array(c[1], 'plain column').map(v => {
       if (typeof v === 'bigint') return safe(Number(v), 'column value')
-      if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v
+      if (
+        v === null ||
+        typeof v === 'string' ||
+        typeof v === 'boolean' ||
+        (typeof v === 'number' && Number.isFinite(v))
+      )
+        return v
       return fail(`column value of type ${typeof v}`)
     })
   }
@@ -584,7 +654,7 @@ function decodeColumn (c: unknown): Array<string | number | boolean | null> {
     if (k < 0 || k > 22) fail(`scale ${k}`)
     const p = 10 ** k
     let m = 0
-    return array(c[2], 'scaled column').map((d) => {
+    return array(c[2], 'scaled column').map(d => {
       m = safe(m + int(d, 'scaled value'), 'scaled value')
       return k === 0 ? m : m / p
     })
@@ -592,28 +662,31 @@ function decodeColumn (c: unknown): Array<string | number | boolean | null> {
   return fail(`unknown column type ${String(c[0])}`)
 }
 
-function array (v: unknown, what: string, length?: number): unknown[] {
+function array(v: unknown, what: string, length?: number): unknown[] {
   if (!Array.isArray(v)) return fail(`${what} is not an array`)
   if (length !== undefined && v.length !== length) fail(`${what} has ${v.length} entries, expected ${length}`)
   return v
 }
 
-function text (v: unknown, what: string): string {
+function text(v: unknown, what: string): string {
   return typeof v === 'string' ? v : fail(`${what} is not text`)
 }
 
-function int (v: unknown, what: string): number {
+function int(v: unknown, what: string): number {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v
-  if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(v)
+  if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER))
+    return Number(v)
   return fail(`${what} is not a safe integer`)
 }
 
 /** recvMs + an offset beyond 53 bits; the sum must still be a safe integer. */
-function bigSum (recvMs: number, offset: bigint): number {
+function bigSum(recvMs: number, offset: bigint): number {
   const sum = BigInt(recvMs) + offset
-  return sum <= BigInt(Number.MAX_SAFE_INTEGER) && sum >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(sum) : fail('eventMs out of the safe integer range')
+  return sum <= BigInt(Number.MAX_SAFE_INTEGER) && sum >= BigInt(Number.MIN_SAFE_INTEGER)
+    ? Number(sum)
+    : fail('eventMs out of the safe integer range')
 }
 
-function safe (n: number, what: string): number {
+function safe(n: number, what: string): number {
   return Number.isSafeInteger(n) ? n : fail(`${what} out of the safe integer range`)
 }

@@ -4,8 +4,17 @@
  * README.md "Batch format" is the specification this implements.
  */
 export {
-  decodeBatch, encodeBatch, eventIdOf, splitStream, frameStream,
-  FORMAT_VERSION, CONTENT_TYPE, HEADERS, KAFKA_COMPRESSION, CODEC_NONE, CODEC_ZLIB
+  decodeBatch,
+  encodeBatch,
+  eventIdOf,
+  splitStream,
+  frameStream,
+  FORMAT_VERSION,
+  CONTENT_TYPE,
+  HEADERS,
+  KAFKA_COMPRESSION,
+  CODEC_NONE,
+  CODEC_ZLIB
 } from './batch.js'
 export type { BatchMessage, DecodedReading, EncodeOptions } from './batch.js'
 export { HoldfastError, isHoldfastError } from '../errors.js'

@@ -5,7 +5,7 @@ const PREFIX = 'devices/'
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
 /** The device id a topic belongs to, or null when the topic is not a reading topic. */
-export function deviceOfTopic (topic: string): string | null {
+export function deviceOfTopic(topic: string): string | null {
   if (!topic.startsWith(PREFIX)) return null
   const end = topic.indexOf('/', PREFIX.length)
   if (end === -1 || end === topic.length - 1) return null
@@ -13,7 +13,7 @@ export function deviceOfTopic (topic: string): string | null {
   return DEVICE_ID.test(id) ? id : null
 }
 
-export function isValidDeviceId (id: string): boolean {
+export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id)
 }
 
@@ -25,7 +25,7 @@ const OPEN_BRACE = 0x7b
  * `ts`/`time`/`timestamp`/`eventTime` field (epoch ms, epoch s, or an ISO-8601 string).
  * Opaque payloads simply have none.
  */
-export function eventTimeOf (payload: Buffer): number | null {
+export function eventTimeOf(payload: Buffer): number | null {
   let i = 0
   while (i < payload.length && payload[i]! <= 0x20) i++
   if (payload[i] !== OPEN_BRACE) return null

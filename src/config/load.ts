@@ -7,11 +7,16 @@ import { readFileSync } from 'node:fs'
 import { HoldfastError } from '../errors.js'
 import { schema, isField, hostDefaults, type Config, type FieldSpec, type SectionSpec } from './schema.js'
 
-export interface Leaf { path: string, spec: FieldSpec, flag: string, env: string }
+export interface Leaf {
+  path: string
+  spec: FieldSpec
+  flag: string
+  env: string
+}
 
-const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
+const kebab = (s: string): string => s.replace(/[A-Z]/g, c => '-' + c.toLowerCase())
 
-function leavesOf (section: SectionSpec, prefix: string[] = []): Leaf[] {
+function leavesOf(section: SectionSpec, prefix: string[] = []): Leaf[] {
   const out: Leaf[] = []
   for (const [key, spec] of Object.entries(section)) {
     const path = [...prefix, key]
@@ -26,13 +31,20 @@ function leavesOf (section: SectionSpec, prefix: string[] = []): Leaf[] {
 }
 
 export const LEAVES: readonly Leaf[] = leavesOf(schema)
-const BY_FLAG = new Map(LEAVES.map((l) => [l.flag, l]))
-const BY_ENV = new Map(LEAVES.map((l) => [l.env, l]))
+const BY_FLAG = new Map(LEAVES.map(l => [l.flag, l]))
+const BY_ENV = new Map(LEAVES.map(l => [l.env, l]))
 /** Environment names that are not settings but are ours. */
 const OTHER_ENV = new Set(['HOLDFAST_CONFIG'])
 
-export interface FieldError { field: string, source: string, message: string }
-interface Raw { value: unknown, source: string }
+export interface FieldError {
+  field: string
+  source: string
+  message: string
+}
+interface Raw {
+  value: unknown
+  source: string
+}
 
 export interface LoadInput {
   /** Flags already split into name → raw string (booleans may be true). */
@@ -44,22 +56,34 @@ export interface LoadInput {
   document?: unknown
 }
 
-export interface Loaded { config: Readonly<Config>, sources: Record<string, string>, file?: string }
+export interface Loaded {
+  config: Readonly<Config>
+  sources: Record<string, string>
+  file?: string
+}
 
-export function loadConfig (input: LoadInput = {}): Loaded {
+export function loadConfig(input: LoadInput = {}): Loaded {
   const env = input.env ?? process.env
   const flags = { ...(input.flags ?? {}) }
   const errors: FieldError[] = []
   const raw = new Map<string, Raw>()
 
-  const file = input.file ?? (typeof flags.config === 'string' ? flags.config : undefined) ?? (env.HOLDFAST_CONFIG !== undefined && env.HOLDFAST_CONFIG !== '' ? env.HOLDFAST_CONFIG : undefined)
+  const file =
+    input.file ??
+    (typeof flags.config === 'string' ? flags.config : undefined) ??
+    (env.HOLDFAST_CONFIG !== undefined && env.HOLDFAST_CONFIG !== '' ? env.HOLDFAST_CONFIG : undefined)
   delete flags.config
   let doc = input.document
   if (file !== undefined) {
     try {
       doc = JSON.parse(readFileSync(file, 'utf8'))
     } catch (err) {
-      throw new HoldfastError('HF_ERR_CONFIG_FILE', `cannot read config file ${file}: ${(err as Error).message}`, { file }, { cause: err })
+      throw new HoldfastError(
+        'HF_ERR_CONFIG_FILE',
+        `cannot read config file ${file}: ${(err as Error).message}`,
+        { file },
+        { cause: err }
+      )
     }
   }
   if (doc !== undefined) flattenDocument(doc, schema, [], raw, errors, file !== undefined ? `file ${file}` : 'document')
@@ -90,25 +114,37 @@ export function loadConfig (input: LoadInput = {}): Loaded {
 }
 
 /** Priority classes must not share a priority: each lane has one class, and one budget behaviour. */
-function priorityConflicts (out: Record<string, unknown>, sources: Record<string, string>): FieldError[] {
-  const classes = ((out.priority as { classes?: Record<string, { priority?: number }> } | undefined)?.classes) ?? {}
+function priorityConflicts(out: Record<string, unknown>, sources: Record<string, string>): FieldError[] {
+  const classes = (out.priority as { classes?: Record<string, { priority?: number }> } | undefined)?.classes ?? {}
   const seen = new Map<number, string>()
   const errors: FieldError[] = []
   for (const [name, c] of Object.entries(classes)) {
     if (typeof c?.priority !== 'number') continue
     const prev = seen.get(c.priority)
-    if (prev !== undefined) errors.push({ field: `priority.classes.${name}.priority`, source: sources['priority.classes'] ?? 'default', message: `${c.priority} is already the priority of class ${prev}` })
+    if (prev !== undefined)
+      errors.push({
+        field: `priority.classes.${name}.priority`,
+        source: sources['priority.classes'] ?? 'default',
+        message: `${c.priority} is already the priority of class ${prev}`
+      })
     else seen.set(c.priority, name)
   }
   return errors
 }
 
-export function configError (errors: FieldError[]): HoldfastError {
-  const lines = errors.map((e) => `  ${e.field}: ${e.message} (${e.source})`)
+export function configError(errors: FieldError[]): HoldfastError {
+  const lines = errors.map(e => `  ${e.field}: ${e.message} (${e.source})`)
   return new HoldfastError('HF_ERR_CONFIG_INVALID', `invalid configuration:\n${lines.join('\n')}`, { errors })
 }
 
-function flattenDocument (doc: unknown, section: SectionSpec, prefix: string[], raw: Map<string, Raw>, errors: FieldError[], source: string): void {
+function flattenDocument(
+  doc: unknown,
+  section: SectionSpec,
+  prefix: string[],
+  raw: Map<string, Raw>,
+  errors: FieldError[],
+  source: string
+): void {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     errors.push({ field: prefix.join('.') || '(root)', source, message: 'must be an object' })
     return
@@ -122,7 +158,7 @@ function flattenDocument (doc: unknown, section: SectionSpec, prefix: string[], 
   }
 }
 
-function coerce (leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
+function coerce(leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
   const { spec } = leaf
   const fail = (allowed: string): undefined => {
     errors.push({ field: leaf.path, source: r.source, message: `must be ${allowed} (got ${JSON.stringify(r.value)})` })
@@ -132,7 +168,7 @@ function coerce (leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
   switch (spec.kind) {
     case 'int':
     case 'number': {
-      const n = typeof v === 'number' ? v : (typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN)
+      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN
       const what = spec.kind === 'int' ? 'an integer' : 'a number'
       if (!Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n)) || n < spec.min || n > spec.max) {
         return fail(`${what} from ${spec.min} to ${spec.max}`)
@@ -149,12 +185,21 @@ function coerce (leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
       return fail(`one of ${spec.values.join(', ')}`)
     case 'string':
       if (typeof v !== 'string') return fail('a string')
-      if (spec.pattern !== undefined && v !== '' && !spec.pattern.test(v)) return fail(spec.patternDoc ?? String(spec.pattern))
+      if (spec.pattern !== undefined && v !== '' && !spec.pattern.test(v))
+        return fail(spec.patternDoc ?? String(spec.pattern))
       return v
     case 'list': {
-      const items = Array.isArray(v) ? v : (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : null)
-      if (items === null || !items.every((i) => typeof i === 'string')) return fail('a list of strings (comma-separated)')
-      if (spec.pattern !== undefined && !items.every((i) => spec.pattern!.test(i))) return fail(`a list of ${spec.patternDoc ?? 'items'}`)
+      const items = Array.isArray(v)
+        ? v
+        : typeof v === 'string'
+          ? v
+              .split(',')
+              .map(s => s.trim())
+              .filter(s => s !== '')
+          : null
+      if (items === null || !items.every(i => typeof i === 'string')) return fail('a list of strings (comma-separated)')
+      if (spec.pattern !== undefined && !items.every(i => spec.pattern!.test(i)))
+        return fail(`a list of ${spec.patternDoc ?? 'items'}`)
       return items
     }
     case 'map':
@@ -163,10 +208,14 @@ function coerce (leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
 }
 
 /** A map setting: a JSON object (or JSON text from a flag or variable) of entries, each field checked and named in full. */
-function coerceMap (path: string, spec: Extract<FieldSpec, { kind: 'map' }>, r: Raw, errors: FieldError[]): unknown {
+function coerceMap(path: string, spec: Extract<FieldSpec, { kind: 'map' }>, r: Raw, errors: FieldError[]): unknown {
   let v = r.value
   if (typeof v === 'string') {
-    try { v = JSON.parse(v) } catch { v = undefined }
+    try {
+      v = JSON.parse(v)
+    } catch {
+      v = undefined
+    }
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     errors.push({ field: path, source: r.source, message: 'must be a JSON object of entries' })
@@ -174,16 +223,24 @@ function coerceMap (path: string, spec: Extract<FieldSpec, { kind: 'map' }>, r: 
   }
   const out: Record<string, unknown> = {}
   for (const [key, entry] of Object.entries(v)) {
-    if (!spec.keyPattern.test(key)) errors.push({ field: `${path}.${key}`, source: r.source, message: `the name must be ${spec.keyDoc}` })
+    if (!spec.keyPattern.test(key))
+      errors.push({ field: `${path}.${key}`, source: r.source, message: `the name must be ${spec.keyDoc}` })
     else out[key] = coerceEntry(entry, spec.entry, `${path}.${key}`, r.source, errors)
     for (const req of spec.required ?? []) {
-      if (typeof entry === 'object' && entry !== null && !Object.hasOwn(entry, req)) errors.push({ field: `${path}.${key}.${req}`, source: r.source, message: 'is required' })
+      if (typeof entry === 'object' && entry !== null && !Object.hasOwn(entry, req))
+        errors.push({ field: `${path}.${key}.${req}`, source: r.source, message: 'is required' })
     }
   }
   return out
 }
 
-function coerceEntry (doc: unknown, section: SectionSpec, path: string, source: string, errors: FieldError[]): Record<string, unknown> {
+function coerceEntry(
+  doc: unknown,
+  section: SectionSpec,
+  path: string,
+  source: string,
+  errors: FieldError[]
+): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     errors.push({ field: path, source, message: 'must be an object' })
@@ -199,14 +256,14 @@ function coerceEntry (doc: unknown, section: SectionSpec, path: string, source: 
   return out
 }
 
-function setPath (obj: Record<string, unknown>, path: string, value: unknown): void {
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.')
   let cur = obj
   for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>
   cur[keys[keys.length - 1]!] = value
 }
 
-function deepFreeze<T> (o: T): T {
+function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null) {
     for (const v of Object.values(o)) deepFreeze(v)
     Object.freeze(o)
@@ -215,12 +272,14 @@ function deepFreeze<T> (o: T): T {
 }
 
 /** The config with secrets replaced, for logs, the status API and diagnostics. */
-export function redact (cfg: Readonly<Config>): Record<string, unknown> {
+export function redact(cfg: Readonly<Config>): Record<string, unknown> {
   const copy = JSON.parse(JSON.stringify(cfg)) as Record<string, unknown>
   for (const leaf of LEAVES) {
     if (leaf.spec.kind === 'map') {
       // Secret fields inside entries (password hashes) are redacted one by one.
-      const secrets = Object.entries(leaf.spec.entry).filter(([, f]) => isField(f) && f.secret === true).map(([k]) => k)
+      const secrets = Object.entries(leaf.spec.entry)
+        .filter(([, f]) => isField(f) && f.secret === true)
+        .map(([k]) => k)
       for (const entry of Object.values((copy[leaf.path] ?? {}) as Record<string, Record<string, unknown>>)) {
         for (const k of secrets) if (typeof entry[k] === 'string' && entry[k] !== '') entry[k] = '[redacted]'
       }

@@ -5,19 +5,32 @@
  */
 import { hostname } from 'node:os'
 
-interface Base { doc: string, flag?: string, secret?: boolean }
+interface Base {
+  doc: string
+  flag?: string
+  secret?: boolean
+}
 export type FieldSpec =
-  | Base & { kind: 'int', default: number, min: number, max: number }
-  | Base & { kind: 'number', default: number, min: number, max: number }
-  | Base & { kind: 'string', default: string, pattern?: RegExp, patternDoc?: string }
-  | Base & { kind: 'bool', default: boolean }
-  | Base & { kind: 'enum', default: string, values: readonly string[] }
-  | Base & { kind: 'list', default: readonly string[], pattern?: RegExp, patternDoc?: string }
+  | (Base & { kind: 'int'; default: number; min: number; max: number })
+  | (Base & { kind: 'number'; default: number; min: number; max: number })
+  | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternDoc?: string })
+  | (Base & { kind: 'bool'; default: boolean })
+  | (Base & { kind: 'enum'; default: string; values: readonly string[] })
+  | (Base & { kind: 'list'; default: readonly string[]; pattern?: RegExp; patternDoc?: string })
   /** A JSON object of named entries (`devices.pump-1.quota.msgsPerS`), each checked against `entry`; unset entry fields stay absent. */
-  | Base & { kind: 'map', default: Readonly<Record<string, never>>, keyPattern: RegExp, keyDoc: string, entry: SectionSpec, required?: readonly string[] }
-export interface SectionSpec { [key: string]: FieldSpec | SectionSpec }
+  | (Base & {
+      kind: 'map'
+      default: Readonly<Record<string, never>>
+      keyPattern: RegExp
+      keyDoc: string
+      entry: SectionSpec
+      required?: readonly string[]
+    })
+export interface SectionSpec {
+  [key: string]: FieldSpec | SectionSpec
+}
 
-export function isField (s: FieldSpec | SectionSpec): s is FieldSpec {
+export function isField(s: FieldSpec | SectionSpec): s is FieldSpec {
   return typeof (s as FieldSpec).kind === 'string' && typeof (s as FieldSpec).doc === 'string'
 }
 
@@ -33,44 +46,172 @@ const TOPIC_FILTER = /^(?=.)(?:(?:[^+#/\u0000]*|\+)\/)*(?:[^+#/\u0000]*|\+|#)$/
 
 /** Per-device quota fields: the defaults in `quota`, overridable per device in `devices.<id>.quota`. */
 const QUOTA_FIELDS = {
-  msgsPerS: { kind: 'number', default: 100, min: 0.01, max: 1_000_000, doc: 'Messages per second per device (token bucket); over it PUBACKs are held, nothing is dropped' },
-  msgsBurst: { kind: 'int', default: 200, min: 1, max: 10_000_000, doc: 'Messages a device may send at once above its rate' },
-  bytesPerS: { kind: 'int', default: MiB, min: 16, max: 1024 * MiB, doc: 'Payload bytes per second per device (token bucket); over it PUBACKs are held' },
-  bytesBurst: { kind: 'int', default: 2 * MiB, min: 16, max: 1024 * MiB, doc: 'Payload bytes a device may send at once above its rate' },
-  maxPayloadBytes: { kind: 'int', default: 0, min: 0, max: 16 * MiB, doc: 'Largest payload per device; 0 = mqtt.maxPayloadBytes (which always applies)' },
-  maxBufferedReadings: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Readings a device may hold in the buffer; 0 = no per-device cap (store.maxBytes still applies)' },
-  maxBufferedBytes: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Buffer bytes a device may hold (payload + topic + 40 per reading); 0 = no per-device cap' },
-  maxSessions: { kind: 'int', default: 2, min: 1, max: 1_000, doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)' }
+  msgsPerS: {
+    kind: 'number',
+    default: 100,
+    min: 0.01,
+    max: 1_000_000,
+    doc: 'Messages per second per device (token bucket); over it PUBACKs are held, nothing is dropped'
+  },
+  msgsBurst: {
+    kind: 'int',
+    default: 200,
+    min: 1,
+    max: 10_000_000,
+    doc: 'Messages a device may send at once above its rate'
+  },
+  bytesPerS: {
+    kind: 'int',
+    default: MiB,
+    min: 16,
+    max: 1024 * MiB,
+    doc: 'Payload bytes per second per device (token bucket); over it PUBACKs are held'
+  },
+  bytesBurst: {
+    kind: 'int',
+    default: 2 * MiB,
+    min: 16,
+    max: 1024 * MiB,
+    doc: 'Payload bytes a device may send at once above its rate'
+  },
+  maxPayloadBytes: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 16 * MiB,
+    doc: 'Largest payload per device; 0 = mqtt.maxPayloadBytes (which always applies)'
+  },
+  maxBufferedReadings: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    doc: 'Readings a device may hold in the buffer; 0 = no per-device cap (store.maxBytes still applies)'
+  },
+  maxBufferedBytes: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    doc: 'Buffer bytes a device may hold (payload + topic + 40 per reading); 0 = no per-device cap'
+  },
+  maxSessions: {
+    kind: 'int',
+    default: 2,
+    min: 1,
+    max: 1_000,
+    doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)'
+  }
 } as const satisfies SectionSpec
-const STORAGE_POLICY = { kind: 'enum', default: 'drop-oldest', values: ['drop-oldest', 'reject-new'], doc: 'Over a storage quota: drop-oldest deletes the device\'s oldest readings, reject-new refuses the new one' } as const
+const STORAGE_POLICY = {
+  kind: 'enum',
+  default: 'drop-oldest',
+  values: ['drop-oldest', 'reject-new'],
+  doc: "Over a storage quota: drop-oldest deletes the device's oldest readings, reject-new refuses the new one"
+} as const
 /** An Ed25519 public key: base64 of its 44-byte SPKI DER (`MCowBQYDK2VwAyEA…`), of its 32 raw bytes, or a PEM block. */
-const ED25519_PUBLIC_KEY = /^(?:MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{43}=|-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*)$/
+const ED25519_PUBLIC_KEY =
+  /^(?:MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{43}=|-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*)$/
 /** `scrypt$N$r$p$salt$hash`, salt and hash in base64 (see src/status/password.ts). */
 const SCRYPT_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
 
 export const schema = {
-  gatewayId: { kind: 'string', default: '', pattern: ID, patternDoc: '1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric', doc: 'Gateway id; default: the host name' },
+  gatewayId: {
+    kind: 'string',
+    default: '',
+    pattern: ID,
+    patternDoc: '1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric',
+    doc: 'Gateway id; default: the host name'
+  },
   dataDir: { kind: 'string', default: './data', doc: 'Folder for the buffer database and local state' },
-  logLevel: { kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level' },
+  logLevel: {
+    kind: 'enum',
+    default: 'info',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    doc: 'pino log level'
+  },
   mqtt: {
     host: { kind: 'string', default: '0.0.0.0', doc: 'MQTT listen address' },
     port: { kind: 'int', default: 1883, min: 1, max: 65535, doc: 'MQTT TCP port' },
-    allowAnonymous: { kind: 'bool', default: false, flag: 'allow-anonymous', doc: 'Development switch: accept clients without credentials' },
-    connectTimeoutMs: { kind: 'int', default: 10_000, min: 100, max: 300_000, doc: 'Close sockets that send no CONNECT within this time' },
+    allowAnonymous: {
+      kind: 'bool',
+      default: false,
+      flag: 'allow-anonymous',
+      doc: 'Development switch: accept clients without credentials'
+    },
+    connectTimeoutMs: {
+      kind: 'int',
+      default: 10_000,
+      min: 100,
+      max: 300_000,
+      doc: 'Close sockets that send no CONNECT within this time'
+    },
     maxConnections: { kind: 'int', default: 5_000, min: 1, max: 1_000_000, doc: 'Cap on concurrent MQTT connections' },
-    maxPayloadBytes: { kind: 'int', default: 256 * 1024, min: 16, max: 16 * MiB, doc: 'Largest PUBLISH payload accepted' },
-    connRatePerAddress: { kind: 'number', default: 100, min: 0.1, max: 1_000_000, doc: 'New connections per second accepted from one source address' },
-    connBurstPerAddress: { kind: 'int', default: 500, min: 1, max: 1_000_000, doc: 'New connections one source address may open at once' },
-    authFailuresPerMin: { kind: 'number', default: 10, min: 0.1, max: 1_000_000, doc: 'Failed logins per minute tolerated from one address; past the burst its logins are refused' },
-    authFailureBurst: { kind: 'int', default: 20, min: 1, max: 1_000_000, doc: 'Failed logins one address may make before the rate applies' },
-    maxSubscriptionsPerClient: { kind: 'int', default: 1_000, min: 1, max: 1_000_000, doc: 'Subscriptions one connection may hold' },
-    maxRetainedPerClient: { kind: 'int', default: 100, min: 0, max: 1_000_000, doc: 'Distinct retained topics one device or app (or anonymous connection) may hold' },
+    maxPayloadBytes: {
+      kind: 'int',
+      default: 256 * 1024,
+      min: 16,
+      max: 16 * MiB,
+      doc: 'Largest PUBLISH payload accepted'
+    },
+    connRatePerAddress: {
+      kind: 'number',
+      default: 100,
+      min: 0.1,
+      max: 1_000_000,
+      doc: 'New connections per second accepted from one source address'
+    },
+    connBurstPerAddress: {
+      kind: 'int',
+      default: 500,
+      min: 1,
+      max: 1_000_000,
+      doc: 'New connections one source address may open at once'
+    },
+    authFailuresPerMin: {
+      kind: 'number',
+      default: 10,
+      min: 0.1,
+      max: 1_000_000,
+      doc: 'Failed logins per minute tolerated from one address; past the burst its logins are refused'
+    },
+    authFailureBurst: {
+      kind: 'int',
+      default: 20,
+      min: 1,
+      max: 1_000_000,
+      doc: 'Failed logins one address may make before the rate applies'
+    },
+    maxSubscriptionsPerClient: {
+      kind: 'int',
+      default: 1_000,
+      min: 1,
+      max: 1_000_000,
+      doc: 'Subscriptions one connection may hold'
+    },
+    maxRetainedPerClient: {
+      kind: 'int',
+      default: 100,
+      min: 0,
+      max: 1_000_000,
+      doc: 'Distinct retained topics one device or app (or anonymous connection) may hold'
+    },
     tls: {
       host: { kind: 'string', default: '', doc: 'TLS listen address; default mqtt.host' },
-      port: { kind: 'int', default: 8883, min: 1, max: 65535, doc: 'MQTT over TLS port (on when certFile and keyFile are set)' },
+      port: {
+        kind: 'int',
+        default: 8883,
+        min: 1,
+        max: 65535,
+        doc: 'MQTT over TLS port (on when certFile and keyFile are set)'
+      },
       certFile: { kind: 'string', default: '', doc: 'PEM server certificate (chain); empty = no TLS listener' },
       keyFile: { kind: 'string', default: '', doc: 'PEM server private key' },
-      caFile: { kind: 'string', default: '', doc: 'PEM CAs for client certificates; set = devices may log in with a certificate (id from CN or SAN)' }
+      caFile: {
+        kind: 'string',
+        default: '',
+        doc: 'PEM CAs for client certificates; set = devices may log in with a certificate (id from CN or SAN)'
+      }
     }
   },
   http: {
@@ -78,12 +219,47 @@ export const schema = {
     port: { kind: 'int', default: 8080, min: 1, max: 65535, doc: 'Status page / API port' }
   },
   store: {
-    synchronous: { kind: 'enum', default: 'full', values: ['full', 'normal'], doc: 'SQLite synchronous mode; full survives power loss, normal only process crashes' },
-    commitWindowMs: { kind: 'int', default: 2, min: 0, max: 100, doc: 'Group commit waits up to this long for more readings (0 = next event-loop turn); fewer, fuller commits write far fewer bytes per reading' },
-    maxBytes: { kind: 'int', default: 1024 * MiB, min: MiB, max: Number.MAX_SAFE_INTEGER, doc: 'Disk budget for buffered readings (payload + overhead bytes)' },
-    minFreeBytes: { kind: 'int', default: 64 * MiB, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Refuse new readings when the data volume has less free space than this' },
-    retainMs: { kind: 'int', default: 0, min: 0, max: 365 * 24 * 3_600_000, doc: 'Keep raw readings this long after they were forwarded (within the disk budget, which takes them first); 0 = delete once Kafka has them' },
-    compactAt: { kind: 'number', default: 0.9, min: 0.5, max: 1, doc: 'Share of the disk budget at which the oldest raw readings of topics with an aggregate rule are compacted into rollups, before anything is dropped' }
+    synchronous: {
+      kind: 'enum',
+      default: 'full',
+      values: ['full', 'normal'],
+      doc: 'SQLite synchronous mode; full survives power loss, normal only process crashes'
+    },
+    commitWindowMs: {
+      kind: 'int',
+      default: 2,
+      min: 0,
+      max: 100,
+      doc: 'Group commit waits up to this long for more readings (0 = next event-loop turn); fewer, fuller commits write far fewer bytes per reading'
+    },
+    maxBytes: {
+      kind: 'int',
+      default: 1024 * MiB,
+      min: MiB,
+      max: Number.MAX_SAFE_INTEGER,
+      doc: 'Disk budget for buffered readings (payload + overhead bytes)'
+    },
+    minFreeBytes: {
+      kind: 'int',
+      default: 64 * MiB,
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      doc: 'Refuse new readings when the data volume has less free space than this'
+    },
+    retainMs: {
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 365 * 24 * 3_600_000,
+      doc: 'Keep raw readings this long after they were forwarded (within the disk budget, which takes them first); 0 = delete once Kafka has them'
+    },
+    compactAt: {
+      kind: 'number',
+      default: 0.9,
+      min: 0.5,
+      max: 1,
+      doc: 'Share of the disk budget at which the oldest raw readings of topics with an aggregate rule are compacted into rollups, before anything is dropped'
+    }
   },
   aggregate: {
     rules: {
@@ -92,13 +268,52 @@ export const schema = {
       keyPattern: ID,
       keyDoc: 'a rule name (1-64 of A-Z a-z 0-9 . _ -)',
       entry: {
-        topics: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topics the rule applies to (first matching rule wins)' },
-        mode: { kind: 'enum', default: 'both', values: ['raw', 'rollup', 'both'], doc: 'raw: forward readings as they came; rollup: forward only rollups; both' },
-        windowMs: { kind: 'int', default: 10_000, min: 1_000, max: 24 * 3_600_000, doc: 'Tumbling window length, by event time' },
-        latenessMs: { kind: 'int', default: 5_000, min: 0, max: 24 * 3_600_000, doc: 'How late (event time) a reading may be and still join its window' },
-        fields: { kind: 'list', default: [], pattern: /^[^:,\s]{1,128}(?::[^,]{1,32})?$/, patternDoc: 'field names, optionally with a unit (`temp:°C`)', doc: 'Numeric fields to roll up (dotted paths for nested ones); empty = every numeric field' },
-        timeField: { kind: 'string', default: '', pattern: /^[^\s]{1,128}$/, patternDoc: 'a field name', doc: 'Event-time field; empty = ts, time, timestamp or eventTime' },
-        compact: { kind: 'bool', default: true, doc: 'Under disk pressure, compact old raw readings of these topics into rollups before dropping any' }
+        topics: {
+          kind: 'list',
+          default: [],
+          pattern: TOPIC_FILTER,
+          patternDoc: 'MQTT topic filters',
+          doc: 'Topics the rule applies to (first matching rule wins)'
+        },
+        mode: {
+          kind: 'enum',
+          default: 'both',
+          values: ['raw', 'rollup', 'both'],
+          doc: 'raw: forward readings as they came; rollup: forward only rollups; both'
+        },
+        windowMs: {
+          kind: 'int',
+          default: 10_000,
+          min: 1_000,
+          max: 24 * 3_600_000,
+          doc: 'Tumbling window length, by event time'
+        },
+        latenessMs: {
+          kind: 'int',
+          default: 5_000,
+          min: 0,
+          max: 24 * 3_600_000,
+          doc: 'How late (event time) a reading may be and still join its window'
+        },
+        fields: {
+          kind: 'list',
+          default: [],
+          pattern: /^[^:,\s]{1,128}(?::[^,]{1,32})?$/,
+          patternDoc: 'field names, optionally with a unit (`temp:°C`)',
+          doc: 'Numeric fields to roll up (dotted paths for nested ones); empty = every numeric field'
+        },
+        timeField: {
+          kind: 'string',
+          default: '',
+          pattern: /^[^\s]{1,128}$/,
+          patternDoc: 'a field name',
+          doc: 'Event-time field; empty = ts, time, timestamp or eventTime'
+        },
+        compact: {
+          kind: 'bool',
+          default: true,
+          doc: 'Under disk pressure, compact old raw readings of these topics into rollups before dropping any'
+        }
       },
       required: ['topics'],
       doc: 'Aggregation rules (JSON object): name -> { topics, mode, windowMs, latenessMs, fields, timeField, compact }'
@@ -111,19 +326,59 @@ export const schema = {
       keyPattern: ID,
       keyDoc: 'a class name (1-64 of A-Z a-z 0-9 . _ -)',
       entry: {
-        topics: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topics in this class (the highest-priority matching class wins)' },
-        priority: { kind: 'int', default: 0, min: 0, max: 15, doc: 'Higher is sent first when a backlog exists; 0 = bulk (with the live lane)' },
-        rollupOnlyAt: { kind: 'number', default: 1, min: 0, max: 1, doc: 'Share of the uplink budget used from which only rollups of this class are sent (raw held)' },
-        holdAt: { kind: 'number', default: 1, min: 0, max: 1, doc: 'Share of the uplink budget used from which this class is held locally' },
-        exempt: { kind: 'bool', default: false, doc: 'Never held by the uplink budget (alarms): sent even when the budget is spent' }
+        topics: {
+          kind: 'list',
+          default: [],
+          pattern: TOPIC_FILTER,
+          patternDoc: 'MQTT topic filters',
+          doc: 'Topics in this class (the highest-priority matching class wins)'
+        },
+        priority: {
+          kind: 'int',
+          default: 0,
+          min: 0,
+          max: 15,
+          doc: 'Higher is sent first when a backlog exists; 0 = bulk (with the live lane)'
+        },
+        rollupOnlyAt: {
+          kind: 'number',
+          default: 1,
+          min: 0,
+          max: 1,
+          doc: 'Share of the uplink budget used from which only rollups of this class are sent (raw held)'
+        },
+        holdAt: {
+          kind: 'number',
+          default: 1,
+          min: 0,
+          max: 1,
+          doc: 'Share of the uplink budget used from which this class is held locally'
+        },
+        exempt: {
+          kind: 'bool',
+          default: false,
+          doc: 'Never held by the uplink budget (alarms): sent even when the budget is spent'
+        }
       },
       required: ['topics', 'priority'],
       doc: 'Priority classes (JSON object): name -> { topics, priority, rollupOnlyAt, holdAt, exempt }; empty = alarm > event > telemetry'
     }
   },
   budget: {
-    bytesPerDay: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Uplink bytes the gateway may send per UTC day; 0 = no budget' },
-    bytesPerHour: { kind: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Uplink bytes per UTC hour; 0 = no hourly budget' }
+    bytesPerDay: {
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      doc: 'Uplink bytes the gateway may send per UTC day; 0 = no budget'
+    },
+    bytesPerHour: {
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      doc: 'Uplink bytes per UTC hour; 0 = no hourly budget'
+    }
   },
   quota: { ...QUOTA_FIELDS, storagePolicy: STORAGE_POLICY },
   devices: {
@@ -132,7 +387,14 @@ export const schema = {
     keyPattern: DEVICE_ID,
     keyDoc: 'a device id (1-128 of A-Z a-z 0-9 . _ : -, starting alphanumeric)',
     entry: {
-      passwordHash: { kind: 'string', default: '', secret: true, pattern: SECRET_HASH, patternDoc: 'a hash printed by `holdfast hash-password`', doc: 'scrypt hash of the device secret (username = device id)' },
+      passwordHash: {
+        kind: 'string',
+        default: '',
+        secret: true,
+        pattern: SECRET_HASH,
+        patternDoc: 'a hash printed by `holdfast hash-password`',
+        doc: 'scrypt hash of the device secret (username = device id)'
+      },
       storagePolicy: STORAGE_POLICY,
       quota: QUOTA_FIELDS
     },
@@ -144,53 +406,200 @@ export const schema = {
     keyPattern: DEVICE_ID,
     keyDoc: 'an app account name (same characters as a device id)',
     entry: {
-      passwordHash: { kind: 'string', default: '', secret: true, pattern: SECRET_HASH, patternDoc: 'a hash printed by `holdfast hash-password`', doc: 'scrypt hash of the app secret (username = app name)' },
-      read: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topic filters the app may subscribe to (within these)' },
-      write: { kind: 'list', default: [], pattern: TOPIC_FILTER, patternDoc: 'MQTT topic filters', doc: 'Topic filters the app may publish to' }
+      passwordHash: {
+        kind: 'string',
+        default: '',
+        secret: true,
+        pattern: SECRET_HASH,
+        patternDoc: 'a hash printed by `holdfast hash-password`',
+        doc: 'scrypt hash of the app secret (username = app name)'
+      },
+      read: {
+        kind: 'list',
+        default: [],
+        pattern: TOPIC_FILTER,
+        patternDoc: 'MQTT topic filters',
+        doc: 'Topic filters the app may subscribe to (within these)'
+      },
+      write: {
+        kind: 'list',
+        default: [],
+        pattern: TOPIC_FILTER,
+        patternDoc: 'MQTT topic filters',
+        doc: 'Topic filters the app may publish to'
+      }
     },
     required: ['passwordHash'],
     doc: 'Local app accounts (JSON object): name -> { passwordHash, read: [filters], write: [filters] }'
   },
   kafka: {
-    brokers: { kind: 'list', default: [], pattern: HOSTPORT, patternDoc: 'host:port', doc: 'Kafka bootstrap brokers, comma-separated; empty = no uplink (readings are kept)' },
-    topic: { kind: 'string', default: 'holdfast.telemetry', pattern: /^[A-Za-z0-9._-]{1,249}$/, patternDoc: 'a Kafka topic name', doc: 'Topic readings are forwarded to' },
+    brokers: {
+      kind: 'list',
+      default: [],
+      pattern: HOSTPORT,
+      patternDoc: 'host:port',
+      doc: 'Kafka bootstrap brokers, comma-separated; empty = no uplink (readings are kept)'
+    },
+    topic: {
+      kind: 'string',
+      default: 'holdfast.telemetry',
+      pattern: /^[A-Za-z0-9._-]{1,249}$/,
+      patternDoc: 'a Kafka topic name',
+      doc: 'Topic readings are forwarded to'
+    },
     clientId: { kind: 'string', default: '', doc: 'Kafka client id; default holdfast-<gatewayId>' },
     ssl: { kind: 'bool', default: false, doc: 'Use TLS to the brokers' },
     caFile: { kind: 'string', default: '', doc: 'PEM file of CAs trusted for the brokers (TLS)' },
-    saslMechanism: { kind: 'enum', default: 'none', values: ['none', 'plain', 'scram-sha-256', 'scram-sha-512'], doc: 'SASL mechanism' },
+    saslMechanism: {
+      kind: 'enum',
+      default: 'none',
+      values: ['none', 'plain', 'scram-sha-256', 'scram-sha-512'],
+      doc: 'SASL mechanism'
+    },
     saslUsername: { kind: 'string', default: '', doc: 'SASL user name' },
     saslPassword: { kind: 'string', default: '', secret: true, doc: 'SASL password' },
-    requestTimeoutMs: { kind: 'int', default: 5_000, min: 500, max: 120_000, doc: 'Per-request timeout; bounds how long a dead link goes unnoticed' }
+    requestTimeoutMs: {
+      kind: 'int',
+      default: 5_000,
+      min: 500,
+      max: 120_000,
+      doc: 'Per-request timeout; bounds how long a dead link goes unnoticed'
+    }
   },
   batch: {
     maxReadings: { kind: 'int', default: 1000, min: 1, max: 100_000, doc: 'Readings per batch (Kafka message)' },
     maxBytes: { kind: 'int', default: 256 * 1024, min: 1024, max: 16 * MiB, doc: 'Raw payload bytes per batch' },
-    lingerMs: { kind: 'int', default: 100, min: 0, max: 60_000, doc: 'How long a partial batch may wait for more readings' },
-    freshShare: { kind: 'number', default: 0.2, min: 0, max: 0.9, doc: 'Share of each send given to the newest readings while a backlog drains' }
+    lingerMs: {
+      kind: 'int',
+      default: 100,
+      min: 0,
+      max: 60_000,
+      doc: 'How long a partial batch may wait for more readings'
+    },
+    freshShare: {
+      kind: 'number',
+      default: 0.2,
+      min: 0,
+      max: 0.9,
+      doc: 'Share of each send given to the newest readings while a backlog drains'
+    }
   },
   uplink: {
     backoffMinMs: { kind: 'int', default: 250, min: 10, max: 60_000, doc: 'First retry delay after a failed send' },
     backoffMaxMs: { kind: 'int', default: 30_000, min: 100, max: 3_600_000, doc: 'Largest retry delay' },
-    probeIntervalMs: { kind: 'int', default: 5_000, min: 100, max: 600_000, doc: 'Metadata probe interval when idle (keeps the state honest)' }
+    probeIntervalMs: {
+      kind: 'int',
+      default: 5_000,
+      min: 100,
+      max: 600_000,
+      doc: 'Metadata probe interval when idle (keeps the state honest)'
+    }
   },
   status: {
-    public: { kind: 'bool', default: false, flag: 'status-public', doc: 'Open the status page, /api/status and /metrics without login (isolated LANs, tests); actions still need login' },
-    passwordHash: { kind: 'string', default: '', secret: true, pattern: SCRYPT_HASH, patternDoc: 'a hash printed by `holdfast hash-password`', doc: 'scrypt hash of the technician password (`holdfast hash-password`); empty = no technician login' },
-    metricsToken: { kind: 'string', default: '', secret: true, pattern: /^[\x21-\x7e]{16,256}$/, patternDoc: '16-256 printable characters, no spaces', doc: 'Bearer token accepted on /metrics (Prometheus scrapers)' },
-    sessionTtlMs: { kind: 'int', default: 2 * 3_600_000, min: 1_000, max: 7 * 24 * 3_600_000, doc: 'A technician session expires this long after login' },
-    loginMaxFailures: { kind: 'int', default: 5, min: 1, max: 1_000, doc: 'Failed logins allowed per client address within loginWindowMs; then that address is refused until the window passes' },
-    loginWindowMs: { kind: 'int', default: 5 * 60_000, min: 1_000, max: 24 * 3_600_000, doc: 'Window for counting failed logins per address' },
-    pushIntervalMs: { kind: 'int', default: 1_000, min: 100, max: 60_000, doc: 'How often the page receives fresh figures (server-sent events)' },
-    hostIntervalMs: { kind: 'int', default: 5_000, min: 500, max: 600_000, doc: 'How often host health (CPU, memory, disk, temperature) is sampled' },
-    metricsMaxDevices: { kind: 'int', default: 200, min: 0, max: 100_000, doc: 'Devices with their own /metrics series; the rest are summed under device="_other"' }
+    public: {
+      kind: 'bool',
+      default: false,
+      flag: 'status-public',
+      doc: 'Open the status page, /api/status and /metrics without login (isolated LANs, tests); actions still need login'
+    },
+    passwordHash: {
+      kind: 'string',
+      default: '',
+      secret: true,
+      pattern: SCRYPT_HASH,
+      patternDoc: 'a hash printed by `holdfast hash-password`',
+      doc: 'scrypt hash of the technician password (`holdfast hash-password`); empty = no technician login'
+    },
+    metricsToken: {
+      kind: 'string',
+      default: '',
+      secret: true,
+      pattern: /^[\x21-\x7e]{16,256}$/,
+      patternDoc: '16-256 printable characters, no spaces',
+      doc: 'Bearer token accepted on /metrics (Prometheus scrapers)'
+    },
+    sessionTtlMs: {
+      kind: 'int',
+      default: 2 * 3_600_000,
+      min: 1_000,
+      max: 7 * 24 * 3_600_000,
+      doc: 'A technician session expires this long after login'
+    },
+    loginMaxFailures: {
+      kind: 'int',
+      default: 5,
+      min: 1,
+      max: 1_000,
+      doc: 'Failed logins allowed per client address within loginWindowMs; then that address is refused until the window passes'
+    },
+    loginWindowMs: {
+      kind: 'int',
+      default: 5 * 60_000,
+      min: 1_000,
+      max: 24 * 3_600_000,
+      doc: 'Window for counting failed logins per address'
+    },
+    pushIntervalMs: {
+      kind: 'int',
+      default: 1_000,
+      min: 100,
+      max: 60_000,
+      doc: 'How often the page receives fresh figures (server-sent events)'
+    },
+    hostIntervalMs: {
+      kind: 'int',
+      default: 5_000,
+      min: 500,
+      max: 600_000,
+      doc: 'How often host health (CPU, memory, disk, temperature) is sampled'
+    },
+    metricsMaxDevices: {
+      kind: 'int',
+      default: 200,
+      min: 0,
+      max: 100_000,
+      doc: 'Devices with their own /metrics series; the rest are summed under device="_other"'
+    }
   },
   remote: {
-    enabled: { kind: 'bool', default: false, doc: 'Take signed configuration documents from the config topic (src/remote-config); false = local configuration only' },
-    configTopic: { kind: 'string', default: 'holdfast.config', pattern: /^[A-Za-z0-9._-]{1,249}$/, patternDoc: 'a Kafka topic name', doc: 'Compacted topic of signed documents, keyed by gateway id (* = fleet default)' },
-    statusTopic: { kind: 'string', default: 'holdfast.status', pattern: /^[A-Za-z0-9._-]{1,249}$/, patternDoc: 'a Kafka topic name', doc: 'Topic the gateway reports applied/rejected/rolled-back events and heartbeats to' },
-    trustedKeys: { kind: 'list', default: [], pattern: ED25519_PUBLIC_KEY, patternDoc: 'Ed25519 public keys (base64 SPKI as `holdfast fleet keygen` prints, or PEM)', doc: 'Operator public keys whose signatures are trusted' },
-    trustedKeysFile: { kind: 'string', default: '', doc: 'File of further trusted public keys (PEM blocks, or one base64 key per line)' },
-    heartbeatIntervalMs: { kind: 'int', default: 60_000, min: 1_000, max: 24 * 3_600_000, doc: 'How often a heartbeat (uplink, backlog, drops, health, versions) goes to the status topic' }
+    enabled: {
+      kind: 'bool',
+      default: false,
+      doc: 'Take signed configuration documents from the config topic (src/remote-config); false = local configuration only'
+    },
+    configTopic: {
+      kind: 'string',
+      default: 'holdfast.config',
+      pattern: /^[A-Za-z0-9._-]{1,249}$/,
+      patternDoc: 'a Kafka topic name',
+      doc: 'Compacted topic of signed documents, keyed by gateway id (* = fleet default)'
+    },
+    statusTopic: {
+      kind: 'string',
+      default: 'holdfast.status',
+      pattern: /^[A-Za-z0-9._-]{1,249}$/,
+      patternDoc: 'a Kafka topic name',
+      doc: 'Topic the gateway reports applied/rejected/rolled-back events and heartbeats to'
+    },
+    trustedKeys: {
+      kind: 'list',
+      default: [],
+      pattern: ED25519_PUBLIC_KEY,
+      patternDoc: 'Ed25519 public keys (base64 SPKI as `holdfast fleet keygen` prints, or PEM)',
+      doc: 'Operator public keys whose signatures are trusted'
+    },
+    trustedKeysFile: {
+      kind: 'string',
+      default: '',
+      doc: 'File of further trusted public keys (PEM blocks, or one base64 key per line)'
+    },
+    heartbeatIntervalMs: {
+      kind: 'int',
+      default: 60_000,
+      min: 1_000,
+      max: 24 * 3_600_000,
+      doc: 'How often a heartbeat (uplink, backlog, drops, health, versions) goes to the status topic'
+    }
   }
 } as const satisfies SectionSpec
 
@@ -200,50 +609,121 @@ export interface Config {
   dataDir: string
   logLevel: string
   mqtt: {
-    host: string, port: number, allowAnonymous: boolean, connectTimeoutMs: number, maxConnections: number, maxPayloadBytes: number,
-    connRatePerAddress: number, connBurstPerAddress: number, authFailuresPerMin: number, authFailureBurst: number,
-    maxSubscriptionsPerClient: number, maxRetainedPerClient: number,
-    tls: { host: string, port: number, certFile: string, keyFile: string, caFile: string }
+    host: string
+    port: number
+    allowAnonymous: boolean
+    connectTimeoutMs: number
+    maxConnections: number
+    maxPayloadBytes: number
+    connRatePerAddress: number
+    connBurstPerAddress: number
+    authFailuresPerMin: number
+    authFailureBurst: number
+    maxSubscriptionsPerClient: number
+    maxRetainedPerClient: number
+    tls: { host: string; port: number; certFile: string; keyFile: string; caFile: string }
   }
-  http: { host: string, port: number }
-  store: { synchronous: 'full' | 'normal', commitWindowMs: number, maxBytes: number, minFreeBytes: number, retainMs: number, compactAt: number }
+  http: { host: string; port: number }
+  store: {
+    synchronous: 'full' | 'normal'
+    commitWindowMs: number
+    maxBytes: number
+    minFreeBytes: number
+    retainMs: number
+    compactAt: number
+  }
   aggregate: { rules: Readonly<Record<string, AggregateRuleConfig>> }
   priority: { classes: Readonly<Record<string, PriorityClassConfig>> }
-  budget: { bytesPerDay: number, bytesPerHour: number }
+  budget: { bytesPerDay: number; bytesPerHour: number }
   quota: QuotaConfig & { storagePolicy: StoragePolicy }
   devices: Readonly<Record<string, DeviceConfig>>
   apps: Readonly<Record<string, AppConfig>>
   kafka: {
-    brokers: string[], topic: string, clientId: string, ssl: boolean, caFile: string,
-    saslMechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512', saslUsername: string, saslPassword: string,
+    brokers: string[]
+    topic: string
+    clientId: string
+    ssl: boolean
+    caFile: string
+    saslMechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512'
+    saslUsername: string
+    saslPassword: string
     requestTimeoutMs: number
   }
-  batch: { maxReadings: number, maxBytes: number, lingerMs: number, freshShare: number }
-  uplink: { backoffMinMs: number, backoffMaxMs: number, probeIntervalMs: number }
+  batch: { maxReadings: number; maxBytes: number; lingerMs: number; freshShare: number }
+  uplink: { backoffMinMs: number; backoffMaxMs: number; probeIntervalMs: number }
   status: {
-    public: boolean, passwordHash: string, metricsToken: string, sessionTtlMs: number, loginMaxFailures: number,
-    loginWindowMs: number, pushIntervalMs: number, hostIntervalMs: number, metricsMaxDevices: number
+    public: boolean
+    passwordHash: string
+    metricsToken: string
+    sessionTtlMs: number
+    loginMaxFailures: number
+    loginWindowMs: number
+    pushIntervalMs: number
+    hostIntervalMs: number
+    metricsMaxDevices: number
   }
-  remote: { enabled: boolean, configTopic: string, statusTopic: string, trustedKeys: string[], trustedKeysFile: string, heartbeatIntervalMs: number }
+  remote: {
+    enabled: boolean
+    configTopic: string
+    statusTopic: string
+    trustedKeys: string[]
+    trustedKeysFile: string
+    heartbeatIntervalMs: number
+  }
 }
 
 export type StoragePolicy = 'drop-oldest' | 'reject-new'
 export interface QuotaConfig {
-  msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number, maxPayloadBytes: number,
-  maxBufferedReadings: number, maxBufferedBytes: number, maxSessions: number
+  msgsPerS: number
+  msgsBurst: number
+  bytesPerS: number
+  bytesBurst: number
+  maxPayloadBytes: number
+  maxBufferedReadings: number
+  maxBufferedBytes: number
+  maxSessions: number
 }
 /** One provisioned device; absent fields fall back to `quota`. */
-export interface DeviceConfig { passwordHash?: string, storagePolicy?: StoragePolicy, quota?: Partial<QuotaConfig> }
-export interface AppConfig { passwordHash: string, read?: string[], write?: string[] }
+export interface DeviceConfig {
+  passwordHash?: string
+  storagePolicy?: StoragePolicy
+  quota?: Partial<QuotaConfig>
+}
+export interface AppConfig {
+  passwordHash: string
+  read?: string[]
+  write?: string[]
+}
 /** One aggregation rule; absent fields take the defaults in the schema. */
 export interface AggregateRuleConfig {
-  topics: string[], mode?: 'raw' | 'rollup' | 'both', windowMs?: number, latenessMs?: number, fields?: string[], timeField?: string, compact?: boolean
+  topics: string[]
+  mode?: 'raw' | 'rollup' | 'both'
+  windowMs?: number
+  latenessMs?: number
+  fields?: string[]
+  timeField?: string
+  compact?: boolean
 }
 /** One priority class; absent fields take the defaults in the schema. */
-export interface PriorityClassConfig { topics: string[], priority: number, rollupOnlyAt?: number, holdAt?: number, exempt?: boolean }
+export interface PriorityClassConfig {
+  topics: string[]
+  priority: number
+  rollupOnlyAt?: number
+  holdAt?: number
+  exempt?: boolean
+}
 
 /** Defaults that depend on the host are filled in here, after validation. */
-export function hostDefaults (cfg: Config): Config {
-  const gatewayId = cfg.gatewayId !== '' ? cfg.gatewayId : (hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'holdfast')
-  return { ...cfg, gatewayId, kafka: { ...cfg.kafka, clientId: cfg.kafka.clientId !== '' ? cfg.kafka.clientId : `holdfast-${gatewayId}` } }
+export function hostDefaults(cfg: Config): Config {
+  const gatewayId =
+    cfg.gatewayId !== ''
+      ? cfg.gatewayId
+      : hostname()
+          .replace(/[^A-Za-z0-9._-]/g, '-')
+          .slice(0, 64) || 'holdfast'
+  return {
+    ...cfg,
+    gatewayId,
+    kafka: { ...cfg.kafka, clientId: cfg.kafka.clientId !== '' ? cfg.kafka.clientId : `holdfast-${gatewayId}` }
+  }
 }

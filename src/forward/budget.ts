@@ -23,7 +23,14 @@ export interface BudgetStore {
   metaSet: (entries: Record<string, number>) => void
 }
 
-interface Period { name: 'day' | 'hour', lengthMs: number, limit: number, start: number, used: number, usedSinceBoot: number }
+interface Period {
+  name: 'day' | 'hour'
+  lengthMs: number
+  limit: number
+  start: number
+  used: number
+  usedSinceBoot: number
+}
 
 export interface BudgetPeriodView {
   budgetBytes: number
@@ -40,7 +47,11 @@ export class UplinkBudget {
   private readonly periods: Period[] = []
   private readonly startedMs: number
 
-  constructor (limits: { bytesPerDay: number, bytesPerHour: number }, private readonly store: BudgetStore | null, now = Date.now()) {
+  constructor(
+    limits: { bytesPerDay: number; bytesPerHour: number },
+    private readonly store: BudgetStore | null,
+    now = Date.now()
+  ) {
     this.startedMs = now
     if (limits.bytesPerDay > 0) this.periods.push(this.period('day', DAY_MS, limits.bytesPerDay, now))
     if (limits.bytesPerHour > 0) this.periods.push(this.period('hour', HOUR_MS, limits.bytesPerHour, now))
@@ -48,7 +59,7 @@ export class UplinkBudget {
   }
 
   /** Used share of the tightest period, counting `extra` planned bytes as spent. */
-  share (now = Date.now(), extra = 0): number {
+  share(now = Date.now(), extra = 0): number {
     let s = 0
     for (const p of this.periods) {
       this.roll(p, now)
@@ -58,7 +69,7 @@ export class UplinkBudget {
   }
 
   /** Bytes that may still be spent (beyond `extra`) before the share reaches `at`, in the tightest period. */
-  headroom (at: number, now = Date.now(), extra = 0): number {
+  headroom(at: number, now = Date.now(), extra = 0): number {
     let h = Infinity
     for (const p of this.periods) {
       this.roll(p, now)
@@ -67,7 +78,7 @@ export class UplinkBudget {
     return h
   }
 
-  spend (bytes: number, now = Date.now()): void {
+  spend(bytes: number, now = Date.now()): void {
     if (!this.enabled || bytes <= 0) return
     const entries: Record<string, number> = {}
     for (const p of this.periods) {
@@ -81,7 +92,7 @@ export class UplinkBudget {
   }
 
   /** Estimated bytes on the link for a produce request of `messages`. */
-  estimate (messages: readonly Message[]): number {
+  estimate(messages: readonly Message[]): number {
     if (messages.length === 0) return 0
     const parts: Buffer[] = []
     for (const m of messages) {
@@ -89,11 +100,19 @@ export class UplinkBudget {
       for (const [k, v] of Object.entries(m.headers ?? {})) parts.push(Buffer.from(k), Buffer.from(String(v)))
       if (m.value != null) parts.push(m.value as Buffer)
     }
-    return deflateRawSync(Buffer.concat(parts), { level: constants.Z_BEST_SPEED }).length + REQUEST_OVERHEAD + MESSAGE_OVERHEAD * messages.length
+    return (
+      deflateRawSync(Buffer.concat(parts), { level: constants.Z_BEST_SPEED }).length +
+      REQUEST_OVERHEAD +
+      MESSAGE_OVERHEAD * messages.length
+    )
   }
 
-  view (now = Date.now()): { day: BudgetPeriodView | null, hour: BudgetPeriodView | null, share: number } {
-    const out: { day: BudgetPeriodView | null, hour: BudgetPeriodView | null, share: number } = { day: null, hour: null, share: this.share(now) }
+  view(now = Date.now()): { day: BudgetPeriodView | null; hour: BudgetPeriodView | null; share: number } {
+    const out: { day: BudgetPeriodView | null; hour: BudgetPeriodView | null; share: number } = {
+      day: null,
+      hour: null,
+      share: this.share(now)
+    }
     for (const p of this.periods) {
       this.roll(p, now)
       const since = Math.max(p.start, this.startedMs)
@@ -105,7 +124,7 @@ export class UplinkBudget {
         usedBytes: p.used,
         remainingBytes: Math.max(0, p.limit - p.used),
         projectedBytes: projected,
-        share: Math.round(p.used / p.limit * 1000) / 1000,
+        share: Math.round((p.used / p.limit) * 1000) / 1000,
         periodStart: new Date(p.start).toISOString(),
         periodEnd: new Date(p.start + p.lengthMs).toISOString()
       }
@@ -113,14 +132,14 @@ export class UplinkBudget {
     return out
   }
 
-  private period (name: 'day' | 'hour', lengthMs: number, limit: number, now: number): Period {
+  private period(name: 'day' | 'hour', lengthMs: number, limit: number, now: number): Period {
     const start = Math.floor(now / lengthMs) * lengthMs
     const savedStart = this.store?.metaGet(`budget_${name}_start`)
     const used = savedStart === start ? (this.store?.metaGet(`budget_${name}_bytes`) ?? 0) : 0
     return { name, lengthMs, limit, start, used, usedSinceBoot: 0 }
   }
 
-  private roll (p: Period, now: number): void {
+  private roll(p: Period, now: number): void {
     const start = Math.floor(now / p.lengthMs) * p.lengthMs
     if (start !== p.start) {
       p.start = start

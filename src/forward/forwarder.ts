@@ -85,34 +85,36 @@ export class Forwarder {
   /** Link bytes per reading, learnt per kind, to size reads under the budget (starts high: cautious). */
   private readonly bytesPerReading = [40, 200]
 
-  constructor (private readonly o: ForwarderOptions) {
+  constructor(private readonly o: ForwarderOptions) {
     this.classes = o.classes ?? new PriorityClasses({})
     this.budget = o.budget?.enabled === true ? o.budget : null
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
     this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
     // What was buffered before this start is backlog; the live lane starts after it.
     this.liveHighWater = o.buffer.lastSeq()
-    o.buffer.onCommit(() => { if (this.wakeOnCommit) this.wakeup?.() })
+    o.buffer.onCommit(() => {
+      if (this.wakeOnCommit) this.wakeup?.()
+    })
   }
 
-  start (): void {
+  start(): void {
     if (this.o.link === null) return
-    this.running = this.loop().catch((err) => this.o.log.fatal({ err }, 'forwarder loop died'))
+    this.running = this.loop().catch(err => this.o.log.fatal({ err }, 'forwarder loop died'))
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true
     this.wakeup?.()
     await this.running
     await this.o.link?.close()
   }
 
-  pause (): void {
+  pause(): void {
     this.paused = true
     this.uplink.pause(true)
   }
 
-  resume (): void {
+  resume(): void {
     this.paused = false
     this.uplink.pause(false)
     this.wakeup?.()
@@ -123,7 +125,7 @@ export class Forwarder {
    * link when its settings changed. Buffered readings stay where they are; the old link is closed
    * (by its owner's rules: see src/remote-config/link.ts) and the loop goes on over the new one.
    */
-  reconfigure (next: { link?: Uplinker, batch: Config['batch'], uplink: Config['uplink'] }): void {
+  reconfigure(next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }): void {
     this.o.batch = next.batch
     this.o.uplink = next.uplink
     this.backoff = new Backoff(next.uplink.backoffMinMs, next.uplink.backoffMaxMs)
@@ -131,20 +133,22 @@ export class Forwarder {
     if (next.link !== undefined && next.link !== old) {
       this.o.link = next.link
       this.requestBytes = REQUEST_BYTES
-      void old?.close().catch((err: unknown) => this.o.log.warn({ err: describe(err) }, 'closing the previous uplink failed'))
+      void old
+        ?.close()
+        .catch((err: unknown) => this.o.log.warn({ err: describe(err) }, 'closing the previous uplink failed'))
       if (old === null) this.start()
     }
     this.wakeup?.()
   }
 
   /** Send what is buffered now, without waiting for linger or backoff. */
-  drainNow (): void {
+  drainNow(): void {
     this.drainRequested = true
     this.backoff.reset()
     this.wakeup?.()
   }
 
-  async testUplink (): Promise<{ ok: boolean, error?: string }> {
+  async testUplink(): Promise<{ ok: boolean; error?: string }> {
     if (this.o.link === null) return { ok: false, error: 'no uplink configured (kafka.brokers is empty)' }
     try {
       await this.o.link.probe()
@@ -156,7 +160,7 @@ export class Forwarder {
     }
   }
 
-  view (): UplinkView {
+  view(): UplinkView {
     this.uplink.tick()
     const rate = this.uplink.drainRate()
     const backlog = this.o.buffer.usageTotal().readings
@@ -165,30 +169,43 @@ export class Forwarder {
       since: new Date(this.uplink.since).toISOString(),
       lastError: this.uplink.lastError,
       drainRate: rate,
-      etaS: backlog === 0 ? 0 : (rate > 0 ? Math.round(backlog / rate) : null),
+      etaS: backlog === 0 ? 0 : rate > 0 ? Math.round(backlog / rate) : null,
       history: this.uplink.history
     }
   }
 
-  private async loop (): Promise<void> {
+  private async loop(): Promise<void> {
     const { buffer } = this.o
     let next: Request | null = null
     while (!this.stopped) {
-      if (this.paused) { next = null; await this.sleep(60_000, false); continue }
+      if (this.paused) {
+        next = null
+        await this.sleep(60_000, false)
+        continue
+      }
       if (next === null) {
         const backlog = buffer.usageTotal().readings
-        if (backlog === 0) { await this.idle(); continue }
+        if (backlog === 0) {
+          await this.idle()
+          continue
+        }
         // A partial batch waits up to lingerMs (from its oldest reading) for company.
         if (backlog < this.o.batch.maxReadings && !this.drainRequested) {
           const waitMs = (buffer.oldestRecvMs() ?? 0) + this.o.batch.lingerMs - Date.now()
-          if (waitMs > 0) { await this.sleep(waitMs, false); continue }
+          if (waitMs > 0) {
+            await this.sleep(waitMs, false)
+            continue
+          }
         }
         this.drainRequested = false
       }
       const req: Request = next ?? this.prepare(null)
       next = null
       // Everything buffered is held by the uplink budget: wait (a commit, a probe interval) and look again.
-      if (req.count === 0) { await this.idle(); continue }
+      if (req.count === 0) {
+        await this.idle()
+        continue
+      }
       const sending = this.o.link!.send(req.messages, KAFKA_COMPRESSION)
       this.inFlightBytes = req.bytes
       // While Kafka works on this request, read and encode the next one (pipelining). It
@@ -202,7 +219,16 @@ export class Forwarder {
         if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         this.uplink.failed(describe(err))
         const delay = this.backoff.next()
-        this.o.log.warn({ code: 'HF_ERR_UPLINK', err: describe(err), state: this.uplink.state, retryInMs: delay, backlog: buffer.usageTotal().readings }, 'uplink send failed')
+        this.o.log.warn(
+          {
+            code: 'HF_ERR_UPLINK',
+            err: describe(err),
+            state: this.uplink.state,
+            retryInMs: delay,
+            backlog: buffer.usageTotal().readings
+          },
+          'uplink send failed'
+        )
         await this.sleep(delay, false)
         continue
       }
@@ -222,23 +248,40 @@ export class Forwarder {
    * its backlog + live split. With an uplink budget, lanes whose class is held are skipped and reads
    * are sized to the budget left before the class's next threshold.
    */
-  private prepare (prev: Request | null): Request {
+  private prepare(prev: Request | null): Request {
     const { buffer, batch } = this.o
     const usage = buffer.usageTotal()
     const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
-    const perRequest = Math.max(1, Math.min(REQUEST_READINGS, batch.maxReadings * BATCHES_PER_REQUEST, Math.floor(this.requestBytes / meanBytes)))
-    const req: Request = { runs: [], count: 0, messages: [], full: false, cursors: new Map(), firstLiveSeq: prev?.firstLiveSeq ?? Number.MAX_SAFE_INTEGER, bytes: 0 }
+    const perRequest = Math.max(
+      1,
+      Math.min(REQUEST_READINGS, batch.maxReadings * BATCHES_PER_REQUEST, Math.floor(this.requestBytes / meanBytes))
+    )
+    const req: Request = {
+      runs: [],
+      count: 0,
+      messages: [],
+      full: false,
+      cursors: new Map(),
+      firstLiveSeq: prev?.firstLiveSeq ?? Number.MAX_SAFE_INTEGER,
+      bytes: 0
+    }
     const now = Date.now()
     for (const lane of buffer.lanes()) {
       const room = perRequest - req.count
-      if (room <= 0) { req.full = true; break }
+      if (room <= 0) {
+        req.full = true
+        break
+      }
       const cls = this.classes.atPriority(lane.cls)
       let cap = room
       if (this.budget !== null && !cls.exempt) {
         const at = lane.kind === KIND_RAW ? Math.min(cls.rollupOnlyAt, cls.holdAt) : cls.holdAt
         const headroom = this.budget.headroom(at, now, this.inFlightBytes + req.bytes)
         if (headroom <= 0) continue
-        cap = Math.min(cap, Math.max(1, Math.floor(headroom / this.bytesPerReading[lane.kind === KIND_ROLLUP ? 1 : 0]!)))
+        cap = Math.min(
+          cap,
+          Math.max(1, Math.floor(headroom / this.bytesPerReading[lane.kind === KIND_ROLLUP ? 1 : 0]!))
+        )
       }
       const key = laneKey(lane.cls, lane.kind)
       const after = prev?.cursors.get(key) ?? 0
@@ -283,15 +326,33 @@ export class Forwarder {
   }
 
   /** Per class, what the budget does to it now (for /api/status). */
-  classStates (): Array<{ name: string, priority: number, state: ClassState, exempt: boolean, rollupOnlyAt: number, holdAt: number }> {
+  classStates(): Array<{
+    name: string
+    priority: number
+    state: ClassState
+    exempt: boolean
+    rollupOnlyAt: number
+    holdAt: number
+  }> {
     const share = this.budget?.share() ?? 0
-    return this.classes.classes.map((c) => ({
-      name: c.name, priority: c.priority, exempt: c.exempt, rollupOnlyAt: c.rollupOnlyAt, holdAt: c.holdAt,
-      state: this.budget === null || c.exempt ? 'normal' : share >= c.holdAt ? 'held' : share >= c.rollupOnlyAt ? 'rollups-only' : 'normal'
+    return this.classes.classes.map(c => ({
+      name: c.name,
+      priority: c.priority,
+      exempt: c.exempt,
+      rollupOnlyAt: c.rollupOnlyAt,
+      holdAt: c.holdAt,
+      state:
+        this.budget === null || c.exempt
+          ? 'normal'
+          : share >= c.holdAt
+            ? 'held'
+            : share >= c.rollupOnlyAt
+              ? 'rollups-only'
+              : 'normal'
     }))
   }
 
-  private released (rows: StoredReading[]): void {
+  private released(rows: StoredReading[]): void {
     if (rows.length === 0) return
     this.o.buffer.releaseRun(rows)
     const { counters } = this.o
@@ -305,11 +366,11 @@ export class Forwarder {
   }
 
   /** Per device, in seq order, cut by count and payload bytes. */
-  private batches (rows: StoredReading[], lane: 'backlog' | 'live', cls: PriorityClass): Message[] {
+  private batches(rows: StoredReading[], lane: 'backlog' | 'live', cls: PriorityClass): Message[] {
     const byDevice = new Map<string, StoredReading[]>()
     for (const r of rows) {
       let list = byDevice.get(r.device)
-      if (list === undefined) byDevice.set(r.device, list = [])
+      if (list === undefined) byDevice.set(r.device, (list = []))
       list.push(r)
     }
     const out: Message[] = []
@@ -319,12 +380,25 @@ export class Forwarder {
       while (start < list.length) {
         let end = start
         let bytes = 0
-        while (end < list.length && end - start < maxReadings && (end === start || bytes + list[end]!.payload.length <= maxBytes)) {
+        while (
+          end < list.length &&
+          end - start < maxReadings &&
+          (end === start || bytes + list[end]!.payload.length <= maxBytes)
+        ) {
           bytes += list[end]!.payload.length
           end++
         }
         const m = encodeBatch(this.o.gatewayId, device, list.slice(start, end))
-        out.push({ key: m.key, value: m.value, headers: { ...m.headers, 'hf-lane': lane, 'hf-kind': list[start]!.kind === KIND_ROLLUP ? 'rollup' : 'raw', 'hf-class': cls.name } })
+        out.push({
+          key: m.key,
+          value: m.value,
+          headers: {
+            ...m.headers,
+            'hf-lane': lane,
+            'hf-kind': list[start]!.kind === KIND_ROLLUP ? 'rollup' : 'raw',
+            'hf-class': cls.name
+          }
+        })
         start = end
       }
     }
@@ -332,7 +406,7 @@ export class Forwarder {
   }
 
   /** Nothing to send: keep the state honest with a metadata probe now and then. */
-  private async idle (): Promise<void> {
+  private async idle(): Promise<void> {
     const now = Date.now()
     if (now - this.lastProbeMs >= this.o.uplink.probeIntervalMs || this.uplink.state !== 'connected') {
       this.lastProbeMs = now
@@ -350,19 +424,23 @@ export class Forwarder {
   }
 
   /** Sleep up to ms; stop, drainNow and resume cut it short, and so does a commit when wakeOnCommit. */
-  private async sleep (ms: number, wakeOnCommit = true): Promise<void> {
+  private async sleep(ms: number, wakeOnCommit = true): Promise<void> {
     if (this.stopped) return
     this.wakeOnCommit = wakeOnCommit
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); this.wakeup = null; resolve() }
+    await new Promise<void>(resolve => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.wakeup = null
+        resolve()
+      }
       const timer = setTimeout(done, ms)
       this.wakeup = done
     })
   }
 }
 
-function describe (err: unknown): string {
-  const e = err as { name?: string, message?: string, cause?: { message?: string } }
+function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { message?: string } }
   const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
   return `${name}${e?.message ?? String(err)}`
 }

@@ -37,7 +37,7 @@ export class PriorityClasses {
   private readonly table: TopicTable<PriorityClass>
   private readonly byPriority = new Map<number, PriorityClass>()
 
-  constructor (config: Readonly<Record<string, PriorityClassConfig>>) {
+  constructor(config: Readonly<Record<string, PriorityClassConfig>>) {
     const source = Object.keys(config).length > 0 ? config : DEFAULT_CLASSES
     const list = Object.entries(source).map(([name, c]) => ({
       name,
@@ -56,12 +56,12 @@ export class PriorityClasses {
   }
 
   /** The class of a topic. */
-  of (topic: string): PriorityClass {
+  of(topic: string): PriorityClass {
     return this.table.match(topic) ?? this.byPriority.get(0)!
   }
 
   /** The class that governs a stored priority (several classes may share one: the highest-ranked of them). */
-  atPriority (priority: number): PriorityClass {
+  atPriority(priority: number): PriorityClass {
     return this.byPriority.get(priority) ?? UNMATCHED
   }
 }

@@ -12,7 +12,7 @@ export interface Uplinker {
   close: () => Promise<void>
 }
 
-export function createUplinker (k: Config['kafka']): Uplinker {
+export function createUplinker(k: Config['kafka']): Uplinker {
   const kafka = kafkaClient(k)
   let producer: Producer | null = null
   let admin: Admin | null = null
@@ -28,20 +28,34 @@ export function createUplinker (k: Config['kafka']): Uplinker {
   const budget = k.requestTimeoutMs * 2
 
   return {
-    async send (messages, compression) {
+    async send(messages, compression) {
       try {
         if (producer === null) {
-          const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 } })
+          const p = kafka.producer({
+            idempotent: true,
+            maxInFlightRequests: 1,
+            retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 }
+          })
           producer = p
           await withTimeout(p.connect(), budget, 'connect')
         }
-        await withTimeout(producer.send({ topic: k.topic, acks: -1, timeout: k.requestTimeoutMs, compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None, messages }), budget, 'produce')
+        await withTimeout(
+          producer.send({
+            topic: k.topic,
+            acks: -1,
+            timeout: k.requestTimeoutMs,
+            compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+            messages
+          }),
+          budget,
+          'produce'
+        )
       } catch (err) {
         await reset()
         throw err
       }
     },
-    async probe () {
+    async probe() {
       try {
         if (admin === null) {
           const a = kafka.admin({ retry: { retries: 0 } })

@@ -5,7 +5,11 @@
  */
 export type UplinkState = 'unconfigured' | 'connected' | 'degraded' | 'down' | 'paused'
 
-export interface Transition { state: UplinkState, at: string, reason: string | null }
+export interface Transition {
+  state: UplinkState
+  at: string
+  reason: string | null
+}
 
 const DOWN_AFTER_FAILURES = 3
 const HISTORY = 50
@@ -18,16 +22,19 @@ export class Uplink {
   lastSuccessMs = 0
   private failures = 0
   readonly history: Transition[] = []
-  private readonly acks: Array<{ at: number, n: number }> = []
+  private readonly acks: Array<{ at: number; n: number }> = []
 
-  constructor (configured: boolean, private readonly staleAfterMs: number) {
+  constructor(
+    configured: boolean,
+    private readonly staleAfterMs: number
+  ) {
     this.state = configured ? 'down' : 'unconfigured'
     this.lastError = configured ? 'not connected yet' : null
     this.since = Date.now()
     this.record(configured ? 'starting' : 'no brokers configured')
   }
 
-  succeeded (readings = 0): void {
+  succeeded(readings = 0): void {
     const now = Date.now()
     this.lastSuccessMs = now
     this.failures = 0
@@ -38,47 +45,47 @@ export class Uplink {
     if (this.state !== 'paused') this.move('connected', null)
   }
 
-  failed (error: string): void {
+  failed(error: string): void {
     this.failures++
     this.lastError = error
     if (this.state === 'paused') return
     this.move(this.failures >= DOWN_AFTER_FAILURES || this.state === 'down' ? 'down' : 'degraded', error)
   }
 
-  pause (paused: boolean): void {
+  pause(paused: boolean): void {
     if (paused) this.move('paused', 'paused by technician')
     else this.move(this.failures > 0 ? 'degraded' : 'down', 'resumed by technician')
   }
 
   /** Called on a timer: a silent link is not a connected one. */
-  tick (): void {
+  tick(): void {
     if (this.state === 'connected' && Date.now() - this.lastSuccessMs > this.staleAfterMs) {
       this.move('degraded', 'no successful request recently')
     }
   }
 
   /** Readings acknowledged per second over the last 10 s. */
-  drainRate (): number {
+  drainRate(): number {
     const now = Date.now()
     this.trim(now)
     if (this.acks.length === 0) return 0
     const n = this.acks.reduce((s, a) => s + a.n, 0)
     const spanMs = Math.max(1000, Math.min(RATE_WINDOW_MS, now - this.acks[0]!.at + 1000))
-    return Math.round(n * 1000 / spanMs)
+    return Math.round((n * 1000) / spanMs)
   }
 
-  private trim (now: number): void {
+  private trim(now: number): void {
     while (this.acks.length > 0 && now - this.acks[0]!.at > RATE_WINDOW_MS) this.acks.shift()
   }
 
-  private move (state: UplinkState, reason: string | null): void {
+  private move(state: UplinkState, reason: string | null): void {
     if (state === this.state) return
     this.state = state
     this.since = Date.now()
     this.record(reason)
   }
 
-  private record (reason: string | null): void {
+  private record(reason: string | null): void {
     this.history.push({ state: this.state, at: new Date(this.since).toISOString(), reason })
     if (this.history.length > HISTORY) this.history.shift()
   }

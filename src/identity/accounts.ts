@@ -12,11 +12,11 @@ import type { Logger } from '../log.js'
 import { AppAcl } from './acl.js'
 import { credentialsPath, readCredentials } from './credentials-file.js'
 
-const keyOf = (st: Stats | undefined): string => st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}`
+const keyOf = (st: Stats | undefined): string => (st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}`)
 
 export type Account =
-  | { kind: 'device', id: string, hash: string | null }
-  | { kind: 'app', id: string, hash: string, acl: AppAcl }
+  | { kind: 'device'; id: string; hash: string | null }
+  | { kind: 'app'; id: string; hash: string; acl: AppAcl }
 
 export interface AccountsOptions {
   devices: Config['devices']
@@ -35,7 +35,7 @@ export class Accounts {
   private timer: NodeJS.Timeout | undefined
   private readonly log: Logger
 
-  constructor (opts: AccountsOptions) {
+  constructor(opts: AccountsOptions) {
     this.log = opts.log
     this.file = credentialsPath(opts.dataDir)
     const errors: FieldError[] = []
@@ -44,7 +44,12 @@ export class Accounts {
     }
     for (const [name, a] of Object.entries(opts.apps)) {
       // One user name space: an app named like a device would make "who is this?" ambiguous.
-      if (Object.hasOwn(opts.devices, name)) errors.push({ field: `apps.${name}`, source: 'config', message: `the name is also a device in devices.${name}` })
+      if (Object.hasOwn(opts.devices, name))
+        errors.push({
+          field: `apps.${name}`,
+          source: 'config',
+          message: `the name is also a device in devices.${name}`
+        })
       this.apps.set(name, { kind: 'app', id: name, hash: a.passwordHash, acl: new AppAcl(a.read ?? [], a.write ?? []) })
     }
     if (errors.length > 0) throw configError(errors)
@@ -55,22 +60,22 @@ export class Accounts {
   }
 
   /** The account for a user name, or undefined. A device known only by certificate has hash null. */
-  lookup (username: string): Account | undefined {
+  lookup(username: string): Account | undefined {
     const app = this.apps.get(username)
     if (app !== undefined) return app
     const hash = this.fileHashes.get(username) ?? this.configHashes.get(username)
     return hash === undefined ? undefined : { kind: 'device', id: username, hash }
   }
 
-  isApp (name: string): boolean {
+  isApp(name: string): boolean {
     return this.apps.has(name)
   }
 
-  app (name: string): (Account & { kind: 'app' }) | undefined {
+  app(name: string): (Account & { kind: 'app' }) | undefined {
     return this.apps.get(name)
   }
 
-  deviceIds (): string[] {
+  deviceIds(): string[] {
     return [...new Set([...this.configHashes.keys(), ...this.fileHashes.keys()])].sort()
   }
 
@@ -78,21 +83,26 @@ export class Accounts {
    * New `devices` and `apps` from a remote configuration: checked now (throws a config error, nothing
    * changed), taken by calling the returned function, which says whose secret or account changed.
    */
-  reconfigure (devices: Config['devices'], apps: Config['apps']): () => { devices: string[], apps: string[] } {
+  reconfigure(devices: Config['devices'], apps: Config['apps']): () => { devices: string[]; apps: string[] } {
     const next = new Accounts({ devices, apps, dataDir: dirname(this.file), log: this.log })
     return () => {
-      const before = new Map(this.deviceIds().map((id) => [id, this.lookup(id)?.hash]))
-      const appKey = (a: Account & { kind: 'app' } | undefined): string => a === undefined ? '' : JSON.stringify([a.hash, a.acl])
-      const changedApps = [...new Set([...this.apps.keys(), ...next.apps.keys()])].filter((n) => appKey(this.apps.get(n)) !== appKey(next.apps.get(n)))
+      const before = new Map(this.deviceIds().map(id => [id, this.lookup(id)?.hash]))
+      const appKey = (a: (Account & { kind: 'app' }) | undefined): string =>
+        a === undefined ? '' : JSON.stringify([a.hash, a.acl])
+      const changedApps = [...new Set([...this.apps.keys(), ...next.apps.keys()])].filter(
+        n => appKey(this.apps.get(n)) !== appKey(next.apps.get(n))
+      )
       this.configHashes = next.configHashes
       this.apps = next.apps
-      const changedDevices = [...new Set([...before.keys(), ...this.deviceIds()])].filter((id) => before.get(id) !== this.lookup(id)?.hash)
+      const changedDevices = [...new Set([...before.keys(), ...this.deviceIds()])].filter(
+        id => before.get(id) !== this.lookup(id)?.hash
+      )
       return { devices: changedDevices, apps: changedApps }
     }
   }
 
   /** Poll the credentials file; `onChange` gets the device ids whose secret was added, rotated or removed. */
-  watch (onChange: (ids: string[]) => void, everyMs = 1000): void {
+  watch(onChange: (ids: string[]) => void, everyMs = 1000): void {
     this.timer = setInterval(() => {
       stat(this.file, (_err, st) => {
         const key = keyOf(st)
@@ -102,10 +112,15 @@ export class Accounts {
         try {
           next = this.hashesOf(readCredentials(this.file))
         } catch (err) {
-          this.log.error({ code: 'HF_ERR_CREDENTIALS_FILE', file: this.file, err: (err as Error).message }, 'credentials file not reloaded; keeping the last good one')
+          this.log.error(
+            { code: 'HF_ERR_CREDENTIALS_FILE', file: this.file, err: (err as Error).message },
+            'credentials file not reloaded; keeping the last good one'
+          )
           return
         }
-        const changed = [...new Set([...next.keys(), ...this.fileHashes.keys()])].filter((id) => next.get(id) !== this.fileHashes.get(id))
+        const changed = [...new Set([...next.keys(), ...this.fileHashes.keys()])].filter(
+          id => next.get(id) !== this.fileHashes.get(id)
+        )
         this.fileHashes = next
         if (changed.length > 0) {
           this.log.info({ file: this.file, changed: changed.length, devices: next.size }, 'device credentials reloaded')
@@ -116,14 +131,18 @@ export class Accounts {
     this.timer.unref()
   }
 
-  close (): void {
+  close(): void {
     if (this.timer !== undefined) clearInterval(this.timer)
   }
 
-  private hashesOf (doc: ReturnType<typeof readCredentials>): Map<string, string> {
+  private hashesOf(doc: ReturnType<typeof readCredentials>): Map<string, string> {
     const m = new Map<string, string>()
     for (const [id, e] of Object.entries(doc.devices)) {
-      if (this.apps.has(id)) this.log.warn({ code: 'HF_ERR_CREDENTIALS_FILE', device: id }, 'credentials.json entry ignored: the name is an app account')
+      if (this.apps.has(id))
+        this.log.warn(
+          { code: 'HF_ERR_CREDENTIALS_FILE', device: id },
+          'credentials.json entry ignored: the name is an app account'
+        )
       else m.set(id, e.hash)
     }
     return m

@@ -7,7 +7,7 @@
  */
 
 /** True when topic filter `filter` matches concrete topic `topic`. [MQTT-4.7.1] */
-export function topicMatches (filter: readonly string[], topic: string): boolean {
+export function topicMatches(filter: readonly string[], topic: string): boolean {
   const levels = topic.split('/')
   if (topic.charCodeAt(0) === 36 && (filter[0] === '+' || filter[0] === '#')) return false
   for (let i = 0; i < filter.length; i++) {
@@ -20,7 +20,7 @@ export function topicMatches (filter: readonly string[], topic: string): boolean
 }
 
 /** True when every topic `filter` can match is also matched by `pattern` (a subscription within a permission). */
-export function filterCovers (pattern: readonly string[], filter: string): boolean {
+export function filterCovers(pattern: readonly string[], filter: string): boolean {
   const levels = filter.split('/')
   if (filter.charCodeAt(0) === 36 && (pattern[0] === '+' || pattern[0] === '#')) return false
   for (let i = 0; i < pattern.length; i++) {
@@ -45,17 +45,17 @@ export class DeviceAcl implements Acl {
   private readonly cmd: string
   private readonly cmdPrefix: string
 
-  constructor (readonly id: string) {
+  constructor(readonly id: string) {
     this.prefix = `devices/${id}/`
     this.cmd = `devices/${id}/cmd`
     this.cmdPrefix = `devices/${id}/cmd/`
   }
 
-  canPublish (topic: string): boolean {
+  canPublish(topic: string): boolean {
     return topic.length > this.prefix.length && topic.startsWith(this.prefix)
   }
 
-  canSubscribe (filter: string): boolean {
+  canSubscribe(filter: string): boolean {
     return filter === this.cmd || filter.startsWith(this.cmdPrefix)
   }
 }
@@ -65,22 +65,22 @@ export class AppAcl implements Acl {
   private readonly read: string[][]
   private readonly write: string[][]
 
-  constructor (read: readonly string[], write: readonly string[]) {
-    this.read = read.map((f) => f.split('/'))
-    this.write = write.map((f) => f.split('/'))
+  constructor(read: readonly string[], write: readonly string[]) {
+    this.read = read.map(f => f.split('/'))
+    this.write = write.map(f => f.split('/'))
   }
 
-  canPublish (topic: string): boolean {
-    return this.write.some((f) => topicMatches(f, topic))
+  canPublish(topic: string): boolean {
+    return this.write.some(f => topicMatches(f, topic))
   }
 
-  canSubscribe (filter: string): boolean {
-    return this.read.some((p) => filterCovers(p, filter))
+  canSubscribe(filter: string): boolean {
+    return this.read.some(p => filterCovers(p, filter))
   }
 }
 
 /** Anonymous clients (--allow-anonymous, development): anywhere but `$` topics for publishes. */
 export const OPEN_ACL: Acl = {
-  canPublish: (topic) => topic.charCodeAt(0) !== 36,
+  canPublish: topic => topic.charCodeAt(0) !== 36,
   canSubscribe: () => true
 }

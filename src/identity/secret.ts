@@ -6,15 +6,22 @@
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 
-export interface ScryptParams { N: number, r: number, p: number }
+export interface ScryptParams {
+  N: number
+  r: number
+  p: number
+}
 /** 16 MiB and ~50 ms per check on a small ARM box; verified results are cached (see SecretCache). */
 export const DEFAULT_PARAMS: ScryptParams = { N: 1 << 14, r: 8, p: 1 }
 const KEYLEN = 32
 const FORMAT = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/
 
-interface Parsed extends ScryptParams { salt: Buffer, key: Buffer }
+interface Parsed extends ScryptParams {
+  salt: Buffer
+  key: Buffer
+}
 
-function parse (hash: string): Parsed | null {
+function parse(hash: string): Parsed | null {
   const m = FORMAT.exec(hash)
   if (m === null) return null
   const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])]
@@ -24,23 +31,25 @@ function parse (hash: string): Parsed | null {
   return { N, r, p, salt: Buffer.from(m[4]!, 'base64'), key }
 }
 
-export function isUsableHash (hash: string): boolean {
+export function isUsableHash(hash: string): boolean {
   return parse(hash) !== null
 }
 
-async function derive (secret: Buffer, salt: Buffer, o: ScryptParams, keylen: number): Promise<Buffer> {
+async function derive(secret: Buffer, salt: Buffer, o: ScryptParams, keylen: number): Promise<Buffer> {
   const opts: ScryptOptions = { N: o.N, r: o.r, p: o.p, maxmem: 256 * o.N * o.r + 1024 * 1024 }
-  return await new Promise((resolve, reject) => scrypt(secret, salt, keylen, opts, (err, key) => err === null ? resolve(key) : reject(err)))
+  return await new Promise((resolve, reject) =>
+    scrypt(secret, salt, keylen, opts, (err, key) => (err === null ? resolve(key) : reject(err)))
+  )
 }
 
-export async function hashSecret (secret: string | Buffer, params: ScryptParams = DEFAULT_PARAMS): Promise<string> {
+export async function hashSecret(secret: string | Buffer, params: ScryptParams = DEFAULT_PARAMS): Promise<string> {
   const salt = randomBytes(16)
   const key = await derive(toBytes(secret), salt, params, KEYLEN)
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${key.toString('base64')}`
 }
 
 /** True when `secret` matches `hash`; false for a wrong secret or an unusable hash. Constant-time compare. */
-export async function verifySecret (secret: string | Buffer, hash: string): Promise<boolean> {
+export async function verifySecret(secret: string | Buffer, hash: string): Promise<boolean> {
   const h = parse(hash)
   if (h === null) return false
   try {
@@ -51,12 +60,12 @@ export async function verifySecret (secret: string | Buffer, hash: string): Prom
 }
 
 /** A random secret for `holdfast devices add|rotate` when none is given: 24 bytes, URL-safe base64. */
-export function randomSecret (): string {
+export function randomSecret(): string {
   return randomBytes(24).toString('base64url')
 }
 
 /** MQTT passwords are bytes; text secrets are NFC-normalised so the same typed secret always matches. */
-function toBytes (secret: string | Buffer): Buffer {
+function toBytes(secret: string | Buffer): Buffer {
   return typeof secret === 'string' ? Buffer.from(secret.normalize('NFC'), 'utf8') : secret
 }
 
@@ -67,25 +76,25 @@ function toBytes (secret: string | Buffer): Buffer {
  */
 export class SecretCache {
   private readonly key = randomBytes(32)
-  private readonly entries = new Map<string, { hash: string, mac: Buffer }>()
+  private readonly entries = new Map<string, { hash: string; mac: Buffer }>()
 
-  constructor (private readonly maxEntries = 100_000) {}
+  constructor(private readonly maxEntries = 100_000) {}
 
-  matches (username: string, hash: string, secret: Buffer): boolean {
+  matches(username: string, hash: string, secret: Buffer): boolean {
     const e = this.entries.get(username)
     return e !== undefined && e.hash === hash && timingSafeEqual(e.mac, this.mac(username, secret))
   }
 
-  remember (username: string, hash: string, secret: Buffer): void {
+  remember(username: string, hash: string, secret: Buffer): void {
     if (this.entries.size >= this.maxEntries) this.entries.clear()
     this.entries.set(username, { hash, mac: this.mac(username, secret) })
   }
 
-  forget (username: string): void {
+  forget(username: string): void {
     this.entries.delete(username)
   }
 
-  private mac (username: string, secret: Buffer): Buffer {
+  private mac(username: string, secret: Buffer): Buffer {
     return createHmac('sha256', this.key).update(username).update('\0').update(secret).digest()
   }
 }

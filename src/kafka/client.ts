@@ -7,18 +7,22 @@ import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 
-function sasl (k: Config['kafka']): SASLOptions | undefined {
+function sasl(k: Config['kafka']): SASLOptions | undefined {
   const { saslUsername: username, saslPassword: password } = k
   switch (k.saslMechanism) {
-    case 'none': return undefined
-    case 'plain': return { mechanism: 'plain', username, password }
-    case 'scram-sha-256': return { mechanism: 'scram-sha-256', username, password }
-    case 'scram-sha-512': return { mechanism: 'scram-sha-512', username, password }
+    case 'none':
+      return undefined
+    case 'plain':
+      return { mechanism: 'plain', username, password }
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', username, password }
+    case 'scram-sha-512':
+      return { mechanism: 'scram-sha-512', username, password }
   }
 }
 
 /** A client for `role` (its client id gets `-role` appended; the uplink uses none). */
-export function kafkaClient (k: Config['kafka'], role?: string): Kafka {
+export function kafkaClient(k: Config['kafka'], role?: string): Kafka {
   return new Kafka({
     clientId: role === undefined ? k.clientId : `${k.clientId}-${role}`,
     brokers: k.brokers,
@@ -32,9 +36,11 @@ export function kafkaClient (k: Config['kafka'], role?: string): Kafka {
   })
 }
 
-export async function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms) })
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
+  })
   try {
     return await Promise.race([p, timeout])
   } finally {
@@ -42,11 +48,11 @@ export async function withTimeout<T> (p: Promise<T>, ms: number, what: string): 
   }
 }
 
-export const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms).unref())
+export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms).unref())
 
 /** `Name: message` for kafkajs errors (their class names say what failed: SASL, connection, …). */
-export function describe (err: unknown): string {
-  const e = err as { name?: string, message?: string }
+export function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string }
   const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
   return `${name}${e?.message ?? String(err)}`
 }

@@ -22,7 +22,14 @@ export interface RatePoint {
   refused?: Record<string, number>
 }
 
-interface Totals { t: number, stored: number, forwarded: number, dropped: number, byReason: Record<string, number>, refused: Record<string, number> }
+interface Totals {
+  t: number
+  stored: number
+  forwarded: number
+  dropped: number
+  byReason: Record<string, number>
+  refused: Record<string, number>
+}
 
 const sumDropped = (c: Counters): number => Object.values(c.dropped).reduce((s, n) => s + n, 0)
 const round2 = (n: number): number => Math.round(n * 100) / 100
@@ -38,35 +45,40 @@ export class RateHistory {
   private timer: NodeJS.Timeout | null = null
   private readonly listeners: Array<(p: RatePoint) => void> = []
 
-  constructor (private readonly counters: Counters, private readonly backlog: () => number, readonly stepMs = 5_000, spanMs = 3_600_000) {
+  constructor(
+    private readonly counters: Counters,
+    private readonly backlog: () => number,
+    readonly stepMs = 5_000,
+    spanMs = 3_600_000
+  ) {
     this.max = Math.ceil(spanMs / stepMs)
     this.last = this.anchor = this.totals()
     for (const d of counters.devices.values()) this.lastDevice.set(d.id, d.received)
     this.anchorDevice = this.lastDevice
   }
 
-  start (): void {
+  start(): void {
     if (this.timer !== null) return
     this.timer = setInterval(() => this.sample(), this.stepMs)
     this.timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
   }
 
   /** Oldest first; at most one hour. */
-  points (): readonly RatePoint[] {
+  points(): readonly RatePoint[] {
     return this.ring
   }
 
-  latest (): RatePoint | null {
+  latest(): RatePoint | null {
     return this.ring[this.ring.length - 1] ?? null
   }
 
   /** Rates right now, measured over the last one to two steps (smooth, yet live between points). */
-  current (): { ingest: number, forward: number, drop: number } {
+  current(): { ingest: number; forward: number; drop: number } {
     const now = this.totals()
     const dtS = Math.max(0.5, (now.t - this.anchor.t) / 1000)
     return {
@@ -77,13 +89,13 @@ export class RateHistory {
   }
 
   /** Readings per second a device sends now (`received` is its counter now), over the same window. */
-  deviceRate (id: string, received: number): number {
+  deviceRate(id: string, received: number): number {
     const dtS = Math.max(0.5, (Date.now() - this.anchor.t) / 1000)
     return round2(Math.max(0, received - (this.anchorDevice.get(id) ?? 0)) / dtS)
   }
 
   /** Drops (or refusals) by reason over the points of the last `ms`. */
-  dropsWithin (ms: number, what: 'drops' | 'refused' = 'drops'): Record<string, number> {
+  dropsWithin(ms: number, what: 'drops' | 'refused' = 'drops'): Record<string, number> {
     const out: Record<string, number> = {}
     const since = Date.now() - ms
     for (let i = this.ring.length - 1; i >= 0 && this.ring[i]!.t > since; i--) {
@@ -92,12 +104,12 @@ export class RateHistory {
     return out
   }
 
-  onPoint (listener: (p: RatePoint) => void): void {
+  onPoint(listener: (p: RatePoint) => void): void {
     this.listeners.push(listener)
   }
 
   /** Take one sample now (the timer calls this; tests may too). */
-  sample (): RatePoint {
+  sample(): RatePoint {
     const now = this.totals()
     const dtS = Math.max(0.001, (now.t - this.last.t) / 1000)
     const p: RatePoint = {
@@ -127,9 +139,16 @@ export class RateHistory {
     return p
   }
 
-  private totals (): Totals {
+  private totals(): Totals {
     const c = this.counters
     const refused = (c as { refused?: Record<string, number> }).refused ?? {}
-    return { t: Date.now(), stored: c.stored, forwarded: c.forwarded, dropped: sumDropped(c), byReason: { ...c.dropped }, refused: { ...refused } }
+    return {
+      t: Date.now(),
+      stored: c.stored,
+      forwarded: c.forwarded,
+      dropped: sumDropped(c),
+      byReason: { ...c.dropped },
+      refused: { ...refused }
+    }
   }
 }

@@ -21,47 +21,80 @@ export interface HostFacts {
   memTotalBytes: number | null
   memAvailableBytes: number | null
   memUsedPct: number | null
-  disk: { path: string, mount: string | null, fs: string | null, sizeBytes: number, freeBytes: number, usedPct: number } | null
+  disk: {
+    path: string
+    mount: string | null
+    fs: string | null
+    sizeBytes: number
+    freeBytes: number
+    usedPct: number
+  } | null
   temperatureC: number | null
   uptimeS: number | null
-  network: Array<{ iface: string, ip4: string, ip6: string, mac: string, state: string, speedMbps: number | null, internal: boolean }>
+  network: Array<{
+    iface: string
+    ip4: string
+    ip6: string
+    mac: string
+    state: string
+    speedMbps: number | null
+    internal: boolean
+  }>
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10
 
 export class HostMonitor {
   private facts: HostFacts = {
-    sampledAt: null, hostname: null, os: null, arch: process.arch, cores: null, cpuLoadPct: null, loadAvg: null,
-    memTotalBytes: null, memAvailableBytes: null, memUsedPct: null, disk: null, temperatureC: null, uptimeS: null, network: []
+    sampledAt: null,
+    hostname: null,
+    os: null,
+    arch: process.arch,
+    cores: null,
+    cpuLoadPct: null,
+    loadAvg: null,
+    memTotalBytes: null,
+    memAvailableBytes: null,
+    memUsedPct: null,
+    disk: null,
+    temperatureC: null,
+    uptimeS: null,
+    network: []
   }
 
   private timer: NodeJS.Timeout | null = null
   private running = false
   private samples = 0
-  private mount: { mount: string, fs: string } | null = null
+  private mount: { mount: string; fs: string } | null = null
   private readonly slowEvery: number
 
-  constructor (private readonly dataDir: string, private readonly intervalMs: number, private readonly log: Logger) {
+  constructor(
+    private readonly dataDir: string,
+    private readonly intervalMs: number,
+    private readonly log: Logger
+  ) {
     this.slowEvery = Math.max(1, Math.round(30_000 / intervalMs))
   }
 
-  start (): void {
+  start(): void {
     if (this.timer !== null) return
     void this.sample()
-    this.timer = setInterval(() => { void this.sample() }, this.intervalMs)
+    this.timer = setInterval(() => {
+      void this.sample()
+    }, this.intervalMs)
     this.timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
   }
 
-  get (): Readonly<HostFacts> {
+  get(): Readonly<HostFacts> {
     return this.facts
   }
 
-  private async sample (): Promise<void> {
+  private async sample(): Promise<void> {
     // A slow OS call must not pile samples on top of each other.
     if (this.running) return
     this.running = true
@@ -114,8 +147,16 @@ export class HostMonitor {
       }
       if (nets !== null) {
         f.network = nets
-          .filter((n) => n.ip4 !== '' || n.ip6 !== '')
-          .map((n) => ({ iface: n.iface, ip4: n.ip4, ip6: n.ip6, mac: n.mac, state: n.operstate, speedMbps: n.speed, internal: n.internal }))
+          .filter(n => n.ip4 !== '' || n.ip6 !== '')
+          .map(n => ({
+            iface: n.iface,
+            ip4: n.ip4,
+            ip6: n.ip6,
+            mac: n.mac,
+            state: n.operstate,
+            speedMbps: n.speed,
+            internal: n.internal
+          }))
       }
       f.sampledAt = new Date().toISOString()
       this.facts = f
@@ -126,13 +167,16 @@ export class HostMonitor {
     }
   }
 
-  private mountOf (list: si.Systeminformation.FsSizeData[]): { mount: string, fs: string } | null {
+  private mountOf(list: si.Systeminformation.FsSizeData[]): { mount: string; fs: string } | null {
     let dir = this.dataDir
-    try { dir = realpathSync(this.dataDir) } catch {}
-    let best: { mount: string, fs: string } | null = null
+    try {
+      dir = realpathSync(this.dataDir)
+    } catch {}
+    let best: { mount: string; fs: string } | null = null
     for (const m of list) {
       const inside = dir === m.mount || dir.startsWith(m.mount.endsWith('/') ? m.mount : m.mount + '/')
-      if (inside && (best === null || m.mount.length > best.mount.length)) best = { mount: m.mount, fs: `${m.fs} (${m.type})` }
+      if (inside && (best === null || m.mount.length > best.mount.length))
+        best = { mount: m.mount, fs: `${m.fs} (${m.type})` }
     }
     return best
   }

@@ -15,18 +15,18 @@ export interface MetricsSources {
   version: string
   counters: Counters
   buffer: {
-    usageTotal: () => { readings: number, bytes: number }
-    usageOf: (device: string) => { readings: number, bytes: number }
+    usageTotal: () => { readings: number; bytes: number }
+    usageOf: (device: string) => { readings: number; bytes: number }
     oldestRecvMs: () => number | null
-    totals: { committed: number, commits: number, released: number, commitErrors: number }
+    totals: { committed: number; commits: number; released: number; commitErrors: number }
   }
-  uplink: () => { state: string, drainRate: number, etaS: number | null }
-  mqtt: () => { listening: boolean, connections: number }
+  uplink: () => { state: string; drainRate: number; etaS: number | null }
+  mqtt: () => { listening: boolean; connections: number }
   /** The admission step's per-device quota object, when quotas are there. */
   quotaOf?: (device: string) => unknown
   host: () => Readonly<HostFacts>
   /** Status-page figures: live sessions, failed logins. */
-  web: () => { sessions: number, loginFailures: number }
+  web: () => { sessions: number; loginFailures: number }
   maxDevices: number
 }
 
@@ -37,7 +37,7 @@ type Sample = [LabelValues<string>, number]
 type Read = () => number | Sample[]
 
 /** Bytes written to storage by this process so far; null where /proc/self/io is unavailable. */
-function diskWriteBytes (): number | null {
+function diskWriteBytes(): number | null {
   try {
     const m = /write_bytes:\s+(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))
     return m === null ? null : Number(m[1])
@@ -48,96 +48,213 @@ function diskWriteBytes (): number | null {
 
 export class GatewayMetrics {
   readonly registry = new Registry()
-  private deviceCache: { at: number, rows: DeviceRow[] } = { at: -1, rows: [] }
+  private deviceCache: { at: number; rows: DeviceRow[] } = { at: -1, rows: [] }
 
-  constructor (private readonly s: MetricsSources) {
+  constructor(private readonly s: MetricsSources) {
     const r = this.registry
     collectDefaultMetrics({ register: r })
     const c = s.counters
     const counter = (name: string, help: string, read: Read, labelNames: string[] = []): void => {
       // eslint-disable-next-line no-new
-      new Counter({ name, help, labelNames, registers: [r], collect () { fill(this, read()) } })
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [r],
+        collect() {
+          fill(this, read())
+        }
+      })
     }
-    const gauge = (name: string, help: string, read: () => number | null | Sample[], labelNames: string[] = []): void => {
+    const gauge = (
+      name: string,
+      help: string,
+      read: () => number | null | Sample[],
+      labelNames: string[] = []
+    ): void => {
       // eslint-disable-next-line no-new
-      new Gauge({ name, help, labelNames, registers: [r], collect () { fill(this, read()) } })
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [r],
+        collect() {
+          fill(this, read())
+        }
+      })
     }
 
-    gauge('holdfast_info', 'Gateway identity; always 1', () => [[{ gateway_id: s.gatewayId, version: s.version }, 1]], ['gateway_id', 'version'])
-    counter('holdfast_readings_received_total', 'Readings received from devices (publishes under devices/<id>/...)', () => c.received)
+    gauge('holdfast_info', 'Gateway identity; always 1', () => [[{ gateway_id: s.gatewayId, version: s.version }, 1]], [
+      'gateway_id',
+      'version'
+    ])
+    counter(
+      'holdfast_readings_received_total',
+      'Readings received from devices (publishes under devices/<id>/...)',
+      () => c.received
+    )
     counter('holdfast_readings_stored_total', 'Readings committed to the buffer', () => c.stored)
-    counter('holdfast_readings_forwarded_total', 'Readings acknowledged by the uplink and released from the buffer', () => c.forwarded)
-    counter('holdfast_readings_duplicate_total', 'Re-sent readings recognised and acknowledged without a second copy', () => c.duplicates)
-    counter('holdfast_readings_dropped_total', 'Readings refused or discarded, by reason', () => DROP_REASONS.map((reason) => [{ reason }, c.dropped[reason]]), ['reason'])
+    counter(
+      'holdfast_readings_forwarded_total',
+      'Readings acknowledged by the uplink and released from the buffer',
+      () => c.forwarded
+    )
+    counter(
+      'holdfast_readings_duplicate_total',
+      'Re-sent readings recognised and acknowledged without a second copy',
+      () => c.duplicates
+    )
+    counter(
+      'holdfast_readings_dropped_total',
+      'Readings refused or discarded, by reason',
+      () => DROP_REASONS.map(reason => [{ reason }, c.dropped[reason]]),
+      ['reason']
+    )
     counter('holdfast_mqtt_auth_failures_total', 'Device logins refused', () => c.authFailures)
-    counter('holdfast_mqtt_refused_total', 'Connections, logins and subscriptions refused, by reason', () => {
-      const refused = (c as { refused?: Record<string, number> }).refused ?? {}
-      return Object.entries(refused).map(([reason, n]) => [{ reason }, n])
-    }, ['reason'])
+    counter(
+      'holdfast_mqtt_refused_total',
+      'Connections, logins and subscriptions refused, by reason',
+      () => {
+        const refused = (c as { refused?: Record<string, number> }).refused ?? {}
+        return Object.entries(refused).map(([reason, n]) => [{ reason }, n])
+      },
+      ['reason']
+    )
     gauge('holdfast_mqtt_connections', 'Connected MQTT clients', () => s.mqtt().connections)
-    gauge('holdfast_mqtt_listening', '1 while the MQTT listener accepts connections', () => s.mqtt().listening ? 1 : 0)
+    gauge('holdfast_mqtt_listening', '1 while the MQTT listener accepts connections', () =>
+      s.mqtt().listening ? 1 : 0
+    )
 
     counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.totals.commits)
-    counter('holdfast_store_disk_write_bytes_total', 'Bytes this process caused to be written to storage (/proc/self/io write_bytes: SQLite WAL, checkpoints, logs); divide by stored readings for write amplification', () => diskWriteBytes() ?? [])
+    counter(
+      'holdfast_store_disk_write_bytes_total',
+      'Bytes this process caused to be written to storage (/proc/self/io write_bytes: SQLite WAL, checkpoints, logs); divide by stored readings for write amplification',
+      () => diskWriteBytes() ?? []
+    )
     counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.totals.commitErrors)
-    gauge('holdfast_backlog_readings', 'Readings buffered, waiting for the uplink', () => s.buffer.usageTotal().readings)
+    gauge(
+      'holdfast_backlog_readings',
+      'Readings buffered, waiting for the uplink',
+      () => s.buffer.usageTotal().readings
+    )
     gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usageTotal().bytes)
     gauge('holdfast_backlog_oldest_age_seconds', 'Age of the oldest buffered reading (0 when empty)', () => {
       const oldest = s.buffer.oldestRecvMs()
       return oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000)
     })
 
-    gauge('holdfast_uplink_state', 'Uplink state: 1 for the current one', () => {
-      const now = s.uplink().state
-      return UPLINK_STATES.map((state) => [{ state }, state === now ? 1 : 0])
-    }, ['state'])
-    gauge('holdfast_uplink_drain_readings_per_second', 'Readings acknowledged by the uplink per second, last 10 s', () => s.uplink().drainRate)
-    gauge('holdfast_uplink_eta_seconds', 'Estimated seconds until the backlog is empty (absent when unknown)', () => s.uplink().etaS)
+    gauge(
+      'holdfast_uplink_state',
+      'Uplink state: 1 for the current one',
+      () => {
+        const now = s.uplink().state
+        return UPLINK_STATES.map(state => [{ state }, state === now ? 1 : 0])
+      },
+      ['state']
+    )
+    gauge(
+      'holdfast_uplink_drain_readings_per_second',
+      'Readings acknowledged by the uplink per second, last 10 s',
+      () => s.uplink().drainRate
+    )
+    gauge(
+      'holdfast_uplink_eta_seconds',
+      'Estimated seconds until the backlog is empty (absent when unknown)',
+      () => s.uplink().etaS
+    )
 
     const perDevice = (name: string, help: string, pick: (d: DeviceRow) => number, kind: 'counter' | 'gauge'): void => {
-      const read = (): Sample[] => this.devices().map((d) => [{ device: d.id }, pick(d)])
+      const read = (): Sample[] => this.devices().map(d => [{ device: d.id }, pick(d)])
       if (kind === 'counter') counter(name, help, read, ['device'])
       else gauge(name, help, read, ['device'])
     }
-    perDevice('holdfast_device_received_total', 'Readings received, per device', (d) => d.received, 'counter')
-    perDevice('holdfast_device_stored_total', 'Readings stored, per device', (d) => d.stored, 'counter')
-    perDevice('holdfast_device_forwarded_total', 'Readings forwarded, per device', (d) => d.forwarded, 'counter')
-    perDevice('holdfast_device_auth_failures_total', 'Refused logins, per device', (d) => d.authFailures, 'counter')
-    perDevice('holdfast_device_denials_total', 'Publishes or subscriptions denied (ACL, quota), per device', (d) => d.denials, 'counter')
-    perDevice('holdfast_device_buffered_readings', 'Readings buffered, per device', (d) => d.buffered, 'gauge')
-    perDevice('holdfast_device_buffered_bytes', 'Disk bytes buffered, per device', (d) => d.bufferedBytes, 'gauge')
-    perDevice('holdfast_device_connected', 'Open MQTT connections, per device', (d) => d.connections, 'gauge')
-    perDevice('holdfast_device_throttled_publishes_total', 'Publishes held back by the rate quota, per device', (d) => d.throttled, 'counter')
-    perDevice('holdfast_device_held_publishes', 'Publishes waiting for rate quota now, per device', (d) => d.held, 'gauge')
-    gauge('holdfast_device_quota_storage_ratio', 'Share of the device\'s storage quota in use (devices with a cap)', () =>
-      this.devices().filter((d) => d.quotaShare !== null).map((d) => [{ device: d.id }, d.quotaShare!]), ['device'])
-    counter('holdfast_device_dropped_total', 'Readings dropped, per device and reason (reasons that occurred)', () => {
-      const out: Sample[] = []
-      for (const d of this.devices()) for (const [reason, n] of Object.entries(d.dropped)) out.push([{ device: d.id, reason }, n])
-      return out
-    }, ['device', 'reason'])
-    gauge('holdfast_metrics_devices_other', 'Devices summed under device="_other" (beyond status.metricsMaxDevices)', () => Math.max(0, c.devices.size - s.maxDevices))
+    perDevice('holdfast_device_received_total', 'Readings received, per device', d => d.received, 'counter')
+    perDevice('holdfast_device_stored_total', 'Readings stored, per device', d => d.stored, 'counter')
+    perDevice('holdfast_device_forwarded_total', 'Readings forwarded, per device', d => d.forwarded, 'counter')
+    perDevice('holdfast_device_auth_failures_total', 'Refused logins, per device', d => d.authFailures, 'counter')
+    perDevice(
+      'holdfast_device_denials_total',
+      'Publishes or subscriptions denied (ACL, quota), per device',
+      d => d.denials,
+      'counter'
+    )
+    perDevice('holdfast_device_buffered_readings', 'Readings buffered, per device', d => d.buffered, 'gauge')
+    perDevice('holdfast_device_buffered_bytes', 'Disk bytes buffered, per device', d => d.bufferedBytes, 'gauge')
+    perDevice('holdfast_device_connected', 'Open MQTT connections, per device', d => d.connections, 'gauge')
+    perDevice(
+      'holdfast_device_throttled_publishes_total',
+      'Publishes held back by the rate quota, per device',
+      d => d.throttled,
+      'counter'
+    )
+    perDevice(
+      'holdfast_device_held_publishes',
+      'Publishes waiting for rate quota now, per device',
+      d => d.held,
+      'gauge'
+    )
+    gauge(
+      'holdfast_device_quota_storage_ratio',
+      "Share of the device's storage quota in use (devices with a cap)",
+      () =>
+        this.devices()
+          .filter(d => d.quotaShare !== null)
+          .map(d => [{ device: d.id }, d.quotaShare!]),
+      ['device']
+    )
+    counter(
+      'holdfast_device_dropped_total',
+      'Readings dropped, per device and reason (reasons that occurred)',
+      () => {
+        const out: Sample[] = []
+        for (const d of this.devices())
+          for (const [reason, n] of Object.entries(d.dropped)) out.push([{ device: d.id, reason }, n])
+        return out
+      },
+      ['device', 'reason']
+    )
+    gauge(
+      'holdfast_metrics_devices_other',
+      'Devices summed under device="_other" (beyond status.metricsMaxDevices)',
+      () => Math.max(0, c.devices.size - s.maxDevices)
+    )
 
     gauge('holdfast_host_cpu_load_ratio', 'Host CPU load, 0-1 (systeminformation)', () => ratio(s.host().cpuLoadPct))
     gauge('holdfast_host_memory_total_bytes', 'Host memory', () => s.host().memTotalBytes)
     gauge('holdfast_host_memory_available_bytes', 'Host memory available', () => s.host().memAvailableBytes)
-    gauge('holdfast_host_data_volume_size_bytes', 'Size of the volume holding the data directory', () => s.host().disk?.sizeBytes ?? null)
-    gauge('holdfast_host_data_volume_free_bytes', 'Free bytes on the volume holding the data directory', () => s.host().disk?.freeBytes ?? null)
-    gauge('holdfast_host_temperature_celsius', 'Board temperature, where the board reports one', () => s.host().temperatureC)
+    gauge(
+      'holdfast_host_data_volume_size_bytes',
+      'Size of the volume holding the data directory',
+      () => s.host().disk?.sizeBytes ?? null
+    )
+    gauge(
+      'holdfast_host_data_volume_free_bytes',
+      'Free bytes on the volume holding the data directory',
+      () => s.host().disk?.freeBytes ?? null
+    )
+    gauge(
+      'holdfast_host_temperature_celsius',
+      'Board temperature, where the board reports one',
+      () => s.host().temperatureC
+    )
     gauge('holdfast_status_sessions', 'Live technician sessions', () => s.web().sessions)
-    counter('holdfast_status_login_failures_total', 'Wrong technician passwords and refused (rate-limited) logins', () => s.web().loginFailures)
+    counter(
+      'holdfast_status_login_failures_total',
+      'Wrong technician passwords and refused (rate-limited) logins',
+      () => s.web().loginFailures
+    )
   }
 
-  async text (): Promise<string> {
+  async text(): Promise<string> {
     return await this.registry.metrics()
   }
 
-  get contentType (): string {
+  get contentType(): string {
     return this.registry.contentType
   }
 
   /** The bounded per-device view; computed once per scrape (all per-device families share it). */
-  private devices (): DeviceRow[] {
+  private devices(): DeviceRow[] {
     const now = Date.now()
     if (now - this.deviceCache.at < 50) return this.deviceCache.rows
     const rows: DeviceRow[] = []
@@ -155,41 +272,69 @@ export class GatewayMetrics {
 }
 
 interface DeviceRow {
-  id: string, received: number, stored: number, forwarded: number, authFailures: number, denials: number,
-  buffered: number, bufferedBytes: number, connections: number, dropped: Record<string, number>
-  throttled: number, held: number, quotaShare: number | null
+  id: string
+  received: number
+  stored: number
+  forwarded: number
+  authFailures: number
+  denials: number
+  buffered: number
+  bufferedBytes: number
+  connections: number
+  dropped: Record<string, number>
+  throttled: number
+  held: number
+  quotaShare: number | null
 }
 
-function toRow (d: DeviceStats, u: { readings: number, bytes: number }, quota: unknown): DeviceRow {
+function toRow(d: DeviceStats, u: { readings: number; bytes: number }, quota: unknown): DeviceRow {
   return {
-    id: d.id, received: d.received, stored: d.stored, forwarded: d.forwarded, authFailures: d.authFailures, denials: d.denials,
-    buffered: u.readings, bufferedBytes: u.bytes, connections: d.connections, dropped: { ...d.dropped } as Record<string, number>,
-    ...quotaUsage(quota), quotaShare: quotaShare(quota)
+    id: d.id,
+    received: d.received,
+    stored: d.stored,
+    forwarded: d.forwarded,
+    authFailures: d.authFailures,
+    denials: d.denials,
+    buffered: u.readings,
+    bufferedBytes: u.bytes,
+    connections: d.connections,
+    dropped: { ...d.dropped } as Record<string, number>,
+    ...quotaUsage(quota),
+    quotaShare: quotaShare(quota)
   }
 }
 
-function add (a: DeviceRow, b: DeviceRow): DeviceRow {
+function add(a: DeviceRow, b: DeviceRow): DeviceRow {
   const dropped = { ...a.dropped }
   for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v
   return {
-    id: a.id, received: a.received + b.received, stored: a.stored + b.stored, forwarded: a.forwarded + b.forwarded,
-    authFailures: a.authFailures + b.authFailures, denials: a.denials + b.denials, buffered: a.buffered + b.buffered,
-    bufferedBytes: a.bufferedBytes + b.bufferedBytes, connections: a.connections + b.connections, dropped,
-    throttled: a.throttled + b.throttled, held: a.held + b.held,
+    id: a.id,
+    received: a.received + b.received,
+    stored: a.stored + b.stored,
+    forwarded: a.forwarded + b.forwarded,
+    authFailures: a.authFailures + b.authFailures,
+    denials: a.denials + b.denials,
+    buffered: a.buffered + b.buffered,
+    bufferedBytes: a.bufferedBytes + b.bufferedBytes,
+    connections: a.connections + b.connections,
+    dropped,
+    throttled: a.throttled + b.throttled,
+    held: a.held + b.held,
     // A share of different caps does not add up: _other shows the fullest device.
-    quotaShare: a.quotaShare === null ? b.quotaShare : b.quotaShare === null ? a.quotaShare : Math.max(a.quotaShare, b.quotaShare)
+    quotaShare:
+      a.quotaShare === null ? b.quotaShare : b.quotaShare === null ? a.quotaShare : Math.max(a.quotaShare, b.quotaShare)
   }
 }
 
-const ratio = (pct: number | null): number | null => pct === null ? null : Math.round(pct * 10) / 1000
+const ratio = (pct: number | null): number | null => (pct === null ? null : Math.round(pct * 10) / 1000)
 
 /** Replace a metric's values with what was read now; null = no sample (the series is absent). */
-function fill (m: Counter | Gauge, v: number | null | Sample[]): void {
+function fill(m: Counter | Gauge, v: number | null | Sample[]): void {
   m.reset()
   if (v === null) {
     // reset() leaves a label-less metric at 0, which would read as "0 °C" or "empty in 0 s".
     // An unknown figure must be an absent series, so drop that default sample.
-    (m as unknown as { hashMap: Record<string, unknown> }).hashMap = {}
+    ;(m as unknown as { hashMap: Record<string, unknown> }).hashMap = {}
     return
   }
   if (typeof v === 'number') {

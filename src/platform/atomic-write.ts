@@ -5,7 +5,7 @@ import { dirname } from 'node:path'
  * Replace `file` with `data` so that a crash or power cut leaves the old or the new content, never a
  * mix: write a private temp file, fsync it, rename it over, fsync the folder (the rename must survive).
  */
-export function writeFileAtomic (file: string, data: string, opts: { dirMode?: number } = {}): void {
+export function writeFileAtomic(file: string, data: string, opts: { dirMode?: number } = {}): void {
   mkdirSync(dirname(file), { recursive: true, mode: opts.dirMode })
   const tmp = `${file}.${process.pid}.tmp`
   const fd = openSync(tmp, 'w', 0o600)
@@ -17,5 +17,9 @@ export function writeFileAtomic (file: string, data: string, opts: { dirMode?: n
   }
   renameSync(tmp, file)
   const dir = openSync(dirname(file), 'r')
-  try { fsyncSync(dir) } finally { closeSync(dir) }
+  try {
+    fsyncSync(dir)
+  } finally {
+    closeSync(dir)
+  }
 }

@@ -35,22 +35,22 @@ export interface Watchdog {
 const TOOL_TIMEOUT_MS = 10_000
 const STATUS_MAX = 200
 
-function socketOf (env: NodeJS.ProcessEnv): string | null {
+function socketOf(env: NodeJS.ProcessEnv): string | null {
   const s = env.NOTIFY_SOCKET
   return s === undefined || s === '' ? null : s
 }
 
 /** One-line STATUS= text: systemd shows it in `systemctl status`; newlines would split the message. */
-function statusArg (text: string): string {
+function statusArg(text: string): string {
   return `--status=${text.replace(/[\r\n]+/g, ' ').slice(0, STATUS_MAX)}`
 }
 
 /** Run the notify tool with `args`; resolves true when it reported success, false otherwise (never rejects). */
-export async function sdNotify (args: string[], opts: SdNotifyOptions = {}): Promise<boolean> {
+export async function sdNotify(args: string[], opts: SdNotifyOptions = {}): Promise<boolean> {
   const env = opts.env ?? process.env
   if (socketOf(env) === null) return false
-  return await new Promise<boolean>((resolve) => {
-    execFile(opts.command ?? 'systemd-notify', args, { env, timeout: TOOL_TIMEOUT_MS, windowsHide: true }, (err) => {
+  return await new Promise<boolean>(resolve => {
+    execFile(opts.command ?? 'systemd-notify', args, { env, timeout: TOOL_TIMEOUT_MS, windowsHide: true }, err => {
       if (err !== null) opts.onError?.(err)
       resolve(err === null)
     })
@@ -58,17 +58,17 @@ export async function sdNotify (args: string[], opts: SdNotifyOptions = {}): Pro
 }
 
 /** READY=1: start-up finished (MQTT listening, buffer open). Call once, after the gateway is up. */
-export async function notifyReady (status?: string, opts: SdNotifyOptions = {}): Promise<boolean> {
+export async function notifyReady(status?: string, opts: SdNotifyOptions = {}): Promise<boolean> {
   return await sdNotify(['--ready', ...(status !== undefined ? [statusArg(status)] : [])], opts)
 }
 
 /** STOPPING=1: an orderly shutdown has begun (systemd then shows "deactivating"). */
-export async function notifyStopping (status?: string, opts: SdNotifyOptions = {}): Promise<boolean> {
+export async function notifyStopping(status?: string, opts: SdNotifyOptions = {}): Promise<boolean> {
   return await sdNotify(['STOPPING=1', ...(status !== undefined ? [statusArg(status)] : [])], opts)
 }
 
 /** STATUS=…: free-form one-line status shown by `systemctl status`. */
-export async function notifyStatus (status: string, opts: SdNotifyOptions = {}): Promise<boolean> {
+export async function notifyStatus(status: string, opts: SdNotifyOptions = {}): Promise<boolean> {
   return await sdNotify([statusArg(status)], opts)
 }
 
@@ -77,7 +77,7 @@ export async function notifyStatus (status: string, opts: SdNotifyOptions = {}):
  * must be a positive integer and WATCHDOG_PID, when set, must be our own PID (a child that
  * inherited the variables must not ping for its parent).
  */
-export function watchdogIntervalMs (env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): number {
+export function watchdogIntervalMs(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): number {
   if (socketOf(env) === null) return 0
   const usecText = env.WATCHDOG_USEC
   if (usecText === undefined || !/^[0-9]+$/.test(usecText)) return 0
@@ -93,14 +93,16 @@ export function watchdogIntervalMs (env: NodeJS.ProcessEnv = process.env, pid: n
  * asked for no watchdog. The timer is unref'd (it never keeps the process alive), and a ping is
  * skipped while the previous one is still running, so a slow system cannot pile up helpers.
  */
-export function startWatchdog (opts: SdNotifyOptions & { pid?: number } = {}): Watchdog {
+export function startWatchdog(opts: SdNotifyOptions & { pid?: number } = {}): Watchdog {
   const intervalMs = watchdogIntervalMs(opts.env ?? process.env, opts.pid ?? process.pid)
   if (intervalMs === 0) return { intervalMs: 0, stop: () => {} }
   let inFlight = false
   const ping = (): void => {
     if (inFlight) return
     inFlight = true
-    void sdNotify(['WATCHDOG=1'], opts).finally(() => { inFlight = false })
+    void sdNotify(['WATCHDOG=1'], opts).finally(() => {
+      inFlight = false
+    })
   }
   ping()
   const timer = setInterval(ping, intervalMs)

@@ -8,20 +8,24 @@ export class TokenBucket {
   private last: number
 
   /** `rate` tokens per second, at most `burst` saved up. */
-  constructor (readonly rate: number, readonly burst: number, now: number) {
+  constructor(
+    readonly rate: number,
+    readonly burst: number,
+    now: number
+  ) {
     this.tokens = burst
     this.last = now
   }
 
   /** Take `cost` tokens at time `now` (ms); returns the ms to wait before acting (0 = now). */
-  take (cost: number, now: number): number {
+  take(cost: number, now: number): number {
     this.refill(now)
     this.tokens -= cost
     return this.tokens >= 0 ? 0 : (-this.tokens / this.rate) * 1000
   }
 
   /** Take one token only if there is one (no debt): admission control rather than pacing. */
-  tryTake (now: number): boolean {
+  tryTake(now: number): boolean {
     this.refill(now)
     if (this.tokens < 1) return false
     this.tokens -= 1
@@ -29,12 +33,12 @@ export class TokenBucket {
   }
 
   /** Tokens available now (negative while in debt). */
-  level (now: number): number {
+  level(now: number): number {
     this.refill(now)
     return this.tokens
   }
 
-  private refill (now: number): void {
+  private refill(now: number): void {
     if (now > this.last) {
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate)
       this.last = now

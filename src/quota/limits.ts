@@ -15,12 +15,14 @@ export class QuotaBook {
   readonly defaults: Readonly<DeviceLimits>
   private readonly byDevice = new Map<string, Readonly<DeviceLimits>>()
 
-  constructor (config: Pick<Config, 'quota' | 'devices' | 'mqtt'>) {
-    const resolve = (q: QuotaConfig, policy: StoragePolicy): Readonly<DeviceLimits> => Object.freeze({
-      ...q,
-      storagePolicy: policy,
-      payloadLimit: q.maxPayloadBytes > 0 ? Math.min(q.maxPayloadBytes, config.mqtt.maxPayloadBytes) : config.mqtt.maxPayloadBytes
-    })
+  constructor(config: Pick<Config, 'quota' | 'devices' | 'mqtt'>) {
+    const resolve = (q: QuotaConfig, policy: StoragePolicy): Readonly<DeviceLimits> =>
+      Object.freeze({
+        ...q,
+        storagePolicy: policy,
+        payloadLimit:
+          q.maxPayloadBytes > 0 ? Math.min(q.maxPayloadBytes, config.mqtt.maxPayloadBytes) : config.mqtt.maxPayloadBytes
+      })
     const { storagePolicy, ...base } = config.quota
     this.defaults = resolve(base, storagePolicy)
     for (const [id, d] of Object.entries(config.devices)) {
@@ -28,12 +30,12 @@ export class QuotaBook {
     }
   }
 
-  of (device: string): Readonly<DeviceLimits> {
+  of(device: string): Readonly<DeviceLimits> {
     return this.byDevice.get(device) ?? this.defaults
   }
 
   /** True when any device could hold a storage quota (skips the per-reading check otherwise). */
-  hasStorageQuotas (): boolean {
+  hasStorageQuotas(): boolean {
     if (this.defaults.maxBufferedBytes > 0 || this.defaults.maxBufferedReadings > 0) return true
     for (const l of this.byDevice.values()) if (l.maxBufferedBytes > 0 || l.maxBufferedReadings > 0) return true
     return false

@@ -39,45 +39,48 @@ export class StorageGuard {
   private timer: NodeJS.Timeout | undefined
   private full = false
 
-  constructor (o: StorageGuardOptions) {
+  constructor(o: StorageGuardOptions) {
     this.o = o
     this.perDevice = o.book.hasStorageQuotas()
-    o.buffer.onEvict((e) => { if (e.readings > 0) o.counters.drop(e.device, e.reason as DropReason, e.readings) })
+    o.buffer.onEvict(e => {
+      if (e.readings > 0) o.counters.drop(e.device, e.reason as DropReason, e.readings)
+    })
   }
 
-  start (): void {
-    const poll = (): void => statfs(this.o.dataDir, (err, st) => {
-      if (err !== null) return
-      this.freeBytes = st.bavail * st.bsize
-      this.diskBudget = this.o.buffer.usageTotal().bytes + this.freeBytes - this.o.minFreeBytes
-    })
+  start(): void {
+    const poll = (): void =>
+      statfs(this.o.dataDir, (err, st) => {
+        if (err !== null) return
+        this.freeBytes = st.bavail * st.bsize
+        this.diskBudget = this.o.buffer.usageTotal().bytes + this.freeBytes - this.o.minFreeBytes
+      })
     poll()
     this.timer = setInterval(poll, this.o.diskPollMs ?? 1000)
     this.timer.unref()
   }
 
-  close (): void {
+  close(): void {
     if (this.timer !== undefined) clearInterval(this.timer)
   }
 
   /** New quotas and budget (remote configuration); free space is re-read at the next poll. */
-  reconfigure (o: Pick<StorageGuardOptions, 'book' | 'maxBytes' | 'minFreeBytes'>): void {
+  reconfigure(o: Pick<StorageGuardOptions, 'book' | 'maxBytes' | 'minFreeBytes'>): void {
     this.o.book = o.book
     this.o.maxBytes = o.maxBytes
     this.o.minFreeBytes = o.minFreeBytes
     this.perDevice = o.book.hasStorageQuotas()
   }
 
-  budget (): number {
+  budget(): number {
     return Math.min(this.o.maxBytes, this.diskBudget)
   }
 
-  view (): { budgetBytes: number, freeBytes: number | null, full: boolean } {
+  view(): { budgetBytes: number; freeBytes: number | null; full: boolean } {
     return { budgetBytes: Math.max(0, Math.round(this.budget())), freeBytes: this.freeBytes, full: this.full }
   }
 
   /** May `device` append a reading costing `bytes` buffer bytes? Schedules the evictions that make room. */
-  admit (device: string, bytes: number): StorageVerdict {
+  admit(device: string, bytes: number): StorageVerdict {
     const { buffer, book } = this.o
     if (this.perDevice) {
       const l = book.of(device)
@@ -86,7 +89,8 @@ export class StorageGuard {
         const overReadings = l.maxBufferedReadings > 0 ? u.readings + 1 - l.maxBufferedReadings : 0
         const overBytes = l.maxBufferedBytes > 0 ? u.bytes + bytes - l.maxBufferedBytes : 0
         if (overReadings > 0 || overBytes > 0) {
-          if (l.storagePolicy === 'reject-new' || (l.maxBufferedBytes > 0 && bytes > l.maxBufferedBytes)) return 'quota_storage'
+          if (l.storagePolicy === 'reject-new' || (l.maxBufferedBytes > 0 && bytes > l.maxBufferedBytes))
+            return 'quota_storage'
           buffer.evictOldest(device, Math.max(0, overReadings), Math.max(0, overBytes), 'quota_drop_oldest')
         }
       }
@@ -98,7 +102,10 @@ export class StorageGuard {
     }
     if (!this.full) {
       this.full = true
-      this.o.log.warn({ code: 'HF_ERR_DISK_BUDGET', budgetBytes: Math.round(this.budget()), freeBytes: this.freeBytes }, 'buffer reached its disk budget: drop-oldest devices now give way, others are refused')
+      this.o.log.warn(
+        { code: 'HF_ERR_DISK_BUDGET', budgetBytes: Math.round(this.budget()), freeBytes: this.freeBytes },
+        'buffer reached its disk budget: drop-oldest devices now give way, others are refused'
+      )
     }
     const mine = buffer.projectedOf(device).bytes
     let victim: string | null = null
@@ -106,7 +113,10 @@ export class StorageGuard {
     for (const d of buffer.bufferedDevices()) {
       if (book.of(d).storagePolicy !== 'drop-oldest') continue
       const b = d === device ? mine : buffer.projectedOf(d).bytes
-      if (b > victimBytes || (b === victimBytes && d === device)) { victim = d; victimBytes = b }
+      if (b > victimBytes || (b === victimBytes && d === device)) {
+        victim = d
+        victimBytes = b
+      }
     }
     if (victim !== null && (victim === device || victimBytes > mine) && victimBytes >= excess) {
       buffer.evictOldest(victim, 0, excess, 'disk_drop_oldest')

@@ -6,7 +6,10 @@
  */
 import { TokenBucket } from './bucket.js'
 
-interface Held { at: number, go: () => void }
+interface Held {
+  at: number
+  go: () => void
+}
 
 export class Throttle {
   private msgs: TokenBucket
@@ -18,7 +21,7 @@ export class Throttle {
   held = 0
   throttled = 0
 
-  constructor (msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number) {
+  constructor(msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number) {
     const now = performance.now()
     this.msgs = new TokenBucket(msgsPerS, msgsBurst, now)
     this.bytes = new TokenBucket(bytesPerS, bytesBurst, now)
@@ -27,7 +30,7 @@ export class Throttle {
   private lastAt = 0
 
   /** New rates (remote configuration), as fresh buckets; publishes already held keep their place and order. */
-  retune (msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number): void {
+  retune(msgsPerS: number, msgsBurst: number, bytesPerS: number, bytesBurst: number): void {
     const now = performance.now()
     this.msgs = new TokenBucket(msgsPerS, msgsBurst, now)
     this.bytes = new TokenBucket(bytesPerS, bytesBurst, now)
@@ -38,7 +41,7 @@ export class Throttle {
    * run once the device is within its rates again, after every publish held before it.
    * (Split in two so the common case allocates no closure.)
    */
-  pass (payloadBytes: number): boolean {
+  pass(payloadBytes: number): boolean {
     const now = performance.now()
     const wait = Math.max(this.msgs.take(1, now), this.bytes.take(payloadBytes, now))
     if (wait === 0 && this.held === 0) return true
@@ -46,14 +49,14 @@ export class Throttle {
     return false
   }
 
-  hold (go: () => void): void {
+  hold(go: () => void): void {
     this.held++
     this.throttled++
     this.queue.push({ at: this.lastAt, go })
     if (this.timer === undefined) this.arm(performance.now())
   }
 
-  private arm (now: number): void {
+  private arm(now: number): void {
     const next = this.queue[this.head]!
     this.timer = setTimeout(this.release, Math.max(0, next.at - now))
   }
@@ -72,7 +75,10 @@ export class Throttle {
       this.queue = []
       this.head = 0
     } else {
-      if (this.head > 1024) { this.queue = this.queue.slice(this.head); this.head = 0 }
+      if (this.head > 1024) {
+        this.queue = this.queue.slice(this.head)
+        this.head = 0
+      }
       this.arm(now)
     }
   }

@@ -24,11 +24,21 @@ import { isHoldfastError } from '../errors.js'
  * (Kafka link, batching, backoff).
  */
 export const LIVE_SETTINGS: readonly string[] = [
-  'mqtt.authFailuresPerMin', 'mqtt.authFailureBurst', 'mqtt.maxSubscriptionsPerClient', 'mqtt.maxRetainedPerClient',
-  'store.maxBytes', 'store.minFreeBytes', 'quota', 'devices', 'apps', 'kafka', 'batch', 'uplink'
+  'mqtt.authFailuresPerMin',
+  'mqtt.authFailureBurst',
+  'mqtt.maxSubscriptionsPerClient',
+  'mqtt.maxRetainedPerClient',
+  'store.maxBytes',
+  'store.minFreeBytes',
+  'quota',
+  'devices',
+  'apps',
+  'kafka',
+  'batch',
+  'uplink'
 ]
 
-export const isLive = (path: string): boolean => LIVE_SETTINGS.some((p) => path === p || path.startsWith(p + '.'))
+export const isLive = (path: string): boolean => LIVE_SETTINGS.some(p => path === p || path.startsWith(p + '.'))
 
 /** What the local configuration was built from (the start's flags, environment and file). */
 export interface LocalInputs {
@@ -38,8 +48,13 @@ export interface LocalInputs {
   fileDoc?: unknown
 }
 
-export function readLocalInputs (flags: Record<string, string | true>, env: NodeJS.ProcessEnv): LocalInputs {
-  const file = typeof flags.config === 'string' ? flags.config : (env.HOLDFAST_CONFIG !== undefined && env.HOLDFAST_CONFIG !== '' ? env.HOLDFAST_CONFIG : undefined)
+export function readLocalInputs(flags: Record<string, string | true>, env: NodeJS.ProcessEnv): LocalInputs {
+  const file =
+    typeof flags.config === 'string'
+      ? flags.config
+      : env.HOLDFAST_CONFIG !== undefined && env.HOLDFAST_CONFIG !== ''
+        ? env.HOLDFAST_CONFIG
+        : undefined
   const rest: Record<string, string | true> = { ...flags }
   delete rest.config
   const envRest: NodeJS.ProcessEnv = { ...env }
@@ -48,12 +63,15 @@ export function readLocalInputs (flags: Record<string, string | true>, env: Node
   return { flags: rest, env: envRest, fileDoc: file !== undefined ? JSON.parse(readFileSync(file, 'utf8')) : undefined }
 }
 
-export interface Effective { config: Readonly<Config>, /** Fields the document sets that the environment or a flag overrides here. */ overridden: string[] }
+export interface Effective {
+  config: Readonly<Config> /** Fields the document sets that the environment or a flag overrides here. */
+  overridden: string[]
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Leaf paths a config tree sets (a map setting such as `devices` is one leaf). Non-objects where a section is expected are leaves too (the loader names them). */
-function leavesSet (doc: Record<string, unknown>, section: SectionSpec = schema, prefix = ''): string[] {
+function leavesSet(doc: Record<string, unknown>, section: SectionSpec = schema, prefix = ''): string[] {
   const out: string[] = []
   for (const [key, value] of Object.entries(doc)) {
     const path = prefix + key
@@ -64,9 +82,10 @@ function leavesSet (doc: Record<string, unknown>, section: SectionSpec = schema,
   return out
 }
 
-const getPath = (o: Record<string, unknown>, path: string): unknown => path.split('.').reduce<unknown>((cur, k) => isObject(cur) ? cur[k] : undefined, o)
+const getPath = (o: Record<string, unknown>, path: string): unknown =>
+  path.split('.').reduce<unknown>((cur, k) => (isObject(cur) ? cur[k] : undefined), o)
 
-function setPath (o: Record<string, unknown>, path: string, value: unknown): void {
+function setPath(o: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.')
   let cur = o
   for (const k of keys.slice(0, -1)) {
@@ -76,7 +95,7 @@ function setPath (o: Record<string, unknown>, path: string, value: unknown): voi
   cur[keys[keys.length - 1]!] = value
 }
 
-function deletePath (o: Record<string, unknown>, path: string): void {
+function deletePath(o: Record<string, unknown>, path: string): void {
   const keys = path.split('.')
   let cur: unknown = o
   for (const k of keys.slice(0, -1)) cur = isObject(cur) ? cur[k] : undefined
@@ -87,12 +106,16 @@ function deletePath (o: Record<string, unknown>, path: string): void {
  * The configuration a document asks for on this box, validated by the config loader; throws
  * HF_ERR_CONFIG_INVALID with one error per field (source "document") otherwise.
  */
-export function effectiveConfig (local: LocalInputs, docConfig: Record<string, unknown>): Effective {
+export function effectiveConfig(local: LocalInputs, docConfig: Record<string, unknown>): Effective {
   const set = leavesSet(docConfig)
-  const known = new Set(LEAVES.map((l) => l.path))
+  const known = new Set(LEAVES.map(l => l.path))
   const errors: FieldError[] = set
-    .filter((p) => known.has(p) && !isLive(p))
-    .map((p) => ({ field: p, source: 'document', message: 'is a local setting of the gateway (set in its own configuration; not changed remotely)' }))
+    .filter(p => known.has(p) && !isLive(p))
+    .map(p => ({
+      field: p,
+      source: 'document',
+      message: 'is a local setting of the gateway (set in its own configuration; not changed remotely)'
+    }))
   // The file's local settings, without its live ones (the document replaces those), plus the document.
   const composite: Record<string, unknown> = isObject(local.fileDoc) ? structuredClone(local.fileDoc) : {}
   for (const leaf of LEAVES) if (isLive(leaf.path)) deletePath(composite, leaf.path)
@@ -105,17 +128,24 @@ export function effectiveConfig (local: LocalInputs, docConfig: Record<string, u
     else throw err
   }
   if (loaded !== undefined && loaded.config.kafka.brokers.length === 0) {
-    errors.push({ field: 'kafka.brokers', source: 'document', message: 'must not be empty: remote configuration and its reports travel over the uplink' })
+    errors.push({
+      field: 'kafka.brokers',
+      source: 'document',
+      message: 'must not be empty: remote configuration and its reports travel over the uplink'
+    })
   }
   if (errors.length > 0 || loaded === undefined) throw configError(errors)
   const sources = loaded.sources
-  const overridden = set.filter((p) => /^(env|flag) /.test(sources[p] ?? ''))
+  const overridden = set.filter(p => /^(env|flag) /.test(sources[p] ?? ''))
   return { config: loaded.config, overridden }
 }
 
 /** True when two configs differ at `path` (a leaf or a whole section). */
-export function differs (a: Readonly<Config>, b: Readonly<Config>, path: string): boolean {
-  return JSON.stringify(getPath(a as unknown as Record<string, unknown>, path)) !== JSON.stringify(getPath(b as unknown as Record<string, unknown>, path))
+export function differs(a: Readonly<Config>, b: Readonly<Config>, path: string): boolean {
+  return (
+    JSON.stringify(getPath(a as unknown as Record<string, unknown>, path)) !==
+    JSON.stringify(getPath(b as unknown as Record<string, unknown>, path))
+  )
 }
 
 /**

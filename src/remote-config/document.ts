@@ -27,10 +27,17 @@ export interface ConfigDocument {
   issuedAt?: string
 }
 
-export interface Signature { alg: 'ed25519', keyId: string, value: string }
+export interface Signature {
+  alg: 'ed25519'
+  keyId: string
+  value: string
+}
 
 /** What a config-topic message value holds. */
-export interface SignedDocument { document: ConfigDocument, signature: Signature }
+export interface SignedDocument {
+  document: ConfigDocument
+  signature: Signature
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -39,11 +46,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * ECMAScript JSON.stringify writes them, arrays in order. `undefined` members are left out, as
  * JSON.stringify does, so a parsed document and its canonical text always agree.
  */
-export function canonicalJson (v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map((x) => x === undefined ? 'null' : canonicalJson(x)).join(',')}]`
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(x => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`
   if (isObject(v)) {
-    const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort()
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`
+    const keys = Object.keys(v)
+      .filter(k => v[k] !== undefined)
+      .sort()
+    return `{${keys.map(k => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`
   }
   return JSON.stringify(v) ?? 'null'
 }
@@ -52,27 +61,46 @@ const DOC_KEYS = new Set(['gatewayId', 'version', 'confirmWindowS', 'config', 'c
 const GATEWAY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** Check the envelope's own fields (the `config` tree is checked by the config loader); field errors name `document.*`. */
-export function checkDocument (raw: unknown): { doc: ConfigDocument, errors: [] } | { doc: null, errors: FieldError[] } {
+export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] } | { doc: null; errors: FieldError[] } {
   const errors: FieldError[] = []
-  const err = (field: string, message: string): void => { errors.push({ field: `document.${field}`, source: 'document', message }) }
+  const err = (field: string, message: string): void => {
+    errors.push({ field: `document.${field}`, source: 'document', message })
+  }
   if (!isObject(raw)) {
     err('(root)', 'must be an object')
     return { doc: null, errors }
   }
   for (const k of Object.keys(raw)) if (!DOC_KEYS.has(k)) err(k, 'unknown key')
   const { gatewayId, version, confirmWindowS, config, comment, issuedAt } = raw
-  if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !GATEWAY_ID.test(gatewayId))) err('gatewayId', `must be a gateway id or "${FLEET_KEY}" (got ${JSON.stringify(gatewayId)})`)
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) err('version', `must be an integer from 1 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(version)})`)
+  if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !GATEWAY_ID.test(gatewayId)))
+    err('gatewayId', `must be a gateway id or "${FLEET_KEY}" (got ${JSON.stringify(gatewayId)})`)
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
+    err('version', `must be an integer from 1 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(version)})`)
   const window = confirmWindowS ?? CONFIRM_WINDOW_S.default
-  if (typeof window !== 'number' || !Number.isInteger(window) || window < CONFIRM_WINDOW_S.min || window > CONFIRM_WINDOW_S.max) {
-    err('confirmWindowS', `must be an integer from ${CONFIRM_WINDOW_S.min} to ${CONFIRM_WINDOW_S.max} (got ${JSON.stringify(confirmWindowS)})`)
+  if (
+    typeof window !== 'number' ||
+    !Number.isInteger(window) ||
+    window < CONFIRM_WINDOW_S.min ||
+    window > CONFIRM_WINDOW_S.max
+  ) {
+    err(
+      'confirmWindowS',
+      `must be an integer from ${CONFIRM_WINDOW_S.min} to ${CONFIRM_WINDOW_S.max} (got ${JSON.stringify(confirmWindowS)})`
+    )
   }
   if (!isObject(config)) err('config', 'must be an object (the same tree as the config file)')
   if (comment !== undefined && typeof comment !== 'string') err('comment', 'must be a string')
   if (issuedAt !== undefined && typeof issuedAt !== 'string') err('issuedAt', 'must be a string')
   if (errors.length > 0) return { doc: null, errors }
   return {
-    doc: { gatewayId: gatewayId as string, version: version as number, confirmWindowS: window as number, config: config as Record<string, unknown>, comment: comment as string | undefined, issuedAt: issuedAt as string | undefined },
+    doc: {
+      gatewayId: gatewayId as string,
+      version: version as number,
+      confirmWindowS: window as number,
+      config: config as Record<string, unknown>,
+      comment: comment as string | undefined,
+      issuedAt: issuedAt as string | undefined
+    },
     errors: []
   }
 }

@@ -18,21 +18,37 @@ export interface HeartbeatSources {
   counters: Counters
   buffer: ReadingBuffer
   uplink: () => UplinkView
-  mqtt: () => { listening: boolean, connections: number }
+  mqtt: () => { listening: boolean; connections: number }
   config: () => Readonly<Config>
 }
 
 const NO_HOST: HostFacts = {
-  sampledAt: null, hostname: null, os: null, arch: process.arch, cores: null, cpuLoadPct: null, loadAvg: null,
-  memTotalBytes: null, memAvailableBytes: null, memUsedPct: null, disk: null, temperatureC: null, uptimeS: null, network: []
+  sampledAt: null,
+  hostname: null,
+  os: null,
+  arch: process.arch,
+  cores: null,
+  cpuLoadPct: null,
+  loadAvg: null,
+  memTotalBytes: null,
+  memAvailableBytes: null,
+  memUsedPct: null,
+  disk: null,
+  temperatureC: null,
+  uptimeS: null,
+  network: []
 }
 const ERROR_WINDOW_MS = 15 * 60_000
 
-export function heartbeatBuilder (s: HeartbeatSources): () => Record<string, unknown> {
+export function heartbeatBuilder(s: HeartbeatSources): () => Record<string, unknown> {
   let lastDropped: Record<string, number> = { ...s.counters.dropped }
   let lastRefused: Record<string, number> = { ...s.counters.refused }
   const delta = (now: Record<string, number>, before: Record<string, number>): Record<string, number> =>
-    Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0))
+    Object.fromEntries(
+      Object.entries(now)
+        .map(([k, v]) => [k, v - (before[k] ?? 0)])
+        .filter(([, v]) => (v as number) > 0)
+    )
   return () => {
     const now = Date.now()
     const c = s.counters
@@ -43,10 +59,20 @@ export function heartbeatBuilder (s: HeartbeatSources): () => Record<string, unk
     const recentRefused = delta(c.refused, lastRefused)
     lastDropped = { ...c.dropped }
     lastRefused = { ...c.refused }
-    const backlog = { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : Math.max(0, Math.round((now - oldest) / 1000)) }
+    const backlog = {
+      readings: usage.readings,
+      bytes: usage.bytes,
+      oldestAgeS: oldest === null ? 0 : Math.max(0, Math.round((now - oldest) / 1000))
+    }
     const config = s.config()
-    const devices = [...c.devices.values()].map((d) => ({ id: d.id, connected: d.connections > 0, lastSeenS: d.lastSeenMs === 0 ? null : (now - d.lastSeenMs) / 1000 }))
-    const recentErrors = processLogRing.problemLines(100).filter((l) => (l.level === 'error' || l.level === 'fatal') && now - Date.parse(l.time) < ERROR_WINDOW_MS).length
+    const devices = [...c.devices.values()].map(d => ({
+      id: d.id,
+      connected: d.connections > 0,
+      lastSeenS: d.lastSeenMs === 0 ? null : (now - d.lastSeenMs) / 1000
+    }))
+    const recentErrors = processLogRing
+      .problemLines(100)
+      .filter(l => (l.level === 'error' || l.level === 'fatal') && now - Date.parse(l.time) < ERROR_WINDOW_MS).length
     const mqtt = s.mqtt()
     const health = assess({
       mqttListening: mqtt.listening,
@@ -69,11 +95,20 @@ export function heartbeatBuilder (s: HeartbeatSources): () => Record<string, unk
       uplink: { state: uplink.state, since: uplink.since, lastError: uplink.lastError, drainRate: uplink.drainRate },
       backlog,
       counters: {
-        received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates,
-        dropped: sum(c.dropped), droppedSinceLast: recentDrops, refused: sum(c.refused)
+        received: c.received,
+        stored: c.stored,
+        forwarded: c.forwarded,
+        duplicates: c.duplicates,
+        dropped: sum(c.dropped),
+        droppedSinceLast: recentDrops,
+        refused: sum(c.refused)
       },
-      mqtt: { listening: mqtt.listening, connections: mqtt.connections, devicesConnected: devices.filter((d) => d.connected).length },
-      health: { level: health.level, problems: health.problems.map((p) => p.text) }
+      mqtt: {
+        listening: mqtt.listening,
+        connections: mqtt.connections,
+        devicesConnected: devices.filter(d => d.connected).length
+      },
+      health: { level: health.level, problems: health.problems.map(p => p.text) }
     }
   }
 }

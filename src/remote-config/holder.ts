@@ -4,17 +4,23 @@
  */
 import type { Config } from '../config/schema.js'
 
-export interface ConfigInfo { source: string, version: number | null }
+export interface ConfigInfo {
+  source: string
+  version: number | null
+}
 
 export class ConfigHolder {
-  constructor (public current: Readonly<Config>, private info: ConfigInfo) {}
+  constructor(
+    public current: Readonly<Config>,
+    private info: ConfigInfo
+  ) {}
 
-  set (config: Readonly<Config>, info: ConfigInfo): void {
+  set(config: Readonly<Config>, info: ConfigInfo): void {
     this.current = config
     this.info = info
   }
 
-  describe (): ConfigInfo {
+  describe(): ConfigInfo {
     return { ...this.info }
   }
 
@@ -22,19 +28,22 @@ export class ConfigHolder {
    * A Config-shaped view that always reads the current configuration: `view.store.maxBytes` is the
    * value in force now. Enumerable like a plain object, so JSON.stringify (diagnostics) works.
    */
-  view (): Readonly<Config> {
+  view(): Readonly<Config> {
     const get = (): Record<string, unknown> => this.current as unknown as Record<string, unknown>
-    return new Proxy({}, {
-      get: (_t, k) => get()[k as string],
-      has: (_t, k) => k in get(),
-      ownKeys: () => Reflect.ownKeys(get()),
-      getOwnPropertyDescriptor: (_t, k) => {
-        const d = Reflect.getOwnPropertyDescriptor(get(), k)
-        return d === undefined ? undefined : { ...d, configurable: true, writable: false }
-      },
-      set: () => false,
-      defineProperty: () => false,
-      deleteProperty: () => false
-    }) as Readonly<Config>
+    return new Proxy(
+      {},
+      {
+        get: (_t, k) => get()[k as string],
+        has: (_t, k) => k in get(),
+        ownKeys: () => Reflect.ownKeys(get()),
+        getOwnPropertyDescriptor: (_t, k) => {
+          const d = Reflect.getOwnPropertyDescriptor(get(), k)
+          return d === undefined ? undefined : { ...d, configurable: true, writable: false }
+        },
+        set: () => false,
+        defineProperty: () => false,
+        deleteProperty: () => false
+      }
+    ) as Readonly<Config>
   }
 }

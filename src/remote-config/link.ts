@@ -7,11 +7,13 @@
  */
 import type { Uplinker } from '../forward/producer.js'
 
-export function closingWhenIdle (link: Uplinker, maxWaitMs: number): Uplinker {
+export function closingWhenIdle(link: Uplinker, maxWaitMs: number): Uplinker {
   const inflight = new Set<Promise<unknown>>()
   const track = <T>(p: Promise<T>): Promise<T> => {
     inflight.add(p)
-    const forget = (): void => { inflight.delete(p) }
+    const forget = (): void => {
+      inflight.delete(p)
+    }
     p.then(forget, forget)
     return p
   }
@@ -22,7 +24,9 @@ export function closingWhenIdle (link: Uplinker, maxWaitMs: number): Uplinker {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
         Promise.allSettled([...inflight]),
-        new Promise((resolve) => { timer = setTimeout(resolve, maxWaitMs) })
+        new Promise(resolve => {
+          timer = setTimeout(resolve, maxWaitMs)
+        })
       ])
       clearTimeout(timer)
       await link.close()

@@ -44,7 +44,7 @@ export interface ReporterOptions {
 
 export class Reporter {
   private readonly file: string
-  private outbox: { nextSeq: number, lost: number, events: StatusEvent[] }
+  private outbox: { nextSeq: number; lost: number; events: StatusEvent[] }
   private kafka: Config['kafka'] | null = null
   private producer: Producer | null = null
   private sending: Promise<void> | null = null
@@ -58,32 +58,40 @@ export class Reporter {
   lastSentMs = 0
   lastError: string | null = null
 
-  constructor (private readonly o: ReporterOptions) {
+  constructor(private readonly o: ReporterOptions) {
     this.file = outboxPath(o.dataDir)
     this.outbox = { nextSeq: 1, lost: 0, events: [] }
     try {
       const saved = JSON.parse(readFileSync(this.file, 'utf8')) as typeof this.outbox
-      if (Array.isArray(saved.events)) this.outbox = { nextSeq: saved.nextSeq ?? 1, lost: saved.lost ?? 0, events: saved.events }
+      if (Array.isArray(saved.events))
+        this.outbox = { nextSeq: saved.nextSeq ?? 1, lost: saved.lost ?? 0, events: saved.events }
     } catch {}
   }
 
   /** Queue an event durably; it is sent as soon as the status topic can be reached. */
-  event (type: EventType, fields: Record<string, unknown>): StatusEvent {
-    const e: StatusEvent = { ...fields, type, gatewayId: this.o.gatewayId, at: new Date().toISOString(), seq: this.outbox.nextSeq++ }
+  event(type: EventType, fields: Record<string, unknown>): StatusEvent {
+    const e: StatusEvent = {
+      ...fields,
+      type,
+      gatewayId: this.o.gatewayId,
+      at: new Date().toISOString(),
+      seq: this.outbox.nextSeq++
+    }
     if (this.outbox.lost > 0) e.reportsLost = this.outbox.lost
     this.outbox.events.push(e)
-    if (this.outbox.events.length > OUTBOX_MAX) this.outbox.lost += this.outbox.events.splice(0, this.outbox.events.length - OUTBOX_MAX).length
+    if (this.outbox.events.length > OUTBOX_MAX)
+      this.outbox.lost += this.outbox.events.splice(0, this.outbox.events.length - OUTBOX_MAX).length
     this.save()
     this.kick()
     return e
   }
 
-  pending (): number {
+  pending(): number {
     return this.outbox.events.length
   }
 
   /** Start, or go on with new Kafka settings (the status topic is on the uplink's cluster). */
-  use (kafka: Config['kafka']): void {
+  use(kafka: Config['kafka']): void {
     const first = this.kafka === null
     this.kafka = kafka
     this.generation++
@@ -102,7 +110,7 @@ export class Reporter {
     this.kick()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
     clearTimeout(this.retryTimer)
@@ -110,11 +118,11 @@ export class Reporter {
     await this.producer?.disconnect().catch(() => {})
   }
 
-  private kick (): void {
+  private kick(): void {
     if (this.outbox.events.length > 0) this.send(false)
   }
 
-  private save (): void {
+  private save(): void {
     try {
       writeFileAtomic(this.file, JSON.stringify(this.outbox) + '\n')
     } catch (err) {
@@ -123,7 +131,7 @@ export class Reporter {
   }
 
   /** Send the queued events (and a heartbeat if asked); one send at a time. */
-  private send (heartbeat: boolean): void {
+  private send(heartbeat: boolean): void {
     if (this.stopped || this.kafka === null) return
     if (this.sending !== null) {
       if (heartbeat) this.wantHeartbeat = true
@@ -135,44 +143,73 @@ export class Reporter {
     const beat = heartbeat || this.wantHeartbeat
     this.wantHeartbeat = false
     if (events.length === 0 && !beat) return
-    const messages = events.map((e) => ({ key: this.o.gatewayId, value: JSON.stringify(e), headers: { 'hf-type': e.type as string } }))
+    const messages = events.map(e => ({
+      key: this.o.gatewayId,
+      value: JSON.stringify(e),
+      headers: { 'hf-type': e.type as string }
+    }))
     if (beat) {
-      const hb = { type: 'heartbeat', gatewayId: this.o.gatewayId, at: new Date().toISOString(), ...this.o.heartbeat(), reportsQueued: events.length }
+      const hb = {
+        type: 'heartbeat',
+        gatewayId: this.o.gatewayId,
+        at: new Date().toISOString(),
+        ...this.o.heartbeat(),
+        reportsQueued: events.length
+      }
       messages.push({ key: this.o.gatewayId, value: JSON.stringify(hb), headers: { 'hf-type': 'heartbeat' } })
     }
     let producer = this.producer
     this.sending = (async () => {
       const budget = kafka.requestTimeoutMs * 2
       if (producer === null) {
-        producer = kafkaClient(kafka, 'status').producer({ allowAutoTopicCreation: true, retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 } })
+        producer = kafkaClient(kafka, 'status').producer({
+          allowAutoTopicCreation: true,
+          retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 }
+        })
         this.producer = producer
         await withTimeout(producer.connect(), budget, 'connect')
       }
-      await withTimeout(producer.send({ topic: this.o.topic, acks: -1, timeout: kafka.requestTimeoutMs, messages }), budget, 'produce')
-    })().then(() => {
-      this.lastSentMs = Date.now()
-      this.lastError = null
-      this.retryMs = RETRY_MIN_MS
-      if (events.length > 0) {
-        const sent = new Set(events.map((e) => e.seq))
-        this.outbox.events = this.outbox.events.filter((e) => !sent.has(e.seq))
-        this.outbox.lost = 0
-        this.save()
-        this.o.log.info({ events: events.map((e) => `${e.type} v${String(e.version)}`), topic: this.o.topic }, 'remote config events reported')
-      }
-    }, (err) => {
-      this.lastError = describe(err)
-      if (this.producer === producer) this.producer = null
-      void producer?.disconnect().catch(() => {})
-      if (events.length > 0) this.o.log.warn({ code: 'HF_ERR_REMOTE_REPORT', err: this.lastError, queued: events.length, retryInMs: this.retryMs }, 'status topic not reachable; reports stay queued')
-      clearTimeout(this.retryTimer)
-      this.retryTimer = setTimeout(() => this.kick(), this.retryMs)
-      this.retryTimer.unref()
-      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS)
-    }).finally(() => {
-      this.sending = null
-      if (generation !== this.generation || this.wantHeartbeat) this.send(this.wantHeartbeat)
-      else if (this.outbox.events.some((e) => !events.includes(e))) this.kick()
-    })
+      await withTimeout(
+        producer.send({ topic: this.o.topic, acks: -1, timeout: kafka.requestTimeoutMs, messages }),
+        budget,
+        'produce'
+      )
+    })()
+      .then(
+        () => {
+          this.lastSentMs = Date.now()
+          this.lastError = null
+          this.retryMs = RETRY_MIN_MS
+          if (events.length > 0) {
+            const sent = new Set(events.map(e => e.seq))
+            this.outbox.events = this.outbox.events.filter(e => !sent.has(e.seq))
+            this.outbox.lost = 0
+            this.save()
+            this.o.log.info(
+              { events: events.map(e => `${e.type} v${String(e.version)}`), topic: this.o.topic },
+              'remote config events reported'
+            )
+          }
+        },
+        err => {
+          this.lastError = describe(err)
+          if (this.producer === producer) this.producer = null
+          void producer?.disconnect().catch(() => {})
+          if (events.length > 0)
+            this.o.log.warn(
+              { code: 'HF_ERR_REMOTE_REPORT', err: this.lastError, queued: events.length, retryInMs: this.retryMs },
+              'status topic not reachable; reports stay queued'
+            )
+          clearTimeout(this.retryTimer)
+          this.retryTimer = setTimeout(() => this.kick(), this.retryMs)
+          this.retryTimer.unref()
+          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS)
+        }
+      )
+      .finally(() => {
+        this.sending = null
+        if (generation !== this.generation || this.wantHeartbeat) this.send(this.wantHeartbeat)
+        else if (this.outbox.events.some(e => !events.includes(e))) this.kick()
+      })
   }
 }

@@ -25,18 +25,25 @@ export interface RemoteState {
   applied: StoredDocument | null
   /** While `pending`: the confirmed document to roll back to (null = the local configuration). */
   previous: StoredDocument | null
-  pending: { version: number, since: string, deadline: string } | null
+  pending: { version: number; since: string; deadline: string } | null
   /** Highest version applied so far, confirmed or not: a document must be newer. */
   floor: number
   /** Per message key, the SHA-256 of the last value handled. */
   seen: Record<string, string>
 }
 
-export const emptyState = (): RemoteState => ({ format: 1, applied: null, previous: null, pending: null, floor: 0, seen: {} })
+export const emptyState = (): RemoteState => ({
+  format: 1,
+  applied: null,
+  previous: null,
+  pending: null,
+  floor: 0,
+  seen: {}
+})
 
 export const statePath = (dataDir: string): string => join(dataDir, 'remote-config.json')
 
-export function readState (file: string): RemoteState {
+export function readState(file: string): RemoteState {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -49,7 +56,6 @@ export function readState (file: string): RemoteState {
   return { ...emptyState(), ...s }
 }
 
-
-export function writeState (file: string, s: RemoteState): void {
+export function writeState(file: string, s: RemoteState): void {
   writeFileAtomic(file, JSON.stringify(s, null, 2) + '\n')
 }

@@ -36,28 +36,31 @@ export class ConfigWatcher {
   private wake: (() => void) | null = null
   private running: Promise<void> = Promise.resolve()
 
-  constructor (private readonly o: WatcherOptions, kafka: Config['kafka']) {
+  constructor(
+    private readonly o: WatcherOptions,
+    kafka: Config['kafka']
+  ) {
     this.kafka = kafka
   }
 
-  start (): void {
+  start(): void {
     this.running = this.supervise()
   }
 
   /** New Kafka settings: reconnect with them and read the topic again. */
-  restart (kafka: Config['kafka']): void {
+  restart(kafka: Config['kafka']): void {
     this.kafka = kafka
     this.generation++
     this.wake?.()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true
     this.wake?.()
     await this.running
   }
 
-  private async supervise (): Promise<void> {
+  private async supervise(): Promise<void> {
     let delay = 1000
     let lastError = ''
     while (!this.stopped) {
@@ -76,26 +79,36 @@ export class ConfigWatcher {
       await this.consumer?.disconnect().catch(() => {})
       this.consumer = null
       if (this.stopped) break
-      if (generation !== this.generation) { delay = 1000; continue }
+      if (generation !== this.generation) {
+        delay = 1000
+        continue
+      }
       delay = progressed ? 1000 : Math.min(delay * 2, 30_000)
       await this.pause(delay)
     }
   }
 
-  private async pause (ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.wake = null; resolve() }, ms)
-      this.wake = () => { clearTimeout(timer); this.wake = null; resolve() }
+  private async pause(ms: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(() => {
+        this.wake = null
+        resolve()
+      }, ms)
+      this.wake = () => {
+        clearTimeout(timer)
+        this.wake = null
+        resolve()
+      }
     })
   }
 
   /** One consumer's life: resolves when it crashed, the settings changed or the watcher stops. True if it got as far as reading. */
-  private async runOnce (generation: number): Promise<boolean> {
+  private async runOnce(generation: number): Promise<boolean> {
     const { gatewayId, topic, log } = this.o
     const kafka = kafkaClient(this.kafka, 'config')
     const budget = this.kafka.requestTimeoutMs * 2
     const admin = kafka.admin({ retry: { retries: 0 } })
-    let ends: Array<{ partition: number, high: string, low: string }>
+    let ends: Array<{ partition: number; high: string; low: string }>
     try {
       await withTimeout(admin.connect(), budget, 'connect')
       ends = await withTimeout(admin.fetchTopicOffsets(topic), budget, 'offsets')
@@ -112,8 +125,10 @@ export class ConfigWatcher {
     })
     this.consumer = consumer
     let ended!: () => void
-    const end = new Promise<void>((resolve) => { ended = resolve })
-    consumer.on(consumer.events.CRASH, (e) => {
+    const end = new Promise<void>(resolve => {
+      ended = resolve
+    })
+    consumer.on(consumer.events.CRASH, e => {
       log.warn({ code: 'HF_ERR_REMOTE_WATCH', err: describe(e.payload.error) }, 'config topic consumer stopped')
       ended()
     })
@@ -122,7 +137,10 @@ export class ConfigWatcher {
     let caughtUp = false
     let lastProgress = Date.now()
     let joined = false
-    consumer.on(consumer.events.GROUP_JOIN, () => { joined = true; lastProgress = Date.now() })
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      joined = true
+      lastProgress = Date.now()
+    })
     const finishCatchUp = (): void => {
       if (caughtUp) return
       caughtUp = true
@@ -151,7 +169,10 @@ export class ConfigWatcher {
     if (need.size === 0) finishCatchUp()
     const idle = setInterval(() => {
       if (!caughtUp && joined && Date.now() - lastProgress > CATCH_UP_IDLE_MS) {
-        log.warn({ topic, partitions: [...need.keys()] }, 'config topic: end offsets not reached; going on with what was read')
+        log.warn(
+          { topic, partitions: [...need.keys()] },
+          'config topic: end offsets not reached; going on with what was read'
+        )
         finishCatchUp()
       }
       if (generation !== this.generation || this.stopped) onWake()

@@ -16,16 +16,16 @@ export interface GatewayParts {
   buffer: ReadingBuffer
   admission: { reconfigure: (next: Readonly<Config>) => () => void }
   forwarder: {
-    reconfigure: (next: { link?: Uplinker, batch: Config['batch'], uplink: Config['uplink'] }) => void
-    testUplink: () => Promise<{ ok: boolean, error?: string }>
+    reconfigure: (next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }) => void
+    testUplink: () => Promise<{ ok: boolean; error?: string }>
     view: () => UplinkView
   }
-  mqtt: () => { listening: boolean, connections: number }
+  mqtt: () => { listening: boolean; connections: number }
   /** A Kafka link for the forwarder (createUplinker, wrapped so that closing it lets requests in flight finish). */
   newLink: (k: Config['kafka']) => Uplinker
 }
 
-export function runningParts (p: GatewayParts): RunningParts {
+export function runningParts(p: GatewayParts): RunningParts {
   return {
     holder: p.holder,
     parts: {
@@ -39,6 +39,13 @@ export function runningParts (p: GatewayParts): RunningParts {
       }
     },
     testUplink: async () => await p.forwarder.testUplink(),
-    heartbeat: heartbeatBuilder({ startedMs: p.startedMs, counters: p.counters, buffer: p.buffer, uplink: () => p.forwarder.view(), mqtt: p.mqtt, config: () => p.holder.current })
+    heartbeat: heartbeatBuilder({
+      startedMs: p.startedMs,
+      counters: p.counters,
+      buffer: p.buffer,
+      uplink: () => p.forwarder.view(),
+      mqtt: p.mqtt,
+      config: () => p.holder.current
+    })
   }
 }

@@ -4,7 +4,10 @@
  */
 import { HoldfastError } from '../errors.js'
 
-export interface UplinkTest { ok: boolean, error?: string }
+export interface UplinkTest {
+  ok: boolean
+  error?: string
+}
 
 export interface Actions {
   /** Try the uplink now (a metadata request); resolves with the outcome, never throws for a dead link. */
@@ -20,7 +23,13 @@ const NO_UPLINK = 'no uplink configured (kafka.brokers is empty)'
 
 export const noUplinkActions: Actions = {
   testUplink: async () => ({ ok: false, error: NO_UPLINK }),
-  drainNow: () => { throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK) },
-  pause: () => { throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK) },
-  resume: () => { throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK) }
+  drainNow: () => {
+    throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK)
+  },
+  pause: () => {
+    throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK)
+  },
+  resume: () => {
+    throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK)
+  }
 }

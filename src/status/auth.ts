@@ -8,12 +8,18 @@ export const SESSION_COOKIE = 'hf_session'
 /** Sessions kept at most; the oldest is dropped first. A gateway has a handful of technicians. */
 const MAX_SESSIONS = 64
 
-export interface Session { id: string, csrf: string, createdMs: number, expiresMs: number, address: string }
+export interface Session {
+  id: string
+  csrf: string
+  createdMs: number
+  expiresMs: number
+  address: string
+}
 
 const token = (): string => randomBytes(32).toString('base64url')
 
 /** Constant-time comparison of two strings of any length. */
-export function safeEqual (a: string, b: string): boolean {
+export function safeEqual(a: string, b: string): boolean {
   // Hashing first gives equal lengths, so the comparison leaks neither content nor length.
   const ha = createHash('sha256').update(a).digest()
   const hb = createHash('sha256').update(b).digest()
@@ -23,9 +29,9 @@ export function safeEqual (a: string, b: string): boolean {
 export class Sessions {
   private readonly byId = new Map<string, Session>()
 
-  constructor (private readonly ttlMs: number) {}
+  constructor(private readonly ttlMs: number) {}
 
-  create (address: string): Session {
+  create(address: string): Session {
     const now = Date.now()
     this.prune(now)
     while (this.byId.size >= MAX_SESSIONS) this.byId.delete(this.byId.keys().next().value!)
@@ -35,7 +41,7 @@ export class Sessions {
   }
 
   /** The live session for a cookie value, or null (unknown, expired). */
-  get (id: string | undefined): Session | null {
+  get(id: string | undefined): Session | null {
     if (id === undefined || id === '') return null
     const s = this.byId.get(id)
     if (s === undefined) return null
@@ -46,23 +52,23 @@ export class Sessions {
     return s
   }
 
-  revoke (id: string): void {
+  revoke(id: string): void {
     this.byId.delete(id)
   }
 
-  get size (): number {
+  get size(): number {
     return this.byId.size
   }
 
-  cookie (s: Session): string {
+  cookie(s: Session): string {
     return `${SESSION_COOKIE}=${s.id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.max(1, Math.floor(this.ttlMs / 1000))}`
   }
 
-  static clearCookie (): string {
+  static clearCookie(): string {
     return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`
   }
 
-  private prune (now: number): void {
+  private prune(now: number): void {
     for (const [id, s] of this.byId) if (now >= s.expiresMs) this.byId.delete(id)
   }
 }
@@ -76,16 +82,19 @@ export class LoginLimiter {
   /** Addresses tracked at most, so a flood of spoofed sources cannot grow memory without bound. */
   private static readonly MAX_ADDRESSES = 10_000
 
-  constructor (private readonly maxFailures: number, private readonly windowMs: number) {}
+  constructor(
+    private readonly maxFailures: number,
+    private readonly windowMs: number
+  ) {}
 
   /** 0 when the address may try now, else the milliseconds until it may. */
-  retryAfterMs (address: string): number {
+  retryAfterMs(address: string): number {
     const list = this.recent(address, Date.now())
     if (list.length < this.maxFailures) return 0
     return Math.max(1, list[list.length - this.maxFailures]! + this.windowMs - Date.now())
   }
 
-  fail (address: string): void {
+  fail(address: string): void {
     const now = Date.now()
     const list = this.recent(address, now)
     list.push(now)
@@ -93,12 +102,12 @@ export class LoginLimiter {
     if (this.failures.size > LoginLimiter.MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!)
   }
 
-  succeed (address: string): void {
+  succeed(address: string): void {
     this.failures.delete(address)
   }
 
-  private recent (address: string, now: number): number[] {
-    const list = (this.failures.get(address) ?? []).filter((t) => now - t < this.windowMs)
+  private recent(address: string, now: number): number[] {
+    const list = (this.failures.get(address) ?? []).filter(t => now - t < this.windowMs)
     if (list.length === 0) this.failures.delete(address)
     return list
   }

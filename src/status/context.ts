@@ -15,7 +15,7 @@ import type { StatusSources } from './snapshot.js'
 export interface Ctx {
   config: Readonly<Config>
   sources: StatusSources
-  ready: () => { ok: boolean, checks: Record<string, boolean> }
+  ready: () => { ok: boolean; checks: Record<string, boolean> }
   log: Logger
   logs: LogRing
   actions: Actions

@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js'
 import { VERSION } from '../version.js'
 
 /** Replaces every configured secret's value (raw and JSON-escaped) with [redacted]. */
-export function secretScrubber (config: Readonly<Config>): (text: string) => string {
+export function secretScrubber(config: Readonly<Config>): (text: string) => string {
   const secrets: string[] = []
   for (const leaf of LEAVES) {
     if (leaf.spec.secret !== true) continue
@@ -20,15 +20,15 @@ export function secretScrubber (config: Readonly<Config>): (text: string) => str
     if (typeof v === 'string' && v.length >= 6) secrets.push(v, JSON.stringify(v).slice(1, -1))
   }
   const unique = [...new Set(secrets)].sort((a, b) => b.length - a.length)
-  if (unique.length === 0) return (t) => t
-  return (text) => {
+  if (unique.length === 0) return t => t
+  return text => {
     let out = text
     for (const s of unique) out = out.split(s).join('[redacted]')
     return out
   }
 }
 
-function packageRoot (): string | null {
+function packageRoot(): string | null {
   for (const rel of ['../../../', '../../']) {
     const dir = new URL(rel, import.meta.url)
     try {
@@ -42,7 +42,7 @@ function packageRoot (): string | null {
 let cachedVersions: Record<string, unknown> | null = null
 
 /** Versions of Node, Holdfast and the installed runtime dependencies. */
-export function versions (): Record<string, unknown> {
+export function versions(): Record<string, unknown> {
   if (cachedVersions !== null) return cachedVersions
   const deps: Record<string, string> = {}
   const root = packageRoot()
@@ -51,7 +51,9 @@ export function versions (): Record<string, unknown> {
       const pkg = JSON.parse(readFileSync(root + 'package.json', 'utf8')) as { dependencies?: Record<string, string> }
       for (const name of Object.keys(pkg.dependencies ?? {})) {
         try {
-          deps[name] = (JSON.parse(readFileSync(`${root}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version
+          deps[name] = (
+            JSON.parse(readFileSync(`${root}node_modules/${name}/package.json`, 'utf8')) as { version: string }
+          ).version
         } catch {
           deps[name] = 'not installed'
         }
@@ -73,14 +75,14 @@ export function versions (): Record<string, unknown> {
 
 export interface BundleParts {
   config: Readonly<Config>
-  configInfo: { source: string, version: number | null }
+  configInfo: { source: string; version: number | null }
   status: unknown
   history: unknown
   logs: unknown
   metrics: string
 }
 
-export function diagnosticsBundle (p: BundleParts): { filename: string, body: string } {
+export function diagnosticsBundle(p: BundleParts): { filename: string; body: string } {
   const now = new Date()
   const doc = {
     kind: 'holdfast-diagnostics',
@@ -94,6 +96,12 @@ export function diagnosticsBundle (p: BundleParts): { filename: string, body: st
     logs: p.logs,
     metrics: p.metrics
   }
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-  return { filename: `holdfast-diagnostics-${p.config.gatewayId}-${stamp}.json`, body: secretScrubber(p.config)(JSON.stringify(doc, null, 2)) + '\n' }
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+  return {
+    filename: `holdfast-diagnostics-${p.config.gatewayId}-${stamp}.json`,
+    body: secretScrubber(p.config)(JSON.stringify(doc, null, 2)) + '\n'
+  }
 }

@@ -17,25 +17,29 @@ export interface DocumentSources {
   host: HostMonitor
   history: RateHistory
   logs: LogRing
-  ready: () => { ok: boolean, checks: Record<string, boolean> }
+  ready: () => { ok: boolean; checks: Record<string, boolean> }
 }
 
 const PROBLEMS_SHOWN = 30
 const ERROR_WINDOW_MS = 15 * 60_000
 
-export function statusDocument (d: DocumentSources) {
+export function statusDocument(d: DocumentSources) {
   const snap = statusSnapshot(d.sources)
   const now = Date.parse(snap.now)
   const host = d.host.get()
   const recentProblems: LogEntry[] = d.logs.problemLines(PROBLEMS_SHOWN)
-  const recentErrors = recentProblems.filter((l) => (l.level === 'error' || l.level === 'fatal') && now - Date.parse(l.time) < ERROR_WINDOW_MS).length
+  const recentErrors = recentProblems.filter(
+    l => (l.level === 'error' || l.level === 'fatal') && now - Date.parse(l.time) < ERROR_WINDOW_MS
+  ).length
   const ready = d.ready()
   const uplink = snap.uplink
   // The forwarder keeps its state transitions; without it, the current state is the history.
-  const transitions = (uplink as { history?: ReadonlyArray<{ state: string, at: string, reason: string | null }> }).history
-  const uplinkHistory = transitions !== undefined && transitions.length > 0
-    ? [...transitions].reverse()
-    : [{ state: uplink.state, at: uplink.since, reason: uplink.lastError }]
+  const transitions = (uplink as { history?: ReadonlyArray<{ state: string; at: string; reason: string | null }> })
+    .history
+  const uplinkHistory =
+    transitions !== undefined && transitions.length > 0
+      ? [...transitions].reverse()
+      : [{ state: uplink.state, at: uplink.since, reason: uplink.lastError }]
   const health = assess({
     mqttListening: snap.mqtt.listening,
     bufferWritable: ready.checks.bufferWritable !== false,
@@ -53,13 +57,20 @@ export function statusDocument (d: DocumentSources) {
   })
   return {
     ...snap,
-    devices: snap.devices.map((dev) => ({ ...dev, ratePerS: d.history.deviceRate(dev.id, dev.received) })),
+    devices: snap.devices.map(dev => ({ ...dev, ratePerS: d.history.deviceRate(dev.id, dev.received) })),
     ready,
     health,
-    rates: (({ ingest, forward, drop }) => ({ ingestPerS: ingest, forwardPerS: forward, dropPerS: drop }))(d.history.current()),
+    rates: (({ ingest, forward, drop }) => ({ ingestPerS: ingest, forwardPerS: forward, dropPerS: drop }))(
+      d.history.current()
+    ),
     uplinkHistory,
     host,
-    store: { ...snap.store, maxBytes: d.config.store.maxBytes, minFreeBytes: d.config.store.minFreeBytes, synchronous: d.config.store.synchronous },
+    store: {
+      ...snap.store,
+      maxBytes: d.config.store.maxBytes,
+      minFreeBytes: d.config.store.minFreeBytes,
+      synchronous: d.config.store.synchronous
+    },
     recentProblems,
     problemCount: d.logs.problemCount
   }
@@ -71,10 +82,10 @@ export type StatusDocument = ReturnType<typeof statusDocument>
  * The page's live feed: the same document with each device cut to what the table shows, so a
  * fleet of a thousand devices costs the page ~150 KB a second rather than ~650 KB.
  */
-export function pageDocument (doc: StatusDocument) {
+export function pageDocument(doc: StatusDocument) {
   return {
     ...doc,
-    devices: doc.devices.map((d) => {
+    devices: doc.devices.map(d => {
       const dropped: Record<string, number> = {}
       for (const [k, v] of Object.entries(d.dropped)) if (typeof v === 'number' && v > 0) dropped[k] = v
       const q = (d as { quota?: unknown }).quota

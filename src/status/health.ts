@@ -5,19 +5,26 @@
 import type { HostFacts } from '../metrics/host.js'
 
 export type Level = 'ok' | 'warn' | 'crit'
-export interface Problem { level: Exclude<Level, 'ok'>, area: 'mqtt' | 'buffer' | 'uplink' | 'backlog' | 'devices' | 'host' | 'drops' | 'log', text: string }
-export interface Health { level: Level, problems: Problem[] }
+export interface Problem {
+  level: Exclude<Level, 'ok'>
+  area: 'mqtt' | 'buffer' | 'uplink' | 'backlog' | 'devices' | 'host' | 'drops' | 'log'
+  text: string
+}
+export interface Health {
+  level: Level
+  problems: Problem[]
+}
 
 export interface HealthInput {
   mqttListening: boolean
   bufferWritable: boolean
   /** Set when start-up found the buffer files damaged and salvaged them. */
-  recovery?: { at: string, reason: string, salvagedReadings: number, quarantinedTo: string } | null
-  uplink: { state: string, since: string, lastError: string | null, etaS: number | null, drainRate: number }
-  backlog: { readings: number, bytes: number, oldestAgeS: number }
+  recovery?: { at: string; reason: string; salvagedReadings: number; quarantinedTo: string } | null
+  uplink: { state: string; since: string; lastError: string | null; etaS: number | null; drainRate: number }
+  backlog: { readings: number; bytes: number; oldestAgeS: number }
   storeMaxBytes: number
   minFreeBytes: number
-  devices: ReadonlyArray<{ id: string, connected: boolean, lastSeenS: number | null }>
+  devices: ReadonlyArray<{ id: string; connected: boolean; lastSeenS: number | null }>
   /** Drops over the last minute, by reason. */
   recentDrops: Record<string, number>
   /** Connections/logins refused over the last minute, by reason. */
@@ -29,71 +36,130 @@ export interface HealthInput {
 
 const SILENT_AFTER_S = 60
 
-export function duration (s: number): string {
+export function duration(s: number): string {
   if (s < 90) return `${Math.round(s)} s`
   if (s < 90 * 60) return `${Math.round(s / 60)} min`
   if (s < 48 * 3600) return `${(s / 3600).toFixed(1)} h`
   return `${(s / 86400).toFixed(1)} days`
 }
 
-function list (ids: string[], max = 3): string {
+function list(ids: string[], max = 3): string {
   return ids.length <= max ? ids.join(', ') : `${ids.slice(0, max).join(', ')} and ${ids.length - max} more`
 }
 
-export function assess (h: HealthInput): Health {
+export function assess(h: HealthInput): Health {
   const p: Problem[] = []
   if (!h.mqttListening) p.push({ level: 'crit', area: 'mqtt', text: 'MQTT listener is down: devices cannot connect' })
-  if (h.recovery != null) p.push({ level: 'warn', area: 'buffer', text: `Buffer files were damaged (${h.recovery.reason}); ${h.recovery.salvagedReadings.toLocaleString('en')} readings kept, damaged files in ${h.recovery.quarantinedTo}` })
-  if (!h.bufferWritable) p.push({ level: 'crit', area: 'buffer', text: 'Buffer commits are failing: readings are being refused (disk full or I/O error?)' })
+  if (h.recovery != null)
+    p.push({
+      level: 'warn',
+      area: 'buffer',
+      text: `Buffer files were damaged (${h.recovery.reason}); ${h.recovery.salvagedReadings.toLocaleString('en')} readings kept, damaged files in ${h.recovery.quarantinedTo}`
+    })
+  if (!h.bufferWritable)
+    p.push({
+      level: 'crit',
+      area: 'buffer',
+      text: 'Buffer commits are failing: readings are being refused (disk full or I/O error?)'
+    })
 
   const u = h.uplink
   const forS = Math.max(0, (h.nowMs - Date.parse(u.since)) / 1000)
   const why = u.lastError !== null ? `: ${u.lastError}` : ''
   if (u.state === 'down') p.push({ level: 'crit', area: 'uplink', text: `Uplink down for ${duration(forS)}${why}` })
-  else if (u.state === 'degraded') p.push({ level: 'warn', area: 'uplink', text: `Uplink degraded for ${duration(forS)}${why}` })
-  else if (u.state === 'paused') p.push({ level: 'warn', area: 'uplink', text: `Forwarding paused for ${duration(forS)} — resume it when done` })
-  else if (u.state === 'unconfigured') p.push({ level: 'warn', area: 'uplink', text: 'No uplink configured: readings are kept here, not forwarded' })
+  else if (u.state === 'degraded')
+    p.push({ level: 'warn', area: 'uplink', text: `Uplink degraded for ${duration(forS)}${why}` })
+  else if (u.state === 'paused')
+    p.push({ level: 'warn', area: 'uplink', text: `Forwarding paused for ${duration(forS)} — resume it when done` })
+  else if (u.state === 'unconfigured')
+    p.push({ level: 'warn', area: 'uplink', text: 'No uplink configured: readings are kept here, not forwarded' })
 
   const share = h.storeMaxBytes > 0 ? h.backlog.bytes / h.storeMaxBytes : 0
-  if (share >= 0.95) p.push({ level: 'crit', area: 'backlog', text: `Buffer ${Math.round(share * 100)}% of its disk budget: new readings will soon be refused` })
-  else if (share >= 0.8) p.push({ level: 'warn', area: 'backlog', text: `Buffer ${Math.round(share * 100)}% of its disk budget` })
+  if (share >= 0.95)
+    p.push({
+      level: 'crit',
+      area: 'backlog',
+      text: `Buffer ${Math.round(share * 100)}% of its disk budget: new readings will soon be refused`
+    })
+  else if (share >= 0.8)
+    p.push({ level: 'warn', area: 'backlog', text: `Buffer ${Math.round(share * 100)}% of its disk budget` })
   if (h.backlog.readings > 0 && h.backlog.oldestAgeS > 300 && u.state !== 'connected') {
-    p.push({ level: 'warn', area: 'backlog', text: `${h.backlog.readings.toLocaleString('en')} readings waiting, oldest ${duration(h.backlog.oldestAgeS)} old` })
+    p.push({
+      level: 'warn',
+      area: 'backlog',
+      text: `${h.backlog.readings.toLocaleString('en')} readings waiting, oldest ${duration(h.backlog.oldestAgeS)} old`
+    })
   }
 
-  const silent = h.devices.filter((d) => !d.connected && d.lastSeenS !== null && d.lastSeenS > SILENT_AFTER_S).map((d) => d.id)
-  if (silent.length > 0) p.push({ level: 'warn', area: 'devices', text: `${silent.length} device${silent.length > 1 ? 's' : ''} offline for over a minute: ${list(silent)}` })
+  const silent = h.devices
+    .filter(d => !d.connected && d.lastSeenS !== null && d.lastSeenS > SILENT_AFTER_S)
+    .map(d => d.id)
+  if (silent.length > 0)
+    p.push({
+      level: 'warn',
+      area: 'devices',
+      text: `${silent.length} device${silent.length > 1 ? 's' : ''} offline for over a minute: ${list(silent)}`
+    })
 
-  const drops = Object.entries(h.recentDrops).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1])
+  const drops = Object.entries(h.recentDrops)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
   if (drops.length > 0) {
     const n = drops.reduce((s, [, v]) => s + v, 0)
-    p.push({ level: 'warn', area: 'drops', text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})` })
+    p.push({
+      level: 'warn',
+      area: 'drops',
+      text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})`
+    })
   }
 
-  const refused = Object.entries(h.recentRefused).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1])
+  const refused = Object.entries(h.recentRefused)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
   if (refused.length > 0) {
     const n = refused.reduce((s, [, v]) => s + v, 0)
-    p.push({ level: 'warn', area: 'devices', text: `${n.toLocaleString('en')} connection${n > 1 ? 's' : ''} or logins refused in the last minute (${refused.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})` })
+    p.push({
+      level: 'warn',
+      area: 'devices',
+      text: `${n.toLocaleString('en')} connection${n > 1 ? 's' : ''} or logins refused in the last minute (${refused.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})`
+    })
   }
 
   const host = h.host
   if (host.disk !== null) {
-    if (host.disk.freeBytes < h.minFreeBytes) p.push({ level: 'crit', area: 'host', text: `Data volume almost full: ${fmtBytes(host.disk.freeBytes)} free` })
-    else if (host.disk.usedPct >= 90) p.push({ level: 'warn', area: 'host', text: `Data volume ${host.disk.usedPct}% full (${fmtBytes(host.disk.freeBytes)} free)` })
+    if (host.disk.freeBytes < h.minFreeBytes)
+      p.push({ level: 'crit', area: 'host', text: `Data volume almost full: ${fmtBytes(host.disk.freeBytes)} free` })
+    else if (host.disk.usedPct >= 90)
+      p.push({
+        level: 'warn',
+        area: 'host',
+        text: `Data volume ${host.disk.usedPct}% full (${fmtBytes(host.disk.freeBytes)} free)`
+      })
   }
-  if (host.memUsedPct !== null && host.memUsedPct >= 90) p.push({ level: 'warn', area: 'host', text: `Memory ${host.memUsedPct}% used` })
-  if (host.cpuLoadPct !== null && host.cpuLoadPct >= 95) p.push({ level: 'warn', area: 'host', text: `CPU ${host.cpuLoadPct}% busy` })
-  if (host.temperatureC !== null && host.temperatureC >= 80) p.push({ level: host.temperatureC >= 90 ? 'crit' : 'warn', area: 'host', text: `Board at ${host.temperatureC} °C` })
-  if (h.recentErrors > 0) p.push({ level: 'warn', area: 'log', text: `${h.recentErrors} error${h.recentErrors > 1 ? 's' : ''} logged in the last 15 minutes (see Recent warnings and errors)` })
+  if (host.memUsedPct !== null && host.memUsedPct >= 90)
+    p.push({ level: 'warn', area: 'host', text: `Memory ${host.memUsedPct}% used` })
+  if (host.cpuLoadPct !== null && host.cpuLoadPct >= 95)
+    p.push({ level: 'warn', area: 'host', text: `CPU ${host.cpuLoadPct}% busy` })
+  if (host.temperatureC !== null && host.temperatureC >= 80)
+    p.push({ level: host.temperatureC >= 90 ? 'crit' : 'warn', area: 'host', text: `Board at ${host.temperatureC} °C` })
+  if (h.recentErrors > 0)
+    p.push({
+      level: 'warn',
+      area: 'log',
+      text: `${h.recentErrors} error${h.recentErrors > 1 ? 's' : ''} logged in the last 15 minutes (see Recent warnings and errors)`
+    })
 
   p.sort((a, b) => (a.level === b.level ? 0 : a.level === 'crit' ? -1 : 1))
-  return { level: p.some((x) => x.level === 'crit') ? 'crit' : p.length > 0 ? 'warn' : 'ok', problems: p }
+  return { level: p.some(x => x.level === 'crit') ? 'crit' : p.length > 0 ? 'warn' : 'ok', problems: p }
 }
 
-export function fmtBytes (n: number): string {
+export function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let i = 0
   let v = n
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
   return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`
 }

@@ -13,25 +13,46 @@ export const BASE_HEADERS: Record<string, string> = {
 }
 
 /** The page loads only its own script and style; nothing may leave for another origin. */
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-export function send (res: ServerResponse, code: number, body: string | Buffer, headers: Record<string, string | string[]>): void {
+export function send(
+  res: ServerResponse,
+  code: number,
+  body: string | Buffer,
+  headers: Record<string, string | string[]>
+): void {
   res.writeHead(code, { ...BASE_HEADERS, 'content-length': String(Buffer.byteLength(body)), ...headers })
   res.end(body)
 }
 
-export function json (res: ServerResponse, code: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
-  send(res, code, JSON.stringify(body), { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers })
+export function json(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  headers: Record<string, string | string[]> = {}
+): void {
+  send(res, code, JSON.stringify(body), {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...headers
+  })
 }
 
 /** `{ error, code }`: the message for people, the code for programs and tests. */
-export function fail (res: ServerResponse, status: number, code: ErrorCode, message?: string, headers: Record<string, string> = {}): void {
+export function fail(
+  res: ServerResponse,
+  status: number,
+  code: ErrorCode,
+  message?: string,
+  headers: Record<string, string> = {}
+): void {
   json(res, status, { error: message ?? ErrorCodes[code], code }, headers)
 }
 
 export class BodyTooLarge extends Error {}
 
-export async function readBody (req: IncomingMessage, limit: number): Promise<string> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const c of req) {
@@ -42,7 +63,7 @@ export async function readBody (req: IncomingMessage, limit: number): Promise<st
   return Buffer.concat(chunks).toString('utf8')
 }
 
-export function parseCookies (header: string | undefined): Map<string, string> {
+export function parseCookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>()
   if (header === undefined) return out
   for (const part of header.split(';')) {
@@ -55,7 +76,7 @@ export function parseCookies (header: string | undefined): Map<string, string> {
 }
 
 /** The client's address as the socket sees it (the gateway is reached directly on the LAN, no proxy). */
-export function clientAddress (req: IncomingMessage): string {
+export function clientAddress(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown'
 }
 
@@ -63,7 +84,7 @@ export function clientAddress (req: IncomingMessage): string {
  * A state-changing request must come from our own page: when the browser says where it came
  * from (Origin, or Sec-Fetch-Site), it must be this very origin.
  */
-export function sameOrigin (req: IncomingMessage): boolean {
+export function sameOrigin(req: IncomingMessage): boolean {
   const site = req.headers['sec-fetch-site']
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false
   const origin = req.headers.origin

@@ -29,7 +29,7 @@ export interface HttpOptions {
   host: string
   port: number
   sources: StatusSources
-  ready: () => { ok: boolean, checks: Record<string, boolean> }
+  ready: () => { ok: boolean; checks: Record<string, boolean> }
   log: Logger
   /** The validated configuration: status.* settings, the data dir for host facts, the diagnostics bundle. */
   config: Readonly<Config>
@@ -41,7 +41,7 @@ export interface HttpOptions {
 
 const MAX_BODY_BYTES = 16 * 1024
 
-export async function startHttp (opts: HttpOptions): Promise<Server> {
+export async function startHttp(opts: HttpOptions): Promise<Server> {
   const { config, log } = opts
   const st = config.status
   const host = new HostMonitor(config.dataDir, st.hostIntervalMs, log)
@@ -76,13 +76,13 @@ export async function startHttp (opts: HttpOptions): Promise<Server> {
       intervalMs: st.pushIntervalMs,
       maxClients: MAX_STREAMS,
       build: () => scrub(JSON.stringify(pageDocument(ctx.document()))),
-      allowed: (id) => st.public || sessions.get(id ?? undefined) !== null
+      allowed: id => st.public || sessions.get(id ?? undefined) !== null
     }),
     document: () => statusDocument({ sources: opts.sources, config, host, history, logs: ctx.logs, ready: opts.ready }),
     scrub,
     stats
   }
-  history.onPoint((p) => ctx.hub.broadcast('point', JSON.stringify(p)))
+  history.onPoint(p => ctx.hub.broadcast('point', JSON.stringify(p)))
 
   const routes = new Map<string, Route[]>()
   for (const r of [...probeRoutes, ...pageRoutes, ...sessionRoutes, ...viewRoutes, ...actionRoutes]) {
@@ -94,15 +94,18 @@ export async function startHttp (opts: HttpOptions): Promise<Server> {
     const candidates = routes.get(path)
     if (candidates === undefined) return json(res, 404, { error: 'not found' })
     const method = req.method === 'HEAD' ? 'GET' : req.method
-    const route = candidates.find((r) => r.method === method)
-    if (route === undefined) return json(res, 405, { error: 'method not allowed' }, { allow: candidates.map((r) => r.method).join(', ') })
+    const route = candidates.find(r => r.method === method)
+    if (route === undefined)
+      return json(res, 405, { error: 'method not allowed' }, { allow: candidates.map(r => r.method).join(', ') })
 
     const session = sessions.get(parseCookies(req.headers.cookie).get(SESSION_COOKIE))
     const address = clientAddress(req)
     const mayView = st.public || session !== null
     if (route.access === 'view' && !mayView) return fail(res, 401, 'HF_ERR_LOGIN_REQUIRED')
     if (route.access === 'metrics' && !mayView && !bearerOk(req, st.metricsToken)) {
-      return fail(res, 401, 'HF_ERR_LOGIN_REQUIRED', 'login or a bearer token required', { 'www-authenticate': 'Bearer realm="holdfast"' })
+      return fail(res, 401, 'HF_ERR_LOGIN_REQUIRED', 'login or a bearer token required', {
+        'www-authenticate': 'Bearer realm="holdfast"'
+      })
     }
     if (route.access === 'tech' && session === null) return fail(res, 401, 'HF_ERR_LOGIN_REQUIRED')
 
@@ -111,12 +114,17 @@ export async function startHttp (opts: HttpOptions): Promise<Server> {
       try {
         body = parseBody(req, await readBody(req, MAX_BODY_BYTES))
       } catch (err) {
-        return err instanceof BodyTooLarge ? json(res, 413, { error: err.message }) : json(res, 400, { error: 'malformed body' })
+        return err instanceof BodyTooLarge
+          ? json(res, 413, { error: err.message })
+          : json(res, 400, { error: 'malformed body' })
       }
       if (route.access === 'tech') {
         const token = req.headers['x-csrf-token'] ?? body.csrf
         if (!sameOrigin(req) || typeof token !== 'string' || !safeEqual(token, session!.csrf)) {
-          log.warn({ code: 'HF_ERR_CSRF', address, path }, 'technician action refused: missing or wrong CSRF token, or cross-site')
+          log.warn(
+            { code: 'HF_ERR_CSRF', address, path },
+            'technician action refused: missing or wrong CSRF token, or cross-site'
+          )
           return fail(res, 403, 'HF_ERR_CSRF')
         }
       }
@@ -151,19 +159,22 @@ export async function startHttp (opts: HttpOptions): Promise<Server> {
   host.start()
   history.start()
   if (!st.public && st.passwordHash === '') {
-    log.warn({ code: 'HF_ERR_LOGIN_UNAVAILABLE' }, 'status page locked: no technician password (status.passwordHash) and status.public is off; /healthz and /readyz stay open')
+    log.warn(
+      { code: 'HF_ERR_LOGIN_UNAVAILABLE' },
+      'status page locked: no technician password (status.passwordHash) and status.public is off; /healthz and /readyz stay open'
+    )
   }
   log.info({ host: opts.host, port: opts.port, public: st.public }, 'http listening')
   return server
 }
 
-function bearerOk (req: IncomingMessage, token: string): boolean {
+function bearerOk(req: IncomingMessage, token: string): boolean {
   if (token === '') return false
   const h = req.headers.authorization
   return typeof h === 'string' && h.startsWith('Bearer ') && safeEqual(h.slice(7).trim(), token)
 }
 
-function parseBody (req: IncomingMessage, text: string): Record<string, unknown> {
+function parseBody(req: IncomingMessage, text: string): Record<string, unknown> {
   if (text === '') return {}
   const type = String(req.headers['content-type'] ?? '')
   if (type.startsWith('application/json')) {

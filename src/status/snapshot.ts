@@ -9,7 +9,7 @@ export interface UplinkView {
   lastError: string | null
   drainRate: number
   etaS: number | null
-  history?: ReadonlyArray<{ state: string, at: string, reason: string | null }>
+  history?: ReadonlyArray<{ state: string; at: string; reason: string | null }>
 }
 
 export interface StatusSources {
@@ -18,8 +18,8 @@ export interface StatusSources {
   counters: Counters
   buffer: ReadingBuffer
   uplink: () => UplinkView
-  mqtt: () => { listening: boolean, connections: number }
-  config: () => { source: string, version: number | null }
+  mqtt: () => { listening: boolean; connections: number }
+  config: () => { source: string; version: number | null }
   /** Per-device quota object (limits, usage, drops), from the admission step. */
   quotaOf?: (device: string) => unknown
   /** Uplink budget: per period budget, used, remaining, projection; what each class does now. */
@@ -30,7 +30,7 @@ export interface StatusSources {
 
 const ageS = (ms: number, now: number): number => Math.max(0, Math.round((now - ms) / 100) / 10)
 
-export function statusSnapshot (s: StatusSources) {
+export function statusSnapshot(s: StatusSources) {
   const now = Date.now()
   const usage = s.buffer.usageTotal()
   const oldest = s.buffer.oldestRecvMs()
@@ -41,18 +41,32 @@ export function statusSnapshot (s: StatusSources) {
     uptimeS: Math.round((now - s.startedMs) / 1000),
     now: new Date(now).toISOString(),
     uplink: s.uplink(),
-    backlog: { readings: usage.readings, bytes: usage.bytes, oldestAgeS: oldest === null ? 0 : ageS(oldest, now), lastSeq: s.buffer.lastSeq() },
+    backlog: {
+      readings: usage.readings,
+      bytes: usage.bytes,
+      oldestAgeS: oldest === null ? 0 : ageS(oldest, now),
+      lastSeq: s.buffer.lastSeq()
+    },
     store: { recovery: s.buffer.recovery },
     clock: { state: s.buffer.clock.state, steps: s.buffer.clock.steps },
     counters: {
-      received: c.received, stored: c.stored, forwarded: c.forwarded, duplicates: c.duplicates, authFailures: c.authFailures, dropped: { ...c.dropped }, refused: { ...c.refused },
-      rollups: c.rollups, forwardedRollups: c.forwardedRollups, lateReadings: c.lateReadings, compacted: c.compacted
+      received: c.received,
+      stored: c.stored,
+      forwarded: c.forwarded,
+      duplicates: c.duplicates,
+      authFailures: c.authFailures,
+      dropped: { ...c.dropped },
+      refused: { ...c.refused },
+      rollups: c.rollups,
+      forwardedRollups: c.forwardedRollups,
+      lateReadings: c.lateReadings,
+      compacted: c.compacted
     },
     budget: s.budget?.() ?? null,
     aggregation: s.aggregation?.() ?? null,
     mqtt: s.mqtt(),
     config: s.config(),
-    devices: [...c.devices.values()].map((d) => {
+    devices: [...c.devices.values()].map(d => {
       const u = s.buffer.usageOf(d.id)
       return {
         id: d.id,

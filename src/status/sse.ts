@@ -8,7 +8,11 @@ import { constants, createGzip, type Gzip } from 'node:zlib'
 import { BASE_HEADERS } from './http.js'
 
 /** A stream's writer: the response itself, or a gzip stream flushed after every event. */
-interface Client { res: ServerResponse, gzip: Gzip | null, sessionId: string | null }
+interface Client {
+  res: ServerResponse
+  gzip: Gzip | null
+  sessionId: string | null
+}
 
 export interface HubOptions {
   intervalMs: number
@@ -25,14 +29,14 @@ export class EventHub {
   private readonly clients = new Set<Client>()
   private timer: NodeJS.Timeout | null = null
 
-  constructor (private readonly o: HubOptions) {}
+  constructor(private readonly o: HubOptions) {}
 
-  get size (): number {
+  get size(): number {
     return this.clients.size
   }
 
   /** Open a stream; false when there are too many already (the caller answers 503). */
-  open (req: IncomingMessage, res: ServerResponse, sessionId: string | null, first: Array<[string, string]>): boolean {
+  open(req: IncomingMessage, res: ServerResponse, sessionId: string | null, first: Array<[string, string]>): boolean {
     if (this.clients.size >= this.o.maxClients) return false
     // A big fleet's status is mostly repeated keys: gzip makes it several times smaller on Wi-Fi.
     const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')) ? createGzip({ level: 1 }) : null
@@ -47,7 +51,10 @@ export class EventHub {
     gzip?.pipe(res)
     const c: Client = { res, gzip, sessionId }
     this.clients.add(c)
-    req.on('close', () => { this.clients.delete(c); gzip?.destroy() })
+    req.on('close', () => {
+      this.clients.delete(c)
+      gzip?.destroy()
+    })
     this.send(c, `retry: 2000\n\n`)
     for (const [event, data] of first) this.write(c, event, data)
     this.write(c, 'status', this.o.build())
@@ -59,17 +66,17 @@ export class EventHub {
   }
 
   /** Send one event to every stream now (e.g. a new chart point). */
-  broadcast (event: string, data: string): void {
+  broadcast(event: string, data: string): void {
     for (const c of this.clients) this.write(c, event, data)
   }
 
-  closeAll (): void {
+  closeAll(): void {
     for (const c of this.clients) this.end(c)
     this.clients.clear()
     this.stopTimer()
   }
 
-  private tick (): void {
+  private tick(): void {
     if (this.clients.size === 0) return this.stopTimer()
     let data: string | null = null
     for (const c of this.clients) {
@@ -84,7 +91,7 @@ export class EventHub {
     }
   }
 
-  private write (c: Client, event: string, data: string): void {
+  private write(c: Client, event: string, data: string): void {
     if (c.res.writableLength + (c.gzip?.writableLength ?? 0) > MAX_QUEUED_BYTES) {
       c.gzip?.destroy()
       c.res.destroy()
@@ -94,7 +101,7 @@ export class EventHub {
     this.send(c, `event: ${event}\ndata: ${data}\n\n`)
   }
 
-  private send (c: Client, text: string): void {
+  private send(c: Client, text: string): void {
     if (c.gzip === null) {
       c.res.write(text)
       return
@@ -103,12 +110,12 @@ export class EventHub {
     c.gzip.flush(constants.Z_SYNC_FLUSH)
   }
 
-  private end (c: Client): void {
+  private end(c: Client): void {
     if (c.gzip !== null) c.gzip.end()
     else c.res.end()
   }
 
-  private stopTimer (): void {
+  private stopTimer(): void {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
   }

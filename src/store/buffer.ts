@@ -15,13 +15,37 @@ import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
  * KIND_LOCAL (stored in `kept` only, never forwarded: raw readings of rollup-only topics, kept `keepMs`).
  * `meta` travels to the commit hook untouched (the aggregator's parsed payload).
  */
-export interface NewReading { device: string, topic: string, payload: Buffer, eventMs: number | null, qos: number, cls?: number, kind?: number, keepMs?: number, meta?: unknown }
-export interface StoredReading { seq: number, device: string, topic: string, payload: Buffer, recvMs: number, eventMs: number | null, qos: number, cls?: number, kind?: number }
+export interface NewReading {
+  device: string
+  topic: string
+  payload: Buffer
+  eventMs: number | null
+  qos: number
+  cls?: number
+  kind?: number
+  keepMs?: number
+  meta?: unknown
+}
+export interface StoredReading {
+  seq: number
+  device: string
+  topic: string
+  payload: Buffer
+  recvMs: number
+  eventMs: number | null
+  qos: number
+  cls?: number
+  kind?: number
+}
 export const KIND_RAW = 0
 export const KIND_ROLLUP = 1
 export const KIND_LOCAL = 2
 /** A forwarding lane: the readings of one priority and kind, read and released in seq order. */
-export interface Lane { cls: number, kind: number, readings: number }
+export interface Lane {
+  cls: number
+  kind: number
+  readings: number
+}
 const laneKey = (cls: number, kind: number): number => cls * 4 + kind
 
 /** What a commit hook may do inside the group commit's transaction. */
@@ -45,9 +69,17 @@ export interface CommitHook {
   rolledBack: () => void
 }
 export type AppendCallback = (err: HoldfastError | null, seq: number) => void
-export interface Usage { readings: number, bytes: number }
+export interface Usage {
+  readings: number
+  bytes: number
+}
 /** A request to delete a device's oldest readings in the next group commit, and what it did. */
-export interface Eviction { device: string, readings: number, bytes: number, reason: string }
+export interface Eviction {
+  device: string
+  readings: number
+  bytes: number
+  reason: string
+}
 
 /** Bytes a reading costs on disk beyond its payload and topic: row header, key, index. */
 export const ROW_OVERHEAD_BYTES = 40
@@ -130,41 +162,70 @@ export class ReadingBuffer {
   private readonly txLanes = new Map<number, number>()
   private txRemoved: StoredReading[] = []
 
-  constructor (db: DB, private readonly commitWindowMs = 0) {
+  constructor(
+    db: DB,
+    private readonly commitWindowMs = 0
+  ) {
     this.db = db
     this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    this.insertKept = db.prepare('INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-    const keep = 'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms, fwd_ms) SELECT seq, device, topic, payload, recv_ms, event_ms, qos, ?, ? FROM readings'
+    this.insertKept = db.prepare(
+      'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+    )
+    const keep =
+      'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms, fwd_ms) SELECT seq, device, topic, payload, recv_ms, event_ms, qos, ?, ? FROM readings'
     this.keepRun = db.prepare(`${keep} WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0`)
     this.keepRunLane = db.prepare(`${keep} WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`)
-    this.selectLaneBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? AND cls = 0 AND kind = 0 ORDER BY seq LIMIT ?`).raw()
-    this.selectLane = db.prepare(`SELECT ${COLS} FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`).raw()
-    this.selectNewestBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`).raw()
-    this.deleteRunBulk = db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0 RETURNING seq').pluck()
-    this.deleteRunLane = db.prepare(`DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ? RETURNING seq`).pluck()
+    this.selectLaneBulk = db
+      .prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? AND cls = 0 AND kind = 0 ORDER BY seq LIMIT ?`)
+      .raw()
+    this.selectLane = db
+      .prepare(
+        `SELECT ${COLS} FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`
+      )
+      .raw()
+    this.selectNewestBulk = db
+      .prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`)
+      .raw()
+    this.deleteRunBulk = db
+      .prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0 RETURNING seq')
+      .pluck()
+    this.deleteRunLane = db
+      .prepare(`DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ? RETURNING seq`)
+      .pluck()
     this.selectRaw = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND kind = 0 ORDER BY seq LIMIT ?`).raw()
-    this.selectKeptHead = db.prepare('SELECT id, until_ms, length(payload) + length(topic) FROM kept ORDER BY id LIMIT ?').raw()
+    this.selectKeptHead = db
+      .prepare('SELECT id, until_ms, length(payload) + length(topic) FROM kept ORDER BY id LIMIT ?')
+      .raw()
     this.deleteKeptTo = db.prepare('DELETE FROM kept WHERE id <= ?')
     this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck()
     this.insertDevice = db.prepare('INSERT INTO devices (name) VALUES (?)')
-    this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+    this.setMeta = db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'
+    )
     // raw(): rows as arrays, a third cheaper to read than objects on the drain path.
     this.selectRange = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`).raw()
     this.selectNewest = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?`).raw()
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
-        this.selectDeviceOldest = db.prepare('SELECT seq, topic, length(payload) AS n, cls, kind FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?')
+    this.selectDeviceOldest = db.prepare(
+      'SELECT seq, topic, length(payload) AS n, cls, kind FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?'
+    )
 
-    for (const d of db.prepare('SELECT id, name FROM devices').all() as Array<{ id: number, name: string }>) {
+    for (const d of db.prepare('SELECT id, name FROM devices').all() as Array<{ id: number; name: string }>) {
       this.deviceIds.set(d.name, d.id)
       this.deviceNames.set(d.id, d.name)
     }
     // The sequence never goes back, even after every row was forwarded and deleted:
     // (gateway id, seq) is the reading's event id downstream.
-    const metaSeq = (db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get() as number | undefined) ?? 1
+    const metaSeq =
+      (db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get() as number | undefined) ?? 1
     const maxSeq = (db.prepare('SELECT max(seq) FROM readings').pluck().get() as number | null) ?? 0
     this.nextSeq = Math.max(metaSeq, maxSeq + 1)
-    const rows = db.prepare('SELECT device, count(*) AS n, sum(length(payload) + length(topic)) AS b, min(seq) AS lo FROM readings GROUP BY device').all() as Array<{ device: number, n: number, b: number, lo: number }>
+    const rows = db
+      .prepare(
+        'SELECT device, count(*) AS n, sum(length(payload) + length(topic)) AS b, min(seq) AS lo FROM readings GROUP BY device'
+      )
+      .all() as Array<{ device: number; n: number; b: number; lo: number }>
     for (const r of rows) {
       const u = { readings: r.n, bytes: r.b + r.n * ROW_OVERHEAD_BYTES }
       this.perDevice.set(this.deviceNames.get(r.device) ?? String(r.device), u)
@@ -172,26 +233,47 @@ export class ReadingBuffer {
       this.usage.readings += u.readings
       this.usage.bytes += u.bytes
     }
-    for (const l of db.prepare('SELECT cls, kind, count(*) AS n FROM readings GROUP BY cls, kind').all() as Array<{ cls: number, kind: number, n: number }>) {
+    for (const l of db.prepare('SELECT cls, kind, count(*) AS n FROM readings GROUP BY cls, kind').all() as Array<{
+      cls: number
+      kind: number
+      n: number
+    }>) {
       this.laneCounts.set(laneKey(l.cls, l.kind), l.n)
     }
-    const kept = db.prepare('SELECT count(*) AS n, sum(length(payload) + length(topic)) AS b FROM kept').get() as { n: number, b: number | null }
+    const kept = db.prepare('SELECT count(*) AS n, sum(length(payload) + length(topic)) AS b FROM kept').get() as {
+      n: number
+      b: number | null
+    }
     this.keptUsage.readings = kept.n
     this.keptUsage.bytes = (kept.b ?? 0) + kept.n * ROW_OVERHEAD_BYTES
-    const newest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq DESC LIMIT 1').pluck().get() as number | undefined
+    const newest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq DESC LIMIT 1').pluck().get() as
+      | number
+      | undefined
     this.lastRecvMs = newest ?? 0
-    const floor = Math.max(this.lastRecvMs, (db.prepare("SELECT value FROM meta WHERE key = 'last_recv_ms'").pluck().get() as number | undefined) ?? 0)
+    const floor = Math.max(
+      this.lastRecvMs,
+      (db.prepare("SELECT value FROM meta WHERE key = 'last_recv_ms'").pluck().get() as number | undefined) ?? 0
+    )
     this.clock = new ReceiveClock(floor)
     this.firstSeqThisBoot = this.nextSeq
-    for (const r of db.prepare("SELECT key, value FROM meta WHERE key LIKE 'clock:%'").all() as Array<{ key: string, value: number }>) {
+    for (const r of db.prepare("SELECT key, value FROM meta WHERE key LIKE 'clock:%'").all() as Array<{
+      key: string
+      value: number
+    }>) {
       const [first, last] = r.key.slice(6).split('-').map(Number)
       this.corrections.push({ firstSeq: first!, lastSeq: last!, offsetMs: r.value })
     }
     // Re-sends arrive right after a restart: remember what each device stored last.
     const window = Math.max(RECENT_PER_DEVICE, this.perDevice.size * RECENT_PER_DEVICE)
-    const tail = db.prepare('SELECT seq, device, topic, payload FROM readings WHERE seq > ? AND event_ms IS NOT NULL ORDER BY seq').all(this.nextSeq - 1 - window) as Array<{ seq: number, device: number, topic: string, payload: Buffer }>
+    const tail = db
+      .prepare('SELECT seq, device, topic, payload FROM readings WHERE seq > ? AND event_ms IS NOT NULL ORDER BY seq')
+      .all(this.nextSeq - 1 - window) as Array<{ seq: number; device: number; topic: string; payload: Buffer }>
     // Raw readings of rollup-only topics live in `kept`: their re-sends must be recognised too.
-    const keptTail = (db.prepare('SELECT seq, device, topic, payload FROM kept WHERE event_ms IS NOT NULL ORDER BY id DESC LIMIT ?').all(window) as typeof tail).filter((r) => r.seq > this.nextSeq - 1 - window)
+    const keptTail = (
+      db
+        .prepare('SELECT seq, device, topic, payload FROM kept WHERE event_ms IS NOT NULL ORDER BY id DESC LIMIT ?')
+        .all(window) as typeof tail
+    ).filter(r => r.seq > this.nextSeq - 1 - window)
     if (keptTail.length > 0) {
       tail.push(...keptTail)
       tail.sort((a, b) => a.seq - b.seq)
@@ -200,7 +282,7 @@ export class ReadingBuffer {
   }
 
   /** Queue a reading for the next group commit; `cb` runs after it is durable (or failed). */
-  append (reading: NewReading, cb: AppendCallback): void {
+  append(reading: NewReading, cb: AppendCallback): void {
     this.pending.push(reading)
     this.pendingCbs.push(cb)
     this.addPending(reading.device, 1, rowBytes(reading.topic, reading.payload))
@@ -215,11 +297,14 @@ export class ReadingBuffer {
    * 1,000 devices: 2 ms cuts the bytes written per reading by about two thirds (SD cards and
    * eMMC wear out) for at most 2 ms more PUBACK latency.
    */
-  private schedule (): void {
+  private schedule(): void {
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
-      if (this.timer !== null) { clearTimeout(this.timer); this.timer = null }
+      if (this.timer !== null) {
+        clearTimeout(this.timer)
+        this.timer = null
+      }
       this.scheduled = true
       setImmediate(this.flush)
       return
@@ -235,14 +320,18 @@ export class ReadingBuffer {
   /** Commit everything queued, in one transaction. */
   readonly flush = (): void => {
     this.scheduled = false
-    if (this.timer !== null) { clearTimeout(this.timer); this.timer = null }
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
     this.lastCommitMs = performance.now()
     const batch = this.pending
     const cbs = this.pendingCbs
     const evictions = this.evictions
     const keptTrim = this.keptTrim
     const compactBytes = this.compactBytes
-    if (batch.length === 0 && evictions.length === 0 && !this.commitWanted && keptTrim === 0 && compactBytes === 0) return
+    if (batch.length === 0 && evictions.length === 0 && !this.commitWanted && keptTrim === 0 && compactBytes === 0)
+      return
     this.pending = []
     this.pendingCbs = []
     this.evictions = []
@@ -257,26 +346,60 @@ export class ReadingBuffer {
     const firstSeq = this.nextSeq
     let nextSeq = firstSeq
     // Receive times never go backwards, whatever the wall clock does.
-    const recvMs = this.lastRecvMs = Math.max(this.clock.now(), this.lastRecvMs)
+    const recvMs = (this.lastRecvMs = Math.max(this.clock.now(), this.lastRecvMs))
     try {
       this.db.transaction(() => {
         let seq = firstSeq
         for (const r of batch) {
-          if (r.kind === KIND_LOCAL) this.insertKept.run(seq++, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, recvMs + (r.keepMs ?? 0))
-          else this.insert.run(seq++, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, r.cls ?? 0, r.kind ?? KIND_RAW)
+          if (r.kind === KIND_LOCAL)
+            this.insertKept.run(
+              seq++,
+              this.deviceId(r.device),
+              r.topic,
+              r.payload,
+              recvMs,
+              r.eventMs,
+              r.qos,
+              recvMs + (r.keepMs ?? 0)
+            )
+          else
+            this.insert.run(
+              seq++,
+              this.deviceId(r.device),
+              r.topic,
+              r.payload,
+              recvMs,
+              r.eventMs,
+              r.qos,
+              r.cls ?? 0,
+              r.kind ?? KIND_RAW
+            )
         }
         if (this.hook !== null) {
           this.hook.inTransaction({
-            batch, firstSeq, recvMs, compactBytes,
-            add: (r) => {
+            batch,
+            firstSeq,
+            recvMs,
+            compactBytes,
+            add: r => {
               const cls = r.cls ?? 0
               const kind = r.kind ?? KIND_RAW
               this.insert.run(seq, this.deviceId(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, cls, kind)
-              added.push({ seq, device: r.device, topic: r.topic, payload: r.payload, recvMs, eventMs: r.eventMs, qos: r.qos, cls, kind })
+              added.push({
+                seq,
+                device: r.device,
+                topic: r.topic,
+                payload: r.payload,
+                recvMs,
+                eventMs: r.eventMs,
+                qos: r.qos,
+                cls,
+                kind
+              })
               return seq++
             },
             scanRaw: (afterSeq, limit) => (this.selectRaw.all(afterSeq, limit) as RawRow[]).map(this.toReading),
-            remove: (rows) => {
+            remove: rows => {
               for (const r of rows) if (this.deleteOne.run(r.seq).changes > 0) this.txRemoved.push(r)
             }
           })
@@ -291,11 +414,17 @@ export class ReadingBuffer {
       this.txLanes.clear()
       this.txRemoved = []
       this.hook?.rolledBack()
-      for (const name of this.newDevices) this.deviceNames.delete(this.deviceIds.get(name)!) && this.deviceIds.delete(name)
+      for (const name of this.newDevices)
+        this.deviceNames.delete(this.deviceIds.get(name)!) && this.deviceIds.delete(name)
       this.newDevices = []
       this.totals.commitErrors++
       this.lastOk = false
-      const e = new HoldfastError('HF_ERR_STORE_COMMIT', `buffer commit failed: ${(err as Error).message}`, { readings: batch.length }, { cause: err })
+      const e = new HoldfastError(
+        'HF_ERR_STORE_COMMIT',
+        `buffer commit failed: ${(err as Error).message}`,
+        { readings: batch.length },
+        { cause: err }
+      )
       for (const cb of cbs) cb(e, 0)
       return
     }
@@ -341,7 +470,7 @@ export class ReadingBuffer {
   }
 
   /** True when this exact reading (with its own event time) is among the device's last stored ones. */
-  isResend (reading: NewReading): boolean {
+  isResend(reading: NewReading): boolean {
     return reading.eventMs !== null && this.recent.has(reading.device, reading.topic, reading.payload)
   }
 
@@ -349,54 +478,54 @@ export class ReadingBuffer {
    * Delete at least `readings` readings and `bytes` bytes of the device's oldest buffered readings in the
    * next group commit, after its inserts (storage quotas: drop-oldest). Listeners hear what was deleted.
    */
-  evictOldest (device: string, readings: number, bytes: number, reason: string): void {
+  evictOldest(device: string, readings: number, bytes: number, reason: string): void {
     this.evictions.push({ device, readings, bytes, reason })
     this.addPending(device, -readings, -bytes)
     this.schedule()
   }
 
-  onEvict (listener: (done: Eviction) => void): void {
+  onEvict(listener: (done: Eviction) => void): void {
     this.evictListeners.push(listener)
   }
 
   /** What the device will hold once queued appends and evictions are committed. */
-  projectedOf (device: string): Usage {
+  projectedOf(device: string): Usage {
     const c = this.perDevice.get(device)
     const p = this.pendingBy.get(device)
     return { readings: (c?.readings ?? 0) + (p?.readings ?? 0), bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) }
   }
 
   /** Everything on disk once queued work commits: buffered readings and kept ones (the disk budget's measure). */
-  projectedTotalBytes (): number {
+  projectedTotalBytes(): number {
     return this.usage.bytes + this.keptUsage.bytes + this.pendingAll.bytes
   }
 
   /** Devices with buffered readings (or that had some since start). */
-  bufferedDevices (): IterableIterator<string> {
+  bufferedDevices(): IterableIterator<string> {
     return this.perDevice.keys()
   }
 
-  onCommit (listener: () => void): void {
+  onCommit(listener: () => void): void {
     this.commitListeners.push(listener)
   }
 
   /** Oldest-first read of readings with seq > afterSeq. */
-  readAfter (afterSeq: number, limit: number): StoredReading[] {
+  readAfter(afterSeq: number, limit: number): StoredReading[] {
     return this.readRange(afterSeq, Number.MAX_SAFE_INTEGER, limit)
   }
 
   /** Oldest-first read of readings with afterSeq < seq < beforeSeq. */
-  readRange (afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
+  readRange(afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
     return (this.selectRange.all(afterSeq, beforeSeq, limit) as RawRow[]).map(this.toReading)
   }
 
   /** The newest readings with seq > afterSeq, returned oldest-first. */
-  readNewest (afterSeq: number, limit: number): StoredReading[] {
+  readNewest(afterSeq: number, limit: number): StoredReading[] {
     return (this.selectNewest.all(afterSeq, limit) as RawRow[]).reverse().map(this.toReading)
   }
 
   /** Delete readings the uplink has delivered, in one transaction. */
-  release (readings: readonly StoredReading[]): void {
+  release(readings: readonly StoredReading[]): void {
     if (readings.length === 0) return
     // A reading evicted (drop-oldest) while the uplink was sending it is already gone: count it once.
     const gone: StoredReading[] = []
@@ -415,7 +544,7 @@ export class ReadingBuffer {
    * first's to the last's (what readRange and readNewest return). One ranged DELETE instead of
    * one per row; RETURNING tells which rows were still there, so evicted ones count once.
    */
-  releaseRun (readings: readonly StoredReading[]): void {
+  releaseRun(readings: readonly StoredReading[]): void {
     if (readings.length === 0) return
     const first = readings[0]!.seq
     const last = readings[readings.length - 1]!.seq
@@ -448,65 +577,68 @@ export class ReadingBuffer {
   }
 
   /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
-  readLane (cls: number, kind: number, afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
-    const rows = cls === 0 && kind === KIND_RAW
-      ? this.selectLaneBulk.all(afterSeq, beforeSeq, limit)
-      : this.selectLane.all(cls, kind, afterSeq, beforeSeq, limit)
+  readLane(cls: number, kind: number, afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
+    const rows =
+      cls === 0 && kind === KIND_RAW
+        ? this.selectLaneBulk.all(afterSeq, beforeSeq, limit)
+        : this.selectLane.all(cls, kind, afterSeq, beforeSeq, limit)
     return (rows as RawRow[]).map(this.toReading)
   }
 
   /** The newest bulk raw readings (priority 0) with seq > afterSeq, returned oldest-first: the live lane. */
-  readNewestBulk (afterSeq: number, limit: number): StoredReading[] {
+  readNewestBulk(afterSeq: number, limit: number): StoredReading[] {
     return (this.selectNewestBulk.all(afterSeq, limit) as RawRow[]).reverse().map(this.toReading)
   }
 
   /** Lanes holding readings: highest priority first, rollups before raw within a priority. */
-  lanes (): Lane[] {
+  lanes(): Lane[] {
     const out: Lane[] = []
     for (const [k, n] of this.laneCounts) if (n > 0) out.push({ cls: Math.floor(k / 4), kind: k % 4, readings: n })
     return out.sort((a, b) => b.cls - a.cls || b.kind - a.kind)
   }
 
-  laneCount (cls: number, kind: number): number {
+  laneCount(cls: number, kind: number): number {
     return this.laneCounts.get(laneKey(cls, kind)) ?? 0
   }
 
   /** The aggregator: runs inside every group commit. */
-  setHook (hook: CommitHook): void {
+  setHook(hook: CommitHook): void {
     this.hook = hook
   }
 
   /** Commit soon even with nothing appended (the hook has windows to close). */
-  requestCommit (): void {
+  requestCommit(): void {
     this.commitWanted = true
     this.schedule()
   }
 
   /** Ask the hook to free about `bytes` by compaction in the next commit. */
-  requestCompaction (bytes: number): void {
+  requestCompaction(bytes: number): void {
     this.compactBytes = Math.max(this.compactBytes, bytes)
     this.requestCommit()
   }
 
-  compactionPending (): boolean {
+  compactionPending(): boolean {
     return this.compactBytes > 0
   }
 
   /** A number kept in the meta table (the uplink budget's usage). */
-  metaGet (key: string): number | undefined {
+  metaGet(key: string): number | undefined {
     return this.getMeta.get(key) as number | undefined
   }
 
-  metaSet (entries: Record<string, number>): void {
-    this.db.transaction(() => { for (const [k, v] of Object.entries(entries)) this.setMeta.run(k, v) })()
+  metaSet(entries: Record<string, number>): void {
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(entries)) this.setMeta.run(k, v)
+    })()
   }
 
   /** Keep forwarded raw readings this long (0 = delete them once Kafka has them). */
-  setRetention (ms: number): void {
+  setRetention(ms: number): void {
     this.retainMs = ms
   }
 
-  keptTotal (): Readonly<Usage> {
+  keptTotal(): Readonly<Usage> {
     return this.keptUsage
   }
 
@@ -514,7 +646,7 @@ export class ReadingBuffer {
    * Delete the oldest kept readings worth at least `bytes` in the next group commit (the disk budget
    * takes retained readings first). Returns the bytes that will go.
    */
-  trimKept (bytes: number): number {
+  trimKept(bytes: number): number {
     const available = this.keptUsage.bytes - this.keptTrim
     const b = Math.min(bytes, Math.max(0, available))
     if (b <= 0) return 0
@@ -525,7 +657,7 @@ export class ReadingBuffer {
   }
 
   /** Delete kept readings whose time is up, oldest first (in the order they were kept). */
-  sweepKept (now: number): number {
+  sweepKept(now: number): number {
     let removed = 0
     for (;;) {
       const head = this.selectKeptHead.all(1024) as Array<[number, number, number]>
@@ -547,7 +679,7 @@ export class ReadingBuffer {
     }
   }
 
-  private trimKeptNow (bytes: number): Usage {
+  private trimKeptNow(bytes: number): Usage {
     const done: Usage = { readings: 0, bytes: 0 }
     while (done.bytes < bytes) {
       const head = this.selectKeptHead.all(1024) as Array<[number, number, number]>
@@ -564,38 +696,38 @@ export class ReadingBuffer {
     return done
   }
 
-  private laneAdd (cls: number, kind: number, n: number): void {
+  private laneAdd(cls: number, kind: number, n: number): void {
     const k = laneKey(cls, kind)
     this.laneCounts.set(k, (this.laneCounts.get(k) ?? 0) + n)
   }
 
-  usageTotal (): Readonly<Usage> {
+  usageTotal(): Readonly<Usage> {
     return this.usage
   }
 
-  usageOf (device: string): Readonly<Usage> {
+  usageOf(device: string): Readonly<Usage> {
     return this.perDevice.get(device) ?? { readings: 0, bytes: 0 }
   }
 
-  oldestRecvMs (): number | null {
+  oldestRecvMs(): number | null {
     return (this.selectOldest.get() as number | undefined) ?? null
   }
 
   /** False while the most recent commit failed (disk full, I/O error): /readyz reports it. */
-  lastCommitOk (): boolean {
+  lastCommitOk(): boolean {
     return this.lastOk
   }
 
-  lastSeq (): number {
+  lastSeq(): number {
     return this.nextSeq - 1
   }
 
-  close (): void {
+  close(): void {
     this.flush()
     this.db.close()
   }
 
-  private deviceId (name: string): number {
+  private deviceId(name: string): number {
     let id = this.deviceIds.get(name)
     if (id === undefined) {
       id = Number(this.insertDevice.run(name).lastInsertRowid)
@@ -606,9 +738,9 @@ export class ReadingBuffer {
     return id
   }
 
-  private addPending (device: string, readings: number, bytes: number): void {
+  private addPending(device: string, readings: number, bytes: number): void {
     let p = this.pendingBy.get(device)
-    if (p === undefined) this.pendingBy.set(device, p = { readings: 0, bytes: 0 })
+    if (p === undefined) this.pendingBy.set(device, (p = { readings: 0, bytes: 0 }))
     p.readings += readings
     p.bytes += bytes
     this.pendingAll.readings += readings
@@ -622,7 +754,13 @@ export class ReadingBuffer {
     let readings = 0
     let bytes = 0
     while (id !== undefined && (readings < e.readings || bytes < e.bytes)) {
-      const rows = this.selectDeviceOldest.all(from, id, 256) as Array<{ seq: number, topic: string, n: number, cls: number, kind: number }>
+      const rows = this.selectDeviceOldest.all(from, id, 256) as Array<{
+        seq: number
+        topic: string
+        n: number
+        cls: number
+        kind: number
+      }>
       if (rows.length === 0) break
       for (const r of rows) {
         if (readings >= e.readings && bytes >= e.bytes) break
@@ -637,9 +775,9 @@ export class ReadingBuffer {
     return { device: e.device, readings, bytes, reason: e.reason, nextHint: from }
   }
 
-  private account (device: string, readings: number, bytes: number): void {
+  private account(device: string, readings: number, bytes: number): void {
     let u = this.perDevice.get(device)
-    if (u === undefined) this.perDevice.set(device, u = { readings: 0, bytes: 0 })
+    if (u === undefined) this.perDevice.set(device, (u = { readings: 0, bytes: 0 }))
     u.readings += readings
     u.bytes += bytes
     this.usage.readings += readings
@@ -647,10 +785,18 @@ export class ReadingBuffer {
   }
 
   private readonly toReading = (r: RawRow): StoredReading => ({
-    seq: r[0], device: this.deviceNames.get(r[1]) ?? String(r[1]), topic: r[2], payload: r[3], recvMs: this.corrections.length === 0 ? r[4] : this.corrected(r[0], r[4]), eventMs: r[5], qos: r[6], cls: r[7], kind: r[8]
+    seq: r[0],
+    device: this.deviceNames.get(r[1]) ?? String(r[1]),
+    topic: r[2],
+    payload: r[3],
+    recvMs: this.corrections.length === 0 ? r[4] : this.corrected(r[0], r[4]),
+    eventMs: r[5],
+    qos: r[6],
+    cls: r[7],
+    kind: r[8]
   })
 
-  private corrected (seq: number, recvMs: number): number {
+  private corrected(seq: number, recvMs: number): number {
     for (const c of this.corrections) if (seq >= c.firstSeq && seq <= c.lastSeq) return recvMs + c.offsetMs
     return recvMs
   }
@@ -659,7 +805,7 @@ export class ReadingBuffer {
    * Follow the wall clock (call once a second). When a box that booted unsynced gets the right
    * time, the readings it received meanwhile get a correction record; returns it, or null.
    */
-  clockTick (): ClockCorrection | null {
+  clockTick(): ClockCorrection | null {
     const offset = this.clock.check()
     if (offset === null) return null
     // Receive times stay ordered: nothing received from now on may sort before the corrected ones.

@@ -19,18 +19,34 @@ parentPort.on('message', (m) => {
 })
 `
 
-export interface Checkpointer { close: () => Promise<void> }
+export interface Checkpointer {
+  close: () => Promise<void>
+}
 
-export function startCheckpointer (file: string, synchronous: 'full' | 'normal', driverPath: string, onError: (message: string) => void, intervalMs = 250): Checkpointer {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL', driver: driverPath, intervalMs } })
-  worker.on('message', (m: { error?: string }) => { if (m.error !== undefined) onError(m.error) })
-  worker.on('error', (err) => onError(err.message))
+export function startCheckpointer(
+  file: string,
+  synchronous: 'full' | 'normal',
+  driverPath: string,
+  onError: (message: string) => void,
+  intervalMs = 250
+): Checkpointer {
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { file, synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL', driver: driverPath, intervalMs }
+  })
+  worker.on('message', (m: { error?: string }) => {
+    if (m.error !== undefined) onError(m.error)
+  })
+  worker.on('error', err => onError(err.message))
   worker.unref()
   return {
     close: async () => {
-      await new Promise<void>((resolve) => {
+      await new Promise<void>(resolve => {
         const t = setTimeout(resolve, 2000)
-        worker.once('message', () => { clearTimeout(t); resolve() })
+        worker.once('message', () => {
+          clearTimeout(t)
+          resolve()
+        })
         worker.postMessage('close')
       })
       await worker.terminate()

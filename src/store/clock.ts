@@ -11,7 +11,11 @@ export const SETTLE_MS = 5_000
 /** Disagreement between wall and anchored time below this is drift, not a step. */
 const STEP_MS = 1_000
 
-export interface ClockCorrection { firstSeq: number, lastSeq: number, offsetMs: number }
+export interface ClockCorrection {
+  firstSeq: number
+  lastSeq: number
+  offsetMs: number
+}
 export type ClockState = 'synced' | 'unsynced'
 
 export class ReceiveClock {
@@ -19,16 +23,20 @@ export class ReceiveClock {
   steps = 0
   private anchorWall: number
   private anchorMono: number
-  private candidate: { offsetMs: number, sinceMono: number } | null = null
+  private candidate: { offsetMs: number; sinceMono: number } | null = null
 
-  constructor (floorMs: number, private readonly wall: () => number = Date.now, private readonly mono: () => number = () => performance.now()) {
+  constructor(
+    floorMs: number,
+    private readonly wall: () => number = Date.now,
+    private readonly mono: () => number = () => performance.now()
+  ) {
     const now = wall()
     this.anchorMono = mono()
     this.state = now < floorMs ? 'unsynced' : 'synced'
     this.anchorWall = Math.max(now, floorMs)
   }
 
-  now (): number {
+  now(): number {
     return Math.round(this.anchorWall + (this.mono() - this.anchorMono))
   }
 
@@ -36,7 +44,7 @@ export class ReceiveClock {
    * Compare with the wall clock (call about once a second). Returns the offset to apply to
    * readings received while unsynced, when the clock has just become trustworthy; else null.
    */
-  check (): number | null {
+  check(): number | null {
     const offset = this.wall() - this.now()
     if (Math.abs(offset) < STEP_MS) {
       // The wall clock agrees with the anchored time: trustworthy again, nothing to correct.

@@ -53,9 +53,12 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE rollup_windows_v3 RENAME TO rollup_windows;`
 ]
 
-export interface OpenOptions { dataDir: string, synchronous: 'full' | 'normal' }
+export interface OpenOptions {
+  dataDir: string
+  synchronous: 'full' | 'normal'
+}
 
-export function openDatabase (opts: OpenOptions): DB {
+export function openDatabase(opts: OpenOptions): DB {
   const file = join(opts.dataDir, 'buffer.db')
   let db: DB
   try {
@@ -68,12 +71,17 @@ export function openDatabase (opts: OpenOptions): DB {
     db.pragma('page_size = 8192')
     migrate(db)
   } catch (err) {
-    throw new HoldfastError('HF_ERR_STORE_OPEN', `cannot open buffer ${file}: ${(err as Error).message}`, { file }, { cause: err })
+    throw new HoldfastError(
+      'HF_ERR_STORE_OPEN',
+      `cannot open buffer ${file}: ${(err as Error).message}`,
+      { file },
+      { cause: err }
+    )
   }
   return db
 }
 
-function migrate (db: DB): void {
+function migrate(db: DB): void {
   const version = db.pragma('user_version', { simple: true }) as number
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
@@ -87,12 +95,16 @@ function migrate (db: DB): void {
  * Move WAL checkpoints off the commit path to a worker thread. If the worker fails, SQLite's
  * own automatic checkpoints come back, so the WAL can never grow without bound.
  */
-export function moveCheckpointsOffThread (db: DB, synchronous: 'full' | 'normal', onError: (message: string) => void): Checkpointer {
+export function moveCheckpointsOffThread(
+  db: DB,
+  synchronous: 'full' | 'normal',
+  onError: (message: string) => void
+): Checkpointer {
   db.pragma('wal_autocheckpoint = 0')
   // After a checkpoint resets the WAL, trim the file back so it does not keep its peak size.
   db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`)
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
-  return startCheckpointer(db.name, synchronous, driver, (message) => {
+  return startCheckpointer(db.name, synchronous, driver, message => {
     if (db.open) db.pragma('wal_autocheckpoint = 1000')
     onError(message)
   })

@@ -7,20 +7,24 @@
  */
 export const RECENT_PER_DEVICE = 64
 
-interface Ring { topics: string[], payloads: Buffer[], next: number }
+interface Ring {
+  topics: string[]
+  payloads: Buffer[]
+  next: number
+}
 
 export class RecentReadings {
   private readonly rings = new Map<string, Ring>()
 
-  remember (device: string, topic: string, payload: Buffer): void {
+  remember(device: string, topic: string, payload: Buffer): void {
     let r = this.rings.get(device)
-    if (r === undefined) this.rings.set(device, r = { topics: [], payloads: [], next: 0 })
+    if (r === undefined) this.rings.set(device, (r = { topics: [], payloads: [], next: 0 }))
     r.topics[r.next] = topic
     r.payloads[r.next] = payload
     r.next = (r.next + 1) % RECENT_PER_DEVICE
   }
 
-  has (device: string, topic: string, payload: Buffer): boolean {
+  has(device: string, topic: string, payload: Buffer): boolean {
     const r = this.rings.get(device)
     if (r === undefined) return false
     for (let i = 0; i < r.payloads.length; i++) {
@@ -29,7 +33,7 @@ export class RecentReadings {
     return false
   }
 
-  forget (device: string): void {
+  forget(device: string): void {
     this.rings.delete(device)
   }
 }

@@ -6,7 +6,17 @@
  * starts either way — never a crash loop — and the report says what was kept and what was not.
  */
 import Database from 'better-sqlite3'
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
 import { join } from 'node:path'
 import { openDatabase, type DB, type OpenOptions } from './db.js'
 
@@ -28,7 +38,7 @@ const CHUNK = 2000
 const WAL_HEADER = 32
 const WAL_FRAME_HEADER = 24
 
-export function openBuffer (opts: OpenOptions): { db: DB, recovery: RecoveryReport | null } {
+export function openBuffer(opts: OpenOptions): { db: DB; recovery: RecoveryReport | null } {
   const torn = tornWal(opts.dataDir)
   let reason: string
   try {
@@ -37,7 +47,18 @@ export function openBuffer (opts: OpenOptions): { db: DB, recovery: RecoveryRepo
     if (check === 'ok') {
       if (torn === null) return { db, recovery: null }
       // SQLite has already dropped the torn frames (and any commit they held); say so.
-      return { db, recovery: { code: 'HF_ERR_STORE_CORRUPT', at: new Date().toISOString(), reason: torn.reason, quarantinedTo: torn.copy, salvagedReadings: (db.prepare('SELECT count(*) FROM readings').pluck().get() as number), unreadableRanges: [], seqJumpedTo: null } }
+      return {
+        db,
+        recovery: {
+          code: 'HF_ERR_STORE_CORRUPT',
+          at: new Date().toISOString(),
+          reason: torn.reason,
+          quarantinedTo: torn.copy,
+          salvagedReadings: db.prepare('SELECT count(*) FROM readings').pluck().get() as number,
+          unreadableRanges: [],
+          seqJumpedTo: null
+        }
+      }
     }
     reason = check
     db.close()
@@ -51,23 +72,30 @@ export function openBuffer (opts: OpenOptions): { db: DB, recovery: RecoveryRepo
  * A WAL whose length is not a whole number of frames was cut mid-write. Keep a copy of it in
  * quarantine before SQLite discards the torn tail on open.
  */
-function tornWal (dataDir: string): { reason: string, copy: string } | null {
+function tornWal(dataDir: string): { reason: string; copy: string } | null {
   const wal = join(dataDir, 'buffer.db-wal')
   if (!existsSync(wal)) return null
   const size = statSync(wal).size
   if (size < WAL_HEADER) return null
   const header = Buffer.alloc(WAL_HEADER)
   const fd = openSync(wal, 'r')
-  try { readSync(fd, header, 0, WAL_HEADER, 0) } finally { closeSync(fd) }
+  try {
+    readSync(fd, header, 0, WAL_HEADER, 0)
+  } finally {
+    closeSync(fd)
+  }
   const pageSize = header.readUInt32BE(8)
   if (pageSize < 512 || (size - WAL_HEADER) % (WAL_FRAME_HEADER + pageSize) === 0) return null
   const dir = join(dataDir, 'quarantine', new Date().toISOString().replace(/[:.]/g, '-'))
   mkdirSync(dir, { recursive: true })
   copyFileSync(wal, join(dir, 'buffer.db-wal'))
-  return { reason: `torn WAL: ${(size - WAL_HEADER) % (WAL_FRAME_HEADER + pageSize)} bytes of a partly written frame discarded`, copy: dir }
+  return {
+    reason: `torn WAL: ${(size - WAL_HEADER) % (WAL_FRAME_HEADER + pageSize)} bytes of a partly written frame discarded`,
+    copy: dir
+  }
 }
 
-function recover (opts: OpenOptions, reason: string): { db: DB, recovery: RecoveryReport } {
+function recover(opts: OpenOptions, reason: string): { db: DB; recovery: RecoveryReport } {
   const at = new Date()
   const dir = join(opts.dataDir, 'quarantine', at.toISOString().replace(/[:.]/g, '-'))
   mkdirSync(dir, { recursive: true })
@@ -76,13 +104,21 @@ function recover (opts: OpenOptions, reason: string): { db: DB, recovery: Recove
     if (existsSync(f)) renameSync(f, join(dir, `buffer.db${suffix}`))
   }
   const db = openDatabase(opts)
-  const report: RecoveryReport = { code: 'HF_ERR_STORE_CORRUPT', at: at.toISOString(), reason, quarantinedTo: dir, salvagedReadings: 0, unreadableRanges: [], seqJumpedTo: null }
+  const report: RecoveryReport = {
+    code: 'HF_ERR_STORE_CORRUPT',
+    at: at.toISOString(),
+    reason,
+    quarantinedTo: dir,
+    salvagedReadings: 0,
+    unreadableRanges: [],
+    seqJumpedTo: null
+  }
   salvage(join(dir, 'buffer.db'), db, report)
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2))
   return { db, recovery: report }
 }
 
-function salvage (damagedFile: string, fresh: DB, report: RecoveryReport): void {
+function salvage(damagedFile: string, fresh: DB, report: RecoveryReport): void {
   let old: DB
   try {
     old = new Database(damagedFile, { readonly: true, fileMustExist: true })
@@ -93,13 +129,26 @@ function salvage (damagedFile: string, fresh: DB, report: RecoveryReport): void 
     return
   }
   try {
-    const tryGet = <T>(fn: () => T): T | undefined => { try { return fn() } catch { return undefined } }
-    const devices = tryGet(() => old.prepare('SELECT id, name FROM devices').all() as Array<{ id: number, name: string }>) ?? []
+    const tryGet = <T>(fn: () => T): T | undefined => {
+      try {
+        return fn()
+      } catch {
+        return undefined
+      }
+    }
+    const devices =
+      tryGet(() => old.prepare('SELECT id, name FROM devices').all() as Array<{ id: number; name: string }>) ?? []
     const insDevice = fresh.prepare('INSERT OR IGNORE INTO devices (id, name) VALUES (?, ?)')
-    fresh.transaction(() => { for (const d of devices) insDevice.run(d.id, d.name) })()
+    fresh.transaction(() => {
+      for (const d of devices) insDevice.run(d.id, d.name)
+    })()
 
-    const oldCols = new Set((tryGet(() => old.prepare('PRAGMA table_info(readings)').all() as Array<{ name: string }>) ?? []).map((c) => c.name))
-    const cols = (fresh.prepare('PRAGMA table_info(readings)').all() as Array<{ name: string }>).map((c) => c.name).filter((c) => oldCols.has(c))
+    const oldCols = new Set(
+      (tryGet(() => old.prepare('PRAGMA table_info(readings)').all() as Array<{ name: string }>) ?? []).map(c => c.name)
+    )
+    const cols = (fresh.prepare('PRAGMA table_info(readings)').all() as Array<{ name: string }>)
+      .map(c => c.name)
+      .filter(c => oldCols.has(c))
     let maxSeq = 0
     if (cols.includes('seq')) {
       const list = cols.join(', ')
@@ -115,19 +164,26 @@ function salvage (damagedFile: string, fresh: DB, report: RecoveryReport): void 
         } catch {
           // Skip the damaged stretch: probe further and further ahead for the next readable row.
           const resume = skipDamaged(probe, after)
-          if (resume === null) { report.unreadableRanges.push([after + 1, -1]); break }
+          if (resume === null) {
+            report.unreadableRanges.push([after + 1, -1])
+            break
+          }
           report.unreadableRanges.push([after + 1, resume - 1])
           after = resume - 1
           continue
         }
         if (rows.length === 0) break
-        fresh.transaction(() => { for (const r of rows) insert.run(...r) })()
+        fresh.transaction(() => {
+          for (const r of rows) insert.run(...r)
+        })()
         report.salvagedReadings += rows.length
         after = rows[rows.length - 1]![seqAt] as number
         maxSeq = Math.max(maxSeq, after)
       }
     }
-    const nextSeq = tryGet(() => old.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get() as number | undefined)
+    const nextSeq = tryGet(
+      () => old.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get() as number | undefined
+    )
     let next: number
     if (typeof nextSeq === 'number' && nextSeq > maxSeq) {
       next = nextSeq
@@ -135,13 +191,17 @@ function salvage (damagedFile: string, fresh: DB, report: RecoveryReport): void 
       next = maxSeq + 1 + SEQ_SAFETY_GAP
       report.seqJumpedTo = next
     }
-    fresh.prepare("INSERT INTO meta (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(next)
+    fresh
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+      )
+      .run(next)
   } finally {
     old.close()
   }
 }
 
-function skipDamaged (probe: Database.Statement, after: number): number | null {
+function skipDamaged(probe: Database.Statement, after: number): number | null {
   for (let step = 1; step < 2 ** 40; step *= 2) {
     try {
       const seq = probe.get(after + step) as number | undefined

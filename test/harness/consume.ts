@@ -2,11 +2,17 @@
 import type { KafkaBroker } from './kafka.js'
 import { decodeBatch, type DecodedReading } from '../../src/codec/batch.js'
 
-export interface Consumed { partition: number, offset: string, timestamp: number, headers: Record<string, string>, readings: DecodedReading[] }
+export interface Consumed {
+  partition: number
+  offset: string
+  timestamp: number
+  headers: Record<string, string>
+  readings: DecodedReading[]
+}
 
 /** A new topic (`<prefix>-<time>-<n>`) created while the broker is up, as a fleet's admin would. */
 let topicN = 0
-export async function createTopic (kafka: KafkaBroker, prefix: string, numPartitions = 3): Promise<string> {
+export async function createTopic(kafka: KafkaBroker, prefix: string, numPartitions = 3): Promise<string> {
   const topic = `${prefix}-${Date.now()}-${topicN++}`
   const admin = kafka.client().admin()
   await admin.connect()
@@ -19,7 +25,11 @@ export async function createTopic (kafka: KafkaBroker, prefix: string, numPartit
 }
 
 /** Consume until `until(distinct event ids seen, batches so far)` is true or the timeout passes. */
-export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { until: (readings: number, batches: Consumed[]) => boolean, timeoutMs?: number }): Promise<Consumed[]> {
+export async function consumeAll(
+  kafka: KafkaBroker,
+  topic: string,
+  opts: { until: (readings: number, batches: Consumed[]) => boolean; timeoutMs?: number }
+): Promise<Consumed[]> {
   const consumer = kafka.client().consumer({ groupId: `test-${Date.now()}-${Math.random().toString(36).slice(2)}` })
   const out: Consumed[] = []
   const ids = new Set<string>()
@@ -27,7 +37,9 @@ export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { unt
   try {
     await consumer.subscribe({ topic, fromBeginning: true })
     let finish!: () => void
-    const done = new Promise<void>((resolve) => { finish = resolve })
+    const done = new Promise<void>(resolve => {
+      finish = resolve
+    })
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {}
@@ -39,7 +51,7 @@ export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { unt
       }
     })
     const timeoutMs = opts.timeoutMs ?? 60_000
-    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, timeoutMs))])
+    await Promise.race([done, new Promise(resolve => setTimeout(resolve, timeoutMs))])
   } finally {
     await consumer.disconnect()
   }
@@ -47,13 +59,16 @@ export async function consumeAll (kafka: KafkaBroker, topic: string, opts: { unt
 }
 
 /** First occurrence per event id, keeping partition order. */
-export function dedupe (batches: Consumed[]): { unique: Array<DecodedReading & { lane: string }>, duplicates: number } {
+export function dedupe(batches: Consumed[]): { unique: Array<DecodedReading & { lane: string }>; duplicates: number } {
   const seen = new Set<string>()
   const unique: Array<DecodedReading & { lane: string }> = []
   let duplicates = 0
   for (const b of batches) {
     for (const r of b.readings) {
-      if (seen.has(r.eventId)) { duplicates++; continue }
+      if (seen.has(r.eventId)) {
+        duplicates++
+        continue
+      }
       seen.add(r.eventId)
       unique.push({ ...r, lane: b.headers['hf-lane'] ?? 'backlog' })
     }

@@ -11,13 +11,20 @@ export const hashCheap = async (secret: string): Promise<string> => await hashSe
 export const secretOf = (id: string): string => `secret-${id}`
 
 /** `devices` config entries for ids, each with secret `secret-<id>` and optional extra fields. */
-export async function devicesConfig (ids: string[], extra: (id: string) => Record<string, unknown> = () => ({})): Promise<Record<string, unknown>> {
+export async function devicesConfig(
+  ids: string[],
+  extra: (id: string) => Record<string, unknown> = () => ({})
+): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {}
-  await Promise.all(ids.map(async (id) => { out[id] = { passwordHash: await hashCheap(secretOf(id)), ...extra(id) } }))
+  await Promise.all(
+    ids.map(async id => {
+      out[id] = { passwordHash: await hashCheap(secretOf(id)), ...extra(id) }
+    })
+  )
   return out
 }
 
-export function writeConfig (doc: unknown): string {
+export function writeConfig(doc: unknown): string {
   const file = join(mkdtempSync(join(tmpdir(), 'hf-cfg-')), 'holdfast.json')
   writeFileSync(file, JSON.stringify(doc))
   return file
@@ -26,12 +33,19 @@ export function writeConfig (doc: unknown): string {
 export type Opts = mqtt.IClientOptions
 
 /** Connect once (no reconnects), as device `id` with its test secret unless opts say otherwise. */
-export async function connectAs (url: string, id: string, opts: Opts = {}): Promise<mqtt.MqttClient> {
-  return await mqtt.connectAsync(url, { clientId: id, username: id, password: secretOf(id), reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+export async function connectAs(url: string, id: string, opts: Opts = {}): Promise<mqtt.MqttClient> {
+  return await mqtt.connectAsync(url, {
+    clientId: id,
+    username: id,
+    password: secretOf(id),
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...opts
+  })
 }
 
 /** The error a refused connection ends with (rejects if it was accepted). */
-export async function refusal (url: string, opts: Opts): Promise<string> {
+export async function refusal(url: string, opts: Opts): Promise<string> {
   try {
     const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
     c.end(true)
@@ -41,11 +55,14 @@ export async function refusal (url: string, opts: Opts): Promise<string> {
   throw new Error(`connection with ${JSON.stringify({ ...opts, password: '…' })} was accepted`)
 }
 
-export async function closed (c: mqtt.MqttClient, ms = 5000): Promise<void> {
+export async function closed(c: mqtt.MqttClient, ms = 5000): Promise<void> {
   if (c.disconnected || !c.connected) return
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('connection not closed')), ms)
-    c.once('close', () => { clearTimeout(t); resolve() })
+    c.once('close', () => {
+      clearTimeout(t)
+      resolve()
+    })
   })
 }
 
@@ -53,7 +70,11 @@ import { sleep } from './wait.js'
 export { sleep }
 
 /** Poll `check` until it returns true (bounded). */
-export async function eventually (check: () => Promise<boolean> | boolean, ms = 5000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  ms = 5000,
+  what = 'condition'
+): Promise<void> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     if (await check()) return
@@ -63,12 +84,12 @@ export async function eventually (check: () => Promise<boolean> | boolean, ms = 
 }
 
 /** The SUBACK return codes for filters, in order (128 = refused); mqtt.js rejects when any is refused. */
-export async function subackCodes (c: mqtt.MqttClient, filters: string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
+export async function subackCodes(c: mqtt.MqttClient, filters: string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
   try {
-    return (await c.subscribeAsync(filters, { qos })).map((g) => g.qos)
+    return (await c.subscribeAsync(filters, { qos })).map(g => g.qos)
   } catch (err) {
     const granted = (err as { packet?: { granted?: Array<number | { qos: number }> } }).packet?.granted
     if (granted === undefined) throw err
-    return granted.map((g) => typeof g === 'number' ? g : g.qos)
+    return granted.map(g => (typeof g === 'number' ? g : g.qos))
   }
 }

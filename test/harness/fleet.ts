@@ -19,19 +19,26 @@ export interface PacedResult {
   ackedNs: number[]
 }
 
-export interface PacedOptions { rate: number, durationMs: number, window: number, drainMs: number, topic?: string, payloadBytes?: number }
+export interface PacedOptions {
+  rate: number
+  durationMs: number
+  window: number
+  drainMs: number
+  topic?: string
+  payloadBytes?: number
+}
 
-export async function publishPaced (c: mqtt.MqttClient, id: string, o: PacedOptions): Promise<PacedResult> {
+export async function publishPaced(c: mqtt.MqttClient, id: string, o: PacedOptions): Promise<PacedResult> {
   const topic = o.topic ?? `devices/${id}/telemetry`
   const r: PacedResult = { id, attempted: 0, sent: 0, acked: 0, deferred: 0, latencies: [], ackedNs: [] }
   const pad = 'x'.repeat(Math.max(0, (o.payloadBytes ?? 0) - 60))
   let outstanding = 0
   let n = 0
   const periodMs = Math.max(1000 / o.rate, 10)
-  const perTick = o.rate * periodMs / 1000
+  const perTick = (o.rate * periodMs) / 1000
   let credit = Math.random() * perTick // staggered starts, as in a real fleet
   const started = performance.now()
-  await new Promise<void>((resolve) => {
+  await new Promise<void>(resolve => {
     const timer = setInterval(() => {
       if (performance.now() - started >= o.durationMs) {
         clearInterval(timer)
@@ -41,12 +48,15 @@ export async function publishPaced (c: mqtt.MqttClient, id: string, o: PacedOpti
       while (credit >= 1) {
         credit--
         r.attempted++
-        if (outstanding >= o.window) { r.deferred++; continue }
+        if (outstanding >= o.window) {
+          r.deferred++
+          continue
+        }
         const k = n++
         const t0 = performance.now()
         outstanding++
         r.sent++
-        c.publish(topic, `{"ts":${Date.now()},"n":${k}${pad !== '' ? `,"pad":"${pad}"` : ''}}`, { qos: 1 }, (err) => {
+        c.publish(topic, `{"ts":${Date.now()},"n":${k}${pad !== '' ? `,"pad":"${pad}"` : ''}}`, { qos: 1 }, err => {
           outstanding--
           if (err != null) return
           r.acked++
@@ -57,11 +67,11 @@ export async function publishPaced (c: mqtt.MqttClient, id: string, o: PacedOpti
     }, periodMs)
   })
   const deadline = performance.now() + o.drainMs
-  while (outstanding > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  while (outstanding > 0 && performance.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
   return r
 }
 
-export function percentile (values: number[], p: number): number | null {
+export function percentile(values: number[], p: number): number | null {
   if (values.length === 0) return null
   const s = [...values].sort((a, b) => a - b)
   return Math.round(s[Math.min(s.length - 1, Math.floor(s.length * p))]! * 100) / 100

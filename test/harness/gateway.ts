@@ -29,33 +29,63 @@ export class GatewayProcess {
   private child: ChildProcess | null = null
   private exited: Promise<number | null> = Promise.resolve(null)
 
-  private constructor (private readonly opts: GatewayOptions, mqttPort: number, httpPort: number, dataDir: string) {
+  private constructor(
+    private readonly opts: GatewayOptions,
+    mqttPort: number,
+    httpPort: number,
+    dataDir: string
+  ) {
     this.mqttPort = mqttPort
     this.httpPort = httpPort
     this.dataDir = dataDir
     this.logFile = join(dataDir, '..', `gateway-${mqttPort}.log`)
   }
 
-  static async start (opts: GatewayOptions = {}): Promise<GatewayProcess> {
+  static async start(opts: GatewayOptions = {}): Promise<GatewayProcess> {
     const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'hf-test-')), 'data')
     const gw = new GatewayProcess(opts, await freePort(), await freePort(), dataDir)
     await gw.launch()
     return gw
   }
 
-  get url (): string { return `mqtt://127.0.0.1:${this.mqttPort}` }
-  get http (): string { return `http://127.0.0.1:${this.httpPort}` }
-  get pid (): number | undefined { return this.child?.pid }
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.mqttPort}`
+  }
+  get http(): string {
+    return `http://127.0.0.1:${this.httpPort}`
+  }
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
 
-  async launch (): Promise<void> {
-    const args = [CLI, 'run', '--mqtt-host', '127.0.0.1', '--http-host', '127.0.0.1', '--mqtt-port', String(this.mqttPort), '--http-port', String(this.httpPort),
-      '--data-dir', this.dataDir, '--gateway-id', 'test-gw', ...(this.opts.anonymous !== false ? ['--allow-anonymous'] : []),
-      ...(this.opts.statusPublic !== false ? ['--status-public'] : []), ...(this.opts.args ?? [])]
+  async launch(): Promise<void> {
+    const args = [
+      CLI,
+      'run',
+      '--mqtt-host',
+      '127.0.0.1',
+      '--http-host',
+      '127.0.0.1',
+      '--mqtt-port',
+      String(this.mqttPort),
+      '--http-port',
+      String(this.httpPort),
+      '--data-dir',
+      this.dataDir,
+      '--gateway-id',
+      'test-gw',
+      ...(this.opts.anonymous !== false ? ['--allow-anonymous'] : []),
+      ...(this.opts.statusPublic !== false ? ['--status-public'] : []),
+      ...(this.opts.args ?? [])
+    ]
     const fd = openSync(this.logFile, 'a')
-    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, HOLDFAST_LOG_LEVEL: 'info', ...this.opts.env } })
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, HOLDFAST_LOG_LEVEL: 'info', ...this.opts.env }
+    })
     closeSync(fd)
     this.child = child
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    this.exited = new Promise(resolve => child.once('exit', code => resolve(code)))
     const deadline = Date.now() + 20_000
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${this.log().slice(-3000)}`)
@@ -63,45 +93,59 @@ export class GatewayProcess {
         const r = await fetch(`${this.http}/readyz`)
         if (r.status === 200) return
       } catch {}
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise(resolve => setTimeout(resolve, 50))
     }
     throw new Error(`gateway not ready in 20 s:\n${this.log().slice(-3000)}`)
   }
 
-  async status (): Promise<any> {
+  async status(): Promise<any> {
     const r = await fetch(`${this.http}/api/status`)
     return await r.json()
   }
 
   /** SIGKILL: no shutdown code runs, as in a power cut of the process. */
-  async kill (): Promise<void> {
+  async kill(): Promise<void> {
     this.child?.kill('SIGKILL')
     await this.exited
     this.child = null
   }
 
-  async stop (): Promise<number | null> {
+  async stop(): Promise<number | null> {
     this.child?.kill('SIGTERM')
     const code = await this.exited
     this.child = null
     return code
   }
 
-  log (): string {
-    try { return readFileSync(this.logFile, 'utf8') } catch { return '' }
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8')
+    } catch {
+      return ''
+    }
   }
 }
 
 /** Run the CLI to completion and capture its output. */
-export async function runCli (args: string[], opts: { env?: Record<string, string>, input?: string, timeoutMs?: number } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+export async function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (d) => { stdout += d })
-  child.stderr.on('data', (d) => { stderr += d })
+  child.stdout.on('data', d => {
+    stdout += d
+  })
+  child.stderr.on('data', d => {
+    stderr += d
+  })
   child.stdin.end(opts.input ?? '')
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000)
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   clearTimeout(timer)
   return { code, stdout, stderr }
 }

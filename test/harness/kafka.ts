@@ -14,15 +14,15 @@
  *
  * See scripts/kafka/README.md for the version choice and timings.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import fsp from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs'
 
 /**
  * Apache Kafka version the tests run against. Keep in sync with the default in
@@ -30,156 +30,156 @@ import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
  * HOLDFAST_KAFKA_VERSION overrides it (4.x only: the pom's logging binding is
  * log4j2, which is what Kafka 4.x uses).
  */
-export const DEFAULT_KAFKA_VERSION = '4.4.0';
-export const KAFKA_VERSION: string = process.env.HOLDFAST_KAFKA_VERSION || DEFAULT_KAFKA_VERSION;
+export const DEFAULT_KAFKA_VERSION = '4.4.0'
+export const KAFKA_VERSION: string = process.env.HOLDFAST_KAFKA_VERSION || DEFAULT_KAFKA_VERSION
 
 export interface ScramCredentials {
-  user: string;
-  password: string;
+  user: string
+  password: string
 }
 
 export interface StartKafkaOptions {
   /** Directory for server.properties, the log file and the Kafka log dirs.
    *  Default: a fresh temp dir, removed by dispose(). A caller-supplied dir is
    *  never removed. */
-  dataDir?: string;
+  dataDir?: string
   /** SCRAM user created (for both SHA-256 and SHA-512) at format time. */
-  scram?: ScramCredentials;
+  scram?: ScramCredentials
   /** Readiness timeout for every start (ms). Default 90 000. */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number
   /** How long stop() waits after SIGTERM before falling back to SIGKILL (ms). Default 60 000. */
-  stopTimeoutMs?: number;
+  stopTimeoutMs?: number
   /** Max heap of the broker JVM. Default '512m'. */
-  heap?: string;
+  heap?: string
   /** Extra server.properties entries (override the defaults). */
-  serverProperties?: Record<string, string | number | boolean>;
+  serverProperties?: Record<string, string | number | boolean>
 }
 
 export interface KafkaBroker {
   /** PLAINTEXT bootstrap addresses, e.g. ['127.0.0.1:23456']. */
-  brokers: string[];
+  brokers: string[]
   /** SASL_PLAINTEXT (SCRAM-SHA-256/512) bootstrap addresses. */
-  saslBrokers: string[];
-  port: number;
-  saslPort: number;
-  controllerPort: number;
+  saslBrokers: string[]
+  port: number
+  saslPort: number
+  controllerPort: number
   /** The SCRAM user created at format time. */
-  scram: ScramCredentials;
-  clusterId: string;
-  dataDir: string;
+  scram: ScramCredentials
+  clusterId: string
+  dataDir: string
   /** Broker stdout/stderr + log4j output. */
-  logFile: string;
-  version: string;
+  logFile: string
+  version: string
   /** True while the broker JVM is running. */
-  readonly running: boolean;
+  readonly running: boolean
   /** SIGTERM and wait for the JVM to exit (SIGKILL after stopTimeoutMs). */
-  stop(): Promise<void>;
+  stop(): Promise<void>
   /** SIGKILL and wait for the JVM to exit (a crash, no clean shutdown). */
-  kill(): Promise<void>;
+  kill(): Promise<void>
   /** Start again on the same ports and data dir; resolves when ready. No-op if running. */
-  start(): Promise<void>;
+  start(): Promise<void>
   /** stop() then start(). */
-  restart(): Promise<void>;
+  restart(): Promise<void>
   /** Stop the broker and remove the data dir if the harness created it
    *  (kept when HOLDFAST_KEEP_KAFKA_DATA=1). */
-  dispose(): Promise<void>;
+  dispose(): Promise<void>
   /** A kafkajs client for the PLAINTEXT listener, logs silenced. */
-  client(extra?: Partial<KafkaConfig>): Kafka;
+  client(extra?: Partial<KafkaConfig>): Kafka
   /** Last `lines` lines of the broker log. */
-  logTail(lines?: number): string;
+  logTail(lines?: number): string
 }
 
-const DEFAULT_SCRAM: ScramCredentials = { user: 'holdfast', password: 'holdfast-test-secret' };
+const DEFAULT_SCRAM: ScramCredentials = { user: 'holdfast', password: 'holdfast-test-secret' }
 
 // ---------------------------------------------------------------------------
 // paths and fetching
 
 function findRepoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+  let dir = path.dirname(fileURLToPath(import.meta.url))
   for (;;) {
     if (fs.existsSync(path.join(dir, 'scripts', 'fetch-kafka.sh')) && fs.existsSync(path.join(dir, 'package.json'))) {
-      return dir;
+      return dir
     }
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('kafka harness: cannot find repo root (scripts/fetch-kafka.sh)');
-    dir = parent;
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new Error('kafka harness: cannot find repo root (scripts/fetch-kafka.sh)')
+    dir = parent
   }
 }
 
-export const REPO_ROOT = findRepoRoot();
+export const REPO_ROOT = findRepoRoot()
 
 export function kafkaLibDir(version = KAFKA_VERSION): string {
-  return path.join(REPO_ROOT, '.cache', 'kafka', version, 'lib');
+  return path.join(REPO_ROOT, '.cache', 'kafka', version, 'lib')
 }
 
 function fetchMarker(version: string): string {
-  return path.join(REPO_ROOT, '.cache', 'kafka', version, '.fetch-complete');
+  return path.join(REPO_ROOT, '.cache', 'kafka', version, '.fetch-complete')
 }
 
-const fetches = new Map<string, Promise<string>>();
+const fetches = new Map<string, Promise<string>>()
 
 /** Make sure the broker jars are present, running scripts/fetch-kafka.sh if not. */
 export function ensureKafkaJars(version = KAFKA_VERSION): Promise<string> {
-  const lib = kafkaLibDir(version);
-  if (fs.existsSync(fetchMarker(version))) return Promise.resolve(lib);
-  let p = fetches.get(version);
+  const lib = kafkaLibDir(version)
+  if (fs.existsSync(fetchMarker(version))) return Promise.resolve(lib)
+  let p = fetches.get(version)
   if (!p) {
     p = new Promise<string>((resolve, reject) => {
-      const script = path.join(REPO_ROOT, 'scripts', 'fetch-kafka.sh');
+      const script = path.join(REPO_ROOT, 'scripts', 'fetch-kafka.sh')
       const child = spawn('bash', [script], {
         cwd: REPO_ROOT,
         env: { ...process.env, KAFKA_VERSION: version },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
+        stdio: ['ignore', 'ignore', 'pipe']
+      })
+      let err = ''
       child.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.length > 64_000) err = err.slice(-32_000);
-      });
-      child.on('error', reject);
+        err += d.toString()
+        if (err.length > 64_000) err = err.slice(-32_000)
+      })
+      child.on('error', reject)
       child.on('exit', (code, signal) => {
-        if (code === 0 && fs.existsSync(fetchMarker(version))) resolve(lib);
-        else reject(new Error(`scripts/fetch-kafka.sh failed (code ${code}, signal ${signal}):\n${err}`));
-      });
-    });
-    fetches.set(version, p);
-    p.catch(() => fetches.delete(version));
+        if (code === 0 && fs.existsSync(fetchMarker(version))) resolve(lib)
+        else reject(new Error(`scripts/fetch-kafka.sh failed (code ${code}, signal ${signal}):\n${err}`))
+      })
+    })
+    fetches.set(version, p)
+    p.catch(() => fetches.delete(version))
   }
-  return p;
+  return p
 }
 
 function javaBin(): string {
-  const home = process.env.JAVA_HOME;
+  const home = process.env.JAVA_HOME
   if (home) {
-    const j = path.join(home, 'bin', 'java');
-    if (fs.existsSync(j)) return j;
+    const j = path.join(home, 'bin', 'java')
+    if (fs.existsSync(j)) return j
   }
-  return 'java';
+  return 'java'
 }
 
 // ---------------------------------------------------------------------------
 // ports
 
 function tryListen(port: number): Promise<net.Server | null> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(null));
-    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(srv));
-  });
+  return new Promise(resolve => {
+    const srv = net.createServer()
+    srv.once('error', () => resolve(null))
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(srv))
+  })
 }
 
 function closeServer(srv: net.Server): Promise<void> {
-  return new Promise((resolve) => srv.close(() => resolve()));
+  return new Promise(resolve => srv.close(() => resolve()))
 }
 
 function ephemeralRange(): [number, number] {
   try {
-    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo && hi) return [lo, hi];
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (lo && hi) return [lo, hi]
   } catch {
     /* not Linux */
   }
-  return [32768, 60999];
+  return [32768, 60999]
 }
 
 /**
@@ -193,33 +193,33 @@ function ephemeralRange(): [number, number] {
  * port would fail with "Address already in use". Falls back to listen(0).
  */
 async function pickPorts(n: number): Promise<number[]> {
-  const [ephLo] = ephemeralRange();
-  const lo = 15000;
-  const hi = ephLo - 1;
-  const held: net.Server[] = [];
-  const ports: number[] = [];
+  const [ephLo] = ephemeralRange()
+  const lo = 15000
+  const hi = ephLo - 1
+  const held: net.Server[] = []
+  const ports: number[] = []
   try {
     for (let attempt = 0; ports.length < n && attempt < 200; attempt++) {
-      const port = hi > lo + 1000 ? lo + Math.floor(Math.random() * (hi - lo)) : 0;
-      const srv = await tryListen(port);
-      if (!srv) continue;
-      const got = (srv.address() as net.AddressInfo).port;
+      const port = hi > lo + 1000 ? lo + Math.floor(Math.random() * (hi - lo)) : 0
+      const srv = await tryListen(port)
+      if (!srv) continue
+      const got = (srv.address() as net.AddressInfo).port
       if (ports.includes(got)) {
-        await closeServer(srv);
-        continue;
+        await closeServer(srv)
+        continue
       }
-      held.push(srv);
-      ports.push(got);
+      held.push(srv)
+      ports.push(got)
     }
     while (ports.length < n) {
-      const srv = await tryListen(0);
-      if (!srv) throw new Error('kafka harness: cannot bind any port on 127.0.0.1');
-      held.push(srv);
-      ports.push((srv.address() as net.AddressInfo).port);
+      const srv = await tryListen(0)
+      if (!srv) throw new Error('kafka harness: cannot bind any port on 127.0.0.1')
+      held.push(srv)
+      ports.push((srv.address() as net.AddressInfo).port)
     }
-    return ports;
+    return ports
   } finally {
-    await Promise.all(held.map(closeServer));
+    await Promise.all(held.map(closeServer))
   }
 }
 
@@ -229,16 +229,16 @@ async function pickPorts(n: number): Promise<number[]> {
 /** A Kafka Uuid (16 random bytes, base64url, no padding), as StorageTool random-uuid makes. */
 function kafkaUuid(): string {
   for (;;) {
-    const s = randomBytes(16).toString('base64url');
+    const s = randomBytes(16).toString('base64url')
     // Kafka's Uuid.randomUuid() also avoids a leading '-' (it would look like a CLI flag).
-    if (!s.startsWith('-')) return s;
+    if (!s.startsWith('-')) return s
   }
 }
 
 interface Ports {
-  port: number;
-  saslPort: number;
-  controllerPort: number;
+  port: number
+  saslPort: number
+  controllerPort: number
 }
 
 function serverProperties(dataDir: string, p: Ports, extra: StartKafkaOptions['serverProperties']): string {
@@ -281,13 +281,13 @@ function serverProperties(dataDir: string, p: Ports, extra: StartKafkaOptions['s
     'background.threads': 2,
     'num.recovery.threads.per.data.dir': 1,
     'log.cleaner.threads': 1,
-    ...extra,
-  };
+    ...extra
+  }
   return (
     Object.entries(props)
       .map(([k, v]) => `${k}=${String(v)}`)
       .join('\n') + '\n'
-  );
+  )
 }
 
 // Everything goes to stdout, which the harness redirects into the log file.
@@ -307,65 +307,69 @@ const LOG4J2_XML = `<?xml version="1.0" encoding="UTF-8"?>
     <Logger name="org.apache.kafka.common.utils.AppInfoParser" level="WARN"/>
   </Loggers>
 </Configuration>
-`;
+`
 
 function tailFile(file: string, lines = 80): string {
   try {
-    const fd = fs.openSync(file, 'r');
+    const fd = fs.openSync(file, 'r')
     try {
-      const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, 256 * 1024);
-      const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, size - len);
-      return buf.toString('utf8').split('\n').slice(-lines - 1).join('\n');
+      const size = fs.fstatSync(fd).size
+      const len = Math.min(size, 256 * 1024)
+      const buf = Buffer.alloc(len)
+      fs.readSync(fd, buf, 0, len, size - len)
+      return buf
+        .toString('utf8')
+        .split('\n')
+        .slice(-lines - 1)
+        .join('\n')
     } finally {
-      fs.closeSync(fd);
+      fs.closeSync(fd)
     }
   } catch (e) {
-    return `(no log: ${(e as Error).message})`;
+    return `(no log: ${(e as Error).message})`
   }
 }
 
 /** ERROR/FATAL lines (plus the exception line after each) of the log since `fromByte`. */
 function errorLines(file: string, fromByte = 0, max = 12): string {
   try {
-    const all = fs.readFileSync(file);
-    const lines = all.subarray(Math.min(fromByte, all.length)).toString('utf8').split('\n');
-    const out: string[] = [];
+    const all = fs.readFileSync(file)
+    const lines = all.subarray(Math.min(fromByte, all.length)).toString('utf8').split('\n')
+    const out: string[] = []
     for (let i = 0; i < lines.length && out.length < max; i++) {
       if (/^\[[^\]]+\] (ERROR|FATAL) /.test(lines[i]!) || /^Exception in thread/.test(lines[i]!)) {
-        out.push(lines[i]!);
-        if (lines[i + 1] && !lines[i + 1]!.startsWith('[')) out.push(lines[i + 1]!);
+        out.push(lines[i]!)
+        if (lines[i + 1] && !lines[i + 1]!.startsWith('[')) out.push(lines[i + 1]!)
       }
     }
-    return out.join('\n');
+    return out.join('\n')
   } catch {
-    return '';
+    return ''
   }
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise(r => setTimeout(r, ms))
 }
 
 // ---------------------------------------------------------------------------
 // process bookkeeping: never leave a broker JVM behind
 
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
+const liveChildren = new Set<ChildProcess>()
+let exitHookInstalled = false
 
 function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
+  if (exitHookInstalled) return
+  exitHookInstalled = true
   process.on('exit', () => {
     for (const c of liveChildren) {
       try {
-        c.kill('SIGKILL');
+        c.kill('SIGKILL')
       } catch {
         /* already gone */
       }
     }
-  });
+  })
 }
 
 /**
@@ -383,80 +387,90 @@ function spawnWatchdog(javaPid: number): ChildProcess | null {
           'kill -0 "$1" 2>/dev/null || kill -9 "$2" 2>/dev/null; exit 0',
         'holdfast-kafka-watchdog',
         String(process.pid),
-        String(javaPid),
+        String(javaPid)
       ],
-      { detached: true, stdio: 'ignore' },
-    );
-    w.on('error', () => {});
-    w.unref();
-    return w;
+      { detached: true, stdio: 'ignore' }
+    )
+    w.on('error', () => {})
+    w.unref()
+    return w
   } catch {
-    return null;
+    return null
   }
 }
 
-function runToCompletion(what: string, cmd: string, args: string[], opts: { cwd: string; logFile: string }): Promise<void> {
+function runToCompletion(
+  what: string,
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; logFile: string }
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const fd = fs.openSync(opts.logFile, 'a');
-    let child: ChildProcess;
+    const fd = fs.openSync(opts.logFile, 'a')
+    let child: ChildProcess
     try {
-      child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', fd, fd] });
+      child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', fd, fd] })
     } finally {
-      fs.closeSync(fd);
+      fs.closeSync(fd)
     }
-    child.on('error', reject);
+    child.on('error', reject)
     child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${what} failed (code ${code}, signal ${signal}); log ${opts.logFile}:\n${tailFile(opts.logFile, 40)}`));
-    });
-  });
+      if (code === 0) resolve()
+      else
+        reject(
+          new Error(
+            `${what} failed (code ${code}, signal ${signal}); log ${opts.logFile}:\n${tailFile(opts.logFile, 40)}`
+          )
+        )
+    })
+  })
 }
 
 // ---------------------------------------------------------------------------
 
 class Broker implements KafkaBroker {
-  brokers: string[] = [];
-  saslBrokers: string[] = [];
-  port = 0;
-  saslPort = 0;
-  controllerPort = 0;
-  clusterId = kafkaUuid();
-  logFile: string;
-  version = KAFKA_VERSION;
+  brokers: string[] = []
+  saslBrokers: string[] = []
+  port = 0
+  saslPort = 0
+  controllerPort = 0
+  clusterId = kafkaUuid()
+  logFile: string
+  version = KAFKA_VERSION
 
-  private child: ChildProcess | null = null;
-  private watchdog: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
-  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private starting: Promise<void> | null = null;
+  private child: ChildProcess | null = null
+  private watchdog: ChildProcess | null = null
+  private exited: Promise<void> = Promise.resolve()
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null
+  private starting: Promise<void> | null = null
 
   constructor(
     readonly dataDir: string,
     private readonly ownsDataDir: boolean,
     readonly scram: ScramCredentials,
     private readonly lib: string,
-    private readonly opts: StartKafkaOptions,
+    private readonly opts: StartKafkaOptions
   ) {
-    this.logFile = path.join(dataDir, 'kafka.log');
+    this.logFile = path.join(dataDir, 'kafka.log')
   }
 
   get running(): boolean {
-    return this.child !== null && this.exitInfo === null;
+    return this.child !== null && this.exitInfo === null
   }
 
   private get propsFile(): string {
-    return path.join(this.dataDir, 'server.properties');
+    return path.join(this.dataDir, 'server.properties')
   }
   private get log4jFile(): string {
-    return path.join(this.dataDir, 'log4j2.xml');
+    return path.join(this.dataDir, 'log4j2.xml')
   }
 
   private setPorts(p: Ports): void {
-    this.port = p.port;
-    this.saslPort = p.saslPort;
-    this.controllerPort = p.controllerPort;
-    this.brokers = [`127.0.0.1:${p.port}`];
-    this.saslBrokers = [`127.0.0.1:${p.saslPort}`];
+    this.port = p.port
+    this.saslPort = p.saslPort
+    this.controllerPort = p.controllerPort
+    this.brokers = [`127.0.0.1:${p.port}`]
+    this.saslBrokers = [`127.0.0.1:${p.saslPort}`]
   }
 
   private javaArgs(): string[] {
@@ -467,35 +481,35 @@ class Broker implements KafkaBroker {
       '-Djava.net.preferIPv4Stack=true',
       `-Dlog4j2.configurationFile=${this.log4jFile}`,
       '-cp',
-      path.join(this.lib, '*'),
-    ];
+      path.join(this.lib, '*')
+    ]
   }
 
   /** First start: pick ports, write config, format storage (retried with new ports on a bind race). */
   async init(): Promise<void> {
-    await fsp.mkdir(this.dataDir, { recursive: true });
-    await fsp.writeFile(this.log4jFile, LOG4J2_XML);
-    let lastErr: unknown;
+    await fsp.mkdir(this.dataDir, { recursive: true })
+    await fsp.writeFile(this.log4jFile, LOG4J2_XML)
+    let lastErr: unknown
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [port, saslPort, controllerPort] = await pickPorts(3);
-      this.setPorts({ port: port!, saslPort: saslPort!, controllerPort: controllerPort! });
-      await fsp.writeFile(this.propsFile, serverProperties(this.dataDir, this, this.opts.serverProperties));
-      if (attempt === 0) await this.format();
+      const [port, saslPort, controllerPort] = await pickPorts(3)
+      this.setPorts({ port: port!, saslPort: saslPort!, controllerPort: controllerPort! })
+      await fsp.writeFile(this.propsFile, serverProperties(this.dataDir, this, this.opts.serverProperties))
+      if (attempt === 0) await this.format()
       try {
-        await this.start();
-        return;
+        await this.start()
+        return
       } catch (e) {
-        lastErr = e;
-        if (!/Address already in use|BindException/.test(String((e as Error).message))) throw e;
+        lastErr = e
+        if (!/Address already in use|BindException/.test(String((e as Error).message))) throw e
       }
     }
-    throw lastErr;
+    throw lastErr
   }
 
   private async format(): Promise<void> {
-    const { user, password } = this.scram;
+    const { user, password } = this.scram
     if (/[,\]=\s"]/.test(user) || /[,\]"\s]/.test(password)) {
-      throw new Error('kafka harness: SCRAM user/password must not contain , ] = " or whitespace');
+      throw new Error('kafka harness: SCRAM user/password must not contain , ] = " or whitespace')
     }
     await runToCompletion(
       `Kafka ${this.version} StorageTool format`,
@@ -512,135 +526,135 @@ class Broker implements KafkaBroker {
         '--add-scram',
         `SCRAM-SHA-256=[name=${user},password=${password}]`,
         '--add-scram',
-        `SCRAM-SHA-512=[name=${user},password=${password}]`,
+        `SCRAM-SHA-512=[name=${user},password=${password}]`
       ],
-      { cwd: this.dataDir, logFile: this.logFile },
-    );
+      { cwd: this.dataDir, logFile: this.logFile }
+    )
   }
 
   start(): Promise<void> {
-    if (this.running && !this.starting) return Promise.resolve();
-    if (this.starting) return this.starting;
+    if (this.running && !this.starting) return Promise.resolve()
+    if (this.starting) return this.starting
     this.starting = this.doStart().finally(() => {
-      this.starting = null;
-    });
-    return this.starting;
+      this.starting = null
+    })
+    return this.starting
   }
 
   private async doStart(): Promise<void> {
-    installExitHook();
-    const fd = fs.openSync(this.logFile, 'a');
-    const logStart = fs.fstatSync(fd).size;
-    fs.writeSync(fd, `\n===== holdfast harness: starting Kafka ${this.version} at ${new Date().toISOString()} =====\n`);
-    let child: ChildProcess;
+    installExitHook()
+    const fd = fs.openSync(this.logFile, 'a')
+    const logStart = fs.fstatSync(fd).size
+    fs.writeSync(fd, `\n===== holdfast harness: starting Kafka ${this.version} at ${new Date().toISOString()} =====\n`)
+    let child: ChildProcess
     try {
       child = spawn(javaBin(), [...this.javaArgs(), 'kafka.Kafka', this.propsFile], {
         cwd: this.dataDir,
-        stdio: ['ignore', fd, fd],
-      });
+        stdio: ['ignore', fd, fd]
+      })
     } finally {
-      fs.closeSync(fd);
+      fs.closeSync(fd)
     }
-    this.child = child;
-    this.exitInfo = null;
-    liveChildren.add(child);
-    this.exited = new Promise<void>((resolve) => {
+    this.child = child
+    this.exitInfo = null
+    liveChildren.add(child)
+    this.exited = new Promise<void>(resolve => {
       const done = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (!this.exitInfo) this.exitInfo = { code, signal };
-        liveChildren.delete(child);
+        if (!this.exitInfo) this.exitInfo = { code, signal }
+        liveChildren.delete(child)
         if (this.watchdog?.pid) {
           try {
-            process.kill(this.watchdog.pid, 'SIGKILL');
+            process.kill(this.watchdog.pid, 'SIGKILL')
           } catch {
             /* gone */
           }
         }
-        this.watchdog = null;
-        resolve();
-      };
-      child.once('exit', done);
-      child.once('error', (err) => {
-        fs.appendFileSync(this.logFile, `spawn error: ${err.message}\n`);
-        done(null, null);
-      });
-    });
-    if (child.pid) this.watchdog = spawnWatchdog(child.pid);
+        this.watchdog = null
+        resolve()
+      }
+      child.once('exit', done)
+      child.once('error', err => {
+        fs.appendFileSync(this.logFile, `spawn error: ${err.message}\n`)
+        done(null, null)
+      })
+    })
+    if (child.pid) this.watchdog = spawnWatchdog(child.pid)
 
-    const t0 = Date.now();
-    const deadline = t0 + (this.opts.startTimeoutMs ?? 90_000);
+    const t0 = Date.now()
+    const deadline = t0 + (this.opts.startTimeoutMs ?? 90_000)
     for (;;) {
       if (this.exitInfo) {
-        const { code, signal } = this.exitInfo;
+        const { code, signal } = this.exitInfo
         throw new Error(
           `Kafka ${this.version} exited during startup (code ${code}, signal ${signal}); log ${this.logFile}\n` +
-            `--- errors ---\n${errorLines(this.logFile, logStart)}\n--- tail ---\n${this.logTail(40)}`,
-        );
+            `--- errors ---\n${errorLines(this.logFile, logStart)}\n--- tail ---\n${this.logTail(40)}`
+        )
       }
-      if (await this.probe()) return;
+      if (await this.probe()) return
       if (Date.now() > deadline) {
-        await this.kill();
+        await this.kill()
         throw new Error(
           `Kafka ${this.version} not ready after ${Date.now() - t0} ms on ${this.brokers[0]}; log ${this.logFile}\n` +
-            `--- errors ---\n${errorLines(this.logFile, logStart)}\n--- tail ---\n${this.logTail(40)}`,
-        );
+            `--- errors ---\n${errorLines(this.logFile, logStart)}\n--- tail ---\n${this.logTail(40)}`
+        )
       }
-      await Promise.race([sleep(250), this.exited]);
+      await Promise.race([sleep(250), this.exited])
     }
   }
 
   /** One readiness attempt: admin describeCluster() lists a broker. */
   private async probe(): Promise<boolean> {
-    const admin = this.client({ connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 } }).admin();
+    const admin = this.client({ connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 } }).admin()
     try {
-      await admin.connect();
-      const c = await admin.describeCluster();
-      return c.brokers.length > 0 && c.controller !== null;
+      await admin.connect()
+      const c = await admin.describeCluster()
+      return c.brokers.length > 0 && c.controller !== null
     } catch {
-      return false;
+      return false
     } finally {
-      await admin.disconnect().catch(() => {});
+      await admin.disconnect().catch(() => {})
     }
   }
 
   private async signalAndWait(signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
-    const child = this.child;
-    if (!child || this.exitInfo) return true;
+    const child = this.child
+    if (!child || this.exitInfo) return true
     try {
-      child.kill(signal);
+      child.kill(signal)
     } catch {
       /* gone */
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined
     const timedOut = await Promise.race([
       this.exited.then(() => false),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(true), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return !timedOut;
+      new Promise<boolean>(r => {
+        timer = setTimeout(() => r(true), timeoutMs)
+      })
+    ])
+    clearTimeout(timer)
+    return !timedOut
   }
 
   async stop(): Promise<void> {
-    if (this.starting) await this.starting.catch(() => {});
-    if (await this.signalAndWait('SIGTERM', this.opts.stopTimeoutMs ?? 60_000)) return;
-    fs.appendFileSync(this.logFile, '\n===== holdfast harness: SIGTERM timed out, sending SIGKILL =====\n');
-    await this.signalAndWait('SIGKILL', 30_000);
+    if (this.starting) await this.starting.catch(() => {})
+    if (await this.signalAndWait('SIGTERM', this.opts.stopTimeoutMs ?? 60_000)) return
+    fs.appendFileSync(this.logFile, '\n===== holdfast harness: SIGTERM timed out, sending SIGKILL =====\n')
+    await this.signalAndWait('SIGKILL', 30_000)
   }
 
   async kill(): Promise<void> {
-    await this.signalAndWait('SIGKILL', 30_000);
+    await this.signalAndWait('SIGKILL', 30_000)
   }
 
   async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
+    await this.stop()
+    await this.start()
   }
 
   async dispose(): Promise<void> {
-    await this.stop();
+    await this.stop()
     if (this.ownsDataDir && process.env.HOLDFAST_KEEP_KAFKA_DATA !== '1') {
-      await fsp.rm(this.dataDir, { recursive: true, force: true });
+      await fsp.rm(this.dataDir, { recursive: true, force: true })
     }
   }
 
@@ -649,12 +663,12 @@ class Broker implements KafkaBroker {
       clientId: 'holdfast-test',
       brokers: this.brokers,
       logLevel: logLevel.NOTHING,
-      ...extra,
-    });
+      ...extra
+    })
   }
 
   logTail(lines = 80): string {
-    return tailFile(this.logFile, lines);
+    return tailFile(this.logFile, lines)
   }
 }
 
@@ -663,15 +677,15 @@ class Broker implements KafkaBroker {
  * Fetches the jars first if they are not cached yet (one-off, ~5-60 s).
  */
 export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBroker> {
-  const lib = await ensureKafkaJars(KAFKA_VERSION);
-  const ownsDataDir = !opts.dataDir;
-  const dataDir = opts.dataDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'holdfast-kafka-')));
-  const broker = new Broker(dataDir, ownsDataDir, opts.scram ?? DEFAULT_SCRAM, lib, opts);
+  const lib = await ensureKafkaJars(KAFKA_VERSION)
+  const ownsDataDir = !opts.dataDir
+  const dataDir = opts.dataDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'holdfast-kafka-')))
+  const broker = new Broker(dataDir, ownsDataDir, opts.scram ?? DEFAULT_SCRAM, lib, opts)
   try {
-    await broker.init();
+    await broker.init()
   } catch (e) {
-    await broker.kill().catch(() => {});
-    throw e;
+    await broker.kill().catch(() => {})
+    throw e
   }
-  return broker;
+  return broker
 }

@@ -1,7 +1,7 @@
 /** MQTT 3.1.1 packets as raw bytes, for sending what no well-behaved client library would. */
 import { connect, type Socket } from 'node:net'
 
-export function varint (n: number): Buffer {
+export function varint(n: number): Buffer {
   const out: number[] = []
   do {
     let b = n % 128
@@ -19,42 +19,65 @@ export const str = (s: string | Buffer): Buffer => {
   return Buffer.concat([h, b])
 }
 
-export const packet = (header: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([header]), varint(body.length), body])
+export const packet = (header: number, body: Buffer): Buffer =>
+  Buffer.concat([Buffer.from([header]), varint(body.length), body])
 
-export function connectPacket (clientId: string, username?: string, password?: string, keepalive = 30): Buffer {
+export function connectPacket(clientId: string, username?: string, password?: string, keepalive = 30): Buffer {
   let flags = 0x02
   const payload = [str(clientId)]
-  if (username !== undefined) { flags |= 0x80; payload.push(str(username)) }
-  if (password !== undefined) { flags |= 0x40; payload.push(str(password)) }
-  return packet(0x10, Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, keepalive >> 8, keepalive & 0xff]), ...payload]))
+  if (username !== undefined) {
+    flags |= 0x80
+    payload.push(str(username))
+  }
+  if (password !== undefined) {
+    flags |= 0x40
+    payload.push(str(password))
+  }
+  return packet(
+    0x10,
+    Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, keepalive >> 8, keepalive & 0xff]), ...payload])
+  )
 }
 
-export function publishPacket (topic: string | Buffer, payload: Buffer | string, qos: 0 | 1 | 2 = 0, id = 1, flags = 0): Buffer {
+export function publishPacket(
+  topic: string | Buffer,
+  payload: Buffer | string,
+  qos: 0 | 1 | 2 = 0,
+  id = 1,
+  flags = 0
+): Buffer {
   const idBytes = qos > 0 ? Buffer.from([id >> 8, id & 0xff]) : Buffer.alloc(0)
   return packet(0x30 | (qos << 1) | flags, Buffer.concat([str(topic), idBytes, Buffer.from(payload)]))
 }
 
-export function subscribePacket (id: number, filters: Array<string | Buffer>, qos = 1): Buffer {
-  return packet(0x82, Buffer.concat([Buffer.from([id >> 8, id & 0xff]), ...filters.map((f) => Buffer.concat([str(f), Buffer.from([qos])]))]))
+export function subscribePacket(id: number, filters: Array<string | Buffer>, qos = 1): Buffer {
+  return packet(
+    0x82,
+    Buffer.concat([Buffer.from([id >> 8, id & 0xff]), ...filters.map(f => Buffer.concat([str(f), Buffer.from([qos])]))])
+  )
 }
 
-export function unsubscribePacket (id: number, filters: string[]): Buffer {
-  return packet(0xa2, Buffer.concat([Buffer.from([id >> 8, id & 0xff]), ...filters.map((f) => str(f))]))
+export function unsubscribePacket(id: number, filters: string[]): Buffer {
+  return packet(0xa2, Buffer.concat([Buffer.from([id >> 8, id & 0xff]), ...filters.map(f => str(f))]))
 }
 
 export const PINGREQ = Buffer.from([0xc0, 0])
 export const DISCONNECT = Buffer.from([0xe0, 0])
 
 /** A TCP socket to 127.0.0.1 that records what it receives and when it closed. */
-export interface Raw { socket: Socket, received: Buffer[], closed: Promise<number> }
+export interface Raw {
+  socket: Socket
+  received: Buffer[]
+  closed: Promise<number>
+}
 
-export async function openRaw (port: number): Promise<Raw> {
+export async function openRaw(port: number): Promise<Raw> {
   const socket = connect({ host: '127.0.0.1', port })
   const received: Buffer[] = []
-  socket.on('data', (d) => received.push(d))
+  socket.on('data', d => received.push(d))
   socket.on('error', () => {})
   const t0 = Date.now()
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - t0)))
+  const closed = new Promise<number>(resolve => socket.once('close', () => resolve(Date.now() - t0)))
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve())
     socket.once('close', () => reject(new Error('closed before connecting')))
@@ -63,19 +86,27 @@ export async function openRaw (port: number): Promise<Raw> {
 }
 
 /** Resolves true if the socket closed within `ms`. */
-export async function closesWithin (raw: Raw, ms: number): Promise<boolean> {
-  return await Promise.race([raw.closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))])
+export async function closesWithin(raw: Raw, ms: number): Promise<boolean> {
+  return await Promise.race([
+    raw.closed.then(() => true),
+    new Promise<boolean>(resolve => setTimeout(() => resolve(false), ms))
+  ])
 }
 
 /** Open, send CONNECT, wait for CONNACK; returns its return code. */
-export async function rawLogin (port: number, clientId: string, username?: string, password?: string): Promise<{ raw: Raw, code: number }> {
+export async function rawLogin(
+  port: number,
+  clientId: string,
+  username?: string,
+  password?: string
+): Promise<{ raw: Raw; code: number }> {
   const raw = await openRaw(port)
   raw.socket.write(connectPacket(clientId, username, password))
   const deadline = Date.now() + 5000
   while (Date.now() < deadline) {
     const all = Buffer.concat(raw.received)
     if (all.length >= 4 && all[0] === 0x20) return { raw, code: all[3]! }
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise(resolve => setTimeout(resolve, 10))
   }
   throw new Error('no CONNACK')
 }

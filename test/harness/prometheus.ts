@@ -5,14 +5,23 @@
  * the line number on anything else, so a malformed /metrics fails the test that reads it.
  */
 export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped'
-export interface Sample { name: string, labels: Record<string, string>, value: number }
-export interface Family { name: string, type: MetricType, help: string | null, samples: Sample[] }
+export interface Sample {
+  name: string
+  labels: Record<string, string>
+  value: number
+}
+export interface Family {
+  name: string
+  type: MetricType
+  help: string | null
+  samples: Sample[]
+}
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped'])
 
-function parseValue (s: string, where: string): number {
+function parseValue(s: string, where: string): number {
   if (s === '+Inf' || s === 'Inf') return Infinity
   if (s === '-Inf') return -Infinity
   if (s === 'NaN') return NaN
@@ -20,12 +29,12 @@ function parseValue (s: string, where: string): number {
   return Number(s)
 }
 
-function unescapeHelp (s: string): string {
-  return s.replace(/\\(.)/g, (_, c: string) => c === 'n' ? '\n' : c)
+function unescapeHelp(s: string): string {
+  return s.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
 }
 
 /** Labels `{a="x",b="y"}` from position i (at '{'); returns labels and the index after '}'. */
-function parseLabels (line: string, i: number, where: string): [Record<string, string>, number] {
+function parseLabels(line: string, i: number, where: string): [Record<string, string>, number] {
   const labels: Record<string, string> = {}
   i++
   while (true) {
@@ -62,7 +71,7 @@ function parseLabels (line: string, i: number, where: string): [Record<string, s
   }
 }
 
-function familyOf (sample: string, families: Map<string, Family>): Family | undefined {
+function familyOf(sample: string, families: Map<string, Family>): Family | undefined {
   const direct = families.get(sample)
   if (direct !== undefined) return direct
   for (const suffix of ['_bucket', '_sum', '_count']) {
@@ -73,7 +82,7 @@ function familyOf (sample: string, families: Map<string, Family>): Family | unde
   return undefined
 }
 
-export function parsePrometheusText (text: string): Map<string, Family> {
+export function parsePrometheusText(text: string): Map<string, Family> {
   if (text.length > 0 && !text.endsWith('\n')) throw new Error('exposition must end with a newline')
   const families = new Map<string, Family>()
   const helps = new Map<string, string>()
@@ -122,8 +131,10 @@ export function parsePrometheusText (text: string): Map<string, Family> {
       fam = current = { name, type: 'untyped', help: helps.get(name) ?? null, samples: [] }
       families.set(name, fam)
     }
-    if (fam !== current || closed.has(fam.name)) throw new Error(`${where}: sample of ${fam.name} outside its family's block`)
-    if (fam.type === 'counter' && (value < 0 || Number.isNaN(value))) throw new Error(`${where}: counter ${name} is ${value}`)
+    if (fam !== current || closed.has(fam.name))
+      throw new Error(`${where}: sample of ${fam.name} outside its family's block`)
+    if (fam.type === 'counter' && (value < 0 || Number.isNaN(value)))
+      throw new Error(`${where}: counter ${name} is ${value}`)
     const key = name + JSON.stringify(Object.entries(labels).sort())
     if (seen.has(key)) throw new Error(`${where}: duplicate series ${key}`)
     seen.add(key)
@@ -133,8 +144,12 @@ export function parsePrometheusText (text: string): Map<string, Family> {
 }
 
 /** The value of one series, or undefined. Labels must match exactly. */
-export function valueOf (families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function valueOf(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {}
+): number | undefined {
   const f = familyOf(name, families)
   const want = JSON.stringify(Object.entries(labels).sort())
-  return f?.samples.find((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want)?.value
+  return f?.samples.find(s => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want)?.value
 }

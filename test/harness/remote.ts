@@ -6,14 +6,17 @@ import type { Consumer } from 'kafkajs'
 import type { KafkaBroker } from './kafka.js'
 import { publicKeyText, signDocument } from '../../src/remote-config/verify.js'
 
-export interface OperatorKey { publicKey: string, privateKey: KeyObject }
+export interface OperatorKey {
+  publicKey: string
+  privateKey: KeyObject
+}
 
-export function operatorKey (): OperatorKey {
+export function operatorKey(): OperatorKey {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519')
   return { publicKey: publicKeyText(publicKey), privateKey }
 }
 
-export function signed (key: OperatorKey, document: Record<string, unknown>): Buffer {
+export function signed(key: OperatorKey, document: Record<string, unknown>): Buffer {
   return Buffer.from(JSON.stringify(signDocument(document, key.privateKey)))
 }
 
@@ -23,12 +26,23 @@ export { sleep, waitFor }
 let n = 0
 export const topicName = (what: string): string => `rc-${what}-${Date.now()}-${n++}`
 
-export async function createTopic (kafka: KafkaBroker, topic: string, opts: { partitions?: number, compact?: boolean } = {}): Promise<void> {
+export async function createTopic(
+  kafka: KafkaBroker,
+  topic: string,
+  opts: { partitions?: number; compact?: boolean } = {}
+): Promise<void> {
   const admin = kafka.client().admin()
   await admin.connect()
   try {
     await admin.createTopics({
-      topics: [{ topic, numPartitions: opts.partitions ?? 1, replicationFactor: 1, configEntries: opts.compact === true ? [{ name: 'cleanup.policy', value: 'compact' }] : [] }],
+      topics: [
+        {
+          topic,
+          numPartitions: opts.partitions ?? 1,
+          replicationFactor: 1,
+          configEntries: opts.compact === true ? [{ name: 'cleanup.policy', value: 'compact' }] : []
+        }
+      ],
       waitForLeaders: true
     })
   } finally {
@@ -37,7 +51,7 @@ export async function createTopic (kafka: KafkaBroker, topic: string, opts: { pa
 }
 
 /** Put a value (or a tombstone) on the config topic under `key`. */
-export async function push (kafka: KafkaBroker, topic: string, key: string, value: Buffer | null): Promise<void> {
+export async function push(kafka: KafkaBroker, topic: string, key: string, value: Buffer | null): Promise<void> {
   const producer = kafka.client().producer()
   await producer.connect()
   try {
@@ -47,53 +61,104 @@ export async function push (kafka: KafkaBroker, topic: string, key: string, valu
   }
 }
 
-export interface Report { type: string, gatewayId: string, at: string, version?: number | null, reason?: string, message?: string, [k: string]: any }
+export interface Report {
+  type: string
+  gatewayId: string
+  at: string
+  version?: number | null
+  reason?: string
+  message?: string
+  [k: string]: any
+}
 
 /** Everything on the status topic, as it arrives. */
 export class StatusTopic {
   readonly reports: Report[] = []
-  private constructor (private readonly consumer: Consumer, readonly topic: string) {}
+  private constructor(
+    private readonly consumer: Consumer,
+    readonly topic: string
+  ) {}
 
-  static async open (kafka: KafkaBroker, topic: string): Promise<StatusTopic> {
+  static async open(kafka: KafkaBroker, topic: string): Promise<StatusTopic> {
     await createTopic(kafka, topic, { partitions: 1 })
-    const consumer = kafka.client().consumer({ groupId: `rc-status-${Date.now()}-${Math.random().toString(36).slice(2)}` })
+    const consumer = kafka
+      .client()
+      .consumer({ groupId: `rc-status-${Date.now()}-${Math.random().toString(36).slice(2)}` })
     const st = new StatusTopic(consumer, topic)
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: true })
-    await consumer.run({ eachMessage: async ({ message }) => { st.reports.push(JSON.parse(message.value!.toString('utf8'))) } })
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        st.reports.push(JSON.parse(message.value!.toString('utf8')))
+      }
+    })
     return st
   }
 
-  events (gatewayId = 'test-gw'): Report[] {
-    return this.reports.filter((r) => r.gatewayId === gatewayId && r.type !== 'heartbeat')
+  events(gatewayId = 'test-gw'): Report[] {
+    return this.reports.filter(r => r.gatewayId === gatewayId && r.type !== 'heartbeat')
   }
 
-  async event (what: string, pred: (r: Report) => boolean, timeoutMs = 30_000): Promise<Report> {
-    return await waitFor(what, () => this.reports.find((r) => r.type !== 'heartbeat' && pred(r)), timeoutMs)
+  async event(what: string, pred: (r: Report) => boolean, timeoutMs = 30_000): Promise<Report> {
+    return await waitFor(what, () => this.reports.find(r => r.type !== 'heartbeat' && pred(r)), timeoutMs)
   }
 
-  async heartbeat (pred: (r: Report) => boolean, timeoutMs = 30_000): Promise<Report> {
-    return await waitFor('heartbeat', () => [...this.reports].reverse().find((r) => r.type === 'heartbeat' && pred(r)), timeoutMs)
+  async heartbeat(pred: (r: Report) => boolean, timeoutMs = 30_000): Promise<Report> {
+    return await waitFor(
+      'heartbeat',
+      () => [...this.reports].reverse().find(r => r.type === 'heartbeat' && pred(r)),
+      timeoutMs
+    )
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     await this.consumer.disconnect()
   }
 }
 
 /** A gateway config file with remote configuration on. */
-export function remoteConfigFile (dir: string, o: { kafka: KafkaBroker, topic: string, configTopic: string, statusTopic: string, key: OperatorKey, extra?: Record<string, unknown> }): string {
+export function remoteConfigFile(
+  dir: string,
+  o: {
+    kafka: KafkaBroker
+    topic: string
+    configTopic: string
+    statusTopic: string
+    key: OperatorKey
+    extra?: Record<string, unknown>
+  }
+): string {
   const file = join(dir, `holdfast-${n++}.json`)
-  writeFileSync(file, JSON.stringify({
-    kafka: { brokers: o.kafka.brokers, topic: o.topic, requestTimeoutMs: 2000 },
-    uplink: { backoffMaxMs: 1000, probeIntervalMs: 1000 },
-    remote: { enabled: true, configTopic: o.configTopic, statusTopic: o.statusTopic, trustedKeys: [o.key.publicKey], heartbeatIntervalMs: 1500 },
-    ...o.extra
-  }, null, 2))
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        kafka: { brokers: o.kafka.brokers, topic: o.topic, requestTimeoutMs: 2000 },
+        uplink: { backoffMaxMs: 1000, probeIntervalMs: 1000 },
+        remote: {
+          enabled: true,
+          configTopic: o.configTopic,
+          statusTopic: o.statusTopic,
+          trustedKeys: [o.key.publicKey],
+          heartbeatIntervalMs: 1500
+        },
+        ...o.extra
+      },
+      null,
+      2
+    )
+  )
   return file
 }
 
 /** The live settings of a document for the test broker (what a document must restate: it replaces the file's). */
-export function uplinkSettings (kafka: KafkaBroker, topic: string, kafkaExtra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000, ...kafkaExtra }, uplink: { backoffMaxMs: 1000, probeIntervalMs: 1000 } }
+export function uplinkSettings(
+  kafka: KafkaBroker,
+  topic: string,
+  kafkaExtra: Record<string, unknown> = {}
+): Record<string, unknown> {
+  return {
+    kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000, ...kafkaExtra },
+    uplink: { backoffMaxMs: 1000, probeIntervalMs: 1000 }
+  }
 }

@@ -4,21 +4,29 @@ export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   if (el === null) throw new Error(`#${id} missing`)
   return el as T
 }
-export const text = (id: string, v: string): void => { const el = $(id); if (el.textContent !== v) el.textContent = v }
-export const show = (id: string, visible: boolean): void => { $(id).hidden = !visible }
+export const text = (id: string, v: string): void => {
+  const el = $(id)
+  if (el.textContent !== v) el.textContent = v
+}
+export const show = (id: string, visible: boolean): void => {
+  $(id).hidden = !visible
+}
 
 export const nf = new Intl.NumberFormat('en')
-export const num = (n: number | null | undefined): string => n === null || n === undefined ? '–' : nf.format(n)
-export const rate = (n: number): string => n >= 100 ? nf.format(Math.round(n)) : String(Math.round(n * 10) / 10)
-export function bytes (n: number | null | undefined): string {
+export const num = (n: number | null | undefined): string => (n === null || n === undefined ? '–' : nf.format(n))
+export const rate = (n: number): string => (n >= 100 ? nf.format(Math.round(n)) : String(Math.round(n * 10) / 10))
+export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '–'
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let i = 0
   let v = n
-  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++ }
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024
+    i++
+  }
   return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${u[i]}`
 }
-export function dur (s: number | null | undefined): string {
+export function dur(s: number | null | undefined): string {
   if (s === null || s === undefined) return '–'
   if (s < 90) return `${Math.round(s)} s`
   if (s < 5400) return `${Math.round(s / 60)} min`
@@ -31,10 +39,15 @@ export const clock = (iso: string): string => {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString('en-GB', { hour12: false })
 }
 export const droppedTotal = (d: Record<string, number>): number => Object.values(d).reduce((s, n) => s + n, 0)
-export const STATE_WORDS: Record<string, string> = { connected: 'connected', degraded: 'degraded', down: 'down', paused: 'paused', unconfigured: 'not configured' }
+export const STATE_WORDS: Record<string, string> = {
+  connected: 'connected',
+  degraded: 'degraded',
+  down: 'down',
+  paused: 'paused',
+  unconfigured: 'not configured'
+}
 
-
-export function el (tag: string, content: string, cls?: string): HTMLElement {
+export function el(tag: string, content: string, cls?: string): HTMLElement {
   const e = document.createElement(tag)
   e.textContent = content
   if (cls !== undefined) e.className = cls

@@ -3,24 +3,27 @@ import { renderDevices } from './devices.js'
 import { $, ago, bytes, clock, droppedTotal, dur, el, num, rate, show, STATE_WORDS, text } from './dom.js'
 import type { Doc, LogLine } from './types.js'
 
-export function render (d: Doc): void {
+export function render(d: Doc): void {
   const now = Date.parse(d.now)
   text('gw-id', d.gatewayId)
 
   const v = $('verdict')
   v.className = `verdict ${d.health.level}`
-  const online = d.devices.filter((x) => x.connected).length
+  const online = d.devices.filter(x => x.connected).length
   const n = d.health.problems.length
-  const title = d.health.level === 'ok'
-    ? `All good — ${online} device${online === 1 ? '' : 's'} online, uplink ${STATE_WORDS[d.uplink.state] ?? d.uplink.state}`
-    : d.health.level === 'crit' ? 'Needs attention now' : `${n} thing${n === 1 ? '' : 's'} to check`
+  const title =
+    d.health.level === 'ok'
+      ? `All good — ${online} device${online === 1 ? '' : 's'} online, uplink ${STATE_WORDS[d.uplink.state] ?? d.uplink.state}`
+      : d.health.level === 'crit'
+        ? 'Needs attention now'
+        : `${n} thing${n === 1 ? '' : 's'} to check`
   const vt = $('verdict-title')
   if (vt.dataset.title !== title + d.health.level) {
     vt.dataset.title = title + d.health.level
     vt.replaceChildren(el('span', '', `icon ${d.health.level}`), title)
   }
   const ul = $('verdict-list')
-  ul.replaceChildren(...d.health.problems.map((p) => el('li', p.text, p.level)))
+  ul.replaceChildren(...d.health.problems.map(p => el('li', p.text, p.level)))
 
   const u = d.uplink
   const pill = $('uplink-state')
@@ -39,12 +42,14 @@ export function render (d: Doc): void {
     b.disabled = u.state === 'unconfigured'
     b.title = u.state === 'unconfigured' ? 'no uplink configured (kafka.brokers is empty)' : ''
   }
-  $('uplink-history').replaceChildren(...d.uplinkHistory.slice(0, 10).map((h) => {
-    const li = el('li', '')
-    li.append(el('time', clock(h.at)), el('span', STATE_WORDS[h.state] ?? h.state, `pill ${h.state}`))
-    if (h.reason !== null && h.reason !== '') li.append(' ', el('span', h.reason, 'muted'))
-    return li
-  }))
+  $('uplink-history').replaceChildren(
+    ...d.uplinkHistory.slice(0, 10).map(h => {
+      const li = el('li', '')
+      li.append(el('time', clock(h.at)), el('span', STATE_WORDS[h.state] ?? h.state, `pill ${h.state}`))
+      if (h.reason !== null && h.reason !== '') li.append(' ', el('span', h.reason, 'muted'))
+      return li
+    })
+  )
 
   const b = d.backlog
   text('backlog-readings', num(b.readings))
@@ -70,25 +75,31 @@ export function render (d: Doc): void {
   const refused = c.refused ?? {}
   text('refused', num(droppedTotal(refused)))
   $('drop-reasons').replaceChildren(
-    ...Object.entries(c.dropped).filter(([, n]) => n > 0).map(([r, n]) => el('li', `dropped, ${r.replace(/_/g, ' ')}: ${num(n)}`)),
-    ...Object.entries(refused).filter(([, n]) => n > 0).map(([r, n]) => el('li', `refused, ${r.replace(/_/g, ' ')}: ${num(n)}`))
+    ...Object.entries(c.dropped)
+      .filter(([, n]) => n > 0)
+      .map(([r, n]) => el('li', `dropped, ${r.replace(/_/g, ' ')}: ${num(n)}`)),
+    ...Object.entries(refused)
+      .filter(([, n]) => n > 0)
+      .map(([r, n]) => el('li', `refused, ${r.replace(/_/g, ' ')}: ${num(n)}`))
   )
 
   renderDevices(d)
   renderHost(d)
 
-  $('log').replaceChildren(...(d.recentProblems.length === 0
-    ? [el('li', 'Nothing since start.', 'muted')]
-    : collapse(d.recentProblems).map(({ line: l, times }) => {
-      const li = el('li', '')
-      li.append(el('time', clock(l.time)), el('span', l.level, `lvl ${l.level}`))
-      if (l.code !== undefined) li.append(el('code', l.code), ' ')
-      li.append(l.msg)
-      const detail = errText(l.err)
-      if (detail !== '') li.append(' ', el('span', detail, 'muted'))
-      if (times > 1) li.append(' ', el('strong', `×${times}`))
-      return li
-    })))
+  $('log').replaceChildren(
+    ...(d.recentProblems.length === 0
+      ? [el('li', 'Nothing since start.', 'muted')]
+      : collapse(d.recentProblems).map(({ line: l, times }) => {
+          const li = el('li', '')
+          li.append(el('time', clock(l.time)), el('span', l.level, `lvl ${l.level}`))
+          if (l.code !== undefined) li.append(el('code', l.code), ' ')
+          li.append(l.msg)
+          const detail = errText(l.err)
+          if (detail !== '') li.append(' ', el('span', detail, 'muted'))
+          if (times > 1) li.append(' ', el('strong', `×${times}`))
+          return li
+        }))
+  )
 
   text('cfg-gateway', d.gatewayId)
   text('cfg-version', d.version)
@@ -96,18 +107,27 @@ export function render (d: Doc): void {
   text('cfg-source', d.config.source)
   text('cfg-cversion', d.config.version === null ? 'local (no remote version)' : String(d.config.version))
   text('cfg-store', `synchronous=${d.store.synchronous}, budget ${bytes(d.store.maxBytes)}`)
-  text('cfg-ready', d.ready.ok ? 'yes' : `no (${Object.entries(d.ready.checks).filter(([, ok]) => !ok).map(([k]) => k).join(', ')})`)
+  text(
+    'cfg-ready',
+    d.ready.ok
+      ? 'yes'
+      : `no (${Object.entries(d.ready.checks)
+          .filter(([, ok]) => !ok)
+          .map(([k]) => k)
+          .join(', ')})`
+  )
 }
 
-function errText (err: unknown): string {
+function errText(err: unknown): string {
   if (typeof err === 'string') return err
-  if (err !== null && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string') return (err as { message: string }).message
+  if (err !== null && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string')
+    return (err as { message: string }).message
   return ''
 }
 
 /** Repeats of the same problem in a row (newest first) become one line with a count. */
-function collapse (lines: LogLine[]): Array<{ line: LogLine, times: number }> {
-  const out: Array<{ line: LogLine, times: number }> = []
+function collapse(lines: LogLine[]): Array<{ line: LogLine; times: number }> {
+  const out: Array<{ line: LogLine; times: number }> = []
   const key = (l: LogLine): string => `${l.level}|${l.code ?? ''}|${l.msg}|${errText(l.err)}`
   for (const l of lines) {
     const prev = out[out.length - 1]
@@ -117,23 +137,46 @@ function collapse (lines: LogLine[]): Array<{ line: LogLine, times: number }> {
   return out
 }
 
-function eta (d: Doc): string {
+function eta(d: Doc): string {
   if (d.backlog.readings === 0) return 'empty'
   if (d.uplink.state === 'paused') return 'paused'
   if (d.uplink.state === 'unconfigured') return 'never (no uplink)'
   return d.uplink.etaS === null ? 'unknown (not draining)' : dur(d.uplink.etaS)
 }
 
-
-function renderHost (d: Doc): void {
+function renderHost(d: Doc): void {
   const h = d.host
-  text('host-cpu', h.cpuLoadPct === null ? '–' : `${h.cpuLoadPct}% of ${h.cores ?? '?'} cores${h.loadAvg !== null ? ` · load ${h.loadAvg.join(' ')}` : ''}`)
-  text('host-mem', h.memUsedPct === null ? '–' : `${h.memUsedPct}% used · ${bytes(h.memAvailableBytes)} free of ${bytes(h.memTotalBytes)}`)
-  text('host-disk', h.disk === null ? '–' : `${bytes(h.disk.freeBytes)} free of ${bytes(h.disk.sizeBytes)} (${h.disk.usedPct}% used${h.disk.mount !== null ? `, ${h.disk.mount}` : ''})`)
+  text(
+    'host-cpu',
+    h.cpuLoadPct === null
+      ? '–'
+      : `${h.cpuLoadPct}% of ${h.cores ?? '?'} cores${h.loadAvg !== null ? ` · load ${h.loadAvg.join(' ')}` : ''}`
+  )
+  text(
+    'host-mem',
+    h.memUsedPct === null
+      ? '–'
+      : `${h.memUsedPct}% used · ${bytes(h.memAvailableBytes)} free of ${bytes(h.memTotalBytes)}`
+  )
+  text(
+    'host-disk',
+    h.disk === null
+      ? '–'
+      : `${bytes(h.disk.freeBytes)} free of ${bytes(h.disk.sizeBytes)} (${h.disk.usedPct}% used${h.disk.mount !== null ? `, ${h.disk.mount}` : ''})`
+  )
   text('host-temp', h.temperatureC === null ? 'not reported by this board' : `${h.temperatureC} °C`)
   text('host-uptime', dur(h.uptimeS))
   text('host-os', h.os === null ? '–' : `${h.hostname ?? ''} · ${h.os}`)
-  $('host-net').replaceChildren(...h.network.filter((n) => !n.internal).concat(h.network.filter((n) => n.internal)).map((n) =>
-    el('li', `${n.iface} ${n.state !== 'up' && n.state !== 'unknown' ? `(${n.state}) ` : ''}${[n.ip4, n.ip6].filter((x) => x !== '').join(' · ')}${n.speedMbps !== null && n.speedMbps > 0 ? ` · ${n.speedMbps} Mb/s` : ''}`, n.internal ? 'muted' : undefined))
+  $('host-net').replaceChildren(
+    ...h.network
+      .filter(n => !n.internal)
+      .concat(h.network.filter(n => n.internal))
+      .map(n =>
+        el(
+          'li',
+          `${n.iface} ${n.state !== 'up' && n.state !== 'unknown' ? `(${n.state}) ` : ''}${[n.ip4, n.ip6].filter(x => x !== '').join(' · ')}${n.speedMbps !== null && n.speedMbps > 0 ? ` · ${n.speedMbps} Mb/s` : ''}`,
+          n.internal ? 'muted' : undefined
+        )
+      )
   )
 }

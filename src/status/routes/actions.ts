@@ -6,7 +6,7 @@ import type { Ctx, Request, Route } from '../context.js'
 
 type Act = 'drainNow' | 'pause' | 'resume'
 
-function action (path: string, act: Act, what: string): Route {
+function action(path: string, act: Act, what: string): Route {
   return {
     method: 'POST',
     path,
@@ -34,8 +34,16 @@ export const actionRoutes: Route[] = [
       const t0 = Date.now()
       const r = await ctx.actions.testUplink()
       const ms = Date.now() - t0
-      ctx.log.info({ address, action: 'testUplink', ok: r.ok, ms }, `technician action: uplink test ${r.ok ? 'succeeded' : 'failed'}`)
-      json(res, 200, { ok: r.ok, error: r.error === undefined ? null : ctx.scrub(r.error), ms, uplink: ctx.sources.uplink() })
+      ctx.log.info(
+        { address, action: 'testUplink', ok: r.ok, ms },
+        `technician action: uplink test ${r.ok ? 'succeeded' : 'failed'}`
+      )
+      json(res, 200, {
+        ok: r.ok,
+        error: r.error === undefined ? null : ctx.scrub(r.error),
+        ms,
+        uplink: ctx.sources.uplink()
+      })
     }
   },
   action('/api/actions/drain', 'drainNow', 'drain now'),
@@ -54,7 +62,10 @@ export const actionRoutes: Route[] = [
         logs: ctx.logs.lines(),
         metrics: await ctx.metrics.text()
       })
-      ctx.log.info({ address, action: 'diagnostics', bytes: b.body.length }, 'technician action: diagnostics bundle downloaded')
+      ctx.log.info(
+        { address, action: 'diagnostics', bytes: b.body.length },
+        'technician action: diagnostics bundle downloaded'
+      )
       send(res, 200, b.body, {
         'content-type': 'application/json; charset=utf-8',
         'content-disposition': `attachment; filename="${b.filename}"`,

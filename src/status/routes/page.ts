@@ -15,29 +15,40 @@ import type { Route } from '../context.js'
 /** The browser modules, in the order the page preloads them. */
 export const SCRIPTS = ['app', 'render', 'devices', 'chart', 'dom'] as const
 
-function loadScript (name: string): string {
+function loadScript(name: string): string {
   try {
-    return readFileSync(new URL(`../assets/${name}.js`, import.meta.url), 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n')
+    return readFileSync(new URL(`../assets/${name}.js`, import.meta.url), 'utf8').replace(
+      /\n\/\/# sourceMappingURL=.*\s*$/,
+      '\n'
+    )
   } catch {
     return `document.body.textContent = "status page script ${name}.js missing from this build"\n`
   }
 }
 
-interface Asset { body: string, type: string, etag: string }
-const asset = (body: string, type: string): Asset => ({ body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` })
+interface Asset {
+  body: string
+  type: string
+  etag: string
+}
+const asset = (body: string, type: string): Asset => ({
+  body,
+  type,
+  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`
+})
 
 let assets: Record<string, Asset> | null = null
-function get (name: string): Asset {
+function get(name: string): Asset {
   assets ??= {
     html: asset(PAGE_HTML, 'text/html; charset=utf-8'),
     css: asset(STYLE_CSS, 'text/css; charset=utf-8'),
-    ...Object.fromEntries(SCRIPTS.map((n) => [n, asset(loadScript(n), 'text/javascript; charset=utf-8')]))
+    ...Object.fromEntries(SCRIPTS.map(n => [n, asset(loadScript(n), 'text/javascript; charset=utf-8')]))
   }
   return assets[name]!
 }
 
-function serve (name: string) {
-  return ({ req, res }: { req: IncomingMessage, res: ServerResponse }): void => {
+function serve(name: string) {
+  return ({ req, res }: { req: IncomingMessage; res: ServerResponse }): void => {
     const a = get(name)
     const headers: Record<string, string> = { 'content-type': a.type, 'cache-control': 'no-cache', etag: a.etag }
     if (name === 'html') headers['content-security-policy'] = PAGE_CSP

@@ -13,14 +13,15 @@ export const sessionRoutes: Route[] = [
     method: 'GET',
     path: '/api/session',
     access: 'open',
-    handle: ({ res, session }, ctx) => json(res, 200, {
-      public: ctx.config.status.public,
-      loginAvailable: ctx.config.status.passwordHash !== '',
-      authenticated: session !== null,
-      // Readable only by our own page's script (no CORS), sent back on every action.
-      csrf: session?.csrf ?? null,
-      expiresAt: session === null ? null : new Date(session.expiresMs).toISOString()
-    })
+    handle: ({ res, session }, ctx) =>
+      json(res, 200, {
+        public: ctx.config.status.public,
+        loginAvailable: ctx.config.status.passwordHash !== '',
+        authenticated: session !== null,
+        // Readable only by our own page's script (no CORS), sent back on every action.
+        csrf: session?.csrf ?? null,
+        expiresAt: session === null ? null : new Date(session.expiresMs).toISOString()
+      })
   },
   {
     method: 'POST',
@@ -28,14 +29,30 @@ export const sessionRoutes: Route[] = [
     access: 'open',
     handle: async ({ req, res, body, address }, ctx) => {
       // JSON only: a cross-site HTML form cannot send it without a CORS preflight we never grant.
-      if (!sameOrigin(req) || !String(req.headers['content-type'] ?? '').startsWith('application/json')) return fail(res, 403, 'HF_ERR_CSRF')
+      if (!sameOrigin(req) || !String(req.headers['content-type'] ?? '').startsWith('application/json'))
+        return fail(res, 403, 'HF_ERR_CSRF')
       const hash = ctx.config.status.passwordHash
-      if (hash === '') return fail(res, 503, 'HF_ERR_LOGIN_UNAVAILABLE', 'no technician password is configured (status.passwordHash; see `holdfast hash-password`)')
+      if (hash === '')
+        return fail(
+          res,
+          503,
+          'HF_ERR_LOGIN_UNAVAILABLE',
+          'no technician password is configured (status.passwordHash; see `holdfast hash-password`)'
+        )
       const waitMs = ctx.limiter.retryAfterMs(address)
       if (waitMs > 0) {
         ctx.stats.loginFailures++
-        ctx.log.warn({ code: 'HF_ERR_AUTH_RATE_LIMITED', address }, 'technician login refused: too many failures from this address')
-        return fail(res, 429, 'HF_ERR_AUTH_RATE_LIMITED', `too many failed logins from this address; try again in ${Math.ceil(waitMs / 1000)} s`, { 'retry-after': String(Math.ceil(waitMs / 1000)) })
+        ctx.log.warn(
+          { code: 'HF_ERR_AUTH_RATE_LIMITED', address },
+          'technician login refused: too many failures from this address'
+        )
+        return fail(
+          res,
+          429,
+          'HF_ERR_AUTH_RATE_LIMITED',
+          `too many failed logins from this address; try again in ${Math.ceil(waitMs / 1000)} s`,
+          { 'retry-after': String(Math.ceil(waitMs / 1000)) }
+        )
       }
       const password = typeof body.password === 'string' ? body.password : ''
       if (password === '' || password.length > 1024 || !(await verifyPassword(password, hash))) {
@@ -47,7 +64,12 @@ export const sessionRoutes: Route[] = [
       ctx.limiter.succeed(address)
       const s = ctx.sessions.create(address)
       ctx.log.info({ address }, 'technician logged in')
-      json(res, 200, { authenticated: true, csrf: s.csrf, expiresAt: new Date(s.expiresMs).toISOString() }, { 'set-cookie': ctx.sessions.cookie(s) })
+      json(
+        res,
+        200,
+        { authenticated: true, csrf: s.csrf, expiresAt: new Date(s.expiresMs).toISOString() },
+        { 'set-cookie': ctx.sessions.cookie(s) }
+      )
     }
   },
   {

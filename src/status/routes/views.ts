@@ -9,7 +9,11 @@ export const viewRoutes: Route[] = [
     method: 'GET',
     path: '/api/status',
     access: 'view',
-    handle: ({ res }, ctx) => send(res, 200, ctx.scrub(JSON.stringify(ctx.document())), { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    handle: ({ res }, ctx) =>
+      send(res, 200, ctx.scrub(JSON.stringify(ctx.document())), {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store'
+      })
   },
   {
     method: 'GET',
@@ -22,7 +26,8 @@ export const viewRoutes: Route[] = [
     path: '/api/events',
     access: 'view',
     handle: ({ req, res, session }, ctx) => {
-      if (req.method === 'HEAD') return send(res, 200, '', { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
+      if (req.method === 'HEAD')
+        return send(res, 200, '', { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
       const history = JSON.stringify({ stepS: ctx.history.stepMs / 1000, points: ctx.history.points() })
       if (!ctx.hub.open(req, res, session?.id ?? null, [['history', history]])) {
         fail(res, 503, 'HF_ERR_CONN_LIMIT', `at most ${MAX_STREAMS} live pages at once`, { 'retry-after': '10' })
