@@ -61,9 +61,14 @@ export async function startGateway({ config: localConfig, log, configSource, fla
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
   )
   const counters = new Counters()
-  const backlog = buffer.usageTotal()
+  const backlog = buffer.usage.usageTotal()
   log.info(
-    { gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 },
+    {
+      gatewayId: config.gatewayId,
+      dataDir: config.dataDir,
+      backlog: backlog.readings,
+      nextSeq: buffer.writer.lastSeq() + 1
+    },
     'buffer open'
   )
   if (config.mqtt.allowAnonymous) {
@@ -139,7 +144,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
         config: () => holder.describe()
       },
       ready: () => {
-        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.lastCommitOk() }
+        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.writer.lastCommitOk() }
         return { ok: Object.values(checks).every(Boolean), checks }
       }
     })
@@ -152,7 +157,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
   // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
   const clockTimer = setInterval(() => {
     if (!db.open) return
-    const c = buffer.clockTick()
+    const c = buffer.times.tick(buffer.writer.lastSeq())
     if (c !== null)
       log.warn(
         { code: 'HF_WARN_CLOCK_CORRECTED', ...c },

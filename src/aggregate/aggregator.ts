@@ -19,19 +19,13 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from '../store/db.js'
-import {
-  KIND_ROLLUP,
-  rowBytes,
-  type CommitHook,
-  type CommitTx,
-  type NewReading,
-  type StoredReading
-} from '../store/buffer.js'
+import type { CommitHook, CommitTx } from '../store/group-commit.js'
+import { KIND_ROLLUP, rowBytes, type NewReading, type StoredReading } from '../store/reading.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ParsedPayload } from './payload.js'
 import { parsePayload } from './payload.js'
 import type { Rule } from './rules.js'
-import type { TopicTable } from './topics.js'
+import type { TopicTable } from '../identity/topic-table.js'
 import { absorb, newMetric, summary, type MetricState } from './stats.js'
 
 /** What admission attaches to a reading (NewReading.meta) for the aggregator. */

@@ -11,6 +11,16 @@ export interface Transition {
   reason: string | null
 }
 
+/** What the status page, metrics and heartbeat read of the uplink. */
+export interface UplinkView {
+  state: UplinkState
+  since: string
+  lastError: string | null
+  drainRate: number
+  etaS: number | null
+  history?: ReadonlyArray<{ state: string; at: string; reason: string | null }>
+}
+
 const DOWN_AFTER_FAILURES = 3
 const HISTORY = 50
 const RATE_WINDOW_MS = 10_000
