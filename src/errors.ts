@@ -40,6 +40,8 @@ export const ErrorCodes = {
   HF_ERR_LOGIN_UNAVAILABLE: 'no technician password configured',
   HF_ERR_CSRF: 'missing or wrong CSRF token, or cross-site request',
   HF_ERR_ACTION_FAILED: 'technician action failed',
+  HF_WARN_STORE_SYNC_INLINE:
+    'WAL sync worker failed: group commits sync on the broker thread again (slower, still durable)',
   HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample'
 } as const
 

@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { moveCheckpointsOffThread } from './store/db.js'
+import { moveCheckpointsOffThread, moveSyncOffThread } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
 import { ReadingBuffer } from './store/buffer.js'
@@ -55,7 +55,13 @@ export async function startGateway({ config: localConfig, log, configSource, fla
       { ...recovery },
       'buffer files were damaged: kept what could be read, the damaged files are in quarantine'
     )
-  const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
+  const walSync =
+    config.store.synchronous === 'full'
+      ? moveSyncOffThread(db, message =>
+          log.error({ code: 'HF_WARN_STORE_SYNC_INLINE', err: message }, 'WAL sync worker failed; syncing inline')
+        )
+      : null
+  const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync)
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
@@ -119,6 +125,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
   }
 
   try {
+    await walSync?.ready
     broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({
       host: config.http.host,

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
+import { loopDelaySeconds, watchLoopDelay } from './loop-delay.js'
 import { quotaShare, quotaUsage } from './quota-view.js'
 
 export interface MetricsSources {
@@ -55,6 +56,7 @@ export class GatewayMetrics {
   constructor(private readonly s: MetricsSources) {
     const r = this.registry
     collectDefaultMetrics({ register: r })
+    watchLoopDelay()
     const c = s.counters
     const counter = (name: string, help: string, read: Read, labelNames: string[] = []): void => {
       // eslint-disable-next-line no-new
@@ -128,6 +130,12 @@ export class GatewayMetrics {
     )
 
     counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.writer.totals.commits)
+    gauge(
+      'holdfast_event_loop_delay_seconds',
+      "Event-loop delay of the broker's thread since start, by quantile (1 = the largest): how long anything ran between two PUBACKs",
+      () => loopDelaySeconds().map(([q, v]) => [{ quantile: String(q) }, v] as Sample),
+      ['quantile']
+    )
     counter(
       'holdfast_store_disk_write_bytes_total',
       'Bytes this process caused to be written to storage (/proc/self/io write_bytes: SQLite WAL, checkpoints, logs); divide by stored readings for write amplification',

@@ -22,6 +22,7 @@ import { ResendCheck } from './resend.js'
 import { Retention } from './retention.js'
 import { rowReader } from './rows.js'
 import { deviceTotals, UsageLedger } from './usage.js'
+import type { WalSync } from './wal-sync.js'
 
 export class ReadingBuffer {
   readonly writer: GroupCommit
@@ -37,7 +38,9 @@ export class ReadingBuffer {
 
   constructor(
     private readonly db: DB,
-    commitWindowMs = 0
+    commitWindowMs = 0,
+    /** store.synchronous = full: the WAL is synced off the broker's thread before PUBACKs leave. */
+    walSync: WalSync | null = null
   ) {
     const devices = new DeviceIds(db)
     this.meta = new Meta(db)
@@ -51,7 +54,7 @@ export class ReadingBuffer {
     const requestCommit = (): void => this.writer.requestCommit()
     this.retention = new Retention(db, this.usage, requestCommit)
     this.evictions = new Evictions(db, start, devices, this.usage, counts, requestCommit)
-    this.lanes = new LaneReader(db, toReading, counts, this.retention, this.usage)
+    this.lanes = new LaneReader(db, toReading, counts, this.retention, this.usage, () => this.writer.durableSeq())
     this.resend = new ResendCheck(db, devices, nextSeq - 1, start.length)
     this.writer = new GroupCommit(
       db,
@@ -64,7 +67,8 @@ export class ReadingBuffer {
         resend: this.resend,
         times: this.times,
         meta: this.meta,
-        toReading
+        toReading,
+        walSync
       },
       commitWindowMs
     )
@@ -72,7 +76,7 @@ export class ReadingBuffer {
 
   /** Commit what is queued, then close the connection. */
   close(): void {
-    this.writer.flush()
+    this.writer.close()
     this.db.close()
   }
 }

@@ -17,6 +17,7 @@ import type { ResendCheck } from './resend.js'
 import type { Retention } from './retention.js'
 import { COLS, type RawRow, type ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
+import type { WalSync } from './wal-sync.js'
 
 /** What a commit hook may do inside the group commit's transaction. */
 export interface CommitTx {
@@ -54,6 +55,15 @@ export interface WriterParts {
   times: ReceiveTimes
   meta: Meta
   toReading: ToReading
+  /** Syncs the WAL off this thread before PUBACKs leave (store.synchronous = full); null = no fsync (normal). */
+  walSync: WalSync | null
+}
+
+/** A committed group whose WAL frames are not yet known to be on disk. */
+interface Unsynced {
+  cbs: AppendCallback[]
+  firstSeq: number
+  lastSeq: number
 }
 
 export class GroupCommit {
@@ -75,6 +85,10 @@ export class GroupCommit {
   private readonly deleteOne: Statement
   /** Rows the hook removed inside the open transaction, accounted once it commits. */
   private txRemoved: StoredReading[] = []
+  private unsynced: Unsynced[] = []
+  private syncing = false
+  /** Every reading up to here is committed and on disk: what the forwarder may read. */
+  private durable: number
 
   constructor(
     private readonly db: DB,
@@ -85,6 +99,7 @@ export class GroupCommit {
     this.selectRaw = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND kind = 0 ORDER BY seq LIMIT ?`).raw()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
     this.nextSeq = GroupCommit.nextSeqOf(db, p.meta)
+    this.durable = this.nextSeq - 1
   }
 
   /**
@@ -136,6 +151,18 @@ export class GroupCommit {
 
   lastSeq(): number {
     return this.nextSeq - 1
+  }
+
+  /** The newest seq that is committed and synced: readers never go past it (nothing unsynced leaves the box). */
+  durableSeq(): number {
+    return this.durable
+  }
+
+  /** Commit what is queued and sync it (at shutdown, on this thread). */
+  close(): void {
+    this.flush()
+    const error = this.p.walSync?.closeSync() ?? null
+    if (this.unsynced.length > 0) this.synced(this.unsynced.splice(0), error)
   }
 
   /**
@@ -282,7 +309,42 @@ export class GroupCommit {
     ledger.keep(-trimmed.readings, -trimmed.bytes)
     this.hook?.committed()
     evictions.committed(evicted)
-    for (let i = 0; i < cbs.length; i++) cbs[i]!(null, firstSeq + i)
+    if (this.p.walSync === null) return this.synced([{ cbs, firstSeq, lastSeq: nextSeq - 1 }], null)
+    this.unsynced.push({ cbs, firstSeq, lastSeq: nextSeq - 1 })
+    this.startSync()
+  }
+
+  /** One sync at a time; it covers every group committed before it started. */
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0 || this.p.walSync === null) return
+    this.syncing = true
+    const covered = this.unsynced.length
+    this.p.walSync.sync(error => {
+      this.syncing = false
+      this.synced(this.unsynced.splice(0, covered), error)
+      this.startSync()
+    })
+  }
+
+  /**
+   * The groups are on disk: their PUBACKs may leave and the forwarder may read them. A failed sync
+   * fails their appends (the device is told and re-sends; its re-send is recognised if the rows did
+   * reach the disk).
+   */
+  private synced(groups: readonly Unsynced[], error: string | null): void {
+    if (groups.length === 0) return
+    this.durable = groups[groups.length - 1]!.lastSeq
+    const e =
+      error === null
+        ? null
+        : new HoldfastError('HF_ERR_STORE_COMMIT', `buffer sync failed: ${error}`, {
+            readings: groups.reduce((n, g) => n + g.cbs.length, 0)
+          })
+    if (e !== null) {
+      this.totals.commitErrors++
+      this.lastOk = false
+    }
+    for (const g of groups) for (let i = 0; i < g.cbs.length; i++) g.cbs[i]!(e, e === null ? g.firstSeq + i : 0)
     for (const l of this.commitListeners) l()
   }
 }

@@ -21,7 +21,9 @@ export class LaneReader {
     private readonly toReading: ToReading,
     private readonly counts: LaneCounts,
     private readonly retention: Retention,
-    private readonly ledger: UsageLedger
+    private readonly ledger: UsageLedger,
+    /** The newest synced seq: nothing past it is read (it could still vanish in a power cut). */
+    private readonly durableSeq: () => number
   ) {
     this.selectBulk = db
       .prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? AND cls = 0 AND kind = 0 ORDER BY seq LIMIT ?`)
@@ -32,7 +34,9 @@ export class LaneReader {
       )
       .raw()
     this.selectNewestBulk = db
-      .prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`)
+      .prepare(
+        `SELECT ${COLS} FROM readings WHERE seq > ? AND seq <= ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`
+      )
       .raw()
     this.deleteRunBulk = db
       .prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0 RETURNING seq')
@@ -49,6 +53,7 @@ export class LaneReader {
 
   /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
   readLane(cls: number, kind: number, afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
+    beforeSeq = Math.min(beforeSeq, this.durableSeq() + 1)
     const rows =
       cls === 0 && kind === KIND_RAW
         ? this.selectBulk.all(afterSeq, beforeSeq, limit)
@@ -58,7 +63,7 @@ export class LaneReader {
 
   /** The newest bulk raw readings (priority 0) with seq > afterSeq, returned oldest-first: the live lane. */
   readNewestBulk(afterSeq: number, limit: number): StoredReading[] {
-    return (this.selectNewestBulk.all(afterSeq, limit) as RawRow[]).reverse().map(this.toReading)
+    return (this.selectNewestBulk.all(afterSeq, this.durableSeq(), limit) as RawRow[]).reverse().map(this.toReading)
   }
 
   /**
