@@ -18,10 +18,11 @@ export interface TrustedKey {
   key: KeyObject
 }
 
-export type RejectReason = 'malformed' | 'unsigned' | 'untrusted_key' | 'bad_signature'
+/** Why a pushed document's envelope or signature was refused (before its content is looked at). */
+export type SignatureRejectReason = 'malformed' | 'unsigned' | 'untrusted_key' | 'bad_signature'
 export type Verdict =
   | { ok: true; document: unknown; keyId: string }
-  | { ok: false; reason: RejectReason; message: string; document?: unknown }
+  | { ok: false; reason: SignatureRejectReason; message: string; document?: unknown }
 
 /** A public key from PEM, base64 SPKI DER or base64 of the 32 raw bytes. Throws on anything else. */
 export function parsePublicKey(text: string): KeyObject {
