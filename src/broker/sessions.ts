@@ -145,7 +145,7 @@ export class Sessions {
     for (const c of this.runtimes.get(id)?.sessions ?? []) {
       if (this.conns.get(c)?.bySecret === true) {
         this.log.info(
-          { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', device: id, client: c.id },
+          { code: 'HF_ERR_AUTH_SECRET_ROTATED', device: id, client: c.id },
           'closing a session opened with a secret that was rotated or removed'
         )
         c.close()
@@ -157,7 +157,7 @@ export class Sessions {
   closeAppSessions(name: string): void {
     for (const c of this.apps.get(name) ?? []) {
       this.log.info(
-        { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', app: name, client: c.id },
+        { code: 'HF_ERR_AUTH_ACCOUNT_CHANGED', app: name, client: c.id },
         'closing an app session: its account changed'
       )
       c.close()

@@ -9,7 +9,8 @@ import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
-import { KIND_RAW, KIND_ROLLUP, type StoredReading } from '../store/reading.js'
+import { KIND_RAW, KIND_ROLLUP, laneKey, type StoredReading } from '../store/reading.js'
+import { describe } from '../kafka/client.js'
 import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
@@ -49,7 +50,6 @@ interface Request {
 
 /** What the budget does to a class right now. */
 export type ClassState = 'normal' | 'rollups-only' | 'held'
-const laneKey = (cls: number, kind: number): number => cls * 4 + kind
 
 export interface ForwarderOptions {
   gatewayId: string
@@ -438,10 +438,4 @@ export class Forwarder {
       this.wakeup = done
     })
   }
-}
-
-function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { message?: string } }
-  const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
-  return `${name}${e?.message ?? String(err)}`
 }

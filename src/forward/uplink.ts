@@ -11,7 +11,7 @@ export interface Transition {
   reason: string | null
 }
 
-/** What the status page, metrics and heartbeat read of the uplink. */
+/** The uplink as the status API, the page and the heartbeat show it. */
 export interface UplinkView {
   state: UplinkState
   since: string
