@@ -28,6 +28,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# postinstall applies patches/*.patch to the pinned aedes (README "MQTT 5").
+COPY patches ./patches
+COPY scripts/apply-patches.mjs ./scripts/
 # Build better-sqlite3 from source (no prebuilt download) against this image's own Node headers
 # (/usr/local/include/node), so nothing is fetched but npm packages and the result fits the target.
 ENV npm_config_build_from_source=better-sqlite3 \

@@ -18,6 +18,7 @@ const { values: o } = parseArgs({
     duration: { type: 'string', default: '0' },
     count: { type: 'string', default: '0' },
     qos: { type: 'string', default: '1' },
+    protocol: { type: 'string', default: '4' },
     password: { type: 'string' },
     'password-template': { type: 'string' },
     inflight: { type: 'string', default: '10' },
@@ -38,6 +39,7 @@ if (o.help === true) {
   --duration S           stop after S seconds (0 = no limit)
   --count N              stop after N readings per device (0 = no limit)
   --qos 0|1|2            QoS (1)
+  --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5): reason codes on refused publishes (4)
   --password PW          same password for every device (username = device id)
   --password-template T  per-device password, {id} replaced by the device id
   --inflight N           max unacknowledged publishes per device (10)
@@ -62,12 +64,29 @@ const count = num('count')
 const qos = num('qos') as 0 | 1 | 2
 const inflight = Math.max(1, num('inflight'))
 const seed = num('seed')
+const protocol = num('protocol')
+if (protocol !== 4 && protocol !== 5) {
+  process.stderr.write('holdfast-sim: --protocol must be 4 (MQTT 3.1.1) or 5 (MQTT 5)\n')
+  process.exit(2)
+}
 if (durationS === 0 && count === 0) {
   process.stderr.write('holdfast-sim: give --duration or --count\n')
   process.exit(2)
 }
 
-const totals = { published: 0, acked: 0, failed: 0, retries: 0, connects: 0, disconnects: 0 }
+const totals = { published: 0, acked: 0, failed: 0, retries: 0, refused: 0, connects: 0, disconnects: 0 }
+/** MQTT 5: PUBACK/PUBREC, CONNACK and DISCONNECT reason codes (>= 0x80) the fleet got, by code. */
+const reasonCodes: Record<string, number> = {}
+const noteReason = (code: number | undefined): void => {
+  if (code === undefined || code < 0x80) return
+  const k = `0x${code.toString(16)}`
+  reasonCodes[k] = (reasonCodes[k] ?? 0) + 1
+}
+/**
+ * MQTT 5 PUBACK reason codes after which the same publish is pointless to repeat: not authorized,
+ * topic name invalid, payload format invalid. Others (quota exceeded 0x97, unspecified 0x80) are retried.
+ */
+const FINAL = new Set([0x87, 0x90, 0x99])
 const latencies: number[] = []
 const ackedLog: WriteStream | null =
   o['acked-log'] !== undefined ? createWriteStream(o['acked-log'], { flags: 'a' }) : null
@@ -93,7 +112,9 @@ function startDevice(i: number): Device {
     clean: false,
     reconnectPeriod: 500,
     connectTimeout: 10_000,
-    keepalive: 30
+    keepalive: 30,
+    // MQTT 5: the session outlives a connection for an hour (clean: false alone is Clean Start = 0).
+    ...(protocol === 5 ? { protocolVersion: 5 as const, properties: { sessionExpiryInterval: 3600 } } : {})
   })
   const dev: Device = { id, client, model: new SensorModel(seeded(seed * 100_003 + i)), sent: 0, inFlight: 0 }
   client.on('connect', () => {
@@ -103,7 +124,13 @@ function startDevice(i: number): Device {
     totals.disconnects++
   })
   client.on('error', err => {
+    noteReason((err as { code?: unknown }).code as number | undefined)
     process.stderr.write(`holdfast-sim: ${id}: ${err.message}\n`)
+  })
+  client.on('disconnect', packet => {
+    noteReason(packet.reasonCode)
+    const why = packet.properties?.reasonString
+    process.stderr.write(`holdfast-sim: ${id}: DISCONNECT 0x${(packet.reasonCode ?? 0).toString(16)} ${why ?? ''}\n`)
   })
   const topic = `devices/${id}/${o.stream!}`
   const intervalMs = rate > 0 ? 1000 / rate : 0
@@ -120,6 +147,16 @@ function startDevice(i: number): Device {
     const t0 = performance.now()
     client.publish(topic, payload, { qos }, err => {
       if (err != null) {
+        const code = (err as { code?: unknown }).code
+        if (typeof code === 'number') noteReason(code)
+        // Refused for good (MQTT 5): counted, not repeated.
+        if (typeof code === 'number' && FINAL.has(code)) {
+          dev.inFlight--
+          totals.refused++
+          if (totals.refused <= 5) process.stderr.write(`holdfast-sim: ${id}: publish refused: ${err.message}\n`)
+          if (intervalMs === 0) tick()
+          return
+        }
         if (!stopping) {
           totals.retries++
           setTimeout(() => send(payload, n), 200)
@@ -185,7 +222,9 @@ function finish(): void {
   const elapsedS = (Date.now() - started) / 1000
   const line = {
     ...totals,
-    unacked: totals.published - totals.acked - totals.failed,
+    protocol,
+    reasonCodes,
+    unacked: totals.published - totals.acked - totals.failed - totals.refused,
     elapsedS,
     ackedPerS: Math.round(totals.acked / elapsedS),
     pubackP50Ms: pct(latencies, 0.5),

@@ -9,6 +9,15 @@ import { startSim } from './harness/sim.js'
 import { sleep } from './harness/wait.js'
 
 test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores none twice', async () => {
+  await killMidStream('4')
+})
+
+// aedes 2 writes the MQTT 5 PUBACK after authorizePublish calls back, as for 3.1.1: re-proven here.
+test('MQTT 5: SIGKILL at random points mid-stream loses no PUBACKed reading and stores none twice', async () => {
+  await killMidStream('5')
+})
+
+async function killMidStream(protocol: '4' | '5'): Promise<void> {
   const gw = await GatewayProcess.start()
   const ackedLog = join(mkdtempSync(join(tmpdir(), 'hf-kill9-')), 'acked.log')
   const devices = 20
@@ -27,7 +36,9 @@ test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores n
     '--count',
     String(perDevice),
     '--acked-log',
-    ackedLog
+    ackedLog,
+    '--protocol',
+    protocol
   ])
   const kills: number[] = []
   try {
@@ -63,4 +74,4 @@ test('SIGKILL at random points mid-stream loses no PUBACKed reading and stores n
   const twice = [...stored].filter(([, n]) => n > 1)
   assert.deepEqual(twice.slice(0, 10), [], `${twice.length} readings stored more than once`)
   assert.equal(stored.size, devices * perDevice)
-})
+}

@@ -21,6 +21,7 @@ import { StorageGuard } from '../quota/storage.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import { createAdmitReading } from './admit-reading.js'
 import { createAuthenticate } from './authenticate.js'
+import { createAuthorizeForward } from './authorize-forward.js'
 import { createAuthorizePublish } from './authorize-publish.js'
 import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
@@ -87,6 +88,7 @@ export function createAdmission(opts: AdmissionOptions) {
     authenticate: auth.authenticate,
     authorizePublish: createAuthorizePublish(ctx, createAdmitReading(ctx)),
     authorizeSubscribe: subscribe.authorizeSubscribe,
+    authorizeForward: createAuthorizeForward(ctx),
     unsubscribed: subscribe.unsubscribed,
     clientGone: (client: Client): void => sessions.gone(client),
 

@@ -14,6 +14,7 @@ import type { RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import { ClientIds } from './client-ids.js'
 import { addressOf, type AdmissionContext } from './context.js'
+import { CONNACK_REASON, Reason } from './reason-codes.js'
 
 // CONNACK return codes. [MQTT-3.2.2.3]
 const IDENTIFIER_REJECTED = 2
@@ -49,10 +50,11 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
     counters.refuse(reason)
     if (reason !== 'session_limit' && reason !== 'auth_busy' && reason !== 'client_id_taken') counters.authFailures++
     log.warn({ code, client: client.id, address: addressOf(client), ...fields }, 'client refused')
-    done(
-      Object.assign(new HoldfastError(code, undefined, fields), { returnCode }) as unknown as AuthenticateError,
-      false
-    )
+    // returnCode answers 3.1.1 clients, reasonCode (and the message as Reason String) MQTT 5 ones.
+    const err = new HoldfastError(code, undefined, fields)
+    err.message = `${code}: ${err.message}`
+    const reasonCode = CONNACK_REASON[reason] ?? Reason.NOT_AUTHORIZED
+    done(Object.assign(err, { returnCode, reasonCode }) as unknown as AuthenticateError, false)
   }
 
   /** The account is who the client says it is: check sessions, fix its per-connection state. */

@@ -8,17 +8,38 @@ import { deviceOfTopic } from '../codec/reading.js'
 import { HoldfastError } from '../errors.js'
 import type { AdmitReading } from './admit-reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
+import { Reason, withReason } from './reason-codes.js'
 import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
 
 export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReading) {
   const { counters, sessions } = ctx
 
-  return function authorizePublish(client: Client | null, packet: PublishPacket, cb: PublishDone): void {
-    if (client === null) return cb(null)
+  return function authorizePublish(client: Client | null, packet: PublishPacket, done: PublishDone): void {
+    if (client === null) return done(null)
     const state = sessions.of(client)
     const topic = packet.topic
     if (state === undefined)
-      return cb(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
+      return done(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
+    let cb = done
+    // MQTT 5 Receive Maximum (advertised in CONNACK): a client past it broke the protocol. [MQTT-3.3.4-9]
+    if (packet.qos > 0 && client.version === 5) {
+      if (state.inflight >= state.receiveMaximum) {
+        counters.refuse('receive_maximum')
+        sessions.warn(
+          state,
+          { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit: state.receiveMaximum },
+          'publishes over the Receive Maximum: disconnected'
+        )
+        const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit: state.receiveMaximum })
+        err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${state.receiveMaximum} unacknowledged QoS 1/2 publishes`
+        return done(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
+      }
+      state.inflight++
+      cb = err => {
+        state.inflight--
+        done(err)
+      }
+    }
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
       return rejectPublish(
         ctx,

@@ -9,6 +9,7 @@ import type { Counters, DropReason } from '../metrics/counters.js'
 import type { QuotaBook } from '../quota/limits.js'
 import type { StorageGuard } from '../quota/storage.js'
 import type { ReadingBuffer } from '../store/buffer.js'
+import { PUBLISH_REASON, withReason } from './reason-codes.js'
 import type { ConnState, Sessions } from './sessions.js'
 
 export interface AdmissionContext {
@@ -32,7 +33,10 @@ export function addressOf(client: Client): string {
 
 export type PublishDone = (err?: Error | null) => void
 
-/** A refused publish: counted by device and reason, logged (a few per connection), then the callback. */
+/**
+ * A refused publish: counted by device and reason, logged (a few per connection), then the callback
+ * with the MQTT 5 reason code (src/broker/reason-codes.ts) and the code in the Reason String.
+ */
 export function rejectPublish(
   ctx: AdmissionContext,
   client: Client,
@@ -45,5 +49,7 @@ export function rejectPublish(
   ctx.counters.drop(device, reason)
   if (reason === 'acl_denied' && state?.device != null) state.device.stats.denials++
   ctx.sessions.warn(state, { code: err.code, client: client.id, device, ...err.details }, err.message)
-  cb(err)
+  const r = PUBLISH_REASON[reason]
+  err.message = `${err.code}: ${err.message}`
+  cb(withReason(err, r.code, r.disconnect === true))
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
+import { Reason } from './reason-codes.js'
 
 export interface BrokerOptions {
   host: string
@@ -22,6 +23,10 @@ export interface BrokerOptions {
   connRatePerAddress: number
   connBurstPerAddress: number
   tls: { host: string; port: number; certFile: string; keyFile: string; caFile: string }
+  sessionExpiryMaxS: number
+  maxExpiringSessions: number
+  serverKeepAliveS: number
+  topicAliasMaximum: number
   admission: Admission
   counters: Counters
   log: Logger
@@ -37,7 +42,7 @@ export interface Broker {
 }
 
 /** Error messages aedes uses for ends of a session that are not malformed input. */
-const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout'])
+const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout', 'packet too large'])
 
 export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const { admission, counters, log } = opts
@@ -49,7 +54,14 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     // Client ids up to 128 chars: device ids are often serials or MACs with prefixes.
     maxClientsIdLength: 128,
     // Topics this deep are not device data; aedes refuses them before any hook runs.
-    maxTopicLevels: 32
+    maxTopicLevels: 32,
+    // MQTT 5 (README "MQTT 5"): limits advertised in CONNACK and applied by aedes.
+    maximumPacketSize: admission.maxPacketBytes() + 5,
+    sessionExpiryIntervalLimit: opts.sessionExpiryMaxS,
+    pendingSessionsLimit: opts.maxExpiringSessions,
+    keepaliveLimit: opts.serverKeepAliveS,
+    topicAliasMaximum: opts.topicAliasMaximum,
+    authorizeForward: admission.authorizeForward
   })
   aedes.on('clientDisconnect', c => admission.clientGone(c))
   aedes.on('unsubscribe', (subs, c) => admission.unsubscribed(subs as unknown as string[], c))
@@ -246,13 +258,23 @@ function guardPacketSize(client: Client, limit: number, onRefused: (cmd: string)
       e instanceof HoldfastError ? e : new HoldfastError('HF_ERR_PROTOCOL', e.message, {}, { cause: e })
     )
   }
+  const latch = client as unknown as { _rejectingPacketTooLarge?: boolean }
   parser._parseLength = function (this: {
     packet: { length: number; cmd: string }
     _emitError: (e: Error) => void
   }): boolean {
     const ok = parseLength.call(this)
     if (ok && this.packet.length > limit) {
+      if (latch._rejectingPacketTooLarge === true) return false
+      // aedes' own check (the same limit, advertised to MQTT 5 clients) then stays quiet.
+      latch._rejectingPacketTooLarge = true
       onRefused(this.packet.cmd)
+      if (client.version === 5 && client.connected) {
+        // MQTT 5: DISCONNECT 0x95 with a Reason String, then close. [MQTT-3.2.2-15]
+        const why = `HF_ERR_PACKET_TOO_LARGE: packet of ${this.packet.length} bytes over the limit of ${limit}`
+        client.disconnect({ reasonCode: Reason.PACKET_TOO_LARGE, properties: { reasonString: why } }, () => {})
+        return false
+      }
       this._emitError(new HoldfastError('HF_ERR_PACKET_TOO_LARGE', undefined, { bytes: this.packet.length, limit }))
       return false
     }

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js'
 import type { Counters, DeviceStats } from '../metrics/counters.js'
 import type { DeviceLimits, QuotaBook } from '../quota/limits.js'
 import { Throttle } from '../quota/throttle.js'
+import { Reason } from './reason-codes.js'
 
 /** A device's state shared by all its sessions: limits, rate buckets, sessions, retained topics. */
 export interface DeviceRuntime {
@@ -38,6 +39,14 @@ export interface ConnState {
   /** Anonymous connections: the device whose topics this connection last published to. */
   seenDevice: string | null
   warnings: number
+  /** MQTT 5: QoS 1/2 publishes received and not yet acknowledged, and the Receive Maximum they may reach. */
+  inflight: number
+  receiveMaximum: number
+}
+
+/** MQTT 5 clients are told why (DISCONNECT 0x98 Administrative action); 3.1.1 ones are closed. */
+function adminDisconnect(client: Client, why: string): void {
+  client.disconnect({ reasonCode: Reason.ADMINISTRATIVE_ACTION, properties: { reasonString: why } }, () => {})
 }
 
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
@@ -91,7 +100,12 @@ export class Sessions {
     device: DeviceRuntime | null,
     bySecret: boolean
   ): void {
+    const receiveMaximum = (device?.limits ?? this.book().defaults).receiveMaximum
+    // Read by the patched aedes when it writes an MQTT 5 CONNACK.
+    ;(client as Client & { serverReceiveMaximum?: number }).serverReceiveMaximum = receiveMaximum
     this.conns.set(client, {
+      inflight: 0,
+      receiveMaximum,
       kind,
       id,
       acl,
@@ -148,7 +162,7 @@ export class Sessions {
           { code: 'HF_ERR_AUTH_SECRET_ROTATED', device: id, client: c.id },
           'closing a session opened with a secret that was rotated or removed'
         )
-        c.close()
+        adminDisconnect(c, 'HF_ERR_AUTH_SECRET_ROTATED: the secret this session was opened with was rotated or removed')
       }
     }
   }
@@ -160,7 +174,7 @@ export class Sessions {
         { code: 'HF_ERR_AUTH_ACCOUNT_CHANGED', app: name, client: c.id },
         'closing an app session: its account changed'
       )
-      c.close()
+      adminDisconnect(c, 'HF_ERR_AUTH_ACCOUNT_CHANGED: the app account this session was opened with changed')
     }
   }
 

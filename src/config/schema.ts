@@ -99,6 +99,13 @@ const QUOTA_FIELDS = {
     min: 1,
     max: 1_000,
     doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)'
+  },
+  receiveMaximum: {
+    kind: 'int',
+    default: 64,
+    min: 1,
+    max: 65_535,
+    doc: 'MQTT 5 Receive Maximum: unacknowledged QoS 1/2 publishes a device may have in flight (more: DISCONNECT 0x93)'
   }
 } as const satisfies SectionSpec
 const STORAGE_POLICY = {
@@ -189,6 +196,34 @@ export const schema = {
       min: 1,
       max: 1_000_000,
       doc: 'Subscriptions one connection may hold'
+    },
+    sessionExpiryMaxS: {
+      kind: 'int',
+      default: 86_400,
+      min: 0,
+      max: 4_294_967_295,
+      doc: 'MQTT 5 Session Expiry Interval cap (s): longer requests are cut to it, echoed in CONNACK; 0 = no cap'
+    },
+    maxExpiringSessions: {
+      kind: 'int',
+      default: 10_000,
+      min: 0,
+      max: 10_000_000,
+      doc: 'MQTT 5 sessions kept after their connection ended; past it a leaving session ends at once; 0 = no cap'
+    },
+    serverKeepAliveS: {
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 65_535,
+      doc: 'Longest keep-alive (s): MQTT 5 clients asking more (or 0) get it as Server Keep Alive, 3.1.1 ones are refused; 0 = any'
+    },
+    topicAliasMaximum: {
+      kind: 'int',
+      default: 16,
+      min: 0,
+      max: 65_535,
+      doc: 'MQTT 5 Topic Alias Maximum offered to clients; 0 = no topic aliases'
     },
     maxRetainedPerClient: {
       kind: 'int',

@@ -30,6 +30,8 @@ export const REFUSAL_REASONS = [
   'connect_timeout',
   'protocol_error',
   'packet_too_large',
+  'receive_maximum',
+  'forward_too_large',
   'tls_error',
   'acl_subscribe',
   'subscription_limit',
