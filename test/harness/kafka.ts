@@ -80,7 +80,7 @@ export interface KafkaBroker {
   start(): Promise<void>
   /** stop() then start(). */
   restart(): Promise<void>
-  /** Stop the broker and remove the data dir if the harness created it
+  /** Stop the broker (SIGKILL when its data is thrown away) and remove the data dir if the harness created it
    *  (kept when HOLDFAST_KEEP_KAFKA_DATA=1). */
   dispose(): Promise<void>
   /** A kafkajs client for the PLAINTEXT listener, logs silenced. */
@@ -652,8 +652,11 @@ class Broker implements KafkaBroker {
   }
 
   async dispose(): Promise<void> {
-    await this.stop()
-    if (this.ownsDataDir && process.env.HOLDFAST_KEEP_KAFKA_DATA !== '1') {
+    const discard = this.ownsDataDir && process.env.HOLDFAST_KEEP_KAFKA_DATA !== '1'
+    // A broker whose data is thrown away needs no orderly shutdown (seconds of it per test file).
+    if (discard) await this.kill()
+    else await this.stop()
+    if (discard) {
       await fsp.rm(this.dataDir, { recursive: true, force: true })
     }
   }
