@@ -43,7 +43,7 @@ test('an alarm published behind a large telemetry backlog reaches Kafka before t
     ]
   })
   const devices = 20
-  const perDevice = 2000
+  const perDevice = 3000
   const alarms = 6
   const events = 6
   try {
