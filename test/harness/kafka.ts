@@ -477,6 +477,10 @@ class Broker implements KafkaBroker {
     return [
       `-Xmx${this.opts.heap ?? '512m'}`,
       '-Xss1m',
+      // A test broker lives for seconds to minutes under light load: the C1 compiler alone and the serial
+      // collector halve its start-up on a busy 2-core box (35 s -> 13-20 s, restarts 28 s -> 13-15 s, measured).
+      '-XX:TieredStopAtLevel=1',
+      '-XX:+UseSerialGC',
       '-Djava.awt.headless=true',
       '-Djava.net.preferIPv4Stack=true',
       `-Dlog4j2.configurationFile=${this.log4jFile}`,
