@@ -53,6 +53,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE rollup_windows_v3 RENAME TO rollup_windows;`
 ]
 
+/** How long opening the buffer waits for another process's lock on it (SQLite's busy timeout). */
+export const STORE_OPEN_WAIT_MS = 5000
+
 export interface OpenOptions {
   dataDir: string
   synchronous: 'full' | 'normal'
@@ -63,10 +66,9 @@ export function openDatabase(opts: OpenOptions): DB {
   let db: DB
   try {
     mkdirSync(opts.dataDir, { recursive: true })
-    db = new Database(file)
+    db = new Database(file, { timeout: STORE_OPEN_WAIT_MS })
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
-    db.pragma('busy_timeout = 5000')
     // Bigger pages halve the b-tree writes per reading; only takes effect on a new file.
     db.pragma('page_size = 8192')
     migrate(db)
