@@ -52,11 +52,7 @@ test('live-event streams are capped per address: one host opening many cannot ta
   try {
     const hog: number[] = []
     for (let i = 0; i < 40; i++) hog.push(await openStream(gw, '127.0.0.1', open))
-    assert.deepEqual(
-      hog.filter(s => s === 200).length,
-      4,
-      `one address gets 4 streams: ${JSON.stringify(hog.reduce<Record<number, number>>((a, s) => ({ ...a, [s]: (a[s] ?? 0) + 1 }), {}))}`
-    )
+    assert.equal(hog.filter(s => s === 200).length, 4, `one address gets 4 streams: ${hog.join(' ')}`)
     assert.ok(
       hog.slice(4).every(s => s === 503),
       'the rest are refused with 503'
