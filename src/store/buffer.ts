@@ -10,6 +10,7 @@ import type { RecoveryReport } from './recover.js'
 import { ReceiveClock, type ClockCorrection } from './clock.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
 import { classesLowestFirst, EvictOrder } from './evict-order.js'
+import { ResendRecord } from './resend-record.js'
 
 /**
  * `cls` is the reading's priority (0 = bulk, higher is sent first); `kind` is KIND_RAW, KIND_ROLLUP, or
@@ -103,6 +104,8 @@ export class ReadingBuffer {
   private readonly selectOldest: Statement
   private readonly deleteOne: Statement
   private readonly evictOrder: EvictOrder
+  private readonly resends: ResendRecord
+  private readonly idOf = (device: string): number | undefined => this.deviceIds.get(device)
   /** Priority classes present while a commit's evictions run, lowest first. */
   private evictClasses: number[] = [0]
   private readonly deviceIds = new Map<string, number>()
@@ -211,6 +214,7 @@ export class ReadingBuffer {
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
     this.evictOrder = new EvictOrder(db)
+    this.resends = new ResendRecord(db)
 
     for (const d of db.prepare('SELECT id, name FROM devices').all() as Array<{ id: number; name: string }>) {
       this.deviceIds.set(d.name, d.id)
@@ -279,7 +283,19 @@ export class ReadingBuffer {
       tail.push(...keptTail)
       tail.sort((a, b) => a.seq - b.seq)
     }
-    for (const r of tail) this.recent.remember(this.deviceNames.get(r.device) ?? String(r.device), r.topic, r.payload)
+    // And what left the buffer before the restart (forwarded, deleted): its durable record, merged by seq.
+    const name = (id: number): string => this.deviceNames.get(id) ?? String(id)
+    const restored = this.resends.load()
+    let j = 0
+    const restoreBefore = (seq: number): void => {
+      for (; j < restored.length && restored[j]!.seq < seq; j++)
+        this.recent.rememberFingerprint(name(restored[j]!.device), restored[j]!.topic, restored[j]!.fp)
+    }
+    for (const r of tail) {
+      restoreBefore(r.seq)
+      this.recent.remember(name(r.device), r.topic, r.payload)
+    }
+    restoreBefore(Number.POSITIVE_INFINITY)
   }
 
   /** Queue a reading for the next group commit; `cb` runs after it is durable (or failed). */
@@ -539,6 +555,7 @@ export class ReadingBuffer {
     const gone: StoredReading[] = []
     this.db.transaction(() => {
       for (const r of readings) if (this.deleteOne.run(r.seq).changes > 0) gone.push(r)
+      this.resends.record(readings, this.idOf)
     })()
     for (const r of gone) {
       this.account(r.device, -1, -rowBytes(r.topic, r.payload))
@@ -568,6 +585,7 @@ export class ReadingBuffer {
         if (bulk) this.keepRun.run(now + this.retainMs, now, first, last)
         else this.keepRunLane.run(now + this.retainMs, now, cls, kind, first, last)
       }
+      this.resends.record(readings, this.idOf)
       return (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
     })()
     const present = deleted.length === readings.length ? null : new Set(deleted)
