@@ -290,7 +290,7 @@ export class ReadingBuffer {
     let j = 0
     const restoreBefore = (seq: number): void => {
       for (; j < restored.length && restored[j]!.seq < seq; j++)
-        this.recent.rememberFingerprint(name(restored[j]!.device), restored[j]!.topic, restored[j]!.fp)
+        this.recent.rememberFingerprint(name(restored[j]!.device), restored[j]!.fp)
     }
     for (const r of tail) {
       restoreBefore(r.seq)
@@ -556,7 +556,7 @@ export class ReadingBuffer {
     const gone: StoredReading[] = []
     this.db.transaction(() => {
       for (const r of readings) if (this.deleteOne.run(r.seq).changes > 0) gone.push(r)
-      this.resends.record(readings, this.idOf)
+      this.resends.record(readings, this.idOf, this.deviceIds.size)
     })()
     for (const r of gone) {
       this.account(r.device, -1, -rowBytes(r.topic, r.payload))
@@ -586,7 +586,7 @@ export class ReadingBuffer {
         if (bulk) this.keepRun.run(now + this.retainMs, now, first, last)
         else this.keepRunLane.run(now + this.retainMs, now, cls, kind, first, last)
       }
-      this.resends.record(readings, this.idOf)
+      this.resends.record(readings, this.idOf, this.deviceIds.size)
       return (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
     })()
     const present = deleted.length === readings.length ? null : new Set(deleted)

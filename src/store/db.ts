@@ -51,9 +51,9 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO rollup_windows_v3 (topic, late, start_ms, state) SELECT topic, late, start_ms, state FROM rollup_windows;
    DROP TABLE rollup_windows;
    ALTER TABLE rollup_windows_v3 RENAME TO rollup_windows;`,
-  // Each device's re-send window once its readings have left the buffer (store/resend-record.ts).
-  `CREATE TABLE resend_window (device INTEGER NOT NULL, slot INTEGER NOT NULL, topic TEXT NOT NULL, fp BLOB NOT NULL,
-     seq INTEGER NOT NULL, PRIMARY KEY (device, slot)) WITHOUT ROWID;`
+  // The re-send window once readings have left the buffer: one row of packed fingerprints per released run
+  // (store/resend-record.ts).
+  `CREATE TABLE resend_window (id INTEGER PRIMARY KEY, entries BLOB NOT NULL);`
 ]
 
 /** How long opening the buffer waits for another process's lock on it (SQLite's busy timeout). */

@@ -149,10 +149,8 @@ function salvage(damagedFile: string, fresh: DB, report: RecoveryReport): void {
       tryGet(() => old.prepare('SELECT id, name FROM devices').all() as Array<{ id: number; name: string }>) ?? []
     const insDevice = fresh.prepare('INSERT OR IGNORE INTO devices (id, name) VALUES (?, ?)')
     // Each device's re-send window too, so re-sends of forwarded readings keep being recognised.
-    const window = tryGet(() => old.prepare('SELECT device, slot, topic, fp, seq FROM resend_window').raw().all()) ?? []
-    const insWindow = fresh.prepare(
-      'INSERT OR IGNORE INTO resend_window (device, slot, topic, fp, seq) VALUES (?, ?, ?, ?, ?)'
-    )
+    const window = tryGet(() => old.prepare('SELECT id, entries FROM resend_window').raw().all()) ?? []
+    const insWindow = fresh.prepare('INSERT OR IGNORE INTO resend_window (id, entries) VALUES (?, ?)')
     fresh.transaction(() => {
       for (const d of devices) insDevice.run(d.id, d.name)
       for (const w of window) insWindow.run(...(w as unknown[]))

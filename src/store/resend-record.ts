@@ -1,14 +1,22 @@
 /**
- * A durable record of each device's re-send window: (topic, payload fingerprint) → seq of the last
- * RECENT_PER_DEVICE readings it sent that carry their own event time. Buffered readings are their own
- * record; this table keeps them once they leave the buffer (forwarded to Kafka and deleted), written in
- * the same transaction as the delete. So after a restart a device re-sending a reading whose PUBACK it
- * lost is recognised, and acknowledged without a second copy, whether or not the original is still
- * buffered — Kafka never holds one reading under two event ids. The commit path pays nothing.
+ * A durable record of the re-send window: fingerprints (64 bits of topic and payload) of the readings
+ * that most recently left the buffer (forwarded to Kafka and deleted), with their device and seq.
+ * Buffered readings are their own record; this one is written in the same transaction as the delete,
+ * one row per released run, and read back at start. So a device re-sending a reading whose PUBACK it
+ * lost is recognised after a restart whether or not the original is still buffered — Kafka never holds
+ * one reading under two event ids. The group commit pays nothing; a release pays a hash per reading
+ * and one row insert.
+ *
+ * It keeps at least RECENT_PER_DEVICE readings per device gateway-wide on average (the same window the
+ * buffer's own tail gives at start), capped at MAX_ENTRIES.
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
-import { fingerprint, RECENT_PER_DEVICE as PER_DEVICE } from './recent.js'
+import { fingerprint, RECENT_PER_DEVICE } from './recent.js'
+
+/** seq (float64), device id (uint32), fingerprint (8 bytes). */
+const ENTRY_BYTES = 20
+const MAX_ENTRIES = 262_144
 
 export interface Released {
   seq: number
@@ -22,55 +30,67 @@ export interface Released {
 export interface Remembered {
   seq: number
   device: number
-  topic: string
   fp: Buffer
 }
 
 export class ResendRecord {
-  private readonly put: Statement
-  /** Per device id, the ring slot the next reading takes. */
-  private readonly nextSlot = new Map<number, number>()
+  private readonly insert: Statement
+  private readonly deleteTo: Statement
+  /** Rows on disk, oldest first: id and how many entries each holds. */
+  private readonly rows: Array<{ id: number; n: number }> = []
+  private entries = 0
 
   constructor(private readonly db: DB) {
-    this.put = db.prepare(
-      'INSERT INTO resend_window (device, slot, topic, fp, seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device, slot) DO UPDATE SET topic = excluded.topic, fp = excluded.fp, seq = excluded.seq'
-    )
-    // The slot after each device's newest entry. SQLite takes the bare column from the max(seq) row.
-    for (const r of db.prepare('SELECT device, slot, max(seq) FROM resend_window GROUP BY device').raw().all() as Array<
-      [number, number, number]
-    >)
-      this.nextSlot.set(r[0], (r[1] + 1) % PER_DEVICE)
+    this.insert = db.prepare('INSERT INTO resend_window (entries) VALUES (?)')
+    this.deleteTo = db.prepare('DELETE FROM resend_window WHERE id <= ?')
   }
 
-  /** Every remembered reading, oldest first. */
+  /** Every remembered reading, oldest first (call once, at start). */
   load(): Remembered[] {
-    return this.db.prepare('SELECT seq, device, topic, fp FROM resend_window ORDER BY seq').all() as Remembered[]
+    const out: Remembered[] = []
+    for (const [id, blob] of this.db.prepare('SELECT id, entries FROM resend_window ORDER BY id').raw().all() as Array<
+      [number, Buffer]
+    >) {
+      const n = Math.floor(blob.length / ENTRY_BYTES)
+      this.rows.push({ id, n })
+      this.entries += n
+      for (let o = 0; o + ENTRY_BYTES <= blob.length; o += ENTRY_BYTES)
+        out.push({
+          seq: blob.readDoubleBE(o),
+          device: blob.readUInt32BE(o + 8),
+          fp: blob.subarray(o + 12, o + ENTRY_BYTES)
+        })
+    }
+    return out.sort((a, b) => a.seq - b.seq)
   }
 
   /**
-   * Inside the transaction that deletes released readings: remember the newest of them per device
-   * (raw readings with their own event time, the only ones re-sends are matched against).
+   * Inside the transaction that deletes released readings: remember those that re-sends are matched
+   * against (raw readings with their own event time). `devices` is how many devices the buffer knows.
    */
-  record(rows: readonly Released[], idOf: (device: string) => number | undefined): void {
-    const taken = new Map<number, number>()
-    // Newest first, so a long run writes only its last PER_DEVICE readings per device...
-    const picked: Array<[number, Released]> = []
-    for (let i = rows.length - 1; i >= 0; i--) {
-      const r = rows[i]!
+  record(readings: readonly Released[], idOf: (device: string) => number | undefined, devices: number): void {
+    const blob = Buffer.allocUnsafe(readings.length * ENTRY_BYTES)
+    let o = 0
+    for (const r of readings) {
       if (r.eventMs === null || (r.kind ?? 0) !== 0) continue
       const id = idOf(r.device)
       if (id === undefined) continue
-      const n = taken.get(id) ?? 0
-      if (n >= PER_DEVICE) continue
-      taken.set(id, n + 1)
-      picked.push([id, r])
+      blob.writeDoubleBE(r.seq, o)
+      blob.writeUInt32BE(id, o + 8)
+      fingerprint(r.topic, r.payload).copy(blob, o + 12)
+      o += ENTRY_BYTES
     }
-    // ...then written oldest first, so the ring ends on the newest.
-    for (let i = picked.length - 1; i >= 0; i--) {
-      const [id, r] = picked[i]!
-      const slot = this.nextSlot.get(id) ?? 0
-      this.put.run(id, slot, r.topic, fingerprint(r.payload), r.seq)
-      this.nextSlot.set(id, (slot + 1) % PER_DEVICE)
+    if (o === 0) return
+    const id = Number(this.insert.run(blob.subarray(0, o)).lastInsertRowid)
+    this.rows.push({ id, n: o / ENTRY_BYTES })
+    this.entries += o / ENTRY_BYTES
+    const keep = Math.min(MAX_ENTRIES, Math.max(RECENT_PER_DEVICE, devices * RECENT_PER_DEVICE))
+    let dropTo = -1
+    while (this.rows.length > 1 && this.entries - this.rows[0]!.n >= keep) {
+      const head = this.rows.shift()!
+      this.entries -= head.n
+      dropTo = head.id
     }
+    if (dropTo !== -1) this.deleteTo.run(dropTo)
   }
 }
