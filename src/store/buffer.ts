@@ -109,6 +109,8 @@ export class ReadingBuffer {
   private readonly idOf = (device: string): number | undefined => this.deviceIds.get(device)
   /** Priority classes present while a commit's evictions run, lowest first. */
   private evictClasses: number[] = [0]
+  /** Above every reading stored, while a commit's evictions run. */
+  private evictEndSeq = 0
   private readonly deviceIds = new Map<string, number>()
   private readonly deviceNames = new Map<number, string>()
   private pending: NewReading[] = []
@@ -430,6 +432,7 @@ export class ReadingBuffer {
             this.lanes().map(l => l.cls),
             batch.map(r => r.cls ?? 0)
           )
+          this.evictEndSeq = seq
           evicted = evictions.map(this.evictNow)
         }
         if (keptTrim > 0) trimmed = this.trimKeptNow(keptTrim)
@@ -782,6 +785,7 @@ export class ReadingBuffer {
     const done = this.evictOrder.evict(
       id,
       from,
+      this.evictEndSeq,
       this.evictClasses,
       e,
       r => r.n + r.topic.length + ROW_OVERHEAD_BYTES,

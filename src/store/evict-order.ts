@@ -37,12 +37,13 @@ export class EvictOrder {
 
   /**
    * Delete at least `readings` readings and `bytes` bytes (row cost from `cost`) of a device, class by
-   * class from `classes` (ascending). `bulkFrom` is at or below the device's oldest class-0 reading;
-   * returns what was deleted and the new such bound.
+   * class from `classes` (ascending). `bulkFrom` is at or below the device's oldest class-0 reading and
+   * `endSeq` above every reading now stored; returns what was deleted and the new lower bound.
    */
   evict(
     device: number,
     bulkFrom: number,
+    endSeq: number,
     classes: readonly number[],
     want: { readings: number; bytes: number },
     cost: (r: EvictedRow) => number,
@@ -65,7 +66,11 @@ export class EvictOrder {
           bytes += cost(r)
           from = r.seq + 1
         }
-        if (rows.length < CHUNK) break
+        if (rows.length < CHUNK) {
+          // Scanned to the end: the device has no bulk reading left, so later scans start after today's rows.
+          if (cls === 0 && !enough()) from = endSeq
+          break
+        }
       }
       if (cls === 0) bulkFrom = from
       if (enough()) break
