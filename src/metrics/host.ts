@@ -73,7 +73,7 @@ export class HostMonitor {
     const slowEvery = Math.max(1, Math.round(30_000 / this.intervalMs))
     const w = new Worker(new URL('./host-worker.js', import.meta.url), {
       workerData: { dataDir: this.dataDir, intervalMs: this.intervalMs, slowEvery },
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB }
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 2 }
     })
     w.on('message', (m: { facts?: HostFacts; error?: string }) => {
       if (m.facts !== undefined) this.facts = m.facts

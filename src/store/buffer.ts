@@ -2,10 +2,10 @@
  * The store-and-forward buffer: one SQLite connection and the parts that share it, each with one job.
  * - `writer` (group-commit.ts): appends and the group commit; the PUBACK follows the commit.
  * - `usage` (usage.ts): what each device and the whole buffer hold, and will hold once queued work commits.
- * - `evictions` (evictions.ts): drop-oldest requests, run in the next commit.
- * - `lanes` (lanes.ts): the forwarder's reads and releases.
+ * - `evictions` (evictions.ts, evict-order.ts): drop-oldest requests, run in the next commit.
+ * - `lanes` (lanes.ts): the forwarder's reads and releases (and the re-send record of what left).
  * - `retention` (retention.ts): forwarded readings kept on the box, trims and sweeps.
- * - `resend` (resend.ts): re-send detection.
+ * - `resend` (resend.ts, resend-record.ts): re-send detection, across restarts.
  * - `meta` (meta.ts): numbers kept across restarts.
  * - `times` (receive-times.ts): receive times and clock corrections.
  */
@@ -19,6 +19,7 @@ import { Meta } from './meta.js'
 import { ReceiveTimes } from './receive-times.js'
 import type { RecoveryReport } from './recover.js'
 import { ResendCheck } from './resend.js'
+import { ResendRecord } from './resend-record.js'
 import { Retention } from './retention.js'
 import { rowReader } from './rows.js'
 import { deviceTotals, UsageLedger } from './usage.js'
@@ -54,8 +55,11 @@ export class ReadingBuffer {
     const requestCommit = (): void => this.writer.requestCommit()
     this.retention = new Retention(db, this.usage, requestCommit)
     this.evictions = new Evictions(db, start, devices, this.usage, counts, requestCommit)
-    this.lanes = new LaneReader(db, toReading, counts, this.retention, this.usage, () => this.writer.durableSeq())
-    this.resend = new ResendCheck(db, devices, nextSeq - 1, start.length)
+    const record = new ResendRecord(db)
+    this.lanes = new LaneReader(db, toReading, counts, this.retention, this.usage, devices, record, () =>
+      this.writer.durableSeq()
+    )
+    this.resend = new ResendCheck(db, devices, nextSeq - 1, start.length, record)
     this.writer = new GroupCommit(
       db,
       {

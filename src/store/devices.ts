@@ -30,8 +30,11 @@ export class DeviceIds {
   }
 
   /** The id of a device already stored, or undefined. */
-  find(name: string): number | undefined {
-    return this.ids.get(name)
+  readonly find = (name: string): number | undefined => this.ids.get(name)
+
+  /** Devices known. */
+  get size(): number {
+    return this.ids.size
   }
 
   nameOf(id: number): string {

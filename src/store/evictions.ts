@@ -1,10 +1,11 @@
 /**
- * Drop-oldest: a request to delete a device's oldest buffered readings runs in the next group commit,
- * after its inserts, so the buffer never holds both. Listeners hear what was deleted once it commits.
+ * Drop-oldest: a request to delete a device's buffered readings (lowest priority class first, oldest
+ * first within a class: evict-order.ts) runs in the next group commit, after its inserts, so the
+ * buffer never holds both. Listeners hear what was deleted once it commits.
  */
-import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
+import { EvictOrder } from './evict-order.js'
 import type { LaneCounts } from './lane-counts.js'
 import { ROW_OVERHEAD_BYTES } from './reading.js'
 import type { DeviceTotals, UsageLedger } from './usage.js'
@@ -18,18 +19,15 @@ export interface Eviction {
 }
 export type EvictionDone = Eviction & { nextHint: number }
 
-const SCAN_ROWS = 256
-
 export class Evictions {
   private queued: Eviction[] = []
   private readonly listeners: Array<(done: Eviction) => void> = []
   /**
-   * Per device, a seq at or below its oldest buffered reading; evictions scan forward from here.
-   * No (device, seq) index: measured, it made every group commit 4-5x slower.
+   * Per device, a seq at or below its oldest buffered bulk (priority 0) reading; evictions scan forward
+   * from here. No (device, seq) index: measured, it made every group commit 4-5x slower.
    */
   private readonly oldestHint = new Map<string, number>()
-  private readonly selectDeviceOldest: Statement
-  private readonly deleteOne: Statement
+  private readonly order: EvictOrder
 
   constructor(
     db: DB,
@@ -40,10 +38,7 @@ export class Evictions {
     private readonly requestCommit: () => void
   ) {
     for (const d of start) this.oldestHint.set(d.device, d.lowestSeq)
-    this.selectDeviceOldest = db.prepare(
-      'SELECT seq, topic, length(payload) AS n, cls, kind FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?'
-    )
-    this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
+    this.order = new EvictOrder(db)
   }
 
   /**
@@ -72,31 +67,24 @@ export class Evictions {
     if (!this.oldestHint.has(device)) this.oldestHint.set(device, seq)
   }
 
-  /** Inside the commit transaction: delete the device's oldest readings, scanning forward from its hint. */
-  readonly runInTx = (e: Eviction): EvictionDone => {
-    let from = this.oldestHint.get(e.device) ?? 0
+  /**
+   * Inside the commit transaction: delete the device's readings, lowest priority class first.
+   * `classes`: the priority classes present, lowest first; `endSeq`: above every reading now stored.
+   */
+  runInTx(e: Eviction, classes: readonly number[], endSeq: number): EvictionDone {
+    const from = this.oldestHint.get(e.device) ?? 0
     const id = this.devices.find(e.device)
-    let readings = 0
-    let bytes = 0
-    while (id !== undefined && (readings < e.readings || bytes < e.bytes)) {
-      const rows = this.selectDeviceOldest.all(from, id, SCAN_ROWS) as Array<{
-        seq: number
-        topic: string
-        n: number
-        cls: number
-        kind: number
-      }>
-      if (rows.length === 0) break
-      for (const r of rows) {
-        if (readings >= e.readings && bytes >= e.bytes) break
-        this.deleteOne.run(r.seq)
-        this.lanes.addInTx(r.cls, r.kind, -1)
-        readings++
-        bytes += r.n + r.topic.length + ROW_OVERHEAD_BYTES
-        from = r.seq + 1
-      }
-    }
-    return { device: e.device, readings, bytes, reason: e.reason, nextHint: from }
+    if (id === undefined) return { device: e.device, readings: 0, bytes: 0, reason: e.reason, nextHint: from }
+    const done = this.order.evict(
+      id,
+      from,
+      endSeq,
+      classes,
+      e,
+      r => r.n + r.topic.length + ROW_OVERHEAD_BYTES,
+      r => this.lanes.addInTx(r.cls, r.kind, -1)
+    )
+    return { device: e.device, readings: done.readings, bytes: done.bytes, reason: e.reason, nextHint: done.bulkFrom }
   }
 
   /** After the commit: account what went and tell the listeners. */

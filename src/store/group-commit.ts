@@ -8,6 +8,7 @@ import type { Statement } from 'better-sqlite3'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
+import { classesLowestFirst } from './evict-order.js'
 import type { EvictionDone, Evictions } from './evictions.js'
 import type { LaneCounts } from './lane-counts.js'
 import type { Meta } from './meta.js'
@@ -260,7 +261,13 @@ export class GroupCommit {
         nextSeq = seq
         this.p.meta.put('next_seq', seq)
         // Evictions run after the inserts, in the same transaction: the buffer never holds both.
-        evicted = evicting.map(evictions.runInTx)
+        if (evicting.length > 0) {
+          const classes = classesLowestFirst(
+            lanes.list().map(l => l.cls),
+            batch.map(r => r.cls ?? 0)
+          )
+          evicted = evicting.map(e => evictions.runInTx(e, classes, seq))
+        }
         if (keptTrim > 0) trimmed = retention.trimNow(keptTrim)
       })()
     } catch (err) {

@@ -1,8 +1,10 @@
 /** The forwarder's side of the buffer: read a lane's readings in seq order, release what Kafka has. */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
+import type { DeviceIds } from './devices.js'
 import type { LaneCounts } from './lane-counts.js'
 import { KIND_RAW, rowBytes, type Lane, type StoredReading } from './reading.js'
+import type { ResendRecord } from './resend-record.js'
 import type { Retention } from './retention.js'
 import { COLS, LANE, type RawRow, type ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
@@ -22,6 +24,9 @@ export class LaneReader {
     private readonly counts: LaneCounts,
     private readonly retention: Retention,
     private readonly ledger: UsageLedger,
+    private readonly devices: DeviceIds,
+    /** What left the buffer, kept to recognise re-sends after a restart (resend-record.ts). */
+    private readonly resends: ResendRecord,
     /** The newest synced seq: nothing past it is read (it could still vanish in a power cut). */
     private readonly durableSeq: () => number
   ) {
@@ -84,6 +89,7 @@ export class LaneReader {
     const deleted = this.db.transaction(() => {
       // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
       if (keep) this.retention.keepRun(cls, kind, first, last, now)
+      this.resends.record(readings, this.devices.find, this.devices.size)
       return (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
     })()
     const present = deleted.length === readings.length ? null : new Set(deleted)

@@ -3,12 +3,16 @@ import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
 import type { NewReading } from './reading.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
+import type { ResendRecord } from './resend-record.js'
 
 export class ResendCheck {
   private readonly recent = new RecentReadings()
 
-  /** Re-sends arrive right after a restart: remember what each of `devices` buffered devices stored last. */
-  constructor(db: DB, ids: DeviceIds, lastSeq: number, devices: number) {
+  /**
+   * Re-sends arrive right after a restart: remember what each of `devices` buffered devices stored last,
+   * and what left the buffer before the restart (forwarded, deleted) from its durable `record`.
+   */
+  constructor(db: DB, ids: DeviceIds, lastSeq: number, devices: number, record: ResendRecord) {
     const window = Math.max(RECENT_PER_DEVICE, devices * RECENT_PER_DEVICE)
     type Row = { seq: number; device: number; topic: string; payload: Buffer }
     const tail = db
@@ -24,7 +28,18 @@ export class ResendCheck {
       tail.push(...keptTail)
       tail.sort((a, b) => a.seq - b.seq)
     }
-    for (const r of tail) this.recent.remember(ids.nameOf(r.device), r.topic, r.payload)
+    // Merged by seq, so each device's ring ends with what it stored last.
+    const restored = record.load()
+    let j = 0
+    const restoreBefore = (seq: number): void => {
+      for (; j < restored.length && restored[j]!.seq < seq; j++)
+        this.recent.rememberFingerprint(ids.nameOf(restored[j]!.device), restored[j]!.fp)
+    }
+    for (const r of tail) {
+      restoreBefore(r.seq)
+      this.recent.remember(ids.nameOf(r.device), r.topic, r.payload)
+    }
+    restoreBefore(Number.POSITIVE_INFINITY)
   }
 
   isResend(reading: NewReading): boolean {

@@ -60,7 +60,12 @@ export class WalSync {
     dir: string,
     onError: (message: string) => void
   ) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { wal, dir } })
+    // A tiny heap: it only opens, syncs and closes a file.
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { wal, dir },
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 }
+    })
     let started!: () => void
     // Referenced until it runs, so that awaiting `ready` keeps the process alive.
     this.ready = new Promise(resolve => {
