@@ -5,6 +5,9 @@ set -euo pipefail
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# MQTT 5 interop tests: mosquitto_pub/_sub -V mqttv5 and paho-mqtt with MQTTv5 (test/mqtt5.interop.test.ts).
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+/usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
