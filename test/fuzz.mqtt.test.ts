@@ -8,9 +8,12 @@ import { publishPaced } from './harness/fleet.js'
 import {
   DISCONNECT,
   PINGREQ,
+  connect5Packet,
   connectPacket,
   openRaw,
+  publish5Packet,
   publishPacket,
+  str,
   subscribePacket,
   unsubscribePacket,
   varint,
@@ -44,7 +47,10 @@ test('random and mutated MQTT packets from several connections: good devices sta
   })
   const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
   try {
-    const goodClients = await Promise.all(good.map(async id => await connectAs(gw.url, id)))
+    // Two of the good devices speak MQTT 5, the others 3.1.1.
+    const goodClients = await Promise.all(
+      good.map(async (id, i) => await connectAs(gw.url, id, i >= 3 ? { protocolVersion: 5 } : {}))
+    )
     const goodRun = Promise.all(
       goodClients.map(
         async (c, i) => await publishPaced(c, good[i]!, { rate: 20, durationMs: MAX_MS, window: 10, drainMs: 5000 })
@@ -68,6 +74,48 @@ test('random and mutated MQTT packets from several connections: good devices sta
       Buffer.from([0x70, 2, 0, 12]),
       PINGREQ,
       DISCONNECT
+    ]
+    // MQTT 5: properties of random kinds and values, sometimes of the wrong type or for the wrong packet.
+    const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)))
+    const pstr = (): Buffer => str(bytes(int(12)).toString('latin1'))
+    const PROPERTY: Array<[number, () => Buffer]> = [
+      [0x01, () => Buffer.from([int(3)])],
+      [0x02, () => bytes(4)],
+      [0x03, () => str(rnd() < 0.5 ? 'application/json' : 'application/cbor')],
+      [0x08, () => str(rnd() < 0.8 ? 'devices/x/resp' : 'a/#')],
+      [0x09, () => str(bytes(int(16)))],
+      [0x0b, () => varint(int(300))],
+      [0x11, () => bytes(4)],
+      [0x15, pstr],
+      [0x17, () => Buffer.from([int(3)])],
+      [0x19, () => Buffer.from([int(3)])],
+      [0x21, () => Buffer.from([0, int(4)])],
+      [0x22, () => Buffer.from([0, int(20)])],
+      [0x23, () => Buffer.from([0, int(20)])],
+      [0x26, () => Buffer.concat([pstr(), pstr()])],
+      [0x27, () => bytes(4)]
+    ]
+    const props = (): Buffer => {
+      if (rnd() < 0.1) return bytes(int(20))
+      const parts: Buffer[] = []
+      for (let k = int(5); k > 0; k--) {
+        const [id, value] = PROPERTY[int(PROPERTY.length)]!
+        parts.push(Buffer.from([id]), value())
+      }
+      return Buffer.concat(parts)
+    }
+    const templates5 = (id: string): Buffer[] => [
+      connect5Packet(id, id, secretOf(id), rnd() < 0.5 ? Buffer.alloc(0) : props()),
+      connect5Packet(id, id, 'wrong-secret', props()),
+      publish5Packet(`devices/${id}/t`, '{"ts":1700000000000,"n":1}', 0, 0, props()),
+      publish5Packet(`devices/${id}/t`, '{"ts":1700000000000,"n":2}', 1, 21, props()),
+      publish5Packet(`devices/${id}/t`, '{"ts":1700000000000,"n":3}', 2, 22, props()),
+      publish5Packet('', '{"ts":1700000000000,"n":4}', 1, 23, Buffer.from([0x23, 0, 1 + int(3)])),
+      publish5Packet('devices/good-0/telemetry', '{"ts":1,"forged":true}', 1, 24, props()),
+      subscribePacket(15, [`devices/${id}/cmd/#`, '$share/g/devices/#']),
+      Buffer.from([0x40, 3, 0, 21, 0x80]),
+      Buffer.from([0xe0, 1, 0x04]),
+      PINGREQ
     ]
     const mutate = (b: Buffer): Buffer => {
       const out = Buffer.from(b)
@@ -95,8 +143,9 @@ test('random and mutated MQTT packets from several connections: good devices sta
     const started = Date.now()
     const within = (): boolean => packets < MAX_PACKETS && Date.now() - started < MAX_MS
     const fuzzer = async (id: string): Promise<void> => {
-      const tpl = templates(id)
       while (within()) {
+        // Half the connections speak MQTT 5, with fresh random properties each.
+        const tpl = rnd() < 0.5 ? templates5(id) : templates(id)
         let raw: Raw
         try {
           raw = await openRaw(gw.mqttPort)

@@ -99,7 +99,14 @@ print(json.dumps(out))
 `
 
 test('paho-mqtt MQTTv5: a device logs in, learns its Receive Maximum and stores a reading; a wrong secret gets 0x86', async () => {
-  const ok = await run('/usr/bin/python3', ['-c', PAHO, port(), 'pump-2', secretOf('pump-2'), 'devices/pump-2/telemetry'])
+  const ok = await run('/usr/bin/python3', [
+    '-c',
+    PAHO,
+    port(),
+    'pump-2',
+    secretOf('pump-2'),
+    'devices/pump-2/telemetry'
+  ])
   assert.equal(ok.code, 0, ok.out)
   const r = JSON.parse(ok.out.trim().split('\n').at(-1)!)
   assert.equal(r.connack, 0)

@@ -113,3 +113,38 @@ export async function rawLogin(
   }
   throw new Error('no CONNACK')
 }
+
+/** MQTT 5 CONNECT (user name, password, clean start) with a raw properties block. */
+export function connect5Packet(
+  clientId: string,
+  username: string,
+  password: string,
+  props: Buffer = Buffer.alloc(0)
+): Buffer {
+  return packet(
+    0x10,
+    Buffer.concat([
+      Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 5, 0xc2, 0, 30]),
+      varint(props.length),
+      props,
+      str(clientId),
+      str(username),
+      str(password)
+    ])
+  )
+}
+
+/** MQTT 5 PUBLISH with a raw properties block. */
+export function publish5Packet(
+  topic: string,
+  payload: Buffer | string,
+  qos: 0 | 1 | 2,
+  id: number,
+  props: Buffer
+): Buffer {
+  const idBytes = qos > 0 ? Buffer.from([id >> 8, id & 0xff]) : Buffer.alloc(0)
+  return packet(
+    0x30 | (qos << 1),
+    Buffer.concat([str(topic), idBytes, varint(props.length), props, Buffer.from(payload)])
+  )
+}
