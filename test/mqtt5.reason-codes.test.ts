@@ -110,6 +110,9 @@ test('MQTT 5 and 3.1.1 devices share the listener; an MQTT 5 publish is stored b
   const rows = readBuffer(gw.dataDir).map(r => r.payload.toString())
   assert.ok(rows.includes('{"ts":1700000000000,"t":5}') && rows.includes('{"ts":1700000000001,"t":6}'))
   assert.ok(rows.includes('{"ts":1700000000002,"t":4}'))
+  const s = await gw.status()
+  assert.equal(device(s, 'pump-1').protocol, '5', '/api/status shows each device protocol version')
+  assert.equal(device(s, 'pump-2').protocol, '3.1.1')
   await Promise.all([five.endAsync(), four.endAsync()])
 })
 

@@ -10,7 +10,7 @@ import type { NewReading } from '../store/reading.js'
 import { RECENT_PER_DEVICE } from '../store/recent.js'
 import { rowBytes } from '../store/reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
-import type { ConnState } from './sessions.js'
+import { protocolName, type ConnState } from './sessions.js'
 
 export function createAdmitReading(ctx: AdmissionContext) {
   const { buffer, counters, storage } = ctx
@@ -53,6 +53,7 @@ export function createAdmitReading(ctx: AdmissionContext) {
       if (state.seenDevice !== null) counters.device(state.seenDevice).connections--
       state.seenDevice = device
       stats.connections++
+      stats.protocol = protocolName(client.version)
     }
     // A QoS 2 retransmission still awaiting PUBREL was stored the first time. [MQTT-4.3.3-2]
     if (

@@ -44,6 +44,11 @@ export interface ConnState {
   receiveMaximum: number
 }
 
+/** The MQTT version a client connected with, as people name it. */
+export function protocolName(version: number): string {
+  return version === 5 ? '5' : version === 3 ? '3.1' : '3.1.1'
+}
+
 /** MQTT 5 clients are told why (DISCONNECT 0x98 Administrative action); 3.1.1 ones are closed. */
 function adminDisconnect(client: Client, why: string): void {
   client.disconnect({ reasonCode: Reason.ADMINISTRATIVE_ACTION, properties: { reasonString: why } }, () => {})
@@ -136,6 +141,7 @@ export class Sessions {
   openDevice(client: Client, rt: DeviceRuntime, bySecret: boolean): void {
     rt.sessions.add(client)
     rt.stats.connections++
+    rt.stats.protocol = protocolName(client.version)
     client.conn.once('close', () => {
       rt.sessions.delete(client)
       rt.stats.connections--

@@ -50,6 +50,8 @@ export class DeviceStats {
   duplicates = 0
   authFailures = 0
   denials = 0
+  /** MQTT version of the device's latest connection: '3.1', '3.1.1' or '5'; null before any. */
+  protocol: string | null = null
   readonly dropped: Partial<Record<DropReason, number>> = {}
 
   constructor(id: string) {

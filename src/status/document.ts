@@ -92,6 +92,7 @@ export function pageDocument(doc: StatusDocument) {
       return {
         id: d.id,
         connected: d.connected,
+        protocol: d.protocol,
         lastSeenS: d.lastSeenS,
         received: d.received,
         buffered: d.buffered,

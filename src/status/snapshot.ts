@@ -63,6 +63,7 @@ export function statusSnapshot(s: StatusSources) {
       return {
         id: d.id,
         connected: d.connections > 0,
+        protocol: d.protocol,
         lastSeenS: d.lastSeenMs === 0 ? null : ageS(d.lastSeenMs, now),
         received: d.received,
         stored: d.stored,

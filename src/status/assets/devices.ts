@@ -61,6 +61,7 @@ export function renderDevices(doc: Doc | null): void {
         (throttled > 0 ? ` · ${num(throttled)} throttled` : '')
       const state = el('td', '')
       state.append(el('span', d.connected ? 'online' : 'offline', `pill ${d.connected ? 'online' : 'offline'}`))
+      if (d.protocol !== null) state.title = `MQTT ${d.protocol}`
       tr.append(
         el('td', d.id),
         state,

@@ -2,6 +2,8 @@
 export interface Device {
   id: string
   connected: boolean
+  /** MQTT version of its latest connection ('3.1.1', '5'); null before any. */
+  protocol: string | null
   lastSeenS: number | null
   received: number
   buffered: number
