@@ -33,6 +33,7 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --no-pin               do not use taskset
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
+  --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5) for rawpub (default 4)
 `
 
 const { values: opt } = parseArgs({
@@ -52,6 +53,7 @@ const { values: opt } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     'mosquitto-bin': { type: 'string', default: '/usr/sbin/mosquitto' },
     'keep-tmp': { type: 'boolean', default: false },
+    protocol: { type: 'string', default: '4' },
     help: { type: 'boolean', default: false }
   },
   strict: true
@@ -76,6 +78,7 @@ const WARMUP = num('warmup', opt.warmup, 0, 600)
 const REPEAT = Math.floor(num('repeat', opt.repeat, 1, 100))
 const FSYNC_DELAY_MS = num('fsync-delay-ms', opt['fsync-delay-ms'], 0, 10_000)
 const DRAIN_S = 5
+const PROTOCOL = Math.floor(num('protocol', opt.protocol, 4, 5))
 const CONNECT_TIMEOUT_S = 30
 
 type ScenarioName = 'closed' | 'paced'
@@ -555,6 +558,8 @@ function runRawpub(port: number, sc: Scenario): Promise<Record<string, unknown>>
     '--port',
     String(port),
     ...sc.args,
+    '--protocol',
+    String(PROTOCOL),
     '--duration',
     String(DURATION),
     '--warmup',
@@ -629,7 +634,7 @@ async function loopDelayMs(httpPort: number): Promise<Record<string, number> | n
 }
 
 async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Row | null> {
-  const head: Record<string, unknown> = { scenario: sc.name, target }
+  const head: Record<string, unknown> = { scenario: sc.name, target, protocol: PROTOCOL === 5 ? '5' : '3.1.1' }
   if (REPEAT > 1) head.run = run
   let b: Broker | null = null
   try {

@@ -40,6 +40,7 @@ const HELP = `usage: node dist/bench/rawpub.js [options]
   --client-prefix P     client id prefix (default "bench-"); client i is P<i>
   --username U / --password P   optional credentials
   --keepalive S         MQTT keepalive seconds (default 60)
+  --protocol 4|5        MQTT 3.1.1 (4) or MQTT 5 (5) (default 4)
   --max-samples K       latency samples kept (reservoir beyond; default 5000000)
   --quiet               no per-second progress on stderr
 `
@@ -63,6 +64,7 @@ const { values: opt } = parseArgs({
     username: { type: 'string' },
     password: { type: 'string' },
     keepalive: { type: 'string', default: '60' },
+    protocol: { type: 'string', default: '4' },
     'max-samples': { type: 'string', default: '5000000' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
@@ -102,6 +104,9 @@ const DRAIN_S = num('drain', opt.drain, 0, 600)
 const CONNECT_TIMEOUT_S = num('connect-timeout', opt['connect-timeout'], 1, 600)
 const CONNECT_CONC = Math.floor(num('connect-concurrency', opt['connect-concurrency'], 1, 10000))
 const KEEPALIVE = Math.floor(num('keepalive', opt.keepalive, 0, 65535))
+const PROTOCOL = Math.floor(num('protocol', opt.protocol, 4, 5))
+/** MQTT 5 packets carry a properties length (0 here) after the variable header. */
+const PROPS: number[] = PROTOCOL === 5 ? [0] : []
 const MAX_SAMPLES = Math.floor(num('max-samples', opt['max-samples'], 1000, 100_000_000))
 const PREFIX = opt['client-prefix']!
 const QUIET = opt.quiet!
@@ -144,7 +149,19 @@ function encodeConnect(clientId: string, keepalive: number, username?: string, p
       payload.push(mqttString(password))
     }
   }
-  const vh = Buffer.from([0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, flags, keepalive >> 8, keepalive & 0xff])
+  const vh = Buffer.from([
+    0x00,
+    0x04,
+    0x4d,
+    0x51,
+    0x54,
+    0x54,
+    PROTOCOL,
+    flags,
+    keepalive >> 8,
+    keepalive & 0xff,
+    ...PROPS
+  ])
   const body = Buffer.concat([vh, ...payload])
   return Buffer.concat([Buffer.from([0x10, ...varint(body.length)]), body])
 }
@@ -161,12 +178,12 @@ const TS_DIGITS = 13
 /** QoS 1 PUBLISH with packet id 0 (patched at send time). */
 function encodePublishTemplate(topic: string, payload: Buffer): PublishTemplate {
   const t = mqttString(topic)
-  const remaining = t.length + 2 + payload.length
+  const remaining = t.length + 2 + PROPS.length + payload.length
   const fh = Buffer.from([0x32, ...varint(remaining)])
-  const bytes = Buffer.concat([fh, t, Buffer.from([0, 0]), payload])
+  const bytes = Buffer.concat([fh, t, Buffer.from([0, 0, ...PROPS]), payload])
   const pidOffset = fh.length + t.length
   const k = payload.indexOf('"ts":')
-  const tsOffset = k < 0 ? -1 : pidOffset + 2 + k + 5
+  const tsOffset = k < 0 ? -1 : pidOffset + 2 + PROPS.length + k + 5
   if (tsOffset >= 0 && !/^\d{13}[,}]/.test(bytes.subarray(tsOffset, tsOffset + TS_DIGITS + 1).toString('latin1'))) {
     throw new Error('payload template: "ts" must be a 13-digit epoch-ms number')
   }

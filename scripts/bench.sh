@@ -15,6 +15,8 @@ if [ "${1:-}" = "ingest" ]; then shift; exec node dist/bench/ingest.js "$@"; fi
 # Ingest, QoS 1, against Mosquitto in the same run: 100 devices, then 1,000.
 node dist/bench/ingest.js
 node dist/bench/ingest.js --closed-conns 1000 --closed-inflight 1 --paced-conns 1000
+# MQTT 5 beside MQTT 3.1.1, same workload, alternating runs; ratio of medians.
+node dist/bench/mqtt5.js
 # Slow storage: every fsync/fdatasync of the gateway delayed 5 ms (SD card / eMMC), 500 connections.
 node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --closed-inflight 4 --fsync-delay-ms 5
 # RSS / CPU at a steady 5,000 readings/s from 1,000 devices; write amplification.
