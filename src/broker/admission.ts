@@ -10,7 +10,7 @@
  * Everything a publish needs is worked out once at CONNECT (identity, ACL prefix, limits, the
  * device's buckets); per publish it is a prefix test, a bucket take and the append.
  */
-import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes'
+import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { HoldfastError, type ErrorCode } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -21,11 +21,12 @@ import { RECENT_PER_DEVICE } from '../store/recent.js'
 import { Accounts, type Account } from '../identity/accounts.js'
 import { DeviceAcl, OPEN_ACL, type Acl } from '../identity/acl.js'
 import { certIdentity } from '../identity/cert.js'
-import { SecretCache, verifySecret } from '../identity/secret.js'
-import { KeyedBuckets } from '../quota/keyed.js'
+import { SecretChecker } from '../identity/secret-check.js'
 import { QuotaBook, type DeviceLimits } from '../quota/limits.js'
 import { StorageGuard } from '../quota/storage.js'
 import { Throttle } from '../quota/throttle.js'
+import { RetainedBook } from './retained-book.js'
+import { explicitlySubscribed } from './dollar-topics.js'
 import type { Classifier } from '../aggregate/classify.js'
 import type { Relief } from '../aggregate/pressure.js'
 
@@ -40,14 +41,13 @@ export interface AdmissionOptions {
   relieve?: Relief
 }
 
-/** A device's state shared by all its sessions: limits, rate buckets, sessions, retained topics. */
+/** A device's state shared by all its sessions: limits, rate buckets, sessions. */
 interface DeviceRuntime {
   id: string
   acl: DeviceAcl
   limits: Readonly<DeviceLimits>
   throttle: Throttle
   sessions: Set<Client>
-  retained: Set<string>
   stats: DeviceStats
 }
 
@@ -63,7 +63,8 @@ interface ConnState {
   bySecret: boolean
   publishes: number
   subs: Set<string>
-  retained: Set<string>
+  /** Holder of its retained topics (retained-book.ts): the device or app, or this anonymous connection. */
+  retainer: string
   /** Anonymous connections: the device whose topics this connection last published to. */
   seenDevice: string | null
   warnings: number
@@ -74,18 +75,16 @@ const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const BAD_CREDENTIALS = 4
 const NOT_AUTHORIZED = 5
-/**
- * scrypt checks queued or running at once (libuv runs 4 at a time, ~50 ms each). A whole fleet
- * reconnecting after a restart fits; past this, logins are refused with "server unavailable" and the
- * devices retry. Floods of wrong secrets are stopped earlier, per address (authFailuresPerMin).
- */
-const MAX_VERIFYING = 512
 /** Longest topic accepted, in characters. Every stored reading carries its topic. */
 export const MAX_TOPIC_LENGTH = 1024
 /** U+FFFD stands for bytes that were not UTF-8 (mqtt-packet decodes leniently); U+0000 is forbidden. [MQTT-1.5.3-1] [MQTT-1.5.3-2] */
 const BAD_TOPIC_CHARS = /[\u0000\uFFFD]/
+/** Longest client id accepted, in UTF-8 bytes (MQTT 3.1.1 itself allows 65535). */
+export const MAX_CLIENT_ID_BYTES = 256
 /** Client ids remembered with their owner; past this the oldest idle ones are forgotten. */
 const MAX_OWNED_CLIENT_IDS = 100_000
+/** Refusals that say nothing about the credentials. */
+const NOT_AUTH_FAILURES = new Set<RefusalReason>(['session_limit', 'auth_busy', 'client_id_taken', 'client_id_invalid'])
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
 const WARNINGS_PER_CONNECTION = 5
 
@@ -109,8 +108,7 @@ export function createAdmission(opts: AdmissionOptions) {
     counters,
     log
   })
-  const cache = new SecretCache()
-  let authFailures = new KeyedBuckets(config.mqtt.authFailuresPerMin / 60, config.mqtt.authFailureBurst)
+  const checker = new SecretChecker(accounts, config.mqtt.authFailuresPerMin, config.mqtt.authFailureBurst)
   /** App accounts' live connections, so a changed or removed account can end them. */
   const appSessions = new Map<string, Set<Client>>()
   /**
@@ -120,7 +118,8 @@ export function createAdmission(opts: AdmissionOptions) {
    * persistent sessions (clean=false), until restart (aedes keeps those sessions in memory).
    */
   const clientOwners = new Map<string, { owner: string; live: number; persistent: boolean }>()
-  let verifying = 0
+  const retained = new RetainedBook()
+  let anonymousSeq = 0
 
   storage.start()
   accounts.watch(ids => closeSecretSessions(ids))
@@ -128,7 +127,7 @@ export function createAdmission(opts: AdmissionOptions) {
   /** A rotated or removed secret ends the sessions opened with it. */
   function closeSecretSessions(ids: string[]): void {
     for (const id of ids) {
-      cache.forget(id)
+      checker.forget(id)
       for (const c of runtimes.get(id)?.sessions ?? []) {
         if (conns.get(c)?.bySecret === true) {
           log.info(
@@ -151,7 +150,6 @@ export function createAdmission(opts: AdmissionOptions) {
         limits,
         throttle: new Throttle(limits.msgsPerS, limits.msgsBurst, limits.bytesPerS, limits.bytesBurst),
         sessions: new Set(),
-        retained: new Set(),
         stats: counters.device(id)
       }
       runtimes.set(id, rt)
@@ -173,7 +171,7 @@ export function createAdmission(opts: AdmissionOptions) {
     fields: Record<string, unknown> = {}
   ): void {
     counters.refuse(reason)
-    if (reason !== 'session_limit' && reason !== 'auth_busy' && reason !== 'client_id_taken') counters.authFailures++
+    if (!NOT_AUTH_FAILURES.has(reason)) counters.authFailures++
     log.warn({ code, client: client.id, address: addressOf(client), ...fields }, 'client refused')
     done(
       Object.assign(new HoldfastError(code, undefined, fields), { returnCode }) as unknown as AuthenticateError,
@@ -201,10 +199,17 @@ export function createAdmission(opts: AdmissionOptions) {
       payloadLimit: device?.limits.payloadLimit ?? config.mqtt.maxPayloadBytes,
       publishes: 0,
       subs: new Set(),
-      retained: new Set(),
+      retainer: kind === 'anonymous' ? `anonymous:${anonymousSeq++}` : `${kind}:${id!}`,
       seenDevice: null,
       warnings: 0
     }
+  }
+
+  /** True when `id` names a device or app, or is held by one (a live or persistent session). */
+  function belongsToAccount(id: string): boolean {
+    return (
+      clientOwners.has(id) || runtimes.has(id) || Object.hasOwn(config.devices, id) || accounts.lookup(id) !== undefined
+    )
   }
 
   /** Claim the client id for `owner`; false when another identity holds it. */
@@ -358,6 +363,14 @@ export function createAdmission(opts: AdmissionOptions) {
 
   return {
     authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: AuthDone): void {
+      const idBytes = Buffer.byteLength(client.id)
+      if (idBytes > MAX_CLIENT_ID_BYTES) {
+        return refuseLogin(client, done, 'client_id_invalid', 'HF_ERR_CLIENT_ID_INVALID', IDENTIFIER_REJECTED, {
+          client: `${client.id.slice(0, 64)}…`,
+          bytes: idBytes,
+          limit: MAX_CLIENT_ID_BYTES
+        })
+      }
       const cert = certIdentity(client.conn)
       if (cert !== null && 'id' in cert) {
         if (username !== undefined && username !== cert.id) {
@@ -373,44 +386,41 @@ export function createAdmission(opts: AdmissionOptions) {
         log.debug({ client: client.id, cert: cert.error, detail: cert.detail }, 'client certificate ignored')
       if (username === undefined) {
         if (allowAnonymous) {
+          // A provisioned identity's client id would hand its session (and queued commands) to anyone.
+          if (belongsToAccount(client.id)) {
+            return refuseLogin(client, done, 'client_id_taken', 'HF_ERR_CLIENT_ID_TAKEN', IDENTIFIER_REJECTED, {
+              who: 'anonymous'
+            })
+          }
           conns.set(client, newState('anonymous', null, OPEN_ACL, null, false))
           return done(null, true)
         }
         return refuseLogin(client, done, 'anonymous', 'HF_ERR_AUTH_ANONYMOUS', NOT_AUTHORIZED)
       }
-      const address = addressOf(client)
-      if (authFailures.exhausted(address, Date.now())) {
-        return refuseLogin(client, done, 'auth_rate_limited', 'HF_ERR_AUTH_RATE_LIMITED', NOT_AUTHORIZED, { username })
-      }
-      const account = accounts.lookup(username)
-      if (account === undefined || account.hash === null) {
-        authFailures.tryTake(address, Date.now())
-        return refuseLogin(client, done, 'unknown_identity', 'HF_ERR_AUTH_UNKNOWN', BAD_CREDENTIALS, { username })
-      }
-      const secret = password ?? Buffer.alloc(0)
-      const hash = account.hash
-      if (cache.matches(username, hash, secret)) return logIn(client, account, true, done)
-      if (verifying >= MAX_VERIFYING)
-        return refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
-      verifying++
-      verifySecret(secret, hash).then(
-        ok => {
-          verifying--
-          // aedes drops the answer itself if the client went away meanwhile.
-          if (!ok) {
-            authFailures.tryTake(address, Date.now())
-            if (account.kind === 'device') counters.device(account.id).authFailures++
-            return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, {
-              username
-            })
+      checker.check(
+        addressOf(client),
+        username,
+        password ?? Buffer.alloc(0),
+        () => client.closed,
+        o => {
+          const f = { username }
+          switch (o.kind) {
+            case 'ok':
+              return logIn(client, o.account, true, done)
+            case 'bad':
+              if (o.account.kind === 'device') counters.device(o.account.id).authFailures++
+              return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, f)
+            case 'unknown':
+              return refuseLogin(client, done, 'unknown_identity', 'HF_ERR_AUTH_UNKNOWN', BAD_CREDENTIALS, f)
+            case 'rate_limited':
+              return refuseLogin(client, done, 'auth_rate_limited', 'HF_ERR_AUTH_RATE_LIMITED', NOT_AUTHORIZED, f)
+            case 'gone':
+              return
+            case 'error':
+            case 'busy':
+              if (o.kind === 'error') log.error({ err: o.err, client: client.id }, 'secret check failed')
+              return refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, f)
           }
-          cache.remember(username, hash, secret)
-          logIn(client, account, true, done)
-        },
-        err => {
-          verifying--
-          log.error({ err, client: client.id }, 'secret check failed')
-          refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
         }
       )
     },
@@ -437,7 +447,7 @@ export function createAdmission(opts: AdmissionOptions) {
             ? state.device.acl.prefix + '…'
             : state.kind === 'app'
               ? "the app's write filters"
-              : 'anything but $ topics'
+              : 'anything but $SYS topics'
         return reject(
           client,
           state,
@@ -467,20 +477,16 @@ export function createAdmission(opts: AdmissionOptions) {
         )
       }
       if (packet.retain) {
-        const held = state.device?.retained ?? state.retained
-        if (payload.length === 0) held.delete(topic)
-        else if (!held.has(topic)) {
-          if (held.size >= config.mqtt.maxRetainedPerClient) {
-            return reject(
-              client,
-              state,
-              device,
-              'retained_limit',
-              new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit: config.mqtt.maxRetainedPerClient }),
-              cb
-            )
-          }
-          held.add(topic)
+        const limit = config.mqtt.maxRetainedPerClient
+        if (!retained.admit(state.retainer, topic, payload.length === 0, limit)) {
+          return reject(
+            client,
+            state,
+            device,
+            'retained_limit',
+            new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit }),
+            cb
+          )
         }
       }
       // Wills are published after the connection closed: they skip the rate (one per connection).
@@ -528,6 +534,11 @@ export function createAdmission(opts: AdmissionOptions) {
       cb(null, sub)
     },
 
+    /** aedes authorizeForward: a `$` topic reaches only subscriptions that name it explicitly. [MQTT-4.7.2-1] */
+    authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+      return packet.topic.charCodeAt(0) !== 36 || explicitlySubscribed(client, packet.topic) ? packet : null
+    },
+
     /** aedes 'unsubscribe' event: frees room under maxSubscriptionsPerClient. */
     unsubscribed(filters: string[], client: Client): void {
       const state = conns.get(client)
@@ -537,6 +548,7 @@ export function createAdmission(opts: AdmissionOptions) {
     clientGone(client: Client): void {
       const state = conns.get(client)
       if (state?.seenDevice != null) counters.device(state.seenDevice).connections--
+      if (state?.kind === 'anonymous') retained.forget(state.retainer)
       conns.delete(client)
     },
 
@@ -605,7 +617,7 @@ export function createAdmission(opts: AdmissionOptions) {
           prev.mqtt.authFailuresPerMin !== next.mqtt.authFailuresPerMin ||
           prev.mqtt.authFailureBurst !== next.mqtt.authFailureBurst
         ) {
-          authFailures = new KeyedBuckets(next.mqtt.authFailuresPerMin / 60, next.mqtt.authFailureBurst)
+          checker.retune(next.mqtt.authFailuresPerMin, next.mqtt.authFailureBurst)
         }
         for (const rt of runtimes.values()) {
           const l = book.of(rt.id)
@@ -627,7 +639,7 @@ export function createAdmission(opts: AdmissionOptions) {
         const changed = takeAccounts()
         closeSecretSessions(changed.devices)
         for (const name of changed.apps) {
-          cache.forget(name)
+          checker.forget(name)
           for (const c of appSessions.get(name) ?? []) {
             log.info(
               { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', app: name, client: c.id },

@@ -43,6 +43,8 @@ const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 const SECRET_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
 /** An MQTT topic filter: levels of anything but wildcards, `+` alone in a level, `#` alone and last. */
 const TOPIC_FILTER = /^(?=.)(?:(?:[^+#/\u0000]*|\+)\/)*(?:[^+#/\u0000]*|\+|#)$/
+/** A topic filter an app may write to: not into `$SYS`, the broker's own (`#` is fine: wildcards never match `$`). */
+const WRITE_FILTER = new RegExp(`^(?!\\$SYS(?:/|$))${TOPIC_FILTER.source.slice(1)}`)
 
 /** Per-device quota fields: the defaults in `quota`, overridable per device in `devices.<id>.quota`. */
 const QUOTA_FIELDS = {
@@ -211,6 +213,13 @@ export const schema = {
         kind: 'string',
         default: '',
         doc: 'PEM CAs for client certificates; set = devices may log in with a certificate (id from CN or SAN)'
+      },
+      maxHandshakesPerAddress: {
+        kind: 'int',
+        default: 32,
+        min: 1,
+        max: 100_000,
+        doc: 'Unfinished TLS handshakes one source address may have open (at most half of maxConnections)'
       }
     }
   },
@@ -424,8 +433,8 @@ export const schema = {
       write: {
         kind: 'list',
         default: [],
-        pattern: TOPIC_FILTER,
-        patternDoc: 'MQTT topic filters',
+        pattern: WRITE_FILTER,
+        patternDoc: 'MQTT topic filters outside $SYS',
         doc: 'Topic filters the app may publish to'
       }
     },
@@ -621,7 +630,14 @@ export interface Config {
     authFailureBurst: number
     maxSubscriptionsPerClient: number
     maxRetainedPerClient: number
-    tls: { host: string; port: number; certFile: string; keyFile: string; caFile: string }
+    tls: {
+      host: string
+      port: number
+      certFile: string
+      keyFile: string
+      caFile: string
+      maxHandshakesPerAddress: number
+    }
   }
   http: { host: string; port: number }
   store: {
