@@ -6,6 +6,7 @@
  */
 import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import { KIND_RAW, KIND_ROLLUP, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
@@ -221,7 +222,7 @@ export class Forwarder {
         const delay = this.backoff.next()
         this.o.log.warn(
           {
-            code: 'HF_ERR_UPLINK',
+            code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
             err: describe(err),
             state: this.uplink.state,
             retryInMs: delay,
@@ -440,7 +441,9 @@ export class Forwarder {
 }
 
 function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { message?: string } }
+  const e = err as { name?: string; message?: string; code?: unknown }
+  // A coded failure (src/kafka/uplink-error.ts) leads with its code, which /api/status shows.
+  if (err instanceof HoldfastError) return `${err.code}: ${err.message}`
   const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
   return `${name}${e?.message ?? String(err)}`
 }
