@@ -254,7 +254,7 @@ interface Ports {
 }
 
 /** The SSL and SASL_SSL listeners' entries (appended to the plain ones). */
-function tlsProperties(p: Ports, tls: NonNullable<StartKafkaOptions['tls']>): Record<string, string> {
+function tlsProperties(tls: NonNullable<StartKafkaOptions['tls']>): Record<string, string> {
   const users = Object.entries(tls.plainUsers)
     .map(([u, pw]) => ` user_${u}="${pw}"`)
     .join('')
@@ -311,7 +311,7 @@ function serverProperties(dataDir: string, p: Ports, opts: StartKafkaOptions): s
     'background.threads': 2,
     'num.recovery.threads.per.data.dir': 1,
     'log.cleaner.threads': 1,
-    ...(opts.tls !== undefined ? tlsProperties(p, opts.tls) : {}),
+    ...(opts.tls !== undefined ? tlsProperties(opts.tls) : {}),
     ...extra
   }
   return (
