@@ -9,12 +9,12 @@ import type { Config } from '../config/schema.js'
 import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
-import { KIND_RAW, KIND_ROLLUP, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
+import { KIND_RAW, KIND_ROLLUP, laneKey, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
+import { describe } from '../kafka/client.js'
 import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
-import type { UplinkView } from '../status/snapshot.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
-import { Uplink } from './uplink.js'
+import { Uplink, type UplinkView } from './uplink.js'
 import { PriorityClasses, type PriorityClass } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 
@@ -50,7 +50,6 @@ interface Request {
 
 /** What the budget does to a class right now. */
 export type ClassState = 'normal' | 'rollups-only' | 'held'
-const laneKey = (cls: number, kind: number): number => cls * 4 + kind
 
 export interface ForwarderOptions {
   gatewayId: string
@@ -438,12 +437,4 @@ export class Forwarder {
       this.wakeup = done
     })
   }
-}
-
-function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: unknown }
-  // A coded failure (src/kafka/uplink-error.ts) leads with its code, which /api/status shows.
-  if (err instanceof HoldfastError) return `${err.code}: ${err.message}`
-  const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
-  return `${name}${e?.message ?? String(err)}`
 }

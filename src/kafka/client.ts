@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { HoldfastError } from '../errors.js'
 import { FreshFile } from '../platform/file-watch.js'
 
 function sasl(k: Config['kafka']): SASLOptions | undefined {
@@ -71,6 +72,8 @@ export const sleep = async (ms: number): Promise<void> => await new Promise(reso
 
 /** `Name: message` for kafkajs errors (their class names say what failed: SASL, connection, …). */
 export function describe(err: unknown): string {
+  // A coded failure (src/kafka/uplink-error.ts) leads with its code, which /api/status shows.
+  if (err instanceof HoldfastError) return `${err.code}: ${err.message}`
   const e = err as { name?: string; message?: string }
   const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
   return `${name}${e?.message ?? String(err)}`
