@@ -23,7 +23,9 @@ function inbox(c: mqtt.MqttClient): string[] {
   return got
 }
 
-test('an anonymous publish to a $ topic is acknowledged and routed only to subscriptions that name it', async () => {
+test('an anonymous publish to a $ topic is acknowledged and routed only to subscriptions that name it', {
+  timeout: 90_000
+}, async () => {
   const wildcard = await anon('watch-all')
   await wildcard.subscribeAsync('#', { qos: 1 })
   const named = await anon('watch-app')
@@ -70,7 +72,7 @@ test('an anonymous publish to a $ topic is acknowledged and routed only to subsc
   await Promise.all([wildcard, named, back, lateAll, lateNamed].map(async c => await c.endAsync()))
 })
 
-test('an app configured to write into $SYS is a config error; # is fine', async () => {
+test('an app configured to write into $SYS is a config error; # is fine', { timeout: 90_000 }, async () => {
   const bad = writeConfig({
     apps: { dash: { passwordHash: await hashCheap('dash-secret'), read: ['#'], write: ['plant/#', '$SYS/#'] } }
   })

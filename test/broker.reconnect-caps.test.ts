@@ -40,7 +40,9 @@ const dash = async (): Promise<mqtt.MqttClient> =>
     connectTimeout: 5000
   })
 
-test("an app's retained topics count across its reconnects against maxRetainedPerClient", async () => {
+test("an app's retained topics count across its reconnects against maxRetainedPerClient", {
+  timeout: 90_000
+}, async () => {
   for (let i = 0; i < 3; i++) {
     const c = await dash()
     await c.publishAsync(`plant/board/${i}`, `v${i}`, { qos: 1, retain: true })
@@ -65,7 +67,9 @@ test("an app's retained topics count across its reconnects against maxRetainedPe
   await reader.endAsync()
 })
 
-test("an anonymous client cannot take a provisioned device's or app's client id, nor a persistent session's", async () => {
+test("an anonymous client cannot take a provisioned device's or app's client id, nor a persistent session's", {
+  timeout: 90_000
+}, async () => {
   // pump-1 keeps a persistent session under its own client id and one more.
   const d = await connectAs(gw.url, 'pump-1', { clientId: 'pump-1-main', clean: false })
   await d.subscribeAsync('devices/pump-1/cmd/#', { qos: 1 })
@@ -101,7 +105,7 @@ test("an anonymous client cannot take a provisioned device's or app's client id,
   await other.endAsync()
 })
 
-test('client ids over 256 bytes are refused with CONNACK 2; 256 bytes are fine', async () => {
+test('client ids over 256 bytes are refused with CONNACK 2; 256 bytes are fine', { timeout: 90_000 }, async () => {
   const long = await rawLogin(gw.mqttPort, 'x'.repeat(300))
   assert.equal(long.code, 2)
   long.raw.socket.destroy()

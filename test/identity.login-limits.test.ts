@@ -40,7 +40,9 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0
 }
 
-test('300 wrong MQTT secrets sent at once from one address meet authFailureBurst, as sequential ones do', async () => {
+test('300 wrong MQTT secrets sent at once from one address meet authFailureBurst, as sequential ones do', {
+  timeout: 90_000
+}, async () => {
   const config = writeConfig({
     devices: { 'valve-1': { passwordHash: await hashSecret(secretOf('valve-1')) } },
     mqtt: { authFailureBurst: 20, authFailuresPerMin: 1 }
@@ -72,7 +74,9 @@ test('300 wrong MQTT secrets sent at once from one address meet authFailureBurst
   }
 })
 
-test('40 wrong technician passwords sent at once meet loginMaxFailures: the rest get 429 before any check', async () => {
+test('40 wrong technician passwords sent at once meet loginMaxFailures: the rest get 429 before any check', {
+  timeout: 90_000
+}, async () => {
   const hash = (await runCli(['hash-password'], { input: 'field-tech-Pa55word\n' })).stdout.trim()
   const gw = await GatewayProcess.start({
     statusPublic: false,
@@ -88,7 +92,9 @@ test('40 wrong technician passwords sent at once meet loginMaxFailures: the rest
   }
 })
 
-test('an unknown user name costs as much as a known one: device ids and the technician password cannot be probed by timing', async () => {
+test('an unknown user name costs as much as a known one: device ids and the technician password cannot be probed by timing', {
+  timeout: 90_000
+}, async () => {
   const hash = (await runCli(['hash-password'], { input: 'field-tech-Pa55word\n' })).stdout.trim()
   const config = writeConfig({
     devices: { 'pump-1': { passwordHash: await hashSecret(secretOf('pump-1')) } },

@@ -84,7 +84,9 @@ async function tlsDevice(from: string, id: string, ts: number): Promise<{ connac
   return out
 }
 
-test('silent TLS sockets from one address take at most half the connection budget and are closed after connectTimeoutMs', async () => {
+test('silent TLS sockets from one address take at most half the connection budget and are closed after connectTimeoutMs', {
+  timeout: 90_000
+}, async () => {
   const silent: Held[] = []
   for (let i = 0; i < MAX_CONNECTIONS; i++) silent.push(await openSilent('127.0.0.1'))
   // A partial ClientHello: the record header promises 512 bytes, 5 arrive.

@@ -27,7 +27,9 @@ async function servedCn(port: number): Promise<string> {
   })
 }
 
-test('the MQTT TLS listener picks up a renewed certificate and key; open sessions keep running; a broken renewal is refused', async () => {
+test('the MQTT TLS listener picks up a renewed certificate and key; open sessions keep running; a broken renewal is refused', {
+  timeout: 90_000
+}, async () => {
   const pki = new Pki().ca('ca').issue('old', 'ca', '/CN=holdfast-old', 'IP:127.0.0.1')
   pki.issue('new', 'ca', '/CN=holdfast-new', 'IP:127.0.0.1')
   const certFile = pki.path('server.crt')

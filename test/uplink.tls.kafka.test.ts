@@ -67,7 +67,9 @@ async function forwardedToKafka(topic: string, device: string, n: number): Promi
     .sort((a, b) => a - b)
 }
 
-test('kafka.ssl with kafka.caFile and SASL PLAIN: every acknowledged reading reaches the TLS listener', async () => {
+test('kafka.ssl with kafka.caFile and SASL PLAIN: every acknowledged reading reaches the TLS listener', {
+  timeout: 180_000
+}, async () => {
   const topic = await createTopic(kafka, 'tls-uplink')
   const gw = await GatewayProcess.start({
     args: [
@@ -89,7 +91,9 @@ test('kafka.ssl with kafka.caFile and SASL PLAIN: every acknowledged reading rea
   }
 })
 
-test('a broker certificate the CA file does not trust is refused with HF_ERR_UPLINK_TLS; the renewed CA file is read without a restart', async () => {
+test('a broker certificate the CA file does not trust is refused with HF_ERR_UPLINK_TLS; the renewed CA file is read without a restart', {
+  timeout: 180_000
+}, async () => {
   const topic = await createTopic(kafka, 'tls-wrong-ca')
   const caFile = join(mkdtempSync(join(tmpdir(), 'hf-ca-')), 'kafka-ca.pem')
   copyFileSync(pki.path('rogue.crt'), caFile)
@@ -159,7 +163,9 @@ async function diagnostics(gw: GatewayProcess, password: string): Promise<string
   return await r.text()
 }
 
-test('SASL credentials rotated by a remote document: the new secret is scrubbed from /api/status and the diagnostics bundle', async () => {
+test('SASL credentials rotated by a remote document: the new secret is scrubbed from /api/status and the diagnostics bundle', {
+  timeout: 180_000
+}, async () => {
   const topic = await createTopic(kafka, 'tls-rotated')
   const configTopic = topicName('config')
   await createConfigTopic(kafka, configTopic, { compact: true })
