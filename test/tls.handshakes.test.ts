@@ -21,7 +21,7 @@ before(async () => {
   const config = writeConfig({
     devices: await devicesConfig(['pump-1', 'pump-2']),
     mqtt: {
-      connectTimeoutMs: 1500,
+      connectTimeoutMs: 4000,
       maxConnections: MAX_CONNECTIONS,
       tls: { port: tlsPort, certFile: pki.path('server.crt'), keyFile: pki.path('server.key') }
     }
@@ -87,14 +87,15 @@ async function tlsDevice(from: string, id: string, ts: number): Promise<{ connac
 test('silent TLS sockets from one address take at most half the connection budget and are closed after connectTimeoutMs', {
   timeout: 90_000
 }, async () => {
-  const silent: Held[] = []
-  for (let i = 0; i < MAX_CONNECTIONS; i++) silent.push(await openSilent('127.0.0.1'))
   // A partial ClientHello: the record header promises 512 bytes, 5 arrive.
   const partial = await openSilent('127.0.0.1')
   partial.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]))
+  const silent: Held[] = []
+  for (let i = 0; i < MAX_CONNECTIONS; i++) silent.push(await openSilent('127.0.0.1'))
 
   // Half the budget went to unfinished handshakes; the rest was refused at once and counted.
-  await eventually(() => silent.filter(h => h.closed).length === MAX_CONNECTIONS / 2 + 1, 2000, 'refusals')
+  await eventually(() => silent.filter(h => h.closed).length === MAX_CONNECTIONS / 2 + 1, 3000, 'refusals')
+  assert.equal(partial.closed, false)
   assert.equal((await gw.status()).counters.refused.tls_handshake_limit, MAX_CONNECTIONS / 2 + 1)
   assert.match(gw.log(), /"code":"HF_ERR_TLS_HANDSHAKE_LIMIT"/)
 
@@ -105,6 +106,24 @@ test('silent TLS sockets from one address take at most half the connection budge
   // Every unfinished handshake is closed by the connect timeout, the partial ClientHello too.
   await eventually(() => silent.every(h => h.closed) && partial.closed, 10_000, 'all silent TLS sockets closed')
   assert.ok((await gw.status()).counters.refused.connect_timeout >= MAX_CONNECTIONS / 2)
+
+  // Finished handshakes no longer count: more TLS connections than the cap may be open at once.
+  const refusedBefore = (await gw.status()).counters.refused.tls_handshake_limit
+  const secured: Array<ReturnType<typeof tlsConnect>> = []
+  for (let i = 0; i < MAX_CONNECTIONS / 2 + 5; i++) {
+    secured.push(
+      await new Promise((resolve, reject) => {
+        const raw = netConnect({ host: '127.0.0.1', port: tlsPort, localAddress: '127.0.0.3' })
+        raw.on('error', () => {})
+        const t = tlsConnect({ socket: raw, ca: pki.pem('ca.crt'), checkServerIdentity: () => undefined })
+        t.on('error', () => {})
+        t.once('secureConnect', () => resolve(t))
+        t.once('close', () => reject(new Error('closed before the handshake finished')))
+      })
+    )
+  }
+  assert.equal((await gw.status()).counters.refused.tls_handshake_limit, refusedBefore)
+  for (const t of secured) t.destroy()
 
   // The address is welcome again once its sockets are gone.
   const again = await tlsDevice('127.0.0.1', 'pump-2', 1700000000002)
