@@ -4,10 +4,10 @@
  * against the account's hash, or a dummy hash of the same cost when the name is unknown, so the
  * answer takes as long either way.
  */
-import type { Account, Accounts } from './accounts.js'
-import { dummyCheck } from './dummy-check.js'
-import { LoginLimiter } from './login-limiter.js'
-import { SecretCache, verifySecret } from './secret.js'
+import type { Account, Accounts } from '../identity/accounts.js'
+import { dummyCheck } from '../identity/dummy-check.js'
+import { LoginLimiter } from '../quota/login-limiter.js'
+import { SecretCache, verifySecret } from '../identity/secret.js'
 
 export type CheckOutcome =
   | { kind: 'ok'; account: Account }

@@ -6,7 +6,7 @@
  * gives its place back (a fleet behind one NAT address reconnecting after a restart gets through),
  * a failure spends a token, and once nothing is left and nothing runs the waiting ones are refused.
  */
-import { TokenBucket } from '../quota/bucket.js'
+import { TokenBucket } from './bucket.js'
 
 /** Told true = check now (then call settle), false = refused: the address used its budget. */
 export type Admit = (go: boolean) => void
