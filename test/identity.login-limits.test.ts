@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { GatewayProcess, runCli } from './harness/gateway.js'
-import { refusal, secretOf, writeConfig } from './harness/devices.js'
+import { eventually, refusal, secretOf, writeConfig } from './harness/devices.js'
 import { connectPacket, openRaw, rawLogin } from './harness/mqtt-raw.js'
 import { hashSecret } from '../src/identity/secret.js'
 
@@ -84,7 +84,7 @@ test('300 wrong MQTT secrets sent at once from one address meet authFailureBurst
       await refusal(gw.url, { clientId: 'valve-1', username: 'valve-1', password: secretOf('valve-1') }),
       /Not authorized/
     )
-    assert.match(gw.log(), /"code":"HF_ERR_AUTH_RATE_LIMITED"/)
+    await eventually(() => /"code":"HF_ERR_AUTH_RATE_LIMITED"/.test(gw.log()), 5000, 'logged')
   } finally {
     await gw.stop()
   }

@@ -60,7 +60,7 @@ test('the MQTT TLS listener picks up a renewed certificate and key; open session
   copyFileSync(pki.path('new.crt'), certFile)
   copyFileSync(pki.path('new.key'), keyFile)
   await eventually(async () => (await servedCn(tlsPort)) === 'holdfast-new', 15_000, 'renewed certificate served')
-  assert.match(gw.log(), /mqtt tls certificate reloaded/)
+  await eventually(() => /mqtt tls certificate reloaded/.test(gw!.log()), 5000, 'logged')
 
   // The session opened before the renewal is still up and acknowledged; new sessions get the new certificate.
   assert.ok(before.connected, 'the old session was not closed')
