@@ -9,7 +9,7 @@
  * rate), admit-reading.ts (de-duplication, storage quotas, append), authorize-subscribe.ts,
  * sessions.ts (per-connection and per-device state), quota-status.ts (the status view).
  */
-import type { Client } from 'aedes'
+import type { AedesPublishPacket, Client } from 'aedes'
 import type { Classifier } from '../aggregate/classify.js'
 import type { Relief } from '../aggregate/pressure.js'
 import type { Config } from '../config/schema.js'
@@ -25,6 +25,7 @@ import { createAuthorizeForward } from './authorize-forward.js'
 import { createAuthorizePublish } from './authorize-publish.js'
 import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
+import { explicitlySubscribed } from './dollar-topics.js'
 import { quotaStatus } from './quota-status.js'
 import { Sessions } from './sessions.js'
 
@@ -81,6 +82,8 @@ export function createAdmission(opts: AdmissionOptions) {
     }
   }
 
+  const fitsClient = createAuthorizeForward(ctx)
+
   storage.start()
   accounts.watch(closeSecretSessions)
 
@@ -88,8 +91,15 @@ export function createAdmission(opts: AdmissionOptions) {
     authenticate: auth.authenticate,
     authorizePublish: createAuthorizePublish(ctx, createAdmitReading(ctx)),
     authorizeSubscribe: subscribe.authorizeSubscribe,
-    authorizeForward: createAuthorizeForward(ctx),
     unsubscribed: subscribe.unsubscribed,
+    /**
+     * aedes authorizeForward: a `$` topic reaches only subscriptions that name it explicitly [MQTT-4.7.2-1];
+     * nothing larger than an MQTT 5 client's Maximum Packet Size reaches it (authorize-forward.ts).
+     */
+    authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+      if (packet.topic.charCodeAt(0) === 36 && !explicitlySubscribed(client, packet.topic)) return null
+      return fitsClient(client, packet)
+    },
     clientGone: (client: Client): void => sessions.gone(client),
 
     /** The device a connection speaks for (authenticated devices only). */

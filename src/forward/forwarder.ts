@@ -6,6 +6,7 @@
  */
 import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
@@ -221,7 +222,7 @@ export class Forwarder {
         const delay = this.backoff.next()
         this.o.log.warn(
           {
-            code: 'HF_ERR_UPLINK',
+            code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
             err: describe(err),
             state: this.uplink.state,
             retryInMs: delay,

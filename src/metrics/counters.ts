@@ -25,6 +25,7 @@ export const REFUSAL_REASONS = [
   'auth_busy',
   'session_limit',
   'client_id_taken',
+  'client_id_invalid',
   'conn_limit',
   'conn_rate',
   'connect_timeout',
@@ -33,6 +34,7 @@ export const REFUSAL_REASONS = [
   'receive_maximum',
   'forward_too_large',
   'tls_error',
+  'tls_handshake_limit',
   'acl_subscribe',
   'subscription_limit',
   'invalid_topic'
