@@ -7,7 +7,7 @@
 import { KIND_LOCAL, KIND_RAW } from '../store/reading.js'
 import type { PriorityClasses } from '../forward/priority.js'
 import type { AggregateMeta } from './aggregator.js'
-import { parsePayload } from './payload.js'
+import { parsePayload, type PayloadFormat } from './payload.js'
 import type { Rule } from './rules.js'
 import type { TopicTable } from '../identity/topic-table.js'
 
@@ -20,14 +20,14 @@ export interface Classified {
   meta?: AggregateMeta
 }
 
-export type Classifier = (topic: string, payload: Buffer) => Classified
+export type Classifier = (topic: string, payload: Buffer, format?: PayloadFormat) => Classified
 
 export function createClassifier(rules: TopicTable<Rule>, classes: PriorityClasses, retainMs: number): Classifier {
-  return (topic, payload) => {
+  return (topic, payload, format = 'sniff') => {
     const cls = classes.of(topic).priority
     const rule = rules.size > 0 ? rules.match(topic) : null
     if (rule === null || rule.mode === 'raw') return { cls, kind: KIND_RAW }
-    const parsed = parsePayload(payload, rule.schema)
+    const parsed = parsePayload(payload, rule.schema, format)
     if (parsed === null) return { cls, kind: KIND_RAW }
     if (rule.mode === 'both') return { cls, kind: KIND_RAW, eventMs: parsed.eventMs, meta: { rule, parsed } }
     // Rollup only: the raw reading stays on the box (for re-send detection, technicians and retention),

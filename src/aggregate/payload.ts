@@ -27,9 +27,33 @@ const MAX_DEPTH = 3
 const OPEN_BRACE = 0x7b
 const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
 
+/**
+ * How a payload is read: as JSON or CBOR because its MQTT 5 Content Type or Payload Format Indicator
+ * says so, not at all (another Content Type), or by sniffing its first byte (nothing declared).
+ */
+export type PayloadFormat = 'json' | 'cbor' | 'opaque' | 'sniff'
+
+export function payloadFormat(
+  contentType: string | undefined,
+  formatIndicator: boolean | number | undefined
+): PayloadFormat {
+  if (contentType !== undefined) {
+    const t = contentType.split(';')[0]!.trim().toLowerCase()
+    if (t === 'application/json' || t.endsWith('+json')) return 'json'
+    if (t === 'application/cbor' || t.endsWith('+cbor')) return 'cbor'
+    return 'opaque'
+  }
+  // UTF-8 text without a Content Type: JSON if it parses, never CBOR.
+  return formatIndicator === true || formatIndicator === 1 ? 'json' : 'sniff'
+}
+
 /** Parse `payload` into metrics; null when it is opaque. */
-export function parsePayload(payload: Buffer, schema: PayloadSchema | null): ParsedPayload | null {
-  const doc = decodeDocument(payload)
+export function parsePayload(
+  payload: Buffer,
+  schema: PayloadSchema | null,
+  format: PayloadFormat = 'sniff'
+): ParsedPayload | null {
+  const doc = decodeDocument(payload, format)
   if (doc === null) return null
   const timeFields = schema !== null && schema.timeField !== '' ? [schema.timeField] : DEFAULT_TIME_FIELDS
   let eventMs: number | null = null
@@ -53,14 +77,18 @@ export function parsePayload(payload: Buffer, schema: PayloadSchema | null): Par
   return { names, values, eventMs }
 }
 
-function decodeDocument(payload: Buffer): Record<string, unknown> | null {
+function decodeDocument(payload: Buffer, format: PayloadFormat): Record<string, unknown> | null {
+  if (format === 'opaque' || payload.length === 0) return null
   let i = 0
   while (i < payload.length && payload[i]! <= 0x20) i++
   if (i >= payload.length) return null
   const first = payload[i]!
   let doc: unknown
   try {
-    if (first === OPEN_BRACE) doc = JSON.parse(payload.toString('utf8'))
+    // A declared format is decoded as such (a CBOR map behind a tag, say); otherwise the first byte decides.
+    if (format === 'json') doc = JSON.parse(payload.toString('utf8'))
+    else if (format === 'cbor') doc = cbor.decode(payload)
+    else if (first === OPEN_BRACE) doc = JSON.parse(payload.toString('utf8'))
     else if (i === 0 && first >= 0xa0 && first <= 0xbf) doc = cbor.decode(payload)
     else return null
   } catch {

@@ -4,6 +4,7 @@
  * QoS 1 PUBACK) waits for the group commit that holds the reading.
  */
 import type { Client, PublishPacket } from 'aedes'
+import { payloadFormat } from '../aggregate/payload.js'
 import { eventTimeOf } from '../codec/reading.js'
 import { HoldfastError } from '../errors.js'
 import type { NewReading } from '../store/reading.js'
@@ -18,13 +19,17 @@ export function createAdmitReading(ctx: AdmissionContext) {
   function toReading(device: string, packet: PublishPacket): NewReading {
     const topic = packet.topic
     const payload = packet.payload as Buffer
-    const c = ctx.classify?.(topic, payload)
-    if (c === undefined) return { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
+    // MQTT 5: a declared Content Type / Payload Format Indicator decides how the payload is read.
+    const p = packet.properties
+    const format = p === undefined ? 'sniff' : payloadFormat(p.contentType, p.payloadFormatIndicator)
+    const eventTime = (): number | null => (format === 'opaque' ? null : eventTimeOf(payload))
+    const c = ctx.classify?.(topic, payload, format)
+    if (c === undefined) return { device, topic, payload, eventMs: eventTime(), qos: packet.qos }
     return {
       device,
       topic,
       payload,
-      eventMs: c.meta !== undefined ? c.eventMs! : eventTimeOf(payload),
+      eventMs: c.meta !== undefined ? c.eventMs! : eventTime(),
       qos: packet.qos,
       cls: c.cls,
       kind: c.kind,
