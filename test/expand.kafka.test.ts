@@ -239,3 +239,44 @@ test('two expand instances, one SIGKILLed mid-stream: every reading exactly once
   ).summary
   assert.ok(summary.transactions > 0 && summary.written > 0, `B committed transactions: ${JSON.stringify(summary)}`)
 })
+
+test('taking a transactional id over fences the old owner: its open transaction is aborted, never read_committed', async () => {
+  const topic = await newTopic('expand-fence')
+  const id = `fence-${Date.now()}`
+  const old = kafka.client().producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 })
+  const next = kafka.client().producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 })
+  await old.connect()
+  await next.connect()
+  try {
+    const zombie = await old.transaction()
+    await zombie.send({ topic, messages: [{ key: 'd', value: 'from the old owner' }] })
+    // What expand does when it takes a partition over: initialise the id (no EndTxn for an empty transaction).
+    await (await next.transaction()).abort()
+    const txn = await next.transaction()
+    await txn.send({ topic, messages: [{ key: 'd', value: 'from the new owner' }] })
+    await txn.commit()
+    await assert.rejects(zombie.commit(), (err: { type?: string }) => err.type === 'INVALID_PRODUCER_EPOCH')
+  } finally {
+    await old.disconnect()
+    await next.disconnect()
+  }
+  const read = async (readUncommitted: boolean): Promise<string[]> => {
+    const consumer = kafka.client().consumer({ groupId: `fence-${readUncommitted}-${Date.now()}`, readUncommitted })
+    const got: string[] = []
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true })
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          got.push(message.value!.toString())
+        }
+      })
+      await waitFor('the new owner’s record', () => got.includes('from the new owner'), 30_000)
+    } finally {
+      await consumer.disconnect()
+    }
+    return got.sort()
+  }
+  assert.deepEqual(await read(false), ['from the new owner'], 'read_committed: only the committed record')
+  assert.deepEqual(await read(true), ['from the new owner', 'from the old owner'], 'the aborted record was written')
+})
