@@ -20,6 +20,15 @@ const ROUNDS = 50
 const PER_BATCH = 250
 const WINDOW = 20_000
 
+/**
+ * One device's batch: encodeBatch(gatewayId, device, readings) in format 1; from format 2 on
+ * encodeBatch(gatewayId, readings, options) takes the device from the readings.
+ */
+function encode(device: string, readings: StoredReading[]): Buffer {
+  const f = encodeBatch as unknown as (...args: unknown[]) => { value: Buffer }
+  return (f.length >= 3 ? f(GW, device, readings) : f(GW, readings)).value
+}
+
 interface Batch {
   device: number
   round: number
@@ -47,7 +56,7 @@ function build(): { batches: Batch[]; total: number } {
           qos: 1
         })
       }
-      batches.push({ device: d, round, value: encodeBatch(GW, device, readings).value, first })
+      batches.push({ device: d, round, value: encode(device, readings), first })
     }
   }
   return { batches, total: seq - 1 }
