@@ -185,7 +185,8 @@ test('two expand instances, one SIGKILLed mid-stream: every reading exactly once
           device: r.device,
           topic: r.topic,
           seq: r.seq,
-          kind: m.headers['hf-kind']!,
+          // Format 2 carries each reading's kind in the body; format 1 in the message's hf-kind header.
+          kind: (r as { kind?: string }).kind ?? m.headers['hf-kind']!,
           payload: r.payload
         })
     assert.equal(inputById.size, expected, 'the batch topic holds every reading and rollup')
