@@ -9,7 +9,7 @@ import addFormatsModule from 'ajv-formats'
 import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { CLI, GatewayProcess, ROOT } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
-import { consumeAll, createTopic } from './harness/consume.js'
+import { consumeAll } from './harness/consume.js'
 import { waitFor } from './harness/wait.js'
 import { writeConfig } from './harness/devices.js'
 
@@ -30,17 +30,33 @@ after(async () => {
 })
 
 /**
- * createTopic, again under a new name if the broker answers UNKNOWN_TOPIC_OR_PARTITION while kafkajs
- * waits for the new topic's leaders (a loaded single-node KRaft broker can lag its own metadata).
+ * A new 4-partition topic, ready when the broker's metadata shows a leader for every partition. (The
+ * harness' createTopic lets kafkajs wait for leaders, which fails outright with UNKNOWN_TOPIC_OR_PARTITION
+ * when a loaded broker answers the metadata request before its own metadata has the new topic.)
  */
+let topicN = 0
 async function newTopic(prefix: string): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTopic(kafka, prefix, 4)
-    } catch (err) {
-      if (attempt >= 3 || (err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err
-    }
+  const topic = `${prefix}-${Date.now()}-${topicN++}`
+  const admin = kafka.client().admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 4, replicationFactor: 1 }], waitForLeaders: false })
+    await waitFor(
+      `leaders for ${topic}`,
+      async () => {
+        try {
+          const [t] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics
+          return t?.partitions.length === 4 && t.partitions.every(p => p.leader >= 0)
+        } catch {
+          return false
+        }
+      },
+      60_000
+    )
+  } finally {
+    await admin.disconnect()
   }
+  return topic
 }
 
 interface Expand {

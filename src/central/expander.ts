@@ -167,6 +167,10 @@ export class Expander {
     const partition = batch.partition
     const st = this.parts.get(partition) ?? (await this.open(partition))
     const messages = batch.messages.filter(m => BigInt(m.offset) >= st.floor)
+    // Below the floor: the previous owner committed them (with their records) after this consumer
+    // fetched its position. Resolved so the fetch moves past them; nothing is written again.
+    const skipped = batch.messages.length - messages.length
+    if (skipped > 0) resolveOffset(batch.messages[skipped - 1]!.offset)
     for (let i = 0; i < messages.length; i += this.o.messagesPerTransaction) {
       if (!isRunning() || isStale()) return
       const slice = messages.slice(i, i + this.o.messagesPerTransaction)
