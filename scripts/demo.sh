@@ -49,7 +49,8 @@ if ((kafka)); then
   RATE="${RATE:-1}"
   state="$(mktemp -d)"
   echo "starting the local Kafka broker (log: $state/kafka.log) ..." >&2
-  node scripts/demo-kafka.mjs "$state/brokers" "$TOPIC" >"$state/kafka.log" 2>&1 &
+  # Its own session: Ctrl-C reaches the gateway and the decoder first; cleanup stops Kafka after them.
+  setsid node scripts/demo-kafka.mjs "$state/brokers" "$TOPIC" >"$state/kafka.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 1800); do
     [[ -s "$state/brokers" ]] && break
