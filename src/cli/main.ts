@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `holdfast` command. Usage errors and bad config print one clear message and exit 2. */
-import { isHoldfastError } from '../errors.js'
+import { HoldfastError, isHoldfastError } from '../errors.js'
 import { LEAVES } from '../config/load.js'
 import { VERSION } from '../version.js'
 import { parseArgs } from './args.js'
@@ -30,8 +30,13 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'devices':
       return await (await import('./devices.js')).devicesCommand(rest)
-    case 'run':
-      return await run(parseArgs(rest).flags)
+    case 'run': {
+      const { positionals, flags } = parseArgs(rest)
+      // A stray word is a mistyped flag or a value that lost its flag: never start without it.
+      if (positionals.length > 0)
+        throw new HoldfastError('HF_ERR_USAGE', `holdfast run takes no arguments, only flags (got "${positionals[0]}")`)
+      return await run(flags)
+    }
     case 'hash-password':
       return await hashPasswordCommand()
     case 'decode':
