@@ -49,16 +49,18 @@ if ((kafka)); then
   RATE="${RATE:-1}"
   state="$(mktemp -d)"
   echo "starting the local Kafka broker (log: $state/kafka.log) ..." >&2
-  # Its own session: Ctrl-C reaches the gateway and the decoder first; cleanup stops Kafka after them.
-  setsid node scripts/demo-kafka.mjs "$state/brokers" "$TOPIC" >"$state/kafka.log" 2>&1 &
+  # The tests' shared broker (test/harness/kafka-shared.ts): it stops when told or when this script is
+  # gone. Its own session: Ctrl-C reaches the gateway and the decoder first; cleanup stops Kafka last.
+  setsid node dist/test/harness/kafka-shared.js "$state/kafka.json" $$ >"$state/kafka.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 1800); do
-    [[ -s "$state/brokers" ]] && break
+    [[ -s "$state/kafka.json" ]] && break
     kill -0 "${pids[0]}" 2>/dev/null || { tail -n 30 "$state/kafka.log" >&2; echo "Kafka failed to start" >&2; exit 1; }
     sleep 0.1
   done
-  [[ -s "$state/brokers" ]] || { echo "Kafka not ready in 180 s (log: $state/kafka.log)" >&2; exit 1; }
-  brokers="$(cat "$state/brokers")"
+  [[ -s "$state/kafka.json" ]] || { echo "Kafka not ready in 180 s (log: $state/kafka.log)" >&2; exit 1; }
+  brokers="$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).brokers.join(","))' "$state/kafka.json")"
+  node scripts/kafka-topic.mjs "$brokers" "$TOPIC" 3
   echo "Kafka up on $brokers, topic $TOPIC" >&2
   args+=(--kafka-brokers "$brokers" --kafka-topic "$TOPIC")
 fi

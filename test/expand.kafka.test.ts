@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { CLI, GatewayProcess, ROOT } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll } from './harness/consume.js'
@@ -23,7 +23,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

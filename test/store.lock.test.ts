@@ -65,7 +65,7 @@ test('a buffer locked by another process at start is waited for, then refused wi
     holder.kill('SIGKILL')
     await new Promise(resolve => holder.once('exit', resolve))
   }
-  assert.equal(r.code, 2, r.stderr)
+  assert.equal(r.code, 75, r.stderr)
   assert.match(r.stderr, /^holdfast: HF_ERR_STORE_BUSY: /)
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
   assert.ok(r.ms >= 4000, `it waited for the lock first (${r.ms} ms)`)
@@ -88,7 +88,7 @@ test('a second gateway on the same data directory is refused (HF_ERR_DATA_DIR_IN
   try {
     await publish(first, 'meter-2', 0, 10)
     const r = await runOn(first.dataDir)
-    assert.equal(r.code, 2, r.stderr)
+    assert.equal(r.code, 75, r.stderr)
     assert.match(r.stderr, /^holdfast: HF_ERR_DATA_DIR_IN_USE: /)
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
     assert.equal(existsSync(join(first.dataDir, 'quarantine')), false, 'nothing was quarantined')

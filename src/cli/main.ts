@@ -61,10 +61,14 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+const TRANSIENT = new Set(['HF_ERR_STORE_BUSY', 'HF_ERR_DATA_DIR_IN_USE'])
+
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (isHoldfastError(err)) {
     process.stderr.write(`holdfast: ${err.code}: ${err.message}\n`)
-    process.exit(2)
+    // A buffer or data directory held by another process may be free in a moment: exit 75 (EX_TEMPFAIL) so
+    // systemd tries again; every other coded error is a configuration problem that a restart cannot fix.
+    process.exit(TRANSIENT.has(err.code) ? 75 : 2)
   }
   process.stderr.write(`holdfast: ${(err as Error)?.stack ?? String(err)}\n`)
   process.exit(1)
