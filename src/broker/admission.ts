@@ -14,7 +14,7 @@ import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aed
 import type { Config } from '../config/schema.js'
 import { HoldfastError, type ErrorCode } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { Counters, DeviceStats, DropReason, RefusalReason } from '../metrics/counters.js'
+import type { Counters, DeviceStats, DropReason, RefusalReason, SessionFacts } from '../metrics/counters.js'
 import { rowBytes, type ReadingBuffer } from '../store/buffer.js'
 import { deviceOfTopic, eventTimeOf } from '../codec/reading.js'
 import { RECENT_PER_DEVICE } from '../store/recent.js'
@@ -181,6 +181,18 @@ export function createAdmission(opts: AdmissionOptions) {
     )
   }
 
+  /** What the device view shows of a session: client id, protocol, address, TLS, how it logged in. */
+  function sessionFacts(client: Client, auth: SessionFacts['auth']): Omit<SessionFacts, 'sinceMs'> {
+    return {
+      clientId: client.id,
+      protocolLevel: (client as unknown as { version?: number | null }).version ?? null,
+      address: addressOf(client),
+      tls: (client.conn as { encrypted?: boolean }).encrypted === true,
+      auth,
+      cleanSession: client.clean
+    }
+  }
+
   function addressOf(client: Client): string {
     return (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown'
   }
@@ -262,9 +274,11 @@ export function createAdmission(opts: AdmissionOptions) {
     }
     rt.sessions.add(client)
     rt.stats.connections++
+    const closed = rt.stats.openSession(sessionFacts(client, bySecret ? 'password' : 'certificate'))
     client.conn.once('close', () => {
       rt.sessions.delete(client)
       rt.stats.connections--
+      closed()
     })
     conns.set(client, newState('device', rt.id, rt.acl, rt, bySecret))
     done(null, true)
@@ -279,7 +293,7 @@ export function createAdmission(opts: AdmissionOptions) {
     cb: (e?: Error | null) => void
   ): void {
     counters.drop(device, reason)
-    if (reason === 'acl_denied' && state?.device != null) state.device.stats.denials++
+    if (reason === 'acl_denied' && state?.device != null) state.device.stats.denied()
     warn(state, { code: err.code, client: client.id, device, ...err.details }, err.message)
     cb(err)
   }
@@ -329,6 +343,7 @@ export function createAdmission(opts: AdmissionOptions) {
             keepMs: c.keepMs,
             meta: c.meta
           }
+    stats.noteReading(topic, payload, reading.eventMs ?? null)
     // Re-sends come flagged DUP or, from clients that do not flag them, first on a new connection.
     const fresh = state.publishes++ < RECENT_PER_DEVICE
     if ((packet.dup || fresh) && buffer.isResend(reading)) {
@@ -399,7 +414,7 @@ export function createAdmission(opts: AdmissionOptions) {
           // aedes drops the answer itself if the client went away meanwhile.
           if (!ok) {
             authFailures.tryTake(address, Date.now())
-            if (account.kind === 'device') counters.device(account.id).authFailures++
+            if (account.kind === 'device') counters.device(account.id).authFailed()
             return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, {
               username
             })
