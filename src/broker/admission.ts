@@ -66,6 +66,8 @@ interface ConnState {
   retained: Set<string>
   /** Anonymous connections: the device whose topics this connection last published to. */
   seenDevice: string | null
+  /** Anonymous connections: ends the session shown in that device's view. */
+  closeSession?: () => void
   warnings: number
 }
 
@@ -320,6 +322,8 @@ export function createAdmission(opts: AdmissionOptions) {
       if (state.seenDevice !== null) counters.device(state.seenDevice).connections--
       state.seenDevice = device
       stats.connections++
+      state.closeSession?.()
+      state.closeSession = stats.openSession(sessionFacts(client, 'anonymous'))
     }
     // A QoS 2 retransmission still awaiting PUBREL was stored the first time. [MQTT-4.3.3-2]
     if (
@@ -552,6 +556,7 @@ export function createAdmission(opts: AdmissionOptions) {
     clientGone(client: Client): void {
       const state = conns.get(client)
       if (state?.seenDevice != null) counters.device(state.seenDevice).connections--
+      state?.closeSession?.()
       conns.delete(client)
     },
 

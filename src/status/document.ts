@@ -100,8 +100,11 @@ export type StatusDocument = ReturnType<typeof statusDocument>
  * fleet of a thousand devices costs the page ~150 KB a second rather than ~650 KB.
  */
 export function pageDocument(doc: StatusDocument) {
+  // The uplink's transitions travel once, as uplinkHistory.
+  const { history: _history, ...uplink } = doc.uplink as typeof doc.uplink & { history?: unknown }
   return {
     ...doc,
+    uplink,
     devices: doc.devices.map(d => {
       const dropped: Record<string, number> = {}
       for (const [k, v] of Object.entries(d.dropped)) if (typeof v === 'number' && v > 0) dropped[k] = v

@@ -14,7 +14,7 @@ import { PAGE_CSP, send } from '../http.js'
 import type { Route } from '../context.js'
 
 /** The browser modules, in the order the page preloads them. */
-export const SCRIPTS = ['app', 'render', 'devices', 'chart', 'dom'] as const
+export const SCRIPTS = ['app', 'render', 'devices', 'device', 'actions', 'chart', 'dom'] as const
 
 function loadScript(name: string): string {
   try {
