@@ -74,6 +74,12 @@ test('the technician page tells the truth and the next step, on a laptop and a p
       const page = await context.newPage()
       const errors: string[] = []
       page.on('pageerror', e => errors.push(e.message))
+      const encodings = new Map<string, string>()
+      page.on('response', r => {
+        const path = new URL(r.url()).pathname
+        if (path === '/' || path.startsWith('/assets/'))
+          encodings.set(path, r.headers()['content-encoding'] ?? 'identity')
+      })
 
       await t.test(`${vp.name}: the login screen names the gateway; footer links wait for the login`, async () => {
         await page.goto(`${gw.http}/`)
@@ -86,6 +92,8 @@ test('the technician page tells the truth and the next step, on a laptop and a p
         await page.locator('#live.on').waitFor({ timeout: 10_000 })
         assert.equal(await page.locator('#foot-links').isVisible(), true)
         assert.match(await textOf(page, 'h1'), /Holdfast.*test-gw/)
+        assert.ok(encodings.size >= 8, `assets loaded: ${[...encodings.keys()].join(' ')}`)
+        for (const [path, enc] of encodings) assert.match(enc, /^(br|gzip)$/, `${path} sent ${enc}`)
       })
 
       await t.test(`${vp.name}: the dead uplink is explained in words, its raw error behind "details"`, async () => {
@@ -267,6 +275,18 @@ test('the technician page tells the truth and the next step, on a laptop and a p
       })
       await context.close()
     }
+
+    await t.test('stopping the gateway while a page is live logs no error', async () => {
+      const page = await browser!.newPage()
+      await page.goto(`${gw.http}/`)
+      await page.fill('#password', PASSWORD)
+      await page.click('#btn-login')
+      await page.locator('#live.on').waitFor({ timeout: 10_000 })
+      assert.equal(await gw.stop(), 0)
+      const log = gw.log()
+      assert.doesNotMatch(log, /database connection is not open/)
+      assert.doesNotMatch(log, /"level":"(error|fatal)"/, 'no error logged on the way down')
+    })
   } finally {
     await browser?.close()
     sim.child.kill('SIGTERM')
