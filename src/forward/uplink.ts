@@ -21,6 +21,26 @@ export interface Transition {
   lastAt?: string
 }
 
+/** The uplink as the status API, the page and the heartbeat show it. */
+export interface UplinkView {
+  /** `paused` while a technician paused forwarding; otherwise what the link does (`link`). */
+  state: UplinkState
+  /** The link's own state, also while paused. */
+  link?: LinkState
+  /** When `state` was entered; for down/degraded, when the uplink last delivered (the outage's start). */
+  since: string
+  /** Since when nothing was delivered (last success, or start-up); null while connected. Pausing never moves it. */
+  outageSince?: string | null
+  lastDeliveredAt?: string | null
+  /** The raw error of the last failed request. */
+  lastError: string | null
+  /** The same failure in words, with the next step. */
+  cause?: string | null
+  drainRate: number
+  etaS: number | null
+  history?: ReadonlyArray<{ state: string; at: string; reason: string | null; times?: number; lastAt?: string }>
+}
+
 const DOWN_AFTER_FAILURES = 3
 const HISTORY = 50
 const RATE_WINDOW_MS = 10_000

@@ -9,7 +9,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } fro
 import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
 import { quotaShare, quotaUsage } from './quota-view.js'
-import type { BudgetFigures } from '../status/budget-figures.js'
+import type { BudgetFigures } from './budget-figures.js'
 
 export interface MetricsSources {
   gatewayId: string
@@ -26,7 +26,7 @@ export interface MetricsSources {
   /** The admission step's per-device quota object, when quotas are there. */
   quotaOf?: (device: string) => unknown
   host: () => Readonly<HostFacts>
-  /** Aggregation, priority classes and uplink budget (see src/status/budget-figures.ts). */
+  /** Aggregation, priority classes and uplink budget (see budget-figures.ts). */
   budget?: () => BudgetFigures
   /** Status-page figures: live sessions, failed logins. */
   web: () => { sessions: number; loginFailures: number }

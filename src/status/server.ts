@@ -23,7 +23,7 @@ import { probeRoutes } from './routes/probes.js'
 import { sessionRoutes } from './routes/session.js'
 import { MAX_STREAMS, viewRoutes } from './routes/views.js'
 import type { StatusSources } from './snapshot.js'
-import { budgetFigures } from './budget-figures.js'
+import { budgetFigures } from '../metrics/budget-figures.js'
 import { HostVerdicts } from './host-verdict.js'
 import { EventHub } from './sse.js'
 

@@ -1,26 +1,8 @@
 /** The status document behind /api/status: built from read-only views of the running parts. */
+import type { UplinkView } from '../forward/uplink.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import { VERSION } from '../version.js'
-
-export interface UplinkView {
-  /** `paused` while a technician paused forwarding; otherwise what the link does (`link`). */
-  state: 'unconfigured' | 'connected' | 'degraded' | 'down' | 'paused'
-  /** The link's own state, also while paused. */
-  link?: 'unconfigured' | 'connected' | 'degraded' | 'down'
-  /** When `state` was entered; for down/degraded, when the uplink last delivered (the outage's start). */
-  since: string
-  /** Since when nothing was delivered (last success, or start-up); null while connected. Pausing never moves it. */
-  outageSince?: string | null
-  lastDeliveredAt?: string | null
-  /** The raw error of the last failed request. */
-  lastError: string | null
-  /** The same failure in words, with the next step. */
-  cause?: string | null
-  drainRate: number
-  etaS: number | null
-  history?: ReadonlyArray<{ state: string; at: string; reason: string | null; times?: number; lastAt?: string }>
-}
 
 export interface StatusSources {
   gatewayId: string
