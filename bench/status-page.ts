@@ -21,9 +21,9 @@ const emit = (line: Record<string, unknown>): void => {
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 /** Bytes of the body as sent (not decompressed), and its encoding. */
-async function wire(url: string): Promise<{ bytes: number; encoding: string }> {
+async function wire(url: string, accept = 'gzip, deflate, br'): Promise<{ bytes: number; encoding: string }> {
   return await new Promise((resolve, reject) => {
-    request(url, { headers: { 'accept-encoding': 'gzip, deflate, br' } }, res => {
+    request(url, { headers: { 'accept-encoding': accept } }, res => {
       let bytes = 0
       res.on('data', (c: Buffer) => {
         bytes += c.length
@@ -85,19 +85,31 @@ async function main(): Promise<void> {
   try {
     const paths = ['/', '/assets/app.css', ...SCRIPTS.map(n => `/assets/${n}.js`)]
     const loads = await Promise.all(paths.map(async p => ({ path: p, ...(await wire(gw.http + p)) })))
+    const gzipped = await Promise.all(paths.map(async p => await wire(gw.http + p, 'gzip')))
+    const plain = await Promise.all(paths.map(async p => await wire(gw.http + p, 'identity')))
     emit({
       bench: 'status-first-load',
       compressedBytes: loads.reduce((s, l) => s + l.bytes, 0),
+      gzipBytes: gzipped.reduce((s, l) => s + l.bytes, 0),
+      uncompressedBytes: plain.reduce((s, l) => s + l.bytes, 0),
       files: loads.map(l => `${l.path} ${l.bytes} ${l.encoding}`)
     })
     // Wait until the fleet is connected, then measure the feed.
-    for (let i = 0; i < 60; i++) {
-      const s = (await (await fetch(gw.http + '/api/status')).json()) as { devices: unknown[] }
-      if (s.devices.length >= devices) break
-      await sleep(1000)
+    let connected = 0
+    for (let i = 0; i < 60 && connected < devices; i++) {
+      const s = (await (await fetch(gw.http + '/api/status')).json()) as { devices: Array<{ connected: boolean }> }
+      connected = s.devices.filter(d => d.connected).length
+      if (connected < devices) await sleep(1000)
     }
     const f = await feed(gw.http + '/api/events', seconds)
-    emit({ bench: 'status-live-feed', devices, seconds, ...f, kbPerS: Math.round(f.bytesPerS / 102.4) / 10 })
+    emit({
+      bench: 'status-live-feed',
+      devices,
+      connected,
+      seconds,
+      ...f,
+      kbPerS: Math.round(f.bytesPerS / 102.4) / 10
+    })
   } finally {
     sim.child.kill('SIGTERM')
     await sim.result.catch(() => {})
