@@ -13,6 +13,7 @@ button, input, select { font: inherit; }
 h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
 h2 { font-size: .8rem; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); margin: 0 0 .6rem; display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; }
 h3 { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: .9rem 0 .3rem; }
+.card > h3:first-child { margin-top: 0; }
 .muted { color: var(--muted); }
 .small { font-size: .85rem; }
 .top { display: flex; align-items: center; gap: .75rem; padding: .6rem 1rem; background: #1d2430; color: #fff; flex-wrap: wrap; }
