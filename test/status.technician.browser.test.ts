@@ -111,10 +111,31 @@ test('the technician page tells the truth and the next step, on a laptop and a p
         assert.match(await textOf(page, '#backlog-full'), /\d|not growing/)
         await page.locator('#backlog-then').waitFor({ state: 'visible', timeout: 10_000 })
         assert.match(await textOf(page, '#backlog-then'), /When full: .*(refused|drop-oldest)/)
+        // The chart has a backlog series, and pointing at it shows the values there.
+        await page.locator('#chart path.s.backlog').waitFor({ state: 'attached', timeout: 10_000 })
+        assert.match((await page.locator('#chart').getAttribute('aria-label')) ?? '', /last (5|15|30) min/)
+        await page.locator('#chart').scrollIntoViewIfNeeded()
+        const chart = (await page.locator('#chart').boundingBox())!
+        await page.mouse.move(chart.x + chart.width - 60, chart.y + chart.height / 2)
+        await page.locator('#chart-tip').waitFor({ state: 'visible' })
+        assert.match(await textOf(page, '#chart-tip'), /\d\d:\d\d:\d\d · ingest .* backlog [\d,]+/)
+        await page.mouse.move(0, 0)
+        // Holdfast's own share beside the host's, and the budget and priority figures.
+        assert.match(await textOf(page, '#host-own'), /% CPU · .* memory/)
+        assert.match(await textOf(page, '#budget-classes'), /telemetry \(priority 0\): sent normally/)
+        assert.match(await textOf(page, '#budget-periods'), /No uplink budget set/)
+        // The polite live region carries the verdict's headline and stays quiet while only figures change.
+        assert.equal(await page.locator('#announce').getAttribute('aria-live'), 'polite')
+        const heard = await textOf(page, '#announce')
+        assert.match(heard, /Needs attention now: Uplink down/)
+        await updates(page, 3)
+        assert.equal(await textOf(page, '#announce'), heard, 'not re-announced as the outage clock ticks')
         // The first screen shows the backlog on a phone too.
         const backlogTop = (await page.locator('#card-backlog').boundingBox())!.y
         if (vp.name === 'phone') assert.ok(backlogTop < 2 * vp.height, `backlog card starts at ${backlogTop}px`)
         await page.screenshot({ path: join(ARTIFACTS, `status-uplink-down-${vp.name}.png`), fullPage: true })
+        if (vp.name === 'phone')
+          await page.screenshot({ path: join(ARTIFACTS, 'status-uplink-down-phone-first-screen.png') })
       })
 
       await t.test(`${vp.name}: pause and resume never hide or restart the outage clock`, async () => {

@@ -10,6 +10,7 @@ import { Uplink } from '../src/forward/uplink.js'
 import { uplinkCause } from '../src/forward/uplink-cause.js'
 import type { HostFacts } from '../src/metrics/host.js'
 import { diskOutlook } from '../src/status/disk-outlook.js'
+import { assess } from '../src/status/health.js'
 import { HostVerdicts } from '../src/status/host-verdict.js'
 
 const REFUSED = 'KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 10.0.0.5:9092'
@@ -120,4 +121,61 @@ test('the disk budget outlook follows the net inflow and says what happens when 
     nowMs: 0
   })
   assert.equal(draining.fullInS, null)
+})
+
+test('offline devices are named longest silent first, with their ids for links', () => {
+  const h = assess({
+    mqttListening: true,
+    bufferWritable: true,
+    uplink: { state: 'connected', since: '2026-01-01T11:00:00Z', lastError: null, etaS: 0, drainRate: 1 },
+    backlog: { readings: 0, bytes: 0, oldestAgeS: 0 },
+    storeMaxBytes: 1e9,
+    minFreeBytes: 0,
+    devices: [
+      { id: 'press-2', connected: false, lastSeenS: 120 },
+      { id: 'press-10', connected: false, lastSeenS: 900 },
+      { id: 'press-1', connected: false, lastSeenS: 120 },
+      { id: 'press-3', connected: true, lastSeenS: 1 }
+    ],
+    recentDrops: {},
+    recentRefused: {},
+    recentErrors: 0,
+    host: host('1', 10),
+    nowMs: Date.parse('2026-01-01T12:00:00Z')
+  })
+  const p = h.problems.find(x => x.area === 'devices')!
+  assert.deepEqual(p.devices, ['press-10', 'press-1', 'press-2'])
+  assert.match(p.text, /3 devices offline for over a minute: press-10, press-1, press-2/)
+})
+
+test('a paused gateway whose uplink is down still says so, in red', () => {
+  const now = Date.parse('2026-01-01T12:00:00Z')
+  const h = assess({
+    mqttListening: true,
+    bufferWritable: true,
+    uplink: {
+      state: 'paused',
+      link: 'down',
+      since: '2026-01-01T11:59:50Z',
+      outageSince: '2026-01-01T11:54:00Z',
+      lastError: REFUSED,
+      cause: uplinkCause(REFUSED),
+      etaS: null,
+      drainRate: 0
+    },
+    backlog: { readings: 10, bytes: 1000, oldestAgeS: 360 },
+    storeMaxBytes: 1e9,
+    minFreeBytes: 0,
+    devices: [],
+    recentDrops: {},
+    recentRefused: {},
+    recentErrors: 0,
+    host: host('1', 10),
+    nowMs: now
+  })
+  assert.equal(h.level, 'crit')
+  assert.match(
+    h.problems[0]!.text,
+    /^Uplink down for 6 min \(forwarding is also paused\): Kafka refused the connection/
+  )
 })

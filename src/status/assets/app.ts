@@ -186,6 +186,7 @@ function setStale(on: boolean): void {
     li.textContent =
       'The figures below are the last ones received and may be out of date. Check that the gateway is powered and on the network; this page reconnects by itself.'
     $('verdict-list').append(li)
+    $('announce').dataset.key = ''
     text('announce', `No contact with the gateway since ${at}`)
   } else if (doc !== null) render(doc)
 }

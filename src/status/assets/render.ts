@@ -43,9 +43,14 @@ export function renderVerdict(d: Doc): void {
   v.className = `verdict ${d.health.level}`
   $('verdict-title').replaceChildren(el('span', '', `icon ${d.health.level}`), title)
   $('verdict-list').replaceChildren(...d.health.problems.map(problemItem))
-  // The polite live region hears the verdict's headline when it changes, not every second.
-  const first = d.health.problems[0]
-  text('announce', first === undefined ? title : `${title}: ${first.text}`)
+  // The polite live region hears the verdict when what is wrong changes, not when a duration ticks on.
+  const heard = JSON.stringify([title, d.health.problems.map(p => `${p.level}:${p.area ?? ''}`)])
+  const a = $('announce')
+  if (a.dataset.key !== heard) {
+    a.dataset.key = heard
+    const first = d.health.problems[0]
+    a.textContent = first === undefined ? title : `${title}: ${first.text}`
+  }
 }
 
 function problemItem(p: Problem): HTMLElement {
