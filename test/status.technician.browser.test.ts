@@ -106,6 +106,7 @@ test('the technician page tells the truth and the next step, on a laptop and a p
         assert.equal(await page.locator('#uplink-raw').isVisible(), false, 'raw error folded away')
         await page.click('#uplink-raw-box summary')
         assert.match(await textOf(page, '#uplink-raw'), /ECONNREFUSED/)
+        await page.click('#uplink-raw-box summary')
         assert.match(await textOf(page, '#verdict'), /Uplink down for .*Kafka refused the connection/)
         assert.doesNotMatch(await textOf(page, '#verdict'), /ECONNREFUSED/, 'no jargon in the verdict')
         assert.match(await textOf(page, '#backlog-full'), /\d|not growing/)
@@ -134,8 +135,10 @@ test('the technician page tells the truth and the next step, on a laptop and a p
         const backlogTop = (await page.locator('#card-backlog').boundingBox())!.y
         if (vp.name === 'phone') assert.ok(backlogTop < 2 * vp.height, `backlog card starts at ${backlogTop}px`)
         await page.screenshot({ path: join(ARTIFACTS, `status-uplink-down-${vp.name}.png`), fullPage: true })
-        if (vp.name === 'phone')
+        if (vp.name === 'phone') {
+          await page.evaluate(() => window.scrollTo(0, 0))
           await page.screenshot({ path: join(ARTIFACTS, 'status-uplink-down-phone-first-screen.png') })
+        }
       })
 
       await t.test(`${vp.name}: pause and resume never hide or restart the outage clock`, async () => {

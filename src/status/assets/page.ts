@@ -59,10 +59,6 @@ export const PAGE_HTML = `<!doctype html>
       <p id="uplink-outage" class="small outage"></p>
       <p id="uplink-cause" class="cause small" hidden></p>
       <details id="uplink-raw-box" class="raw small" hidden><summary>details</summary><code id="uplink-raw"></code></details>
-      <dl class="kv">
-        <dt>Drain rate</dt><dd id="uplink-rate">–</dd>
-        <dt>Backlog empty in</dt><dd id="uplink-eta">–</dd>
-      </dl>
       <div class="actions" id="actions">
         <button id="btn-test" data-action="test-uplink">Test uplink now</button>
         <button id="btn-drain" data-action="drain">Drain now</button>
@@ -81,6 +77,7 @@ export const PAGE_HTML = `<!doctype html>
         <dt>On disk</dt><dd><span id="backlog-bytes">–</span> <span id="backlog-share" class="muted"></span></dd>
         <dt>Oldest reading</dt><dd id="backlog-age">–</dd>
         <dt>Net inflow</dt><dd id="backlog-net">–</dd>
+        <dt>Drain rate</dt><dd id="backlog-rate">–</dd>
         <dt>Disk budget full in</dt><dd id="backlog-full">–</dd>
         <dt>Empty in</dt><dd id="backlog-eta">–</dd>
       </dl>

@@ -168,8 +168,6 @@ function renderUplink(d: Doc, now: number): void {
   show('uplink-cause', failing)
   text('uplink-raw', failing ? (u.lastError ?? '') : '')
   show('uplink-raw-box', failing && u.cause != null && u.cause !== u.lastError)
-  text('uplink-rate', `${rate(u.drainRate)} readings/s`)
-  text('uplink-eta', eta(d))
   show('btn-pause', u.state !== 'paused')
   show('btn-resume', u.state === 'paused')
   // Without an uplink there is nothing to drain or pause; the test button still says why.
@@ -217,6 +215,7 @@ function renderBacklog(d: Doc): void {
   $('backlog-full').className = full !== null && full < 2 * 3600 ? 'alert' : ''
   text('backlog-then', disk === undefined ? '' : `When full: ${disk.whenFull}.`)
   show('backlog-then', disk !== undefined && (full !== null || share >= 0.8))
+  text('backlog-rate', `${rate(d.uplink.drainRate)} readings/s`)
   text('backlog-eta', eta(d))
   const bar = $('backlog-bar')
   bar.style.width = `${Math.min(100, Math.max(share * 100, b.readings > 0 ? 1 : 0))}%`
