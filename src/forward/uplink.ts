@@ -27,7 +27,7 @@ export interface UplinkView {
   state: UplinkState
   /** The link's own state, also while paused. */
   link?: LinkState
-  /** When `state` was entered; for down/degraded, when the uplink last delivered (the outage's start). */
+  /** When `state` was entered (after a resume into an outage: the outage's start). */
   since: string
   /** Since when nothing was delivered (last success, or start-up); null while connected. Pausing never moves it. */
   outageSince?: string | null
