@@ -180,7 +180,9 @@ function setStale(on: boolean): void {
     const at = lastEventMs > 0 ? clock(new Date(lastEventMs).toISOString()) : 'this page opened'
     const v = $('verdict')
     v.className = 'verdict stale'
-    $('verdict-title').textContent = `No contact with the gateway since ${at}`
+    const icon = document.createElement('span')
+    icon.className = 'icon stale'
+    $('verdict-title').replaceChildren(icon, `No contact with the gateway since ${at}`)
     $('verdict-list').replaceChildren()
     const li = document.createElement('li')
     li.textContent =

@@ -44,7 +44,8 @@ main { padding: .75rem; max-width: 1400px; margin: 0 auto; }
 .verdict.stale { background: var(--idle-bg); border-color: var(--idle); color: var(--ink); }
 .verdict a { color: inherit; font-weight: 600; }
 body.stale #view-main, body.stale #view-device { filter: grayscale(1); opacity: .5; }
-body.stale .verdict-title::before { content: "⏸"; margin-right: .5rem; }
+.icon.stale { background: var(--idle); } .icon.stale::before { content: "?"; }
+.verdict.stale li::marker { color: var(--idle); }
 .verdict-title { font-size: 1.35rem; font-weight: 700; margin: 0; text-transform: none; letter-spacing: 0; color: inherit; }
 .verdict ul { margin: .35rem 0 0; padding-left: 1.2rem; color: var(--ink); }
 .verdict li.crit { color: var(--crit); font-weight: 600; }
