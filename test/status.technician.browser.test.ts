@@ -246,6 +246,22 @@ test('the technician page tells the truth and the next step, on a laptop and a p
           assert.match(await textOf(page, '#devices-empty'), /No device is offline/)
           await page.selectOption('#device-state', 'all')
           assert.equal(await page.locator('#devices-empty').isVisible(), false)
+          // Sorting: by the column header on a laptop, by a select on a phone (whose headers are hidden).
+          const ids = async (): Promise<string[]> =>
+            await page.locator('#devices tbody tr').evaluateAll(rows => rows.map(r => (r as HTMLElement).dataset.id!))
+          if (vp.name === 'phone') {
+            assert.equal(await page.locator('#devices thead').isVisible(), false)
+            await page.selectOption('#device-sort', 'lastSeenS')
+            await page.selectOption('#device-sort', 'id')
+          } else {
+            assert.equal(await page.locator('#device-sort').isVisible(), false)
+            await page.click('#devices th[data-key="id"]')
+            await page.click('#devices th[data-key="id"]')
+          }
+          assert.deepEqual(
+            await ids(),
+            Array.from({ length: DEVICES }, (_, n) => `sim-${n}`)
+          )
         }
       )
 

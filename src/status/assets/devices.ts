@@ -168,6 +168,12 @@ export function wireDevices(current: () => Doc | null): void {
   const redraw = (): void => renderDevices(current())
   $('device-filter').addEventListener('input', redraw)
   $('device-state').addEventListener('change', redraw)
+  // On a phone the column headers are hidden: a select sorts instead (biggest first, ids A-Z).
+  $('device-sort').addEventListener('change', () => {
+    sort.key = $<HTMLSelectElement>('device-sort').value
+    sort.dir = sort.key === 'id' ? 1 : -1
+    redraw()
+  })
   for (const th of document.querySelectorAll<HTMLElement>('#devices th')) {
     const resort = (): void => {
       const key = th.dataset.key!

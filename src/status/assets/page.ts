@@ -119,6 +119,14 @@ export const PAGE_HTML = `<!doctype html>
           <option value="offline">Offline</option>
           <option value="problems">With drops or login failures</option>
         </select>
+        <select id="device-sort" class="phone-only" aria-label="sort by">
+          <option value="id">Sort: id</option>
+          <option value="lastSeenS">Sort: last seen (longest silent first)</option>
+          <option value="ratePerS">Sort: rate</option>
+          <option value="buffered">Sort: buffered</option>
+          <option value="droppedTotal">Sort: dropped</option>
+          <option value="authFailures">Sort: login failures</option>
+        </select>
       </div>
       <div class="table-wrap">
         <table id="devices">

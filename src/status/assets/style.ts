@@ -148,8 +148,10 @@ td.alert { color: var(--crit); font-weight: 600; }
   main { padding: .5rem; }
   .chart-tip { white-space: normal; }
 }
+.phone-only { display: none; }
 /* A phone: each device a card, its id first and always in view; no sideways scrolling. */
 @media (max-width: 640px) {
+  .filters select.phone-only { display: block; }
   .table-wrap { overflow: visible; max-height: none; }
   #devices, #devices tbody { display: block; }
   #devices thead { display: none; }
