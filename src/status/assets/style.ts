@@ -51,7 +51,7 @@ body.stale #view-main, body.stale #view-device { filter: grayscale(1); opacity: 
 .verdict li.crit { color: var(--crit); font-weight: 600; }
 .verdict li::marker { color: #d4a72c; }
 .verdict li.crit::marker { color: var(--crit); }
-.verdict-title { display: flex; align-items: center; }
+.verdict-title { display: flex; align-items: center; flex-wrap: nowrap; }
 .icon { display: inline-flex; flex: none; width: 1.5em; height: 1.5em; border-radius: 50%; align-items: center; justify-content: center; color: #fff; font-weight: 800; margin-right: .5rem; font-size: .85em; }
 .icon.ok { background: var(--ok); }
 .icon.ok::before { content: ""; width: .35em; height: .7em; border: solid #fff; border-width: 0 .2em .2em 0; transform: translateY(-.08em) rotate(45deg); }
