@@ -58,7 +58,10 @@ export const ErrorCodes = {
   HF_ERR_REMOTE_WATCH: 'remote configuration topic consumer failed or stopped',
   HF_WARN_ANONYMOUS: 'anonymous MQTT clients allowed (development only)',
   HF_WARN_CLOCK_CORRECTED: 'wall clock set: receive times stored while it was wrong were corrected',
-  HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed'
+  HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
+  HF_WARN_STORE_SYNC_INLINE:
+    'WAL sync worker failed: group commits sync on the broker thread again (slower, still durable)',
+  HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

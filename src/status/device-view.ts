@@ -23,7 +23,7 @@ export function deviceDetail(id: string, s: StatusSources, history: RateHistory,
   const d = s.counters.devices.get(id)
   if (d === undefined) return null
   const now = Date.now()
-  const u = s.buffer.usageOf(id)
+  const u = s.buffer.usage.usageOf(id)
   const quota = s.quotaOf?.(id) ?? null
   const drops = Object.entries(d.dropped)
     .filter(([, n]) => (n ?? 0) > 0)
