@@ -52,6 +52,8 @@ export const ErrorCodes = {
   HF_ERR_LOGIN_FAILED: 'wrong technician password',
   HF_ERR_LOGIN_UNAVAILABLE: 'no technician password configured',
   HF_ERR_CSRF: 'missing or wrong CSRF token, or cross-site request',
+  HF_ERR_STOPPING: 'the gateway is stopping',
+  HF_ERR_DEVICE_UNKNOWN: 'no device with this id has been seen since start',
   HF_ERR_ACTION_FAILED: 'technician action failed',
   HF_ERR_REMOTE: 'remote configuration step failed',
   HF_ERR_REMOTE_REJECTED: 'remote configuration document rejected',
