@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { moveCheckpointsOffThread } from './store/db.js'
+import { moveCheckpointsOffThread, moveSyncOffThread } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
@@ -90,15 +90,26 @@ async function startLocked({
       { ...recovery },
       'buffer files were damaged: kept what could be read, the damaged files are in quarantine'
     )
-  const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
+  const walSync =
+    config.store.synchronous === 'full'
+      ? moveSyncOffThread(db, message =>
+          log.error({ code: 'HF_WARN_STORE_SYNC_INLINE', err: message }, 'WAL sync worker failed; syncing inline')
+        )
+      : null
+  const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync)
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
   )
   const counters = new Counters()
-  const backlog = buffer.usageTotal()
+  const backlog = buffer.usage.usageTotal()
   log.info(
-    { gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 },
+    {
+      gatewayId: config.gatewayId,
+      dataDir: config.dataDir,
+      backlog: backlog.readings,
+      nextSeq: buffer.writer.lastSeq() + 1
+    },
     'buffer open'
   )
   if (config.mqtt.allowAnonymous) {
@@ -133,23 +144,26 @@ async function startLocked({
 
   const close = async (): Promise<void> => {
     void notifyStopping()
-    // Devices first (no new readings), then the uplink, then the store, then the status side.
+    // Devices first (no new readings), then the uplink, then the status side (its live feed reads the
+    // store: a page reconnecting must not reach a closed database), then the store.
     await remote?.stop()
     await broker?.close()
     await forwarder.stop()
-    aggregation.stop()
-    buffer.close()
-    await checkpoints.close()
-    await new Promise<void>(resolve => {
+    const httpClosed = new Promise<void>(resolve => {
       http === undefined ? resolve() : http.close(() => resolve())
     })
     http?.closeAllConnections()
+    await httpClosed
+    aggregation.stop()
+    buffer.close()
+    await checkpoints.close()
     log.info('stopped')
     watchdog.stop()
     dirLock.release()
   }
 
   try {
+    await walSync?.ready
     broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({
       host: config.http.host,
@@ -175,7 +189,7 @@ async function startLocked({
         config: () => holder.describe()
       },
       ready: () => {
-        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.lastCommitOk() }
+        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.writer.lastCommitOk() }
         return { ok: Object.values(checks).every(Boolean), checks }
       }
     })
@@ -188,7 +202,7 @@ async function startLocked({
   // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
   const clockTimer = setInterval(() => {
     if (!db.open) return
-    const c = buffer.clockTick()
+    const c = buffer.times.tick(buffer.writer.lastSeq())
     if (c !== null)
       log.warn(
         { code: 'HF_WARN_CLOCK_CORRECTED', ...c },

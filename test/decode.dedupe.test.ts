@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { encodeBatch, frameStream } from '../src/codec/index.js'
-import type { StoredReading } from '../src/store/buffer.js'
+import type { StoredReading } from '../src/store/reading.js'
 import { CLI } from './harness/gateway.js'
 
 // `holdfast decode` de-duplicates a long stream in bounded memory: 500,000 readings decoded under a

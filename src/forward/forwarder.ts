@@ -6,14 +6,17 @@
  */
 import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
-import { KIND_RAW, KIND_ROLLUP, laneKey, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
+import type { ReadingBuffer } from '../store/buffer.js'
+import { KIND_RAW, KIND_ROLLUP, laneKey, type StoredReading } from '../store/reading.js'
 import { describe } from '../kafka/client.js'
 import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
 import { Uplink, type UplinkView } from './uplink.js'
+import { uplinkCause } from './uplink-cause.js'
 import { PriorityClasses, type PriorityClass } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 
@@ -45,6 +48,16 @@ interface Request {
   firstLiveSeq: number
   /** Estimated bytes on the link (only counted with an uplink budget). */
   bytes: number
+}
+
+/** What "Drain now" did: readings Kafka acknowledged, or why none were sent. */
+export interface DrainResult {
+  /** sent; empty (nothing buffered); paused; down (the attempt failed); held (by the uplink budget); pending (no answer yet); unconfigured. */
+  outcome: 'sent' | 'empty' | 'paused' | 'down' | 'held' | 'pending' | 'unconfigured'
+  sent: number
+  backlog: number
+  outageSince: string | null
+  cause: string | null
 }
 
 /** What the budget does to a class right now. */
@@ -81,6 +94,8 @@ export class Forwarder {
   private readonly budget: UplinkBudget | null
   /** Budget bytes of the request in flight, counted as spent while the next one is planned. */
   private inFlightBytes = 0
+  /** drainNow callers waiting for the outcome of the next send or probe. */
+  private attempts: Array<(ok: boolean) => void> = []
   /** Link bytes per reading, learnt per kind, to size reads under the budget (starts high: cautious). */
   private readonly bytesPerReading = [40, 200]
 
@@ -90,8 +105,8 @@ export class Forwarder {
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
     this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
     // What was buffered before this start is backlog; the live lane starts after it.
-    this.liveHighWater = o.buffer.lastSeq()
-    o.buffer.onCommit(() => {
+    this.liveHighWater = o.buffer.writer.lastSeq()
+    o.buffer.writer.onCommit(() => {
       if (this.wakeOnCommit) this.wakeup?.()
     })
   }
@@ -119,6 +134,27 @@ export class Forwarder {
     this.wakeup?.()
   }
 
+  /** Resolves after the next send or probe finishes (true: it succeeded), or after `ms` (null). */
+  private nextAttempt(ms: number): Promise<boolean | null> {
+    return new Promise(resolve => {
+      const timer = setTimeout(() => {
+        this.attempts = this.attempts.filter(a => a !== done)
+        resolve(null)
+      }, ms)
+      const done = (ok: boolean): void => {
+        clearTimeout(timer)
+        resolve(ok)
+      }
+      this.attempts.push(done)
+    })
+  }
+
+  private attempted(ok: boolean): void {
+    const waiting = this.attempts
+    this.attempts = []
+    for (const w of waiting) w(ok)
+  }
+
   /**
    * Live reconfiguration (remote configuration): new batching and uplink settings, and a new Kafka
    * link when its settings changed. Buffered readings stay where they are; the old link is closed
@@ -140,11 +176,36 @@ export class Forwarder {
     this.wakeup?.()
   }
 
-  /** Send what is buffered now, without waiting for linger or backoff. */
-  drainNow(): void {
+  /**
+   * Send what is buffered now, without waiting for linger or backoff, and say what happened:
+   * how many readings Kafka acknowledged within `waitMs`, or why nothing was sent.
+   */
+  async drainNow(waitMs = 5_000): Promise<DrainResult> {
+    const { buffer, counters } = this.o
+    const sentSoFar = (): number => counters.forwarded + counters.forwardedRollups
+    const result = (outcome: DrainResult['outcome'], sent = 0): DrainResult => {
+      const since = this.uplink.outageSinceMs()
+      return {
+        outcome,
+        sent,
+        backlog: buffer.usage.usageTotal().readings,
+        outageSince: since === null ? null : new Date(since).toISOString(),
+        cause: uplinkCause(this.uplink.lastError)
+      }
+    }
+    if (this.o.link === null) return result('unconfigured')
+    if (this.paused) return result('paused')
+    if (buffer.usage.usageTotal().readings === 0) return result('empty')
+    const before = sentSoFar()
     this.drainRequested = true
     this.backoff.reset()
+    const attempt = this.nextAttempt(waitMs)
     this.wakeup?.()
+    const ok = await attempt
+    const sent = sentSoFar() - before
+    if (sent > 0) return result('sent', sent)
+    if (ok === false || this.uplink.link === 'down') return result('down')
+    return result(ok === null ? 'pending' : 'held')
   }
 
   async testUplink(): Promise<{ ok: boolean; error?: string }> {
@@ -162,11 +223,16 @@ export class Forwarder {
   view(): UplinkView {
     this.uplink.tick()
     const rate = this.uplink.drainRate()
-    const backlog = this.o.buffer.usageTotal().readings
+    const backlog = this.o.buffer.usage.usageTotal().readings
+    const outage = this.uplink.outageSinceMs()
     return {
       state: this.uplink.state,
+      link: this.uplink.link,
       since: new Date(this.uplink.since).toISOString(),
+      outageSince: outage === null ? null : new Date(outage).toISOString(),
+      lastDeliveredAt: this.uplink.lastSuccessMs > 0 ? new Date(this.uplink.lastSuccessMs).toISOString() : null,
       lastError: this.uplink.lastError,
+      cause: uplinkCause(this.uplink.lastError),
       drainRate: rate,
       etaS: backlog === 0 ? 0 : rate > 0 ? Math.round(backlog / rate) : null,
       history: this.uplink.history
@@ -183,14 +249,14 @@ export class Forwarder {
         continue
       }
       if (next === null) {
-        const backlog = buffer.usageTotal().readings
+        const backlog = buffer.usage.usageTotal().readings
         if (backlog === 0) {
           await this.idle()
           continue
         }
         // A partial batch waits up to lingerMs (from its oldest reading) for company.
         if (backlog < this.o.batch.maxReadings && !this.drainRequested) {
-          const waitMs = (buffer.oldestRecvMs() ?? 0) + this.o.batch.lingerMs - Date.now()
+          const waitMs = (buffer.usage.oldestRecvMs() ?? 0) + this.o.batch.lingerMs - Date.now()
           if (waitMs > 0) {
             await this.sleep(waitMs, false)
             continue
@@ -215,16 +281,17 @@ export class Forwarder {
       } catch (err) {
         next = null
         this.inFlightBytes = 0
-        if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         this.uplink.failed(describe(err))
+        this.attempted(false)
+        if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         const delay = this.backoff.next()
         this.o.log.warn(
           {
-            code: 'HF_ERR_UPLINK',
+            code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
             err: describe(err),
             state: this.uplink.state,
             retryInMs: delay,
-            backlog: buffer.usageTotal().readings
+            backlog: buffer.usage.usageTotal().readings
           },
           'uplink send failed'
         )
@@ -235,6 +302,7 @@ export class Forwarder {
       this.budget?.spend(req.bytes)
       this.inFlightBytes = 0
       this.uplink.succeeded(req.count)
+      this.attempted(true)
       this.backoff.reset()
       this.lastProbeMs = Date.now()
     }
@@ -249,7 +317,7 @@ export class Forwarder {
    */
   private prepare(prev: Request | null): Request {
     const { buffer, batch } = this.o
-    const usage = buffer.usageTotal()
+    const usage = buffer.usage.usageTotal()
     const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
     const perRequest = Math.max(
       1,
@@ -265,7 +333,7 @@ export class Forwarder {
       bytes: 0
     }
     const now = Date.now()
-    for (const lane of buffer.lanes()) {
+    for (const lane of buffer.lanes.list()) {
       const room = perRequest - req.count
       if (room <= 0) {
         req.full = true
@@ -290,9 +358,10 @@ export class Forwarder {
         // The live lane: while a backlog larger than this read drains, a share goes to the newest readings.
         const liveShare = lane.readings > cap ? Math.floor(cap * batch.freshShare) : 0
         const backlogLimit = cap - liveShare
-        const oldest = buffer.readLane(0, KIND_RAW, after, req.firstLiveSeq, backlogLimit)
+        const oldest = buffer.lanes.readLane(0, KIND_RAW, after, req.firstLiveSeq, backlogLimit)
         const lastBacklogSeq = oldest.length > 0 ? oldest[oldest.length - 1]!.seq : after
-        const live = liveShare > 0 ? buffer.readNewestBulk(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
+        const live =
+          liveShare > 0 ? buffer.lanes.readNewestBulk(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
         // The live lane only moves forward, so it stays in order per device.
         if (live.length > 0) {
           this.liveHighWater = live[live.length - 1]!.seq
@@ -304,7 +373,7 @@ export class Forwarder {
         messages.push(...this.batches(oldest, 'backlog', cls), ...this.batches(live, 'live', cls))
         rows = oldest.length + live.length
       } else {
-        const run = buffer.readLane(lane.cls, lane.kind, after, Number.MAX_SAFE_INTEGER, cap)
+        const run = buffer.lanes.readLane(lane.cls, lane.kind, after, Number.MAX_SAFE_INTEGER, cap)
         req.cursors.set(key, run.length > 0 ? run[run.length - 1]!.seq : after)
         if (run.length === cap) req.full = true
         if (run.length > 0) req.runs.push(run)
@@ -353,7 +422,7 @@ export class Forwarder {
 
   private released(rows: StoredReading[]): void {
     if (rows.length === 0) return
-    this.o.buffer.releaseRun(rows)
+    this.o.buffer.lanes.releaseRun(rows)
     const { counters } = this.o
     // Rollups are not readings a device sent: counted apart, so received/stored/forwarded still add up.
     if (rows[0]!.kind === KIND_ROLLUP) {
@@ -407,14 +476,16 @@ export class Forwarder {
   /** Nothing to send: keep the state honest with a metadata probe now and then. */
   private async idle(): Promise<void> {
     const now = Date.now()
-    if (now - this.lastProbeMs >= this.o.uplink.probeIntervalMs || this.uplink.state !== 'connected') {
+    if (now - this.lastProbeMs >= this.o.uplink.probeIntervalMs || this.uplink.link !== 'connected') {
       this.lastProbeMs = now
       try {
         await this.o.link!.probe()
         this.uplink.succeeded()
+        this.attempted(true)
         this.backoff.reset()
       } catch (err) {
         this.uplink.failed(describe(err))
+        this.attempted(false)
         await this.sleep(this.backoff.next())
         return
       }

@@ -8,23 +8,29 @@ import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
+import { loopDelaySeconds, watchLoopDelay } from './loop-delay.js'
 import { quotaShare, quotaUsage } from './quota-view.js'
+import type { BudgetFigures } from './budget-figures.js'
 
 export interface MetricsSources {
   gatewayId: string
   version: string
   counters: Counters
   buffer: {
-    usageTotal: () => { readings: number; bytes: number }
-    usageOf: (device: string) => { readings: number; bytes: number }
-    oldestRecvMs: () => number | null
-    totals: { committed: number; commits: number; released: number; commitErrors: number }
+    usage: {
+      usageTotal: () => { readings: number; bytes: number }
+      usageOf: (device: string) => { readings: number; bytes: number }
+      oldestRecvMs: () => number | null
+    }
+    writer: { totals: { committed: number; commits: number; commitErrors: number } }
   }
   uplink: () => { state: string; drainRate: number; etaS: number | null }
   mqtt: () => { listening: boolean; connections: number }
   /** The admission step's per-device quota object, when quotas are there. */
   quotaOf?: (device: string) => unknown
   host: () => Readonly<HostFacts>
+  /** Aggregation, priority classes and uplink budget (see budget-figures.ts). */
+  budget?: () => BudgetFigures
   /** Status-page figures: live sessions, failed logins. */
   web: () => { sessions: number; loginFailures: number }
   maxDevices: number
@@ -32,6 +38,7 @@ export interface MetricsSources {
 
 export const UPLINK_STATES = ['unconfigured', 'connected', 'degraded', 'down', 'paused'] as const
 export const OTHER_DEVICES = '_other'
+export const CLASS_STATES = ['normal', 'rollups-only', 'held'] as const
 
 type Sample = [LabelValues<string>, number]
 type Read = () => number | Sample[]
@@ -53,6 +60,7 @@ export class GatewayMetrics {
   constructor(private readonly s: MetricsSources) {
     const r = this.registry
     collectDefaultMetrics({ register: r })
+    watchLoopDelay()
     const c = s.counters
     const counter = (name: string, help: string, read: Read, labelNames: string[] = []): void => {
       // eslint-disable-next-line no-new
@@ -125,21 +133,27 @@ export class GatewayMetrics {
       s.mqtt().listening ? 1 : 0
     )
 
-    counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.totals.commits)
+    counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.writer.totals.commits)
+    gauge(
+      'holdfast_event_loop_delay_seconds',
+      "Event-loop delay of the broker's thread since start, by quantile (1 = the largest): how long anything ran between two PUBACKs",
+      () => loopDelaySeconds().map(([q, v]) => [{ quantile: String(q) }, v] as Sample),
+      ['quantile']
+    )
     counter(
       'holdfast_store_disk_write_bytes_total',
       'Bytes this process caused to be written to storage (/proc/self/io write_bytes: SQLite WAL, checkpoints, logs); divide by stored readings for write amplification',
       () => diskWriteBytes() ?? []
     )
-    counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.totals.commitErrors)
+    counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.writer.totals.commitErrors)
     gauge(
       'holdfast_backlog_readings',
       'Readings buffered, waiting for the uplink',
-      () => s.buffer.usageTotal().readings
+      () => s.buffer.usage.usageTotal().readings
     )
-    gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usageTotal().bytes)
+    gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usage.usageTotal().bytes)
     gauge('holdfast_backlog_oldest_age_seconds', 'Age of the oldest buffered reading (0 when empty)', () => {
-      const oldest = s.buffer.oldestRecvMs()
+      const oldest = s.buffer.usage.oldestRecvMs()
       return oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000)
     })
 
@@ -161,6 +175,60 @@ export class GatewayMetrics {
       'holdfast_uplink_eta_seconds',
       'Estimated seconds until the backlog is empty (absent when unknown)',
       () => s.uplink().etaS
+    )
+
+    counter('holdfast_rollups_total', 'Rollup records made by closing aggregation windows', () => c.rollups)
+    counter('holdfast_rollups_forwarded_total', 'Rollup records acknowledged by the uplink', () => c.forwardedRollups)
+    counter(
+      'holdfast_rollup_late_readings_total',
+      'Readings that arrived after their window closed (went into a late rollup)',
+      () => c.lateReadings
+    )
+    counter(
+      'holdfast_compacted_readings_total',
+      'Raw readings compacted into rollups under disk pressure (replaced, not dropped)',
+      () => c.compacted
+    )
+    const figures = (): BudgetFigures | null => s.budget?.() ?? null
+    gauge('holdfast_aggregate_open_windows', 'Aggregation windows open now', () => figures()?.openWindows ?? null)
+    gauge(
+      'holdfast_backlog_lane_readings',
+      'Readings buffered, per priority and kind (raw or rollup)',
+      () => (figures()?.lanes ?? []).map(l => [{ priority: String(l.priority), kind: l.kind }, l.readings]),
+      ['priority', 'kind']
+    )
+    gauge(
+      'holdfast_priority_class_state',
+      'What the uplink budget does to each priority class: 1 for the current state',
+      () =>
+        (figures()?.classes ?? []).flatMap(cl =>
+          CLASS_STATES.map((state): Sample => [{ class: cl.name, state }, cl.state === state ? 1 : 0])
+        ),
+      ['class', 'state']
+    )
+    gauge(
+      'holdfast_budget_held_readings',
+      'Readings the uplink budget keeps back now, per priority class (held classes, and the raw readings of rollups-only ones)',
+      () => (figures()?.classes ?? []).map(cl => [{ class: cl.name }, cl.heldReadings]),
+      ['class']
+    )
+    gauge(
+      'holdfast_uplink_budget_bytes',
+      'Uplink budget per period (absent without a budget)',
+      () => (figures()?.periods ?? []).map(p => [{ period: p.period }, p.budgetBytes]),
+      ['period']
+    )
+    gauge(
+      'holdfast_uplink_budget_used_bytes',
+      'Uplink bytes used in the current period',
+      () => (figures()?.periods ?? []).map(p => [{ period: p.period }, p.usedBytes]),
+      ['period']
+    )
+    gauge(
+      'holdfast_uplink_budget_projected_bytes',
+      'Uplink bytes the current period will have used at its end, at the rate so far',
+      () => (figures()?.periods ?? []).map(p => [{ period: p.period }, p.projectedBytes]),
+      ['period']
     )
 
     const perDevice = (name: string, help: string, pick: (d: DeviceRow) => number, kind: 'counter' | 'gauge'): void => {
@@ -261,7 +329,7 @@ export class GatewayMetrics {
     let other: DeviceRow | null = null
     let i = 0
     for (const d of this.s.counters.devices.values()) {
-      const row = toRow(d, this.s.buffer.usageOf(d.id), this.s.quotaOf?.(d.id))
+      const row = toRow(d, this.s.buffer.usage.usageOf(d.id), this.s.quotaOf?.(d.id))
       if (i++ < this.s.maxDevices) rows.push(row)
       else other = other === null ? { ...row, id: OTHER_DEVICES } : add(other, row)
     }
