@@ -120,7 +120,7 @@ test('decode FILE...: one JSON line per reading, a re-sent batch printed once', 
   const run = await holdfast(['decode', single, stream])
   assert.equal(run.code, 0, run.stderr)
   assert.deepEqual(run.lines, [...A, ...B].map(expected))
-  assert.deepEqual(run.summary, { batches: 4, readings: 10, printed: 5, duplicates: 5, undecodable: 0 })
+  assert.deepEqual(run.summary, { batches: 4, readings: 10, printed: 5, duplicates: 5, unverified: 0, undecodable: 0 })
   assert.equal(run.lines[1]!.payloadBase64, 'AAEC/w==')
   assert.equal(run.lines[4]!.payloadBase64, '')
 })

@@ -7,7 +7,7 @@ import type { Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { DeviceAcl, type Acl } from '../identity/acl.js'
 import type { Logger } from '../log.js'
-import type { Counters, DeviceStats } from '../metrics/counters.js'
+import type { Counters, DeviceStats, SessionFacts } from '../metrics/counters.js'
 import type { DeviceLimits, QuotaBook } from '../quota/limits.js'
 import { Throttle } from '../quota/throttle.js'
 import { Reason } from './reason-codes.js'
@@ -39,6 +39,8 @@ export interface ConnState {
   retainer: string
   /** Anonymous connections: the device whose topics this connection last published to. */
   seenDevice: string | null
+  /** Anonymous connections: ends the session shown in that device's view. */
+  closeSession?: () => void
   warnings: number
   /** MQTT 5: QoS 1/2 publishes received and not yet acknowledged, and the Receive Maximum they may reach. */
   inflight: number
@@ -53,6 +55,18 @@ export function protocolName(version: number): string {
 /** MQTT 5 clients are told why (DISCONNECT 0x98 Administrative action); 3.1.1 ones are closed. */
 function adminDisconnect(client: Client, why: string): void {
   client.disconnect({ reasonCode: Reason.ADMINISTRATIVE_ACTION, properties: { reasonString: why } }, () => {})
+}
+
+/** What the device view shows of a session: client id, protocol, address, TLS, how it logged in. */
+export function sessionFacts(client: Client, auth: SessionFacts['auth']): Omit<SessionFacts, 'sinceMs'> {
+  return {
+    clientId: client.id,
+    protocolLevel: (client as unknown as { version?: number | null }).version ?? null,
+    address: (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown',
+    tls: (client.conn as { encrypted?: boolean }).encrypted === true,
+    auth,
+    cleanSession: client.clean
+  }
 }
 
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
@@ -150,9 +164,11 @@ export class Sessions {
     rt.sessions.add(client)
     rt.stats.connections++
     rt.stats.protocol = protocolName(client.version)
+    const closed = rt.stats.openSession(sessionFacts(client, bySecret ? 'password' : 'certificate'))
     client.conn.once('close', () => {
       rt.sessions.delete(client)
       rt.stats.connections--
+      closed()
     })
     this.open(client, 'device', rt.id, rt.acl, rt, bySecret)
   }
@@ -161,6 +177,7 @@ export class Sessions {
     const state = this.conns.get(client)
     if (state?.seenDevice != null) this.counters.device(state.seenDevice).connections--
     if (state?.kind === 'anonymous') this.retained.forget(state.retainer)
+    state?.closeSession?.()
     this.conns.delete(client)
   }
 
