@@ -85,3 +85,19 @@ test('a Response Topic outside the answering device’s own topics is refused to
   assert.equal(leaked, false)
   await Promise.all([app.endAsync(), dev.endAsync()])
 })
+
+test('a command larger than the device announced as its Maximum Packet Size is not sent to it, and counted', async () => {
+  const before = (await gw.status()).counters.refused.forward_too_large as number
+  const app = await connectAs(gw.url, 'dash', { ...v5, clientId: 'dash-3', password: 'dash-secret' })
+  const dev = await connectAs(gw.url, 'pump-1', { ...v5, properties: { maximumPacketSize: 200 } })
+  await dev.subscribeAsync('devices/pump-1/cmd/#', { qos: 1 })
+  const got: string[] = []
+  dev.on('message', topic => got.push(topic))
+  await app.publishAsync('devices/pump-1/cmd/big', 'x'.repeat(1000), { qos: 1 })
+  await app.publishAsync('devices/pump-1/cmd/small', 'ok', { qos: 1 })
+  const deadline = Date.now() + 5000
+  while (!got.includes('devices/pump-1/cmd/small') && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+  assert.deepEqual(got, ['devices/pump-1/cmd/small'])
+  assert.equal((await gw.status()).counters.refused.forward_too_large, before + 1)
+  await Promise.all([app.endAsync(), dev.endAsync()])
+})

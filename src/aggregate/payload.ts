@@ -33,11 +33,9 @@ const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
  */
 export type PayloadFormat = 'json' | 'cbor' | 'opaque' | 'sniff'
 
-export function payloadFormat(
-  contentType: string | undefined,
-  formatIndicator: boolean | number | undefined
-): PayloadFormat {
-  if (contentType !== undefined) {
+export function payloadFormat(contentType: unknown, formatIndicator: unknown): PayloadFormat {
+  // Typed loosely on purpose: a malformed property may decode to something else than its type says.
+  if (typeof contentType === 'string') {
     const t = contentType.split(';')[0]!.trim().toLowerCase()
     if (t === 'application/json' || t.endsWith('+json')) return 'json'
     if (t === 'application/cbor' || t.endsWith('+cbor')) return 'cbor'

@@ -15,7 +15,22 @@ export function createAuthorizeForward(ctx: AdmissionContext) {
     const max = client.maximumPacketSize
     if (client.version !== 5 || max === undefined) return packet
     // Its size on the wire to this client (message id 1 stands for the one aedes assigns next).
-    const bytes = generate(
+    const bytes = sizeOf(packet)
+    if (bytes <= max) return packet
+    counters.refuse('forward_too_large')
+    sessions.warn(
+      sessions.of(client),
+      { code: 'HF_ERR_FORWARD_TOO_LARGE', client: client.id, topic: packet.topic, bytes, limit: max },
+      "message over the client's Maximum Packet Size: not sent to it"
+    )
+    return null
+  }
+}
+
+/** Bytes of the PUBLISH on an MQTT 5 wire; Infinity when its properties cannot be written at all. */
+function sizeOf(packet: AedesPublishPacket): number {
+  try {
+    return generate(
       {
         cmd: 'publish',
         topic: packet.topic,
@@ -28,13 +43,7 @@ export function createAuthorizeForward(ctx: AdmissionContext) {
       } as Parameters<typeof generate>[0],
       WIRE_V5
     ).length
-    if (bytes <= max) return packet
-    counters.refuse('forward_too_large')
-    sessions.warn(
-      sessions.of(client),
-      { code: 'HF_ERR_FORWARD_TOO_LARGE', client: client.id, topic: packet.topic, bytes, limit: max },
-      "message over the client's Maximum Packet Size: not sent to it"
-    )
-    return null
+  } catch {
+    return Number.POSITIVE_INFINITY
   }
 }
