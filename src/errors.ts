@@ -39,7 +39,10 @@ export const ErrorCodes = {
   HF_ERR_LOGIN_FAILED: 'wrong technician password',
   HF_ERR_LOGIN_UNAVAILABLE: 'no technician password configured',
   HF_ERR_CSRF: 'missing or wrong CSRF token, or cross-site request',
-  HF_ERR_ACTION_FAILED: 'technician action failed'
+  HF_ERR_ACTION_FAILED: 'technician action failed',
+  HF_ERR_FLEET_TOO_LARGE: 'signed document over the size the config topic takes',
+  HF_ERR_FLEET_KAFKA: 'the Kafka cluster refused or did not answer a fleet command',
+  HF_ERR_FLEET_TOPIC: 'the topic does not look like a Holdfast config or status topic'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -1,5 +1,4 @@
 /** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
-import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
 import { moveCheckpointsOffThread } from './store/db.js'
@@ -9,7 +8,7 @@ import { ReadingBuffer } from './store/buffer.js'
 import { Counters } from './metrics/counters.js'
 import { createAdmission } from './broker/admission.js'
 import { startBroker, type Broker } from './broker/server.js'
-import { startHttp } from './status/server.js'
+import { startHttp, type StatusServer } from './status/server.js'
 import { noUplinkActions } from './status/actions.js'
 import { Forwarder } from './forward/forwarder.js'
 import { createUplinker } from './forward/producer.js'
@@ -83,7 +82,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
     relieve: aggregation.relieve
   })
   let broker: Broker | undefined
-  let http: Server | undefined
+  let http: StatusServer | undefined
   const forwarder = new Forwarder({
     gatewayId: config.gatewayId,
     buffer,
@@ -163,13 +162,11 @@ export async function startGateway({ config: localConfig, log, configSource, fla
   remote?.start(
     runningParts({
       holder,
-      startedMs,
       counters,
-      buffer,
+      document: () => http!.statusDocument(),
       admission,
       forwarder,
-      newLink,
-      mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() })
+      newLink
     })
   )
   log.info(

@@ -593,6 +593,13 @@ export const schema = {
       default: '',
       doc: 'File of further trusted public keys (PEM blocks, or one base64 key per line)'
     },
+    groups: {
+      kind: 'list',
+      default: [],
+      pattern: /^[a-z][a-z0-9_-]{0,31}=[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+      patternDoc: 'groups as name=value (site=plant-7, hw=pi4)',
+      doc: 'Groups this gateway belongs to; their documents layer over the fleet default in this order (later wins), under its own document'
+    },
     heartbeatIntervalMs: {
       kind: 'int',
       default: 60_000,
@@ -668,6 +675,7 @@ export interface Config {
     statusTopic: string
     trustedKeys: string[]
     trustedKeysFile: string
+    groups: string[]
     heartbeatIntervalMs: number
   }
 }

@@ -1,29 +1,34 @@
 /**
- * Remote configuration, end to end: at start, the configuration in force is the applied document
- * (re-verified) or the local one; while running, documents from the config topic are verified,
- * checked, applied live, then confirmed by the uplink or rolled back — and every outcome is
- * reported on the status topic.
+ * Remote configuration, end to end: at start, the configuration in force is the one its stored
+ * layers give (each re-verified) or the local one; while running, documents from the config
+ * topic are verified, checked, applied live, then confirmed by the uplink or rolled back — and
+ * every document ends in one outcome reported on the status topic.
  *
- * Which document counts: this gateway's own key if it holds a signed document addressed to it,
- * otherwise the fleet default `*`. A document is applied only if it is signed by a trusted key,
- * addressed to this gateway (or `*` under `*`), newer than every version applied before (rolled-
- * back ones included) and valid as a whole; otherwise it is rejected with a reason.
+ * Layers (layers.ts), lowest first: the fleet default `*`, the gateway's groups in the order of
+ * `remote.groups`, its own id. Each has its own version sequence (no replay, no downgrade per
+ * layer); a document rejected or rolled back on one layer leaves the others alone. Deleting a
+ * layer's key (a tombstone) removes that layer, applied and confirmed like a document.
+ *
+ * One change at a time: while a change awaits its confirmation, later messages wait (the latest
+ * per key) and are handled once it is confirmed or rolled back, so each is judged on its own.
  *
  * Commit-confirmed: after applying, the uplink has the document's confirmWindowS to answer a
- * metadata request over the new settings. If it does not, the previous confirmed configuration is
- * put back by itself. A restart while a document awaits confirmation also puts the previous one
- * back (a document that crashes the gateway cannot keep it in a restart loop).
+ * metadata request over the new settings. If it does not, the previous confirmed layers are put
+ * back by themselves. A restart while a change awaits confirmation also puts them back (a
+ * document that crashes the gateway cannot keep it in a restart loop). The config topic reader
+ * and the status reporter stay on the last confirmed Kafka settings during the window, so the
+ * `applied` event and the pending state are seen while it lasts.
  */
 import { createHash } from 'node:crypto'
 import type { Config } from '../config/schema.js'
-import type { FieldError } from '../config/load.js'
 import { configError } from '../config/load.js'
-import { isHoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { differs, effectiveConfig, readLocalInputs, type LiveParts, type LocalInputs } from './apply.js'
-import { checkDocument, FLEET_KEY, type ConfigDocument } from './document.js'
-import type { ConfigHolder, ConfigInfo } from './holder.js'
 import { describe, sleep } from '../kafka/client.js'
+import { differs, effectiveConfig, readLocalInputs, type LiveParts, type LocalInputs } from './apply.js'
+import { checkDocument, CONFIRM_WINDOW_S, describeKey, layerKeyOf } from './document.js'
+import type { ConfigHolder, ConfigInfo } from './holder.js'
+import { type Layer, layerOrder, leafPaths, supersededLeaves } from './layers.js'
+import { explain, layerList, type Outcome, type RejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
 import { readState, statePath, writeState, type RemoteState, type StoredDocument } from './store.js'
 import { loadTrustedKeys, verifyMessage, type TrustedKey } from './verify.js'
@@ -46,47 +51,43 @@ export interface RunningParts {
   heartbeat: () => Record<string, unknown>
 }
 
-export type RejectReason =
-  | 'malformed'
-  | 'unsigned'
-  | 'untrusted_key'
-  | 'bad_signature'
-  | 'invalid'
-  | 'wrong_gateway'
-  | 'not_newer'
-
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-const versionOf = (doc: unknown): number | null => {
-  const v = (doc as { version?: unknown } | undefined)?.version
-  return typeof v === 'number' ? v : null
-}
+const TOMBSTONE = 'tombstone'
 /** How often, within the confirmation window, the uplink is asked. */
 const CONFIRM_PROBE_MS = 1000
 
 export class RemoteConfig {
-  /** The configuration to start with: the applied document's, or the local one. */
+  /** The configuration to start with: what the stored layers give, or the local one. */
   readonly bootConfig: Readonly<Config>
   private readonly gatewayId: string
+  /** Layer keys, lowest first. */
+  private readonly order: string[]
   private readonly file: string
   private readonly keys: TrustedKey[]
   private readonly inputs: LocalInputs
   private readonly reporter: Reporter
   private state: RemoteState
+  /** Parsed config trees of the layers in force (and of `previous` while pending). */
+  private trees = new Map<string, Record<string, unknown>>()
+  private overridden: string[] = []
   private watcher: ConfigWatcher | null = null
+  /** The Kafka settings the watcher and reporter use: the last confirmed ones. */
+  private followed: Config['kafka'] | null = null
   private run: RunningParts | null = null
   private queue: Promise<void> = Promise.resolve()
-  private latest = new Map<string, Buffer | null>()
-  /** This gateway's key holds a document signed by a trusted key and addressed to it: the fleet default does not apply. */
-  private ownKeyHeld = false
+  /** Messages not handled yet (the latest per key), in arrival order. */
+  private waiting = new Map<string, Buffer | null>()
+  private lastOutcome: Outcome | null = null
   private stopped = false
 
   constructor(private readonly o: RemoteOptions) {
     const { local, log } = o
     this.gatewayId = local.gatewayId
+    this.order = layerOrder(local.gatewayId, local.remote.groups)
     this.keys = loadTrustedKeys(local.remote)
     this.inputs = readLocalInputs(o.flags, o.env)
     this.file = statePath(local.dataDir)
-    this.state = readState(this.file)
+    this.state = readState(this.file, local.gatewayId)
     this.reporter = new Reporter({
       gatewayId: local.gatewayId,
       topic: local.remote.statusTopic,
@@ -95,47 +96,48 @@ export class RemoteConfig {
       heartbeat: () => ({ ...(this.run?.heartbeat() ?? {}), config: this.configSummary() }),
       log
     })
+    // Layers of keys this gateway no longer follows (a group left) are dropped.
+    for (const k of Object.keys(this.state.layers)) if (!this.order.includes(k)) delete this.state.layers[k]
 
     const s = this.state
-    if (s.pending !== null && s.applied !== null) {
-      // Stopped or crashed before the document was confirmed: go back to the confirmed one.
-      const bad = s.applied
-      this.state = { ...s, applied: s.previous, previous: null, pending: null }
+    if (s.pending !== null) {
+      // Stopped or crashed before the change was confirmed: go back to the confirmed layers.
+      const bad = s.pending
+      this.state = { ...s, layers: s.previous ?? {}, previous: null, pending: null }
       writeState(this.file, this.state)
-      this.reporter.event('rolled-back', {
+      this.report('rolled-back', {
         version: bad.version,
         key: bad.key,
-        restoredVersion: this.state.applied?.version ?? null,
+        restoredVersion: this.top()?.version ?? null,
+        layers: layerList(this.inForce()),
         reason: 'restarted_unconfirmed',
-        message: `the gateway restarted before version ${bad.version} was confirmed; version ${this.state.applied?.version ?? '(local configuration)'} restored`
+        message: `the gateway restarted before ${changeName(bad.key, bad.version)} was confirmed; the confirmed configuration was restored`
       })
       log.warn(
-        { code: 'HF_ERR_REMOTE_ROLLBACK', version: bad.version, restored: this.state.applied?.version ?? null },
+        { code: 'HF_ERR_REMOTE_ROLLBACK', key: bad.key, version: bad.version },
         'restarted before the remote configuration was confirmed: previous configuration restored'
       )
     }
     let boot = local
-    if (this.state.applied !== null) {
+    if (this.inForce().length > 0) {
       try {
-        boot = this.configOf(this.state.applied)
-        log.info(
-          { version: this.state.applied.version, key: this.state.applied.key },
-          'starting with the applied remote configuration'
-        )
+        boot = this.configOfStored(this.state.layers)
+        log.info({ layers: layerList(this.inForce()) }, 'starting with the applied remote configuration')
       } catch (err) {
-        const bad = this.state.applied
-        this.state = { ...this.state, applied: null }
-        writeState(this.file, this.state)
         const { message, errors } = explain(err)
-        this.reporter.event('rejected', {
-          version: bad.version,
-          key: bad.key,
-          reason: 'invalid',
-          message: `the stored document no longer applies (${message}); starting with the local configuration`,
-          errors
-        })
+        for (const d of this.inForce())
+          this.report('rejected', {
+            version: d.version,
+            key: d.key,
+            reason: 'invalid',
+            message: `the stored layers no longer apply (${message}); starting with the local configuration`,
+            errors
+          })
+        this.state = { ...this.state, layers: {} }
+        this.trees.clear()
+        writeState(this.file, this.state)
         log.error(
-          { code: 'HF_ERR_REMOTE_REJECTED', version: bad.version, err: message },
+          { code: 'HF_ERR_REMOTE_REJECTED', err: message },
           'stored remote configuration no longer applies; local configuration used'
         )
       }
@@ -154,25 +156,29 @@ export class RemoteConfig {
 
   /** Where the configuration in force came from, for the status page. */
   info(): ConfigInfo {
-    const a = this.state.applied
-    if (a === null) return { source: this.o.localSource, version: null }
-    return {
-      source: `remote document (key ${a.key}${this.state.pending !== null ? ', awaiting confirmation' : ''})`,
-      version: a.version
-    }
+    const top = this.top()
+    if (top === null) return { source: this.o.localSource, version: null }
+    const awaiting = this.state.pending !== null ? ', awaiting confirmation' : ''
+    const layers = this.inForce()
+      .map(d => `${d.key} v${d.version}`)
+      .join(' < ')
+    return { source: `remote document (key ${top.key}${awaiting}; layers ${layers})`, version: top.version }
   }
 
   start(run: RunningParts): void {
     this.run = run
     const kafka = run.holder.current.kafka
+    this.followed = kafka
     this.reporter.use(kafka)
+    const relevant = new Set(this.order)
     this.watcher = new ConfigWatcher(
       {
         gatewayId: this.gatewayId,
         topic: this.o.local.remote.configTopic,
+        relevant: key => relevant.has(key),
         log: this.o.log,
         caughtUp: latest => this.enqueue(() => this.caughtUp(latest)),
-        message: (key, value) => this.enqueue(() => this.live(key, value))
+        message: (key, value) => this.enqueue(() => this.arrived(key, value))
       },
       kafka
     )
@@ -192,186 +198,249 @@ export class RemoteConfig {
       .catch(err => this.o.log.error({ code: 'HF_ERR_REMOTE', err: describe(err) }, 'remote configuration step failed'))
   }
 
+  /** Documents in force, lowest layer first. */
+  private inForce(layers: Record<string, StoredDocument> = this.state.layers): StoredDocument[] {
+    return this.order.filter(k => layers[k] !== undefined).map(k => layers[k]!)
+  }
+
+  private top(): StoredDocument | null {
+    return this.inForce().at(-1) ?? null
+  }
+
   private configSummary(): Record<string, unknown> {
-    const a = this.state.applied
+    const top = this.top()
+    const p = this.state.pending
     return {
-      version: a?.version ?? null,
-      key: a?.key ?? null,
-      state: a === null ? 'local' : this.state.pending !== null ? 'pending' : 'confirmed',
-      floor: this.state.floor
+      version: top?.version ?? null,
+      key: top?.key ?? null,
+      state: p !== null ? 'pending' : top === null ? 'local' : 'confirmed',
+      layers: layerList(this.inForce()),
+      groups: this.o.local.remote.groups,
+      pending: p === null ? null : { key: p.key, version: p.version, deadline: p.deadline },
+      overridden: this.overridden,
+      lastOutcome: this.lastOutcome
     }
   }
 
-  /** The effective configuration of a stored (signed) document, verified again. */
-  private configOf(d: StoredDocument): Readonly<Config> {
+  /** Verify a stored document again and return its config tree. */
+  private treeOf(d: StoredDocument): Record<string, unknown> {
+    const cached = this.trees.get(d.key)
+    if (cached !== undefined) return cached
     const v = verifyMessage(Buffer.from(d.wire, 'utf8'), this.keys)
-    if (!v.ok) throw new Error(`${v.reason}: ${v.message}`)
+    if (!v.ok) throw new Error(`${d.key} v${d.version}: ${v.reason}: ${v.message}`)
     const { doc, errors } = checkDocument(v.document)
     if (doc === null) throw configError(errors)
-    return effectiveConfig(this.inputs, doc.config).config
+    this.trees.set(d.key, doc.config)
+    return doc.config
   }
 
-  /** Does `value` hold a document signed by a trusted key and addressed to `key`? */
-  private claims(key: string, value: Buffer): boolean {
-    const v = verifyMessage(value, this.keys)
-    return v.ok && (v.document as { gatewayId?: unknown }).gatewayId === key
+  private layersOf(stored: Record<string, StoredDocument>, extra?: Layer): Layer[] {
+    return this.order.flatMap(k => {
+      if (extra?.key === k) return [extra]
+      const d = stored[k]
+      return d === undefined ? [] : [{ key: k, config: this.treeOf(d) }]
+    })
+  }
+
+  private configOfStored(stored: Record<string, StoredDocument>): Readonly<Config> {
+    const eff = effectiveConfig(this.inputs, this.layersOf(stored))
+    this.overridden = eff.overridden
+    return eff.config
   }
 
   private caughtUp(latest: Map<string, Buffer | null>): void {
-    this.latest = new Map(latest)
-    const own = latest.get(this.gatewayId) ?? null
-    const fleet = latest.get(FLEET_KEY) ?? null
-    // After a restart the topic is read again: what was handled before is not handled twice.
-    const fresh = (key: string, v: Buffer): boolean => this.state.seen[key] !== sha256(v)
-    this.ownKeyHeld =
-      own !== null &&
-      (fresh(this.gatewayId, own) ? this.consider(this.gatewayId, own) : this.claims(this.gatewayId, own))
-    if (!this.ownKeyHeld && fleet !== null && fresh(FLEET_KEY, fleet)) this.consider(FLEET_KEY, fleet)
+    // Lowest layer first; after a restart, what was handled before is not handled twice.
+    for (const key of this.order) {
+      if (!latest.has(key)) continue
+      const v = latest.get(key) ?? null
+      if (this.state.seen[key] !== (v === null ? TOMBSTONE : sha256(v))) this.wait(key, v)
+    }
+    this.drain()
   }
 
-  private live(key: string, value: Buffer | null): void {
-    this.latest.set(key, value)
-    if (key === this.gatewayId) {
-      if (value !== null) {
-        this.ownKeyHeld = this.consider(key, value)
-        if (this.ownKeyHeld) return
-      } else {
-        this.o.log.info({ key }, "this gateway's document was deleted from the config topic; the fleet default applies")
-      }
-      this.ownKeyHeld = false
-      const fleet = this.latest.get(FLEET_KEY) ?? null
-      if (fleet !== null && this.state.seen[FLEET_KEY] !== sha256(fleet)) this.consider(FLEET_KEY, fleet)
-      return
-    }
-    if (value === null) return
-    if (this.ownKeyHeld) {
-      this.o.log.info(
-        { version: versionOf(safeParse(value)?.document) },
-        'fleet default ignored: this gateway has its own document'
-      )
-      return
-    }
-    this.consider(key, value)
+  private arrived(key: string, value: Buffer | null): void {
+    this.wait(key, value)
+    this.drain()
   }
 
-  /** Verify, check and apply one document; rejections are reported. True when it is a signed document addressed to `key`. */
-  private consider(key: string, value: Buffer): boolean {
-    const { log } = this.o
-    this.state.seen[key] = sha256(value)
+  private wait(key: string, value: Buffer | null): void {
+    const before = this.waiting.get(key)
+    if (before != null) {
+      // Replaced before it was handled (a change awaited confirmation): still one outcome for it.
+      this.report('ignored', {
+        version: safeVersion(before),
+        key,
+        reason: 'replaced',
+        message: `a newer message under key ${key} arrived while an earlier change awaited confirmation; this one was not applied`
+      })
+    }
+    this.waiting.delete(key)
+    this.waiting.set(key, value)
+  }
+
+  /** Handle waiting messages until one starts a confirmation window. */
+  private drain(): void {
+    while (this.state.pending === null && !this.stopped && this.waiting.size > 0) {
+      const [key, value] = this.waiting.entries().next().value as [string, Buffer | null]
+      this.waiting.delete(key)
+      this.handle(key, value)
+    }
+  }
+
+  private handle(key: string, value: Buffer | null): void {
+    this.state.seen[key] = value === null ? TOMBSTONE : sha256(value)
+    if (value === null) {
+      const gone = this.state.layers[key]
+      if (gone === undefined) return writeState(this.file, this.state)
+      const next = { ...this.state.layers }
+      delete next[key]
+      this.change(key, null, next, CONFIRM_WINDOW_S.default, { deleted: true, deletedVersion: gone.version })
+      return
+    }
     const v = verifyMessage(value, this.keys)
-    if (!v.ok) {
-      this.reject(key, versionOf(v.document), v.reason, v.message)
-      return false
-    }
+    if (!v.ok) return this.reject(key, safeVersion(value), v.reason, v.message)
     const { doc, errors } = checkDocument(v.document)
-    if (doc === null) {
-      this.reject(key, versionOf(v.document), 'invalid', 'the document envelope is invalid', errors)
-      return false
-    }
-    if (doc.gatewayId !== key) {
-      this.reject(
+    if (doc === null) return this.reject(key, safeVersion(value), 'invalid', 'the document envelope is invalid', errors)
+    const target = layerKeyOf(doc)
+    if (target !== key)
+      return this.reject(
         key,
         doc.version,
         'wrong_gateway',
-        `the document is addressed to ${doc.gatewayId === FLEET_KEY ? 'the fleet (*)' : `gateway ${doc.gatewayId}`} but was published under key ${key}; this gateway is ${this.gatewayId}`
+        `the document is addressed to ${describeKey(target)} but was published under key ${key}; this gateway is ${this.gatewayId}`
       )
-      return false
-    }
-    if (doc.version <= this.state.floor) {
-      this.reject(
+    const floor = this.state.floors[key] ?? 0
+    if (doc.version <= floor)
+      return this.reject(
         key,
         doc.version,
         'not_newer',
-        `version ${doc.version} is not newer than version ${this.state.floor}, the newest applied so far (no replay, no downgrade)`
+        `version ${doc.version} is not newer than version ${floor}, the newest accepted on layer ${key} so far (no replay, no downgrade)`
       )
-      return true
-    }
-    const run = this.run!
-    let next: Readonly<Config>
-    let overridden: string[]
-    let swap: () => void
-    try {
-      ;({ config: next, overridden } = effectiveConfig(this.inputs, doc.config))
-      swap = run.parts.prepare(next, run.holder.current)
-    } catch (err) {
-      const { message, errors } = explain(err)
-      this.reject(key, doc.version, 'invalid', message, errors)
-      return true
-    }
-    this.commit(key, doc, value, v.keyId, next, overridden, swap)
-    log.info(
-      { version: doc.version, key, overridden, confirmWindowS: doc.confirmWindowS },
-      'remote configuration applied; awaiting uplink confirmation'
-    )
-    return true
-  }
-
-  private commit(
-    key: string,
-    doc: ConfigDocument,
-    value: Buffer,
-    keyId: string,
-    next: Readonly<Config>,
-    overridden: string[],
-    swap: () => void
-  ): void {
-    const run = this.run!
-    const prev = run.holder.current
-    const now = Date.now()
     const stored: StoredDocument = {
       key,
       version: doc.version,
       wire: value.toString('utf8'),
-      keyId,
-      appliedAt: new Date(now).toISOString()
+      keyId: v.keyId,
+      appliedAt: new Date().toISOString()
     }
-    // While one document awaits confirmation, the one to go back to stays the last confirmed one.
-    const previous = this.state.pending !== null ? this.state.previous : this.state.applied
-    const deadline = now + doc.confirmWindowS * 1000
+    const layer = { key, config: doc.config }
+    const all = this.layersOf(this.state.layers, layer)
+    const shadowed = supersededLeaves(layer, all, this.order)
+    const leaves = [...shadowed.keys()]
+    const allShadowed = leaves.length > 0 && leaves.length === leafPaths(doc.config).length
+    if (allShadowed) {
+      // Kept as the layer (it applies once the higher one goes), but it changes nothing now.
+      this.trees.set(key, doc.config)
+      this.state.layers = { ...this.state.layers, [key]: stored }
+      this.state.floors[key] = doc.version
+      writeState(this.file, this.state)
+      const by = [...new Set(shadowed.values())]
+      this.report('ignored', {
+        version: doc.version,
+        key,
+        keyId: v.keyId,
+        reason: 'superseded',
+        supersededBy: by,
+        message: `every field it sets is set by a higher layer (${by.map(describeKey).join(', ')}); kept, it applies when that layer goes`,
+        comment: doc.comment
+      })
+      return
+    }
+    this.change(
+      key,
+      stored,
+      { ...this.state.layers, [key]: stored },
+      doc.confirmWindowS,
+      {
+        keyId: v.keyId,
+        comment: doc.comment,
+        superseded: Object.fromEntries(shadowed)
+      },
+      doc.config
+    )
+  }
+
+  /** Apply a new set of layers (one key changed), or reject it as invalid; opens the confirmation window. */
+  private change(
+    key: string,
+    stored: StoredDocument | null,
+    next: Record<string, StoredDocument>,
+    windowS: number,
+    fields: Record<string, unknown>,
+    tree?: Record<string, unknown>
+  ): void {
+    const run = this.run!
+    const version = stored?.version ?? null
+    const previousTree = this.trees.get(key)
+    let config: Readonly<Config>
+    let overridden: string[]
+    let swap: () => void
+    try {
+      if (tree !== undefined) this.trees.set(key, tree)
+      else this.trees.delete(key)
+      ;({ config, overridden } = effectiveConfig(this.inputs, this.layersOf(next)))
+      swap = run.parts.prepare(config, run.holder.current)
+    } catch (err) {
+      if (previousTree !== undefined) this.trees.set(key, previousTree)
+      else this.trees.delete(key)
+      const { message, errors } = explain(err)
+      return this.reject(key, version, 'invalid', message, errors)
+    }
+    const prev = run.holder.current
+    const now = Date.now()
+    const deadline = now + windowS * 1000
     // On disk first: a crash between here and the swap restarts on the previous configuration.
     this.state = {
       ...this.state,
-      applied: stored,
-      previous,
-      floor: doc.version,
-      pending: { version: doc.version, since: stored.appliedAt, deadline: new Date(deadline).toISOString() }
+      layers: next,
+      previous: this.state.layers,
+      floors: stored !== null ? { ...this.state.floors, [key]: stored.version } : this.state.floors,
+      pending: { key, version, since: new Date(now).toISOString(), deadline: new Date(deadline).toISOString() }
     }
     writeState(this.file, this.state)
     swap()
-    run.holder.set(next, this.info())
-    this.reporter.event('applied', {
-      version: doc.version,
+    this.overridden = overridden
+    run.holder.set(config, this.info())
+    this.report('applied', {
+      version,
       key,
-      source: key === FLEET_KEY ? 'fleet' : 'gateway',
-      keyId,
-      confirmWindowS: doc.confirmWindowS,
-      previousVersion: previous?.version ?? null,
+      source: sourceOf(key),
+      confirmWindowS: windowS,
+      previousVersion: this.inForce(this.state.previous ?? {}).at(-1)?.version ?? null,
+      layers: layerList(this.inForce()),
       overridden,
-      changed: changedSections(prev, next),
-      comment: doc.comment
+      changed: changedSections(prev, config),
+      ...fields
     })
-    this.follow(prev, next)
-    void this.confirm(doc.version, deadline, doc.confirmWindowS)
+    this.o.log.info(
+      { version, key, overridden, confirmWindowS: windowS },
+      'remote configuration applied; awaiting uplink confirmation'
+    )
+    void this.confirm(key, version, deadline, windowS)
   }
 
-  /** The watcher and reporter use the uplink's settings: reconnect when they changed. */
-  private follow(prev: Readonly<Config>, next: Readonly<Config>): void {
-    if (!differs(prev, next, 'kafka')) return
+  /** The watcher and reporter follow the confirmed Kafka settings. */
+  private follow(next: Readonly<Config>): void {
+    if (this.followed === null || JSON.stringify(this.followed) === JSON.stringify(next.kafka)) return
+    this.followed = next.kafka
     this.watcher?.restart(next.kafka)
     this.reporter.use(next.kafka)
   }
 
   /** Ask the uplink until it answers (confirmed) or the window ends (rolled back). */
-  private async confirm(version: number, deadline: number, windowS: number): Promise<void> {
+  private async confirm(key: string, version: number | null, deadline: number, windowS: number): Promise<void> {
     const run = this.run!
+    const mine = (): boolean => this.state.pending?.key === key && this.state.pending.version === version
     let lastError = 'no answer yet'
-    while (!this.stopped && this.state.pending?.version === version) {
+    while (!this.stopped && mine()) {
       const left = deadline - Date.now()
       if (left <= 0) {
         this.enqueue(() =>
           this.rollback(
+            key,
             version,
-            `the uplink was not reachable within ${windowS} s of applying version ${version}: ${lastError}`
+            `the uplink was not reachable within ${windowS} s of applying ${changeName(key, version)}: ${lastError}`
           )
         )
         return
@@ -379,7 +448,7 @@ export class RemoteConfig {
       const started = Date.now()
       const r = await Promise.race([run.testUplink(), sleep(left).then(() => null)])
       if (r?.ok === true) {
-        this.enqueue(() => this.confirmed(version))
+        this.enqueue(() => this.confirmed(key, version))
         return
       }
       if (r !== null) lastError = r.error ?? 'failed'
@@ -387,50 +456,60 @@ export class RemoteConfig {
     }
   }
 
-  private confirmed(version: number): void {
-    if (this.state.pending?.version !== version) return
-    const since = Date.parse(this.state.pending.since)
+  private confirmed(key: string, version: number | null): void {
+    const p = this.state.pending
+    if (p?.key !== key || p.version !== version) return
     this.state = { ...this.state, pending: null, previous: null }
     writeState(this.file, this.state)
-    this.run!.holder.set(this.run!.holder.current, this.info())
-    this.reporter.event('confirmed', { version, key: this.state.applied?.key, afterMs: Date.now() - since })
-    this.o.log.info({ version }, 'remote configuration confirmed: the uplink answers')
+    const run = this.run!
+    run.holder.set(run.holder.current, this.info())
+    this.report('confirmed', {
+      version,
+      key,
+      layers: layerList(this.inForce()),
+      afterMs: Date.now() - Date.parse(p.since)
+    })
+    this.o.log.info({ key, version }, 'remote configuration confirmed: the uplink answers')
+    this.follow(run.holder.current)
+    this.drain()
   }
 
-  private rollback(version: number, message: string): void {
-    if (this.state.pending?.version !== version) return
+  private rollback(key: string, version: number | null, message: string): void {
+    const p = this.state.pending
+    if (p?.key !== key || p.version !== version) return
     const run = this.run!
-    const bad = this.state.applied!
-    const target = this.state.previous
+    const target = this.state.previous ?? {}
     let restore = this.o.local
-    if (target !== null) {
-      try {
-        restore = this.configOf(target)
-      } catch (err) {
-        this.o.log.error(
-          { code: 'HF_ERR_REMOTE_ROLLBACK', err: describe(err) },
-          'previous document no longer applies; restoring the local configuration'
-        )
-      }
+    let layers = target
+    try {
+      this.trees.delete(key)
+      restore = this.configOfStored(target)
+    } catch (err) {
+      layers = {}
+      this.overridden = []
+      this.o.log.error(
+        { code: 'HF_ERR_REMOTE_ROLLBACK', err: describe(err) },
+        'previous layers no longer apply; restoring the local configuration'
+      )
     }
-    const prev = run.holder.current
-    const swap = run.parts.prepare(restore, prev)
-    this.state = { ...this.state, applied: restore === this.o.local ? null : target, previous: null, pending: null }
+    const swap = run.parts.prepare(restore, run.holder.current)
+    this.state = { ...this.state, layers, previous: null, pending: null }
     writeState(this.file, this.state)
     swap()
     run.holder.set(restore, this.info())
-    this.reporter.event('rolled-back', {
+    this.report('rolled-back', {
       version,
-      key: bad.key,
-      restoredVersion: this.state.applied?.version ?? null,
+      key,
+      restoredVersion: this.top()?.version ?? null,
+      layers: layerList(this.inForce()),
       reason: 'uplink_unconfirmed',
       message
     })
     this.o.log.error(
-      { code: 'HF_ERR_REMOTE_ROLLBACK', version, restored: this.state.applied?.version ?? null, reason: message },
+      { code: 'HF_ERR_REMOTE_ROLLBACK', key, version, restored: this.top()?.version ?? null, reason: message },
       'remote configuration rolled back'
     )
-    this.follow(prev, restore)
+    this.drain()
   }
 
   private reject(
@@ -438,38 +517,39 @@ export class RemoteConfig {
     version: number | null,
     reason: RejectReason,
     message: string,
-    errors?: FieldError[]
+    errors?: ReturnType<typeof explain>['errors']
   ): void {
     writeState(this.file, this.state)
-    this.reporter.event('rejected', {
+    this.report('rejected', {
       version,
       key,
       reason,
       message,
       errors,
-      appliedVersion: this.state.applied?.version ?? null
+      appliedVersion: this.top()?.version ?? null,
+      layers: layerList(this.inForce())
     })
     this.o.log.warn(
       { code: 'HF_ERR_REMOTE_REJECTED', key, version, reason, err: message, errors },
       'remote configuration rejected'
     )
   }
-}
 
-function safeParse(b: Buffer): { document?: unknown } | null {
-  try {
-    return JSON.parse(b.toString('utf8')) as { document?: unknown }
-  } catch {
-    return null
+  private report(type: Outcome['type'], fields: Record<string, unknown>): void {
+    const e = this.reporter.event(type, fields)
+    this.lastOutcome = {
+      type,
+      key: String(fields.key),
+      version: (fields.version as number | null) ?? null,
+      reason: (fields.reason as string | undefined) ?? null,
+      message: (fields.message as string | undefined) ?? null,
+      at: e.at
+    }
   }
 }
 
-function explain(err: unknown): { message: string; errors?: FieldError[] } {
-  if (isHoldfastError(err, 'HF_ERR_CONFIG_INVALID')) {
-    const errors = err.details.errors as FieldError[]
-    return { message: `invalid configuration: ${errors.map(e => `${e.field}: ${e.message}`).join('; ')}`, errors }
-  }
-  return { message: describe(err) }
+function changeName(key: string, version: number | null): string {
+  return version === null ? `the removal of layer ${key}` : `version ${version} (${key})`
 }
 
 /** Top-level sections that differ, for the applied report. */

@@ -2,8 +2,7 @@
 import type { Config } from '../config/schema.js'
 import type { Counters } from '../metrics/counters.js'
 import type { Uplinker } from '../forward/producer.js'
-import type { UplinkView } from '../status/snapshot.js'
-import type { ReadingBuffer } from '../store/buffer.js'
+import type { StatusDocument } from '../status/document.js'
 import { differs } from './apply.js'
 import type { RunningParts } from './controller.js'
 import { heartbeatBuilder } from './heartbeat.js'
@@ -11,16 +10,14 @@ import type { ConfigHolder } from './holder.js'
 
 export interface GatewayParts {
   holder: ConfigHolder
-  startedMs: number
   counters: Counters
-  buffer: ReadingBuffer
+  /** The status page's document: the heartbeat is built from it. */
+  document: () => StatusDocument
   admission: { reconfigure: (next: Readonly<Config>) => () => void }
   forwarder: {
     reconfigure: (next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }) => void
     testUplink: () => Promise<{ ok: boolean; error?: string }>
-    view: () => UplinkView
   }
-  mqtt: () => { listening: boolean; connections: number }
   /** A Kafka link for the forwarder (createUplinker, wrapped so that closing it lets requests in flight finish). */
   newLink: (k: Config['kafka']) => Uplinker
 }
@@ -40,11 +37,8 @@ export function runningParts(p: GatewayParts): RunningParts {
     },
     testUplink: async () => await p.forwarder.testUplink(),
     heartbeat: heartbeatBuilder({
-      startedMs: p.startedMs,
       counters: p.counters,
-      buffer: p.buffer,
-      uplink: () => p.forwarder.view(),
-      mqtt: p.mqtt,
+      document: p.document,
       config: () => p.holder.current
     })
   }

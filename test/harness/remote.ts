@@ -1,8 +1,10 @@
 /** Remote configuration in tests: operator keys, signed documents, the config topic and the status topic of a real broker. */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Consumer } from 'kafkajs'
+import { GatewayProcess, type GatewayOptions } from './gateway.js'
 import type { KafkaBroker } from './kafka.js'
 import { publicKeyText, signDocument } from '../../src/remote-config/verify.js'
 
@@ -160,5 +162,64 @@ export function uplinkSettings(
   return {
     kafka: { brokers: kafka.brokers, topic, requestTimeoutMs: 2000, ...kafkaExtra },
     uplink: { backoffMaxMs: 1000, probeIntervalMs: 1000 }
+  }
+}
+
+export interface RemoteSetup {
+  dir: string
+  /** Telemetry topic. */
+  topic: string
+  configTopic: string
+  status: StatusTopic
+  /** The gateway config file (remote configuration on). */
+  file: string
+  gw: GatewayProcess
+  /** Stop the gateway and close the status reader. */
+  close: () => Promise<void>
+}
+
+/**
+ * The set-up every remote-config test shares: a temp dir, a telemetry topic, a compacted config
+ * topic (unless `createConfigTopic: false`), a status topic being read, and a gateway started
+ * with remote configuration on.
+ */
+export async function startRemoteGateway(
+  kafka: KafkaBroker,
+  o: {
+    name: string
+    key: OperatorKey
+    partitions?: number
+    createConfigTopic?: boolean
+    extra?: Record<string, unknown>
+    gateway?: Omit<GatewayOptions, 'args'>
+    args?: string[]
+  }
+): Promise<RemoteSetup> {
+  const dir = mkdtempSync(join(tmpdir(), `hf-rc-${o.name}-`))
+  const topic = topicName('telemetry')
+  const configTopic = topicName('config')
+  await createTopic(kafka, topic, { partitions: o.partitions ?? 1 })
+  if (o.createConfigTopic !== false) await createTopic(kafka, configTopic, { compact: true })
+  const status = await StatusTopic.open(kafka, topicName('status'))
+  const file = remoteConfigFile(dir, {
+    kafka,
+    topic,
+    configTopic,
+    statusTopic: status.topic,
+    key: o.key,
+    extra: o.extra
+  })
+  const gw = await GatewayProcess.start({ ...o.gateway, args: ['--config', file, ...(o.args ?? [])] })
+  return {
+    dir,
+    topic,
+    configTopic,
+    status,
+    file,
+    gw,
+    close: async () => {
+      await gw.stop()
+      await status.close()
+    }
   }
 }
