@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { ConfigResourceTypes, type Kafka } from 'kafkajs'
+import kafkajs, { type Kafka } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import { HoldfastError, isHoldfastError } from '../errors.js'
 import { describe, withTimeout } from '../kafka/client.js'
@@ -86,7 +86,7 @@ export async function topicFacts(client: Kafka, k: Config['kafka'], topic: strin
         admin.describeConfigs({
           resources: [
             {
-              type: ConfigResourceTypes.TOPIC,
+              type: kafkajs.ConfigResourceTypes.TOPIC,
               name: topic,
               configNames: ['max.message.bytes', 'cleanup.policy']
             }

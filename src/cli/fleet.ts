@@ -282,7 +282,11 @@ async function push(positionals: string[], flags: Flags): Promise<void> {
 }
 
 /** Status topic reports and config topic layers, read once. */
-async function readFleet(flags: Flags): Promise<{ reports: Report[]; desired: ReturnType<typeof desiredLayers> }> {
+async function readFleet(
+  flags: Flags
+): Promise<{ reports: Report[]; desired: ReturnType<typeof desiredLayers>; readAtMs: number }> {
+  // Ages are taken from when the read started: the topic is read up to its end as of then.
+  const readAtMs = Date.now()
   const kafka = kafkaSettings(flags, usage)
   const statusTopic = str(flags, 'topic') ?? STATUS_TOPIC
   const configTopic = str(flags, 'config-topic') ?? CONFIG_TOPIC
@@ -313,7 +317,7 @@ async function readFleet(flags: Flags): Promise<{ reports: Report[]; desired: Re
         : `topic ${statusTopic}: ${foreign} of ${st.messages.length} messages are not Holdfast reports: it does not look like a Holdfast status topic; check --topic`
     )
   const ct = await readTopic(client, kafka, configTopic, idleMs)
-  return { reports, desired: desiredLayers(ct.messages) }
+  return { reports, desired: desiredLayers(ct.messages), readAtMs }
 }
 
 /** --rollout VERSION (with --gateway/--group, or the key that holds it) or --rollout SIGNED.json. */
@@ -358,8 +362,8 @@ async function status(positionals: string[], flags: Flags): Promise<void> {
   const intervalMs = Number(str(flags, 'interval-s') ?? 2) * 1000
   const maxRounds = Number(str(flags, 'max-rounds') ?? Number.POSITIVE_INFINITY)
   for (let round = 1; ; round++) {
-    const { reports, desired } = await readFleet(flags)
-    const rows = gatewayRows(reports, desired, Date.now())
+    const { reports, desired, readAtMs } = await readFleet(flags)
+    const rows = gatewayRows(reports, desired, readAtMs)
     const target = rolloutTarget(flags, desired)
     let finished = true
     if (target !== undefined) {
