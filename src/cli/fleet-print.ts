@@ -23,7 +23,8 @@ function layers(list: ReadonlyArray<{ key: string; version: number | null }>, ga
 
 function outcome(e: Report | null): string {
   if (e === null) return '-'
-  const what = e.version === null || e.version === undefined ? (e.deleted === true ? 'delete' : '?') : `v${e.version}`
+  // A change without a version is the removal of a layer.
+  const what = e.version === null || e.version === undefined ? 'delete' : `v${e.version}`
   const reason = typeof e.reason === 'string' ? ` (${e.reason})` : ''
   return `${e.type} ${e.key ?? ''} ${what}${reason}`.replace(/\s+/g, ' ')
 }
