@@ -165,6 +165,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
       counters,
       document: () => http!.statusDocument(),
       admission,
+      aggregation,
       forwarder,
       newLink
     })

@@ -195,6 +195,44 @@ test('a refused override does not block a later fleet default', async () => {
   assert.equal((await apiStatus('gw-2')).store.maxBytes, 32 * MiB)
 })
 
+test('aggregation rules, priority classes, the uplink budget and retention are applied live; a restart-only setting is refused as such', async () => {
+  await pushFile(
+    await sign(['--gateway', 'gw-1'], 2, {
+      aggregate: { rules: { temps: { topics: ['devices/+/telemetry/temp'], mode: 'rollup', windowMs: 5000 } } },
+      priority: {
+        classes: {
+          alarm: { topics: ['devices/+/alarm/#'], priority: 3, exempt: true },
+          bulk: { topics: ['#'], priority: 0, holdAt: 0.9 }
+        }
+      },
+      budget: { bytesPerDay: 50 * MiB },
+      store: { retainMs: 60_000, compactAt: 0.8 }
+    })
+  )
+  const applied = await outcome('gw-1', 'applied', 'gw-1', 2)
+  assert.deepEqual([...applied.changed].sort(), ['aggregate', 'budget', 'priority', 'store'])
+  await outcome('gw-1', 'confirmed', 'gw-1', 2)
+  const st = await apiStatus('gw-1')
+  assert.equal(st.aggregation.rules, 1, 'the new rollup rule is in force')
+  assert.equal(st.aggregation.kept.retainMs, 60_000, 'retention changed live')
+  assert.equal(st.budget.enabled, true, 'the uplink budget is on')
+  assert.equal(st.budget.day.budgetBytes, 50 * MiB)
+  assert.deepEqual(
+    st.budget.classes.map((c: { name: string; priority: number }) => `${c.name}:${c.priority}`),
+    ['alarm:3', 'bulk:0'],
+    'the forwarder took the new classes'
+  )
+  assert.equal(st.store.maxBytes, 32 * MiB, "the fleet's store.maxBytes still applies under gw-1's own layer")
+
+  await pushFile(await sign(['--gateway', 'gw-1'], 3, { mqtt: { port: 1999 } }, ['--no-check']))
+  const refused = await outcome('gw-1', 'rejected', 'gw-1', 3)
+  assert.equal(refused.reason, 'invalid')
+  assert.match(
+    refused.errors.map((e: { field: string; message: string }) => `${e.field}: ${e.message}`).join('\n'),
+    /mqtt\.port: .*takes effect only at start/
+  )
+})
+
 test('a group document reaches only its group; a fleet field a group sets is reported as superseded', async () => {
   const group = await sign(['--group', 'site=plant-7'], 1, { store: { maxBytes: 48 * MiB } })
   await pushFile(group)

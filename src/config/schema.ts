@@ -611,6 +611,44 @@ export const schema = {
 } as const satisfies SectionSpec
 
 /** Typed view of a validated configuration. Mirrors `schema`. */
+/**
+ * Settings a remote document cannot change while the gateway runs, and why (a path covers what is
+ * under it). Every other setting is applied live by remote configuration (src/remote-config).
+ * `restart`: taken only at start — listeners, the buffer's open mode, the status page; `local`: the
+ * box's identity, its files and secrets, and its trust in operators, never set remotely; `live`
+ * marks the exceptions inside a marked section.
+ */
+export type RemoteMark = 'live' | 'restart' | 'local'
+export const NOT_LIVE: Readonly<Record<string, RemoteMark>> = {
+  gatewayId: 'local',
+  dataDir: 'local',
+  logLevel: 'restart',
+  mqtt: 'restart',
+  'mqtt.allowAnonymous': 'local',
+  'mqtt.tls': 'local',
+  'mqtt.authFailuresPerMin': 'live',
+  'mqtt.authFailureBurst': 'live',
+  'mqtt.maxSubscriptionsPerClient': 'live',
+  'mqtt.maxRetainedPerClient': 'live',
+  http: 'restart',
+  'store.synchronous': 'restart',
+  'store.commitWindowMs': 'restart',
+  status: 'restart',
+  'status.passwordHash': 'local',
+  'status.metricsToken': 'local',
+  remote: 'local'
+}
+
+/** How a setting takes a remote change: `live`, or the NOT_LIVE mark of its nearest marked path. */
+export function remoteMark(path: string): RemoteMark {
+  const keys = path.split('.')
+  for (let i = keys.length; i > 0; i--) {
+    const m = NOT_LIVE[keys.slice(0, i).join('.')]
+    if (m !== undefined) return m
+  }
+  return 'live'
+}
+
 export interface Config {
   gatewayId: string
   dataDir: string

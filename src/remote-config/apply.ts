@@ -8,37 +8,18 @@
  * field by field. The environment and flags still win, so per-box secrets and a technician's
  * override stay local; such shadowed fields are reported (`overridden`).
  *
- * A document may set only settings the running parts take live (LIVE_SETTINGS). The rest —
- * gateway id, data dir, listeners, TLS files, the status page, remote.* itself — belong to the
- * box: a document that sets them is rejected with one error per field.
+ * A document may set every setting the running parts take live; the schema marks the others
+ * (NOT_LIVE: `restart` — listeners, the status page, the buffer's open mode; `local` — gateway id,
+ * data dir, TLS files, remote.* itself): a document that sets one is rejected with one error per field.
  */
 import { readFileSync } from 'node:fs'
 import { configError, LEAVES, loadConfig, type FieldError } from '../config/load.js'
-import { isField, schema, type Config, type SectionSpec } from '../config/schema.js'
+import { isField, remoteMark, schema, type Config, type SectionSpec } from '../config/schema.js'
 import { isHoldfastError } from '../errors.js'
 import { isObject, type Layer, mergeLayers, withoutNulls } from './layers.js'
 
-/**
- * Settings a document may set (a path or a whole section). Each is taken live by admission
- * (devices, apps, quotas, login and subscription limits, the disk budget) or by the forwarder
- * (Kafka link, batching, backoff).
- */
-export const LIVE_SETTINGS: readonly string[] = [
-  'mqtt.authFailuresPerMin',
-  'mqtt.authFailureBurst',
-  'mqtt.maxSubscriptionsPerClient',
-  'mqtt.maxRetainedPerClient',
-  'store.maxBytes',
-  'store.minFreeBytes',
-  'quota',
-  'devices',
-  'apps',
-  'kafka',
-  'batch',
-  'uplink'
-]
-
-export const isLive = (path: string): boolean => LIVE_SETTINGS.some(p => path === p || path.startsWith(p + '.'))
+/** May a document set this setting (a leaf path)? Marked in the schema (NOT_LIVE): everything else is live. */
+export const isLive = (path: string): boolean => remoteMark(path) === 'live'
 
 /** What the local configuration was built from (the start's flags, environment and file). */
 export interface LocalInputs {
@@ -91,7 +72,10 @@ export function localSettingErrors(config: Record<string, unknown>): FieldError[
     .map(p => ({
       field: p,
       source: 'document',
-      message: 'is a local setting of the gateway (set in its own configuration; not changed remotely)'
+      message:
+        remoteMark(p) === 'restart'
+          ? "is a local setting of the gateway: it takes effect only at start (marked restart in the schema), so set it in the box's own configuration"
+          : 'is a local setting of the gateway (set in its own configuration; not changed remotely)'
     }))
 }
 

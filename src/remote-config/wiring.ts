@@ -1,6 +1,8 @@
 /** How the composition root (src/main.ts) hands the running parts to remote configuration. */
 import type { Config } from '../config/schema.js'
 import type { Counters } from '../metrics/counters.js'
+import type { Aggregation } from '../aggregate/setup.js'
+import type { Forwarder } from '../forward/forwarder.js'
 import type { Uplinker } from '../forward/producer.js'
 import type { StatusDocument } from '../status/document.js'
 import { differs } from './apply.js'
@@ -14,10 +16,9 @@ export interface GatewayParts {
   /** The status page's document: the heartbeat is built from it. */
   document: () => StatusDocument
   admission: { reconfigure: (next: Readonly<Config>) => () => void }
-  forwarder: {
-    reconfigure: (next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }) => void
-    testUplink: () => Promise<{ ok: boolean; error?: string }>
-  }
+  /** Rollup rules, priority classes, uplink budget, retention, compaction threshold. */
+  aggregation: Pick<Aggregation, 'reconfigure' | 'classes' | 'budget'>
+  forwarder: Pick<Forwarder, 'reconfigure' | 'testUplink'>
   /** A Kafka link for the forwarder (createUplinker, wrapped so that closing it lets requests in flight finish). */
   newLink: (k: Config['kafka']) => Uplinker
 }
@@ -28,10 +29,18 @@ export function runningParts(p: GatewayParts): RunningParts {
     parts: {
       prepare: (next, prev) => {
         const swapAdmission = p.admission.reconfigure(next)
+        const swapAggregation = p.aggregation.reconfigure(next)
         const link = differs(prev, next, 'kafka') ? p.newLink(next.kafka) : undefined
+        const lanes = differs(prev, next, 'priority') || differs(prev, next, 'budget')
         return () => {
+          swapAggregation()
           swapAdmission()
-          p.forwarder.reconfigure({ link, batch: next.batch, uplink: next.uplink })
+          p.forwarder.reconfigure({
+            link,
+            batch: next.batch,
+            uplink: next.uplink,
+            ...(lanes ? { classes: p.aggregation.classes, budget: p.aggregation.budget } : {})
+          })
         }
       }
     },

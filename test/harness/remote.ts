@@ -6,6 +6,9 @@ import { join } from 'node:path'
 import type { Consumer } from 'kafkajs'
 import { GatewayProcess, type GatewayOptions } from './gateway.js'
 import type { KafkaBroker } from './kafka.js'
+import { sleep, waitFor } from './wait.js'
+
+export { sleep, waitFor }
 import { publicKeyText, signDocument } from '../../src/remote-config/verify.js'
 
 export interface OperatorKey {
@@ -21,9 +24,6 @@ export function operatorKey(): OperatorKey {
 export function signed(key: OperatorKey, document: Record<string, unknown>): Buffer {
   return Buffer.from(JSON.stringify(signDocument(document, key.privateKey)))
 }
-
-import { sleep, waitFor } from './wait.js'
-export { sleep, waitFor }
 
 let n = 0
 export const topicName = (what: string): string => `rc-${what}-${Date.now()}-${n++}`
@@ -47,6 +47,18 @@ export async function createTopic(
       ],
       waitForLeaders: true
     })
+  } catch (err) {
+    // On a loaded machine the leader wait can see the new topic's metadata late
+    // (UNKNOWN_TOPIC_OR_PARTITION): the topic was created; wait until its leaders are known.
+    if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err
+    await waitFor(
+      `leaders of ${topic}`,
+      async () => {
+        const m = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null)
+        return m?.topics[0]?.partitions.every(p => p.leader >= 0) === true
+      },
+      30_000
+    )
   } finally {
     await admin.disconnect()
   }
