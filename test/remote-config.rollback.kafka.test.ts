@@ -69,7 +69,7 @@ test('a document that cuts the uplink (wrong SASL password) is rolled back withi
     assert.ok(afterS >= WINDOW_S - 0.5 && afterS <= WINDOW_S + 3, `rolled back when the window ended (${afterS} s)`)
     assert.equal(rolled.reason, 'uplink_unconfirmed')
     assert.equal(rolled.restoredVersion, null, 'back to the local configuration')
-    assert.match(rolled.message!, /not reachable within 8 s of applying version 7: .*(SASL|auth)/i)
+    assert.match(rolled.message!, /not reachable within 8 s of applying version 7 \(test-gw\): .*(SASL|auth)/i)
     assert.ok(!JSON.stringify(status.reports).includes('wrong-password'), 'the password is never reported')
 
     const st = await waitFor('uplink connected again', async () => {
