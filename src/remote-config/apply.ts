@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs'
 import { configError, LEAVES, loadConfig, type FieldError } from '../config/load.js'
 import { isField, remoteMark, schema, type Config, type SectionSpec } from '../config/schema.js'
 import { isHoldfastError } from '../errors.js'
-import { isObject, type Layer, mergeLayers, withoutNulls } from './layers.js'
+import { getPath, isObject } from '../config/tree.js'
+import { type Layer, mergeLayers, withoutNulls } from './layers.js'
 
 /** May a document set this setting (a leaf path)? Marked in the schema (NOT_LIVE): everything else is live. */
 export const isLive = (path: string): boolean => remoteMark(path) === 'live'
@@ -117,9 +118,6 @@ export function effectiveConfig(
   const overridden = [...set].filter(p => /^(env|flag) /.test(sources[p] ?? '')).sort()
   return { config: loaded.config, overridden, origin }
 }
-
-const getPath = (o: Record<string, unknown>, path: string): unknown =>
-  path.split('.').reduce<unknown>((cur, k) => (isObject(cur) ? cur[k] : undefined), o)
 
 /** True when two configs differ at `path` (a leaf or a whole section). */
 export function differs(a: Readonly<Config>, b: Readonly<Config>, path: string): boolean {

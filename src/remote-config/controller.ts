@@ -28,7 +28,7 @@ import { differs, effectiveConfig, readLocalInputs, type LiveParts, type LocalIn
 import { checkDocument, CONFIRM_WINDOW_S, describeKey, layerKeyOf } from './document.js'
 import type { ConfigHolder, ConfigInfo } from './holder.js'
 import { type Layer, layerOrder, leafPaths, supersededLeaves } from './layers.js'
-import { explain, layerList, type Outcome, type RejectReason, safeVersion, sourceOf } from './outcome.js'
+import { explain, layerList, type Outcome, type DocumentRejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
 import { readState, statePath, writeState, type RemoteState, type StoredDocument } from './store.js'
 import { loadTrustedKeys, verifyMessage, type TrustedKey } from './verify.js'
@@ -515,7 +515,7 @@ export class RemoteConfig {
   private reject(
     key: string,
     version: number | null,
-    reason: RejectReason,
+    reason: DocumentRejectReason,
     message: string,
     errors?: ReturnType<typeof explain>['errors']
   ): void {

@@ -12,6 +12,8 @@
  * and key order do not matter, and what is verified is exactly the parsed object that is applied.
  */
 import type { FieldError } from '../config/load.js'
+import { SHORT_ID } from '../config/schema.js'
+import { isObject } from '../config/tree.js'
 
 /** The message key (and document gatewayId) of the fleet-wide default. */
 export const FLEET_KEY = '*'
@@ -43,8 +45,6 @@ export interface SignedDocument {
   signature: Signature
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
 /**
  * Canonical JSON: object keys sorted by UTF-16 code units, no whitespace, strings and numbers as
  * ECMAScript JSON.stringify writes them, arrays in order. `undefined` members are left out, as
@@ -62,7 +62,6 @@ export function canonicalJson(v: unknown): string {
 }
 
 const DOC_KEYS = new Set(['gatewayId', 'group', 'version', 'confirmWindowS', 'config', 'comment', 'issuedAt'])
-export const GATEWAY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 /** A group a gateway belongs to: `name=value`, e.g. `site=plant-7`, `hw=pi4`. */
 export const GROUP = /^[a-z][a-z0-9_-]{0,31}=[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 export const GROUP_PREFIX = 'group:'
@@ -95,7 +94,7 @@ export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] }
     if (typeof group !== 'string' || !GROUP.test(group))
       err('group', `must be name=value, e.g. site=plant-7 (got ${JSON.stringify(group)})`)
     if (gatewayId !== undefined) err('gatewayId', 'a document targets a gateway (or *) or a group, not both')
-  } else if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !GATEWAY_ID.test(gatewayId)))
+  } else if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !SHORT_ID.test(gatewayId)))
     err('gatewayId', `must be a gateway id or "${FLEET_KEY}" (got ${JSON.stringify(gatewayId)})`)
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
     err('version', `must be an integer from 1 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(version)})`)

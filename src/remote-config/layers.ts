@@ -8,10 +8,8 @@
  * Pure functions; the origin of every leaf is tracked so a report can say which layer a field
  * came from and which fields of a document a higher layer supersedes.
  */
+import { isObject } from '../config/tree.js'
 import { FLEET_KEY, GROUP_PREFIX } from './document.js'
-
-export const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Layer keys of a gateway, lowest first: `*`, `group:<g>` for each of its groups in order, its own id. */
 export function layerOrder(gatewayId: string, groups: readonly string[]): string[] {

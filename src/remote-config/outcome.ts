@@ -7,15 +7,10 @@ import { isHoldfastError } from '../errors.js'
 import { describe } from '../kafka/client.js'
 import { FLEET_KEY, GROUP_PREFIX } from './document.js'
 import type { StoredDocument } from './store.js'
+import type { SignatureRejectReason } from './verify.js'
 
-export type RejectReason =
-  | 'malformed'
-  | 'unsigned'
-  | 'untrusted_key'
-  | 'bad_signature'
-  | 'invalid'
-  | 'wrong_gateway'
-  | 'not_newer'
+/** Why a pushed document was not applied: its signature, or its content for this gateway. */
+export type DocumentRejectReason = SignatureRejectReason | 'invalid' | 'wrong_gateway' | 'not_newer'
 
 /** The last outcome, as the heartbeat carries it. */
 export interface Outcome {
