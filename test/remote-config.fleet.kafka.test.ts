@@ -291,8 +291,24 @@ test('fleet status shows pending during a confirmation window, the outcome after
   const row = during.find(r => r.gatewayId === 'gw-3')
   assert.equal(row.state, 'pending', JSON.stringify(row))
   assert.equal(row.pending.key, 'gw-3')
+  // The heartbeat carries the verdicts as codes and texts while the uplink is cut...
+  const sick = await status.heartbeat(
+    r => r.gatewayId === 'gw-3' && r.health.problems.some((p: { code: string }) => p.code.startsWith('uplink_')),
+    30_000
+  )
+  const problem = sick.health.problems.find((p: { code: string }) => p.code.startsWith('uplink_'))
+  assert.match(problem.text, /^Uplink (down|degraded) for /)
   const rolled = await outcome('gw-3', 'rolled-back', 'gw-3', 1, 40_000)
   assert.equal(rolled.reason, 'uplink_unconfirmed')
+  // ...and no longer once it is resolved.
+  await status.heartbeat(
+    r =>
+      r.gatewayId === 'gw-3' &&
+      Date.parse(r.at) > Date.parse(rolled.at) &&
+      r.uplink.state === 'connected' &&
+      !r.health.problems.some((p: { code: string }) => p.code.startsWith('uplink_')),
+    30_000
+  )
   const afterRows = await waitFor('gw-3 confirmed again', async () => {
     const rows = await fleetStatus()
     const r = rows.find(x => x.gatewayId === 'gw-3')

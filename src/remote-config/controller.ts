@@ -265,6 +265,9 @@ export class RemoteConfig {
 
   private wait(key: string, value: Buffer | null): void {
     const before = this.waiting.get(key)
+    // The same message again (the topic re-read after a reconnect): still one outcome for it.
+    if (before !== undefined && (before === value || (before !== null && value !== null && before.equals(value))))
+      return
     if (before != null) {
       // Replaced before it was handled (a change awaited confirmation): still one outcome for it.
       this.report('ignored', {
