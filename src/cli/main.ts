@@ -15,7 +15,7 @@ usage:
   holdfast devices add|rotate ID [--password-stdin] [--data-dir DIR]   set a device secret (printed if generated)
   holdfast devices remove ID | list [--json]                          in <dataDir>/credentials.json; a running gateway reloads it
   holdfast decode --brokers H:P --topic T [opts] | FILE... | -   batches → one JSON line per reading (decode --help)
-  holdfast fleet keygen|sign|push|status [...]   remote configuration for fleet operators (holdfast fleet help)
+  holdfast fleet keygen|sign|push|status|history [...]   remote configuration for fleet operators (holdfast fleet help)
   holdfast version
   holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
 

@@ -23,15 +23,18 @@ import { createHash } from 'node:crypto'
 import type { Config } from '../config/schema.js'
 import { configError } from '../config/load.js'
 import type { Logger } from '../log.js'
-import { describe, sleep } from '../kafka/client.js'
-import { differs, effectiveConfig, readLocalInputs, type LiveParts, type LocalInputs } from './apply.js'
-import { checkDocument, CONFIRM_WINDOW_S, describeKey, layerKeyOf } from './document.js'
+import { describe } from '../kafka/client.js'
+import { awaitUplink } from './confirm.js'
+import { differs, readLocalInputs, type LiveParts } from './apply.js'
+import { CONFIRM_WINDOW_S, describeKey } from './document.js'
 import type { ConfigHolder, ConfigInfo } from './holder.js'
-import { type Layer, layerOrder, leafPaths, supersededLeaves } from './layers.js'
+import { judge } from './judge.js'
+import { layerOrder } from './layers.js'
 import { explain, layerList, type Outcome, type DocumentRejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
-import { readState, statePath, writeState, type RemoteState, type StoredDocument } from './store.js'
-import { loadTrustedKeys, verifyMessage, type TrustedKey } from './verify.js'
+import { LayerState } from './layer-state.js'
+import { statePath, type StoredDocument } from './store.js'
+import { loadTrustedKeys, type TrustedKey } from './verify.js'
 import { ConfigWatcher } from './watcher.js'
 
 export interface RemoteOptions {
@@ -53,8 +56,6 @@ export interface RunningParts {
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const TOMBSTONE = 'tombstone'
-/** How often, within the confirmation window, the uplink is asked. */
-const CONFIRM_PROBE_MS = 1000
 
 export class RemoteConfig {
   /** The configuration to start with: what the stored layers give, or the local one. */
@@ -62,13 +63,9 @@ export class RemoteConfig {
   private readonly gatewayId: string
   /** Layer keys, lowest first. */
   private readonly order: string[]
-  private readonly file: string
   private readonly keys: TrustedKey[]
-  private readonly inputs: LocalInputs
   private readonly reporter: Reporter
-  private state: RemoteState
-  /** Parsed config trees of the layers in force (and of `previous` while pending). */
-  private trees = new Map<string, Record<string, unknown>>()
+  private readonly layers: LayerState
   private overridden: string[] = []
   private watcher: ConfigWatcher | null = null
   /** The Kafka settings the watcher and reporter use: the last confirmed ones. */
@@ -85,9 +82,8 @@ export class RemoteConfig {
     this.gatewayId = local.gatewayId
     this.order = layerOrder(local.gatewayId, local.remote.groups)
     this.keys = loadTrustedKeys(local.remote)
-    this.inputs = readLocalInputs(o.flags, o.env)
-    this.file = statePath(local.dataDir)
-    this.state = readState(this.file, local.gatewayId)
+    const inputs = readLocalInputs(o.flags, o.env)
+    this.layers = new LayerState(statePath(local.dataDir), local.gatewayId, this.order, this.keys, inputs)
     this.reporter = new Reporter({
       gatewayId: local.gatewayId,
       topic: local.remote.statusTopic,
@@ -96,20 +92,17 @@ export class RemoteConfig {
       heartbeat: () => ({ ...(this.run?.heartbeat() ?? {}), config: this.configSummary() }),
       log
     })
-    // Layers of keys this gateway no longer follows (a group left) are dropped.
-    for (const k of Object.keys(this.state.layers)) if (!this.order.includes(k)) delete this.state.layers[k]
-
-    const s = this.state
+    const s = this.layers.state
     if (s.pending !== null) {
       // Stopped or crashed before the change was confirmed: go back to the confirmed layers.
       const bad = s.pending
-      this.state = { ...s, layers: s.previous ?? {}, previous: null, pending: null }
-      writeState(this.file, this.state)
+      this.layers.state = { ...s, layers: s.previous ?? {}, previous: null, pending: null }
+      this.layers.save()
       this.report('rolled-back', {
         version: bad.version,
         key: bad.key,
-        restoredVersion: this.top()?.version ?? null,
-        layers: layerList(this.inForce()),
+        restoredVersion: this.layers.top()?.version ?? null,
+        layers: layerList(this.layers.inForce()),
         reason: 'restarted_unconfirmed',
         message: `the gateway restarted before ${changeName(bad.key, bad.version)} was confirmed; the confirmed configuration was restored`
       })
@@ -119,13 +112,13 @@ export class RemoteConfig {
       )
     }
     let boot = local
-    if (this.inForce().length > 0) {
+    if (this.layers.inForce().length > 0) {
       try {
-        boot = this.configOfStored(this.state.layers)
-        log.info({ layers: layerList(this.inForce()) }, 'starting with the applied remote configuration')
+        boot = this.configOfStored(this.layers.state.layers)
+        log.info({ layers: layerList(this.layers.inForce()) }, 'starting with the applied remote configuration')
       } catch (err) {
         const { message, errors } = explain(err)
-        for (const d of this.inForce())
+        for (const d of this.layers.inForce())
           this.report('rejected', {
             version: d.version,
             key: d.key,
@@ -133,9 +126,9 @@ export class RemoteConfig {
             message: `the stored layers no longer apply (${message}); starting with the local configuration`,
             errors
           })
-        this.state = { ...this.state, layers: {} }
-        this.trees.clear()
-        writeState(this.file, this.state)
+        this.layers.state = { ...this.layers.state, layers: {} }
+        this.layers.trees.clear()
+        this.layers.save()
         log.error(
           { code: 'HF_ERR_REMOTE_REJECTED', err: message },
           'stored remote configuration no longer applies; local configuration used'
@@ -156,10 +149,11 @@ export class RemoteConfig {
 
   /** Where the configuration in force came from, for the status page. */
   info(): ConfigInfo {
-    const top = this.top()
+    const top = this.layers.top()
     if (top === null) return { source: this.o.localSource, version: null }
-    const awaiting = this.state.pending !== null ? ', awaiting confirmation' : ''
-    const layers = this.inForce()
+    const awaiting = this.layers.state.pending !== null ? ', awaiting confirmation' : ''
+    const layers = this.layers
+      .inForce()
       .map(d => `${d.key} v${d.version}`)
       .join(' < ')
     return { source: `remote document (key ${top.key}${awaiting}; layers ${layers})`, version: top.version }
@@ -198,23 +192,14 @@ export class RemoteConfig {
       .catch(err => this.o.log.error({ code: 'HF_ERR_REMOTE', err: describe(err) }, 'remote configuration step failed'))
   }
 
-  /** Documents in force, lowest layer first. */
-  private inForce(layers: Record<string, StoredDocument> = this.state.layers): StoredDocument[] {
-    return this.order.filter(k => layers[k] !== undefined).map(k => layers[k]!)
-  }
-
-  private top(): StoredDocument | null {
-    return this.inForce().at(-1) ?? null
-  }
-
   private configSummary(): Record<string, unknown> {
-    const top = this.top()
-    const p = this.state.pending
+    const top = this.layers.top()
+    const p = this.layers.state.pending
     return {
       version: top?.version ?? null,
       key: top?.key ?? null,
       state: p !== null ? 'pending' : top === null ? 'local' : 'confirmed',
-      layers: layerList(this.inForce()),
+      layers: layerList(this.layers.inForce()),
       groups: this.o.local.remote.groups,
       pending: p === null ? null : { key: p.key, version: p.version, deadline: p.deadline },
       overridden: this.overridden,
@@ -222,28 +207,8 @@ export class RemoteConfig {
     }
   }
 
-  /** Verify a stored document again and return its config tree. */
-  private treeOf(d: StoredDocument): Record<string, unknown> {
-    const cached = this.trees.get(d.key)
-    if (cached !== undefined) return cached
-    const v = verifyMessage(Buffer.from(d.wire, 'utf8'), this.keys)
-    if (!v.ok) throw new Error(`${d.key} v${d.version}: ${v.reason}: ${v.message}`)
-    const { doc, errors } = checkDocument(v.document)
-    if (doc === null) throw configError(errors)
-    this.trees.set(d.key, doc.config)
-    return doc.config
-  }
-
-  private layersOf(stored: Record<string, StoredDocument>, extra?: Layer): Layer[] {
-    return this.order.flatMap(k => {
-      if (extra?.key === k) return [extra]
-      const d = stored[k]
-      return d === undefined ? [] : [{ key: k, config: this.treeOf(d) }]
-    })
-  }
-
   private configOfStored(stored: Record<string, StoredDocument>): Readonly<Config> {
-    const eff = effectiveConfig(this.inputs, this.layersOf(stored))
+    const eff = this.layers.effective(stored)
     this.overridden = eff.overridden
     return eff.config
   }
@@ -253,7 +218,7 @@ export class RemoteConfig {
     for (const key of this.order) {
       if (!latest.has(key)) continue
       const v = latest.get(key) ?? null
-      if (this.state.seen[key] !== (v === null ? TOMBSTONE : sha256(v))) this.wait(key, v)
+      if (this.layers.state.seen[key] !== (v === null ? TOMBSTONE : sha256(v))) this.wait(key, v)
     }
     this.drain()
   }
@@ -283,7 +248,7 @@ export class RemoteConfig {
 
   /** Handle waiting messages until one starts a confirmation window. */
   private drain(): void {
-    while (this.state.pending === null && !this.stopped && this.waiting.size > 0) {
+    while (this.layers.state.pending === null && !this.stopped && this.waiting.size > 0) {
       const [key, value] = this.waiting.entries().next().value as [string, Buffer | null]
       this.waiting.delete(key)
       this.handle(key, value)
@@ -291,76 +256,49 @@ export class RemoteConfig {
   }
 
   private handle(key: string, value: Buffer | null): void {
-    this.state.seen[key] = value === null ? TOMBSTONE : sha256(value)
+    this.layers.state.seen[key] = value === null ? TOMBSTONE : sha256(value)
     if (value === null) {
-      const gone = this.state.layers[key]
-      if (gone === undefined) return writeState(this.file, this.state)
-      const next = { ...this.state.layers }
+      const gone = this.layers.state.layers[key]
+      if (gone === undefined) return this.layers.save()
+      const next = { ...this.layers.state.layers }
       delete next[key]
       this.change(key, null, next, CONFIRM_WINDOW_S.default, { deleted: true, deletedVersion: gone.version })
       return
     }
-    const v = verifyMessage(value, this.keys)
-    if (!v.ok) return this.reject(key, safeVersion(value), v.reason, v.message)
-    const { doc, errors } = checkDocument(v.document)
-    if (doc === null) return this.reject(key, safeVersion(value), 'invalid', 'the document envelope is invalid', errors)
-    const target = layerKeyOf(doc)
-    if (target !== key)
-      return this.reject(
-        key,
-        doc.version,
-        'wrong_gateway',
-        `the document is addressed to ${describeKey(target)} but was published under key ${key}; this gateway is ${this.gatewayId}`
-      )
-    const floor = this.state.floors[key] ?? 0
-    if (doc.version <= floor)
-      return this.reject(
-        key,
-        doc.version,
-        'not_newer',
-        `version ${doc.version} is not newer than version ${floor}, the newest accepted on layer ${key} so far (no replay, no downgrade)`
-      )
-    const stored: StoredDocument = {
-      key,
-      version: doc.version,
-      wire: value.toString('utf8'),
-      keyId: v.keyId,
-      appliedAt: new Date().toISOString()
-    }
-    const layer = { key, config: doc.config }
-    const all = this.layersOf(this.state.layers, layer)
-    const shadowed = supersededLeaves(layer, all, this.order)
-    const leaves = [...shadowed.keys()]
-    const allShadowed = leaves.length > 0 && leaves.length === leafPaths(doc.config).length
-    if (allShadowed) {
+    const j = judge(key, value, {
+      gatewayId: this.gatewayId,
+      keys: this.keys,
+      floor: this.layers.state.floors[key] ?? 0,
+      order: this.order,
+      layersWith: layer => this.layers.layersOf(this.layers.state.layers, layer)
+    })
+    if (j.kind === 'reject') return this.reject(key, j.version, j.reason, j.message, j.errors)
+    const { stored } = j
+    if (j.kind === 'keep') {
       // Kept as the layer (it applies once the higher one goes), but it changes nothing now.
-      this.trees.set(key, doc.config)
-      this.state.layers = { ...this.state.layers, [key]: stored }
-      this.state.floors[key] = doc.version
-      writeState(this.file, this.state)
-      const by = [...new Set(shadowed.values())]
+      this.layers.trees.set(key, j.tree)
+      this.layers.state.layers = { ...this.layers.state.layers, [key]: stored }
+      this.layers.state.floors[key] = stored.version
+      this.layers.save()
+      const by = [...new Set(j.superseded.values())]
       this.report('ignored', {
-        version: doc.version,
+        version: stored.version,
         key,
-        keyId: v.keyId,
+        keyId: stored.keyId,
         reason: 'superseded',
         supersededBy: by,
         message: `every field it sets is set by a higher layer (${by.map(describeKey).join(', ')}); kept, it applies when that layer goes`,
-        comment: doc.comment
+        comment: j.comment
       })
       return
     }
     this.change(
       key,
       stored,
-      { ...this.state.layers, [key]: stored },
-      doc.confirmWindowS,
-      {
-        keyId: v.keyId,
-        comment: doc.comment,
-        superseded: Object.fromEntries(shadowed)
-      },
-      doc.config
+      { ...this.layers.state.layers, [key]: stored },
+      j.windowS,
+      { keyId: stored.keyId, comment: j.comment, superseded: Object.fromEntries(j.superseded) },
+      j.tree
     )
   }
 
@@ -375,18 +313,18 @@ export class RemoteConfig {
   ): void {
     const run = this.run!
     const version = stored?.version ?? null
-    const previousTree = this.trees.get(key)
+    const previousTree = this.layers.trees.get(key)
     let config: Readonly<Config>
     let overridden: string[]
     let swap: () => void
     try {
-      if (tree !== undefined) this.trees.set(key, tree)
-      else this.trees.delete(key)
-      ;({ config, overridden } = effectiveConfig(this.inputs, this.layersOf(next)))
+      if (tree !== undefined) this.layers.trees.set(key, tree)
+      else this.layers.trees.delete(key)
+      ;({ config, overridden } = this.layers.effective(next))
       swap = run.parts.prepare(config, run.holder.current)
     } catch (err) {
-      if (previousTree !== undefined) this.trees.set(key, previousTree)
-      else this.trees.delete(key)
+      if (previousTree !== undefined) this.layers.trees.set(key, previousTree)
+      else this.layers.trees.delete(key)
       const { message, errors } = explain(err)
       return this.reject(key, version, 'invalid', message, errors)
     }
@@ -394,14 +332,14 @@ export class RemoteConfig {
     const now = Date.now()
     const deadline = now + windowS * 1000
     // On disk first: a crash between here and the swap restarts on the previous configuration.
-    this.state = {
-      ...this.state,
+    this.layers.state = {
+      ...this.layers.state,
       layers: next,
-      previous: this.state.layers,
-      floors: stored !== null ? { ...this.state.floors, [key]: stored.version } : this.state.floors,
+      previous: this.layers.state.layers,
+      floors: stored !== null ? { ...this.layers.state.floors, [key]: stored.version } : this.layers.state.floors,
       pending: { key, version, since: new Date(now).toISOString(), deadline: new Date(deadline).toISOString() }
     }
-    writeState(this.file, this.state)
+    this.layers.save()
     swap()
     this.overridden = overridden
     run.holder.set(config, this.info())
@@ -410,8 +348,8 @@ export class RemoteConfig {
       key,
       source: sourceOf(key),
       confirmWindowS: windowS,
-      previousVersion: this.inForce(this.state.previous ?? {}).at(-1)?.version ?? null,
-      layers: layerList(this.inForce()),
+      previousVersion: this.layers.inForce(this.layers.state.previous ?? {}).at(-1)?.version ?? null,
+      layers: layerList(this.layers.inForce()),
       overridden,
       changed: changedSections(prev, config),
       ...fields
@@ -433,43 +371,32 @@ export class RemoteConfig {
 
   /** Ask the uplink until it answers (confirmed) or the window ends (rolled back). */
   private async confirm(key: string, version: number | null, deadline: number, windowS: number): Promise<void> {
-    const run = this.run!
-    const mine = (): boolean => this.state.pending?.key === key && this.state.pending.version === version
-    let lastError = 'no answer yet'
-    while (!this.stopped && mine()) {
-      const left = deadline - Date.now()
-      if (left <= 0) {
-        this.enqueue(() =>
-          this.rollback(
-            key,
-            version,
-            `the uplink was not reachable within ${windowS} s of applying ${changeName(key, version)}: ${lastError}`
-          )
+    const p = (): boolean =>
+      !this.stopped && this.layers.state.pending?.key === key && this.layers.state.pending.version === version
+    const r = await awaitUplink(this.run!.testUplink, deadline, p)
+    if (r === null) return
+    if (r.ok) this.enqueue(() => this.confirmed(key, version))
+    else
+      this.enqueue(() =>
+        this.rollback(
+          key,
+          version,
+          `the uplink was not reachable within ${windowS} s of applying ${changeName(key, version)}: ${r.lastError}`
         )
-        return
-      }
-      const started = Date.now()
-      const r = await Promise.race([run.testUplink(), sleep(left).then(() => null)])
-      if (r?.ok === true) {
-        this.enqueue(() => this.confirmed(key, version))
-        return
-      }
-      if (r !== null) lastError = r.error ?? 'failed'
-      await sleep(Math.max(0, Math.min(CONFIRM_PROBE_MS - (Date.now() - started), deadline - Date.now())))
-    }
+      )
   }
 
   private confirmed(key: string, version: number | null): void {
-    const p = this.state.pending
+    const p = this.layers.state.pending
     if (p?.key !== key || p.version !== version) return
-    this.state = { ...this.state, pending: null, previous: null }
-    writeState(this.file, this.state)
+    this.layers.state = { ...this.layers.state, pending: null, previous: null }
+    this.layers.save()
     const run = this.run!
     run.holder.set(run.holder.current, this.info())
     this.report('confirmed', {
       version,
       key,
-      layers: layerList(this.inForce()),
+      layers: layerList(this.layers.inForce()),
       afterMs: Date.now() - Date.parse(p.since)
     })
     this.o.log.info({ key, version }, 'remote configuration confirmed: the uplink answers')
@@ -478,14 +405,14 @@ export class RemoteConfig {
   }
 
   private rollback(key: string, version: number | null, message: string): void {
-    const p = this.state.pending
+    const p = this.layers.state.pending
     if (p?.key !== key || p.version !== version) return
     const run = this.run!
-    const target = this.state.previous ?? {}
+    const target = this.layers.state.previous ?? {}
     let restore = this.o.local
     let layers = target
     try {
-      this.trees.delete(key)
+      this.layers.trees.delete(key)
       restore = this.configOfStored(target)
     } catch (err) {
       layers = {}
@@ -496,20 +423,20 @@ export class RemoteConfig {
       )
     }
     const swap = run.parts.prepare(restore, run.holder.current)
-    this.state = { ...this.state, layers, previous: null, pending: null }
-    writeState(this.file, this.state)
+    this.layers.state = { ...this.layers.state, layers, previous: null, pending: null }
+    this.layers.save()
     swap()
     run.holder.set(restore, this.info())
     this.report('rolled-back', {
       version,
       key,
-      restoredVersion: this.top()?.version ?? null,
-      layers: layerList(this.inForce()),
+      restoredVersion: this.layers.top()?.version ?? null,
+      layers: layerList(this.layers.inForce()),
       reason: 'uplink_unconfirmed',
       message
     })
     this.o.log.error(
-      { code: 'HF_ERR_REMOTE_ROLLBACK', key, version, restored: this.top()?.version ?? null, reason: message },
+      { code: 'HF_ERR_REMOTE_ROLLBACK', key, version, restored: this.layers.top()?.version ?? null, reason: message },
       'remote configuration rolled back'
     )
     this.drain()
@@ -522,15 +449,15 @@ export class RemoteConfig {
     message: string,
     errors?: ReturnType<typeof explain>['errors']
   ): void {
-    writeState(this.file, this.state)
+    this.layers.save()
     this.report('rejected', {
       version,
       key,
       reason,
       message,
       errors,
-      appliedVersion: this.top()?.version ?? null,
-      layers: layerList(this.inForce())
+      appliedVersion: this.layers.top()?.version ?? null,
+      layers: layerList(this.layers.inForce())
     })
     this.o.log.warn(
       { code: 'HF_ERR_REMOTE_REJECTED', key, version, reason, err: message, errors },
