@@ -85,7 +85,7 @@ async function pushFile(file: string): Promise<void> {
   assert.equal(r.code, 0, r.stderr)
 }
 
-const outcome = async (id: string, type: string, key: string, version: number | null, timeoutMs = 30_000) =>
+const outcome = async (id: string, type: string, key: string, version: number | null, timeoutMs = 60_000) =>
   await status.event(
     `${id}: ${type} ${key} v${version}`,
     r => r.gatewayId === id && r.type === type && r.key === key && r.version === version,
@@ -118,7 +118,7 @@ async function apiStatus(id: string): Promise<any> {
 }
 
 test('gateways started before the config topic exists pick up the first fleet default within seconds; a rollout summary counts them', async () => {
-  for (const id of gws.keys()) await status.heartbeat(r => r.gatewayId === id && r.config.state === 'local')
+  for (const id of gws.keys()) await status.heartbeat(r => r.gatewayId === id && r.config.state === 'local', 90_000)
   const fleet1 = await sign(['--gateway', '*'], 1, {
     batch: { lingerMs: 40 },
     store: { maxBytes: 64 * MiB },

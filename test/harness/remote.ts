@@ -88,25 +88,43 @@ export interface Report {
 /** Everything on the status topic, as it arrives. */
 export class StatusTopic {
   readonly reports: Report[] = []
+  private consumer: Consumer | null = null
+  private closed = false
   private constructor(
-    private readonly consumer: Consumer,
+    private readonly kafka: KafkaBroker,
     readonly topic: string
   ) {}
 
   static async open(kafka: KafkaBroker, topic: string): Promise<StatusTopic> {
     await createTopic(kafka, topic, { partitions: 1 })
-    const consumer = kafka
+    const st = new StatusTopic(kafka, topic)
+    await st.follow()
+    return st
+  }
+
+  /**
+   * Read the topic from its beginning under a fresh group. If the consumer stops for good (a crash
+   * kafkajs does not restart, seen on a loaded machine), it starts over and the reports are re-read.
+   */
+  private async follow(): Promise<void> {
+    const consumer = this.kafka
       .client()
       .consumer({ groupId: `rc-status-${Date.now()}-${Math.random().toString(36).slice(2)}` })
-    const st = new StatusTopic(consumer, topic)
+    this.consumer = consumer
+    consumer.on(consumer.events.CRASH, e => {
+      if (e.payload.restart || this.closed) return
+      process.stdout.write(`# status topic reader crashed (${String(e.payload.error)}); reading it again\n`)
+      void consumer.disconnect().catch(() => {})
+      this.reports.length = 0
+      void this.follow().catch(err => process.stdout.write(`# status topic reader failed: ${String(err)}\n`))
+    })
     await consumer.connect()
-    await consumer.subscribe({ topic, fromBeginning: true })
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true })
     await consumer.run({
       eachMessage: async ({ message }) => {
-        st.reports.push(JSON.parse(message.value!.toString('utf8')))
+        if (this.consumer === consumer) this.reports.push(JSON.parse(message.value!.toString('utf8')))
       }
     })
-    return st
   }
 
   events(gatewayId = 'test-gw'): Report[] {
@@ -126,7 +144,8 @@ export class StatusTopic {
   }
 
   async close(): Promise<void> {
-    await this.consumer.disconnect()
+    this.closed = true
+    await this.consumer?.disconnect()
   }
 }
 
