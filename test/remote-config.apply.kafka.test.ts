@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, dedupe } from './harness/consume.js'
 import { operatorKey, push, signed, sleep, startRemoteGateway, uplinkSettings, waitFor } from './harness/remote.js'
@@ -11,7 +11,7 @@ import { hashSecret } from '../src/identity/secret.js'
 // A real Apache Kafka broker carries the telemetry, the config topic and the status topic.
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

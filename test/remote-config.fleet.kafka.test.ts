@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess, runCli } from './harness/gateway.js'
 import { createTopic, remoteConfigFile, type Report, sleep, StatusTopic, topicName, waitFor } from './harness/remote.js'
 import { hashSecret } from '../src/identity/secret.js'
@@ -27,7 +27,7 @@ const gws = new Map<string, GatewayProcess>()
 let brokers: string[]
 
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
   brokers = ['--brokers', kafka.brokers.join(',')]
   dir = mkdtempSync(join(tmpdir(), 'hf-rc-fleet-'))
   keyFile = join(dir, 'ops.key')

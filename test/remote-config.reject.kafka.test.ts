@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { operatorKey, push, signed, sleep, startRemoteGateway, uplinkSettings } from './harness/remote.js'
 
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

@@ -1,16 +1,16 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { consumeAll, createTopic } from './harness/consume.js'
 import { connectPacket, openRaw, publishPacket, type Raw } from './harness/mqtt-raw.js'
 import { readBuffer } from './harness/db.js'
 import { waitFor } from './harness/wait.js'
 
-// A real Apache Kafka broker (KRaft, single node, 127.0.0.1).
+// A real Apache Kafka broker (KRaft, single node, 127.0.0.1): the run's shared one under npm test.
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

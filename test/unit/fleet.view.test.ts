@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { desiredLayers, gatewayRows, rollout } from '../src/cli/fleet-view.js'
+import { desiredLayers, gatewayRows, rollout } from '../../src/cli/fleet-view.js'
 
 const msg = (key: string | null, value: unknown, ts = 0) => ({
   key,
