@@ -51,11 +51,11 @@ function prefill(dataDir: string): number {
     const d = i % DEVICES
     const payload = models[d]!.next((t += 10 / DEVICES))
     rawBytes += payload.length
-    buffer.append(
+    buffer.writer.append(
       { device: `dev-${d}`, topic: `devices/dev-${d}/telemetry`, payload, eventMs: eventTimeOf(payload), qos: 1 },
       () => {}
     )
-    if (i % 20_000 === 19_999) buffer.flush()
+    if (i % 20_000 === 19_999) buffer.writer.flush()
   }
   buffer.close()
   return rawBytes

@@ -1,7 +1,7 @@
 /** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { moveCheckpointsOffThread } from './store/db.js'
+import { moveCheckpointsOffThread, moveSyncOffThread } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
@@ -89,15 +89,26 @@ async function startLocked({
       { ...recovery },
       'buffer files were damaged: kept what could be read, the damaged files are in quarantine'
     )
-  const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
+  const walSync =
+    config.store.synchronous === 'full'
+      ? moveSyncOffThread(db, message =>
+          log.error({ code: 'HF_WARN_STORE_SYNC_INLINE', err: message }, 'WAL sync worker failed; syncing inline')
+        )
+      : null
+  const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync)
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
   )
   const counters = new Counters()
-  const backlog = buffer.usageTotal()
+  const backlog = buffer.usage.usageTotal()
   log.info(
-    { gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 },
+    {
+      gatewayId: config.gatewayId,
+      dataDir: config.dataDir,
+      backlog: backlog.readings,
+      nextSeq: buffer.writer.lastSeq() + 1
+    },
     'buffer open'
   )
   if (config.mqtt.allowAnonymous) {
@@ -149,6 +160,7 @@ async function startLocked({
   }
 
   try {
+    await walSync?.ready
     broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({
       host: config.http.host,
@@ -174,7 +186,7 @@ async function startLocked({
         config: () => holder.describe()
       },
       ready: () => {
-        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.lastCommitOk() }
+        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.writer.lastCommitOk() }
         return { ok: Object.values(checks).every(Boolean), checks }
       }
     })
@@ -187,7 +199,7 @@ async function startLocked({
   // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
   const clockTimer = setInterval(() => {
     if (!db.open) return
-    const c = buffer.clockTick()
+    const c = buffer.times.tick(buffer.writer.lastSeq())
     if (c !== null)
       log.warn(
         { code: 'HF_WARN_CLOCK_CORRECTED', ...c },

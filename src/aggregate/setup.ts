@@ -45,7 +45,7 @@ export function setupAggregation(o: {
     const rules = buildRules(config.aggregate.rules)
     // An unchanged budget keeps its object (and its projection since start).
     const same = prev !== undefined && JSON.stringify(prev.config.budget) === JSON.stringify(config.budget)
-    return { config, classes, rules, budget: same ? prev.budget : new UplinkBudget(config.budget, buffer) }
+    return { config, classes, rules, budget: same ? prev.budget : new UplinkBudget(config.budget, buffer.meta) }
   }
   const first = build(o.config)
   // What is in force; swapped whole by reconfigure.
@@ -56,8 +56,8 @@ export function setupAggregation(o: {
     priorityOf: topic => cur.classes.of(topic).priority,
     counters: o.counters
   })
-  buffer.setHook(aggregator)
-  buffer.setRetention(o.config.store.retainMs)
+  buffer.writer.setHook(aggregator)
+  buffer.retention.setRetention(o.config.store.retainMs)
   const withClassify = (c: ReturnType<typeof build>) => ({
     ...c,
     classify: createClassifier(c.rules, c.classes, c.config.store.retainMs),
@@ -67,11 +67,11 @@ export function setupAggregation(o: {
   let lastKeptSweep = 0
   const timer = setInterval(() => {
     const now = Date.now()
-    if (aggregator.due(now)) buffer.requestCommit()
+    if (aggregator.due(now)) buffer.writer.requestCommit()
     if (now - lastKeptSweep >= KEPT_SWEEP_MS) {
       lastKeptSweep = now
       try {
-        buffer.sweepKept(now)
+        buffer.retention.sweepKept(now)
       } catch (err) {
         o.log.warn({ err }, 'expiring kept readings failed; will retry')
       }
@@ -92,15 +92,17 @@ export function setupAggregation(o: {
       rules: Object.keys(cur.config.aggregate.rules).length,
       openWindows: aggregator.openWindows(),
       ...aggregator.totals,
-      kept: { ...buffer.keptTotal(), retainMs: cur.config.store.retainMs },
-      lanes: buffer.lanes().map(l => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
+      kept: { ...buffer.retention.keptTotal(), retainMs: cur.config.store.retainMs },
+      lanes: buffer.lanes
+        .list()
+        .map(l => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
     }),
     reconfigure: next => {
       const built = withClassify(build(next, cur))
       return () => {
         cur = built
         aggregator.setRules(built.rules)
-        buffer.setRetention(next.store.retainMs)
+        buffer.retention.setRetention(next.store.retainMs)
       }
     },
     stop: () => clearInterval(timer)

@@ -13,7 +13,7 @@
 import { deflateSync, inflateSync } from 'node:zlib'
 import { Encoder, Decoder } from 'cbor-x'
 import { HoldfastError } from '../errors.js'
-import type { StoredReading } from '../store/buffer.js'
+import type { StoredReading } from '../store/reading.js'
 
 export const FORMAT_VERSION = 1
 export const CONTENT_TYPE = 'application/vnd.holdfast.batch'
