@@ -12,6 +12,7 @@ unit=(
   dist/test/layout.dependencies.test.js
   dist/test/remote-config.document.test.js
   dist/test/status.health.test.js
+  dist/test/status.verdicts.test.js
 )
 # Only files that exist (a renamed file then runs with the process-level ones instead of failing the run).
 keep_existing() { for f in "$@"; do if [ -f "$f" ]; then printf '%s\n' "$f"; fi; done; }

@@ -297,7 +297,7 @@ test('fleet status shows pending during a confirmation window, the outcome after
     30_000
   )
   const problem = sick.health.problems.find((p: { code: string }) => p.code.startsWith('uplink_'))
-  assert.match(problem.text, /^Uplink (down|degraded) for /)
+  assert.match(problem.text, /^Uplink (down|unreliable) for /)
   const rolled = await outcome('gw-3', 'rolled-back', 'gw-3', 1, 40_000)
   assert.equal(rolled.reason, 'uplink_unconfirmed')
   // ...and no longer once it is resolved.

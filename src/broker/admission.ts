@@ -9,7 +9,7 @@
  * rate), admit-reading.ts (de-duplication, storage quotas, append), authorize-subscribe.ts,
  * sessions.ts (per-connection and per-device state), quota-status.ts (the status view).
  */
-import type { Client } from 'aedes'
+import type { AedesPublishPacket, Client } from 'aedes'
 import type { Classifier } from '../aggregate/classify.js'
 import type { Relief } from '../aggregate/pressure.js'
 import type { Config } from '../config/schema.js'
@@ -24,6 +24,7 @@ import { createAuthenticate } from './authenticate.js'
 import { createAuthorizePublish } from './authorize-publish.js'
 import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
+import { explicitlySubscribed } from './dollar-topics.js'
 import { quotaStatus } from './quota-status.js'
 import { Sessions } from './sessions.js'
 
@@ -88,6 +89,10 @@ export function createAdmission(opts: AdmissionOptions) {
     authorizePublish: createAuthorizePublish(ctx, createAdmitReading(ctx)),
     authorizeSubscribe: subscribe.authorizeSubscribe,
     unsubscribed: subscribe.unsubscribed,
+    /** aedes authorizeForward: a `$` topic reaches only subscriptions that name it explicitly. [MQTT-4.7.2-1] */
+    authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+      return packet.topic.charCodeAt(0) !== 36 || explicitlySubscribed(client, packet.topic) ? packet : null
+    },
     clientGone: (client: Client): void => sessions.gone(client),
 
     /** The device a connection speaks for (authenticated devices only). */

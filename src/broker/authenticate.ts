@@ -9,34 +9,39 @@ import { HoldfastError, type ErrorCode } from '../errors.js'
 import type { Account, Accounts } from '../identity/accounts.js'
 import { OPEN_ACL } from '../identity/acl.js'
 import { certIdentity } from '../identity/cert.js'
-import { SecretCache, verifySecret } from '../identity/secret.js'
 import type { RefusalReason } from '../metrics/counters.js'
-import { KeyedBuckets } from '../quota/keyed.js'
 import { ClientIds } from './client-ids.js'
 import { addressOf, type AdmissionContext } from './context.js'
+import { SecretChecker } from './secret-check.js'
 
 // CONNACK return codes. [MQTT-3.2.2.3]
 const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const BAD_CREDENTIALS = 4
 const NOT_AUTHORIZED = 5
-/**
- * scrypt checks queued or running at once (libuv runs 4 at a time, ~50 ms each). A whole fleet
- * reconnecting after a restart fits; past this, logins are refused with "server unavailable" and the
- * devices retry. Floods of wrong secrets are stopped earlier, per address (authFailuresPerMin).
- */
-const MAX_VERIFYING = 512
+/** Longest client id accepted, in UTF-8 bytes (MQTT 3.1.1 itself allows 65535). */
+export const MAX_CLIENT_ID_BYTES = 256
+/** Refusals that say nothing about the credentials. */
+const NOT_AUTH_FAILURES = new Set<RefusalReason>(['session_limit', 'auth_busy', 'client_id_taken', 'client_id_invalid'])
 
 export type AuthDone = (err: AuthenticateError | null, ok: boolean | null) => void
 
 export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   const { counters, log, sessions } = ctx
   const allowAnonymous = ctx.config().mqtt.allowAnonymous
-  const cache = new SecretCache()
   const clientIds = new ClientIds()
-  const failuresOf = (c: Readonly<Config>) => new KeyedBuckets(c.mqtt.authFailuresPerMin / 60, c.mqtt.authFailureBurst)
-  let authFailures = failuresOf(ctx.config())
-  let verifying = 0
+  const initial = ctx.config().mqtt
+  const checker = new SecretChecker(accounts, initial.authFailuresPerMin, initial.authFailureBurst)
+
+  /** True when `id` names a device or app, or is held by one (a live or persistent session). */
+  function belongsToAccount(id: string): boolean {
+    return (
+      clientIds.isOwned(id) ||
+      sessions.knows(id) ||
+      Object.hasOwn(ctx.config().devices, id) ||
+      accounts.lookup(id) !== undefined
+    )
+  }
 
   function refuseLogin(
     client: Client,
@@ -47,7 +52,7 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
     fields: Record<string, unknown> = {}
   ): void {
     counters.refuse(reason)
-    if (reason !== 'session_limit' && reason !== 'auth_busy' && reason !== 'client_id_taken') counters.authFailures++
+    if (!NOT_AUTH_FAILURES.has(reason)) counters.authFailures++
     log.warn({ code, client: client.id, address: addressOf(client), ...fields }, 'client refused')
     done(
       Object.assign(new HoldfastError(code, undefined, fields), { returnCode }) as unknown as AuthenticateError,
@@ -86,6 +91,14 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
     password: Buffer | undefined,
     done: AuthDone
   ): void {
+    const idBytes = Buffer.byteLength(client.id)
+    if (idBytes > MAX_CLIENT_ID_BYTES) {
+      return refuseLogin(client, done, 'client_id_invalid', 'HF_ERR_CLIENT_ID_INVALID', IDENTIFIER_REJECTED, {
+        client: `${client.id.slice(0, 64)}…`,
+        bytes: idBytes,
+        limit: MAX_CLIENT_ID_BYTES
+      })
+    }
     const cert = certIdentity(client.conn)
     if (cert !== null && 'id' in cert) {
       if (username !== undefined && username !== cert.id) {
@@ -101,44 +114,41 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
       log.debug({ client: client.id, cert: cert.error, detail: cert.detail }, 'client certificate ignored')
     if (username === undefined) {
       if (allowAnonymous) {
+        // A provisioned identity's client id would hand its session (and queued commands) to anyone.
+        if (belongsToAccount(client.id)) {
+          return refuseLogin(client, done, 'client_id_taken', 'HF_ERR_CLIENT_ID_TAKEN', IDENTIFIER_REJECTED, {
+            who: 'anonymous'
+          })
+        }
         sessions.open(client, 'anonymous', null, OPEN_ACL, null, false)
         return done(null, true)
       }
       return refuseLogin(client, done, 'anonymous', 'HF_ERR_AUTH_ANONYMOUS', NOT_AUTHORIZED)
     }
-    const address = addressOf(client)
-    if (authFailures.exhausted(address, Date.now())) {
-      return refuseLogin(client, done, 'auth_rate_limited', 'HF_ERR_AUTH_RATE_LIMITED', NOT_AUTHORIZED, { username })
-    }
-    const account = accounts.lookup(username)
-    if (account === undefined || account.hash === null) {
-      authFailures.tryTake(address, Date.now())
-      return refuseLogin(client, done, 'unknown_identity', 'HF_ERR_AUTH_UNKNOWN', BAD_CREDENTIALS, { username })
-    }
-    const secret = password ?? Buffer.alloc(0)
-    const hash = account.hash
-    if (cache.matches(username, hash, secret)) return logIn(client, account, true, done)
-    if (verifying >= MAX_VERIFYING)
-      return refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
-    verifying++
-    verifySecret(secret, hash).then(
-      ok => {
-        verifying--
-        // aedes drops the answer itself if the client went away meanwhile.
-        if (!ok) {
-          authFailures.tryTake(address, Date.now())
-          if (account.kind === 'device') counters.device(account.id).authFailures++
-          return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, {
-            username
-          })
+    checker.check(
+      addressOf(client),
+      username,
+      password ?? Buffer.alloc(0),
+      () => client.closed,
+      o => {
+        const f = { username }
+        switch (o.kind) {
+          case 'ok':
+            return logIn(client, o.account, true, done)
+          case 'bad':
+            if (o.account.kind === 'device') counters.device(o.account.id).authFailed()
+            return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, f)
+          case 'unknown':
+            return refuseLogin(client, done, 'unknown_identity', 'HF_ERR_AUTH_UNKNOWN', BAD_CREDENTIALS, f)
+          case 'rate_limited':
+            return refuseLogin(client, done, 'auth_rate_limited', 'HF_ERR_AUTH_RATE_LIMITED', NOT_AUTHORIZED, f)
+          case 'gone':
+            return
+          case 'error':
+          case 'busy':
+            if (o.kind === 'error') log.error({ err: o.err, client: client.id }, 'secret check failed')
+            return refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, f)
         }
-        cache.remember(username, hash, secret)
-        logIn(client, account, true, done)
-      },
-      err => {
-        verifying--
-        log.error({ err, client: client.id }, 'secret check failed')
-        refuseLogin(client, done, 'auth_busy', 'HF_ERR_AUTH_BUSY', SERVER_UNAVAILABLE, { username })
       }
     )
   }
@@ -146,14 +156,14 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   return {
     authenticate,
     /** A secret rotated or removed: forget its cached check. */
-    forget: (name: string): void => cache.forget(name),
+    forget: (name: string): void => checker.forget(name),
     /** Login rate limits changed (remote configuration). */
     reconfigure(prev: Readonly<Config>, next: Readonly<Config>): void {
       if (
         prev.mqtt.authFailuresPerMin !== next.mqtt.authFailuresPerMin ||
         prev.mqtt.authFailureBurst !== next.mqtt.authFailureBurst
       ) {
-        authFailures = failuresOf(next)
+        checker.retune(next.mqtt.authFailuresPerMin, next.mqtt.authFailureBurst)
       }
     }
   }

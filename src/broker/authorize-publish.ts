@@ -36,7 +36,7 @@ export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReadin
           ? state.device.acl.prefix + '…'
           : state.kind === 'app'
             ? "the app's write filters"
-            : 'anything but $ topics'
+            : 'anything but $SYS topics'
       return rejectPublish(
         ctx,
         client,
@@ -65,22 +65,17 @@ export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReadin
       )
     }
     if (packet.retain) {
-      const held = state.device?.retained ?? state.retained
       const limit = ctx.config().mqtt.maxRetainedPerClient
-      if (payload.length === 0) held.delete(topic)
-      else if (!held.has(topic)) {
-        if (held.size >= limit) {
-          return rejectPublish(
-            ctx,
-            client,
-            state,
-            device,
-            'retained_limit',
-            new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit }),
-            cb
-          )
-        }
-        held.add(topic)
+      if (!ctx.sessions.retained.admit(state.retainer, topic, payload.length === 0, limit)) {
+        return rejectPublish(
+          ctx,
+          client,
+          state,
+          device,
+          'retained_limit',
+          new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit }),
+          cb
+        )
       }
     }
     // Wills are published after the connection closed: they skip the rate (one per connection).

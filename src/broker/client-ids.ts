@@ -12,6 +12,11 @@ const MAX_OWNED_CLIENT_IDS = 100_000
 export class ClientIds {
   private readonly owners = new Map<string, { owner: string; live: number; persistent: boolean }>()
 
+  /** Held by a device or app (connected, or a persistent session). */
+  isOwned(id: string): boolean {
+    return this.owners.has(id)
+  }
+
   /** Claim the client id for `owner`; false when another identity holds it. */
   claim(client: Client, owner: string): boolean {
     const id = client.id

@@ -1,24 +1,24 @@
 /**
  * Who is connected: per-connection facts fixed at CONNECT, and per-device state shared by all of a
- * device's sessions (limits, rate buckets, retained topics). Everything a publish needs is worked
+ * device's sessions (limits, rate buckets). Everything a publish needs is worked
  * out here once, so a publish costs a prefix test, a bucket take and the append.
  */
 import type { Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { DeviceAcl, type Acl } from '../identity/acl.js'
 import type { Logger } from '../log.js'
-import type { Counters, DeviceStats } from '../metrics/counters.js'
+import type { Counters, DeviceStats, SessionFacts } from '../metrics/counters.js'
 import type { DeviceLimits, QuotaBook } from '../quota/limits.js'
 import { Throttle } from '../quota/throttle.js'
+import { RetainedBook } from './retained-book.js'
 
-/** A device's state shared by all its sessions: limits, rate buckets, sessions, retained topics. */
+/** A device's state shared by all its sessions: limits, rate buckets, sessions. */
 export interface DeviceRuntime {
   id: string
   acl: DeviceAcl
   limits: Readonly<DeviceLimits>
   throttle: Throttle
   sessions: Set<Client>
-  retained: Set<string>
   stats: DeviceStats
 }
 
@@ -34,10 +34,25 @@ export interface ConnState {
   bySecret: boolean
   publishes: number
   subs: Set<string>
-  retained: Set<string>
+  /** Holder of its retained topics (retained-book.ts): the device or app, or this anonymous connection. */
+  retainer: string
   /** Anonymous connections: the device whose topics this connection last published to. */
   seenDevice: string | null
+  /** Anonymous connections: ends the session shown in that device's view. */
+  closeSession?: () => void
   warnings: number
+}
+
+/** What the device view shows of a session: client id, protocol, address, TLS, how it logged in. */
+export function sessionFacts(client: Client, auth: SessionFacts['auth']): Omit<SessionFacts, 'sinceMs'> {
+  return {
+    clientId: client.id,
+    protocolLevel: (client as unknown as { version?: number | null }).version ?? null,
+    address: (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown',
+    tls: (client.conn as { encrypted?: boolean }).encrypted === true,
+    auth,
+    cleanSession: client.clean
+  }
 }
 
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
@@ -48,6 +63,9 @@ export class Sessions {
   private readonly runtimes = new Map<string, DeviceRuntime>()
   /** App accounts' live connections, so a changed or removed account can end them. */
   private readonly apps = new Map<string, Set<Client>>()
+  /** Retained topics per device, app account or anonymous connection, across reconnects. */
+  readonly retained = new RetainedBook()
+  private anonymousSeq = 0
 
   constructor(
     private readonly counters: Counters,
@@ -58,6 +76,11 @@ export class Sessions {
 
   of(client: Client): ConnState | undefined {
     return this.conns.get(client)
+  }
+
+  /** A device has had a session since start. */
+  knows(id: string): boolean {
+    return this.runtimes.has(id)
   }
 
   runtime(id: string): DeviceRuntime | undefined {
@@ -74,7 +97,6 @@ export class Sessions {
         limits,
         throttle: new Throttle(limits.msgsPerS, limits.msgsBurst, limits.bytesPerS, limits.bytesBurst),
         sessions: new Set(),
-        retained: new Set(),
         stats: this.counters.device(id)
       }
       this.runtimes.set(id, rt)
@@ -100,7 +122,7 @@ export class Sessions {
       payloadLimit: device?.limits.payloadLimit ?? this.config().mqtt.maxPayloadBytes,
       publishes: 0,
       subs: new Set(),
-      retained: new Set(),
+      retainer: kind === 'anonymous' ? `anonymous:${this.anonymousSeq++}` : `${kind}:${id!}`,
       seenDevice: null,
       warnings: 0
     })
@@ -122,9 +144,11 @@ export class Sessions {
   openDevice(client: Client, rt: DeviceRuntime, bySecret: boolean): void {
     rt.sessions.add(client)
     rt.stats.connections++
+    const closed = rt.stats.openSession(sessionFacts(client, bySecret ? 'password' : 'certificate'))
     client.conn.once('close', () => {
       rt.sessions.delete(client)
       rt.stats.connections--
+      closed()
     })
     this.open(client, 'device', rt.id, rt.acl, rt, bySecret)
   }
@@ -132,6 +156,8 @@ export class Sessions {
   gone(client: Client): void {
     const state = this.conns.get(client)
     if (state?.seenDevice != null) this.counters.device(state.seenDevice).connections--
+    if (state?.kind === 'anonymous') this.retained.forget(state.retainer)
+    state?.closeSession?.()
     this.conns.delete(client)
   }
 
