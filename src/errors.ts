@@ -47,6 +47,7 @@ export const ErrorCodes = {
   HF_ERR_UPLINK_TLS: "the Kafka broker's TLS certificate is not trusted (kafka.caFile) or TLS failed",
   HF_ERR_UPLINK_AUTH: 'the Kafka broker refused the SASL credentials',
   HF_ERR_DECODE: 'batch could not be decoded',
+  HF_ERR_EXPAND_TRANSACTION: 'expand: a transaction failed and was aborted; its input is read again',
   HF_ERR_UPLINK_UNCONFIGURED: 'no uplink configured',
   HF_ERR_LOGIN_REQUIRED: 'technician login required',
   HF_ERR_LOGIN_FAILED: 'wrong technician password',

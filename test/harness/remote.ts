@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Consumer } from 'kafkajs'
+import { createTopicReady } from './consume.js'
 import { GatewayProcess, type GatewayOptions } from './gateway.js'
 import type { KafkaBroker } from './kafka.js'
 import { sleep, waitFor } from './wait.js'
@@ -33,35 +34,11 @@ export async function createTopic(
   topic: string,
   opts: { partitions?: number; compact?: boolean } = {}
 ): Promise<void> {
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({
-      topics: [
-        {
-          topic,
-          numPartitions: opts.partitions ?? 1,
-          replicationFactor: 1,
-          configEntries: opts.compact === true ? [{ name: 'cleanup.policy', value: 'compact' }] : []
-        }
-      ],
-      waitForLeaders: true
-    })
-  } catch (err) {
-    // On a loaded machine the leader wait can see the new topic's metadata late
-    // (UNKNOWN_TOPIC_OR_PARTITION): the topic was created; wait until its leaders are known.
-    if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err
-    await waitFor(
-      `leaders of ${topic}`,
-      async () => {
-        const m = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => null)
-        return m?.topics[0]?.partitions.every(p => p.leader >= 0) === true
-      },
-      30_000
-    )
-  } finally {
-    await admin.disconnect()
-  }
+  await createTopicReady(kafka, {
+    topic,
+    numPartitions: opts.partitions ?? 1,
+    configEntries: opts.compact === true ? [{ name: 'cleanup.policy', value: 'compact' }] : []
+  })
 }
 
 /** Put a value (or a tombstone) on the config topic under `key`. */
