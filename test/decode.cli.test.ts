@@ -1,3 +1,4 @@
+import { createTopicReady } from './harness/consume.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -173,10 +174,7 @@ test('decode --topic against a real Kafka broker: de-duplicated, in order per de
   try {
     const topic = `holdfast.decode.${Date.now()}`
     const kafka = broker.client()
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] })
-    await admin.disconnect()
+    await createTopicReady(broker, { topic, numPartitions: 3 })
     const devices = ['press-1', 'press-2', 'press-3', 'press-4']
     const batches: StoredReading[][] = []
     let seq = 1000
