@@ -18,6 +18,11 @@ import { openRemoteConfig } from './remote-config/controller.js'
 import { ConfigHolder } from './remote-config/holder.js'
 import { closingWhenIdle } from './remote-config/link.js'
 import { runningParts } from './remote-config/wiring.js'
+import { LifetimeTotals } from './metrics/lifetime.js'
+import { LedgerEmitter } from './forward/ledger-emitter.js'
+
+/** In-memory lifetime counts (received, refusals) are written this often; releases and drops at once. */
+const LIFETIME_FLUSH_MS = 5_000
 
 export interface Gateway {
   config: Readonly<Config>
@@ -60,7 +65,15 @@ export async function startGateway({ config: localConfig, log, configSource, fla
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
   )
+  if (recovery !== null) {
+    // Seqs that will never be seen: the ledger states them as gaps, so reconciliation does not call them missing.
+    for (const [first, last] of recovery.unreadableRanges) buffer.ledger.addGap(first, last, 'unreadable')
+    if (recovery.seqJumpedTo !== null)
+      buffer.ledger.addGap(buffer.ledger.ledgerThrough() + 1, recovery.seqJumpedTo - 1, 'seq_jump')
+  }
   const counters = new Counters()
+  const lifetime = new LifetimeTotals(counters, buffer.ledger)
+  lifetime.start(LIFETIME_FLUSH_MS)
   const backlog = buffer.usageTotal()
   log.info(
     { gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 },
@@ -93,7 +106,8 @@ export async function startGateway({ config: localConfig, log, configSource, fla
     uplink: config.uplink,
     log,
     classes: aggregation.classes,
-    budget: aggregation.budget
+    budget: aggregation.budget,
+    ledger: new LedgerEmitter(config.gatewayId, buffer, lifetime, config.batch.ledgerIntervalMs)
   })
 
   const close = async (): Promise<void> => {
@@ -103,6 +117,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
     await broker?.close()
     await forwarder.stop()
     aggregation.stop()
+    lifetime.stop()
     buffer.close()
     await checkpoints.close()
     await new Promise<void>(resolve => {
@@ -127,6 +142,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
         startedMs,
         counters,
         buffer,
+        lifetime,
         quotaOf: admission.quotaOf,
         uplink: () => forwarder.view(),
         budget: () => ({

@@ -94,8 +94,8 @@ test('an alarm published behind a large telemetry backlog reaches Kafka before t
         }
     assert.equal(unique.length, total, 'everything arrived')
 
-    const alarmMsgs = got.filter(g => g.headers['hf-class'] === 'alarm')
-    const teleMsgs = got.filter(g => g.headers['hf-class'] === 'telemetry')
+    const alarmMsgs = got.filter(g => g.cls === 'alarm')
+    const teleMsgs = got.filter(g => g.cls === 'telemetry')
     assert.ok(alarmMsgs.length > 0 && alarmMsgs.every(g => g.readings.every(r => r.topic.endsWith('/alarm'))))
     const lastAlarm = Math.max(...alarmMsgs.map(g => g.timestamp))
     const teleAfter = teleMsgs.filter(g => g.timestamp > lastAlarm).reduce((s, g) => s + g.readings.length, 0)
@@ -109,13 +109,13 @@ test('an alarm published behind a large telemetry backlog reaches Kafka before t
       `most of the backlog (${teleAfter}) was still to drain when the alarms arrived`
     )
     // Same for events (priority 1), which follow the alarms in the same first request.
-    const eventMsgs = got.filter(g => g.headers['hf-class'] === 'event')
+    const eventMsgs = got.filter(g => g.cls === 'event')
     assert.ok(Math.max(...eventMsgs.map(g => g.timestamp)) < Math.max(...teleMsgs.map(g => g.timestamp)))
 
     // Each device's readings of one class are in order in its partition.
     const byKey = new Map<string, number[]>()
     for (const r of unique) {
-      const key = `${r.device} ${r.headers['hf-class']}`
+      const key = `${r.device} ${r.cls}`
       let list = byKey.get(key)
       if (list === undefined) byKey.set(key, (list = []))
       list.push(JSON.parse(r.payload.toString()).n)

@@ -4,7 +4,8 @@
  * names (`{"env":{"t":21}}` → `env.t`, three levels at most). Anything else — arrays, bare numbers,
  * binary, broken JSON — is opaque: it has no metrics and passes through untouched.
  */
-import { Decoder } from 'cbor-x'
+import { documentOf } from '../codec/reading.js'
+import { DEFAULT_TIME_FIELDS, eventMsOfValue } from '../codec/time.js'
 
 /** A rule's optional schema: which fields are metrics (with units) and which field is the event time. */
 export interface PayloadSchema {
@@ -22,19 +23,17 @@ export interface ParsedPayload {
   eventMs: number | null
 }
 
-export const DEFAULT_TIME_FIELDS = ['ts', 'time', 'timestamp', 'eventTime'] as const
+export { DEFAULT_TIME_FIELDS }
 const MAX_DEPTH = 3
-const OPEN_BRACE = 0x7b
-const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
 
 /** Parse `payload` into metrics; null when it is opaque. */
 export function parsePayload(payload: Buffer, schema: PayloadSchema | null): ParsedPayload | null {
-  const doc = decodeDocument(payload)
+  const doc = documentOf(payload)
   if (doc === null) return null
   const timeFields = schema !== null && schema.timeField !== '' ? [schema.timeField] : DEFAULT_TIME_FIELDS
   let eventMs: number | null = null
   for (const f of timeFields) {
-    eventMs = timeOf(doc[f])
+    eventMs = eventMsOfValue(doc[f])
     if (eventMs !== null) break
   }
   const names: string[] = []
@@ -51,24 +50,6 @@ export function parsePayload(payload: Buffer, schema: PayloadSchema | null): Par
     collect(doc, '', 1, timeFields, names, values)
   }
   return { names, values, eventMs }
-}
-
-function decodeDocument(payload: Buffer): Record<string, unknown> | null {
-  let i = 0
-  while (i < payload.length && payload[i]! <= 0x20) i++
-  if (i >= payload.length) return null
-  const first = payload[i]!
-  let doc: unknown
-  try {
-    if (first === OPEN_BRACE) doc = JSON.parse(payload.toString('utf8'))
-    else if (i === 0 && first >= 0xa0 && first <= 0xbf) doc = cbor.decode(payload)
-    else return null
-  } catch {
-    return null
-  }
-  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && !(doc instanceof Uint8Array)
-    ? (doc as Record<string, unknown>)
-    : null
 }
 
 function collect(
@@ -106,17 +87,4 @@ function dig(doc: Record<string, unknown>, path: string): unknown {
     cur = (cur as Record<string, unknown>)[part]
   }
   return cur
-}
-
-function timeOf(v: unknown): number | null {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v >= 1e11 ? Math.round(v) : Math.round(v * 1000)
-  if (typeof v === 'string') {
-    const t = Date.parse(v)
-    return Number.isFinite(t) ? t : null
-  }
-  if (v instanceof Date) {
-    const t = v.getTime()
-    return Number.isFinite(t) ? t : null
-  }
-  return null
 }

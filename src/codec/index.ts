@@ -1,20 +1,28 @@
 /**
  * The batch decoder as a library, for consumers of the Holdfast Kafka topic:
- *   import { decodeBatch } from 'holdfast/dist/src/codec/index.js'
+ *   import { decodeMessage } from 'holdfast/dist/src/codec/index.js'
  * README.md "Batch format" is the specification this implements.
  */
 export {
   decodeBatch,
+  decodeMessage,
   encodeBatch,
+  encodeControl,
   eventIdOf,
   splitStream,
   frameStream,
   FORMAT_VERSION,
+  FORMAT_VERSIONS,
   CONTENT_TYPE,
   HEADERS,
+  HEADERS_V1,
   KAFKA_COMPRESSION,
   CODEC_NONE,
   CODEC_ZLIB
 } from './batch.js'
-export type { BatchMessage, DecodedReading, EncodeOptions } from './batch.js'
+export type { BatchMessage, DecodedMessage, DecodedReading, EncodeOptions, Lane, ReadingKind } from './batch.js'
+export { FATE_REASONS } from './control.js'
+export type { ControlRecord, LedgerRecord, DroppedRun, SeqGap, DeviceTotals, FateReason } from './control.js'
+export { decimalText } from './shapes.js'
+export { eventMsOfValue, eventMsOfDocument, DEFAULT_TIME_FIELDS } from './time.js'
 export { HoldfastError, isHoldfastError } from '../errors.js'

@@ -482,6 +482,19 @@ export const schema = {
       min: 0,
       max: 0.9,
       doc: 'Share of each send given to the newest readings while a backlog drains'
+    },
+    keyBy: {
+      kind: 'enum',
+      default: 'gateway',
+      values: ['gateway', 'device'],
+      doc: 'Kafka message key: gateway (a batch holds several devices; all of a gateway in one partition) or device (one device per batch)'
+    },
+    ledgerIntervalMs: {
+      kind: 'int',
+      default: 10_000,
+      min: 100,
+      max: 3_600_000,
+      doc: 'How often the gateway sends a ledger control record accounting for its sequence numbers'
     }
   },
   uplink: {
@@ -649,7 +662,14 @@ export interface Config {
     saslPassword: string
     requestTimeoutMs: number
   }
-  batch: { maxReadings: number; maxBytes: number; lingerMs: number; freshShare: number }
+  batch: {
+    maxReadings: number
+    maxBytes: number
+    lingerMs: number
+    freshShare: number
+    keyBy: 'gateway' | 'device'
+    ledgerIntervalMs: number
+  }
   uplink: { backoffMinMs: number; backoffMaxMs: number; probeIntervalMs: number }
   status: {
     public: boolean

@@ -16,6 +16,7 @@ import type { Uplinker } from './producer.js'
 import { Uplink } from './uplink.js'
 import { PriorityClasses, type PriorityClass } from './priority.js'
 import type { UplinkBudget } from './budget.js'
+import type { LedgerEmitter } from './ledger-emitter.js'
 
 /**
  * One produce request carries up to this many readings and raw payload bytes. Big requests
@@ -63,6 +64,8 @@ export interface ForwarderOptions {
   classes?: PriorityClasses
   /** Uplink budget; null or disabled = no gating. */
   budget?: UplinkBudget | null
+  /** Ledger control records (null: none are sent). */
+  ledger?: LedgerEmitter | null
 }
 
 export class Forwarder {
@@ -106,6 +109,8 @@ export class Forwarder {
     this.stopped = true
     this.wakeup?.()
     await this.running
+    // A last ledger record, so a clean stop leaves every released seq accounted for in Kafka.
+    if (this.o.link !== null && !this.paused && this.uplink.state === 'connected') await this.sendLedger(true)
     await this.o.link?.close()
   }
 
@@ -128,6 +133,7 @@ export class Forwarder {
   reconfigure(next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }): void {
     this.o.batch = next.batch
     this.o.uplink = next.uplink
+    if (this.o.ledger) this.o.ledger.intervalMs = next.batch.ledgerIntervalMs
     this.backoff = new Backoff(next.uplink.backoffMinMs, next.uplink.backoffMaxMs)
     const old = this.o.link
     if (next.link !== undefined && next.link !== old) {
@@ -182,6 +188,10 @@ export class Forwarder {
         next = null
         await this.sleep(60_000, false)
         continue
+      }
+      // Between requests (nothing in flight): account for the settled seqs when a ledger record is due.
+      if (next === null && this.o.ledger && this.o.ledger.dueInMs(Date.now()) === 0) {
+        if (!(await this.sendLedger(false))) continue
       }
       if (next === null) {
         const backlog = buffer.usageTotal().readings
@@ -365,17 +375,28 @@ export class Forwarder {
     for (const r of rows) counters.device(r.device).forwarded++
   }
 
-  /** Per device, in seq order, cut by count and payload bytes. */
+  /**
+   * One lane's run as messages, cut by count and payload bytes. Keyed by gateway (default): a message
+   * holds every device of the run in seq order; keyed by device: one device per message.
+   */
   private batches(rows: StoredReading[], lane: 'backlog' | 'live', cls: PriorityClass): Message[] {
-    const byDevice = new Map<string, StoredReading[]>()
-    for (const r of rows) {
-      let list = byDevice.get(r.device)
-      if (list === undefined) byDevice.set(r.device, (list = []))
-      list.push(r)
+    if (rows.length === 0) return []
+    const groups: Array<[string, StoredReading[]]> = []
+    if (this.o.batch.keyBy === 'device') {
+      const byDevice = new Map<string, StoredReading[]>()
+      for (const r of rows) {
+        let list = byDevice.get(r.device)
+        if (list === undefined) byDevice.set(r.device, (list = []))
+        list.push(r)
+      }
+      groups.push(...byDevice)
+    } else {
+      groups.push([this.o.gatewayId, rows])
     }
     const out: Message[] = []
     const { maxReadings, maxBytes } = this.o.batch
-    for (const [device, list] of byDevice) {
+    const kind = rows[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw'
+    for (const [key, list] of groups) {
       let start = 0
       while (start < list.length) {
         let end = start
@@ -388,21 +409,39 @@ export class Forwarder {
           bytes += list[end]!.payload.length
           end++
         }
-        const m = encodeBatch(this.o.gatewayId, device, list.slice(start, end))
-        out.push({
-          key: m.key,
-          value: m.value,
-          headers: {
-            ...m.headers,
-            'hf-lane': lane,
-            'hf-kind': list[start]!.kind === KIND_ROLLUP ? 'rollup' : 'raw',
-            'hf-class': cls.name
-          }
-        })
+        const m = encodeBatch(this.o.gatewayId, list.slice(start, end), { kind, lane, cls: cls.name, key })
+        out.push({ key: m.key, value: m.value, headers: m.headers })
         start = end
       }
     }
     return out
+  }
+
+  /** Send a ledger record (README "Control records"); false when the send failed (after backoff). */
+  private async sendLedger(final: boolean): Promise<boolean> {
+    const emitter = this.o.ledger
+    if (!emitter) return true
+    const p = emitter.prepare(Date.now())
+    if (p === null) return true
+    try {
+      await this.o.link!.send(
+        [{ key: p.message.key, value: p.message.value, headers: p.message.headers }],
+        KAFKA_COMPRESSION
+      )
+    } catch (err) {
+      this.uplink.failed(describe(err))
+      if (final) return false
+      const delay = this.backoff.next()
+      this.o.log.warn(
+        { code: 'HF_ERR_UPLINK', err: describe(err), state: this.uplink.state, retryInMs: delay },
+        'ledger record send failed'
+      )
+      await this.sleep(delay, false)
+      return false
+    }
+    emitter.acked(p, Date.now())
+    this.uplink.succeeded()
+    return true
   }
 
   /** Nothing to send: keep the state honest with a metadata probe now and then. */
@@ -420,7 +459,8 @@ export class Forwarder {
         return
       }
     }
-    await this.sleep(this.o.uplink.probeIntervalMs)
+    const ledgerIn = this.o.ledger?.dueInMs(Date.now()) ?? null
+    await this.sleep(Math.min(this.o.uplink.probeIntervalMs, ledgerIn ?? Number.POSITIVE_INFINITY))
   }
 
   /** Sleep up to ms; stop, drainNow and resume cut it short, and so does a commit when wakeOnCommit. */

@@ -1,6 +1,7 @@
 /** The status document behind /api/status: built from read-only views of the running parts. */
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
+import type { LifetimeTotals } from '../metrics/lifetime.js'
 import { VERSION } from '../version.js'
 
 export interface UplinkView {
@@ -17,6 +18,8 @@ export interface StatusSources {
   startedMs: number
   counters: Counters
   buffer: ReadingBuffer
+  /** Totals persisted across restarts (absent in tests that build a snapshot without one). */
+  lifetime?: LifetimeTotals
   uplink: () => UplinkView
   mqtt: () => { listening: boolean; connections: number }
   config: () => { source: string; version: number | null }
@@ -35,6 +38,7 @@ export function statusSnapshot(s: StatusSources) {
   const usage = s.buffer.usageTotal()
   const oldest = s.buffer.oldestRecvMs()
   const c = s.counters
+  const lifetimeDevices = s.lifetime?.devices()
   return {
     gatewayId: s.gatewayId,
     version: VERSION,
@@ -62,6 +66,7 @@ export function statusSnapshot(s: StatusSources) {
       lateReadings: c.lateReadings,
       compacted: c.compacted
     },
+    lifetime: lifetimeDevices === undefined ? null : s.lifetime!.gateway(lifetimeDevices),
     budget: s.budget?.() ?? null,
     aggregation: s.aggregation?.() ?? null,
     mqtt: s.mqtt(),
@@ -81,6 +86,7 @@ export function statusSnapshot(s: StatusSources) {
         authFailures: d.authFailures,
         denials: d.denials,
         dropped: { ...d.dropped },
+        lifetime: lifetimeDevices?.get(d.id) ?? null,
         quota: s.quotaOf?.(d.id) ?? null
       }
     })

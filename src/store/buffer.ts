@@ -9,6 +9,7 @@ import type { DB } from './db.js'
 import type { RecoveryReport } from './recover.js'
 import { ReceiveClock, type ClockCorrection } from './clock.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
+import { SeqLedger } from './ledger.js'
 
 /**
  * `cls` is the reading's priority (0 = bulk, higher is sent first); `kind` is KIND_RAW, KIND_ROLLUP, or
@@ -134,6 +135,8 @@ export class ReadingBuffer {
   private newDevices: string[] = []
   /** Totals since start, for the status API and metrics. */
   readonly totals = { committed: 0, commits: 0, released: 0, commitErrors: 0 }
+  /** Fates of seqs that will never be forwarded, and lifetime totals (README "Control records"). */
+  readonly ledger: SeqLedger
   /** What start-up found and did when the buffer files were damaged; null when they were sound. */
   recovery: RecoveryReport | null = null
   private lastOk = true
@@ -167,6 +170,7 @@ export class ReadingBuffer {
     private readonly commitWindowMs = 0
   ) {
     this.db = db
+    this.ledger = new SeqLedger(db)
     this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.insertKept = db.prepare(
       'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
@@ -351,7 +355,9 @@ export class ReadingBuffer {
       this.db.transaction(() => {
         let seq = firstSeq
         for (const r of batch) {
-          if (r.kind === KIND_LOCAL)
+          if (r.kind === KIND_LOCAL) {
+            // Raw readings of rollup-only topics never go to Kafka: their rollups stand for them.
+            this.ledger.fate(seq, this.deviceId(r.device), r.device, 'rollup_only')
             this.insertKept.run(
               seq++,
               this.deviceId(r.device),
@@ -362,7 +368,7 @@ export class ReadingBuffer {
               r.qos,
               recvMs + (r.keepMs ?? 0)
             )
-          else
+          } else
             this.insert.run(
               seq++,
               this.deviceId(r.device),
@@ -400,7 +406,11 @@ export class ReadingBuffer {
             },
             scanRaw: (afterSeq, limit) => (this.selectRaw.all(afterSeq, limit) as RawRow[]).map(this.toReading),
             remove: rows => {
-              for (const r of rows) if (this.deleteOne.run(r.seq).changes > 0) this.txRemoved.push(r)
+              for (const r of rows)
+                if (this.deleteOne.run(r.seq).changes > 0) {
+                  this.txRemoved.push(r)
+                  this.ledger.fate(r.seq, this.deviceId(r.device), r.device, 'compacted')
+                }
             }
           })
         }
@@ -409,8 +419,10 @@ export class ReadingBuffer {
         // Evictions run after the inserts, in the same transaction: the buffer never holds both.
         evicted = evictions.map(this.evictNow)
         if (keptTrim > 0) trimmed = this.trimKeptNow(keptTrim)
+        this.ledger.writeTotals()
       })()
     } catch (err) {
+      this.ledger.discard()
       this.txLanes.clear()
       this.txRemoved = []
       this.hook?.rolledBack()
@@ -531,6 +543,7 @@ export class ReadingBuffer {
     const gone: StoredReading[] = []
     this.db.transaction(() => {
       for (const r of readings) if (this.deleteOne.run(r.seq).changes > 0) gone.push(r)
+      this.releasedTotals(gone, null)
     })()
     for (const r of gone) {
       this.account(r.device, -1, -rowBytes(r.topic, r.payload))
@@ -560,7 +573,11 @@ export class ReadingBuffer {
         if (bulk) this.keepRun.run(now + this.retainMs, now, first, last)
         else this.keepRunLane.run(now + this.retainMs, now, cls, kind, first, last)
       }
-      return (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
+      const seqs = (
+        bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
+      ) as number[]
+      this.releasedTotals(readings, seqs.length === readings.length ? null : new Set(seqs))
+      return seqs
     })()
     const present = deleted.length === readings.length ? null : new Set(deleted)
     for (const r of readings) {
@@ -574,6 +591,20 @@ export class ReadingBuffer {
     }
     this.laneAdd(cls, kind, -deleted.length)
     this.totals.released += readings.length
+  }
+
+  /** Inside a release transaction: lifetime released totals per device (readings and rollups apart). */
+  private releasedTotals(readings: readonly StoredReading[], present: ReadonlySet<number> | null): void {
+    try {
+      for (const r of readings) {
+        if (present !== null && !present.has(r.seq)) continue
+        this.ledger.add(r.device, r.kind === KIND_ROLLUP ? 'released_rollups' : 'released', 1)
+      }
+      this.ledger.writeTotals()
+    } catch (err) {
+      this.ledger.discard()
+      throw err
+    }
   }
 
   /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
@@ -722,6 +753,11 @@ export class ReadingBuffer {
     return this.nextSeq - 1
   }
 
+  /** A device's name from its id in the database (the ledger's fates keep ids). */
+  deviceName(id: number): string {
+    return this.deviceNames.get(id) ?? String(id)
+  }
+
   close(): void {
     this.flush()
     this.db.close()
@@ -765,6 +801,7 @@ export class ReadingBuffer {
       for (const r of rows) {
         if (readings >= e.readings && bytes >= e.bytes) break
         this.deleteOne.run(r.seq)
+        this.ledger.fate(r.seq, id, e.device, e.reason)
         const k = laneKey(r.cls, r.kind)
         this.txLanes.set(k, (this.txLanes.get(k) ?? 0) - 1)
         readings++
