@@ -491,7 +491,7 @@ export const schema = {
     },
     ledgerIntervalMs: {
       kind: 'int',
-      default: 10_000,
+      default: 60_000,
       min: 100,
       max: 3_600_000,
       doc: 'How often the gateway sends a ledger control record accounting for its sequence numbers'
