@@ -15,6 +15,7 @@ usage:
   holdfast devices add|rotate ID [--password-stdin] [--data-dir DIR]   set a device secret (printed if generated)
   holdfast devices remove ID | list [--json]                          in <dataDir>/credentials.json; a running gateway reloads it
   holdfast decode --brokers H:P --topic T [opts] | FILE... | -   batches → one JSON line per reading (decode --help)
+  holdfast reconcile --brokers H:P --topic T | FILE... | -   delivered / dropped / missing per gateway and device (reconcile --help)
   holdfast fleet keygen|sign|push|status [...]   remote configuration for fleet operators (holdfast fleet help)
   holdfast version
   holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
@@ -35,6 +36,8 @@ async function main(argv: string[]): Promise<void> {
       return await hashPasswordCommand()
     case 'decode':
       return await decode(rest)
+    case 'reconcile':
+      return await (await import('./reconcile.js')).reconcile(rest)
     case 'fleet':
       return await (await import('./fleet.js')).fleetCommand(rest)
     case 'version':
