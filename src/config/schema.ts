@@ -471,10 +471,17 @@ export const schema = {
     maxBytes: { kind: 'int', default: 256 * 1024, min: 1024, max: 16 * MiB, doc: 'Raw payload bytes per batch' },
     lingerMs: {
       kind: 'int',
-      default: 100,
+      default: 5_000,
       min: 0,
       max: 60_000,
-      doc: 'How long a partial batch may wait for more readings'
+      doc: 'Longest a reading waits for company before it is sent (priority classes above 0 never wait)'
+    },
+    lingerReadingsPerDevice: {
+      kind: 'int',
+      default: 4,
+      min: 1,
+      max: 100_000,
+      doc: 'Send as soon as the waiting readings average this many per device (small live batches compress badly)'
     },
     freshShare: {
       kind: 'number',
@@ -666,6 +673,7 @@ export interface Config {
     maxReadings: number
     maxBytes: number
     lingerMs: number
+    lingerReadingsPerDevice: number
     freshShare: number
     keyBy: 'gateway' | 'device'
     ledgerIntervalMs: number

@@ -28,6 +28,8 @@ const REQUEST_READINGS = 100_000
 /** …and at most this many full batches, so smaller batches make smaller requests. */
 const BATCHES_PER_REQUEST = 100
 const REQUEST_BYTES = 8 * 1024 * 1024
+/** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
+const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 
 interface Request {
@@ -199,13 +201,11 @@ export class Forwarder {
           await this.idle()
           continue
         }
-        // A partial batch waits up to lingerMs (from its oldest reading) for company.
-        if (backlog < this.o.batch.maxReadings && !this.drainRequested) {
-          const waitMs = (buffer.oldestRecvMs() ?? 0) + this.o.batch.lingerMs - Date.now()
-          if (waitMs > 0) {
-            await this.sleep(waitMs, false)
-            continue
-          }
+        const waitMs = this.lingerMs(backlog)
+        if (waitMs > 0) {
+          // Looked at again every LINGER_CHECK_MS: the readings may reach their share per device sooner.
+          await this.sleep(Math.min(waitMs, LINGER_CHECK_MS), false)
+          continue
         }
         this.drainRequested = false
       }
@@ -335,6 +335,22 @@ export class Forwarder {
     return req
   }
 
+  /**
+   * Adaptive linger (README "Forwarding to Kafka" → Linger): how long to wait before the next request.
+   * A request is worth sending once its readings average lingerReadingsPerDevice per device (a device's
+   * readings side by side compress to a few bytes; one reading per device does not), once the oldest
+   * has waited lingerMs, when a full request is waiting, or at once when a priority class above 0 or
+   * a drain request is waiting.
+   */
+  private lingerMs(backlog: number): number {
+    const { buffer, batch } = this.o
+    if (this.drainRequested || backlog >= REQUEST_READINGS) return 0
+    if (buffer.lanes().some(l => l.cls > 0)) return 0
+    const devices = buffer.devicesBuffered()
+    if (devices > 0 && backlog / devices >= batch.lingerReadingsPerDevice) return 0
+    return (buffer.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
+  }
+
   /** Per class, what the budget does to it now (for /api/status). */
   classStates(): Array<{
     name: string
@@ -391,7 +407,14 @@ export class Forwarder {
       }
       groups.push(...byDevice)
     } else {
-      groups.push([this.o.gatewayId, rows])
+      // Device by device (each in seq order), so a message holds runs of one device: small deltas.
+      const byDevice = new Map<string, StoredReading[]>()
+      for (const r of rows) {
+        const list = byDevice.get(r.device)
+        if (list === undefined) byDevice.set(r.device, [r])
+        else list.push(r)
+      }
+      groups.push([this.o.gatewayId, byDevice.size === 1 ? rows : [...byDevice.values()].flat()])
     }
     const out: Message[] = []
     const { maxReadings, maxBytes } = this.o.batch

@@ -512,6 +512,13 @@ export class ReadingBuffer {
     return this.usage.bytes + this.keptUsage.bytes + this.pendingAll.bytes
   }
 
+  /** How many devices have readings waiting now. */
+  devicesBuffered(): number {
+    let n = 0
+    for (const u of this.perDevice.values()) if (u.readings > 0) n++
+    return n
+  }
+
   /** Devices with buffered readings (or that had some since start). */
   bufferedDevices(): IterableIterator<string> {
     return this.perDevice.keys()
