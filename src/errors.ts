@@ -1,6 +1,9 @@
 /**
- * One catalog of coded errors. The code travels to logs, the status API and tests,
- * which assert on the code, never on the message.
+ * The one catalogue of codes (HF_ERR_* for failures and refusals, HF_WARN_* for conditions worth a
+ * technician's look). Every code logged, thrown or returned is declared here with its meaning; the code
+ * travels to logs, the status API and tests, which assert on the code, never on the message.
+ * test/errors.catalogue.test.ts fails when src/ and this list disagree, and when the README's table of
+ * codes differs from it.
  */
 export const ErrorCodes = {
   HF_ERR_CONFIG_INVALID: 'invalid configuration',
@@ -9,8 +12,11 @@ export const ErrorCodes = {
   HF_ERR_STORE_OPEN: 'buffer database could not be opened',
   HF_ERR_STORE_COMMIT: 'buffer commit failed',
   HF_ERR_STORE_CORRUPT: 'buffer database damaged',
+  HF_ERR_STORE_CHECKPOINT: 'WAL checkpoint worker failed; checkpoints run inline',
   HF_ERR_AUTH_ANONYMOUS: 'anonymous client refused',
   HF_ERR_AUTH_BAD_CREDENTIALS: 'bad device credentials',
+  HF_ERR_AUTH_SECRET_ROTATED: 'session closed: the secret it was opened with was rotated or removed',
+  HF_ERR_AUTH_ACCOUNT_CHANGED: 'session closed: the app account it was opened with changed or was removed',
   HF_ERR_AUTH_RATE_LIMITED: 'too many failed logins from this address',
   HF_ERR_ACL_PUBLISH: "publish outside the client's own topics",
   HF_ERR_ACL_SUBSCRIBE: "subscription outside the client's own topics",
@@ -20,8 +26,8 @@ export const ErrorCodes = {
   HF_ERR_DISK_BUDGET: 'gateway disk budget exhausted',
   HF_ERR_CONN_LIMIT: 'connection limit reached',
   HF_ERR_CONN_RATE: 'too many new connections from this address',
-  HF_ERR_CONNECT_TIMEOUT: 'no CONNECT in time',
-  HF_ERR_PROTOCOL: 'malformed MQTT packet',
+  HF_ERR_CONNECT_TIMEOUT: 'no CONNECT within mqtt.connectTimeoutMs',
+  HF_ERR_PROTOCOL: 'malformed MQTT packet or protocol violation',
   HF_ERR_PACKET_TOO_LARGE: 'MQTT packet over the size limit',
   HF_ERR_AUTH_UNKNOWN: 'unknown device or app',
   HF_ERR_AUTH_CERT_MISMATCH: "user name differs from the client certificate's id",
@@ -39,7 +45,15 @@ export const ErrorCodes = {
   HF_ERR_LOGIN_FAILED: 'wrong technician password',
   HF_ERR_LOGIN_UNAVAILABLE: 'no technician password configured',
   HF_ERR_CSRF: 'missing or wrong CSRF token, or cross-site request',
-  HF_ERR_ACTION_FAILED: 'technician action failed'
+  HF_ERR_ACTION_FAILED: 'technician action failed',
+  HF_ERR_REMOTE: 'remote configuration step failed',
+  HF_ERR_REMOTE_REJECTED: 'remote configuration document rejected',
+  HF_ERR_REMOTE_ROLLBACK: 'remote configuration rolled back to the last confirmed one',
+  HF_ERR_REMOTE_REPORT: 'remote configuration report not sent or not saved',
+  HF_ERR_REMOTE_WATCH: 'remote configuration topic consumer failed or stopped',
+  HF_WARN_ANONYMOUS: 'anonymous MQTT clients allowed (development only)',
+  HF_WARN_CLOCK_CORRECTED: 'wall clock set: receive times stored while it was wrong were corrected',
+  HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

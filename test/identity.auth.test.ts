@@ -251,6 +251,7 @@ test('holdfast devices add/rotate/remove: the running gateway picks the change u
     const newSecret = rotate.stdout.trim()
     assert.ok(newSecret.length >= 24, 'a generated secret is printed once')
     await gone
+    assert.match(g.log(), /"code":"HF_ERR_AUTH_SECRET_ROTATED"/, 'the closed session is logged as a rotation')
     assert.match(
       await refusal(g.url, { clientId: 'meter-1', username: 'meter-1', password: 'first-secret-1' }),
       /Bad username or password/

@@ -31,7 +31,7 @@ import type { Counters } from '../metrics/counters.js'
 import type { ParsedPayload } from './payload.js'
 import { parsePayload } from './payload.js'
 import type { Rule } from './rules.js'
-import type { TopicTable } from './topics.js'
+import type { TopicTable } from '../identity/topic-table.js'
 import { absorb, newMetric, summary, type MetricState } from './stats.js'
 
 /** What admission attaches to a reading (NewReading.meta) for the aggregator. */

@@ -9,7 +9,7 @@ import type { PriorityClasses } from '../forward/priority.js'
 import type { AggregateMeta } from './aggregator.js'
 import { parsePayload } from './payload.js'
 import type { Rule } from './rules.js'
-import type { TopicTable } from './topics.js'
+import type { TopicTable } from '../identity/topic-table.js'
 
 export interface Classified {
   cls: number

@@ -5,7 +5,7 @@
  */
 import type { AggregateRuleConfig } from '../config/schema.js'
 import type { PayloadSchema } from './payload.js'
-import { TopicTable } from './topics.js'
+import { TopicTable } from '../identity/topic-table.js'
 
 export type Mode = 'raw' | 'rollup' | 'both'
 

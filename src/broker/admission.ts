@@ -132,7 +132,7 @@ export function createAdmission(opts: AdmissionOptions) {
       for (const c of runtimes.get(id)?.sessions ?? []) {
         if (conns.get(c)?.bySecret === true) {
           log.info(
-            { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', device: id, client: c.id },
+            { code: 'HF_ERR_AUTH_SECRET_ROTATED', device: id, client: c.id },
             'closing a session opened with a secret that was rotated or removed'
           )
           c.close()
@@ -630,7 +630,7 @@ export function createAdmission(opts: AdmissionOptions) {
           cache.forget(name)
           for (const c of appSessions.get(name) ?? []) {
             log.info(
-              { code: 'HF_ERR_AUTH_BAD_CREDENTIALS', app: name, client: c.id },
+              { code: 'HF_ERR_AUTH_ACCOUNT_CHANGED', app: name, client: c.id },
               'closing an app session: its account changed'
             )
             c.close()

@@ -36,7 +36,7 @@ export interface Broker {
   close: () => Promise<void>
 }
 
-/** Error messages aedes and mqtt-packet use for outcomes that are not malformed input. */
+/** Error messages aedes uses for ends of a session that are not malformed input. */
 const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout'])
 
 export async function startBroker(opts: BrokerOptions): Promise<Broker> {
@@ -56,7 +56,8 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const onError = (c: Client | null, err: Error): void => {
     const reason = classify(err)
     if (reason !== null) counters.refuse(reason)
-    log.debug({ client: c?.id ?? null, err: err.message, counted: reason }, 'client error')
+    const code = err instanceof HoldfastError ? err.code : reason === 'protocol_error' ? 'HF_ERR_PROTOCOL' : undefined
+    log.debug({ code, client: c?.id ?? null, err: err.message, counted: reason }, 'client error')
   }
   aedes.on('clientError', onError)
   aedes.on('connectionError', onError)
@@ -107,6 +108,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const maxPacket = admission.maxPacketBytes()
   const handle = (socket: Socket | TLSSocket): void => {
     const client = aedes.handle(socket)
+    armConnectTimeout(client, opts.connectTimeoutMs)
     guardPacketSize(client, maxPacket, cmd => {
       counters.refuse('packet_too_large')
       const device = admission.deviceOf(client)
@@ -203,10 +205,27 @@ async function listen(server: Server, port: number, host: string): Promise<void>
 
 /** What a client error means for the counters; null when it is no bad input or was counted where it arose. */
 function classify(err: Error): RefusalReason | null {
-  if (err instanceof HoldfastError) return null
-  if (err.message === 'connect did not arrive in time') return 'connect_timeout'
+  if (err instanceof HoldfastError) {
+    if (err.code === 'HF_ERR_CONNECT_TIMEOUT') return 'connect_timeout'
+    if (err.code === 'HF_ERR_PROTOCOL') return 'protocol_error'
+    return null
+  }
+  // Socket errors (ECONNRESET, …) and aedes' own ends of a session are no bad input. What remains comes
+  // from aedes' packet handlers refusing a well-formed packet (a wildcard in a publish topic, too many levels).
   if (typeof (err as NodeJS.ErrnoException).code === 'string' || NOT_PROTOCOL.has(err.message)) return null
   return 'protocol_error'
+}
+
+/**
+ * Our own CONNECT deadline in aedes' timer slot (aedes clears that slot when CONNECT arrives or the client
+ * closes), so a late CONNECT is a coded error rather than a message text to recognise.
+ */
+function armConnectTimeout(client: Client, ms: number): void {
+  const slot = client as unknown as { _connectTimer?: NodeJS.Timeout | null }
+  if (slot._connectTimer !== undefined && slot._connectTimer !== null) clearTimeout(slot._connectTimer)
+  slot._connectTimer = setTimeout(() => {
+    client.emit('error', new HoldfastError('HF_ERR_CONNECT_TIMEOUT', undefined, { ms }))
+  }, ms)
 }
 
 /**
@@ -219,6 +238,14 @@ function guardPacketSize(client: Client, limit: number, onRefused: (cmd: string)
   if (parser === undefined || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function')
     return
   const parseLength = parser._parseLength as () => boolean
+  const emitError = parser._emitError as (e: Error) => void
+  // Whatever the parser refuses is malformed input: coded here, where that is known.
+  parser._emitError = function (this: unknown, e: Error): void {
+    emitError.call(
+      this,
+      e instanceof HoldfastError ? e : new HoldfastError('HF_ERR_PROTOCOL', e.message, {}, { cause: e })
+    )
+  }
   parser._parseLength = function (this: {
     packet: { length: number; cmd: string }
     _emitError: (e: Error) => void

@@ -1,6 +1,7 @@
 /**
- * The batch decoder as a library, for consumers of the Holdfast Kafka topic:
- *   import { decodeMessage } from 'holdfast/dist/src/codec/index.js'
+ * The batch codec as a library, for consumers of the Holdfast Kafka topic (package.json `exports`
+ * maps `holdfast/codec` here, with types):
+ *   import { decodeMessage } from 'holdfast/codec'
  * README.md "Batch format" is the specification this implements.
  */
 export {

@@ -4,7 +4,8 @@ import { eventMsOfDocument } from './time.js'
 
 /** Topic scheme: devices/<deviceId>/<stream...>. Anything else is ordinary MQTT traffic. */
 const PREFIX = 'devices/'
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+/** Device ids: also the config's `devices` keys and app names (src/config/schema.ts). */
+export const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
 
 /** The device id a topic belongs to, or null when the topic is not a reading topic. */
 export function deviceOfTopic(topic: string): string | null {

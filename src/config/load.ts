@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { HoldfastError } from '../errors.js'
 import { schema, isField, hostDefaults, type Config, type FieldSpec, type SectionSpec } from './schema.js'
+import { isObject, setPath } from './tree.js'
 
 export interface Leaf {
   path: string
@@ -145,7 +146,7 @@ function flattenDocument(
   errors: FieldError[],
   source: string
 ): void {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+  if (!isObject(doc)) {
     errors.push({ field: prefix.join('.') || '(root)', source, message: 'must be an object' })
     return
   }
@@ -217,7 +218,7 @@ function coerceMap(path: string, spec: Extract<FieldSpec, { kind: 'map' }>, r: R
       v = undefined
     }
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+  if (!isObject(v)) {
     errors.push({ field: path, source: r.source, message: 'must be a JSON object of entries' })
     return undefined
   }
@@ -242,7 +243,7 @@ function coerceEntry(
   errors: FieldError[]
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+  if (!isObject(doc)) {
     errors.push({ field: path, source, message: 'must be an object' })
     return out
   }
@@ -254,13 +255,6 @@ function coerceEntry(
     else out[key] = coerceEntry(value, spec, p, source, errors)
   }
   return out
-}
-
-function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.')
-  let cur = obj
-  for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>
-  cur[keys[keys.length - 1]!] = value
 }
 
 function deepFreeze<T>(o: T): T {

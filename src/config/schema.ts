@@ -4,6 +4,7 @@
  * `HOLDFAST_BATCH_LINGER_MS`) unless a field names its own flag.
  */
 import { hostname } from 'node:os'
+import { DEVICE_ID } from '../codec/reading.js'
 
 interface Base {
   doc: string
@@ -34,13 +35,10 @@ export function isField(s: FieldSpec | SectionSpec): s is FieldSpec {
   return typeof (s as FieldSpec).kind === 'string' && typeof (s as FieldSpec).doc === 'string'
 }
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+/** Gateway ids, aggregation rule and priority class names. */
+export const SHORT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const HOSTPORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/
 const MiB = 1024 * 1024
-/** Device ids as in the topic scheme (src/codec/reading.ts). */
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
-/** `scrypt$N$r$p$salt$hash` (base64), as printed by `holdfast devices` and `holdfast hash-password`. */
-const SECRET_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
 /** An MQTT topic filter: levels of anything but wildcards, `+` alone in a level, `#` alone and last. */
 const TOPIC_FILTER = /^(?=.)(?:(?:[^+#/\u0000]*|\+)\/)*(?:[^+#/\u0000]*|\+|#)$/
 
@@ -112,14 +110,17 @@ const STORAGE_POLICY = {
 /** An Ed25519 public key: base64 of its 44-byte SPKI DER (`MCowBQYDK2VwAyEA…`), of its 32 raw bytes, or a PEM block. */
 const ED25519_PUBLIC_KEY =
   /^(?:MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{43}=|-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*)$/
-/** `scrypt$N$r$p$salt$hash`, salt and hash in base64 (see src/status/password.ts). */
+/**
+ * `scrypt$N$r$p$salt$hash`, salt and hash in base64, as `holdfast devices` and `holdfast hash-password`
+ * print (src/identity/secret.ts, src/status/password.ts).
+ */
 const SCRYPT_HASH = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/
 
 export const schema = {
   gatewayId: {
     kind: 'string',
     default: '',
-    pattern: ID,
+    pattern: SHORT_ID,
     patternDoc: '1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric',
     doc: 'Gateway id; default: the host name'
   },
@@ -265,7 +266,7 @@ export const schema = {
     rules: {
       kind: 'map',
       default: {},
-      keyPattern: ID,
+      keyPattern: SHORT_ID,
       keyDoc: 'a rule name (1-64 of A-Z a-z 0-9 . _ -)',
       entry: {
         topics: {
@@ -323,7 +324,7 @@ export const schema = {
     classes: {
       kind: 'map',
       default: {},
-      keyPattern: ID,
+      keyPattern: SHORT_ID,
       keyDoc: 'a class name (1-64 of A-Z a-z 0-9 . _ -)',
       entry: {
         topics: {
@@ -391,7 +392,7 @@ export const schema = {
         kind: 'string',
         default: '',
         secret: true,
-        pattern: SECRET_HASH,
+        pattern: SCRYPT_HASH,
         patternDoc: 'a hash printed by `holdfast hash-password`',
         doc: 'scrypt hash of the device secret (username = device id)'
       },
@@ -410,7 +411,7 @@ export const schema = {
         kind: 'string',
         default: '',
         secret: true,
-        pattern: SECRET_HASH,
+        pattern: SCRYPT_HASH,
         patternDoc: 'a hash printed by `holdfast hash-password`',
         doc: 'scrypt hash of the app secret (username = app name)'
       },
@@ -623,123 +624,47 @@ export const schema = {
   }
 } as const satisfies SectionSpec
 
-/** Typed view of a validated configuration. Mirrors `schema`. */
-export interface Config {
-  gatewayId: string
-  dataDir: string
-  logLevel: string
-  mqtt: {
-    host: string
-    port: number
-    allowAnonymous: boolean
-    connectTimeoutMs: number
-    maxConnections: number
-    maxPayloadBytes: number
-    connRatePerAddress: number
-    connBurstPerAddress: number
-    authFailuresPerMin: number
-    authFailureBurst: number
-    maxSubscriptionsPerClient: number
-    maxRetainedPerClient: number
-    tls: { host: string; port: number; certFile: string; keyFile: string; caFile: string }
+/*
+ * The typed view of a validated configuration is derived from `schema`, so the two cannot drift:
+ * int/number → number, string → string, bool → boolean, enum → its values, list → string[], map →
+ * a record of entries whose `required` fields are required and the rest optional (absent = default).
+ */
+type FieldValue<F> = F extends { kind: 'int' | 'number' }
+  ? number
+  : F extends { kind: 'string' }
+    ? string
+    : F extends { kind: 'bool' }
+      ? boolean
+      : F extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : F extends { kind: 'list' }
+          ? string[]
+          : F extends { kind: 'map'; entry: infer E }
+            ? Readonly<Record<string, EntryOf<E, F extends { required: readonly (infer R)[] } ? R : never>>>
+            : never
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
+type IsField<S> = S extends { kind: string; doc: string } ? true : false
+/** The validated values of a schema section. */
+export type SectionOf<S> = { [K in keyof S]: IsField<S[K]> extends true ? FieldValue<S[K]> : SectionOf<S[K]> }
+/** One map entry as written: required fields, the rest optional, nested sections partial. */
+type EntryOf<E, R> = Simplify<
+  { [K in keyof E as K extends R ? K : never]: EntryValue<E[K]> } & {
+    [K in keyof E as K extends R ? never : K]?: EntryValue<E[K]>
   }
-  http: { host: string; port: number }
-  store: {
-    synchronous: 'full' | 'normal'
-    commitWindowMs: number
-    maxBytes: number
-    minFreeBytes: number
-    retainMs: number
-    compactAt: number
-  }
-  aggregate: { rules: Readonly<Record<string, AggregateRuleConfig>> }
-  priority: { classes: Readonly<Record<string, PriorityClassConfig>> }
-  budget: { bytesPerDay: number; bytesPerHour: number }
-  quota: QuotaConfig & { storagePolicy: StoragePolicy }
-  devices: Readonly<Record<string, DeviceConfig>>
-  apps: Readonly<Record<string, AppConfig>>
-  kafka: {
-    brokers: string[]
-    topic: string
-    clientId: string
-    ssl: boolean
-    caFile: string
-    saslMechanism: 'none' | 'plain' | 'scram-sha-256' | 'scram-sha-512'
-    saslUsername: string
-    saslPassword: string
-    requestTimeoutMs: number
-  }
-  batch: {
-    maxReadings: number
-    maxBytes: number
-    lingerMs: number
-    lingerReadingsPerDevice: number
-    freshShare: number
-    keyBy: 'gateway' | 'device'
-    ledgerIntervalMs: number
-  }
-  uplink: { backoffMinMs: number; backoffMaxMs: number; probeIntervalMs: number }
-  status: {
-    public: boolean
-    passwordHash: string
-    metricsToken: string
-    sessionTtlMs: number
-    loginMaxFailures: number
-    loginWindowMs: number
-    pushIntervalMs: number
-    hostIntervalMs: number
-    metricsMaxDevices: number
-  }
-  remote: {
-    enabled: boolean
-    configTopic: string
-    statusTopic: string
-    trustedKeys: string[]
-    trustedKeysFile: string
-    heartbeatIntervalMs: number
-  }
-}
+>
+type EntryValue<S> = IsField<S> extends true ? FieldValue<S> : Partial<SectionOf<S>>
 
-export type StoragePolicy = 'drop-oldest' | 'reject-new'
-export interface QuotaConfig {
-  msgsPerS: number
-  msgsBurst: number
-  bytesPerS: number
-  bytesBurst: number
-  maxPayloadBytes: number
-  maxBufferedReadings: number
-  maxBufferedBytes: number
-  maxSessions: number
-}
+/** Typed view of a validated configuration, derived from `schema`. */
+export type Config = SectionOf<typeof schema>
+export type StoragePolicy = (typeof STORAGE_POLICY)['values'][number]
+export type QuotaConfig = SectionOf<typeof QUOTA_FIELDS>
 /** One provisioned device; absent fields fall back to `quota`. */
-export interface DeviceConfig {
-  passwordHash?: string
-  storagePolicy?: StoragePolicy
-  quota?: Partial<QuotaConfig>
-}
-export interface AppConfig {
-  passwordHash: string
-  read?: string[]
-  write?: string[]
-}
+export type DeviceConfig = Config['devices'][string]
+export type AppConfig = Config['apps'][string]
 /** One aggregation rule; absent fields take the defaults in the schema. */
-export interface AggregateRuleConfig {
-  topics: string[]
-  mode?: 'raw' | 'rollup' | 'both'
-  windowMs?: number
-  latenessMs?: number
-  fields?: string[]
-  timeField?: string
-  compact?: boolean
-}
+export type AggregateRuleConfig = Config['aggregate']['rules'][string]
 /** One priority class; absent fields take the defaults in the schema. */
-export interface PriorityClassConfig {
-  topics: string[]
-  priority: number
-  rollupOnlyAt?: number
-  holdAt?: number
-  exempt?: boolean
-}
+export type PriorityClassConfig = Config['priority']['classes'][string]
 
 /** Defaults that depend on the host are filled in here, after validation. */
 export function hostDefaults(cfg: Config): Config {

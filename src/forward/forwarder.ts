@@ -8,12 +8,12 @@ import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
-import { KIND_RAW, KIND_ROLLUP, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
+import { KIND_RAW, KIND_ROLLUP, laneKey, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
+import { describe } from '../kafka/client.js'
 import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
-import type { UplinkView } from '../status/snapshot.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
-import { Uplink } from './uplink.js'
+import { Uplink, type UplinkView } from './uplink.js'
 import { PriorityClasses, type PriorityClass } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
@@ -52,7 +52,6 @@ interface Request {
 
 /** What the budget does to a class right now. */
 export type ClassState = 'normal' | 'rollups-only' | 'held'
-const laneKey = (cls: number, kind: number): number => cls * 4 + kind
 
 export interface ForwarderOptions {
   gatewayId: string
@@ -500,10 +499,4 @@ export class Forwarder {
       this.wakeup = done
     })
   }
-}
-
-function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { message?: string } }
-  const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
-  return `${name}${e?.message ?? String(err)}`
 }

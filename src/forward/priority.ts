@@ -10,7 +10,7 @@
  *   telemetry (priority 0) everything else                         — rollups only from 50 %, held from 80 %
  */
 import type { PriorityClassConfig } from '../config/schema.js'
-import { TopicTable } from '../aggregate/topics.js'
+import { TopicTable } from '../identity/topic-table.js'
 
 export interface PriorityClass {
   name: string

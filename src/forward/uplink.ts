@@ -11,6 +11,16 @@ export interface Transition {
   reason: string | null
 }
 
+/** The uplink as the status API, the page and the heartbeat show it. */
+export interface UplinkView {
+  state: UplinkState
+  since: string
+  lastError: string | null
+  drainRate: number
+  etaS: number | null
+  history?: ReadonlyArray<{ state: string; at: string; reason: string | null }>
+}
+
 const DOWN_AFTER_FAILURES = 3
 const HISTORY = 50
 const RATE_WINDOW_MS = 10_000

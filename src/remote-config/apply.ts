@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs'
 import { configError, LEAVES, loadConfig, type FieldError } from '../config/load.js'
 import { isField, schema, type Config, type SectionSpec } from '../config/schema.js'
+import { getPath, isObject, setPath } from '../config/tree.js'
 import { isHoldfastError } from '../errors.js'
 
 /**
@@ -68,8 +69,6 @@ export interface Effective {
   overridden: string[]
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
 /** Leaf paths a config tree sets (a map setting such as `devices` is one leaf). Non-objects where a section is expected are leaves too (the loader names them). */
 function leavesSet(doc: Record<string, unknown>, section: SectionSpec = schema, prefix = ''): string[] {
   const out: string[] = []
@@ -80,19 +79,6 @@ function leavesSet(doc: Record<string, unknown>, section: SectionSpec = schema, 
     else out.push(path)
   }
   return out
-}
-
-const getPath = (o: Record<string, unknown>, path: string): unknown =>
-  path.split('.').reduce<unknown>((cur, k) => (isObject(cur) ? cur[k] : undefined), o)
-
-function setPath(o: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.')
-  let cur = o
-  for (const k of keys.slice(0, -1)) {
-    if (!isObject(cur[k])) cur[k] = {}
-    cur = cur[k] as Record<string, unknown>
-  }
-  cur[keys[keys.length - 1]!] = value
 }
 
 function deletePath(o: Record<string, unknown>, path: string): void {

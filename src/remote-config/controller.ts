@@ -26,7 +26,7 @@ import type { ConfigHolder, ConfigInfo } from './holder.js'
 import { describe, sleep } from '../kafka/client.js'
 import { Reporter } from './reporter.js'
 import { readState, statePath, writeState, type RemoteState, type StoredDocument } from './store.js'
-import { loadTrustedKeys, verifyMessage, type TrustedKey } from './verify.js'
+import { loadTrustedKeys, type SignatureRejectReason, verifyMessage, type TrustedKey } from './verify.js'
 import { ConfigWatcher } from './watcher.js'
 
 export interface RemoteOptions {
@@ -46,14 +46,8 @@ export interface RunningParts {
   heartbeat: () => Record<string, unknown>
 }
 
-export type RejectReason =
-  | 'malformed'
-  | 'unsigned'
-  | 'untrusted_key'
-  | 'bad_signature'
-  | 'invalid'
-  | 'wrong_gateway'
-  | 'not_newer'
+/** Why a pushed document was not applied: its signature, or its content for this gateway. */
+export type DocumentRejectReason = SignatureRejectReason | 'invalid' | 'wrong_gateway' | 'not_newer'
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 const versionOf = (doc: unknown): number | null => {
@@ -436,7 +430,7 @@ export class RemoteConfig {
   private reject(
     key: string,
     version: number | null,
-    reason: RejectReason,
+    reason: DocumentRejectReason,
     message: string,
     errors?: FieldError[]
   ): void {

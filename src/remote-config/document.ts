@@ -11,6 +11,8 @@
  * and key order do not matter, and what is verified is exactly the parsed object that is applied.
  */
 import type { FieldError } from '../config/load.js'
+import { SHORT_ID } from '../config/schema.js'
+import { isObject } from '../config/tree.js'
 
 /** The message key (and document gatewayId) of the fleet-wide default. */
 export const FLEET_KEY = '*'
@@ -39,8 +41,6 @@ export interface SignedDocument {
   signature: Signature
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
 /**
  * Canonical JSON: object keys sorted by UTF-16 code units, no whitespace, strings and numbers as
  * ECMAScript JSON.stringify writes them, arrays in order. `undefined` members are left out, as
@@ -58,7 +58,6 @@ export function canonicalJson(v: unknown): string {
 }
 
 const DOC_KEYS = new Set(['gatewayId', 'version', 'confirmWindowS', 'config', 'comment', 'issuedAt'])
-const GATEWAY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** Check the envelope's own fields (the `config` tree is checked by the config loader); field errors name `document.*`. */
 export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] } | { doc: null; errors: FieldError[] } {
@@ -72,7 +71,7 @@ export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] }
   }
   for (const k of Object.keys(raw)) if (!DOC_KEYS.has(k)) err(k, 'unknown key')
   const { gatewayId, version, confirmWindowS, config, comment, issuedAt } = raw
-  if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !GATEWAY_ID.test(gatewayId)))
+  if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !SHORT_ID.test(gatewayId)))
     err('gatewayId', `must be a gateway id or "${FLEET_KEY}" (got ${JSON.stringify(gatewayId)})`)
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
     err('version', `must be an integer from 1 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(version)})`)

@@ -9,7 +9,7 @@ import { processLogRing } from '../log-ring.js'
 import type { Counters } from '../metrics/counters.js'
 import type { HostFacts } from '../metrics/host.js'
 import { assess } from '../status/health.js'
-import type { UplinkView } from '../status/snapshot.js'
+import type { UplinkView } from '../forward/uplink.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import { VERSION } from '../version.js'
 

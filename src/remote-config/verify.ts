@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import type { Config } from '../config/schema.js'
 import { configError, type FieldError } from '../config/load.js'
 import { canonicalJson, type SignedDocument } from './document.js'
+import { isObject } from '../config/tree.js'
 
 /** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow. */
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
@@ -18,10 +19,11 @@ export interface TrustedKey {
   key: KeyObject
 }
 
-export type RejectReason = 'malformed' | 'unsigned' | 'untrusted_key' | 'bad_signature'
+/** Why a pushed document's envelope or signature was refused (before its content is looked at). */
+export type SignatureRejectReason = 'malformed' | 'unsigned' | 'untrusted_key' | 'bad_signature'
 export type Verdict =
   | { ok: true; document: unknown; keyId: string }
-  | { ok: false; reason: RejectReason; message: string; document?: unknown }
+  | { ok: false; reason: SignatureRejectReason; message: string; document?: unknown }
 
 /** A public key from PEM, base64 SPKI DER or base64 of the 32 raw bytes. Throws on anything else. */
 export function parsePublicKey(text: string): KeyObject {
@@ -106,8 +108,6 @@ export function signDocument(document: Record<string, unknown>, privateKey: KeyO
     signature: { alg: 'ed25519', keyId: keyIdOf(publicKey), value }
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Check a config-topic message value: JSON, signed, by a trusted key, unchanged. Says which of these failed. */
 export function verifyMessage(value: Buffer, keys: readonly TrustedKey[]): Verdict {

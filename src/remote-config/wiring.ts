@@ -2,7 +2,7 @@
 import type { Config } from '../config/schema.js'
 import type { Counters } from '../metrics/counters.js'
 import type { Uplinker } from '../forward/producer.js'
-import type { UplinkView } from '../status/snapshot.js'
+import type { UplinkView } from '../forward/uplink.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import { differs } from './apply.js'
 import type { RunningParts } from './controller.js'

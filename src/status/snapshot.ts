@@ -1,17 +1,9 @@
 /** The status document behind /api/status: built from read-only views of the running parts. */
+import type { UplinkView } from '../forward/uplink.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import type { LifetimeTotals } from '../metrics/lifetime.js'
 import { VERSION } from '../version.js'
-
-export interface UplinkView {
-  state: 'unconfigured' | 'connected' | 'degraded' | 'down' | 'paused'
-  since: string
-  lastError: string | null
-  drainRate: number
-  etaS: number | null
-  history?: ReadonlyArray<{ state: string; at: string; reason: string | null }>
-}
 
 export interface StatusSources {
   gatewayId: string

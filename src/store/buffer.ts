@@ -47,7 +47,8 @@ export interface Lane {
   kind: number
   readings: number
 }
-const laneKey = (cls: number, kind: number): number => cls * 4 + kind
+/** One number per lane (priority 0-15, kind 0-3), for maps keyed by lane. */
+export const laneKey = (cls: number, kind: number): number => cls * 4 + kind
 
 /** What a commit hook may do inside the group commit's transaction. */
 export interface CommitTx {

@@ -3,7 +3,7 @@
  * settings, first match wins. Matching a topic costs a map lookup after its first time: results are
  * cached per topic (bounded), since a fleet publishes to a small, stable set of topics.
  */
-import { topicMatches } from '../identity/acl.js'
+import { topicMatches } from './acl.js'
 
 const CACHE_LIMIT = 50_000
 
