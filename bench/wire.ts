@@ -179,7 +179,11 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(err => {
-  process.stderr.write(`${(err as Error).stack}\n`)
-  process.exit(1)
-})
+main().then(
+  // kafkajs leaves timers behind; the measurements are out.
+  () => process.exit(0),
+  err => {
+    process.stderr.write(`${(err as Error).stack}\n`)
+    process.exit(1)
+  }
+)

@@ -25,5 +25,7 @@ export type { BatchMessage, DecodedMessage, DecodedReading, EncodeOptions, Lane,
 export { FATE_REASONS } from './control.js'
 export type { ControlRecord, LedgerRecord, DroppedRun, SeqGap, DeviceTotals, FateReason } from './control.js'
 export { decimalText } from './shapes.js'
+export { Accountant } from './account.js'
+export type { DeviceAccount, GatewayAccount } from './account.js'
 export { eventMsOfValue, eventMsOfDocument, DEFAULT_TIME_FIELDS } from './time.js'
 export { HoldfastError, isHoldfastError } from '../errors.js'
