@@ -12,8 +12,11 @@ export const COL_SCALED = 1
 export const COL_PLAIN_SCALED = 2
 /** 10^k is exact in a double up to k = 22; 15 decimals is plenty for sensor values. */
 const MAX_SCALE = 15
-/** Version 2 scaled integers stay below 10^15, so m / 10^k is exactly the decimal the device wrote. */
-const MAX_MANTISSA = 1e15
+/**
+ * Version 2 scaled integers stay below 2^51: then m = round(v · 10^k) is off from the device's decimal
+ * times 10^k by less than 0.25 (one rounding of v, one of the product), so it is exactly that decimal.
+ */
+const MAX_MANTISSA = 2 ** 51
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k)
 
 export type Scalar = string | number | bigint | boolean | null
