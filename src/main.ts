@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
 import { moveCheckpointsOffThread } from './store/db.js'
 import { openBuffer } from './store/recover.js'
+import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
 import { ReadingBuffer } from './store/buffer.js'
 import { Counters } from './metrics/counters.js'
@@ -46,6 +47,40 @@ export async function startGateway({ config: localConfig, log, configSource, fla
   const watchdog = startWatchdog({
     onError: err => log.warn({ err, code: 'HF_WARN_SDNOTIFY' }, 'systemd watchdog ping failed')
   })
+  // Before anything reads or writes the data directory: it must be usable, and ours alone.
+  let dirLock: DataDirLock
+  try {
+    dirLock = lockDataDir(localConfig.dataDir)
+  } catch (err) {
+    watchdog.stop()
+    throw err
+  }
+  try {
+    return await startLocked({ localConfig, log, configSource, flags, startedMs, watchdog, dirLock })
+  } catch (err) {
+    dirLock.release()
+    watchdog.stop()
+    throw err
+  }
+}
+
+async function startLocked({
+  localConfig,
+  log,
+  configSource,
+  flags,
+  startedMs,
+  watchdog,
+  dirLock
+}: {
+  localConfig: Readonly<Config>
+  log: Logger
+  configSource: string
+  flags?: Record<string, string | true>
+  startedMs: number
+  watchdog: { stop: () => void }
+  dirLock: DataDirLock
+}): Promise<Gateway> {
   // Remote configuration (remote.enabled): the applied document, if any, sets the live settings from the start.
   const remote = localConfig.remote.enabled
     ? openRemoteConfig({ local: localConfig, localSource: configSource, flags: flags ?? {}, env: process.env, log })
@@ -126,6 +161,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
     http?.closeAllConnections()
     log.info('stopped')
     watchdog.stop()
+    dirLock.release()
   }
 
   try {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { writeConfig } from './harness/devices.js'
@@ -18,7 +18,7 @@ import { consumeAll, createTopic } from './harness/consume.js'
 
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { GatewayProcess } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { consumeAll, dedupe } from './harness/consume.js'
 import { sleep } from './harness/wait.js'
 
@@ -35,7 +35,7 @@ async function publish(gw: GatewayProcess, device: string, from: number, count: 
 
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

@@ -3,8 +3,6 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../src/config/load.js'
-import { isHoldfastError } from '../src/errors.js'
 import { runCli } from './harness/gateway.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'hf-config-'))
@@ -35,40 +33,4 @@ test('an unreadable config file is a clear error', async () => {
   const r = await runCli(['run', '--config', join(tmp, 'missing.json')])
   assert.equal(r.code, 2)
   assert.match(r.stderr, /HF_ERR_CONFIG_FILE: cannot read config file .*missing\.json/)
-})
-
-test('flags beat environment beats file beats defaults', () => {
-  const cfgFile = file({ mqtt: { port: 1001 }, http: { port: 2001 }, dataDir: '/from/file', gatewayId: 'from-file' })
-  const { config, sources } = loadConfig({
-    flags: { config: cfgFile, 'mqtt-port': '1003' },
-    env: { HOLDFAST_MQTT_PORT: '1002', HOLDFAST_HTTP_PORT: '2002' }
-  })
-  assert.equal(config.mqtt.port, 1003)
-  assert.equal(sources['mqtt.port'], 'flag --mqtt-port')
-  assert.equal(config.http.port, 2002)
-  assert.equal(config.dataDir, '/from/file')
-  assert.equal(config.gatewayId, 'from-file')
-  assert.equal(config.kafka.topic, 'holdfast.telemetry')
-  assert.equal(config.mqtt.allowAnonymous, false, 'secure by default')
-  assert.ok(Object.isFrozen(config.mqtt), 'validated config is frozen')
-})
-
-test('with nothing configured the defaults hold: 1883, 8080, ./data, host name as gateway id, no uplink', () => {
-  const { config } = loadConfig({ env: {} })
-  assert.equal(config.mqtt.port, 1883)
-  assert.equal(config.http.port, 8080)
-  assert.equal(config.dataDir, './data')
-  assert.ok(config.gatewayId.length > 0)
-  assert.deepEqual(config.kafka.brokers, [])
-})
-
-test('every validation error is collected, not only the first', () => {
-  try {
-    loadConfig({ env: { HOLDFAST_ALLOW_ANONYMOUS: 'maybe', HOLDFAST_KAFKA_BROKERS: 'no-port', HOLDFAST_NOPE: '1' } })
-    assert.fail('should throw')
-  } catch (err) {
-    assert.ok(isHoldfastError(err, 'HF_ERR_CONFIG_INVALID'))
-    const fields = (err.details.errors as Array<{ field: string }>).map(e => e.field).sort()
-    assert.deepEqual(fields, ['HOLDFAST_NOPE', 'kafka.brokers', 'mqtt.allowAnonymous'])
-  }
 })

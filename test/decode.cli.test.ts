@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import { encodeBatch, frameStream, KAFKA_COMPRESSION, type BatchMessage } from '../src/codec/batch.js'
 import type { StoredReading } from '../src/store/buffer.js'
-import { startKafka } from './harness/kafka.js'
+import { useKafka } from './harness/kafka.js'
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
 const GW = 'plant-7-gw1'
@@ -168,7 +168,7 @@ test('decode usage errors exit 2 with HF_ERR_USAGE', async () => {
 test('decode --topic against a real Kafka broker: de-duplicated, in order per device, offsets committed per group', {
   timeout: 240_000
 }, async () => {
-  const broker = await startKafka()
+  const broker = await useKafka()
   try {
     const topic = `holdfast.decode.${Date.now()}`
     const kafka = broker.client()

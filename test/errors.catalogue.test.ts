@@ -56,6 +56,15 @@ test('every catalogue entry has a meaning, and codes say whether they are errors
   }
 })
 
+test('the README names only declared codes', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const named = new Set(readme.match(CODE) ?? [])
+  assert.deepEqual(
+    [...named].filter(c => !declared.has(c)),
+    []
+  )
+})
+
 test("the README's table of codes is the catalogue, in its order", () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
   const start = readme.indexOf('\n## Error codes\n')

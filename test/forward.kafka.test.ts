@@ -183,10 +183,15 @@ test('Kafka stopped and restarted several times under load: nothing missing, dup
   }
 })
 
+const UNTHROTTLED = ['--quota-msgs-per-s', '1000000', '--quota-msgs-burst', '1000000']
+
 test('the gateway SIGKILLed during a drain loses nothing', async () => {
   const topic = await createTopic(kafka, 'fwd-test')
   await kafka.stop()
-  const gw = await GatewayProcess.start({ args: gatewayArgs(topic, ['--batch-max-readings', '200']) })
+  // Rate quotas lifted: the backlog is built at full speed (the per-device default would hold it to 100/s).
+  const gw = await GatewayProcess.start({
+    args: gatewayArgs(topic, ['--batch-max-readings', '200', ...UNTHROTTLED])
+  })
   const ackedLog = join(tmp(), 'acked.log')
   try {
     const sim = await startSim([

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess, runCli } from './harness/gateway.js'
 import { createTopic, StatusTopic, topicName, waitFor } from './harness/remote.js'
 
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

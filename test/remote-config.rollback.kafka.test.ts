@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startKafka, type KafkaBroker } from './harness/kafka.js'
+import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, dedupe } from './harness/consume.js'
@@ -21,7 +21,7 @@ import {
 
 let kafka: KafkaBroker
 before(async () => {
-  kafka = await startKafka()
+  kafka = await useKafka()
 })
 after(async () => {
   await kafka?.dispose()

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `holdfast` command. Usage errors and bad config print one clear message and exit 2. */
-import { isHoldfastError } from '../errors.js'
+import { HoldfastError, isHoldfastError } from '../errors.js'
 import { LEAVES } from '../config/load.js'
 import { VERSION } from '../version.js'
 import { parseArgs } from './args.js'
@@ -30,8 +30,13 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'devices':
       return await (await import('./devices.js')).devicesCommand(rest)
-    case 'run':
-      return await run(parseArgs(rest).flags)
+    case 'run': {
+      const { positionals, flags } = parseArgs(rest)
+      // A stray word is a mistyped flag or a value that lost its flag: never start without it.
+      if (positionals.length > 0)
+        throw new HoldfastError('HF_ERR_USAGE', `holdfast run takes no arguments, only flags (got "${positionals[0]}")`)
+      return await run(flags)
+    }
     case 'hash-password':
       return await hashPasswordCommand()
     case 'decode':
@@ -56,10 +61,14 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+const TRANSIENT = new Set(['HF_ERR_STORE_BUSY', 'HF_ERR_DATA_DIR_IN_USE'])
+
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (isHoldfastError(err)) {
     process.stderr.write(`holdfast: ${err.code}: ${err.message}\n`)
-    process.exit(2)
+    // A buffer or data directory held by another process may be free in a moment: exit 75 (EX_TEMPFAIL) so
+    // systemd tries again; every other coded error is a configuration problem that a restart cannot fix.
+    process.exit(TRANSIENT.has(err.code) ? 75 : 2)
   }
   process.stderr.write(`holdfast: ${(err as Error)?.stack ?? String(err)}\n`)
   process.exit(1)

@@ -161,8 +161,10 @@ function flattenDocument(
 
 function coerce(leaf: Leaf, r: Raw, errors: FieldError[]): unknown {
   const { spec } = leaf
+  // A secret's value is never echoed (stderr goes to the journal): the field and the rule say enough.
+  const got = spec.secret === true ? 'value not shown: secret' : `got ${JSON.stringify(r.value)}`
   const fail = (allowed: string): undefined => {
-    errors.push({ field: leaf.path, source: r.source, message: `must be ${allowed} (got ${JSON.stringify(r.value)})` })
+    errors.push({ field: leaf.path, source: r.source, message: `must be ${allowed} (${got})` })
     return undefined
   }
   const v = r.value

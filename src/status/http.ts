@@ -12,6 +12,13 @@ export const BASE_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin'
 }
 
+/**
+ * Node's server limits: a client trickling its headers (or its request) is closed after a bounded time
+ * instead of holding a socket for minutes; they are checked every second. Live streams are unaffected:
+ * these bound receiving the request, not the answer.
+ */
+export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 }
+
 /** The page loads only its own script and style; nothing may leave for another origin. */
 export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

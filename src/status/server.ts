@@ -16,7 +16,7 @@ import { LoginLimiter, SESSION_COOKIE, Sessions, safeEqual } from './auth.js'
 import type { Ctx, Route } from './context.js'
 import { secretScrubber } from './diagnostics.js'
 import { pageDocument, statusDocument } from './document.js'
-import { BodyTooLarge, clientAddress, fail, json, parseCookies, readBody, sameOrigin } from './http.js'
+import { BodyTooLarge, clientAddress, fail, json, parseCookies, readBody, SERVER_TIMEOUTS, sameOrigin } from './http.js'
 import { actionRoutes } from './routes/actions.js'
 import { pageRoutes } from './routes/page.js'
 import { probeRoutes } from './routes/probes.js'
@@ -132,7 +132,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
     await route.handle({ req, res, session, body, address }, ctx)
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer(SERVER_TIMEOUTS, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error({ err, path: req.url }, 'http handler failed')
       if (!res.headersSent) json(res, 500, { error: 'internal error' })

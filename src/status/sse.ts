@@ -5,13 +5,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, createGzip, type Gzip } from 'node:zlib'
-import { BASE_HEADERS } from './http.js'
+import { BASE_HEADERS, clientAddress } from './http.js'
 
 /** A stream's writer: the response itself, or a gzip stream flushed after every event. */
 interface Client {
   res: ServerResponse
   gzip: Gzip | null
   sessionId: string | null
+  address: string
 }
 
 export interface HubOptions {
@@ -24,9 +25,12 @@ export interface HubOptions {
 }
 
 const MAX_QUEUED_BYTES = 2 * 1024 * 1024
+/** Live streams one source address may hold: one LAN host cannot take the live page from the technicians. */
+export const MAX_STREAMS_PER_ADDRESS = 4
 
 export class EventHub {
   private readonly clients = new Set<Client>()
+  private readonly perAddress = new Map<string, number>()
   private timer: NodeJS.Timeout | null = null
 
   constructor(private readonly o: HubOptions) {}
@@ -37,7 +41,9 @@ export class EventHub {
 
   /** Open a stream; false when there are too many already (the caller answers 503). */
   open(req: IncomingMessage, res: ServerResponse, sessionId: string | null, first: Array<[string, string]>): boolean {
-    if (this.clients.size >= this.o.maxClients) return false
+    const address = clientAddress(req)
+    const mine = this.perAddress.get(address) ?? 0
+    if (this.clients.size >= this.o.maxClients || mine >= MAX_STREAMS_PER_ADDRESS) return false
     // A big fleet's status is mostly repeated keys: gzip makes it several times smaller on Wi-Fi.
     const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')) ? createGzip({ level: 1 }) : null
     res.writeHead(200, {
@@ -49,10 +55,11 @@ export class EventHub {
     })
     res.socket?.setNoDelay(true)
     gzip?.pipe(res)
-    const c: Client = { res, gzip, sessionId }
+    const c: Client = { res, gzip, sessionId, address }
     this.clients.add(c)
+    this.perAddress.set(address, mine + 1)
     req.on('close', () => {
-      this.clients.delete(c)
+      this.forget(c)
       gzip?.destroy()
     })
     this.send(c, `retry: 2000\n\n`)
@@ -73,6 +80,7 @@ export class EventHub {
   closeAll(): void {
     for (const c of this.clients) this.end(c)
     this.clients.clear()
+    this.perAddress.clear()
     this.stopTimer()
   }
 
@@ -83,7 +91,7 @@ export class EventHub {
       if (!this.o.allowed(c.sessionId)) {
         this.write(c, 'expired', '{}')
         this.end(c)
-        this.clients.delete(c)
+        this.forget(c)
         continue
       }
       data ??= this.o.build()
@@ -95,7 +103,7 @@ export class EventHub {
     if (c.res.writableLength + (c.gzip?.writableLength ?? 0) > MAX_QUEUED_BYTES) {
       c.gzip?.destroy()
       c.res.destroy()
-      this.clients.delete(c)
+      this.forget(c)
       return
     }
     this.send(c, `event: ${event}\ndata: ${data}\n\n`)
@@ -108,6 +116,13 @@ export class EventHub {
     }
     c.gzip.write(text)
     c.gzip.flush(constants.Z_SYNC_FLUSH)
+  }
+
+  private forget(c: Client): void {
+    if (!this.clients.delete(c)) return
+    const n = (this.perAddress.get(c.address) ?? 1) - 1
+    if (n > 0) this.perAddress.set(c.address, n)
+    else this.perAddress.delete(c.address)
   }
 
   private end(c: Client): void {

@@ -10,6 +10,8 @@ import type { RecoveryReport } from './recover.js'
 import { ReceiveClock, type ClockCorrection } from './clock.js'
 import { RecentReadings, RECENT_PER_DEVICE } from './recent.js'
 import { SeqLedger } from './ledger.js'
+import { classesLowestFirst, EvictOrder } from './evict-order.js'
+import { ResendRecord } from './resend-record.js'
 
 /**
  * `cls` is the reading's priority (0 = bulk, higher is sent first); `kind` is KIND_RAW, KIND_ROLLUP, or
@@ -103,7 +105,13 @@ export class ReadingBuffer {
   private readonly selectNewest: Statement
   private readonly selectOldest: Statement
   private readonly deleteOne: Statement
-  private readonly selectDeviceOldest: Statement
+  private readonly evictOrder: EvictOrder
+  private readonly resends: ResendRecord
+  private readonly idOf = (device: string): number | undefined => this.deviceIds.get(device)
+  /** Priority classes present while a commit's evictions run, lowest first. */
+  private evictClasses: number[] = [0]
+  /** Above every reading stored, while a commit's evictions run. */
+  private evictEndSeq = 0
   private readonly deviceIds = new Map<string, number>()
   private readonly deviceNames = new Map<number, string>()
   private pending: NewReading[] = []
@@ -128,8 +136,8 @@ export class ReadingBuffer {
   private evictions: Eviction[] = []
   private readonly evictListeners: Array<(done: Eviction) => void> = []
   /**
-   * Per device, a seq at or below its oldest buffered reading; evictions scan forward from here.
-   * No (device, seq) index: measured, it made every group commit 4-5x slower.
+   * Per device, a seq at or below its oldest buffered bulk (priority 0) reading; evictions scan forward
+   * from here. No (device, seq) index: measured, it made every group commit 4-5x slower.
    */
   private readonly oldestHint = new Map<string, number>()
   /** Devices inserted by the open transaction, forgotten again if it rolls back. */
@@ -212,9 +220,8 @@ export class ReadingBuffer {
     this.selectNewest = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? ORDER BY seq DESC LIMIT ?`).raw()
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
-    this.selectDeviceOldest = db.prepare(
-      'SELECT seq, topic, length(payload) AS n, cls, kind FROM readings WHERE seq >= ? AND device = ? ORDER BY seq LIMIT ?'
-    )
+    this.evictOrder = new EvictOrder(db)
+    this.resends = new ResendRecord(db)
 
     for (const d of db.prepare('SELECT id, name FROM devices').all() as Array<{ id: number; name: string }>) {
       this.deviceIds.set(d.name, d.id)
@@ -283,7 +290,19 @@ export class ReadingBuffer {
       tail.push(...keptTail)
       tail.sort((a, b) => a.seq - b.seq)
     }
-    for (const r of tail) this.recent.remember(this.deviceNames.get(r.device) ?? String(r.device), r.topic, r.payload)
+    // And what left the buffer before the restart (forwarded, deleted): its durable record, merged by seq.
+    const name = (id: number): string => this.deviceNames.get(id) ?? String(id)
+    const restored = this.resends.load()
+    let j = 0
+    const restoreBefore = (seq: number): void => {
+      for (; j < restored.length && restored[j]!.seq < seq; j++)
+        this.recent.rememberFingerprint(name(restored[j]!.device), restored[j]!.fp)
+    }
+    for (const r of tail) {
+      restoreBefore(r.seq)
+      this.recent.remember(name(r.device), r.topic, r.payload)
+    }
+    restoreBefore(Number.POSITIVE_INFINITY)
   }
 
   /** Queue a reading for the next group commit; `cb` runs after it is durable (or failed). */
@@ -418,7 +437,14 @@ export class ReadingBuffer {
         nextSeq = seq
         this.setMeta.run('next_seq', seq)
         // Evictions run after the inserts, in the same transaction: the buffer never holds both.
-        evicted = evictions.map(this.evictNow)
+        if (evictions.length > 0) {
+          this.evictClasses = classesLowestFirst(
+            this.lanes().map(l => l.cls),
+            batch.map(r => r.cls ?? 0)
+          )
+          this.evictEndSeq = seq
+          evicted = evictions.map(this.evictNow)
+        }
         if (keptTrim > 0) trimmed = this.trimKeptNow(keptTrim)
         this.ledger.writeTotals()
       })()
@@ -488,8 +514,9 @@ export class ReadingBuffer {
   }
 
   /**
-   * Delete at least `readings` readings and `bytes` bytes of the device's oldest buffered readings in the
-   * next group commit, after its inserts (storage quotas: drop-oldest). Listeners hear what was deleted.
+   * Delete at least `readings` readings and `bytes` bytes of the device's buffered readings in the next
+   * group commit, after its inserts (storage quotas: drop-oldest): lowest priority class first, oldest
+   * first within a class. Listeners hear what was deleted.
    */
   evictOldest(device: string, readings: number, bytes: number, reason: string): void {
     this.evictions.push({ device, readings, bytes, reason })
@@ -552,6 +579,7 @@ export class ReadingBuffer {
     this.db.transaction(() => {
       for (const r of readings) if (this.deleteOne.run(r.seq).changes > 0) gone.push(r)
       this.releasedTotals(gone, null)
+      this.resends.record(readings, this.idOf, this.deviceIds.size)
     })()
     for (const r of gone) {
       this.account(r.device, -1, -rowBytes(r.topic, r.payload))
@@ -581,6 +609,7 @@ export class ReadingBuffer {
         if (bulk) this.keepRun.run(now + this.retainMs, now, first, last)
         else this.keepRunLane.run(now + this.retainMs, now, cls, kind, first, last)
       }
+      this.resends.record(readings, this.idOf, this.deviceIds.size)
       const seqs = (
         bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
       ) as number[]
@@ -791,33 +820,25 @@ export class ReadingBuffer {
     this.pendingAll.bytes += bytes
   }
 
-  /** Inside the commit transaction: delete the device's oldest readings, scanning forward from its hint. */
+  /** Inside the commit transaction: delete the device's readings, lowest priority class first (evict-order.ts). */
   private readonly evictNow = (e: Eviction): Eviction & { nextHint: number } => {
-    let from = this.oldestHint.get(e.device) ?? 0
+    const from = this.oldestHint.get(e.device) ?? 0
     const id = this.deviceIds.get(e.device)
-    let readings = 0
-    let bytes = 0
-    while (id !== undefined && (readings < e.readings || bytes < e.bytes)) {
-      const rows = this.selectDeviceOldest.all(from, id, 256) as Array<{
-        seq: number
-        topic: string
-        n: number
-        cls: number
-        kind: number
-      }>
-      if (rows.length === 0) break
-      for (const r of rows) {
-        if (readings >= e.readings && bytes >= e.bytes) break
-        this.deleteOne.run(r.seq)
+    if (id === undefined) return { device: e.device, readings: 0, bytes: 0, reason: e.reason, nextHint: from }
+    const done = this.evictOrder.evict(
+      id,
+      from,
+      this.evictEndSeq,
+      this.evictClasses,
+      e,
+      r => r.n + r.topic.length + ROW_OVERHEAD_BYTES,
+      r => {
         this.ledger.fate(r.seq, id, e.device, e.reason)
         const k = laneKey(r.cls, r.kind)
         this.txLanes.set(k, (this.txLanes.get(k) ?? 0) - 1)
-        readings++
-        bytes += r.n + r.topic.length + ROW_OVERHEAD_BYTES
-        from = r.seq + 1
       }
-    }
-    return { device: e.device, readings, bytes, reason: e.reason, nextHint: from }
+    )
+    return { device: e.device, readings: done.readings, bytes: done.bytes, reason: e.reason, nextHint: done.bulkFrom }
   }
 
   private account(device: string, readings: number, bytes: number): void {

@@ -50,8 +50,14 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE rollup_windows_v3 (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, late INTEGER NOT NULL, start_ms INTEGER NOT NULL, state TEXT NOT NULL);
    INSERT INTO rollup_windows_v3 (topic, late, start_ms, state) SELECT topic, late, start_ms, state FROM rollup_windows;
    DROP TABLE rollup_windows;
-   ALTER TABLE rollup_windows_v3 RENAME TO rollup_windows;`
+   ALTER TABLE rollup_windows_v3 RENAME TO rollup_windows;`,
+  // The re-send window once readings have left the buffer: one row of packed fingerprints per released run
+  // (store/resend-record.ts).
+  `CREATE TABLE resend_window (id INTEGER PRIMARY KEY, entries BLOB NOT NULL);`
 ]
+
+/** How long opening the buffer waits for another process's lock on it (SQLite's busy timeout). */
+export const STORE_OPEN_WAIT_MS = 5000
 
 export interface OpenOptions {
   dataDir: string
@@ -63,10 +69,9 @@ export function openDatabase(opts: OpenOptions): DB {
   let db: DB
   try {
     mkdirSync(opts.dataDir, { recursive: true })
-    db = new Database(file)
+    db = new Database(file, { timeout: STORE_OPEN_WAIT_MS })
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
-    db.pragma('busy_timeout = 5000')
     // Bigger pages halve the b-tree writes per reading; only takes effect on a new file.
     db.pragma('page_size = 8192')
     migrate(db)

@@ -18,7 +18,8 @@ import {
   writeFileSync
 } from 'node:fs'
 import { join } from 'node:path'
-import { openDatabase, type DB, type OpenOptions } from './db.js'
+import { HoldfastError } from '../errors.js'
+import { openDatabase, STORE_OPEN_WAIT_MS, type DB, type OpenOptions } from './db.js'
 
 export interface RecoveryReport {
   code: 'HF_ERR_STORE_CORRUPT'
@@ -63,6 +64,14 @@ export function openBuffer(opts: OpenOptions): { db: DB; recovery: RecoveryRepor
     reason = check
     db.close()
   } catch (err) {
+    // Locked by another process is not damaged: moving a healthy buffer aside would strand its readings.
+    if (isBusy(err))
+      throw new HoldfastError(
+        'HF_ERR_STORE_BUSY',
+        `buffer ${join(opts.dataDir, 'buffer.db')} stayed locked by another process for ${STORE_OPEN_WAIT_MS / 1000} s; not touched`,
+        { dataDir: opts.dataDir },
+        { cause: err }
+      )
     reason = (err as Error).message
   }
   return recover(opts, torn === null ? reason : `${torn.reason}; ${reason}`)
@@ -139,8 +148,12 @@ function salvage(damagedFile: string, fresh: DB, report: RecoveryReport): void {
     const devices =
       tryGet(() => old.prepare('SELECT id, name FROM devices').all() as Array<{ id: number; name: string }>) ?? []
     const insDevice = fresh.prepare('INSERT OR IGNORE INTO devices (id, name) VALUES (?, ?)')
+    // Each device's re-send window too, so re-sends of forwarded readings keep being recognised.
+    const window = tryGet(() => old.prepare('SELECT id, entries FROM resend_window').raw().all()) ?? []
+    const insWindow = fresh.prepare('INSERT OR IGNORE INTO resend_window (id, entries) VALUES (?, ?)')
     fresh.transaction(() => {
       for (const d of devices) insDevice.run(d.id, d.name)
+      for (const w of window) insWindow.run(...(w as unknown[]))
     })()
 
     const oldCols = new Set(
@@ -199,6 +212,14 @@ function salvage(damagedFile: string, fresh: DB, report: RecoveryReport): void {
   } finally {
     old.close()
   }
+}
+
+/** SQLITE_BUSY / SQLITE_LOCKED (and their extended codes), here or as the cause of a store error. */
+function isBusy(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e != null; e = e.cause as typeof e) {
+    if (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(e.code)) return true
+  }
+  return false
 }
 
 function skipDamaged(probe: Database.Statement, after: number): number | null {

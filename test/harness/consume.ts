@@ -68,8 +68,10 @@ export async function consumeAll(
         if (opts.until(ids.size, out)) finish()
       }
     })
-    const timeoutMs = opts.timeoutMs ?? 60_000
-    await Promise.race([done, new Promise(resolve => setTimeout(resolve, timeoutMs))])
+    // The timer is cleared once done: a pending one would keep the test file's process alive for the full timeout.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([done, new Promise(resolve => (timer = setTimeout(resolve, opts.timeoutMs ?? 60_000)))])
+    clearTimeout(timer)
   } finally {
     await consumer.disconnect()
   }

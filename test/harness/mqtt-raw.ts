@@ -87,10 +87,13 @@ export async function openRaw(port: number): Promise<Raw> {
 
 /** Resolves true if the socket closed within `ms`. */
 export async function closesWithin(raw: Raw, ms: number): Promise<boolean> {
-  return await Promise.race([
+  let timer: NodeJS.Timeout | undefined
+  const closed = await Promise.race([
     raw.closed.then(() => true),
-    new Promise<boolean>(resolve => setTimeout(() => resolve(false), ms))
+    new Promise<boolean>(resolve => (timer = setTimeout(() => resolve(false), ms)))
   ])
+  clearTimeout(timer)
+  return closed
 }
 
 /** Open, send CONNECT, wait for CONNACK; returns its return code. */

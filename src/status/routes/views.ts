@@ -1,8 +1,10 @@
 /** The read-only views: /api/status, the live event stream, the rate history, /metrics. */
 import { fail, json, send } from '../http.js'
 import type { Route } from '../context.js'
+import { MAX_STREAMS_PER_ADDRESS } from '../sse.js'
 
-const MAX_STREAMS = 32
+/** All live streams at once; each address may hold MAX_STREAMS_PER_ADDRESS of them. */
+const MAX_STREAMS = 64
 
 export const viewRoutes: Route[] = [
   {
@@ -30,7 +32,13 @@ export const viewRoutes: Route[] = [
         return send(res, 200, '', { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
       const history = JSON.stringify({ stepS: ctx.history.stepMs / 1000, points: ctx.history.points() })
       if (!ctx.hub.open(req, res, session?.id ?? null, [['history', history]])) {
-        fail(res, 503, 'HF_ERR_CONN_LIMIT', `at most ${MAX_STREAMS} live pages at once`, { 'retry-after': '10' })
+        fail(
+          res,
+          503,
+          'HF_ERR_CONN_LIMIT',
+          `too many live pages: at most ${MAX_STREAMS_PER_ADDRESS} per address, ${MAX_STREAMS} in all`,
+          { 'retry-after': '10' }
+        )
       }
     }
   },

@@ -1,0 +1,158 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { TokenBucket } from '../../src/quota/bucket.js'
+import { KeyedBuckets } from '../../src/quota/keyed.js'
+import { QuotaBook } from '../../src/quota/limits.js'
+import { StorageGuard } from '../../src/quota/storage.js'
+import { Throttle } from '../../src/quota/throttle.js'
+import { loadConfig } from '../../src/config/load.js'
+import { Counters } from '../../src/metrics/counters.js'
+import { rowBytes } from '../../src/store/buffer.js'
+import { append, memoryLogger, reading, tempBuffer } from './setup.js'
+
+test('token bucket: a burst at once, then the rate; debt answers how long to wait', () => {
+  const b = new TokenBucket(10, 5, 0)
+  for (let i = 0; i < 5; i++) assert.equal(b.take(1, 0), 0)
+  assert.equal(b.take(1, 0), 100, 'one token in debt at 10/s is 100 ms')
+  assert.equal(b.take(1, 0), 200, 'successive takers wait longer: order is kept')
+  assert.equal(b.take(1, 1000), 0, 'a second later the debt is paid and tokens are back')
+  assert.equal(b.tryTake(1000), true)
+  const c = new TokenBucket(1, 1, 0)
+  assert.equal(c.tryTake(0), true)
+  assert.equal(c.tryTake(0), false, 'tryTake never goes into debt')
+  assert.equal(c.level(0), 0)
+})
+
+test('keyed buckets: each address has its own, and a flood of addresses stays bounded', () => {
+  const k = new KeyedBuckets(1, 2, 100)
+  assert.equal(k.tryTake('a', 0), true)
+  assert.equal(k.tryTake('a', 0), true)
+  assert.equal(k.tryTake('a', 0), false)
+  assert.equal(k.exhausted('a', 0), true)
+  assert.equal(k.tryTake('b', 0), true, 'another address is not affected')
+  for (let i = 0; i < 1000; i++) k.tryTake(`x${i}`, 0)
+  assert.equal(k.tryTake('a', 2000), true, 'refilled after its rate')
+})
+
+test('throttle: publishes over the rate are held, in order, and released once within it; none dropped', async () => {
+  const t = new Throttle(50, 2, 1_000_000, 1_000_000)
+  const done: number[] = []
+  const started = performance.now()
+  for (let i = 0; i < 6; i++) {
+    if (t.pass(10)) done.push(i)
+    else t.hold(() => done.push(i))
+  }
+  assert.deepEqual(done, [0, 1], 'the burst passes at once')
+  assert.equal(t.held, 4)
+  while (done.length < 6) await new Promise(r => setTimeout(r, 10))
+  assert.deepEqual(done, [0, 1, 2, 3, 4, 5], 'held publishes go in arrival order')
+  assert.ok(performance.now() - started >= 60, 'four publishes over a 50/s rate are not all let through at once')
+  assert.equal(t.held, 0)
+  assert.equal(t.throttled, 4)
+})
+
+test('throttle: a publish behind held ones waits its turn even when its own tokens are there', () => {
+  const t = new Throttle(1000, 1, 1_000_000, 100)
+  assert.equal(t.pass(100), true)
+  assert.equal(t.pass(50), false, 'over the byte burst')
+  t.hold(() => {})
+  assert.equal(t.pass(0), false, 'a held publish is ahead of it')
+  t.hold(() => {})
+  assert.equal(t.held, 2)
+})
+
+const MiB = 1024 * 1024
+
+/** A storage guard over a real buffer, with limits from a config document as the gateway would load it. */
+function guarded(doc: Record<string, unknown>) {
+  const tb = tempBuffer()
+  const { config } = loadConfig({ env: {}, document: doc })
+  const counters = new Counters()
+  const { log, lines } = memoryLogger()
+  const g = new StorageGuard({
+    buffer: tb.buffer,
+    book: new QuotaBook(config),
+    maxBytes: config.store.maxBytes,
+    minFreeBytes: config.store.minFreeBytes,
+    dataDir: tb.dir,
+    counters,
+    log
+  })
+  /** What the admission step does: ask, then append if admitted. */
+  const publish = async (device: string, n: number, payloadBytes = 10) => {
+    const r = reading(device, n, { payload: Buffer.alloc(payloadBytes, 0x61) })
+    const verdict = g.admit(device, rowBytes(r.topic, r.payload))
+    if (verdict === null) await append(tb.buffer, r)
+    else counters.drop(device, verdict)
+    return verdict
+  }
+  const dispose = (): void => {
+    g.close()
+    tb.dispose()
+  }
+  return { tb, g, counters, lines, publish, dispose }
+}
+
+test('storage quota, reject-new: the reading over the cap is refused and counted; nothing stored is lost', async t => {
+  const s = guarded({ devices: { meter: { storagePolicy: 'reject-new', quota: { maxBufferedReadings: 2 } } } })
+  t.after(s.dispose)
+  assert.equal(await s.publish('meter', 0), null)
+  assert.equal(await s.publish('meter', 1), null)
+  assert.equal(await s.publish('meter', 2), 'quota_storage')
+  assert.equal(s.tb.buffer.usageOf('meter').readings, 2)
+  assert.equal(s.counters.device('meter').dropped.quota_storage, 1)
+  assert.equal(await s.publish('other', 0), null, 'devices without the quota are not limited')
+})
+
+test('storage quota, drop-oldest: the new reading is stored and the oldest goes, counted by device and reason', async t => {
+  const s = guarded({ quota: { maxBufferedReadings: 2 } })
+  t.after(s.dispose)
+  for (let i = 0; i < 4; i++) assert.equal(await s.publish('meter', i), null)
+  assert.equal(s.tb.buffer.usageOf('meter').readings, 2)
+  assert.deepEqual(
+    s.tb.buffer.readAfter(0, 10).map(r => r.seq),
+    [3, 4]
+  )
+  assert.equal(s.counters.dropped.quota_drop_oldest, 2)
+  assert.equal(s.counters.device('meter').dropped.quota_drop_oldest, 2)
+})
+
+test('disk budget: the heaviest drop-oldest device gives way; a device holding less is never made to pay', async t => {
+  const s = guarded({
+    store: { maxBytes: MiB },
+    devices: { strict: { storagePolicy: 'reject-new' } }
+  })
+  t.after(s.dispose)
+  const big = 10 * 1024
+  let n = 0
+  while (s.tb.buffer.usageTotal().bytes + 2 * (big + 100) < MiB) assert.equal(await s.publish('hog', n++, big), null)
+  assert.equal(await s.publish('light', 0, big), null)
+  assert.equal(await s.publish('light', 1, big), null, 'the hog pays for the light device')
+  assert.ok(s.counters.device('hog').dropped.disk_drop_oldest! >= 1)
+  assert.equal(s.counters.device('light').dropped.disk_drop_oldest, undefined)
+  assert.ok(s.tb.buffer.projectedTotalBytes() <= MiB, 'the buffer stays within its budget')
+  assert.equal(await s.publish('strict', 0, big), null, 'a reject-new device is served while the hog can pay')
+  const codes = s.lines().filter(l => l.code === 'HF_ERR_DISK_BUDGET')
+  assert.equal(codes.length, 1, 'the full budget is logged once, not per reading')
+  assert.ok(s.tb.buffer.usageTotal().bytes <= MiB)
+})
+
+test('disk budget: with no drop-oldest device holding more than the publisher, the reading is refused', async t => {
+  const s = guarded({ store: { maxBytes: MiB }, quota: { storagePolicy: 'reject-new' } })
+  t.after(s.dispose)
+  const big = 64 * 1024
+  let refused = null
+  for (let i = 0; i < 20 && refused === null; i++) refused = await s.publish('meter', i, big)
+  assert.equal(refused, 'disk_budget')
+  assert.equal(s.counters.device('meter').dropped.disk_budget, 1)
+  assert.ok(s.tb.buffer.usageTotal().bytes <= MiB)
+})
+
+test('free space: readings are refused when the data volume would drop under store.minFreeBytes', async t => {
+  const s = guarded({ store: { minFreeBytes: Number.MAX_SAFE_INTEGER } })
+  t.after(s.dispose)
+  s.g.start()
+  while (s.g.view().freeBytes === null) await new Promise(r => setTimeout(r, 5))
+  assert.equal(await s.publish('meter', 0), 'disk_budget')
+  assert.equal(s.g.view().full, true)
+})
