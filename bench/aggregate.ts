@@ -24,7 +24,8 @@ import zlib from 'node:zlib'
 import type { Message } from 'kafkajs'
 import { SensorModel, seeded } from '../device-sim/telemetry.js'
 import { openDatabase } from '../src/store/db.js'
-import { KIND_ROLLUP, ReadingBuffer, type StoredReading } from '../src/store/buffer.js'
+import { ReadingBuffer } from '../src/store/buffer.js'
+import { KIND_ROLLUP, type StoredReading } from '../src/store/reading.js'
 import { encodeBatch } from '../src/codec/batch.js'
 import { Counters } from '../src/metrics/counters.js'
 import { PriorityClasses } from '../src/forward/priority.js'
@@ -89,17 +90,17 @@ function runMode(mode: Mode, seconds: Array<Array<{ device: string; payload: Buf
         : { tele: { topics: ['devices/+/telemetry'], mode, windowMs: WINDOW, latenessMs: 5000, fields: FIELDS } }
     )
     const aggregator = new Aggregator({ db, rules, priorityOf: t => classes.of(t).priority, counters: new Counters() })
-    buffer.setHook(aggregator)
+    buffer.writer.setHook(aggregator)
     const classify = createClassifier(rules, classes, 0)
     const noop = (): void => {}
-    let lastSeq = buffer.lastSeq()
+    let lastSeq = buffer.writer.lastSeq()
     const commitRanges: Array<[number, number]> = []
     const cpu0 = process.cpuUsage()
     for (const second of seconds) {
       for (const { device, payload } of second) {
         const topic = `devices/${device}/telemetry`
         const c = classify(topic, payload)
-        buffer.append(
+        buffer.writer.append(
           {
             device,
             topic,
@@ -114,15 +115,15 @@ function runMode(mode: Mode, seconds: Array<Array<{ device: string; payload: Buf
           noop
         )
       }
-      buffer.flush()
-      commitRanges.push([lastSeq, buffer.lastSeq()])
-      lastSeq = buffer.lastSeq()
+      buffer.writer.flush()
+      commitRanges.push([lastSeq, buffer.writer.lastSeq()])
+      lastSeq = buffer.writer.lastSeq()
     }
     const cpu = process.cpuUsage(cpu0)
     // What the forwarder would send: every lane's rows, by the commit that wrote them.
-    const rows = buffer
-      .lanes()
-      .flatMap(l => buffer.readLane(l.cls, l.kind, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
+    const rows = buffer.lanes
+      .list()
+      .flatMap(l => buffer.lanes.readLane(l.cls, l.kind, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
       .sort((a, b) => a.seq - b.seq)
     const commits: StoredReading[][] = commitRanges.map(() => [])
     let k = 0

@@ -14,7 +14,7 @@ import zlib from 'node:zlib'
 import { Encoder, Decoder } from 'cbor-x'
 import { SensorModel, seeded } from '../device-sim/telemetry.js'
 import { eventTimeOf } from '../src/codec/reading.js'
-import type { StoredReading } from '../src/store/buffer.js'
+import type { StoredReading } from '../src/store/reading.js'
 import {
   encodeBody,
   decodeMessage,

@@ -52,11 +52,11 @@ function prefill(dataDir: string): number {
     // Devices write whole milliseconds.
     const payload = models[d]!.next(Math.round((t += 10 / DEVICES)))
     rawBytes += payload.length
-    buffer.append(
+    buffer.writer.append(
       { device: `dev-${d}`, topic: `devices/dev-${d}/telemetry`, payload, eventMs: eventTimeOf(payload), qos: 1 },
       () => {}
     )
-    if (i % 20_000 === 19_999) buffer.flush()
+    if (i % 20_000 === 19_999) buffer.writer.flush()
   }
   buffer.close()
   return rawBytes

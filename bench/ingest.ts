@@ -604,6 +604,30 @@ function median(xs: number[]): number | null {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
+/** Resident memory of a process now and at its peak (VmRSS, VmHWM), in MB; null when it is gone. */
+function memoryMb(pid: number | undefined): { rssMb: number; peakRssMb: number } | null {
+  if (pid === undefined) return null
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? Number.NaN)
+    return { rssMb: Math.round(kb('VmRSS') / 102.4) / 10, peakRssMb: Math.round(kb('VmHWM') / 102.4) / 10 }
+  } catch {
+    return null
+  }
+}
+
+/** The broker thread's event-loop delay since the gateway started (its /metrics), in ms by quantile. */
+async function loopDelayMs(httpPort: number): Promise<Record<string, number> | null> {
+  const m = await httpGet(`http://127.0.0.1:${httpPort}/metrics`, 3000)
+  if (m === null || m.status !== 200) return null
+  const out: Record<string, number> = {}
+  for (const x of m.body.matchAll(/^holdfast_event_loop_delay_seconds\{quantile="([\d.]+)"\} (\S+)$/gm)) {
+    const name = x[1] === '1' ? 'max' : `p${Number(x[1]) * 100}`
+    out[name] = Math.round(Number(x[2]) * 1e5) / 100
+  }
+  return out
+}
+
 async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Row | null> {
   const head: Record<string, unknown> = { scenario: sc.name, target }
   if (REPEAT > 1) head.run = run
@@ -643,10 +667,13 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
         log(`warning: ${extra.otherCpuPct}% of a core used by other processes during this run`)
     }
     if (b.exited) extra.brokerExited = b.exited
+    Object.assign(extra, memoryMb(b.pid()) ?? {})
     if (target === 'mosquitto') extra.version = mosquittoVersion()
     if (target === 'holdfast') {
       extra.fsyncDelayMs = FSYNC_DELAY_MS
       extra.healthz = b.info.healthz
+      // Since start, so it includes start-up and the warm-up (a fresh gateway per run).
+      extra.eventLoopDelayMs = await loopDelayMs(b.httpPort!)
       const s = await httpGet(`http://127.0.0.1:${b.httpPort}/api/status`, 3000)
       let stored: number | null = null
       if (s && s.status === 200) {

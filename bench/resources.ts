@@ -144,6 +144,10 @@ async function main(): Promise<void> {
     const written = writeBytes(pid) - w0
     const metrics = await (await fetch(`${http}/metrics`)).text()
     const total = /^holdfast_store_disk_write_bytes_total (\S+)/m.exec(metrics)?.[1]
+    const delay = (q: string): number | null => {
+      const v = new RegExp(`^holdfast_event_loop_delay_seconds\\{quantile="${q}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]
+      return v === undefined ? null : Math.round(Number(v) * 1e5) / 100
+    }
     await new Promise(resolve => pub.once('exit', resolve))
     const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>
     emit({
@@ -157,7 +161,10 @@ async function main(): Promise<void> {
       diskBytesWrittenPerReading: stored > 0 ? Math.round(written / stored) : null,
       metricsDiskWriteBytesTotal: total === undefined ? null : Number(total),
       pubackP50Ms: r.p50Ms,
-      pubackP99Ms: r.p99Ms
+      pubackP99Ms: r.p99Ms,
+      // The broker thread's event-loop delay since start (includes connecting 1,000 devices).
+      eventLoopDelayMs: { p50: delay('0.5'), p99: delay('0.99'), max: delay('1') },
+      rssTimelineMb: rss
     })
   } finally {
     gw.kill('SIGTERM')

@@ -36,12 +36,16 @@ export const ErrorCodes = {
   HF_ERR_AUTH_CERT_MISMATCH: "user name differs from the client certificate's id",
   HF_ERR_AUTH_BUSY: 'too many logins being checked',
   HF_ERR_SESSION_LIMIT: 'device has its maximum number of sessions',
-  HF_ERR_CLIENT_ID_TAKEN: 'client id in use by another device or app',
+  HF_ERR_CLIENT_ID_TAKEN: 'client id in use by, or reserved for, another device or app',
+  HF_ERR_CLIENT_ID_INVALID: 'client id longer than 256 bytes',
   HF_ERR_SUBSCRIPTION_LIMIT: 'connection has its maximum number of subscriptions',
   HF_ERR_RETAINED_LIMIT: 'client has its maximum number of retained topics',
   HF_ERR_CREDENTIALS_FILE: 'device credentials file unreadable or invalid',
   HF_ERR_TLS_CONFIG: 'TLS certificate or key unreadable',
+  HF_ERR_TLS_HANDSHAKE_LIMIT: 'too many unfinished TLS handshakes from this address',
   HF_ERR_UPLINK: 'uplink send failed',
+  HF_ERR_UPLINK_TLS: "the Kafka broker's TLS certificate is not trusted (kafka.caFile) or TLS failed",
+  HF_ERR_UPLINK_AUTH: 'the Kafka broker refused the SASL credentials',
   HF_ERR_DECODE: 'batch could not be decoded',
   HF_ERR_UPLINK_UNCONFIGURED: 'no uplink configured',
   HF_ERR_LOGIN_REQUIRED: 'technician login required',
@@ -56,7 +60,10 @@ export const ErrorCodes = {
   HF_ERR_REMOTE_WATCH: 'remote configuration topic consumer failed or stopped',
   HF_WARN_ANONYMOUS: 'anonymous MQTT clients allowed (development only)',
   HF_WARN_CLOCK_CORRECTED: 'wall clock set: receive times stored while it was wrong were corrected',
-  HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed'
+  HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
+  HF_WARN_STORE_SYNC_INLINE:
+    'WAL sync worker failed: group commits sync on the broker thread again (slower, still durable)',
+  HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -2,7 +2,7 @@
 import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { moveCheckpointsOffThread } from './store/db.js'
+import { moveCheckpointsOffThread, moveSyncOffThread } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
@@ -95,23 +95,34 @@ async function startLocked({
       { ...recovery },
       'buffer files were damaged: kept what could be read, the damaged files are in quarantine'
     )
-  const buffer = new ReadingBuffer(db, config.store.commitWindowMs)
+  const walSync =
+    config.store.synchronous === 'full'
+      ? moveSyncOffThread(db, message =>
+          log.error({ code: 'HF_WARN_STORE_SYNC_INLINE', err: message }, 'WAL sync worker failed; syncing inline')
+        )
+      : null
+  const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync)
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
   )
   if (recovery !== null) {
     // Seqs that will never be seen: the ledger states them as gaps, so reconciliation does not call them missing.
-    for (const [first, last] of recovery.unreadableRanges) buffer.ledger.addGap(first, last, 'unreadable')
+    for (const [first, last] of recovery.unreadableRanges) buffer.seqLedger.addGap(first, last, 'unreadable')
     if (recovery.seqJumpedTo !== null)
-      buffer.ledger.addGap(buffer.ledger.ledgerThrough() + 1, recovery.seqJumpedTo - 1, 'seq_jump')
+      buffer.seqLedger.addGap(buffer.seqLedger.ledgerThrough() + 1, recovery.seqJumpedTo - 1, 'seq_jump')
   }
   const counters = new Counters()
-  const lifetime = new LifetimeTotals(counters, buffer.ledger)
+  const lifetime = new LifetimeTotals(counters, buffer.seqLedger)
   lifetime.start(LIFETIME_FLUSH_MS)
-  const backlog = buffer.usageTotal()
+  const backlog = buffer.usage.usageTotal()
   log.info(
-    { gatewayId: config.gatewayId, dataDir: config.dataDir, backlog: backlog.readings, nextSeq: buffer.lastSeq() + 1 },
+    {
+      gatewayId: config.gatewayId,
+      dataDir: config.dataDir,
+      backlog: backlog.readings,
+      nextSeq: buffer.writer.lastSeq() + 1
+    },
     'buffer open'
   )
   if (config.mqtt.allowAnonymous) {
@@ -165,6 +176,7 @@ async function startLocked({
   }
 
   try {
+    await walSync?.ready
     broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({
       host: config.http.host,
@@ -191,7 +203,7 @@ async function startLocked({
         config: () => holder.describe()
       },
       ready: () => {
-        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.lastCommitOk() }
+        const checks = { mqttListening: broker!.listening(), bufferWritable: buffer.writer.lastCommitOk() }
         return { ok: Object.values(checks).every(Boolean), checks }
       }
     })
@@ -204,7 +216,7 @@ async function startLocked({
   // receive times of what it stored meanwhile once NTP has set it (see store/clock.ts).
   const clockTimer = setInterval(() => {
     if (!db.open) return
-    const c = buffer.clockTick()
+    const c = buffer.times.tick(buffer.writer.lastSeq())
     if (c !== null)
       log.warn(
         { code: 'HF_WARN_CLOCK_CORRECTED', ...c },

@@ -19,7 +19,7 @@ import {
 import { decimalText } from '../src/codec/shapes.js'
 import { eventTimeOf } from '../src/codec/reading.js'
 import { isHoldfastError } from '../src/errors.js'
-import type { StoredReading } from '../src/store/buffer.js'
+import type { StoredReading } from '../src/store/reading.js'
 import { SensorModel, seeded } from '../device-sim/telemetry.js'
 
 const GW = 'plant-7-gw1'

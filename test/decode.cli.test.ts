@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import { encodeBatch, frameStream, KAFKA_COMPRESSION, type BatchMessage } from '../src/codec/batch.js'
-import type { StoredReading } from '../src/store/buffer.js'
+import type { StoredReading } from '../src/store/reading.js'
 import { useKafka } from './harness/kafka.js'
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))

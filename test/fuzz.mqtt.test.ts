@@ -141,7 +141,8 @@ test('random and mutated MQTT packets from several connections: good devices sta
     assert.ok(status.counters.refused.protocol_error > 0, 'malformed packets were counted')
     const rows = readBuffer(gw.dataDir)
     for (const r of results) {
-      assert.ok(r.sent >= 100, `${r.id} kept publishing (${r.sent})`)
+      // A count, not a rate: a loaded CI machine paces fewer, but a device cut off sends none after the fuzzing starts.
+      assert.ok(r.sent >= 20, `${r.id} kept publishing (${r.sent})`)
       assert.equal(r.acked, r.sent, `${r.id}: every reading acknowledged`)
       const stored = rows.filter(row => row.device === r.id).map(row => JSON.parse(row.payload.toString()).n as number)
       assert.deepEqual(

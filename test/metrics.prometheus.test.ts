@@ -134,7 +134,8 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
       'process_cpu_user_seconds_total',
       'process_resident_memory_bytes',
       'nodejs_eventloop_lag_seconds',
-      'holdfast_host_memory_total_bytes'
+      'holdfast_host_memory_total_bytes',
+      'holdfast_event_loop_delay_seconds'
     ]) {
       assert.ok(families.has(name), name)
     }

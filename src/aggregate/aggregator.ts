@@ -19,14 +19,8 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from '../store/db.js'
-import {
-  KIND_ROLLUP,
-  rowBytes,
-  type CommitHook,
-  type CommitTx,
-  type NewReading,
-  type StoredReading
-} from '../store/buffer.js'
+import type { CommitHook, CommitTx } from '../store/group-commit.js'
+import { KIND_ROLLUP, rowBytes, type NewReading, type StoredReading } from '../store/reading.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ParsedPayload } from './payload.js'
 import { parsePayload } from './payload.js'

@@ -4,7 +4,7 @@
  * from the rule's schema, and its parsed metrics for the aggregator (which absorbs them in the group
  * commit). Topics without a rule, and opaque payloads, pass through untouched as raw readings.
  */
-import { KIND_LOCAL, KIND_RAW } from '../store/buffer.js'
+import { KIND_LOCAL, KIND_RAW } from '../store/reading.js'
 import type { PriorityClasses } from '../forward/priority.js'
 import type { AggregateMeta } from './aggregator.js'
 import { parsePayload } from './payload.js'

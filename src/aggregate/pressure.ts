@@ -20,13 +20,13 @@ export function createRelief(buffer: ReadingBuffer, aggregator: Aggregator | nul
   return (bytes, budget) => {
     if (!Number.isFinite(budget)) return
     const threshold = budget * compactAt
-    const over = buffer.projectedTotalBytes() + bytes - threshold
+    const over = buffer.usage.projectedTotalBytes() + bytes - threshold
     if (over <= 0) return
     const chunk = Math.max(MIN_CHUNK, budget * CHUNK_SHARE)
     // Retained readings are already in Kafka: the first to go.
-    const trimmed = buffer.trimKept(over + chunk)
+    const trimmed = buffer.retention.trimKept(over + chunk)
     if (trimmed >= over) return
-    if (aggregator !== null && !buffer.compactionPending() && aggregator.mayCompact(buffer.lastSeq()))
-      buffer.requestCompaction(chunk)
+    if (aggregator !== null && !buffer.writer.compactionPending() && aggregator.mayCompact(buffer.writer.lastSeq()))
+      buffer.writer.requestCompaction(chunk)
   }
 }

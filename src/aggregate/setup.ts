@@ -45,17 +45,17 @@ export function setupAggregation(o: {
     priorityOf: topic => classes.of(topic).priority,
     counters: o.counters
   })
-  buffer.setHook(aggregator)
-  buffer.setRetention(config.store.retainMs)
-  const budget = new UplinkBudget(config.budget, buffer)
+  buffer.writer.setHook(aggregator)
+  buffer.retention.setRetention(config.store.retainMs)
+  const budget = new UplinkBudget(config.budget, buffer.meta)
   let lastKeptSweep = 0
   const timer = setInterval(() => {
     const now = Date.now()
-    if (aggregator.due(now)) buffer.requestCommit()
+    if (aggregator.due(now)) buffer.writer.requestCommit()
     if (now - lastKeptSweep >= KEPT_SWEEP_MS) {
       lastKeptSweep = now
       try {
-        buffer.sweepKept(now)
+        buffer.retention.sweepKept(now)
       } catch (err) {
         o.log.warn({ err }, 'expiring kept readings failed; will retry')
       }
@@ -72,8 +72,10 @@ export function setupAggregation(o: {
       rules: Object.keys(config.aggregate.rules).length,
       openWindows: aggregator.openWindows(),
       ...aggregator.totals,
-      kept: { ...buffer.keptTotal(), retainMs: config.store.retainMs },
-      lanes: buffer.lanes().map(l => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
+      kept: { ...buffer.retention.keptTotal(), retainMs: config.store.retainMs },
+      lanes: buffer.lanes
+        .list()
+        .map(l => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
     }),
     stop: () => clearInterval(timer)
   }

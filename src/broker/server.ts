@@ -5,14 +5,15 @@
  * larger than any allowed publish are refused before they are buffered. Every refusal is counted.
  */
 import { Aedes, type Client } from 'aedes'
-import { readFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls'
+import type { Server as TlsServer, TLSSocket } from 'node:tls'
+import type { Config } from '../config/schema.js'
 import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
+import { createTlsListener } from './tls-listener.js'
 
 export interface BrokerOptions {
   host: string
@@ -21,7 +22,7 @@ export interface BrokerOptions {
   maxConnections: number
   connRatePerAddress: number
   connBurstPerAddress: number
-  tls: { host: string; port: number; certFile: string; keyFile: string; caFile: string }
+  tls: Config['mqtt']['tls']
   admission: Admission
   counters: Counters
   log: Logger
@@ -46,6 +47,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     authenticate: admission.authenticate,
     authorizePublish: admission.authorizePublish,
     authorizeSubscribe: admission.authorizeSubscribe,
+    authorizeForward: admission.authorizeForward,
     // Client ids up to 128 chars: device ids are often serials or MACs with prefixes.
     maxClientsIdLength: 128,
     // Topics this deep are not device data; aedes refuses them before any hook runs.
@@ -127,50 +129,24 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   log.info({ host: opts.host, port: opts.port }, 'mqtt listening')
 
   let tlsServer: TlsServer | null = null
+  let stopWatching = (): void => {}
   const t = opts.tls
   if (t.certFile !== '' && t.keyFile !== '') {
-    const read = (file: string, what: string): Buffer => {
-      try {
-        return readFileSync(file)
-      } catch (err) {
-        throw new HoldfastError(
-          'HF_ERR_TLS_CONFIG',
-          `cannot read mqtt.tls.${what} ${file}: ${(err as Error).message}`,
-          { file },
-          { cause: err }
-        )
-      }
-    }
-    const ca = t.caFile !== '' ? read(t.caFile, 'caFile') : undefined
-    try {
-      tlsServer = createTlsServer(
-        {
-          cert: read(t.certFile, 'certFile'),
-          key: read(t.keyFile, 'keyFile'),
-          ca,
-          // Ask for a client certificate when a CA is configured, but let password logins in without one:
-          // the certificate is checked (authorized) and mapped to an id at CONNECT (src/identity/cert.ts).
-          requestCert: ca !== undefined,
-          rejectUnauthorized: false,
-          minVersion: 'TLSv1.2',
-          handshakeTimeout: opts.connectTimeoutMs
-        },
-        handle
-      )
-    } catch (err) {
-      throw new HoldfastError('HF_ERR_TLS_CONFIG', `mqtt.tls: ${(err as Error).message}`, {}, { cause: err })
-    }
-    // Raw sockets are gated before the (costly) handshake.
-    tlsServer.prependListener('connection', (socket: Socket) => {
-      gate(socket)
+    const l = createTlsListener({
+      ...t,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      // At most half the connection budget: the rest stays for clients that finish their handshake.
+      maxHandshakesPerAddress: Math.max(1, Math.min(t.maxHandshakesPerAddress, Math.floor(opts.maxConnections / 2))),
+      gate,
+      handle,
+      counters,
+      log
     })
-    tlsServer.on('tlsClientError', err => {
-      counters.refuse('tls_error')
-      log.debug({ err: err.message }, 'tls handshake failed')
-    })
+    tlsServer = l.server
+    stopWatching = l.close
     const host = t.host !== '' ? t.host : opts.host
     await listen(tlsServer, t.port, host)
-    log.info({ host, port: t.port, clientCerts: ca !== undefined }, 'mqtt tls listening')
+    log.info({ host, port: t.port, clientCerts: t.caFile !== '' }, 'mqtt tls listening')
   }
 
   return {
@@ -181,6 +157,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     connections: () => aedes.connectedClients,
     close: async () => {
       // Stop accepting first; the listeners' close completes once aedes has ended every client.
+      stopWatching()
       const stopped = Promise.all(
         [server, tlsServer]
           .filter(s => s !== null)

@@ -13,7 +13,7 @@
  */
 import { deflateSync, inflateSync } from 'node:zlib'
 import { Encoder, Decoder } from 'cbor-x'
-import type { StoredReading } from '../store/buffer.js'
+import type { StoredReading } from '../store/reading.js'
 import { array, bigSum, cborInt, fail, type Int, int, safe, text } from './check.js'
 import { decodeShape, encodeColumnV2, flatJson, type Shape } from './shapes.js'
 import { decodeBodyV1 } from './batch-v1.js'

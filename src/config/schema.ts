@@ -41,6 +41,8 @@ const HOSTPORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/
 const MiB = 1024 * 1024
 /** An MQTT topic filter: levels of anything but wildcards, `+` alone in a level, `#` alone and last. */
 const TOPIC_FILTER = /^(?=.)(?:(?:[^+#/\u0000]*|\+)\/)*(?:[^+#/\u0000]*|\+|#)$/
+/** A topic filter an app may write to: not into `$SYS`, the broker's own (`#` is fine: wildcards never match `$`). */
+const WRITE_FILTER = new RegExp(`^(?!\\$SYS(?:/|$))${TOPIC_FILTER.source.slice(1)}`)
 
 /** Per-device quota fields: the defaults in `quota`, overridable per device in `devices.<id>.quota`. */
 const QUOTA_FIELDS = {
@@ -212,6 +214,13 @@ export const schema = {
         kind: 'string',
         default: '',
         doc: 'PEM CAs for client certificates; set = devices may log in with a certificate (id from CN or SAN)'
+      },
+      maxHandshakesPerAddress: {
+        kind: 'int',
+        default: 32,
+        min: 1,
+        max: 100_000,
+        doc: 'Unfinished TLS handshakes one source address may have open (at most half of maxConnections)'
       }
     }
   },
@@ -425,8 +434,8 @@ export const schema = {
       write: {
         kind: 'list',
         default: [],
-        pattern: TOPIC_FILTER,
-        patternDoc: 'MQTT topic filters',
+        pattern: WRITE_FILTER,
+        patternDoc: 'MQTT topic filters outside $SYS',
         doc: 'Topic filters the app may publish to'
       }
     },

@@ -19,8 +19,8 @@ const REQUEST_OVERHEAD = 64
 const MESSAGE_OVERHEAD = 24
 
 export interface BudgetStore {
-  metaGet: (key: string) => number | undefined
-  metaSet: (entries: Record<string, number>) => void
+  get: (key: string) => number | undefined
+  set: (entries: Record<string, number>) => void
 }
 
 interface Period {
@@ -88,7 +88,7 @@ export class UplinkBudget {
       entries[`budget_${p.name}_start`] = p.start
       entries[`budget_${p.name}_bytes`] = p.used
     }
-    this.store?.metaSet(entries)
+    this.store?.set(entries)
   }
 
   /** Estimated bytes on the link for a produce request of `messages`. */
@@ -134,8 +134,8 @@ export class UplinkBudget {
 
   private period(name: 'day' | 'hour', lengthMs: number, limit: number, now: number): Period {
     const start = Math.floor(now / lengthMs) * lengthMs
-    const savedStart = this.store?.metaGet(`budget_${name}_start`)
-    const used = savedStart === start ? (this.store?.metaGet(`budget_${name}_bytes`) ?? 0) : 0
+    const savedStart = this.store?.get(`budget_${name}_start`)
+    const used = savedStart === start ? (this.store?.get(`budget_${name}_bytes`) ?? 0) : 0
     return { name, lengthMs, limit, start, used, usedSinceBoot: 0 }
   }
 

@@ -6,9 +6,11 @@
  */
 import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
-import { KIND_RAW, KIND_ROLLUP, laneKey, type ReadingBuffer, type StoredReading } from '../store/buffer.js'
+import type { ReadingBuffer } from '../store/buffer.js'
+import { KIND_RAW, KIND_ROLLUP, laneKey, type StoredReading } from '../store/reading.js'
 import { describe } from '../kafka/client.js'
 import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
 import { Backoff } from './backoff.js'
@@ -95,8 +97,8 @@ export class Forwarder {
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
     this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
     // What was buffered before this start is backlog; the live lane starts after it.
-    this.liveHighWater = o.buffer.lastSeq()
-    o.buffer.onCommit(() => {
+    this.liveHighWater = o.buffer.writer.lastSeq()
+    o.buffer.writer.onCommit(() => {
       if (this.wakeOnCommit) this.wakeup?.()
     })
   }
@@ -170,7 +172,7 @@ export class Forwarder {
   view(): UplinkView {
     this.uplink.tick()
     const rate = this.uplink.drainRate()
-    const backlog = this.o.buffer.usageTotal().readings
+    const backlog = this.o.buffer.usage.usageTotal().readings
     return {
       state: this.uplink.state,
       since: new Date(this.uplink.since).toISOString(),
@@ -195,7 +197,7 @@ export class Forwarder {
         if (!(await this.sendLedger(false))) continue
       }
       if (next === null) {
-        const backlog = buffer.usageTotal().readings
+        const backlog = buffer.usage.usageTotal().readings
         if (backlog === 0) {
           await this.idle()
           continue
@@ -230,11 +232,11 @@ export class Forwarder {
         const delay = this.backoff.next()
         this.o.log.warn(
           {
-            code: 'HF_ERR_UPLINK',
+            code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
             err: describe(err),
             state: this.uplink.state,
             retryInMs: delay,
-            backlog: buffer.usageTotal().readings
+            backlog: buffer.usage.usageTotal().readings
           },
           'uplink send failed'
         )
@@ -259,7 +261,7 @@ export class Forwarder {
    */
   private prepare(prev: Request | null): Request {
     const { buffer, batch } = this.o
-    const usage = buffer.usageTotal()
+    const usage = buffer.usage.usageTotal()
     const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
     const perRequest = Math.max(
       1,
@@ -275,7 +277,7 @@ export class Forwarder {
       bytes: 0
     }
     const now = Date.now()
-    for (const lane of buffer.lanes()) {
+    for (const lane of buffer.lanes.list()) {
       const room = perRequest - req.count
       if (room <= 0) {
         req.full = true
@@ -300,9 +302,10 @@ export class Forwarder {
         // The live lane: while a backlog larger than this read drains, a share goes to the newest readings.
         const liveShare = lane.readings > cap ? Math.floor(cap * batch.freshShare) : 0
         const backlogLimit = cap - liveShare
-        const oldest = buffer.readLane(0, KIND_RAW, after, req.firstLiveSeq, backlogLimit)
+        const oldest = buffer.lanes.readLane(0, KIND_RAW, after, req.firstLiveSeq, backlogLimit)
         const lastBacklogSeq = oldest.length > 0 ? oldest[oldest.length - 1]!.seq : after
-        const live = liveShare > 0 ? buffer.readNewestBulk(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
+        const live =
+          liveShare > 0 ? buffer.lanes.readNewestBulk(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
         // The live lane only moves forward, so it stays in order per device.
         if (live.length > 0) {
           this.liveHighWater = live[live.length - 1]!.seq
@@ -314,7 +317,7 @@ export class Forwarder {
         messages.push(...this.batches(oldest, 'backlog', cls), ...this.batches(live, 'live', cls))
         rows = oldest.length + live.length
       } else {
-        const run = buffer.readLane(lane.cls, lane.kind, after, Number.MAX_SAFE_INTEGER, cap)
+        const run = buffer.lanes.readLane(lane.cls, lane.kind, after, Number.MAX_SAFE_INTEGER, cap)
         req.cursors.set(key, run.length > 0 ? run[run.length - 1]!.seq : after)
         if (run.length === cap) req.full = true
         if (run.length > 0) req.runs.push(run)
@@ -344,10 +347,10 @@ export class Forwarder {
   private lingerMs(backlog: number): number {
     const { buffer, batch } = this.o
     if (this.drainRequested || backlog >= REQUEST_READINGS) return 0
-    if (buffer.lanes().some(l => l.cls > 0)) return 0
-    const devices = buffer.devicesBuffered()
+    if (buffer.lanes.list().some(l => l.cls > 0)) return 0
+    const devices = buffer.usage.devicesBuffered()
     if (devices > 0 && backlog / devices >= batch.lingerReadingsPerDevice) return 0
-    return (buffer.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
+    return (buffer.usage.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
   }
 
   /** Per class, what the budget does to it now (for /api/status). */
@@ -379,7 +382,7 @@ export class Forwarder {
 
   private released(rows: StoredReading[]): void {
     if (rows.length === 0) return
-    this.o.buffer.releaseRun(rows)
+    this.o.buffer.lanes.releaseRun(rows)
     const { counters } = this.o
     // Rollups are not readings a device sent: counted apart, so received/stored/forwarded still add up.
     if (rows[0]!.kind === KIND_ROLLUP) {

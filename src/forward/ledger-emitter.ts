@@ -34,15 +34,15 @@ export class LedgerEmitter {
 
   /** Ms until a ledger record is due, or null when there is nothing new to account for. */
   dueInMs(now: number): number | null {
-    const ledger = this.buffer.ledger
-    if (ledger.settledThrough(this.buffer.lastSeq()) <= ledger.ledgerThrough()) return null
+    const ledger = this.buffer.seqLedger
+    if (ledger.settledThrough(this.buffer.writer.lastSeq()) <= ledger.ledgerThrough()) return null
     return Math.max(0, this.lastMs + this.intervalMs - now)
   }
 
   prepare(now: number): PreparedLedger | null {
-    const ledger = this.buffer.ledger
+    const ledger = this.buffer.seqLedger
     const from = ledger.ledgerThrough()
-    let through = ledger.settledThrough(this.buffer.lastSeq())
+    let through = ledger.settledThrough(this.buffer.writer.lastSeq())
     if (through <= from) return null
     const fates = ledger.fates(from, through, MAX_FATES + 1)
     if (fates.length > MAX_FATES) {
@@ -76,7 +76,7 @@ export class LedgerEmitter {
       stored: g.stored,
       forwarded: g.forwarded,
       forwardedRollups: g.forwardedRollups,
-      buffered: this.buffer.usageTotal().readings
+      buffered: this.buffer.usage.usageTotal().readings
     }
     for (const [reason, n] of Object.entries(droppedOf(g))) totals[`dropped.${reason}`] = n
     const record: LedgerRecord = {
@@ -95,7 +95,7 @@ export class LedgerEmitter {
 
   /** Kafka acknowledged the record. */
   acked(p: PreparedLedger, now: number): void {
-    this.buffer.ledger.settled(p.record.through)
+    this.buffer.seqLedger.settled(p.record.through)
     for (const [d, json] of p.sent) this.sentTotals.set(d, json)
     this.lastMs = now
   }

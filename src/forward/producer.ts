@@ -5,6 +5,7 @@
 import { CompressionTypes, type Producer, type Admin, type Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import { kafkaClient, withTimeout } from '../kafka/client.js'
+import { codedUplinkError } from '../kafka/uplink-error.js'
 
 export interface Uplinker {
   send: (messages: Message[], compression: 'none' | 'gzip') => Promise<void>
@@ -52,7 +53,7 @@ export function createUplinker(k: Config['kafka']): Uplinker {
         )
       } catch (err) {
         await reset()
-        throw err
+        throw codedUplinkError(err)
       }
     },
     async probe() {
@@ -65,7 +66,7 @@ export function createUplinker(k: Config['kafka']): Uplinker {
         await withTimeout(admin.fetchTopicMetadata({ topics: [k.topic] }), budget, 'metadata')
       } catch (err) {
         await reset()
-        throw err
+        throw codedUplinkError(err)
       }
     },
     close: reset

@@ -11,6 +11,8 @@ import { configError, type FieldError } from '../config/load.js'
 import type { Logger } from '../log.js'
 import { AppAcl } from './acl.js'
 import { credentialsPath, readCredentials } from './credentials-file.js'
+import { typicalParams } from './dummy-check.js'
+import type { ScryptParams } from './secret.js'
 
 const keyOf = (st: Stats | undefined): string => (st === undefined ? 'none' : `${st.ino}:${st.size}:${st.mtimeMs}`)
 
@@ -33,6 +35,7 @@ export class Accounts {
   private apps = new Map<string, Account & { kind: 'app' }>()
   private fileKey = ''
   private timer: NodeJS.Timeout | undefined
+  private params: ScryptParams | null = null
   private readonly log: Logger
 
   constructor(opts: AccountsOptions) {
@@ -67,6 +70,16 @@ export class Accounts {
     return hash === undefined ? undefined : { kind: 'device', id: username, hash }
   }
 
+  /** What checking a secret typically costs here (dummy-check.ts); recomputed after a change. */
+  checkParams(): ScryptParams {
+    this.params ??= typicalParams([
+      ...this.fileHashes.values(),
+      ...this.configHashes.values(),
+      ...[...this.apps.values()].map(a => a.hash)
+    ])
+    return this.params
+  }
+
   isApp(name: string): boolean {
     return this.apps.has(name)
   }
@@ -94,6 +107,7 @@ export class Accounts {
       )
       this.configHashes = next.configHashes
       this.apps = next.apps
+      this.params = null
       const changedDevices = [...new Set([...before.keys(), ...this.deviceIds()])].filter(
         id => before.get(id) !== this.lookup(id)?.hash
       )
@@ -122,6 +136,7 @@ export class Accounts {
           id => next.get(id) !== this.fileHashes.get(id)
         )
         this.fileHashes = next
+        this.params = null
         if (changed.length > 0) {
           this.log.info({ file: this.file, changed: changed.length, devices: next.size }, 'device credentials reloaded')
           onChange(changed)

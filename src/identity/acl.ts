@@ -79,8 +79,11 @@ export class AppAcl implements Acl {
   }
 }
 
-/** Anonymous clients (--allow-anonymous, development): anywhere but `$` topics for publishes. */
+/**
+ * Anonymous clients (--allow-anonymous, development): anywhere but `$SYS` for publishes. Other `$`
+ * topics reach only subscriptions that name them (src/broker/dollar-topics.ts). [MQTT-4.7.2-1]
+ */
 export const OPEN_ACL: Acl = {
-  canPublish: topic => topic.charCodeAt(0) !== 36,
+  canPublish: topic => topic !== '$SYS' && !topic.startsWith('$SYS/'),
   canSubscribe: () => true
 }

@@ -35,6 +35,12 @@ export function isUsableHash(hash: string): boolean {
   return parse(hash) !== null
 }
 
+/** The cost parameters of a usable hash, or null. */
+export function hashParams(hash: string): ScryptParams | null {
+  const h = parse(hash)
+  return h === null ? null : { N: h.N, r: h.r, p: h.p }
+}
+
 async function derive(secret: Buffer, salt: Buffer, o: ScryptParams, keylen: number): Promise<Buffer> {
   const opts: ScryptOptions = { N: o.N, r: o.r, p: o.p, maxmem: 256 * o.N * o.r + 1024 * 1024 }
   return await new Promise((resolve, reject) =>

@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs'
 import type { Config } from '../config/schema.js'
+import { HoldfastError } from '../errors.js'
+import { FreshFile } from '../platform/file-watch.js'
 
 function sasl(k: Config['kafka']): SASLOptions | undefined {
   const { saslUsername: username, saslPassword: password } = k
@@ -21,12 +23,30 @@ function sasl(k: Config['kafka']): SASLOptions | undefined {
   }
 }
 
+const caFiles = new Map<string, FreshFile>()
+
+/**
+ * TLS options whose CA list is read again when the file changes on disk: kafkajs copies the options
+ * for every new broker connection, so a renewed CA is used from the next reconnect on, without a
+ * restart, while open connections keep running.
+ */
+function trusting(caFile: string): { readonly ca: string[] } {
+  let f = caFiles.get(caFile)
+  if (f === undefined) caFiles.set(caFile, (f = new FreshFile(caFile, readFileSync(caFile, 'utf8'))))
+  const file = f
+  return {
+    get ca() {
+      return [file.get()]
+    }
+  }
+}
+
 /** A client for `role` (its client id gets `-role` appended; the uplink uses none). */
 export function kafkaClient(k: Config['kafka'], role?: string): Kafka {
   return new Kafka({
     clientId: role === undefined ? k.clientId : `${k.clientId}-${role}`,
     brokers: k.brokers,
-    ssl: k.ssl ? (k.caFile !== '' ? { ca: [readFileSync(k.caFile, 'utf8')] } : true) : undefined,
+    ssl: k.ssl ? (k.caFile !== '' ? trusting(k.caFile) : true) : undefined,
     sasl: sasl(k),
     connectionTimeout: Math.min(3000, k.requestTimeoutMs),
     authenticationTimeout: Math.min(3000, k.requestTimeoutMs),
@@ -52,6 +72,8 @@ export const sleep = async (ms: number): Promise<void> => await new Promise(reso
 
 /** `Name: message` for kafkajs errors (their class names say what failed: SASL, connection, …). */
 export function describe(err: unknown): string {
+  // A coded failure (src/kafka/uplink-error.ts) leads with its code, which /api/status shows.
+  if (err instanceof HoldfastError) return `${err.code}: ${err.message}`
   const e = err as { name?: string; message?: string }
   const name = e?.name !== undefined && e.name !== 'Error' ? `${e.name}: ` : ''
   return `${name}${e?.message ?? String(err)}`

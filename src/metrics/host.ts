@@ -1,13 +1,9 @@
 /**
- * Host health from systeminformation, sampled on a timer and cached: the status page and
- * /metrics read the last sample and never wait for the operating system.
- * Cheap facts (CPU load, memory, temperature) every `intervalMs`; disks and network
- * interfaces, which spawn `df`/read many files, every `slowEvery` samples.
+ * Host health, gathered on a worker thread (host-worker.ts, systeminformation) on a timer: the
+ * status page and /metrics read the last sample and never wait for the operating system, and
+ * nothing of it runs on the broker's thread (systeminformation spawns synchronous child processes).
  */
-import { realpathSync } from 'node:fs'
-import { statfs } from 'node:fs/promises'
-import { loadavg, uptime } from 'node:os'
-import si from 'systeminformation'
+import { Worker } from 'node:worker_threads'
 import type { Logger } from '../log.js'
 
 export interface HostFacts {
@@ -42,142 +38,59 @@ export interface HostFacts {
   }>
 }
 
-const round1 = (n: number): number => Math.round(n * 10) / 10
+export const emptyHostFacts = (): HostFacts => ({
+  sampledAt: null,
+  hostname: null,
+  os: null,
+  arch: process.arch,
+  cores: null,
+  cpuLoadPct: null,
+  loadAvg: null,
+  memTotalBytes: null,
+  memAvailableBytes: null,
+  memUsedPct: null,
+  disk: null,
+  temperatureC: null,
+  uptimeS: null,
+  network: []
+})
+
+/** A small heap is plenty for a sample; it caps what the worker can take from the box. */
+const WORKER_HEAP_MB = 24
 
 export class HostMonitor {
-  private facts: HostFacts = {
-    sampledAt: null,
-    hostname: null,
-    os: null,
-    arch: process.arch,
-    cores: null,
-    cpuLoadPct: null,
-    loadAvg: null,
-    memTotalBytes: null,
-    memAvailableBytes: null,
-    memUsedPct: null,
-    disk: null,
-    temperatureC: null,
-    uptimeS: null,
-    network: []
-  }
-
-  private timer: NodeJS.Timeout | null = null
-  private running = false
-  private samples = 0
-  private mount: { mount: string; fs: string } | null = null
-  private readonly slowEvery: number
+  private facts = emptyHostFacts()
+  private worker: Worker | null = null
 
   constructor(
     private readonly dataDir: string,
     private readonly intervalMs: number,
     private readonly log: Logger
-  ) {
-    this.slowEvery = Math.max(1, Math.round(30_000 / intervalMs))
-  }
+  ) {}
 
   start(): void {
-    if (this.timer !== null) return
-    void this.sample()
-    this.timer = setInterval(() => {
-      void this.sample()
-    }, this.intervalMs)
-    this.timer.unref()
+    if (this.worker !== null) return
+    const slowEvery = Math.max(1, Math.round(30_000 / this.intervalMs))
+    const w = new Worker(new URL('./host-worker.js', import.meta.url), {
+      workerData: { dataDir: this.dataDir, intervalMs: this.intervalMs, slowEvery },
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 2 }
+    })
+    w.on('message', (m: { facts?: HostFacts; error?: string }) => {
+      if (m.facts !== undefined) this.facts = m.facts
+      else this.log.debug({ err: m.error }, 'host sample failed')
+    })
+    // Host facts are nice to have: without the worker the page shows the last sample (or none).
+    w.on('error', err => this.log.warn({ err, code: 'HF_WARN_HOST_FACTS' }, 'host facts worker failed'))
+    w.unref()
+    this.worker = w
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer)
-    this.timer = null
+    void this.worker?.terminate()
+    this.worker = null
   }
 
   get(): Readonly<HostFacts> {
     return this.facts
-  }
-
-  private async sample(): Promise<void> {
-    // A slow OS call must not pile samples on top of each other.
-    if (this.running) return
-    this.running = true
-    const slow = this.samples++ % this.slowEvery === 0
-    try {
-      const [load, mem, temp, os, fsList, nets, vfs] = await Promise.all([
-        si.currentLoad().catch(() => null),
-        si.mem().catch(() => null),
-        si.cpuTemperature().catch(() => null),
-        this.facts.os === null ? si.osInfo().catch(() => null) : Promise.resolve(null),
-        slow ? si.fsSize().catch(() => null) : Promise.resolve(null),
-        slow ? si.networkInterfaces().catch(() => null) : Promise.resolve(null),
-        statfs(this.dataDir).catch(() => null)
-      ])
-      const f: HostFacts = { ...this.facts }
-      // os.uptime(), not si.time(): the latter runs a synchronous child process (timezone) and
-      // blocked the event loop — and every device's PUBACK — for 5-20 ms on each sample.
-      f.uptimeS = Math.round(uptime())
-      if (load !== null) {
-        f.cpuLoadPct = round1(load.currentLoad)
-        f.cores = load.cpus.length
-        f.loadAvg = loadavg().map(round1) as [number, number, number]
-      }
-      if (mem !== null) {
-        f.memTotalBytes = mem.total
-        f.memAvailableBytes = mem.available
-        f.memUsedPct = mem.total > 0 ? round1(100 * (1 - mem.available / mem.total)) : null
-      }
-      if (temp !== null) {
-        const c = temp.main ?? temp.max ?? null
-        f.temperatureC = typeof c === 'number' && Number.isFinite(c) && c > -50 ? round1(c) : null
-      }
-      if (os !== null) {
-        f.hostname = os.hostname
-        f.os = `${os.distro} ${os.release} (${os.kernel})`
-      }
-      if (vfs !== null) {
-        const size = vfs.blocks * vfs.bsize
-        const free = vfs.bavail * vfs.bsize
-        if (fsList !== null) this.mount = this.mountOf(fsList)
-        const mount = this.mount
-        f.disk = {
-          path: this.dataDir,
-          mount: mount?.mount ?? null,
-          fs: mount?.fs ?? null,
-          sizeBytes: size,
-          freeBytes: free,
-          usedPct: size > 0 ? round1(100 * (1 - free / size)) : 0
-        }
-      }
-      if (nets !== null) {
-        f.network = nets
-          .filter(n => n.ip4 !== '' || n.ip6 !== '')
-          .map(n => ({
-            iface: n.iface,
-            ip4: n.ip4,
-            ip6: n.ip6,
-            mac: n.mac,
-            state: n.operstate,
-            speedMbps: n.speed,
-            internal: n.internal
-          }))
-      }
-      f.sampledAt = new Date().toISOString()
-      this.facts = f
-    } catch (err) {
-      this.log.debug({ err }, 'host sample failed')
-    } finally {
-      this.running = false
-    }
-  }
-
-  private mountOf(list: si.Systeminformation.FsSizeData[]): { mount: string; fs: string } | null {
-    let dir = this.dataDir
-    try {
-      dir = realpathSync(this.dataDir)
-    } catch {}
-    let best: { mount: string; fs: string } | null = null
-    for (const m of list) {
-      const inside = dir === m.mount || dir.startsWith(m.mount.endsWith('/') ? m.mount : m.mount + '/')
-      if (inside && (best === null || m.mount.length > best.mount.length))
-        best = { mount: m.mount, fs: `${m.fs} (${m.type})` }
-    }
-    return best
   }
 }

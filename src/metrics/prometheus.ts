@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
 import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
+import { loopDelaySeconds, watchLoopDelay } from './loop-delay.js'
 import { quotaShare, quotaUsage } from './quota-view.js'
 
 export interface MetricsSources {
@@ -15,10 +16,12 @@ export interface MetricsSources {
   version: string
   counters: Counters
   buffer: {
-    usageTotal: () => { readings: number; bytes: number }
-    usageOf: (device: string) => { readings: number; bytes: number }
-    oldestRecvMs: () => number | null
-    totals: { committed: number; commits: number; released: number; commitErrors: number }
+    usage: {
+      usageTotal: () => { readings: number; bytes: number }
+      usageOf: (device: string) => { readings: number; bytes: number }
+      oldestRecvMs: () => number | null
+    }
+    writer: { totals: { committed: number; commits: number; commitErrors: number } }
   }
   uplink: () => { state: string; drainRate: number; etaS: number | null }
   mqtt: () => { listening: boolean; connections: number }
@@ -53,6 +56,7 @@ export class GatewayMetrics {
   constructor(private readonly s: MetricsSources) {
     const r = this.registry
     collectDefaultMetrics({ register: r })
+    watchLoopDelay()
     const c = s.counters
     const counter = (name: string, help: string, read: Read, labelNames: string[] = []): void => {
       // eslint-disable-next-line no-new
@@ -125,21 +129,27 @@ export class GatewayMetrics {
       s.mqtt().listening ? 1 : 0
     )
 
-    counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.totals.commits)
+    counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.writer.totals.commits)
+    gauge(
+      'holdfast_event_loop_delay_seconds',
+      "Event-loop delay of the broker's thread since start, by quantile (1 = the largest): how long anything ran between two PUBACKs",
+      () => loopDelaySeconds().map(([q, v]) => [{ quantile: String(q) }, v] as Sample),
+      ['quantile']
+    )
     counter(
       'holdfast_store_disk_write_bytes_total',
       'Bytes this process caused to be written to storage (/proc/self/io write_bytes: SQLite WAL, checkpoints, logs); divide by stored readings for write amplification',
       () => diskWriteBytes() ?? []
     )
-    counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.totals.commitErrors)
+    counter('holdfast_buffer_commit_errors_total', 'Failed buffer commits', () => s.buffer.writer.totals.commitErrors)
     gauge(
       'holdfast_backlog_readings',
       'Readings buffered, waiting for the uplink',
-      () => s.buffer.usageTotal().readings
+      () => s.buffer.usage.usageTotal().readings
     )
-    gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usageTotal().bytes)
+    gauge('holdfast_backlog_bytes', 'Disk bytes used by buffered readings', () => s.buffer.usage.usageTotal().bytes)
     gauge('holdfast_backlog_oldest_age_seconds', 'Age of the oldest buffered reading (0 when empty)', () => {
-      const oldest = s.buffer.oldestRecvMs()
+      const oldest = s.buffer.usage.oldestRecvMs()
       return oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000)
     })
 
@@ -261,7 +271,7 @@ export class GatewayMetrics {
     let other: DeviceRow | null = null
     let i = 0
     for (const d of this.s.counters.devices.values()) {
-      const row = toRow(d, this.s.buffer.usageOf(d.id), this.s.quotaOf?.(d.id))
+      const row = toRow(d, this.s.buffer.usage.usageOf(d.id), this.s.quotaOf?.(d.id))
       if (i++ < this.s.maxDevices) rows.push(row)
       else other = other === null ? { ...row, id: OTHER_DEVICES } : add(other, row)
     }

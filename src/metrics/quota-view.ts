@@ -1,4 +1,4 @@
-/** Reading the admission step's per-device quota object (src/broker/admission.ts `quotaOf`) for display. */
+/** Reading the per-device quota object (`quotaOf`, src/broker/quota-status.ts) for display. */
 export interface QuotaShape {
   limits?: { maxBufferedReadings?: number; maxBufferedBytes?: number }
   usage?: { bufferedReadings?: number; bufferedBytes?: number; throttledPublishes?: number; heldPublishes?: number }

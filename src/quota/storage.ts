@@ -19,7 +19,7 @@ import type { QuotaBook } from './limits.js'
 export type StorageVerdict = null | 'quota_storage' | 'disk_budget'
 
 export interface StorageGuardOptions {
-  buffer: ReadingBuffer
+  buffer: Pick<ReadingBuffer, 'usage' | 'evictions'>
   book: QuotaBook
   maxBytes: number
   minFreeBytes: number
@@ -42,7 +42,7 @@ export class StorageGuard {
   constructor(o: StorageGuardOptions) {
     this.o = o
     this.perDevice = o.book.hasStorageQuotas()
-    o.buffer.onEvict(e => {
+    o.buffer.evictions.onEvict(e => {
       if (e.readings > 0) o.counters.drop(e.device, e.reason as DropReason, e.readings)
     })
   }
@@ -52,7 +52,7 @@ export class StorageGuard {
       statfs(this.o.dataDir, (err, st) => {
         if (err !== null) return
         this.freeBytes = st.bavail * st.bsize
-        this.diskBudget = this.o.buffer.usageTotal().bytes + this.freeBytes - this.o.minFreeBytes
+        this.diskBudget = this.o.buffer.usage.usageTotal().bytes + this.freeBytes - this.o.minFreeBytes
       })
     poll()
     this.timer = setInterval(poll, this.o.diskPollMs ?? 1000)
@@ -85,17 +85,17 @@ export class StorageGuard {
     if (this.perDevice) {
       const l = book.of(device)
       if (l.maxBufferedBytes > 0 || l.maxBufferedReadings > 0) {
-        const u = buffer.projectedOf(device)
+        const u = buffer.usage.projectedOf(device)
         const overReadings = l.maxBufferedReadings > 0 ? u.readings + 1 - l.maxBufferedReadings : 0
         const overBytes = l.maxBufferedBytes > 0 ? u.bytes + bytes - l.maxBufferedBytes : 0
         if (overReadings > 0 || overBytes > 0) {
           if (l.storagePolicy === 'reject-new' || (l.maxBufferedBytes > 0 && bytes > l.maxBufferedBytes))
             return 'quota_storage'
-          buffer.evictOldest(device, Math.max(0, overReadings), Math.max(0, overBytes), 'quota_drop_oldest')
+          buffer.evictions.evictOldest(device, Math.max(0, overReadings), Math.max(0, overBytes), 'quota_drop_oldest')
         }
       }
     }
-    const excess = buffer.projectedTotalBytes() + bytes - this.budget()
+    const excess = buffer.usage.projectedTotalBytes() + bytes - this.budget()
     if (excess <= 0) {
       this.full = false
       return null
@@ -107,19 +107,19 @@ export class StorageGuard {
         'buffer reached its disk budget: drop-oldest devices now give way, others are refused'
       )
     }
-    const mine = buffer.projectedOf(device).bytes
+    const mine = buffer.usage.projectedOf(device).bytes
     let victim: string | null = null
     let victimBytes = 0
-    for (const d of buffer.bufferedDevices()) {
+    for (const d of buffer.usage.bufferedDevices()) {
       if (book.of(d).storagePolicy !== 'drop-oldest') continue
-      const b = d === device ? mine : buffer.projectedOf(d).bytes
+      const b = d === device ? mine : buffer.usage.projectedOf(d).bytes
       if (b > victimBytes || (b === victimBytes && d === device)) {
         victim = d
         victimBytes = b
       }
     }
     if (victim !== null && (victim === device || victimBytes > mine) && victimBytes >= excess) {
-      buffer.evictOldest(victim, 0, excess, 'disk_drop_oldest')
+      buffer.evictions.evictOldest(victim, 0, excess, 'disk_drop_oldest')
       return null
     }
     return 'disk_budget'

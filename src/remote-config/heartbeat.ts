@@ -52,8 +52,8 @@ export function heartbeatBuilder(s: HeartbeatSources): () => Record<string, unkn
   return () => {
     const now = Date.now()
     const c = s.counters
-    const usage = s.buffer.usageTotal()
-    const oldest = s.buffer.oldestRecvMs()
+    const usage = s.buffer.usage.usageTotal()
+    const oldest = s.buffer.usage.oldestRecvMs()
     const uplink = s.uplink()
     const recentDrops = delta(c.dropped, lastDropped)
     const recentRefused = delta(c.refused, lastRefused)
@@ -76,7 +76,7 @@ export function heartbeatBuilder(s: HeartbeatSources): () => Record<string, unkn
     const mqtt = s.mqtt()
     const health = assess({
       mqttListening: mqtt.listening,
-      bufferWritable: s.buffer.lastCommitOk(),
+      bufferWritable: s.buffer.writer.lastCommitOk(),
       uplink,
       backlog,
       storeMaxBytes: config.store.maxBytes,

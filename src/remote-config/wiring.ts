@@ -1,5 +1,6 @@
 /** How the composition root (src/main.ts) hands the running parts to remote configuration. */
 import type { Config } from '../config/schema.js'
+import { processSecrets } from '../config/secrets.js'
 import type { Counters } from '../metrics/counters.js'
 import type { Uplinker } from '../forward/producer.js'
 import type { UplinkView } from '../forward/uplink.js'
@@ -30,6 +31,8 @@ export function runningParts(p: GatewayParts): RunningParts {
     holder: p.holder,
     parts: {
       prepare: (next, prev) => {
+        // Its secrets are scrubbed from the page, the log view and diagnostics from now on.
+        processSecrets.remember(next)
         const swapAdmission = p.admission.reconfigure(next)
         const link = differs(prev, next, 'kafka') ? p.newLink(next.kafka) : undefined
         return () => {

@@ -75,10 +75,12 @@ export class Sessions {
 
 /**
  * Failed logins per client address within a sliding window. Past the limit the address is
- * refused — even with the right password — until its oldest failure leaves the window.
+ * refused — even with the right password — until its oldest failure leaves the window. A check
+ * still running counts as a failure until it ends, so parallel attempts meet the same limit.
  */
 export class LoginLimiter {
   private readonly failures = new Map<string, number[]>()
+  private readonly checking = new Map<string, number>()
   /** Addresses tracked at most, so a flood of spoofed sources cannot grow memory without bound. */
   private static readonly MAX_ADDRESSES = 10_000
 
@@ -90,11 +92,26 @@ export class LoginLimiter {
   /** 0 when the address may try now, else the milliseconds until it may. */
   retryAfterMs(address: string): number {
     const list = this.recent(address, Date.now())
-    if (list.length < this.maxFailures) return 0
+    const pending = this.checking.get(address) ?? 0
+    if (list.length + pending < this.maxFailures) return 0
+    // Checks in flight end within a second or so; failures leave the window in order.
+    if (list.length < this.maxFailures) return 1000
     return Math.max(1, list[list.length - this.maxFailures]! + this.windowMs - Date.now())
   }
 
+  /** A check starts (after retryAfterMs said 0): it counts until fail() or succeed(). */
+  begin(address: string): void {
+    this.checking.set(address, (this.checking.get(address) ?? 0) + 1)
+  }
+
+  private end(address: string): void {
+    const n = (this.checking.get(address) ?? 1) - 1
+    if (n > 0) this.checking.set(address, n)
+    else this.checking.delete(address)
+  }
+
   fail(address: string): void {
+    this.end(address)
     const now = Date.now()
     const list = this.recent(address, now)
     list.push(now)
@@ -103,6 +120,7 @@ export class LoginLimiter {
   }
 
   succeed(address: string): void {
+    this.end(address)
     this.failures.delete(address)
   }
 

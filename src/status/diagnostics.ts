@@ -2,29 +2,22 @@
  * The diagnostics bundle a technician downloads and mails to support: one JSON file with
  * the configuration (secrets redacted), the status document, an hour of rates, the recent
  * log lines, the /metrics text and the versions of everything. As a last guard, every
- * configured secret value is scrubbed from the whole text before it leaves.
+ * secret value ever in force (configured or pushed remotely) is scrubbed from the whole text.
  */
 import { readFileSync } from 'node:fs'
-import { LEAVES, redact } from '../config/load.js'
+import { redact } from '../config/load.js'
+import { processSecrets } from '../config/secrets.js'
 import type { Config } from '../config/schema.js'
 import { VERSION } from '../version.js'
 
-/** Replaces every configured secret's value (raw and JSON-escaped) with [redacted]. */
+/**
+ * Replaces every secret's value (raw and JSON-escaped) with [redacted]: those of `config` as it is
+ * at each call (a live view follows remote configuration) and every one in force before.
+ */
 export function secretScrubber(config: Readonly<Config>): (text: string) => string {
-  const secrets: string[] = []
-  for (const leaf of LEAVES) {
-    if (leaf.spec.secret !== true) continue
-    let v: unknown = config
-    for (const k of leaf.path.split('.')) v = (v as Record<string, unknown>)[k]
-    // Very short values would scrub innocent text; the schema asks for long secrets anyway.
-    if (typeof v === 'string' && v.length >= 6) secrets.push(v, JSON.stringify(v).slice(1, -1))
-  }
-  const unique = [...new Set(secrets)].sort((a, b) => b.length - a.length)
-  if (unique.length === 0) return t => t
   return text => {
-    let out = text
-    for (const s of unique) out = out.split(s).join('[redacted]')
-    return out
+    processSecrets.remember(config)
+    return processSecrets.scrub(text)
   }
 }
 

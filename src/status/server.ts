@@ -45,7 +45,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
   const { config, log } = opts
   const st = config.status
   const host = new HostMonitor(config.dataDir, st.hostIntervalMs, log)
-  const history = new RateHistory(opts.sources.counters, () => opts.sources.buffer.usageTotal().readings)
+  const history = new RateHistory(opts.sources.counters, () => opts.sources.buffer.usage.usageTotal().readings)
   const sessions = new Sessions(st.sessionTtlMs)
   const stats = { loginFailures: 0 }
   const scrub = secretScrubber(config)

@@ -1,6 +1,6 @@
 /** The status document behind /api/status: built from read-only views of the running parts. */
-import type { UplinkView } from '../forward/uplink.js'
 import type { Counters } from '../metrics/counters.js'
+import type { UplinkView } from '../forward/uplink.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import type { LifetimeTotals } from '../metrics/lifetime.js'
 import { VERSION } from '../version.js'
@@ -27,8 +27,8 @@ const ageS = (ms: number, now: number): number => Math.max(0, Math.round((now - 
 
 export function statusSnapshot(s: StatusSources) {
   const now = Date.now()
-  const usage = s.buffer.usageTotal()
-  const oldest = s.buffer.oldestRecvMs()
+  const usage = s.buffer.usage.usageTotal()
+  const oldest = s.buffer.usage.oldestRecvMs()
   const c = s.counters
   const lifetimeDevices = s.lifetime?.devices()
   return {
@@ -41,10 +41,10 @@ export function statusSnapshot(s: StatusSources) {
       readings: usage.readings,
       bytes: usage.bytes,
       oldestAgeS: oldest === null ? 0 : ageS(oldest, now),
-      lastSeq: s.buffer.lastSeq()
+      lastSeq: s.buffer.writer.lastSeq()
     },
     store: { recovery: s.buffer.recovery },
-    clock: { state: s.buffer.clock.state, steps: s.buffer.clock.steps },
+    clock: { state: s.buffer.times.clock.state, steps: s.buffer.times.clock.steps },
     counters: {
       received: c.received,
       stored: c.stored,
@@ -64,7 +64,7 @@ export function statusSnapshot(s: StatusSources) {
     mqtt: s.mqtt(),
     config: s.config(),
     devices: [...c.devices.values()].map(d => {
-      const u = s.buffer.usageOf(d.id)
+      const u = s.buffer.usage.usageOf(d.id)
       return {
         id: d.id,
         connected: d.connections > 0,

@@ -32,6 +32,8 @@ export function startCheckpointer(
 ): Checkpointer {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
+    // A small heap: the work is SQLite's, outside the JavaScript heap.
+    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
     workerData: { file, synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL', driver: driverPath, intervalMs }
   })
   worker.on('message', (m: { error?: string }) => {

@@ -1,10 +1,11 @@
 /** Opening the buffer database: pragmas and migrations. Knows SQLite, nothing of MQTT or Kafka. */
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { createRequire } from 'node:module'
 import { HoldfastError } from '../errors.js'
 import { startCheckpointer, type Checkpointer } from './checkpointer.js'
+import { WalSync } from './wal-sync.js'
 
 export type DB = Database.Database
 
@@ -97,6 +98,18 @@ function migrate(db: DB): void {
 }
 
 /**
+ * Move the group commit's fsync off the broker's thread (store.synchronous = full): this connection
+ * never syncs and WalSync syncs the WAL on a worker before the PUBACKs leave. OFF, not NORMAL: NORMAL
+ * still syncs the WAL header on this thread each time the WAL is reused after a checkpoint. What OFF
+ * skips beyond that concerns checkpoints, which run on the checkpointer's own connection, with its own
+ * synchronous setting (and if that worker fails, this connection goes back to NORMAL).
+ */
+export function moveSyncOffThread(db: DB, onError: (message: string) => void): WalSync {
+  db.pragma('synchronous = OFF')
+  return new WalSync(`${db.name}-wal`, dirname(db.name), onError)
+}
+
+/**
  * Move WAL checkpoints off the commit path to a worker thread. If the worker fails, SQLite's
  * own automatic checkpoints come back, so the WAL can never grow without bound.
  */
@@ -110,7 +123,11 @@ export function moveCheckpointsOffThread(
   db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`)
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   return startCheckpointer(db.name, synchronous, driver, message => {
-    if (db.open) db.pragma('wal_autocheckpoint = 1000')
+    if (db.open) {
+      db.pragma('wal_autocheckpoint = 1000')
+      // Checkpoints now run on this connection: they must sync.
+      if ((db.pragma('synchronous', { simple: true }) as number) === 0) db.pragma('synchronous = NORMAL')
+    }
     onError(message)
   })
 }

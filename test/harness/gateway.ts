@@ -19,6 +19,8 @@ export interface GatewayOptions {
   anonymous?: boolean
   /** Open /api/status without a technician login (default true: tests read it freely). */
   statusPublic?: boolean
+  /** A command the gateway runs under (e.g. strace and its arguments, ending in `--`). */
+  wrap?: string[]
 }
 
 export class GatewayProcess {
@@ -79,10 +81,15 @@ export class GatewayProcess {
       ...(this.opts.args ?? [])
     ]
     const fd = openSync(this.logFile, 'a')
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, HOLDFAST_LOG_LEVEL: 'info', ...this.opts.env }
-    })
+    const wrap = this.opts.wrap ?? []
+    const child = spawn(
+      wrap[0] ?? process.execPath,
+      wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...args] : args,
+      {
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, HOLDFAST_LOG_LEVEL: 'info', ...this.opts.env }
+      }
+    )
     closeSync(fd)
     this.child = child
     this.exited = new Promise(resolve => child.once('exit', code => resolve(code)))

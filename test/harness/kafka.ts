@@ -53,6 +53,12 @@ export interface StartKafkaOptions {
   heap?: string
   /** Extra server.properties entries (override the defaults). */
   serverProperties?: Record<string, string | number | boolean>
+  /**
+   * TLS listeners as well: SSL (`sslBrokers`) and SASL_SSL with SASL/PLAIN (`saslSslBrokers`).
+   * `keystore` is a PEM file holding the broker's private key (PKCS#8, unencrypted) and its
+   * certificate chain (Kafka's `ssl.keystore.type=PEM`); `plainUsers` are the PLAIN accounts.
+   */
+  tls?: { keystore: string; plainUsers: Record<string, string> }
 }
 
 export interface KafkaBroker {
@@ -60,6 +66,10 @@ export interface KafkaBroker {
   brokers: string[]
   /** SASL_PLAINTEXT (SCRAM-SHA-256/512) bootstrap addresses. */
   saslBrokers: string[]
+  /** SSL bootstrap addresses (with the `tls` option; else empty). */
+  sslBrokers: string[]
+  /** SASL_SSL (PLAIN) bootstrap addresses (with the `tls` option; else empty). */
+  saslSslBrokers: string[]
   port: number
   saslPort: number
   controllerPort: number
@@ -239,16 +249,36 @@ interface Ports {
   port: number
   saslPort: number
   controllerPort: number
+  sslPort?: number
+  saslSslPort?: number
 }
 
-function serverProperties(dataDir: string, p: Ports, extra: StartKafkaOptions['serverProperties']): string {
+/** The SSL and SASL_SSL listeners' entries (appended to the plain ones). */
+function tlsProperties(tls: NonNullable<StartKafkaOptions['tls']>): Record<string, string> {
+  const users = Object.entries(tls.plainUsers)
+    .map(([u, pw]) => ` user_${u}="${pw}"`)
+    .join('')
+  return {
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.location': tls.keystore,
+    'listener.name.sasl_ssl.sasl.enabled.mechanisms': 'PLAIN',
+    'listener.name.sasl_ssl.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required${users};`
+  }
+}
+
+function serverProperties(dataDir: string, p: Ports, opts: StartKafkaOptions): string {
+  const extra = opts.serverProperties
+  const tlsListeners =
+    opts.tls !== undefined ? `,SSL://127.0.0.1:${p.sslPort},SASL_SSL://127.0.0.1:${p.saslSslPort}` : ''
   const props: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${p.controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${p.port},SASL_PLAINTEXT://127.0.0.1:${p.saslPort},CONTROLLER://127.0.0.1:${p.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${p.port},SASL_PLAINTEXT://127.0.0.1:${p.saslPort}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
+    listeners: `PLAINTEXT://127.0.0.1:${p.port},SASL_PLAINTEXT://127.0.0.1:${p.saslPort},CONTROLLER://127.0.0.1:${p.controllerPort}${tlsListeners}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${p.port},SASL_PLAINTEXT://127.0.0.1:${p.saslPort}${tlsListeners}`,
+    'listener.security.protocol.map':
+      'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT' +
+      (opts.tls !== undefined ? ',SSL:SSL,SASL_SSL:SASL_SSL' : ''),
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'sasl.enabled.mechanisms': 'SCRAM-SHA-256,SCRAM-SHA-512',
@@ -281,6 +311,7 @@ function serverProperties(dataDir: string, p: Ports, extra: StartKafkaOptions['s
     'background.threads': 2,
     'num.recovery.threads.per.data.dir': 1,
     'log.cleaner.threads': 1,
+    ...(opts.tls !== undefined ? tlsProperties(opts.tls) : {}),
     ...extra
   }
   return (
@@ -431,6 +462,8 @@ function runToCompletion(
 class Broker implements KafkaBroker {
   brokers: string[] = []
   saslBrokers: string[] = []
+  sslBrokers: string[] = []
+  saslSslBrokers: string[] = []
   port = 0
   saslPort = 0
   controllerPort = 0
@@ -471,7 +504,14 @@ class Broker implements KafkaBroker {
     this.controllerPort = p.controllerPort
     this.brokers = [`127.0.0.1:${p.port}`]
     this.saslBrokers = [`127.0.0.1:${p.saslPort}`]
+    if (p.sslPort !== undefined) {
+      this.sslPorts = { sslPort: p.sslPort, saslSslPort: p.saslSslPort! }
+      this.sslBrokers = [`127.0.0.1:${p.sslPort}`]
+      this.saslSslBrokers = [`127.0.0.1:${p.saslSslPort}`]
+    }
   }
+
+  private sslPorts: { sslPort?: number; saslSslPort?: number } = {}
 
   private javaArgs(): string[] {
     return [
@@ -495,9 +535,18 @@ class Broker implements KafkaBroker {
     await fsp.writeFile(this.log4jFile, LOG4J2_XML)
     let lastErr: unknown
     for (let attempt = 0; attempt < 3; attempt++) {
-      const [port, saslPort, controllerPort] = await pickPorts(3)
-      this.setPorts({ port: port!, saslPort: saslPort!, controllerPort: controllerPort! })
-      await fsp.writeFile(this.propsFile, serverProperties(this.dataDir, this, this.opts.serverProperties))
+      const [port, saslPort, controllerPort, sslPort, saslSslPort] = await pickPorts(
+        this.opts.tls !== undefined ? 5 : 3
+      )
+      this.setPorts({ port: port!, saslPort: saslPort!, controllerPort: controllerPort!, sslPort, saslSslPort })
+      await fsp.writeFile(
+        this.propsFile,
+        serverProperties(
+          this.dataDir,
+          { port: this.port, saslPort: this.saslPort, controllerPort: this.controllerPort, ...this.sslPorts },
+          this.opts
+        )
+      )
       if (attempt === 0) await this.format()
       try {
         await this.start()
@@ -735,6 +784,9 @@ class SharedBroker implements KafkaBroker {
   readonly logFile: string
   readonly version: string
   readonly running = true
+  /** The shared broker has no TLS listeners: files that need them start their own (startKafka({ tls })). */
+  readonly sslBrokers: string[] = []
+  readonly saslSslBrokers: string[] = []
 
   constructor(i: SharedInfo) {
     this.brokers = i.brokers

@@ -7,8 +7,8 @@ import { StorageGuard } from '../../src/quota/storage.js'
 import { Throttle } from '../../src/quota/throttle.js'
 import { loadConfig } from '../../src/config/load.js'
 import { Counters } from '../../src/metrics/counters.js'
-import { rowBytes } from '../../src/store/buffer.js'
-import { append, memoryLogger, reading, tempBuffer } from './setup.js'
+import { rowBytes } from '../../src/store/reading.js'
+import { append, memoryLogger, reading, storedRows, tempBuffer } from './setup.js'
 
 test('token bucket: a burst at once, then the rate; debt answers how long to wait', () => {
   const b = new TokenBucket(10, 5, 0)
@@ -99,7 +99,7 @@ test('storage quota, reject-new: the reading over the cap is refused and counted
   assert.equal(await s.publish('meter', 0), null)
   assert.equal(await s.publish('meter', 1), null)
   assert.equal(await s.publish('meter', 2), 'quota_storage')
-  assert.equal(s.tb.buffer.usageOf('meter').readings, 2)
+  assert.equal(s.tb.buffer.usage.usageOf('meter').readings, 2)
   assert.equal(s.counters.device('meter').dropped.quota_storage, 1)
   assert.equal(await s.publish('other', 0), null, 'devices without the quota are not limited')
 })
@@ -108,9 +108,9 @@ test('storage quota, drop-oldest: the new reading is stored and the oldest goes,
   const s = guarded({ quota: { maxBufferedReadings: 2 } })
   t.after(s.dispose)
   for (let i = 0; i < 4; i++) assert.equal(await s.publish('meter', i), null)
-  assert.equal(s.tb.buffer.usageOf('meter').readings, 2)
+  assert.equal(s.tb.buffer.usage.usageOf('meter').readings, 2)
   assert.deepEqual(
-    s.tb.buffer.readAfter(0, 10).map(r => r.seq),
+    storedRows(s.tb.db).map(r => r.seq),
     [3, 4]
   )
   assert.equal(s.counters.dropped.quota_drop_oldest, 2)
@@ -125,16 +125,17 @@ test('disk budget: the heaviest drop-oldest device gives way; a device holding l
   t.after(s.dispose)
   const big = 10 * 1024
   let n = 0
-  while (s.tb.buffer.usageTotal().bytes + 2 * (big + 100) < MiB) assert.equal(await s.publish('hog', n++, big), null)
+  while (s.tb.buffer.usage.usageTotal().bytes + 2 * (big + 100) < MiB)
+    assert.equal(await s.publish('hog', n++, big), null)
   assert.equal(await s.publish('light', 0, big), null)
   assert.equal(await s.publish('light', 1, big), null, 'the hog pays for the light device')
   assert.ok(s.counters.device('hog').dropped.disk_drop_oldest! >= 1)
   assert.equal(s.counters.device('light').dropped.disk_drop_oldest, undefined)
-  assert.ok(s.tb.buffer.projectedTotalBytes() <= MiB, 'the buffer stays within its budget')
+  assert.ok(s.tb.buffer.usage.projectedTotalBytes() <= MiB, 'the buffer stays within its budget')
   assert.equal(await s.publish('strict', 0, big), null, 'a reject-new device is served while the hog can pay')
   const codes = s.lines().filter(l => l.code === 'HF_ERR_DISK_BUDGET')
   assert.equal(codes.length, 1, 'the full budget is logged once, not per reading')
-  assert.ok(s.tb.buffer.usageTotal().bytes <= MiB)
+  assert.ok(s.tb.buffer.usage.usageTotal().bytes <= MiB)
 })
 
 test('disk budget: with no drop-oldest device holding more than the publisher, the reading is refused', async t => {
@@ -145,7 +146,7 @@ test('disk budget: with no drop-oldest device holding more than the publisher, t
   for (let i = 0; i < 20 && refused === null; i++) refused = await s.publish('meter', i, big)
   assert.equal(refused, 'disk_budget')
   assert.equal(s.counters.device('meter').dropped.disk_budget, 1)
-  assert.ok(s.tb.buffer.usageTotal().bytes <= MiB)
+  assert.ok(s.tb.buffer.usage.usageTotal().bytes <= MiB)
 })
 
 test('free space: readings are refused when the data volume would drop under store.minFreeBytes', async t => {

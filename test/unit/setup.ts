@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { createLogger, type Logger } from '../../src/log.js'
 import { openDatabase, type DB } from '../../src/store/db.js'
-import { ReadingBuffer, type NewReading } from '../../src/store/buffer.js'
+import { ReadingBuffer } from '../../src/store/buffer.js'
+import type { NewReading } from '../../src/store/reading.js'
 
 export interface TempBuffer {
   dir: string
@@ -46,7 +47,15 @@ export const reading = (device: string, n: number, over: Partial<NewReading> = {
 
 /** Append and resolve with the seq once the group commit made it durable. */
 export const append = (buffer: ReadingBuffer, r: NewReading): Promise<number> =>
-  new Promise((resolve, reject) => buffer.append(r, (err, seq) => (err === null ? resolve(seq) : reject(err))))
+  new Promise((resolve, reject) => buffer.writer.append(r, (err, seq) => (err === null ? resolve(seq) : reject(err))))
+
+/** Every buffered reading, oldest first, read from the file as a technician would. */
+export const storedRows = (db: DB): Array<{ seq: number; device: string; payload: Buffer }> =>
+  db
+    .prepare(
+      'SELECT r.seq, d.name AS device, r.payload FROM readings r JOIN devices d ON d.id = r.device ORDER BY r.seq'
+    )
+    .all() as Array<{ seq: number; device: string; payload: Buffer }>
 
 /** A logger whose JSON lines are kept in `lines`. */
 export function memoryLogger(): { log: Logger; lines: () => Array<Record<string, unknown>> } {

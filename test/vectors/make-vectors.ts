@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeBatch, encodeControl, decodeMessage, type BatchMessage } from '../../src/codec/batch.js'
-import type { StoredReading } from '../../src/store/buffer.js'
+import type { StoredReading } from '../../src/store/reading.js'
 import { ROOT } from '../harness/gateway.js'
 
 const DIR = join(ROOT, 'test/vectors')

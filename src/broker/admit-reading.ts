@@ -1,0 +1,94 @@
+/**
+ * A publish that passed ACL, payload and rate checks becomes a reading: counted, de-duplicated,
+ * weighed against the storage quotas and the disk budget, then appended. The callback (and so the
+ * QoS 1 PUBACK) waits for the group commit that holds the reading.
+ */
+import type { Client, PublishPacket } from 'aedes'
+import { eventTimeOf } from '../codec/reading.js'
+import { HoldfastError } from '../errors.js'
+import type { NewReading } from '../store/reading.js'
+import { RECENT_PER_DEVICE } from '../store/recent.js'
+import { rowBytes } from '../store/reading.js'
+import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
+import type { ConnState } from './sessions.js'
+
+export function createAdmitReading(ctx: AdmissionContext) {
+  const { buffer, counters, storage } = ctx
+
+  function toReading(device: string, packet: PublishPacket): NewReading {
+    const topic = packet.topic
+    const payload = packet.payload as Buffer
+    const c = ctx.classify?.(topic, payload)
+    if (c === undefined) return { device, topic, payload, eventMs: eventTimeOf(payload), qos: packet.qos }
+    return {
+      device,
+      topic,
+      payload,
+      eventMs: c.meta !== undefined ? c.eventMs! : eventTimeOf(payload),
+      qos: packet.qos,
+      cls: c.cls,
+      kind: c.kind,
+      keepMs: c.keepMs,
+      meta: c.meta
+    }
+  }
+
+  /** `held`: the rate quota held this publish back; it runs now that tokens allow. */
+  return function admitReading(
+    client: Client,
+    state: ConnState,
+    packet: PublishPacket,
+    device: string | null,
+    cb: PublishDone,
+    held: boolean
+  ): void {
+    // Held past the end of its connection: never acknowledged, so the device still has it. Not stored.
+    if (held && client.closed) return
+    if (device === null) return cb(null)
+    const stats = state.device?.stats ?? counters.device(device)
+    stats.received++
+    stats.lastSeenMs = Date.now()
+    counters.received++
+    if (state.kind === 'anonymous' && state.seenDevice !== device) {
+      if (state.seenDevice !== null) counters.device(state.seenDevice).connections--
+      state.seenDevice = device
+      stats.connections++
+    }
+    // A QoS 2 retransmission still awaiting PUBREL was stored the first time. [MQTT-4.3.3-2]
+    if (
+      packet.qos === 2 &&
+      (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight?.has(packet.messageId!) === true
+    ) {
+      return cb(null)
+    }
+    const reading = toReading(device, packet)
+    // Re-sends come flagged DUP or, from clients that do not flag them, first on a new connection.
+    const fresh = state.publishes++ < RECENT_PER_DEVICE
+    if ((packet.dup || fresh) && buffer.resend.isResend(reading)) {
+      counters.duplicates++
+      stats.duplicates++
+      return cb(null)
+    }
+    const bytes = rowBytes(reading.topic, reading.payload)
+    ctx.relieve?.(bytes, storage.budget())
+    const verdict = storage.admit(device, bytes)
+    if (verdict !== null) {
+      const err =
+        verdict === 'quota_storage'
+          ? new HoldfastError('HF_ERR_QUOTA_STORAGE', undefined, {
+              policy: ctx.book().of(device).storagePolicy,
+              buffered: buffer.usage.projectedOf(device)
+            })
+          : new HoldfastError('HF_ERR_DISK_BUDGET', undefined, { budgetBytes: Math.round(storage.budget()) })
+      return rejectPublish(ctx, client, state, device, verdict, err, cb)
+    }
+    buffer.writer.append(reading, err => {
+      if (err !== null) return rejectPublish(ctx, client, state, device, 'store_error', err, cb)
+      counters.stored++
+      stats.stored++
+      cb(null)
+    })
+  }
+}
+
+export type AdmitReading = ReturnType<typeof createAdmitReading>

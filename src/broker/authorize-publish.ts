@@ -1,0 +1,87 @@
+/**
+ * PUBLISH: topic, ACL, payload size, retained topics, then the rate quota. A device over its
+ * messages/s or bytes/s has its callback held until its tokens allow, which pauses its socket
+ * reads (aedes reads the next chunk only once every packet of the last one is done): TCP slows it.
+ */
+import type { Client, PublishPacket } from 'aedes'
+import { deviceOfTopic } from '../codec/reading.js'
+import { HoldfastError } from '../errors.js'
+import type { AdmitReading } from './admit-reading.js'
+import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
+import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
+
+export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReading) {
+  const { counters, sessions } = ctx
+
+  return function authorizePublish(client: Client | null, packet: PublishPacket, cb: PublishDone): void {
+    if (client === null) return cb(null)
+    const state = sessions.of(client)
+    const topic = packet.topic
+    if (state === undefined)
+      return cb(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
+    if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
+      return rejectPublish(
+        ctx,
+        client,
+        state,
+        state.device?.id ?? null,
+        'invalid_topic',
+        new HoldfastError('HF_ERR_TOPIC_INVALID', undefined, { length: topic.length }),
+        cb
+      )
+    }
+    if (!state.acl.canPublish(topic)) {
+      const own =
+        state.device !== null
+          ? state.device.acl.prefix + '…'
+          : state.kind === 'app'
+            ? "the app's write filters"
+            : 'anything but $SYS topics'
+      return rejectPublish(
+        ctx,
+        client,
+        state,
+        state.device?.id ?? null,
+        'acl_denied',
+        new HoldfastError('HF_ERR_ACL_PUBLISH', undefined, { topic, allowed: own }),
+        cb
+      )
+    }
+    const device = state.device !== null ? state.device.id : deviceOfTopic(topic)
+    const payload = packet.payload as Buffer
+    if (payload.length > state.payloadLimit) {
+      if (device !== null) {
+        counters.device(device).received++
+        counters.received++
+      }
+      return rejectPublish(
+        ctx,
+        client,
+        state,
+        device,
+        'payload_too_large',
+        new HoldfastError('HF_ERR_PAYLOAD_TOO_LARGE', undefined, { bytes: payload.length, limit: state.payloadLimit }),
+        cb
+      )
+    }
+    if (packet.retain) {
+      const limit = ctx.config().mqtt.maxRetainedPerClient
+      if (!ctx.sessions.retained.admit(state.retainer, topic, payload.length === 0, limit)) {
+        return rejectPublish(
+          ctx,
+          client,
+          state,
+          device,
+          'retained_limit',
+          new HoldfastError('HF_ERR_RETAINED_LIMIT', undefined, { topic, limit }),
+          cb
+        )
+      }
+    }
+    // Wills are published after the connection closed: they skip the rate (one per connection).
+    const rt = state.device
+    if (rt === null || client.closed) return admit(client, state, packet, device, cb, false)
+    if (rt.throttle.pass(payload.length)) admit(client, state, packet, device, cb, false)
+    else rt.throttle.hold(() => admit(client, state, packet, device, cb, true))
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * aedes hands a client id's session to whoever connects with it [MQTT-3.1.4-2]: without an owner,
+ * a device could kick another off, or inherit a persistent session's queued messages, by using
+ * its client id. An id belongs to the device or app that holds it, while connected and, for
+ * persistent sessions (clean=false), until restart (aedes keeps those sessions in memory).
+ */
+import type { Client } from 'aedes'
+
+/** Client ids remembered with their owner; past this the oldest idle ones are forgotten. */
+const MAX_OWNED_CLIENT_IDS = 100_000
+
+export class ClientIds {
+  private readonly owners = new Map<string, { owner: string; live: number; persistent: boolean }>()
+
+  /** Held by a device or app (connected, or a persistent session). */
+  isOwned(id: string): boolean {
+    return this.owners.has(id)
+  }
+
+  /** Claim the client id for `owner`; false when another identity holds it. */
+  claim(client: Client, owner: string): boolean {
+    const id = client.id
+    let o = this.owners.get(id)
+    if (o !== undefined && o.owner !== owner) return false
+    if (o === undefined) {
+      if (this.owners.size >= MAX_OWNED_CLIENT_IDS) {
+        for (const [k, v] of this.owners)
+          if (v.live === 0) {
+            this.owners.delete(k)
+            break
+          }
+      }
+      this.owners.set(id, (o = { owner, live: 0, persistent: false }))
+    }
+    o.live++
+    o.persistent ||= !client.clean
+    const entry = o
+    client.conn.once('close', () => {
+      entry.live--
+      if (entry.live === 0 && !entry.persistent && this.owners.get(id) === entry) this.owners.delete(id)
+    })
+    return true
+  }
+}

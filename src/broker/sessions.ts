@@ -1,0 +1,196 @@
+/**
+ * Who is connected: per-connection facts fixed at CONNECT, and per-device state shared by all of a
+ * device's sessions (limits, rate buckets). Everything a publish needs is worked
+ * out here once, so a publish costs a prefix test, a bucket take and the append.
+ */
+import type { Client } from 'aedes'
+import type { Config } from '../config/schema.js'
+import { DeviceAcl, type Acl } from '../identity/acl.js'
+import type { Logger } from '../log.js'
+import type { Counters, DeviceStats } from '../metrics/counters.js'
+import type { DeviceLimits, QuotaBook } from '../quota/limits.js'
+import { Throttle } from '../quota/throttle.js'
+import { RetainedBook } from './retained-book.js'
+
+/** A device's state shared by all its sessions: limits, rate buckets, sessions. */
+export interface DeviceRuntime {
+  id: string
+  acl: DeviceAcl
+  limits: Readonly<DeviceLimits>
+  throttle: Throttle
+  sessions: Set<Client>
+  stats: DeviceStats
+}
+
+/** Per-connection facts kept beside aedes' client, fixed at CONNECT. */
+export interface ConnState {
+  kind: 'device' | 'app' | 'anonymous'
+  /** Device id or app name; null when anonymous. */
+  id: string | null
+  acl: Acl
+  device: DeviceRuntime | null
+  payloadLimit: number
+  /** Logged in with a secret (closed when that secret is rotated or removed). */
+  bySecret: boolean
+  publishes: number
+  subs: Set<string>
+  /** Holder of its retained topics (retained-book.ts): the device or app, or this anonymous connection. */
+  retainer: string
+  /** Anonymous connections: the device whose topics this connection last published to. */
+  seenDevice: string | null
+  warnings: number
+}
+
+/** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
+const WARNINGS_PER_CONNECTION = 5
+
+export class Sessions {
+  private readonly conns = new WeakMap<Client, ConnState>()
+  private readonly runtimes = new Map<string, DeviceRuntime>()
+  /** App accounts' live connections, so a changed or removed account can end them. */
+  private readonly apps = new Map<string, Set<Client>>()
+  /** Retained topics per device, app account or anonymous connection, across reconnects. */
+  readonly retained = new RetainedBook()
+  private anonymousSeq = 0
+
+  constructor(
+    private readonly counters: Counters,
+    private readonly log: Logger,
+    private readonly config: () => Readonly<Config>,
+    private readonly book: () => QuotaBook
+  ) {}
+
+  of(client: Client): ConnState | undefined {
+    return this.conns.get(client)
+  }
+
+  /** A device has had a session since start. */
+  knows(id: string): boolean {
+    return this.runtimes.has(id)
+  }
+
+  runtime(id: string): DeviceRuntime | undefined {
+    return this.runtimes.get(id)
+  }
+
+  runtimeOf(id: string): DeviceRuntime {
+    let rt = this.runtimes.get(id)
+    if (rt === undefined) {
+      const limits = this.book().of(id)
+      rt = {
+        id,
+        acl: new DeviceAcl(id),
+        limits,
+        throttle: new Throttle(limits.msgsPerS, limits.msgsBurst, limits.bytesPerS, limits.bytesBurst),
+        sessions: new Set(),
+        stats: this.counters.device(id)
+      }
+      this.runtimes.set(id, rt)
+    }
+    return rt
+  }
+
+  /** Fix the connection's state at CONNECT. */
+  open(
+    client: Client,
+    kind: ConnState['kind'],
+    id: string | null,
+    acl: Acl,
+    device: DeviceRuntime | null,
+    bySecret: boolean
+  ): void {
+    this.conns.set(client, {
+      kind,
+      id,
+      acl,
+      device,
+      bySecret,
+      payloadLimit: device?.limits.payloadLimit ?? this.config().mqtt.maxPayloadBytes,
+      publishes: 0,
+      subs: new Set(),
+      retainer: kind === 'anonymous' ? `anonymous:${this.anonymousSeq++}` : `${kind}:${id!}`,
+      seenDevice: null,
+      warnings: 0
+    })
+  }
+
+  /** An app account's connection, ended when the account changes. */
+  openApp(client: Client, name: string, acl: Acl, bySecret: boolean): void {
+    this.open(client, 'app', name, acl, null, bySecret)
+    let own = this.apps.get(name)
+    if (own === undefined) this.apps.set(name, (own = new Set()))
+    own.add(client)
+    client.conn.once('close', () => {
+      own.delete(client)
+      if (own.size === 0 && this.apps.get(name) === own) this.apps.delete(name)
+    })
+  }
+
+  /** A device's connection: counted in its sessions until it closes. */
+  openDevice(client: Client, rt: DeviceRuntime, bySecret: boolean): void {
+    rt.sessions.add(client)
+    rt.stats.connections++
+    client.conn.once('close', () => {
+      rt.sessions.delete(client)
+      rt.stats.connections--
+    })
+    this.open(client, 'device', rt.id, rt.acl, rt, bySecret)
+  }
+
+  gone(client: Client): void {
+    const state = this.conns.get(client)
+    if (state?.seenDevice != null) this.counters.device(state.seenDevice).connections--
+    if (state?.kind === 'anonymous') this.retained.forget(state.retainer)
+    this.conns.delete(client)
+  }
+
+  warn(state: ConnState | undefined, fields: Record<string, unknown>, msg: string): void {
+    if (state === undefined || state.warnings++ < WARNINGS_PER_CONNECTION) this.log.warn(fields, msg)
+    else this.log.debug(fields, msg)
+  }
+
+  /** A rotated or removed secret ends the sessions opened with it. */
+  closeSecretSessions(id: string): void {
+    for (const c of this.runtimes.get(id)?.sessions ?? []) {
+      if (this.conns.get(c)?.bySecret === true) {
+        this.log.info(
+          { code: 'HF_ERR_AUTH_SECRET_ROTATED', device: id, client: c.id },
+          'closing a session opened with a secret that was rotated or removed'
+        )
+        c.close()
+      }
+    }
+  }
+
+  /** A changed or removed app account ends its sessions. */
+  closeAppSessions(name: string): void {
+    for (const c of this.apps.get(name) ?? []) {
+      this.log.info(
+        { code: 'HF_ERR_AUTH_ACCOUNT_CHANGED', app: name, client: c.id },
+        'closing an app session: its account changed'
+      )
+      c.close()
+    }
+  }
+
+  /** New limits (remote configuration): rate buckets retuned, payload limits changed in place. */
+  retune(book: QuotaBook): void {
+    for (const rt of this.runtimes.values()) {
+      const l = book.of(rt.id)
+      const o = rt.limits
+      if (
+        l.msgsPerS !== o.msgsPerS ||
+        l.msgsBurst !== o.msgsBurst ||
+        l.bytesPerS !== o.bytesPerS ||
+        l.bytesBurst !== o.bytesBurst
+      ) {
+        rt.throttle.retune(l.msgsPerS, l.msgsBurst, l.bytesPerS, l.bytesBurst)
+      }
+      rt.limits = l
+      for (const c of rt.sessions) {
+        const st = this.conns.get(c)
+        if (st !== undefined) st.payloadLimit = l.payloadLimit
+      }
+    }
+  }
+}

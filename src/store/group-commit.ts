@@ -1,0 +1,369 @@
+/**
+ * The group-commit writer. Appends made in one turn of the event loop (or one commit window) are
+ * committed in one transaction that assigns sequence numbers; only then are the callbacks called,
+ * so a PUBACK always follows the fsync of its reading. Evictions, trims of kept readings and the
+ * commit hook (the aggregator) run in the same transaction.
+ */
+import type { Statement } from 'better-sqlite3'
+import { HoldfastError } from '../errors.js'
+import type { DB } from './db.js'
+import type { DeviceIds } from './devices.js'
+import { classesLowestFirst } from './evict-order.js'
+import type { EvictionDone, Evictions } from './evictions.js'
+import type { LaneCounts } from './lane-counts.js'
+import type { Meta } from './meta.js'
+import { KIND_LOCAL, KIND_RAW, rowBytes, type NewReading, type StoredReading, type Usage } from './reading.js'
+import type { ReceiveTimes } from './receive-times.js'
+import type { ResendCheck } from './resend.js'
+import type { Retention } from './retention.js'
+import { COLS, type RawRow, type ToReading } from './rows.js'
+import type { UsageLedger } from './usage.js'
+import type { WalSync } from './wal-sync.js'
+import type { SeqLedger } from './ledger.js'
+
+/** What a commit hook may do inside the group commit's transaction. */
+export interface CommitTx {
+  readonly batch: readonly NewReading[]
+  readonly firstSeq: number
+  readonly recvMs: number
+  /** Bytes the disk budget asks compaction to free in this commit (0 = none asked). */
+  readonly compactBytes: number
+  /** Insert a further reading (a rollup) in this commit; returns its seq. */
+  add: (r: NewReading) => number
+  /** Oldest-first raw readings (any priority) with seq > afterSeq: what compaction may replace. */
+  scanRaw: (afterSeq: number, limit: number) => StoredReading[]
+  /** Delete readings in this commit (compaction); accounted once it commits. */
+  remove: (rows: readonly StoredReading[]) => void
+}
+/** Runs inside every group commit, after the batch's inserts (the aggregator: rollup windows, compaction). */
+export interface CommitHook {
+  inTransaction: (tx: CommitTx) => void
+  committed: () => void
+  rolledBack: () => void
+}
+export type AppendCallback = (err: HoldfastError | null, seq: number) => void
+
+/** A group this large is committed at once instead of waiting out the commit window. */
+const COMMIT_NOW_ROWS = 256
+
+/** The parts of the store a group commit reads and updates. */
+export interface WriterParts {
+  devices: DeviceIds
+  ledger: UsageLedger
+  lanes: LaneCounts
+  evictions: Evictions
+  retention: Retention
+  resend: ResendCheck
+  times: ReceiveTimes
+  meta: Meta
+  toReading: ToReading
+  /** Syncs the WAL off this thread before PUBACKs leave (store.synchronous = full); null = no fsync (normal). */
+  walSync: WalSync | null
+}
+
+/** A committed group whose WAL frames are not yet known to be on disk. */
+interface Unsynced {
+  cbs: AppendCallback[]
+  firstSeq: number
+  lastSeq: number
+}
+
+export class GroupCommit {
+  /** Totals since start, for the status API and metrics. */
+  readonly totals = { committed: 0, commits: 0, commitErrors: 0 }
+  private pending: NewReading[] = []
+  private pendingCbs: AppendCallback[] = []
+  private scheduled = false
+  private timer: NodeJS.Timeout | null = null
+  private lastCommitMs = -Infinity
+  private nextSeq: number
+  private lastOk = true
+  private hook: CommitHook | null = null
+  private commitWanted = false
+  private compactBytes = 0
+  private readonly commitListeners: Array<() => void> = []
+  private readonly insert: Statement
+  private readonly selectRaw: Statement
+  private readonly deleteOne: Statement
+  /** Rows the hook removed inside the open transaction, accounted once it commits. */
+  private txRemoved: StoredReading[] = []
+  /** The seqs' fates and lifetime totals (ledger.ts), written in the commit that decides them. */
+  fates: SeqLedger | null = null
+  private unsynced: Unsynced[] = []
+  private syncing = false
+  /** Every reading up to here is committed and on disk: what the forwarder may read. */
+  private durable: number
+
+  constructor(
+    private readonly db: DB,
+    private readonly p: WriterParts,
+    private readonly commitWindowMs: number
+  ) {
+    this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.selectRaw = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND kind = 0 ORDER BY seq LIMIT ?`).raw()
+    this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
+    this.nextSeq = GroupCommit.nextSeqOf(db, p.meta)
+    this.durable = this.nextSeq - 1
+  }
+
+  /**
+   * The sequence never goes back, even after every row was forwarded and deleted:
+   * (gateway id, seq) is the reading's event id downstream.
+   */
+  static nextSeqOf(db: DB, meta: Meta): number {
+    const maxSeq = (db.prepare('SELECT max(seq) FROM readings').pluck().get() as number | null) ?? 0
+    return Math.max(meta.get('next_seq') ?? 1, maxSeq + 1)
+  }
+
+  /** Queue a reading for the next group commit; `cb` runs after it is durable (or failed). */
+  append(reading: NewReading, cb: AppendCallback): void {
+    this.pending.push(reading)
+    this.pendingCbs.push(cb)
+    this.p.ledger.addPending(reading.device, 1, rowBytes(reading.topic, reading.payload))
+    this.schedule()
+  }
+
+  /** The aggregator: runs inside every group commit. */
+  setHook(hook: CommitHook): void {
+    this.hook = hook
+  }
+
+  /** Commit soon even with nothing appended (the hook has windows to close, evictions or trims wait). */
+  readonly requestCommit = (): void => {
+    this.commitWanted = true
+    this.schedule()
+  }
+
+  /** Ask the hook to free about `bytes` by compaction in the next commit. */
+  requestCompaction(bytes: number): void {
+    this.compactBytes = Math.max(this.compactBytes, bytes)
+    this.requestCommit()
+  }
+
+  compactionPending(): boolean {
+    return this.compactBytes > 0
+  }
+
+  onCommit(listener: () => void): void {
+    this.commitListeners.push(listener)
+  }
+
+  /** False while the most recent commit failed (disk full, I/O error): /readyz reports it. */
+  lastCommitOk(): boolean {
+    return this.lastOk
+  }
+
+  lastSeq(): number {
+    return this.nextSeq - 1
+  }
+
+  /** The newest seq that is committed and synced: readers never go past it (nothing unsynced leaves the box). */
+  durableSeq(): number {
+    return this.durable
+  }
+
+  /** Commit what is queued and sync it (at shutdown, on this thread). */
+  close(): void {
+    this.flush()
+    const error = this.p.walSync?.closeSync() ?? null
+    if (this.unsynced.length > 0) this.synced(this.unsynced.splice(0), error)
+  }
+
+  /**
+   * A commit costs at least one page written twice (WAL, then checkpoint) and an fsync, however
+   * few readings it holds. So commits start at most every commitWindowMs: a reading after a quiet
+   * spell is committed at once, while under steady traffic each commit gathers what arrived in
+   * the window (or commits early once a large group waits). Measured at 5,000 readings/s from
+   * 1,000 devices: 2 ms cuts the bytes written per reading by about two thirds (SD cards and
+   * eMMC wear out) for at most 2 ms more PUBACK latency.
+   */
+  private schedule(): void {
+    if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
+    const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
+    if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer)
+        this.timer = null
+      }
+      this.scheduled = true
+      setImmediate(this.flush)
+      return
+    }
+    this.timer = setTimeout(this.flushFromTimer, wait)
+  }
+
+  private readonly flushFromTimer = (): void => {
+    this.timer = null
+    if (!this.scheduled) this.flush()
+  }
+
+  /** Commit everything queued, in one transaction. */
+  readonly flush = (): void => {
+    this.scheduled = false
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    this.lastCommitMs = performance.now()
+    const { devices, ledger, lanes, evictions, retention } = this.p
+    const batch = this.pending
+    const cbs = this.pendingCbs
+    const evicting = evictions.take()
+    const keptTrim = retention.takeTrim()
+    const compactBytes = this.compactBytes
+    if (batch.length === 0 && evicting.length === 0 && !this.commitWanted && keptTrim === 0 && compactBytes === 0)
+      return
+    this.pending = []
+    this.pendingCbs = []
+    this.commitWanted = false
+    this.compactBytes = 0
+    ledger.clearPending()
+    const added: StoredReading[] = []
+    let trimmed: Usage = { readings: 0, bytes: 0 }
+    let evicted: EvictionDone[] = []
+    const firstSeq = this.nextSeq
+    let nextSeq = firstSeq
+    const recvMs = this.p.times.stamp()
+    try {
+      this.db.transaction(() => {
+        let seq = firstSeq
+        for (const r of batch) {
+          if (r.kind === KIND_LOCAL) {
+            // Raw readings of rollup-only topics never go to Kafka: their rollups stand for them.
+            this.fates?.fate(seq, devices.idOf(r.device), r.device, 'rollup_only')
+            retention.insert(seq++, devices.idOf(r.device), r, recvMs)
+          } else
+            this.insert.run(
+              seq++,
+              devices.idOf(r.device),
+              r.topic,
+              r.payload,
+              recvMs,
+              r.eventMs,
+              r.qos,
+              r.cls ?? 0,
+              r.kind ?? KIND_RAW
+            )
+        }
+        if (this.hook !== null) {
+          this.hook.inTransaction({
+            batch,
+            firstSeq,
+            recvMs,
+            compactBytes,
+            add: r => {
+              const cls = r.cls ?? 0
+              const kind = r.kind ?? KIND_RAW
+              this.insert.run(seq, devices.idOf(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, cls, kind)
+              added.push({ ...r, seq, recvMs, cls, kind })
+              return seq++
+            },
+            scanRaw: (afterSeq, limit) => (this.selectRaw.all(afterSeq, limit) as RawRow[]).map(this.p.toReading),
+            remove: rows => {
+              for (const r of rows)
+                if (this.deleteOne.run(r.seq).changes > 0) {
+                  this.txRemoved.push(r)
+                  this.fates?.fate(r.seq, devices.idOf(r.device), r.device, 'compacted')
+                }
+            }
+          })
+        }
+        nextSeq = seq
+        this.p.meta.put('next_seq', seq)
+        // Evictions run after the inserts, in the same transaction: the buffer never holds both.
+        if (evicting.length > 0) {
+          const classes = classesLowestFirst(
+            lanes.list().map(l => l.cls),
+            batch.map(r => r.cls ?? 0)
+          )
+          evicted = evicting.map(e => evictions.runInTx(e, classes, seq))
+        }
+        if (keptTrim > 0) trimmed = retention.trimNow(keptTrim)
+        this.fates?.writeTotals()
+      })()
+    } catch (err) {
+      this.fates?.discard()
+      lanes.rolledBack()
+      this.txRemoved = []
+      this.hook?.rolledBack()
+      devices.rolledBack()
+      this.totals.commitErrors++
+      this.lastOk = false
+      const e = new HoldfastError(
+        'HF_ERR_STORE_COMMIT',
+        `buffer commit failed: ${(err as Error).message}`,
+        { readings: batch.length },
+        { cause: err }
+      )
+      for (const cb of cbs) cb(e, 0)
+      return
+    }
+    devices.committed()
+    this.lastOk = true
+    this.nextSeq = nextSeq
+    this.totals.committed += batch.length
+    this.totals.commits++
+    this.p.resend.remember(batch)
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!
+      if (r.kind === KIND_LOCAL) {
+        ledger.keep(1, rowBytes(r.topic, r.payload))
+        continue
+      }
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
+      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
+      evictions.noteFirst(r.device, firstSeq + i)
+    }
+    for (const r of added) {
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
+      lanes.add(r.cls!, r.kind!, 1)
+      evictions.noteFirst(r.device, r.seq)
+    }
+    for (const r of this.txRemoved) {
+      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload))
+      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
+    }
+    this.txRemoved = []
+    lanes.committed()
+    ledger.keep(-trimmed.readings, -trimmed.bytes)
+    this.hook?.committed()
+    evictions.committed(evicted)
+    if (this.p.walSync === null) return this.synced([{ cbs, firstSeq, lastSeq: nextSeq - 1 }], null)
+    this.unsynced.push({ cbs, firstSeq, lastSeq: nextSeq - 1 })
+    this.startSync()
+  }
+
+  /** One sync at a time; it covers every group committed before it started. */
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0 || this.p.walSync === null) return
+    this.syncing = true
+    const covered = this.unsynced.length
+    this.p.walSync.sync(error => {
+      this.syncing = false
+      this.synced(this.unsynced.splice(0, covered), error)
+      this.startSync()
+    })
+  }
+
+  /**
+   * The groups are on disk: their PUBACKs may leave and the forwarder may read them. A failed sync
+   * fails their appends (the device is told and re-sends; its re-send is recognised if the rows did
+   * reach the disk).
+   */
+  private synced(groups: readonly Unsynced[], error: string | null): void {
+    if (groups.length === 0) return
+    this.durable = groups[groups.length - 1]!.lastSeq
+    const e =
+      error === null
+        ? null
+        : new HoldfastError('HF_ERR_STORE_COMMIT', `buffer sync failed: ${error}`, {
+            readings: groups.reduce((n, g) => n + g.cbs.length, 0)
+          })
+    if (e !== null) {
+      this.totals.commitErrors++
+      this.lastOk = false
+    }
+    for (const g of groups) for (let i = 0; i < g.cbs.length; i++) g.cbs[i]!(e, e === null ? g.firstSeq + i : 0)
+    for (const l of this.commitListeners) l()
+  }
+}

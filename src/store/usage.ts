@@ -1,0 +1,124 @@
+/**
+ * What the buffer holds on disk, per device and in total, and what it will hold once queued appends,
+ * evictions and trims commit: the figures storage quotas and the disk budget decide on.
+ */
+import type { Statement } from 'better-sqlite3'
+import type { DB } from './db.js'
+import type { DeviceIds } from './devices.js'
+import { ROW_OVERHEAD_BYTES, type Usage } from './reading.js'
+
+const zero = (): Usage => ({ readings: 0, bytes: 0 })
+
+/** Per device at start: buffered readings, their bytes and the lowest seq (one scan, shared by usage and evictions). */
+export interface DeviceTotals {
+  device: string
+  readings: number
+  bytes: number
+  lowestSeq: number
+}
+
+export function deviceTotals(db: DB, devices: DeviceIds): DeviceTotals[] {
+  const rows = db
+    .prepare(
+      'SELECT device, count(*) AS n, sum(length(payload) + length(topic)) AS b, min(seq) AS lo FROM readings GROUP BY device'
+    )
+    .all() as Array<{ device: number; n: number; b: number; lo: number }>
+  return rows.map(r => ({
+    device: devices.nameOf(r.device),
+    readings: r.n,
+    bytes: r.b + r.n * ROW_OVERHEAD_BYTES,
+    lowestSeq: r.lo
+  }))
+}
+
+export class UsageLedger {
+  private readonly total = zero()
+  private readonly perDevice = new Map<string, Usage>()
+  /** Raw readings kept after forwarding (and raw readings of rollup-only topics). */
+  readonly kept = zero()
+  /** Appends not yet committed, minus evictions requested: what quotas must count before the commit. */
+  private readonly pendingBy = new Map<string, Usage>()
+  private readonly pendingAll = zero()
+  private readonly selectOldest: Statement
+
+  constructor(db: DB, start: readonly DeviceTotals[]) {
+    this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
+    for (const d of start) this.account(d.device, d.readings, d.bytes)
+    const kept = db.prepare('SELECT count(*) AS n, sum(length(payload) + length(topic)) AS b FROM kept').get() as {
+      n: number
+      b: number | null
+    }
+    this.kept.readings = kept.n
+    this.kept.bytes = (kept.b ?? 0) + kept.n * ROW_OVERHEAD_BYTES
+  }
+
+  /** Committed change of a device's buffered readings. */
+  account(device: string, readings: number, bytes: number): void {
+    let u = this.perDevice.get(device)
+    if (u === undefined) this.perDevice.set(device, (u = zero()))
+    u.readings += readings
+    u.bytes += bytes
+    this.total.readings += readings
+    this.total.bytes += bytes
+  }
+
+  /** Committed change of the kept readings. */
+  keep(readings: number, bytes: number): void {
+    this.kept.readings += readings
+    this.kept.bytes += bytes
+  }
+
+  /** A change queued for the next commit (device null: not a device's, e.g. a trim of kept readings). */
+  addPending(device: string | null, readings: number, bytes: number): void {
+    if (device !== null) {
+      let p = this.pendingBy.get(device)
+      if (p === undefined) this.pendingBy.set(device, (p = zero()))
+      p.readings += readings
+      p.bytes += bytes
+    }
+    this.pendingAll.readings += readings
+    this.pendingAll.bytes += bytes
+  }
+
+  /** The queued changes were taken by a commit (committed or failed, they are no longer pending). */
+  clearPending(): void {
+    this.pendingBy.clear()
+    this.pendingAll.readings = this.pendingAll.bytes = 0
+  }
+
+  /** What the device will hold once queued appends and evictions are committed. */
+  projectedOf(device: string): Usage {
+    const c = this.perDevice.get(device)
+    const p = this.pendingBy.get(device)
+    return { readings: (c?.readings ?? 0) + (p?.readings ?? 0), bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) }
+  }
+
+  /** Everything on disk once queued work commits: buffered readings and kept ones (the disk budget's measure). */
+  projectedTotalBytes(): number {
+    return this.total.bytes + this.kept.bytes + this.pendingAll.bytes
+  }
+
+  /** Devices with buffered readings (or that had some since start). */
+  bufferedDevices(): IterableIterator<string> {
+    return this.perDevice.keys()
+  }
+
+  usageTotal(): Readonly<Usage> {
+    return this.total
+  }
+
+  usageOf(device: string): Readonly<Usage> {
+    return this.perDevice.get(device) ?? zero()
+  }
+
+  /** How many devices have readings waiting now. */
+  devicesBuffered(): number {
+    let n = 0
+    for (const u of this.perDevice.values()) if (u.readings > 0) n++
+    return n
+  }
+
+  oldestRecvMs(): number | null {
+    return (this.selectOldest.get() as number | undefined) ?? null
+  }
+}
