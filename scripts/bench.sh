@@ -27,5 +27,7 @@ node dist/bench/wire.js
 node dist/bench/flood.js
 # Batch format options on simulated telemetry.
 node dist/bench/codec.js
+# Status page weight: first load (compressed) and the live feed with 1,000 devices.
+node dist/bench/status-page.js
 for extra in dist/bench/aggregate.js; do [ -f "$extra" ] && node "$extra"; done
 exit 0

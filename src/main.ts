@@ -158,18 +158,20 @@ async function startLocked({
 
   const close = async (): Promise<void> => {
     void notifyStopping()
-    // Devices first (no new readings), then the uplink, then the store, then the status side.
+    // Devices first (no new readings), then the uplink, then the status side (its live feed reads the
+    // store: a page reconnecting must not reach a closed database), then the store.
     await remote?.stop()
     await broker?.close()
     await forwarder.stop()
+    const httpClosed = new Promise<void>(resolve => {
+      http === undefined ? resolve() : http.close(() => resolve())
+    })
+    http?.closeAllConnections()
+    await httpClosed
     aggregation.stop()
     lifetime.stop()
     buffer.close()
     await checkpoints.close()
-    await new Promise<void>(resolve => {
-      http === undefined ? resolve() : http.close(() => resolve())
-    })
-    http?.closeAllConnections()
     log.info('stopped')
     watchdog.stop()
     dirLock.release()

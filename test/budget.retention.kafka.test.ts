@@ -1,3 +1,4 @@
+import { createTopicReady } from './harness/consume.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import Database from 'better-sqlite3'
@@ -23,13 +24,7 @@ const MiB = 1024 * 1024
 
 async function freshTopic(): Promise<string> {
   const topic = `retain-test-${Date.now()}`
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
-  } finally {
-    await admin.disconnect()
-  }
+  await createTopicReady(kafka, { topic, numPartitions: 1 })
   return topic
 }
 

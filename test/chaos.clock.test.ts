@@ -1,3 +1,4 @@
+import { createTopicReady } from './harness/consume.js'
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
@@ -71,10 +72,7 @@ test('booted with a clock a day behind: receive times stay ordered and are corre
   skip: LIB === undefined ? 'libfaketime not installed' : false
 }, async () => {
   const topic = `clock-${Date.now()}`
-  const admin = kafka.client().admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
-  await admin.disconnect()
+  await createTopicReady(kafka, { topic, numPartitions: 1 })
   // First life, two hours ago: some readings (the newest sets the floor for the next boot).
   const early = fakeClock()
   early.set('-7200s')

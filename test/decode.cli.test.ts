@@ -1,3 +1,4 @@
+import { createTopicReady } from './harness/consume.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -119,7 +120,7 @@ test('decode FILE...: one JSON line per reading, a re-sent batch printed once', 
   const run = await holdfast(['decode', single, stream])
   assert.equal(run.code, 0, run.stderr)
   assert.deepEqual(run.lines, [...A, ...B].map(expected))
-  assert.deepEqual(run.summary, { batches: 4, readings: 10, printed: 5, duplicates: 5, undecodable: 0 })
+  assert.deepEqual(run.summary, { batches: 4, readings: 10, printed: 5, duplicates: 5, unverified: 0, undecodable: 0 })
   assert.equal(run.lines[1]!.payloadBase64, 'AAEC/w==')
   assert.equal(run.lines[4]!.payloadBase64, '')
 })
@@ -172,10 +173,7 @@ test('decode --topic against a real Kafka broker: de-duplicated, in order per de
   try {
     const topic = `holdfast.decode.${Date.now()}`
     const kafka = broker.client()
-    const admin = kafka.admin()
-    await admin.connect()
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] })
-    await admin.disconnect()
+    await createTopicReady(broker, { topic, numPartitions: 3 })
     const devices = ['press-1', 'press-2', 'press-3', 'press-4']
     const batches: StoredReading[][] = []
     let seq = 1000

@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['aggregate'],
   ['broker', 'status'],
   ['remote-config'],
-  ['main.ts'],
+  ['main.ts', 'central'],
   ['cli']
 ]
 

@@ -135,7 +135,13 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
       'process_resident_memory_bytes',
       'nodejs_eventloop_lag_seconds',
       'holdfast_host_memory_total_bytes',
-      'holdfast_event_loop_delay_seconds'
+      'holdfast_event_loop_delay_seconds',
+      // Aggregation, priorities and the uplink budget, not only in /api/status.
+      'holdfast_rollups_total',
+      'holdfast_compacted_readings_total',
+      'holdfast_priority_class_state',
+      'holdfast_budget_held_readings',
+      'holdfast_backlog_lane_readings'
     ]) {
       assert.ok(families.has(name), name)
     }

@@ -152,7 +152,7 @@ test('the status page works offline in Chromium: login, live figures, devices, a
       assert.match(await textOf(page, '#action-result'), /Forwarding paused/)
       assert.equal((await (await page.request.get(gw.http + '/api/status')).json()).uplink.state, 'paused')
       await page.locator('#btn-resume').waitFor({ state: 'visible' })
-      assert.match(await textOf(page, '#verdict'), /Forwarding paused/)
+      assert.match(await textOf(page, '#verdict'), /paused/)
       await page.click('#btn-resume')
       await page.waitForFunction(() => document.getElementById('uplink-state')!.textContent !== 'paused', undefined, {
         timeout: 5_000
@@ -180,6 +180,8 @@ test('the status page works offline in Chromium: login, live figures, devices, a
       assert.equal(bundle.config.settings.status.passwordHash, '[redacted]')
       assert.equal(bundle.status.devices.length, DEVICES)
       assert.ok(!text.includes(PASSWORD) && !text.includes(hash))
+      await page.locator('#diag-result.ok').waitFor()
+      assert.match(await textOf(page, '#diag-result'), /^Saved holdfast-diagnostics-test-gw-.*\.json \(\d/)
     })
 
     await t.test('the chart, host and warnings panels are filled', async () => {

@@ -137,7 +137,7 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
         assert.ok(!js.body.includes('sourceMappingURL'), 'no source map reference (nothing else to fetch)')
         served.push([`${m}.js`, js.body])
       }
-      for (const path of ['/api/status', '/api/events', '/api/history']) {
+      for (const path of ['/api/status', '/api/events', '/api/history', '/api/device?id=x']) {
         const r = await http(gw, path)
         assert.equal(r.status, 401, path)
         assert.equal(JSON.parse(r.body).code, 'HF_ERR_LOGIN_REQUIRED', path)
@@ -146,7 +146,9 @@ test('technician login, sessions, CSRF, rate limit, and no secret in anything se
         assert.equal((await http(gw, path, { method: 'POST', headers: jsonHeaders, body: '{}' })).status, 401, path)
       }
       const session = JSON.parse((await http(gw, '/api/session')).body)
+      // The gateway's name is shown on the login screen, so a technician knows which box asks.
       assert.deepEqual(session, {
+        gatewayId: 'test-gw',
         public: false,
         loginAvailable: true,
         authenticated: false,

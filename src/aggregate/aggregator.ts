@@ -11,9 +11,10 @@
  * Windows are [start, start + windowMs) in event time (the reading's own time, else its receive time).
  * A window closes when the stream's watermark (the latest event time seen on the topic) passes
  * end + latenessMs, or when no reading joined it for windowMs + latenessMs of gateway time (a silent
- * device). A reading whose window has already closed — or is older than watermark - latenessMs when it
- * arrives — is *late*: it goes into a separate late rollup for its window (`"late":true`), which closes
- * after max(latenessMs, 1 s) without further late readings. Every record of a window (on time, late,
+ * device). A reading whose window has already closed — or whose event time is older than
+ * watermark - latenessMs when it arrives, even if its window is still open — is *late*: it goes into a
+ * separate late rollup for its window (`"late":true`), which closes after max(latenessMs, 1 s) without
+ * further late readings, and is counted in counters.lateReadings. Every record of a window (on time, late,
  * compacted) carries count, min, max, sum and last; merging them (add counts and sums, min of mins, max of
  * maxes, last of the latest) gives exactly the figures of all the window's readings.
  */
@@ -250,9 +251,13 @@ export class Aggregator implements CommitHook {
     const ev = r.eventMs ?? recvMs
     const start = Math.floor(ev / rule.windowMs) * rule.windowMs
     const marks = this.marksOf(r.topic)
-    let w = this.open.get(keyOf(r.topic, false, start))
+    // Older than watermark - lateness when it arrives: late, even while its window is still open
+    // (waiting for the watermark to pass end + lateness, or for the idle rule).
+    const tooOld = ev < marks.watermark - rule.latenessMs
+    let w = tooOld ? undefined : this.open.get(keyOf(r.topic, false, start))
     if (w === undefined) {
-      const late = start < marks.closedBefore || start + rule.windowMs + rule.latenessMs <= marks.watermark
+      // ... or its window has closed already.
+      const late = tooOld || start < marks.closedBefore
       const key = keyOf(r.topic, late, start)
       w = this.open.get(key)
       if (w === undefined) {

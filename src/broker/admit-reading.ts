@@ -10,7 +10,7 @@ import type { NewReading } from '../store/reading.js'
 import { RECENT_PER_DEVICE } from '../store/recent.js'
 import { rowBytes } from '../store/reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
-import type { ConnState } from './sessions.js'
+import { sessionFacts, type ConnState } from './sessions.js'
 
 export function createAdmitReading(ctx: AdmissionContext) {
   const { buffer, counters, storage } = ctx
@@ -53,6 +53,8 @@ export function createAdmitReading(ctx: AdmissionContext) {
       if (state.seenDevice !== null) counters.device(state.seenDevice).connections--
       state.seenDevice = device
       stats.connections++
+      state.closeSession?.()
+      state.closeSession = stats.openSession(sessionFacts(client, 'anonymous'))
     }
     // A QoS 2 retransmission still awaiting PUBREL was stored the first time. [MQTT-4.3.3-2]
     if (
@@ -62,6 +64,7 @@ export function createAdmitReading(ctx: AdmissionContext) {
       return cb(null)
     }
     const reading = toReading(device, packet)
+    stats.noteReading(reading.topic, reading.payload, reading.eventMs ?? null)
     // Re-sends come flagged DUP or, from clients that do not flag them, first on a new connection.
     const fresh = state.publishes++ < RECENT_PER_DEVICE
     if ((packet.dup || fresh) && buffer.resend.isResend(reading)) {

@@ -136,7 +136,7 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
           case 'ok':
             return logIn(client, o.account, true, done)
           case 'bad':
-            if (o.account.kind === 'device') counters.device(o.account.id).authFailures++
+            if (o.account.kind === 'device') counters.device(o.account.id).authFailed()
             return refuseLogin(client, done, 'bad_credentials', 'HF_ERR_AUTH_BAD_CREDENTIALS', BAD_CREDENTIALS, f)
           case 'unknown':
             return refuseLogin(client, done, 'unknown_identity', 'HF_ERR_AUTH_UNKNOWN', BAD_CREDENTIALS, f)

@@ -29,7 +29,7 @@ export function createAuthorizeSubscribe(ctx: AdmissionContext) {
       if (!state.acl.canSubscribe(filter)) {
         // Refused with SUBACK 0x80 for that filter; the connection and its other filters stay. [MQTT-3.9.3]
         counters.refuse('acl_subscribe')
-        if (state.device !== null) state.device.stats.denials++
+        if (state.device !== null) state.device.stats.denied()
         sessions.warn(
           state,
           { code: 'HF_ERR_ACL_SUBSCRIBE', client: client.id, who: state.id, filter },

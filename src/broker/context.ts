@@ -43,7 +43,7 @@ export function rejectPublish(
   cb: PublishDone
 ): void {
   ctx.counters.drop(device, reason)
-  if (reason === 'acl_denied' && state?.device != null) state.device.stats.denials++
+  if (reason === 'acl_denied' && state?.device != null) state.device.stats.denied()
   ctx.sessions.warn(state, { code: err.code, client: client.id, device, ...err.details }, err.message)
   cb(err)
 }

@@ -7,7 +7,7 @@ import type { Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { DeviceAcl, type Acl } from '../identity/acl.js'
 import type { Logger } from '../log.js'
-import type { Counters, DeviceStats } from '../metrics/counters.js'
+import type { Counters, DeviceStats, SessionFacts } from '../metrics/counters.js'
 import type { DeviceLimits, QuotaBook } from '../quota/limits.js'
 import { Throttle } from '../quota/throttle.js'
 import { RetainedBook } from './retained-book.js'
@@ -38,7 +38,21 @@ export interface ConnState {
   retainer: string
   /** Anonymous connections: the device whose topics this connection last published to. */
   seenDevice: string | null
+  /** Anonymous connections: ends the session shown in that device's view. */
+  closeSession?: () => void
   warnings: number
+}
+
+/** What the device view shows of a session: client id, protocol, address, TLS, how it logged in. */
+export function sessionFacts(client: Client, auth: SessionFacts['auth']): Omit<SessionFacts, 'sinceMs'> {
+  return {
+    clientId: client.id,
+    protocolLevel: (client as unknown as { version?: number | null }).version ?? null,
+    address: (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown',
+    tls: (client.conn as { encrypted?: boolean }).encrypted === true,
+    auth,
+    cleanSession: client.clean
+  }
 }
 
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
@@ -130,9 +144,11 @@ export class Sessions {
   openDevice(client: Client, rt: DeviceRuntime, bySecret: boolean): void {
     rt.sessions.add(client)
     rt.stats.connections++
+    const closed = rt.stats.openSession(sessionFacts(client, bySecret ? 'password' : 'certificate'))
     client.conn.once('close', () => {
       rt.sessions.delete(client)
       rt.stats.connections--
+      closed()
     })
     this.open(client, 'device', rt.id, rt.acl, rt, bySecret)
   }
@@ -141,6 +157,7 @@ export class Sessions {
     const state = this.conns.get(client)
     if (state?.seenDevice != null) this.counters.device(state.seenDevice).connections--
     if (state?.kind === 'anonymous') this.retained.forget(state.retainer)
+    state?.closeSession?.()
     this.conns.delete(client)
   }
 

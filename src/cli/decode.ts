@@ -1,8 +1,8 @@
 /**
  * `holdfast decode`: batches from a Kafka topic, from files or from stdin → one JSON line per
- * reading on stdout, each event id printed once. Diagnostics and a closing summary go to stderr,
- * so stdout stays pure JSON lines. Undecodable input is reported and skipped (exit status 1 at
- * the end), never a reason to stop reading the rest.
+ * reading on stdout, each event id printed once (in bounded memory: src/central/dedupe.ts).
+ * Diagnostics and a closing summary go to stderr, so stdout stays pure JSON lines. Undecodable input
+ * is reported and skipped (exit status 1 at the end), never a reason to stop reading the rest.
  */
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
@@ -10,19 +10,22 @@ import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel, type IHeaders, type LogEntry } from 'kafkajs'
 import { HoldfastError } from '../errors.js'
 import { decodeBatch, splitStream, type DecodedReading } from '../codec/batch.js'
+import { DEFAULT_DEDUPE_WINDOW, Dedupe } from '../central/dedupe.js'
+import { iso, payloadFields } from '../central/record.js'
 import { parseArgs } from './args.js'
 
 export const DECODE_USAGE = `usage:
   holdfast decode --brokers HOST:PORT[,...] --topic TOPIC [--from-beginning] [--group ID]
-                  [--max-messages N] [--idle-exit-ms N]
-  holdfast decode FILE... | -
+                  [--max-messages N] [--idle-exit-ms N] [--dedupe-window N]
+  holdfast decode [--dedupe-window N] FILE... | -
 A file holds one batch value (as a Kafka message carries it) or a stream of values, each preceded
 by its length (4 bytes, big-endian); - reads stdin. Without --group, a throw-away consumer group is
-used and no offsets are committed.
+used and no offsets are committed. Duplicates are recognised within the last --dedupe-window
+readings printed (default ${DEFAULT_DEDUPE_WINDOW}); memory stays bounded however long the topic.
 `
 
 const LEVELS: Record<number, string> = { 1: 'error', 2: 'warn', 4: 'info', 5: 'debug' }
-const FLAGS = new Set(['brokers', 'topic', 'from-beginning', 'group', 'max-messages', 'idle-exit-ms'])
+const FLAGS = new Set(['brokers', 'topic', 'from-beginning', 'group', 'max-messages', 'idle-exit-ms', 'dedupe-window'])
 
 interface Line {
   eventId: string
@@ -37,11 +40,6 @@ interface Line {
   payloadBase64?: string
 }
 
-const iso = (ms: number): string | null => {
-  const d = new Date(ms)
-  return Number.isNaN(d.getTime()) ? null : d.toISOString()
-}
-
 /** Parsed JSON when the payload is UTF-8 JSON text, else its bytes in base64. */
 export function toLine(r: DecodedReading): Line {
   const line: Line = {
@@ -54,36 +52,29 @@ export function toLine(r: DecodedReading): Line {
     eventTime: r.eventMs === null ? null : iso(r.eventMs),
     qos: r.qos
   }
-  const text = r.payload.toString('utf8')
-  try {
-    if (!text.includes('\uFFFD') || Buffer.from(text, 'utf8').equals(r.payload)) {
-      line.payload = JSON.parse(text)
-      return line
-    }
-  } catch {}
-  line.payloadBase64 = r.payload.toString('base64')
-  return line
+  return Object.assign(line, payloadFields(r.payload))
 }
 
 /**
- * Prints each event id once. The set of seen ids grows without bound (~100 bytes per reading):
- * fine for inspecting a topic or files; a long-running consumer should bound it (for example per
- * gateway, keep the highest seq delivered in order and a window of recent ids).
+ * Prints each event id once, within the bound of its Dedupe: per (gateway, device) the highest seq
+ * printed, plus the last `window` seqs printed; a reading older than the window that cannot be told
+ * from a forgotten one is printed and counted `unverified`.
  */
 class Printer {
-  private readonly seen = new Set<string>()
-  readonly stats = { batches: 0, readings: 0, printed: 0, duplicates: 0, undecodable: 0 }
+  readonly stats = { batches: 0, readings: 0, printed: 0, duplicates: 0, unverified: 0, undecodable: 0 }
+  constructor(private readonly dedupe: Dedupe) {}
 
   async batch(readings: DecodedReading[]): Promise<void> {
     this.stats.batches++
     this.stats.readings += readings.length
     let out = ''
     for (const r of readings) {
-      if (this.seen.has(r.eventId)) {
+      const verdict = this.dedupe.check(r.gatewayId, r.device, r.seq)
+      if (verdict === 'duplicate') {
         this.stats.duplicates++
         continue
       }
-      this.seen.add(r.eventId)
+      if (verdict === 'unverified') this.stats.unverified++
       this.stats.printed++
       out += JSON.stringify(toLine(r)) + '\n'
     }
@@ -105,7 +96,8 @@ export async function decode(argv: string[]): Promise<void> {
   const { positionals, flags } = parseArgs(argv, ['from-beginning'])
   for (const f of Object.keys(flags))
     if (!FLAGS.has(f)) throw new HoldfastError('HF_ERR_USAGE', `decode: unknown flag --${f}\n${DECODE_USAGE}`)
-  const printer = new Printer()
+  const window = positiveInt(flags, 'dedupe-window') ?? DEFAULT_DEDUPE_WINDOW
+  const printer = new Printer(new Dedupe(window))
   // `holdfast decode ... | head` closes the pipe early: that is a normal end, not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0)

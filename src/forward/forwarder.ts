@@ -16,6 +16,7 @@ import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
 import { Uplink, type UplinkView } from './uplink.js'
+import { uplinkCause } from './uplink-cause.js'
 import { PriorityClasses, type PriorityClass } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
@@ -50,6 +51,16 @@ interface Request {
   firstLiveSeq: number
   /** Estimated bytes on the link (only counted with an uplink budget). */
   bytes: number
+}
+
+/** What "Drain now" did: readings Kafka acknowledged, or why none were sent. */
+export interface DrainResult {
+  /** sent; empty (nothing buffered); paused; down (the attempt failed); held (by the uplink budget); pending (no answer yet); unconfigured. */
+  outcome: 'sent' | 'empty' | 'paused' | 'down' | 'held' | 'pending' | 'unconfigured'
+  sent: number
+  backlog: number
+  outageSince: string | null
+  cause: string | null
 }
 
 /** What the budget does to a class right now. */
@@ -88,6 +99,8 @@ export class Forwarder {
   private readonly budget: UplinkBudget | null
   /** Budget bytes of the request in flight, counted as spent while the next one is planned. */
   private inFlightBytes = 0
+  /** drainNow callers waiting for the outcome of the next send or probe. */
+  private attempts: Array<(ok: boolean) => void> = []
   /** Link bytes per reading, learnt per kind, to size reads under the budget (starts high: cautious). */
   private readonly bytesPerReading = [40, 200]
 
@@ -128,6 +141,27 @@ export class Forwarder {
     this.wakeup?.()
   }
 
+  /** Resolves after the next send or probe finishes (true: it succeeded), or after `ms` (null). */
+  private nextAttempt(ms: number): Promise<boolean | null> {
+    return new Promise(resolve => {
+      const timer = setTimeout(() => {
+        this.attempts = this.attempts.filter(a => a !== done)
+        resolve(null)
+      }, ms)
+      const done = (ok: boolean): void => {
+        clearTimeout(timer)
+        resolve(ok)
+      }
+      this.attempts.push(done)
+    })
+  }
+
+  private attempted(ok: boolean): void {
+    const waiting = this.attempts
+    this.attempts = []
+    for (const w of waiting) w(ok)
+  }
+
   /**
    * Live reconfiguration (remote configuration): new batching and uplink settings, and a new Kafka
    * link when its settings changed. Buffered readings stay where they are; the old link is closed
@@ -150,11 +184,36 @@ export class Forwarder {
     this.wakeup?.()
   }
 
-  /** Send what is buffered now, without waiting for linger or backoff. */
-  drainNow(): void {
+  /**
+   * Send what is buffered now, without waiting for linger or backoff, and say what happened:
+   * how many readings Kafka acknowledged within `waitMs`, or why nothing was sent.
+   */
+  async drainNow(waitMs = 5_000): Promise<DrainResult> {
+    const { buffer, counters } = this.o
+    const sentSoFar = (): number => counters.forwarded + counters.forwardedRollups
+    const result = (outcome: DrainResult['outcome'], sent = 0): DrainResult => {
+      const since = this.uplink.outageSinceMs()
+      return {
+        outcome,
+        sent,
+        backlog: buffer.usage.usageTotal().readings,
+        outageSince: since === null ? null : new Date(since).toISOString(),
+        cause: uplinkCause(this.uplink.lastError)
+      }
+    }
+    if (this.o.link === null) return result('unconfigured')
+    if (this.paused) return result('paused')
+    if (buffer.usage.usageTotal().readings === 0) return result('empty')
+    const before = sentSoFar()
     this.drainRequested = true
     this.backoff.reset()
+    const attempt = this.nextAttempt(waitMs)
     this.wakeup?.()
+    const ok = await attempt
+    const sent = sentSoFar() - before
+    if (sent > 0) return result('sent', sent)
+    if (ok === false || this.uplink.link === 'down') return result('down')
+    return result(ok === null ? 'pending' : 'held')
   }
 
   async testUplink(): Promise<{ ok: boolean; error?: string }> {
@@ -173,10 +232,15 @@ export class Forwarder {
     this.uplink.tick()
     const rate = this.uplink.drainRate()
     const backlog = this.o.buffer.usage.usageTotal().readings
+    const outage = this.uplink.outageSinceMs()
     return {
       state: this.uplink.state,
+      link: this.uplink.link,
       since: new Date(this.uplink.since).toISOString(),
+      outageSince: outage === null ? null : new Date(outage).toISOString(),
+      lastDeliveredAt: this.uplink.lastSuccessMs > 0 ? new Date(this.uplink.lastSuccessMs).toISOString() : null,
       lastError: this.uplink.lastError,
+      cause: uplinkCause(this.uplink.lastError),
       drainRate: rate,
       etaS: backlog === 0 ? 0 : rate > 0 ? Math.round(backlog / rate) : null,
       history: this.uplink.history
@@ -227,8 +291,9 @@ export class Forwarder {
       } catch (err) {
         next = null
         this.inFlightBytes = 0
-        if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         this.uplink.failed(describe(err))
+        this.attempted(false)
+        if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
         const delay = this.backoff.next()
         this.o.log.warn(
           {
@@ -247,6 +312,7 @@ export class Forwarder {
       this.budget?.spend(req.bytes)
       this.inFlightBytes = 0
       this.uplink.succeeded(req.count)
+      this.attempted(true)
       this.backoff.reset()
       this.lastProbeMs = Date.now()
     }
@@ -472,14 +538,16 @@ export class Forwarder {
   /** Nothing to send: keep the state honest with a metadata probe now and then. */
   private async idle(): Promise<void> {
     const now = Date.now()
-    if (now - this.lastProbeMs >= this.o.uplink.probeIntervalMs || this.uplink.state !== 'connected') {
+    if (now - this.lastProbeMs >= this.o.uplink.probeIntervalMs || this.uplink.link !== 'connected') {
       this.lastProbeMs = now
       try {
         await this.o.link!.probe()
         this.uplink.succeeded()
+        this.attempted(true)
         this.backoff.reset()
       } catch (err) {
         this.uplink.failed(describe(err))
+        this.attempted(false)
         await this.sleep(this.backoff.next())
         return
       }

@@ -39,6 +39,32 @@ export const REFUSAL_REASONS = [
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 
+/** One open MQTT session of a device, as the status page's device view shows it. */
+export interface SessionFacts {
+  clientId: string
+  /** MQTT protocol level: 4 = 3.1.1, 5 = 5.0. */
+  protocolLevel: number | null
+  address: string
+  tls: boolean
+  /** How the device proved who it is. */
+  auth: 'password' | 'certificate' | 'anonymous'
+  cleanSession: boolean
+  sinceMs: number
+}
+
+/** A reading a device sent recently (the device view lists them; payloads only for technicians). */
+export interface RecentReading {
+  topic: string
+  bytes: number
+  eventMs: number | null
+  recvMs: number
+  /** The first PAYLOAD_PREVIEW bytes. */
+  payload: Buffer
+}
+
+export const RECENT_READINGS = 10
+export const PAYLOAD_PREVIEW = 256
+
 export class DeviceStats {
   readonly id: string
   connections = 0
@@ -51,9 +77,52 @@ export class DeviceStats {
   authFailures = 0
   denials = 0
   readonly dropped: Partial<Record<DropReason, number>> = {}
+  /** When each drop reason last occurred (epoch ms). */
+  readonly droppedLastMs: Partial<Record<DropReason, number>> = {}
+  lastAuthFailureMs = 0
+  lastDenialMs = 0
+  /** Sessions opened since start, and when the last one opened and closed. */
+  connects = 0
+  lastConnectMs = 0
+  lastDisconnectMs = 0
+  readonly sessions = new Set<SessionFacts>()
+  /** The last RECENT_READINGS readings, oldest first. */
+  readonly recent: RecentReading[] = []
 
   constructor(id: string) {
     this.id = id
+  }
+
+  /** A session opened; call the returned function when it closes. */
+  openSession(facts: Omit<SessionFacts, 'sinceMs'>): () => void {
+    const s: SessionFacts = { ...facts, sinceMs: Date.now() }
+    this.sessions.add(s)
+    this.connects++
+    this.lastConnectMs = s.sinceMs
+    return () => {
+      if (this.sessions.delete(s)) this.lastDisconnectMs = Date.now()
+    }
+  }
+
+  authFailed(): void {
+    this.authFailures++
+    this.lastAuthFailureMs = Date.now()
+  }
+
+  denied(): void {
+    this.denials++
+    this.lastDenialMs = Date.now()
+  }
+
+  noteReading(topic: string, payload: Buffer, eventMs: number | null): void {
+    if (this.recent.length >= RECENT_READINGS) this.recent.shift()
+    this.recent.push({
+      topic,
+      bytes: payload.length,
+      eventMs,
+      recvMs: this.lastSeenMs || Date.now(),
+      payload: Buffer.from(payload.subarray(0, PAYLOAD_PREVIEW))
+    })
   }
 }
 
@@ -96,6 +165,7 @@ export class Counters {
     if (device !== null) {
       const d = this.device(device)
       d.dropped[reason] = (d.dropped[reason] ?? 0) + n
+      d.droppedLastMs[reason] = Date.now()
     }
   }
 }

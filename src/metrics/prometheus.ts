@@ -10,6 +10,7 @@ import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
 import type { HostFacts } from './host.js'
 import { loopDelaySeconds, watchLoopDelay } from './loop-delay.js'
 import { quotaShare, quotaUsage } from './quota-view.js'
+import type { BudgetFigures } from './budget-figures.js'
 
 export interface MetricsSources {
   gatewayId: string
@@ -28,6 +29,8 @@ export interface MetricsSources {
   /** The admission step's per-device quota object, when quotas are there. */
   quotaOf?: (device: string) => unknown
   host: () => Readonly<HostFacts>
+  /** Aggregation, priority classes and uplink budget (see budget-figures.ts). */
+  budget?: () => BudgetFigures
   /** Status-page figures: live sessions, failed logins. */
   web: () => { sessions: number; loginFailures: number }
   maxDevices: number
@@ -35,6 +38,7 @@ export interface MetricsSources {
 
 export const UPLINK_STATES = ['unconfigured', 'connected', 'degraded', 'down', 'paused'] as const
 export const OTHER_DEVICES = '_other'
+export const CLASS_STATES = ['normal', 'rollups-only', 'held'] as const
 
 type Sample = [LabelValues<string>, number]
 type Read = () => number | Sample[]
@@ -171,6 +175,60 @@ export class GatewayMetrics {
       'holdfast_uplink_eta_seconds',
       'Estimated seconds until the backlog is empty (absent when unknown)',
       () => s.uplink().etaS
+    )
+
+    counter('holdfast_rollups_total', 'Rollup records made by closing aggregation windows', () => c.rollups)
+    counter('holdfast_rollups_forwarded_total', 'Rollup records acknowledged by the uplink', () => c.forwardedRollups)
+    counter(
+      'holdfast_rollup_late_readings_total',
+      'Readings that arrived after their window closed (went into a late rollup)',
+      () => c.lateReadings
+    )
+    counter(
+      'holdfast_compacted_readings_total',
+      'Raw readings compacted into rollups under disk pressure (replaced, not dropped)',
+      () => c.compacted
+    )
+    const figures = (): BudgetFigures | null => s.budget?.() ?? null
+    gauge('holdfast_aggregate_open_windows', 'Aggregation windows open now', () => figures()?.openWindows ?? null)
+    gauge(
+      'holdfast_backlog_lane_readings',
+      'Readings buffered, per priority and kind (raw or rollup)',
+      () => (figures()?.lanes ?? []).map(l => [{ priority: String(l.priority), kind: l.kind }, l.readings]),
+      ['priority', 'kind']
+    )
+    gauge(
+      'holdfast_priority_class_state',
+      'What the uplink budget does to each priority class: 1 for the current state',
+      () =>
+        (figures()?.classes ?? []).flatMap(cl =>
+          CLASS_STATES.map((state): Sample => [{ class: cl.name, state }, cl.state === state ? 1 : 0])
+        ),
+      ['class', 'state']
+    )
+    gauge(
+      'holdfast_budget_held_readings',
+      'Readings the uplink budget keeps back now, per priority class (held classes, and the raw readings of rollups-only ones)',
+      () => (figures()?.classes ?? []).map(cl => [{ class: cl.name }, cl.heldReadings]),
+      ['class']
+    )
+    gauge(
+      'holdfast_uplink_budget_bytes',
+      'Uplink budget per period (absent without a budget)',
+      () => (figures()?.periods ?? []).map(p => [{ period: p.period }, p.budgetBytes]),
+      ['period']
+    )
+    gauge(
+      'holdfast_uplink_budget_used_bytes',
+      'Uplink bytes used in the current period',
+      () => (figures()?.periods ?? []).map(p => [{ period: p.period }, p.usedBytes]),
+      ['period']
+    )
+    gauge(
+      'holdfast_uplink_budget_projected_bytes',
+      'Uplink bytes the current period will have used at its end, at the rate so far',
+      () => (figures()?.periods ?? []).map(p => [{ period: p.period }, p.projectedBytes]),
+      ['period']
     )
 
     const perDevice = (name: string, help: string, pick: (d: DeviceRow) => number, kind: 'counter' | 'gauge'): void => {

@@ -3,6 +3,9 @@
  * configured the stub below answers honestly that there is none, never with a fake success.
  */
 import { HoldfastError } from '../errors.js'
+import type { DrainResult } from '../forward/forwarder.js'
+
+export type { DrainResult }
 
 export interface UplinkTest {
   ok: boolean
@@ -12,8 +15,8 @@ export interface UplinkTest {
 export interface Actions {
   /** Try the uplink now (a metadata request); resolves with the outcome, never throws for a dead link. */
   testUplink: () => Promise<UplinkTest>
-  /** Send what is buffered now, skipping linger and backoff. */
-  drainNow: () => void | Promise<void>
+  /** Send what is buffered now, skipping linger and backoff; says how many readings went, or why none. */
+  drainNow: () => Promise<DrainResult>
   /** Stop forwarding (readings keep being buffered) until resume. */
   pause: () => void | Promise<void>
   resume: () => void | Promise<void>
@@ -23,7 +26,7 @@ const NO_UPLINK = 'no uplink configured (kafka.brokers is empty)'
 
 export const noUplinkActions: Actions = {
   testUplink: async () => ({ ok: false, error: NO_UPLINK }),
-  drainNow: () => {
+  drainNow: async () => {
     throw new HoldfastError('HF_ERR_UPLINK_UNCONFIGURED', NO_UPLINK)
   },
   pause: () => {

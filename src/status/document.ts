@@ -8,7 +8,10 @@ import type { LogEntry, LogRing } from '../log-ring.js'
 import type { HostMonitor } from '../metrics/host.js'
 import type { RateHistory } from '../metrics/history.js'
 import { quotaShare, quotaUsage } from '../metrics/quota-view.js'
+import { budgetFigures } from '../metrics/budget-figures.js'
+import { diskOutlook } from './disk-outlook.js'
 import { assess } from './health.js'
+import type { HostVerdicts } from './host-verdict.js'
 import { statusSnapshot, type StatusSources } from './snapshot.js'
 
 export interface DocumentSources {
@@ -18,6 +21,8 @@ export interface DocumentSources {
   history: RateHistory
   logs: LogRing
   ready: () => { ok: boolean; checks: Record<string, boolean> }
+  /** CPU and memory verdicts with hysteresis, and Holdfast's own use (stateful: one per server). */
+  hostVerdicts: HostVerdicts
 }
 
 const PROBLEMS_SHOWN = 30
@@ -40,6 +45,14 @@ export function statusDocument(d: DocumentSources) {
     transitions !== undefined && transitions.length > 0
       ? [...transitions].reverse()
       : [{ state: uplink.state, at: uplink.since, reason: uplink.lastError }]
+  const rates = d.history.current()
+  const disk = diskOutlook(d.config, {
+    backlog: snap.backlog,
+    ingestPerS: rates.ingest,
+    forwardPerS: rates.forward,
+    diskFreeBytes: host.disk?.freeBytes ?? null,
+    nowMs: now
+  })
   const health = assess({
     mqttListening: snap.mqtt.listening,
     bufferWritable: ready.checks.bufferWritable !== false,
@@ -53,6 +66,8 @@ export function statusDocument(d: DocumentSources) {
     recentRefused: d.history.dropsWithin(60_000, 'refused'),
     recentErrors,
     host,
+    hostProblems: d.hostVerdicts.problems(host),
+    diskFull: { inS: disk.fullInS, whenFull: disk.whenFull },
     nowMs: now
   })
   return {
@@ -60,11 +75,13 @@ export function statusDocument(d: DocumentSources) {
     devices: snap.devices.map(dev => ({ ...dev, ratePerS: d.history.deviceRate(dev.id, dev.received) })),
     ready,
     health,
-    rates: (({ ingest, forward, drop }) => ({ ingestPerS: ingest, forwardPerS: forward, dropPerS: drop }))(
-      d.history.current()
-    ),
+    rates: { ingestPerS: rates.ingest, forwardPerS: rates.forward, dropPerS: rates.drop },
     uplinkHistory,
+    disk,
+    figures: budgetFigures(snap.budget, snap.aggregation),
     host,
+    process: d.hostVerdicts.process(),
+    pushIntervalMs: d.config.status.pushIntervalMs,
     store: {
       ...snap.store,
       maxBytes: d.config.store.maxBytes,
@@ -83,8 +100,11 @@ export type StatusDocument = ReturnType<typeof statusDocument>
  * fleet of a thousand devices costs the page ~150 KB a second rather than ~650 KB.
  */
 export function pageDocument(doc: StatusDocument) {
+  // The uplink's transitions travel once, as uplinkHistory.
+  const { history: _history, ...uplink } = doc.uplink as typeof doc.uplink & { history?: unknown }
   return {
     ...doc,
+    uplink,
     devices: doc.devices.map(d => {
       const dropped: Record<string, number> = {}
       for (const [k, v] of Object.entries(d.dropped)) if (typeof v === 'number' && v > 0) dropped[k] = v

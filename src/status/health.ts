@@ -9,6 +9,8 @@ export interface Problem {
   level: Exclude<Level, 'ok'>
   area: 'mqtt' | 'buffer' | 'uplink' | 'backlog' | 'devices' | 'host' | 'drops' | 'log'
   text: string
+  /** Devices the problem names, in the order named (the page links each to its device view). */
+  devices?: string[]
 }
 export interface Health {
   level: Level
@@ -20,7 +22,18 @@ export interface HealthInput {
   bufferWritable: boolean
   /** Set when start-up found the buffer files damaged and salvaged them. */
   recovery?: { at: string; reason: string; salvagedReadings: number; quarantinedTo: string } | null
-  uplink: { state: string; since: string; lastError: string | null; etaS: number | null; drainRate: number }
+  uplink: {
+    state: string
+    link?: string
+    since: string
+    outageSince?: string | null
+    lastError: string | null
+    cause?: string | null
+    etaS: number | null
+    drainRate: number
+  }
+  /** When the buffer reaches its disk budget at the current net inflow, and what happens then. */
+  diskFull?: { inS: number | null; whenFull: string } | null
   backlog: { readings: number; bytes: number; oldestAgeS: number }
   storeMaxBytes: number
   minFreeBytes: number
@@ -31,6 +44,8 @@ export interface HealthInput {
   recentRefused: Record<string, number>
   recentErrors: number
   host: Readonly<HostFacts>
+  /** CPU and memory verdicts, decided with hysteresis by HostVerdicts. */
+  hostProblems?: Problem[]
   nowMs: number
 }
 
@@ -64,15 +79,31 @@ export function assess(h: HealthInput): Health {
     })
 
   const u = h.uplink
-  const forS = Math.max(0, (h.nowMs - Date.parse(u.since)) / 1000)
-  const why = u.lastError !== null ? `: ${u.lastError}` : ''
-  if (u.state === 'down') p.push({ level: 'crit', area: 'uplink', text: `Uplink down for ${duration(forS)}${why}` })
-  else if (u.state === 'degraded')
-    p.push({ level: 'warn', area: 'uplink', text: `Uplink degraded for ${duration(forS)}${why}` })
-  else if (u.state === 'paused')
+  const link = u.link ?? (u.state === 'paused' ? 'connected' : u.state)
+  // The outage runs from the last delivery; pausing neither hides nor restarts it.
+  const outageS = Math.max(0, (h.nowMs - Date.parse(u.outageSince ?? u.since)) / 1000)
+  const cause = u.cause ?? u.lastError
+  const why = cause != null ? `: ${cause}` : ''
+  const alsoPaused = u.state === 'paused' ? ' (forwarding is also paused)' : ''
+  if (link === 'down')
+    p.push({
+      level: 'crit',
+      area: 'uplink',
+      text: `Uplink down for ${duration(outageS)}${alsoPaused}${why}`
+    })
+  else if (link === 'degraded')
+    p.push({ level: 'warn', area: 'uplink', text: `Uplink unreliable for ${duration(outageS)}${alsoPaused}${why}` })
+  if (u.state === 'paused' && link === 'connected') {
+    const forS = Math.max(0, (h.nowMs - Date.parse(u.since)) / 1000)
     p.push({ level: 'warn', area: 'uplink', text: `Forwarding paused for ${duration(forS)} — resume it when done` })
-  else if (u.state === 'unconfigured')
+  } else if (u.state === 'unconfigured')
     p.push({ level: 'warn', area: 'uplink', text: 'No uplink configured: readings are kept here, not forwarded' })
+  if (h.diskFull != null && h.diskFull.inS !== null && link !== 'connected' && h.diskFull.inS < 7 * 86400)
+    p.push({
+      level: h.diskFull.inS < 2 * 3600 ? 'crit' : 'warn',
+      area: 'backlog',
+      text: `Disk budget full in ${duration(h.diskFull.inS)} at the current inflow: then ${h.diskFull.whenFull}`
+    })
 
   const share = h.storeMaxBytes > 0 ? h.backlog.bytes / h.storeMaxBytes : 0
   if (share >= 0.95)
@@ -91,14 +122,17 @@ export function assess(h: HealthInput): Health {
     })
   }
 
+  // Longest silent first: the device to walk to first heads the list.
   const silent = h.devices
     .filter(d => !d.connected && d.lastSeenS !== null && d.lastSeenS > SILENT_AFTER_S)
+    .sort((a, b) => b.lastSeenS! - a.lastSeenS! || a.id.localeCompare(b.id, 'en', { numeric: true }))
     .map(d => d.id)
   if (silent.length > 0)
     p.push({
       level: 'warn',
       area: 'devices',
-      text: `${silent.length} device${silent.length > 1 ? 's' : ''} offline for over a minute: ${list(silent)}`
+      text: `${silent.length} device${silent.length > 1 ? 's' : ''} offline for over a minute: ${list(silent)}`,
+      devices: silent
     })
 
   const drops = Object.entries(h.recentDrops)
@@ -136,10 +170,8 @@ export function assess(h: HealthInput): Health {
         text: `Data volume ${host.disk.usedPct}% full (${fmtBytes(host.disk.freeBytes)} free)`
       })
   }
-  if (host.memUsedPct !== null && host.memUsedPct >= 90)
-    p.push({ level: 'warn', area: 'host', text: `Memory ${host.memUsedPct}% used` })
-  if (host.cpuLoadPct !== null && host.cpuLoadPct >= 95)
-    p.push({ level: 'warn', area: 'host', text: `CPU ${host.cpuLoadPct}% busy` })
+  // CPU and memory: see host-verdict.ts (whose load it is, with hysteresis).
+  if (h.hostProblems !== undefined) p.push(...h.hostProblems)
   if (host.temperatureC !== null && host.temperatureC >= 80)
     p.push({ level: host.temperatureC >= 90 ? 'crit' : 'warn', area: 'host', text: `Board at ${host.temperatureC} °C` })
   if (h.recentErrors > 0)

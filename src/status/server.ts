@@ -23,6 +23,8 @@ import { probeRoutes } from './routes/probes.js'
 import { sessionRoutes } from './routes/session.js'
 import { MAX_STREAMS, viewRoutes } from './routes/views.js'
 import type { StatusSources } from './snapshot.js'
+import { budgetFigures } from '../metrics/budget-figures.js'
+import { HostVerdicts } from './host-verdict.js'
 import { EventHub } from './sse.js'
 
 export interface HttpOptions {
@@ -47,6 +49,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
   const host = new HostMonitor(config.dataDir, st.hostIntervalMs, log)
   const history = new RateHistory(opts.sources.counters, () => opts.sources.buffer.usage.usageTotal().readings)
   const sessions = new Sessions(st.sessionTtlMs)
+  const hostVerdicts = new HostVerdicts(() => host.get().cores ?? 1)
   const stats = { loginFailures: 0 }
   const scrub = secretScrubber(config)
   const ctx: Ctx = {
@@ -69,6 +72,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
       mqtt: opts.sources.mqtt,
       quotaOf: opts.sources.quotaOf,
       host: () => host.get(),
+      budget: () => budgetFigures(opts.sources.budget?.(), opts.sources.aggregation?.()),
       web: () => ({ sessions: sessions.size, loginFailures: stats.loginFailures }),
       maxDevices: st.metricsMaxDevices
     }),
@@ -78,7 +82,8 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
       build: () => scrub(JSON.stringify(pageDocument(ctx.document()))),
       allowed: id => st.public || sessions.get(id ?? undefined) !== null
     }),
-    document: () => statusDocument({ sources: opts.sources, config, host, history, logs: ctx.logs, ready: opts.ready }),
+    document: () =>
+      statusDocument({ sources: opts.sources, config, host, history, logs: ctx.logs, ready: opts.ready, hostVerdicts }),
     scrub,
     stats
   }
@@ -89,7 +94,10 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
     routes.set(r.path, [...(routes.get(r.path) ?? []), r])
   }
 
+  let closing = false
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Stopping: a page reconnecting on a kept-alive socket gets no answer built from a closing store.
+    if (closing) return fail(res, 503, 'HF_ERR_STOPPING')
     const path = (req.url ?? '/').split('?')[0]!
     const candidates = routes.get(path)
     if (candidates === undefined) return json(res, 404, { error: 'not found' })
@@ -144,6 +152,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
   // so close() completes instead of waiting for every open page.
   const close = server.close.bind(server)
   server.close = (cb?: (err?: Error) => void) => {
+    closing = true
     ctx.hub.closeAll()
     host.stop()
     history.stop()

@@ -17,17 +17,42 @@ export interface Consumed {
   control: ControlRecord | null
 }
 
+/**
+ * Create a topic and wait until every partition has a leader. kafkajs' own `waitForLeaders` gives up on
+ * the UNKNOWN_TOPIC_OR_PARTITION a busy broker answers for a while after the create: poll metadata instead.
+ */
+export async function createTopicReady(
+  kafka: KafkaBroker,
+  spec: { topic: string; numPartitions: number; configEntries?: Array<{ name: string; value: string }> },
+  timeoutMs = 60_000
+): Promise<void> {
+  const admin = kafka.client().admin()
+  await admin.connect()
+  try {
+    await admin.createTopics({ topics: [{ ...spec, replicationFactor: 1 }], waitForLeaders: false })
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      try {
+        const [t] = (await admin.fetchTopicMetadata({ topics: [spec.topic] })).topics
+        if (t !== undefined && t.partitions.length === spec.numPartitions && t.partitions.every(p => p.leader >= 0))
+          return
+      } catch (err) {
+        if (Date.now() > deadline) throw err
+      }
+      if (Date.now() > deadline)
+        throw new Error(`topic ${spec.topic}: partitions without a leader after ${timeoutMs} ms`)
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** A new topic (`<prefix>-<time>-<n>`) created while the broker is up, as a fleet's admin would. */
 let topicN = 0
 export async function createTopic(kafka: KafkaBroker, prefix: string, numPartitions = 3): Promise<string> {
   const topic = `${prefix}-${Date.now()}-${topicN++}`
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true })
-  } finally {
-    await admin.disconnect()
-  }
+  await createTopicReady(kafka, { topic, numPartitions })
   return topic
 }
 

@@ -3,6 +3,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Consumer } from 'kafkajs'
+import { createTopicReady } from './consume.js'
 import type { KafkaBroker } from './kafka.js'
 import { publicKeyText, signDocument } from '../../src/remote-config/verify.js'
 
@@ -31,23 +32,11 @@ export async function createTopic(
   topic: string,
   opts: { partitions?: number; compact?: boolean } = {}
 ): Promise<void> {
-  const admin = kafka.client().admin()
-  await admin.connect()
-  try {
-    await admin.createTopics({
-      topics: [
-        {
-          topic,
-          numPartitions: opts.partitions ?? 1,
-          replicationFactor: 1,
-          configEntries: opts.compact === true ? [{ name: 'cleanup.policy', value: 'compact' }] : []
-        }
-      ],
-      waitForLeaders: true
-    })
-  } finally {
-    await admin.disconnect()
-  }
+  await createTopicReady(kafka, {
+    topic,
+    numPartitions: opts.partitions ?? 1,
+    configEntries: opts.compact === true ? [{ name: 'cleanup.policy', value: 'compact' }] : []
+  })
 }
 
 /** Put a value (or a tombstone) on the config topic under `key`. */

@@ -2,11 +2,15 @@
  * The technicians' page script. Runs in the browser: compiled by tsc like the rest and served
  * from dist as /assets/app.js. No framework, no outside requests: session from /api/session,
  * live figures from /api/events (server-sent events), actions by POST with the CSRF token.
+ * Two views: the dashboard (`#/`) and one device (`#/devices/<id>`). A page that stops hearing
+ * from the gateway says so: after two missed updates it greys out and disables the actions.
  */
 
-import { drawChart } from './chart.js'
-import { wireDevices } from './devices.js'
-import { $, dur, show, text, clock } from './dom.js'
+import { act, downloadDiagnostics, type Poster } from './actions.js'
+import { drawChart, wireChart } from './chart.js'
+import { deviceIdFromHash, loadDevice, renderDevice } from './device.js'
+import { showOffline, wireDevices } from './devices.js'
+import { $, clock, dur, show, text } from './dom.js'
 import { render } from './render.js'
 import type { Doc, Point, SessionInfo } from './types.js'
 
@@ -16,8 +20,11 @@ let points: Point[] = []
 let stream: EventSource | null = null
 let lastEventMs = 0
 let ticks = 0
+let stale = false
 
 const chart = (): void => drawChart(points, doc)
+/** Updates the gateway sends per interval; the page is stale after two of them are missed. */
+const interval = (): number => doc?.pushIntervalMs ?? 1000
 
 // ---------- session and login ----------
 
@@ -29,9 +36,17 @@ async function loadSession(): Promise<void> {
 
 function applySession(): void {
   const canView = session.public || session.authenticated
+  if (session.gatewayId !== undefined) {
+    text('login-gw-id', session.gatewayId)
+    text('gw-id', session.gatewayId)
+    document.title = `Holdfast · ${session.gatewayId}`
+  }
+  show('login-gateway', session.gatewayId !== undefined)
   show('login', !canView)
   show('dash', canView)
   show('live', canView)
+  // Before login the footer links would only answer 401: they appear with the data.
+  show('foot-links', canView)
   show('btn-login-open', canView && !session.authenticated && session.loginAvailable)
   show('btn-logout', session.authenticated)
   text('who', session.authenticated ? 'technician' : session.public ? 'read-only view' : '')
@@ -52,8 +67,10 @@ function applySession(): void {
     )
     $<HTMLButtonElement>('btn-login').disabled = true
   }
-  if (canView) startStream()
-  else stopStream()
+  if (canView) {
+    startStream()
+    route()
+  } else stopStream()
 }
 
 async function login(ev: SubmitEvent): Promise<void> {
@@ -86,67 +103,28 @@ async function login(ev: SubmitEvent): Promise<void> {
 }
 
 async function logout(): Promise<void> {
-  await post('/api/logout')
+  await poster.post('/api/logout')
   await loadSession()
 }
 
-async function post(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(path, {
-    method: 'POST',
-    headers: { 'x-csrf-token': session.csrf ?? '', 'content-type': 'application/json' },
-    body: '{}'
-  })
-  let body: Record<string, unknown> = {}
-  try {
-    body = (await r.json()) as Record<string, unknown>
-  } catch {}
-  return { status: r.status, body }
+const poster: Poster = {
+  async post(path) {
+    const r = await fetch(path, {
+      method: 'POST',
+      headers: { 'x-csrf-token': session.csrf ?? '', 'content-type': 'application/json' },
+      body: '{}'
+    })
+    let body: Record<string, unknown> = {}
+    try {
+      body = (await r.json()) as Record<string, unknown>
+    } catch {}
+    return { status: r.status, body }
+  },
+  csrf: () => session.csrf ?? '',
+  relogin: loadSession
 }
 
-// ---------- actions ----------
-
-async function act(btn: HTMLButtonElement): Promise<void> {
-  const name = btn.dataset.action!
-  const label = btn.textContent ?? name
-  btn.disabled = true
-  const out = $('action-result')
-  out.className = 'result small'
-  out.textContent = `${label}…`
-  out.hidden = false
-  try {
-    const { status, body } = await post(`/api/actions/${name}`)
-    if (status === 401) {
-      await loadSession()
-      return
-    }
-    let ok = status === 200
-    let msg: string
-    if (name === 'test-uplink' && status === 200) {
-      ok = body.ok === true
-      msg = ok
-        ? `Uplink answered in ${String(body.ms)} ms.`
-        : `Uplink test failed: ${String(body.error ?? 'unknown error')}`
-    } else if (ok) {
-      msg =
-        {
-          drain: 'Draining the backlog now.',
-          pause: 'Forwarding paused: readings are kept until you resume.',
-          resume: 'Forwarding resumed.'
-        }[name] ?? 'Done.'
-    } else {
-      msg = `${label} refused: ${String(body.error ?? status)}`
-    }
-    out.className = `result small ${ok ? 'ok' : 'fail'}`
-    out.textContent = `${clock(new Date().toISOString())} ${msg}`
-  } catch {
-    out.className = 'result small fail'
-    out.textContent = 'The gateway did not answer.'
-  } finally {
-    btn.disabled = false
-  }
-}
-
-// ---------- live feed ----------
+// ---------- live feed, and a page that knows when it is stale ----------
 
 function startStream(): void {
   if (stream !== null) return
@@ -154,6 +132,7 @@ function startStream(): void {
   stream.addEventListener('status', e => {
     lastEventMs = Date.now()
     doc = JSON.parse((e as MessageEvent<string>).data) as Doc
+    setStale(false)
     render(doc)
     if (++ticks % 5 === 0) chart()
   })
@@ -191,12 +170,66 @@ function stopStream(): void {
   stream = null
 }
 
+/** Greyed figures, a verdict that says since when nothing came, and no buttons to press. */
+function setStale(on: boolean): void {
+  if (stale === on) return
+  stale = on
+  document.body.classList.toggle('stale', on)
+  for (const b of document.querySelectorAll<HTMLButtonElement>('#actions button, #btn-diag')) b.disabled = on
+  if (on) {
+    const at = lastEventMs > 0 ? clock(new Date(lastEventMs).toISOString()) : 'this page opened'
+    const v = $('verdict')
+    v.className = 'verdict stale'
+    const icon = document.createElement('span')
+    icon.className = 'icon stale'
+    $('verdict-title').replaceChildren(icon, `No contact with the gateway since ${at}`)
+    $('verdict-list').replaceChildren()
+    const li = document.createElement('li')
+    li.textContent =
+      'The figures below are the last ones received and may be out of date. Check that the gateway is powered and on the network; this page reconnects by itself.'
+    $('verdict-list').append(li)
+    $('announce').dataset.key = ''
+    text('announce', `No contact with the gateway since ${at}`)
+  } else if (doc !== null) render(doc)
+}
+
 function liveIndicator(): void {
   const el = $('live')
-  const age = (Date.now() - lastEventMs) / 1000
-  const on = stream !== null && lastEventMs > 0 && age < 5
+  const ageMs = Date.now() - lastEventMs
+  const on = stream !== null && lastEventMs > 0 && ageMs < 2 * interval() + 500
+  if (lastEventMs > 0) setStale(!on)
   el.className = `live ${on ? 'on' : 'off'}`
-  el.textContent = on ? 'live' : lastEventMs === 0 ? 'connecting…' : `no update for ${dur(age)} — gateway unreachable?`
+  text(
+    'live',
+    on
+      ? 'live'
+      : lastEventMs === 0
+        ? 'connecting…'
+        : `no contact since ${clock(new Date(lastEventMs).toISOString())} (${dur(ageMs / 1000)})`
+  )
+}
+
+// ---------- views: the dashboard or one device ----------
+
+let deviceTimer: number | undefined
+
+function route(): void {
+  const id = deviceIdFromHash(location.hash)
+  window.clearTimeout(deviceTimer)
+  show('view-main', id === null)
+  show('view-device', id !== null)
+  if (id === null) return
+  const refresh = async (): Promise<void> => {
+    const d = await loadDevice(id)
+    if (deviceIdFromHash(location.hash) !== id) return
+    if (d === 'login') return void loadSession()
+    if (d !== 'unreachable') renderDevice(id, d)
+    deviceTimer = window.setTimeout(() => void refresh(), Math.max(1000, interval()))
+  }
+  text('device-id', id)
+  document.title = `${id} · Holdfast · ${session.gatewayId ?? ''}`
+  void refresh()
+  window.scrollTo(0, 0)
 }
 
 // ---------- wiring ----------
@@ -214,10 +247,29 @@ function wire(): void {
   })
   for (const b of document.querySelectorAll<HTMLButtonElement>('#actions button'))
     b.addEventListener('click', () => {
-      void act(b)
+      void act(b, poster)
     })
+  $('diag-form').addEventListener('submit', e => {
+    e.preventDefault()
+    void downloadDiagnostics(poster)
+  })
+  $('verdict').addEventListener('click', e => {
+    const a = (e.target as Element).closest('a[data-show-offline]')
+    if (a === null) return
+    e.preventDefault()
+    if (location.hash.startsWith('#/devices/')) location.hash = '#/'
+    showOffline()
+  })
+  window.addEventListener('hashchange', () => {
+    route()
+    if (deviceIdFromHash(location.hash) === null) {
+      document.title = `Holdfast · ${session.gatewayId ?? ''}`
+      $('card-devices').scrollIntoView()
+    }
+  })
   wireDevices(() => doc)
-  setInterval(liveIndicator, 1000)
+  wireChart()
+  setInterval(liveIndicator, 500)
   setInterval(chart, 30_000)
   window.addEventListener('resize', chart)
   chart()

@@ -1,9 +1,26 @@
-/** The devices table: filter, sort, at most 500 rows (browser code). */
-import { $, dur, droppedTotal, el, num, rate, show, text } from './dom.js'
+/**
+ * The devices list: filter, sort, at most 500 rows (browser code). Rows are kept per device id
+ * and only changed cells are rewritten, so a technician can select and copy an id while the
+ * figures update. On a phone the stylesheet stacks each row into a card, id first.
+ */
+import { $, deviceHref, droppedTotal, dur, el, link, num, rate, setText, show, text } from './dom.js'
 import type { Device, Doc } from './types.js'
 
 /** Current sort column and direction (1 ascending, -1 descending). */
 export const sort = { key: 'id', dir: 1 }
+
+/** Column labels, shown before each value when rows are stacked on a phone. */
+const LABELS = [
+  'Device',
+  'State',
+  'Last seen',
+  'Rate /s',
+  'Received',
+  'Buffered',
+  'Dropped',
+  'Login fails',
+  'Quota use'
+]
 
 /** Share of the device's storage quota in use, or null when it has no cap (computed by the gateway). */
 const quotaOf = (d: Device): number | null => (typeof d.quotaUse === 'number' ? d.quotaUse : null)
@@ -27,19 +44,83 @@ function sortValue(d: Device, key: string): number | string {
 }
 
 const MAX_ROWS = 500
+const rows = new Map<string, HTMLTableRowElement>()
+
+function newRow(id: string): HTMLTableRowElement {
+  const tr = document.createElement('tr')
+  tr.dataset.id = id
+  for (let i = 0; i < LABELS.length; i++) {
+    const td = document.createElement('td')
+    td.dataset.label = LABELS[i]!
+    if (i >= 2) td.className = 'num'
+    tr.append(td)
+  }
+  // The id is a link to the device view; it stays selectable (no link dragging).
+  const a = link(deviceHref(id), id, 'dev-link')
+  a.draggable = false
+  tr.cells[0]!.className = 'id'
+  tr.cells[0]!.append(a)
+  tr.cells[1]!.append(el('span', '', 'pill'))
+  return tr
+}
+
+function cell(tr: HTMLTableRowElement, i: number, value: string, alert = false): void {
+  const td = tr.cells[i]!
+  setText(td, value)
+  const cls = alert ? 'num alert' : 'num'
+  if (td.className !== cls) td.className = cls
+}
+
+function fill(tr: HTMLTableRowElement, d: Device): void {
+  const drops = droppedTotal(d.dropped)
+  const bad = drops > 0 || d.authFailures > 0 ? 'bad' : ''
+  if (tr.className !== bad) tr.className = bad
+  const pill = tr.cells[1]!.firstElementChild as HTMLElement
+  const state = d.connected ? 'online' : 'offline'
+  setText(pill, state)
+  if (pill.className !== `pill ${state}`) pill.className = `pill ${state}`
+  const quota = quotaOf(d)
+  const throttled = throttledOf(d)
+  cell(tr, 2, d.lastSeenS === null ? 'never' : d.lastSeenS < 2 ? 'now' : `${dur(d.lastSeenS)} ago`)
+  cell(tr, 3, rate(d.ratePerS ?? 0))
+  cell(tr, 4, num(d.received))
+  cell(tr, 5, num(d.buffered))
+  cell(tr, 6, num(drops), drops > 0)
+  cell(tr, 7, num(d.authFailures), d.authFailures > 0)
+  cell(
+    tr,
+    8,
+    (quota === null ? 'no cap' : `${Math.round(quota * 100)}%`) +
+      (throttled > 0 ? ` · ${num(throttled)} throttled` : ''),
+    (quota !== null && quota >= 0.9) || throttled > 0
+  )
+  const title =
+    drops > 0
+      ? `dropped: ${Object.entries(d.dropped)
+          .map(([r, n]) => `${r.replace(/_/g, ' ')} ${n}`)
+          .join(', ')}`
+      : ''
+  if (tr.title !== title) tr.title = title
+}
+
+const FILTER_WORDS: Record<string, string> = {
+  online: 'online',
+  offline: 'offline',
+  problems: 'with drops or login failures'
+}
 
 export function renderDevices(doc: Doc | null): void {
   if (doc === null) return
   const q = $<HTMLInputElement>('device-filter').value.trim().toLowerCase()
   const which = $<HTMLSelectElement>('device-state').value
-  const rows = doc.devices.filter(d => {
+  const shown = doc.devices.filter(d => {
     if (q !== '' && !d.id.toLowerCase().includes(q)) return false
     if (which === 'online') return d.connected
     if (which === 'offline') return !d.connected
     if (which === 'problems') return droppedTotal(d.dropped) > 0 || d.authFailures > 0 || d.denials > 0
     return true
   })
-  rows.sort((a, b) => {
+  shown.sort((a, b) => {
     const x = sortValue(a, sort.key)
     const y = sortValue(b, sort.key)
     const c = typeof x === 'string' ? x.localeCompare(String(y), 'en', { numeric: true }) : x - (y as number)
@@ -48,38 +129,32 @@ export function renderDevices(doc: Doc | null): void {
   const online = doc.devices.filter(d => d.connected).length
   text('devices-count', `${online} online of ${doc.devices.length}`)
   const body = document.querySelector('#devices tbody')!
-  body.replaceChildren(
-    ...rows.slice(0, MAX_ROWS).map(d => {
-      const tr = document.createElement('tr')
-      tr.dataset.id = d.id
-      const drops = droppedTotal(d.dropped)
-      if (drops > 0 || d.authFailures > 0) tr.className = 'bad'
-      const quota = quotaOf(d)
-      const throttled = throttledOf(d)
-      const quotaText =
-        (quota === null ? 'no cap' : `${Math.round(quota * 100)}%`) +
-        (throttled > 0 ? ` · ${num(throttled)} throttled` : '')
-      const state = el('td', '')
-      state.append(el('span', d.connected ? 'online' : 'offline', `pill ${d.connected ? 'online' : 'offline'}`))
-      tr.append(
-        el('td', d.id),
-        state,
-        el('td', d.lastSeenS === null ? 'never' : d.lastSeenS < 2 ? 'now' : dur(d.lastSeenS) + ' ago', 'num'),
-        el('td', rate(d.ratePerS ?? 0), 'num'),
-        el('td', num(d.received), 'num'),
-        el('td', num(d.buffered), 'num'),
-        el('td', num(drops), drops > 0 ? 'num alert' : 'num'),
-        el('td', num(d.authFailures), d.authFailures > 0 ? 'num alert' : 'num'),
-        el('td', quotaText, (quota !== null && quota >= 0.9) || throttled > 0 ? 'num alert' : 'num')
-      )
-      if (drops > 0)
-        tr.title = Object.entries(d.dropped)
-          .map(([r, n]) => `${r}: ${n}`)
-          .join(', ')
-      return tr
-    })
-  )
-  const more = rows.length - MAX_ROWS
+  const visible = shown.slice(0, MAX_ROWS)
+  const keep = new Set(visible.map(d => d.id))
+  for (const [id, tr] of rows)
+    if (!keep.has(id)) {
+      tr.remove()
+      rows.delete(id)
+    }
+  // Rows are moved only when the order changed: a row left in place keeps its text selection.
+  let at: Element | null = body.firstElementChild
+  for (const d of visible) {
+    let tr = rows.get(d.id)
+    if (tr === undefined) rows.set(d.id, (tr = newRow(d.id)))
+    fill(tr, d)
+    if (at === tr) at = tr.nextElementSibling
+    else body.insertBefore(tr, at)
+  }
+  const empty =
+    doc.devices.length === 0
+      ? 'No device has connected since the gateway started.'
+      : shown.length === 0
+        ? `No device ${q !== '' ? `matches “${q}”` : ''}${q !== '' && which !== 'all' ? ' and is ' : which !== 'all' ? 'is ' : ''}${FILTER_WORDS[which] ?? ''} — ${doc.devices.length} device${doc.devices.length === 1 ? '' : 's'} in all.`
+        : ''
+  text('devices-empty', empty)
+  show('devices-empty', empty !== '')
+  $('devices').classList.toggle('is-empty', shown.length === 0)
+  const more = shown.length - MAX_ROWS
   text('devices-more', more > 0 ? `${more} more not shown: narrow the filter.` : '')
   show('devices-more', more > 0)
   for (const th of document.querySelectorAll<HTMLElement>('#devices th')) {
@@ -93,6 +168,12 @@ export function wireDevices(current: () => Doc | null): void {
   const redraw = (): void => renderDevices(current())
   $('device-filter').addEventListener('input', redraw)
   $('device-state').addEventListener('change', redraw)
+  // On a phone the column headers are hidden: a select sorts instead (biggest first, ids A-Z).
+  $('device-sort').addEventListener('change', () => {
+    sort.key = $<HTMLSelectElement>('device-sort').value
+    sort.dir = sort.key === 'id' ? 1 : -1
+    redraw()
+  })
   for (const th of document.querySelectorAll<HTMLElement>('#devices th')) {
     const resort = (): void => {
       const key = th.dataset.key!
@@ -108,4 +189,19 @@ export function wireDevices(current: () => Doc | null): void {
       }
     })
   }
+  // A click anywhere on a row opens the device, unless the technician was selecting text.
+  $('devices').addEventListener('click', e => {
+    const tr = (e.target as Element).closest('tr[data-id]') as HTMLElement | null
+    if (tr === null || (e.target as Element).closest('a') !== null) return
+    if (!(window.getSelection()?.isCollapsed ?? true)) return
+    location.hash = deviceHref(tr.dataset.id!)
+  })
+}
+
+/** The verdict's "and N more" offline devices: show the list filtered to offline ones. */
+export function showOffline(): void {
+  $<HTMLInputElement>('device-filter').value = ''
+  $<HTMLSelectElement>('device-state').value = 'offline'
+  $('device-state').dispatchEvent(new Event('change'))
+  $('card-devices').scrollIntoView()
 }

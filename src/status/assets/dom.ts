@@ -9,7 +9,8 @@ export const text = (id: string, v: string): void => {
   if (el.textContent !== v) el.textContent = v
 }
 export const show = (id: string, visible: boolean): void => {
-  $(id).hidden = !visible
+  const e = $(id)
+  if (e.hidden === visible) e.hidden = !visible
 }
 
 export const nf = new Intl.NumberFormat('en')
@@ -44,7 +45,37 @@ export const STATE_WORDS: Record<string, string> = {
   degraded: 'degraded',
   down: 'down',
   paused: 'paused',
+  resumed: 'resumed',
   unconfigured: 'not configured'
+}
+
+/** Each uplink state in a sentence: what it means for the readings. */
+export const STATE_EXPLAIN: Record<string, string> = {
+  connected: 'Kafka acknowledges what the gateway sends; readings leave the buffer as they are delivered.',
+  degraded:
+    'A request to Kafka failed or none succeeded lately: the gateway keeps retrying and keeps every reading until Kafka has it.',
+  down: 'Kafka cannot be reached: readings are kept in the buffer and sent, oldest first, as soon as it answers.',
+  paused: 'A technician paused forwarding: readings are kept in the buffer until someone resumes it.',
+  unconfigured: 'No Kafka brokers are configured (kafka.brokers): readings are kept here and never forwarded.'
+}
+
+/** "14:02:11 (6 min ago)". */
+export const when = (iso: string | null | undefined, nowMs: number): string =>
+  iso == null ? 'never' : `${clock(iso)} (${ago(iso, nowMs)})`
+
+export function link(href: string, content: string, cls?: string): HTMLAnchorElement {
+  const a = document.createElement('a')
+  a.href = href
+  a.textContent = content
+  if (cls !== undefined) a.className = cls
+  return a
+}
+
+export const deviceHref = (id: string): string => `#/devices/${encodeURIComponent(id)}`
+
+/** Set an element's text only when it changed, so a selection inside it survives an update. */
+export function setText(e: Element, v: string): void {
+  if (e.textContent !== v) e.textContent = v
 }
 
 export function el(tag: string, content: string, cls?: string): HTMLElement {

@@ -4,7 +4,7 @@ export const STYLE_CSS = `
   --bg: #f3f5f7; --card: #fff; --ink: #14181f; --muted: #5b6573; --line: #d9dee5;
   --ok: #116329; --ok-bg: #dafbe1; --warn: #7a4d00; --warn-bg: #fff1c2; --crit: #a40e26; --crit-bg: #ffe3e6;
   --idle: #3b4450; --idle-bg: #e7eaee; --accent: #0b57d0;
-  --ingest: #0b57d0; --forward: #1a7f37; --drop: #cf222e;
+  --ingest: #0b57d0; --forward: #1a7f37; --drop: #cf222e; --backlog: #8250df;
 }
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
@@ -13,10 +13,12 @@ button, input, select { font: inherit; }
 h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
 h2 { font-size: .8rem; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); margin: 0 0 .6rem; display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; }
 h3 { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: .9rem 0 .3rem; }
+.card > h3:first-child { margin-top: 0; }
 .muted { color: var(--muted); }
 .small { font-size: .85rem; }
 .top { display: flex; align-items: center; gap: .75rem; padding: .6rem 1rem; background: #1d2430; color: #fff; flex-wrap: wrap; }
-.brand { font-weight: 700; font-size: 1.05rem; }
+.brand { font-weight: 700; font-size: 1.05rem; margin: 0; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .gw { font-weight: 400; opacity: .85; margin-left: .4rem; }
 .meta { flex: 1; }
 .who { display: flex; gap: .6rem; align-items: center; font-size: .9rem; }
@@ -39,12 +41,17 @@ main { padding: .75rem; max-width: 1400px; margin: 0 auto; }
 .verdict.ok { background: var(--ok-bg); border-color: var(--ok); color: var(--ok); }
 .verdict.warn { background: var(--warn-bg); border-color: #d4a72c; color: var(--warn); }
 .verdict.crit { background: var(--crit-bg); border-color: var(--crit); color: var(--crit); }
-.verdict-title { font-size: 1.35rem; font-weight: 700; }
+.verdict.stale { background: var(--idle-bg); border-color: var(--idle); color: var(--ink); }
+.verdict a { color: inherit; font-weight: 600; }
+body.stale #view-main, body.stale #view-device { filter: grayscale(1); opacity: .5; }
+.icon.stale { background: var(--idle); } .icon.stale::before { content: "?"; }
+.verdict.stale li::marker { color: var(--idle); }
+.verdict-title { font-size: 1.35rem; font-weight: 700; margin: 0; text-transform: none; letter-spacing: 0; color: inherit; }
 .verdict ul { margin: .35rem 0 0; padding-left: 1.2rem; color: var(--ink); }
 .verdict li.crit { color: var(--crit); font-weight: 600; }
 .verdict li::marker { color: #d4a72c; }
 .verdict li.crit::marker { color: var(--crit); }
-.verdict-title { display: flex; align-items: center; }
+.verdict-title { display: flex; align-items: center; flex-wrap: nowrap; }
 .icon { display: inline-flex; flex: none; width: 1.5em; height: 1.5em; border-radius: 50%; align-items: center; justify-content: center; color: #fff; font-weight: 800; margin-right: .5rem; font-size: .85em; }
 .icon.ok { background: var(--ok); }
 .icon.ok::before { content: ""; width: .35em; height: .7em; border: solid #fff; border-width: 0 .2em .2em 0; transform: translateY(-.08em) rotate(45deg); }
@@ -53,6 +60,31 @@ main { padding: .75rem; max-width: 1400px; margin: 0 auto; }
 .big { font-size: 1.6rem; font-weight: 700; margin-bottom: .4rem; font-variant-numeric: tabular-nums; }
 .big .muted { font-size: .9rem; font-weight: 400; }
 .since { margin: -.2rem 0 .5rem; }
+.explain { margin: 0 0 .35rem; color: var(--muted); }
+.outage { margin: 0 0 .35rem; font-weight: 600; }
+.outage.down { color: var(--crit); } .outage.degraded { color: var(--warn); }
+.cause { margin: 0 0 .3rem; padding: .35rem .55rem; border-radius: 6px; background: var(--crit-bg); color: var(--crit); }
+details.raw, .result details { margin: 0 0 .5rem; }
+details summary { cursor: pointer; color: var(--muted); }
+details code { display: block; overflow-wrap: anywhere; white-space: pre-wrap; background: var(--bg); padding: .3rem .45rem; border-radius: 4px; margin-top: .25rem; }
+.then { margin: .4rem 0 0; color: var(--warn); }
+dd.alert { color: var(--crit); font-weight: 700; }
+.empty { padding: .8rem; background: var(--bg); border-radius: 6px; margin: .4rem 0; }
+.plain { list-style: none; margin: 0; padding: 0; }
+.plain li { padding: .15rem 0; overflow-wrap: anywhere; }
+.alert { color: var(--crit); }
+a.dev-link { color: inherit; font-weight: 600; -webkit-user-drag: none; }
+#devices tbody tr { cursor: pointer; }
+#devices tbody tr:hover td { background: #f6f8fa; }
+#devices.is-empty thead { display: none; }
+.device-view { margin-top: .25rem; }
+.device-title { font-size: 1.3rem; text-transform: none; letter-spacing: 0; color: var(--ink); margin: .2rem 0 .75rem; }
+.device-id { overflow-wrap: anywhere; }
+.recent { list-style: none; margin: 0; padding: 0; }
+.recent li { padding: .3rem 0; border-bottom: 1px solid var(--bg); overflow-wrap: anywhere; }
+pre.payload { margin: .25rem 0 0; padding: .3rem .45rem; background: var(--bg); border-radius: 4px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: .8rem; max-height: 8rem; overflow: auto; }
+.history-box { margin-top: .8rem; }
+.history-box summary { font-size: .75rem; text-transform: uppercase; letter-spacing: .05em; }
 .unit { font-size: .85rem; font-weight: 400; color: var(--muted); }
 .pill { display: inline-block; padding: .1rem .7rem; border-radius: 999px; font-size: 1.1rem; background: var(--idle-bg); color: var(--idle); }
 .pill.connected, .pill.online { background: var(--ok-bg); color: var(--ok); }
@@ -82,7 +114,12 @@ td .pill, .history .pill { font-size: .8rem; padding: 0 .5rem; }
 .reasons { margin: .4rem 0 0; padding-left: 1.1rem; color: var(--crit); }
 .legend { text-transform: none; letter-spacing: 0; font-size: .85rem; color: var(--ink); }
 .sw { display: inline-block; width: .9rem; height: .25rem; margin: 0 .25rem 0 .5rem; vertical-align: middle; border-radius: 2px; }
-.sw.ingest { background: var(--ingest); } .sw.forward { background: var(--forward); } .sw.drop { background: var(--drop); }
+.sw.ingest { background: var(--ingest); } .sw.forward { background: var(--forward); } .sw.drop { background: var(--drop); } .sw.backlog { background: var(--backlog); }
+.chart-box { position: relative; }
+.chart-tip { position: absolute; top: 0; background: #1d2430; color: #fff; padding: .2rem .45rem; border-radius: 4px; pointer-events: none; white-space: nowrap; }
+#chart .s.backlog { stroke: var(--backlog); stroke-dasharray: 5 3; }
+#chart .axis-backlog { fill: var(--backlog); }
+#chart .cursor { stroke: var(--ink); stroke-width: 1; opacity: .4; }
 #chart { width: 100%; height: 200px; display: block; }
 #chart .grid-line { stroke: var(--line); stroke-width: 1; vector-effect: non-scaling-stroke; }
 #chart text { fill: var(--muted); font-size: 11px; }
@@ -109,6 +146,21 @@ td.alert { color: var(--crit); font-weight: 600; }
   .big { font-size: 1.35rem; }
   .top { padding: .5rem .7rem; }
   main { padding: .5rem; }
-  th:nth-child(6), td:nth-child(6) { display: none; }
+  .chart-tip { white-space: normal; }
+}
+.phone-only { display: none; }
+/* A phone: each device a card, its id first and always in view; no sideways scrolling. */
+@media (max-width: 640px) {
+  .filters select.phone-only { display: block; }
+  .table-wrap { overflow: visible; max-height: none; }
+  #devices, #devices tbody { display: block; }
+  #devices thead { display: none; }
+  #devices tr { display: grid; grid-template-columns: 1fr 1fr; gap: 0 .75rem; padding: .45rem .1rem; border-bottom: 1px solid var(--line); }
+  #devices td { display: block; border: 0; padding: .05rem 0; white-space: normal; text-align: left; min-width: 0; }
+  #devices td.id { font-size: 1rem; overflow-wrap: anywhere; }
+  #devices td:nth-child(2) { text-align: right; }
+  #devices td:nth-child(5) { display: none; }
+  #devices td:nth-child(n+3)::before { content: attr(data-label) ": "; color: var(--muted); }
+  #devices td.num { text-align: left; }
 }
 `

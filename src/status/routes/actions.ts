@@ -1,5 +1,6 @@
 /** Technician actions: uplink test, drain, pause/resume, diagnostics download. Each is logged. */
 import { isHoldfastError } from '../../errors.js'
+import { uplinkCause } from '../../forward/uplink-cause.js'
 import { diagnosticsBundle } from '../diagnostics.js'
 import { fail, json, send } from '../http.js'
 import type { Ctx, Request, Route } from '../context.js'
@@ -12,15 +13,16 @@ function action(path: string, act: Act, what: string): Route {
     path,
     access: 'tech',
     handle: async ({ res, address }: Request, ctx: Ctx) => {
+      let result: unknown = null
       try {
-        await ctx.actions[act]()
+        result = (await ctx.actions[act]()) ?? null
       } catch (err) {
         const code = isHoldfastError(err) ? err.code : 'HF_ERR_ACTION_FAILED'
         ctx.log.warn({ code, address, action: act }, `technician action refused: ${what}: ${(err as Error).message}`)
         return fail(res, 409, code, (err as Error).message)
       }
-      ctx.log.info({ address, action: act }, `technician action: ${what}`)
-      json(res, 200, { ok: true, uplink: ctx.sources.uplink() })
+      ctx.log.info({ address, action: act, ...(result ?? {}) }, `technician action: ${what}`)
+      json(res, 200, { ok: true, result, uplink: ctx.sources.uplink() })
     }
   }
 }
@@ -41,6 +43,7 @@ export const actionRoutes: Route[] = [
       json(res, 200, {
         ok: r.ok,
         error: r.error === undefined ? null : ctx.scrub(r.error),
+        cause: r.error === undefined ? null : uplinkCause(ctx.scrub(r.error)),
         ms,
         uplink: ctx.sources.uplink()
       })

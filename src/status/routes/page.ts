@@ -7,13 +7,14 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib'
 import { PAGE_HTML } from '../assets/page.js'
 import { STYLE_CSS } from '../assets/style.js'
 import { PAGE_CSP, send } from '../http.js'
 import type { Route } from '../context.js'
 
 /** The browser modules, in the order the page preloads them. */
-export const SCRIPTS = ['app', 'render', 'devices', 'chart', 'dom'] as const
+export const SCRIPTS = ['app', 'render', 'devices', 'device', 'actions', 'chart', 'dom'] as const
 
 function loadScript(name: string): string {
   try {
@@ -26,16 +27,24 @@ function loadScript(name: string): string {
   }
 }
 
+/** An asset with its gzip and brotli forms, compressed once when first asked for. */
 interface Asset {
-  body: string
+  body: Buffer
+  gzip: Buffer
+  br: Buffer
   type: string
   etag: string
 }
-const asset = (body: string, type: string): Asset => ({
-  body,
-  type,
-  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`
-})
+const asset = (text: string, type: string): Asset => {
+  const body = Buffer.from(text)
+  return {
+    body,
+    gzip: gzipSync(body, { level: 9 }),
+    br: brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }),
+    type,
+    etag: createHash('sha256').update(body).digest('base64url').slice(0, 22)
+  }
+}
 
 let assets: Record<string, Asset> | null = null
 function get(name: string): Asset {
@@ -47,17 +56,35 @@ function get(name: string): Asset {
   return assets[name]!
 }
 
+/** The encoding to send: brotli, then gzip, when the client accepts it (q=0 refuses). */
+export function pickEncoding(accept: string | undefined): 'br' | 'gzip' | null {
+  const ok = (name: string): boolean =>
+    (accept ?? '').split(',').some(part => {
+      const [token, ...params] = part.trim().split(';')
+      return token!.trim().toLowerCase() === name && !params.some(p => /^\s*q=0(\.0*)?\s*$/.test(p))
+    })
+  return ok('br') ? 'br' : ok('gzip') ? 'gzip' : null
+}
+
 function serve(name: string) {
   return ({ req, res }: { req: IncomingMessage; res: ServerResponse }): void => {
     const a = get(name)
-    const headers: Record<string, string> = { 'content-type': a.type, 'cache-control': 'no-cache', etag: a.etag }
+    const enc = pickEncoding(req.headers['accept-encoding'] as string | undefined)
+    const etag = `"${a.etag}${enc === null ? '' : `-${enc}`}"`
+    const headers: Record<string, string> = {
+      'content-type': a.type,
+      'cache-control': 'no-cache',
+      etag,
+      vary: 'accept-encoding'
+    }
     if (name === 'html') headers['content-security-policy'] = PAGE_CSP
-    if (req.headers['if-none-match'] === a.etag) {
+    if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers)
       res.end()
       return
     }
-    send(res, 200, a.body, headers)
+    if (enc !== null) headers['content-encoding'] = enc
+    send(res, 200, enc === 'br' ? a.br : enc === 'gzip' ? a.gzip : a.body, headers)
   }
 }
 

@@ -15,6 +15,8 @@ export const sessionRoutes: Route[] = [
     access: 'open',
     handle: ({ res, session }, ctx) =>
       json(res, 200, {
+        // The login screen names the gateway, so a technician knows which box asks for the password.
+        gatewayId: ctx.config.gatewayId,
         public: ctx.config.status.public,
         loginAvailable: ctx.config.status.passwordHash !== '',
         authenticated: session !== null,

@@ -1,6 +1,7 @@
 /** The read-only views: /api/status, the live event stream, the rate history, /metrics. */
 import { fail, json, send } from '../http.js'
 import type { Route } from '../context.js'
+import { deviceDetail } from '../device-view.js'
 import { MAX_STREAMS_PER_ADDRESS } from '../sse.js'
 
 /** All live streams at once; each address may hold MAX_STREAMS_PER_ADDRESS of them. */
@@ -16,6 +17,20 @@ export const viewRoutes: Route[] = [
         'content-type': 'application/json; charset=utf-8',
         'cache-control': 'no-store'
       })
+  },
+  {
+    method: 'GET',
+    path: '/api/device',
+    access: 'view',
+    handle: ({ req, res, session }, ctx) => {
+      const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? ''
+      const detail = deviceDetail(id, ctx.sources, ctx.history, session !== null)
+      if (detail === null) return fail(res, 404, 'HF_ERR_DEVICE_UNKNOWN')
+      send(res, 200, ctx.scrub(JSON.stringify(detail)), {
+        'content-type': 'application/json; charset=utf-8',
+        'cache-control': 'no-store'
+      })
+    }
   },
   {
     method: 'GET',
