@@ -1,5 +1,4 @@
 /** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
-import type { Server } from 'node:http'
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
 import { moveCheckpointsOffThread, moveSyncOffThread } from './store/db.js'
@@ -10,7 +9,7 @@ import { ReadingBuffer } from './store/buffer.js'
 import { Counters } from './metrics/counters.js'
 import { createAdmission } from './broker/admission.js'
 import { startBroker, type Broker } from './broker/server.js'
-import { startHttp } from './status/server.js'
+import { startHttp, type StatusServer } from './status/server.js'
 import { noUplinkActions } from './status/actions.js'
 import { Forwarder } from './forward/forwarder.js'
 import { createUplinker } from './forward/producer.js'
@@ -142,7 +141,7 @@ async function startLocked({
     relieve: aggregation.relieve
   })
   let broker: Broker | undefined
-  let http: Server | undefined
+  let http: StatusServer | undefined
   const forwarder = new Forwarder({
     gatewayId: config.gatewayId,
     buffer,
@@ -229,13 +228,12 @@ async function startLocked({
   remote?.start(
     runningParts({
       holder,
-      startedMs,
       counters,
-      buffer,
+      document: () => http!.statusDocument(),
       admission,
+      aggregation,
       forwarder,
-      newLink,
-      mqtt: () => ({ listening: broker!.listening(), connections: broker!.connections() })
+      newLink
     })
   )
   log.info(

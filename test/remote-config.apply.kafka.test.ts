@@ -1,24 +1,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { useKafka, type KafkaBroker } from './harness/kafka.js'
-import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, dedupe } from './harness/consume.js'
-import {
-  createTopic,
-  operatorKey,
-  push,
-  remoteConfigFile,
-  signed,
-  sleep,
-  StatusTopic,
-  topicName,
-  uplinkSettings,
-  waitFor
-} from './harness/remote.js'
+import { operatorKey, push, signed, sleep, startRemoteGateway, uplinkSettings, waitFor } from './harness/remote.js'
 import { hashSecret } from '../src/identity/secret.js'
 
 // A real Apache Kafka broker carries the telemetry, the config topic and the status topic.
@@ -34,12 +21,6 @@ const key = operatorKey()
 const SECRET = 'device-secret-1'
 
 test('a signed document is applied live while devices publish: nobody disconnected, every acknowledged reading in Kafka', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-apply-'))
-  const topic = topicName('telemetry')
-  const configTopic = topicName('config')
-  await createTopic(kafka, topic, { partitions: 3 })
-  await createTopic(kafka, configTopic, { compact: true })
-  const status = await StatusTopic.open(kafka, topicName('status'))
   const hash = await hashSecret(SECRET)
   const devices = (quota?: Record<string, unknown>): Record<string, unknown> =>
     Object.fromEntries(
@@ -48,15 +29,14 @@ test('a signed document is applied live while devices publish: nobody disconnect
         { passwordHash: hash, ...(quota !== undefined && i === 0 ? { quota } : {}) }
       ])
     )
-  const file = remoteConfigFile(dir, {
-    kafka,
-    topic,
-    configTopic,
-    statusTopic: status.topic,
+  const rc = await startRemoteGateway(kafka, {
+    name: 'apply',
     key,
-    extra: { devices: devices() }
+    partitions: 3,
+    extra: { devices: devices() },
+    gateway: { anonymous: false }
   })
-  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', file] })
+  const { dir, topic, configTopic, status, gw } = rc
   const ackedLog = join(dir, 'acked.log')
   try {
     const first = await status.heartbeat(r => r.gatewayId === 'test-gw')
@@ -150,20 +130,13 @@ test('a signed document is applied live while devices publish: nobody disconnect
       []
     )
   } finally {
-    await gw.stop()
-    await status.close()
+    await rc.close()
   }
 })
 
 test('the applied version survives a restart and is not applied or reported twice', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-restart-'))
-  const topic = topicName('telemetry')
-  const configTopic = topicName('config')
-  await createTopic(kafka, topic)
-  await createTopic(kafka, configTopic, { compact: true })
-  const status = await StatusTopic.open(kafka, topicName('status'))
-  const file = remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })
-  const gw = await GatewayProcess.start({ args: ['--config', file] })
+  const rc = await startRemoteGateway(kafka, { name: 'restart', key })
+  const { topic, configTopic, status, gw } = rc
   try {
     await push(
       kafka,
@@ -201,7 +174,6 @@ test('the applied version survives a restart and is not applied or reported twic
     await sleep(2000)
     assert.deepEqual(status.events().slice(before), [], 'nothing applied, rejected or reported again after the restart')
   } finally {
-    await gw.stop()
-    await status.close()
+    await rc.close()
   }
 })

@@ -76,7 +76,8 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
     }
     const brokers = ['--brokers', kafka.brokers.join(',')]
 
-    // The fleet default for everyone, and gw-a's own document (which wins for gw-a whatever the versions).
+    // The fleet default for everyone, and gw-a's own document (which wins for gw-a whatever the versions:
+    // versions are per layer).
     const fleetDoc = await sign('*', 500, desired(40))
     const ownDoc = await sign('gw-a', 100, desired(60))
     assert.equal(JSON.parse(readFileSync(ownDoc, 'utf8')).document.gatewayId, 'gw-a')
@@ -98,10 +99,21 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
     )
     assert.equal((await gwA.status()).config.version, 100)
     assert.equal((await gwB.status()).config.version, 500)
-    assert.ok(
-      !status.events('gw-a').some(e => e.version === 500),
-      'gw-a has its own document: the fleet default is none of its business'
+    // Changed with layering: gw-a sees the fleet default too and keeps it as its lower layer. Read after
+    // its own document, it is reported as superseded (both set the same fields); read in the same pass
+    // (gw-a started before the topic existed), it is applied first, lowest layer first.
+    const fleetOutcome = await status.event(
+      'gw-a: an outcome for v500',
+      r =>
+        r.gatewayId === 'gw-a' &&
+        r.version === 500 &&
+        (r.type === 'ignored' || (r.type === 'confirmed' && r.key === '*')),
+      40_000
     )
+    if (fleetOutcome.type === 'ignored') {
+      assert.equal(fleetOutcome.reason, 'superseded')
+      assert.deepEqual(fleetOutcome.supersededBy, ['gw-a'])
+    }
 
     // A document the gateways would reject is refused before it is signed.
     const bad = join(dir, 'bad.json')
@@ -115,12 +127,12 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
     assert.match(refused.stderr, /mqtt\.port: is a local setting/)
     assert.match(refused.stderr, /quota\.msgsPerS: must be a number from 0\.01/)
 
-    // Deleting gw-a's own document hands it to the fleet default (newer: 500 > 100).
+    // Deleting gw-a's own document removes that layer: the fleet default it kept applies.
     const del = await runCli(['fleet', 'push', ...brokers, '--topic', configTopic, '--delete', '--gateway', 'gw-a'])
     assert.equal(del.code, 0, del.stderr)
     await status.event(
-      'gw-a confirmed v500',
-      r => r.gatewayId === 'gw-a' && r.type === 'confirmed' && r.version === 500,
+      'gw-a confirmed the removal of its layer',
+      r => r.gatewayId === 'gw-a' && r.type === 'confirmed' && r.key === 'gw-a' && r.version === null,
       40_000
     )
 
@@ -128,7 +140,10 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
     const rows = await waitFor(
       'both gateways reported on v500',
       async () => {
-        const r = await runCli(['fleet', 'status', ...brokers, '--topic', statusTopic, '--json'], { timeoutMs: 40_000 })
+        const r = await runCli(
+          ['fleet', 'status', ...brokers, '--topic', statusTopic, '--config-topic', configTopic, '--json'],
+          { timeoutMs: 40_000 }
+        )
         assert.equal(r.code, 0, r.stderr)
         const lines = r.stdout
           .trim()
@@ -149,16 +164,18 @@ test('holdfast fleet keygen, sign, push (one gateway and the fleet default) and 
       assert.ok(['ok', 'warn'].includes(r.health.level), JSON.stringify(r.health))
       assert.match(r.softwareVersion, /^\d+\.\d+\.\d+/)
     }
-    const table = await runCli(['fleet', 'status', ...brokers, '--topic', statusTopic], { timeoutMs: 40_000 })
+    const table = await runCli(['fleet', 'status', ...brokers, '--topic', statusTopic, '--config-topic', configTopic], {
+      timeoutMs: 40_000
+    })
     process.stdout.write(
       table.stdout
         .split('\n')
         .map(l => `# ${l}`)
         .join('\n') + '\n'
     )
-    assert.match(table.stdout, /^GATEWAY +CONFIG +STATE +LAST EVENT/m)
-    assert.match(table.stdout, /^gw-a +v500 +confirmed +confirmed v500/m)
-    assert.match(table.stdout, /^gw-b +v500 +confirmed +confirmed v500/m)
+    assert.match(table.stdout, /^GATEWAY +STATE +DESIRED +REPORTED +SYNC +LAST OUTCOME/m)
+    assert.match(table.stdout, /^gw-a +confirmed +\*:500 +\*:500 +yes +confirmed gw-a delete/m)
+    assert.match(table.stdout, /^gw-b +confirmed +\*:500 +\*:500 +yes +confirmed \* v500/m)
   } finally {
     await gwA.stop()
     await gwB.stop()

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
-import { canonicalJson, checkDocument } from '../src/remote-config/document.js'
+import { canonicalJson, checkDocument, layerKeyOf } from '../src/remote-config/document.js'
+import { layerOrder, mergeLayers, supersededLeaves } from '../src/remote-config/layers.js'
 import {
   keyIdOf,
   loadTrustedKeys,
@@ -15,6 +16,7 @@ import { loadConfig } from '../src/config/load.js'
 import { isHoldfastError } from '../src/errors.js'
 
 const pair = () => generateKeyPairSync('ed25519')
+const HASH = 'scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g='
 const wire = (o: unknown): Buffer => Buffer.from(JSON.stringify(o))
 const doc = (over: Record<string, unknown> = {}) => ({
   gatewayId: 'gw-1',
@@ -91,7 +93,7 @@ test('document envelope: field errors name document.*', () => {
   assert.equal(checkDocument({ gatewayId: '*', version: 1, config: {} }).doc?.confirmWindowS, 60)
 })
 
-test("effective config: the document replaces the file's live settings; flags and env still win; local settings are refused", () => {
+test("effective config: layers merge over the box's file; flags and env still win; local settings are refused", () => {
   const local = {
     flags: { 'batch-linger-ms': '7' },
     env: { HOLDFAST_KAFKA_SASL_PASSWORD: 'from-env' },
@@ -102,35 +104,40 @@ test("effective config: the document replaces the file's live settings; flags an
       kafka: { brokers: ['old:9092'], topic: 'old' }
     }
   }
-  const { config, overridden } = effectiveConfig(local, {
-    kafka: { brokers: ['new:9092'], saslPassword: 'in-doc' },
-    batch: { lingerMs: 50 },
-    quota: { msgsPerS: 5 }
-  })
+  const layer = (config: Record<string, unknown>) => [{ key: 'gw-1', config }]
+  const { config, overridden, origin } = effectiveConfig(
+    local,
+    layer({
+      kafka: { brokers: ['new:9092'], saslPassword: 'in-doc' },
+      batch: { lingerMs: 50 },
+      quota: { msgsPerS: 5 }
+    })
+  )
   assert.equal(config.gatewayId, 'gw-1', 'local settings come from the file')
   assert.equal(config.mqtt.port, 1999)
-  assert.equal(
-    config.mqtt.maxRetainedPerClient,
-    100,
-    "a live setting the document leaves out takes its default, not the file's"
-  )
+  // Changed on purpose with layering: the file is the box's bottom layer, so what no layer sets keeps its file value.
+  assert.equal(config.mqtt.maxRetainedPerClient, 9, "a live setting no layer sets keeps the file's value")
   assert.deepEqual(config.kafka.brokers, ['new:9092'])
-  assert.equal(config.kafka.topic, 'holdfast.telemetry')
-  assert.equal(config.batch.maxReadings, 1000)
+  assert.equal(config.kafka.topic, 'old')
+  assert.equal(config.batch.maxReadings, 10)
   assert.equal(config.batch.lingerMs, 7, 'a flag wins over the document')
   assert.equal(config.kafka.saslPassword, 'from-env', 'the environment wins over the document')
-  assert.deepEqual(overridden.sort(), ['batch.lingerMs', 'kafka.saslPassword'])
+  assert.deepEqual(overridden, ['batch.lingerMs', 'kafka.saslPassword'])
   assert.equal(config.quota.msgsPerS, 5)
+  assert.equal(origin.get('quota.msgsPerS'), 'gw-1')
 
   assert.throws(
     () =>
-      effectiveConfig(local, {
-        gatewayId: 'x',
-        mqtt: { port: 1 },
-        http: { port: 2 },
-        remote: { enabled: false },
-        kafka: { brokers: ['k:1'] }
-      }),
+      effectiveConfig(
+        local,
+        layer({
+          gatewayId: 'x',
+          mqtt: { port: 1 },
+          http: { port: 2 },
+          remote: { enabled: false },
+          kafka: { brokers: ['k:1'] }
+        })
+      ),
     (e: unknown) => {
       assert.ok(isHoldfastError(e, 'HF_ERR_CONFIG_INVALID'))
       const fields = (e.details.errors as Array<{ field: string }>).map(x => x.field).sort()
@@ -138,14 +145,16 @@ test("effective config: the document replaces the file's live settings; flags an
       return true
     }
   )
-  assert.throws(() => effectiveConfig(local, { kafka: { brokers: [] } }), /kafka\.brokers: must not be empty/)
+  assert.throws(() => effectiveConfig(local, layer({ kafka: { brokers: [] } })), /kafka\.brokers: must not be empty/)
   assert.throws(
     () =>
-      effectiveConfig(local, {
-        kafka: { brokers: ['k:1'] },
-        devices: { 'pump-1': { quota: { msgsPerS: 0 } } },
-        batch: { maxReadingz: 1 }
-      }),
+      effectiveConfig(
+        local,
+        layer({
+          devices: { 'pump-1': { quota: { msgsPerS: 0 } } },
+          batch: { maxReadingz: 1 }
+        })
+      ),
     (e: unknown) => {
       assert.ok(isHoldfastError(e, 'HF_ERR_CONFIG_INVALID'))
       assert.match(
@@ -155,5 +164,59 @@ test("effective config: the document replaces the file's live settings; flags an
       assert.match(e.message, /batch\.maxReadingz: unknown key \(document\)/)
       return true
     }
+  )
+})
+
+test('layering: objects merge, arrays and scalars replace, null removes; origins and superseded fields', () => {
+  const order = layerOrder('gw-1', ['site=plant-7', 'hw=pi4'])
+  assert.deepEqual(order, ['*', 'group:site=plant-7', 'group:hw=pi4', 'gw-1'])
+  const fleet = {
+    key: '*',
+    config: { batch: { lingerMs: 40, maxReadings: 500 }, kafka: { topic: 't1' }, devices: { a: { passwordHash: 'x' } } }
+  }
+  const site = { key: 'group:site=plant-7', config: { batch: { lingerMs: 30 }, kafka: { topic: null } } }
+  const own = { key: 'gw-1', config: { devices: { b: { passwordHash: 'y' } }, apps: {} } }
+  const { tree, origin } = mergeLayers([fleet, site, own])
+  assert.deepEqual(tree, {
+    batch: { lingerMs: 30, maxReadings: 500 },
+    kafka: {},
+    devices: { a: { passwordHash: 'x' }, b: { passwordHash: 'y' } },
+    apps: {}
+  })
+  assert.equal(origin.get('batch.lingerMs'), 'group:site=plant-7')
+  assert.equal(origin.get('batch.maxReadings'), '*')
+  assert.equal(origin.has('kafka.topic'), false, 'null removed it')
+  assert.equal(origin.get('devices.b.passwordHash'), 'gw-1')
+  // The fleet's batch.lingerMs and kafka.topic are decided higher up; its other fields are not.
+  assert.deepEqual([...supersededLeaves(fleet, [fleet, site, own], order)].sort(), [
+    ['batch.lingerMs', 'group:site=plant-7'],
+    ['kafka.topic', 'group:site=plant-7']
+  ])
+  assert.deepEqual([...supersededLeaves(own, [fleet, site, own], order)], [])
+  // An own document over the fleet default through the loader: only devices set, the fleet's batch kept.
+  const { config } = effectiveConfig(
+    { flags: {}, env: {}, fileDoc: { kafka: { brokers: ['k:9092'] } } },
+    [fleet, { key: 'gw-1', config: { devices: { b: { passwordHash: HASH } } } }].map(l =>
+      l.key === '*' ? { key: '*', config: { batch: { lingerMs: 40 }, kafka: { topic: 'fleet-topic' } } } : l
+    )
+  )
+  assert.equal(config.batch.lingerMs, 40)
+  assert.equal(config.kafka.topic, 'fleet-topic')
+  assert.deepEqual(Object.keys(config.devices), ['b'])
+})
+
+test('groups: documents for a group carry `group`, not `gatewayId`; keys say which layer', () => {
+  const ok = checkDocument({ group: 'site=plant-7', version: 1, config: {} })
+  assert.equal(ok.doc?.group, 'site=plant-7')
+  assert.equal(layerKeyOf(ok.doc!), 'group:site=plant-7')
+  assert.equal(layerKeyOf({ gatewayId: '*' }), '*')
+  const both = checkDocument({ group: 'site=plant-7', gatewayId: 'gw-1', version: 1, config: {} })
+  assert.deepEqual(
+    both.errors.map(e => e.field),
+    ['document.gatewayId']
+  )
+  assert.deepEqual(
+    checkDocument({ group: 'Site=x y', version: 1, config: {} }).errors.map(e => e.field),
+    ['document.group']
   )
 })

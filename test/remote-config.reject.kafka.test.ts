@@ -1,21 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { useKafka, type KafkaBroker } from './harness/kafka.js'
-import { GatewayProcess } from './harness/gateway.js'
-import {
-  createTopic,
-  operatorKey,
-  push,
-  remoteConfigFile,
-  signed,
-  sleep,
-  StatusTopic,
-  topicName,
-  uplinkSettings
-} from './harness/remote.js'
+import { operatorKey, push, signed, sleep, startRemoteGateway, uplinkSettings } from './harness/remote.js'
 
 let kafka: KafkaBroker
 before(async () => {
@@ -28,15 +14,8 @@ after(async () => {
 test('documents that are unsigned, badly signed, untrusted, for another gateway, old or invalid are rejected with the reason on the status topic', async () => {
   const key = operatorKey()
   const stranger = operatorKey()
-  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-reject-'))
-  const topic = topicName('telemetry')
-  const configTopic = topicName('config')
-  await createTopic(kafka, topic)
-  await createTopic(kafka, configTopic, { compact: true })
-  const status = await StatusTopic.open(kafka, topicName('status'))
-  const gw = await GatewayProcess.start({
-    args: ['--config', join(remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key }))]
-  })
+  const rc = await startRemoteGateway(kafka, { name: 'reject', key })
+  const { topic, configTopic, status, gw } = rc
   const good = (version: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     gatewayId: 'test-gw',
     version,
@@ -129,24 +108,21 @@ test('documents that are unsigned, badly signed, untrusted, for another gateway,
     )
     assert.equal(hb.config.version, 2)
     assert.equal(hb.uplink.state, 'connected')
-    assert.equal(hb.health.level, 'ok', JSON.stringify(hb.health))
+    // The heartbeat carries the page's verdicts, host facts included: on this shared machine a busy CPU may show.
+    assert.deepEqual(
+      hb.health.problems.filter((p: { area: string }) => p.area !== 'host'),
+      [],
+      JSON.stringify(hb.health)
+    )
   } finally {
-    await gw.stop()
-    await status.close()
+    await rc.close()
   }
 })
 
 test('a restart while a document awaits confirmation rolls it back, reported after the restart', async () => {
   const key = operatorKey()
-  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-restart-pending-'))
-  const topic = topicName('telemetry')
-  const configTopic = topicName('config')
-  await createTopic(kafka, topic)
-  await createTopic(kafka, configTopic, { compact: true })
-  const status = await StatusTopic.open(kafka, topicName('status'))
-  const gw = await GatewayProcess.start({
-    args: ['--config', remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })]
-  })
+  const rc = await startRemoteGateway(kafka, { name: 'restart-pending', key })
+  const { topic, configTopic, status, gw } = rc
   try {
     await status.heartbeat(r => r.gatewayId === 'test-gw')
     // Unreachable brokers, a long window: it stays unconfirmed until the gateway is stopped.
@@ -181,7 +157,6 @@ test('a restart while a document awaits confirmation rolls it back, reported aft
       ['applied v3', 'rolled-back v3']
     )
   } finally {
-    await gw.stop()
-    await status.close()
+    await rc.close()
   }
 })

@@ -1,23 +1,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { useKafka, type KafkaBroker } from './harness/kafka.js'
-import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, dedupe } from './harness/consume.js'
-import {
-  createTopic,
-  operatorKey,
-  push,
-  remoteConfigFile,
-  signed,
-  StatusTopic,
-  topicName,
-  uplinkSettings,
-  waitFor
-} from './harness/remote.js'
+import { operatorKey, push, signed, startRemoteGateway, uplinkSettings, waitFor } from './harness/remote.js'
 
 let kafka: KafkaBroker
 before(async () => {
@@ -30,15 +18,8 @@ after(async () => {
 const key = operatorKey()
 
 test('a document that cuts the uplink (wrong SASL password) is rolled back within its window, and the rollback is reported once the uplink works', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-rollback-'))
-  const topic = topicName('telemetry')
-  const configTopic = topicName('config')
-  await createTopic(kafka, topic)
-  await createTopic(kafka, configTopic, { compact: true })
-  const status = await StatusTopic.open(kafka, topicName('status'))
-  const gw = await GatewayProcess.start({
-    args: ['--config', remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })]
-  })
+  const rc = await startRemoteGateway(kafka, { name: 'rollback', key })
+  const { dir, topic, configTopic, status, gw } = rc
   const ackedLog = join(dir, 'acked.log')
   try {
     await status.heartbeat(r => r.gatewayId === 'test-gw')
@@ -88,7 +69,7 @@ test('a document that cuts the uplink (wrong SASL password) is rolled back withi
     assert.ok(afterS >= WINDOW_S - 0.5 && afterS <= WINDOW_S + 3, `rolled back when the window ended (${afterS} s)`)
     assert.equal(rolled.reason, 'uplink_unconfirmed')
     assert.equal(rolled.restoredVersion, null, 'back to the local configuration')
-    assert.match(rolled.message!, /not reachable within 8 s of applying version 7: .*(SASL|auth)/i)
+    assert.match(rolled.message!, /not reachable within 8 s of applying version 7 \(test-gw\): .*(SASL|auth)/i)
     assert.ok(!JSON.stringify(status.reports).includes('wrong-password'), 'the password is never reported')
 
     const st = await waitFor('uplink connected again', async () => {
@@ -121,21 +102,13 @@ test('a document that cuts the uplink (wrong SASL password) is rolled back withi
     )
     await status.event('v7 again: not newer', r => r.type === 'rejected' && r.version === 7 && r.reason === 'not_newer')
   } finally {
-    await gw.stop()
-    await status.close()
+    await rc.close()
   }
 })
 
 test('a document with unreachable brokers on top of a confirmed one: back to the confirmed version', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hf-rc-rollback2-'))
-  const topic = topicName('telemetry')
-  const configTopic = topicName('config')
-  await createTopic(kafka, topic)
-  await createTopic(kafka, configTopic, { compact: true })
-  const status = await StatusTopic.open(kafka, topicName('status'))
-  const gw = await GatewayProcess.start({
-    args: ['--config', remoteConfigFile(dir, { kafka, topic, configTopic, statusTopic: status.topic, key })]
-  })
+  const rc = await startRemoteGateway(kafka, { name: 'rollback2', key })
+  const { topic, configTopic, status, gw } = rc
   try {
     await push(
       kafka,
@@ -176,7 +149,6 @@ test('a document with unreachable brokers on top of a confirmed one: back to the
       ['applied v10', 'confirmed v10', 'applied v11', 'rolled-back v11']
     )
   } finally {
-    await gw.stop()
-    await status.close()
+    await rc.close()
   }
 })

@@ -81,3 +81,23 @@ test('a paused or missing uplink is a warning, a dead listener or buffer is crit
   assert.equal(assess({ ...base, mqttListening: false }).level, 'crit')
   assert.equal(assess({ ...base, bufferWritable: false }).level, 'crit')
 })
+
+test('every verdict carries a short code for machines (the remote heartbeat, fleet status)', () => {
+  const h = assess({
+    ...base,
+    mqttListening: false,
+    uplink: { state: 'degraded', since: '2026-01-01T11:58:00Z', lastError: 'timeout', etaS: null, drainRate: 0 },
+    backlog: { readings: 10, bytes: 960e6, oldestAgeS: 400 },
+    recentDrops: { quota: 2 },
+    recentErrors: 1
+  })
+  assert.deepEqual(h.problems.map(p => p.code).sort(), [
+    'backlog_full',
+    'backlog_old',
+    'errors_logged',
+    'mqtt_down',
+    'readings_dropped',
+    'uplink_degraded'
+  ])
+  for (const p of h.problems) assert.match(p.code, /^[a-z]+(_[a-z]+)*$/)
+})

@@ -114,6 +114,11 @@ export class Aggregator implements CommitHook {
     this.load()
   }
 
+  /** New rules (live reconfiguration): open windows keep theirs; new readings and compaction use these. */
+  setRules(rules: TopicTable<Rule>): void {
+    this.o.rules = rules
+  }
+
   /** Open windows now (for status and tests). */
   openWindows(): number {
     return this.open.size

@@ -19,13 +19,16 @@ const SWEEP_MS = 1000
 const KEPT_SWEEP_MS = 5000
 
 export interface Aggregation {
-  classes: PriorityClasses
-  budget: UplinkBudget
+  /** The classes and budget in force (they change on reconfigure). */
+  readonly classes: PriorityClasses
+  readonly budget: UplinkBudget
   aggregator: Aggregator
   classify: Classifier
   relieve: Relief
   /** The `aggregation` object of /api/status. */
   view: () => Record<string, unknown>
+  /** Prepare new settings (aggregate.rules, priority.classes, budget.*, store.retainMs, store.compactAt); returns the swap. */
+  reconfigure: (next: Readonly<Config>) => () => void
   stop: () => void
 }
 
@@ -36,18 +39,31 @@ export function setupAggregation(o: {
   counters: Counters
   log: Logger
 }): Aggregation {
-  const { config, buffer } = o
-  const classes = new PriorityClasses(config.priority.classes)
-  const rules = buildRules(config.aggregate.rules)
+  const { buffer } = o
+  const build = (config: Readonly<Config>, prev?: { config: Readonly<Config>; budget: UplinkBudget }) => {
+    const classes = new PriorityClasses(config.priority.classes)
+    const rules = buildRules(config.aggregate.rules)
+    // An unchanged budget keeps its object (and its projection since start).
+    const same = prev !== undefined && JSON.stringify(prev.config.budget) === JSON.stringify(config.budget)
+    return { config, classes, rules, budget: same ? prev.budget : new UplinkBudget(config.budget, buffer.meta) }
+  }
+  const first = build(o.config)
+  // What is in force; swapped whole by reconfigure.
+  let cur: ReturnType<typeof build> & { classify: Classifier; relieve: Relief }
   const aggregator = new Aggregator({
     db: o.db,
-    rules,
-    priorityOf: topic => classes.of(topic).priority,
+    rules: first.rules,
+    priorityOf: topic => cur.classes.of(topic).priority,
     counters: o.counters
   })
   buffer.writer.setHook(aggregator)
-  buffer.retention.setRetention(config.store.retainMs)
-  const budget = new UplinkBudget(config.budget, buffer.meta)
+  buffer.retention.setRetention(o.config.store.retainMs)
+  const withClassify = (c: ReturnType<typeof build>) => ({
+    ...c,
+    classify: createClassifier(c.rules, c.classes, c.config.store.retainMs),
+    relieve: createRelief(buffer, aggregator, c.config.store.compactAt)
+  })
+  cur = withClassify(first)
   let lastKeptSweep = 0
   const timer = setInterval(() => {
     const now = Date.now()
@@ -63,20 +79,32 @@ export function setupAggregation(o: {
   }, SWEEP_MS)
   timer.unref()
   return {
-    classes,
-    budget,
+    get classes() {
+      return cur.classes
+    },
+    get budget() {
+      return cur.budget
+    },
     aggregator,
-    classify: createClassifier(rules, classes, config.store.retainMs),
-    relieve: createRelief(buffer, aggregator, config.store.compactAt),
+    classify: (topic, payload) => cur.classify(topic, payload),
+    relieve: (bytes, budget) => cur.relieve(bytes, budget),
     view: () => ({
-      rules: Object.keys(config.aggregate.rules).length,
+      rules: Object.keys(cur.config.aggregate.rules).length,
       openWindows: aggregator.openWindows(),
       ...aggregator.totals,
-      kept: { ...buffer.retention.keptTotal(), retainMs: config.store.retainMs },
+      kept: { ...buffer.retention.keptTotal(), retainMs: cur.config.store.retainMs },
       lanes: buffer.lanes
         .list()
         .map(l => ({ priority: l.cls, kind: l.kind === 1 ? 'rollup' : 'raw', readings: l.readings }))
     }),
+    reconfigure: next => {
+      const built = withClassify(build(next, cur))
+      return () => {
+        cur = built
+        aggregator.setRules(built.rules)
+        buffer.retention.setRetention(next.store.retainMs)
+      }
+    },
     stop: () => clearInterval(timer)
   }
 }

@@ -17,7 +17,7 @@ usage:
   holdfast decode --brokers H:P --topic T [opts] | FILE... | -   batches → one JSON line per reading (decode --help)
   holdfast expand --brokers H:P [--topic T] [opts]   batch topic → one record per reading on a topic, exactly once (expand --help)
   holdfast reconcile --brokers H:P --topic T | FILE... | -   delivered / dropped / missing per gateway and device (reconcile --help)
-  holdfast fleet keygen|sign|push|status [...]   remote configuration for fleet operators (holdfast fleet help)
+  holdfast fleet keygen|sign|push|status|history [...]   remote configuration for fleet operators (holdfast fleet help)
   holdfast version
   holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
 

@@ -623,6 +623,13 @@ export const schema = {
       default: '',
       doc: 'File of further trusted public keys (PEM blocks, or one base64 key per line)'
     },
+    groups: {
+      kind: 'list',
+      default: [],
+      pattern: /^[a-z][a-z0-9_-]{0,31}=[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+      patternDoc: 'groups as name=value (site=plant-7, hw=pi4)',
+      doc: 'Groups this gateway belongs to; their documents layer over the fleet default in this order (later wins), under its own document'
+    },
     heartbeatIntervalMs: {
       kind: 'int',
       default: 60_000,
@@ -632,6 +639,44 @@ export const schema = {
     }
   }
 } as const satisfies SectionSpec
+
+/**
+ * Settings a remote document cannot change while the gateway runs, and why (a path covers what is
+ * under it). Every other setting is applied live by remote configuration (src/remote-config).
+ * `restart`: taken only at start — listeners, the buffer's open mode, the status page; `local`: the
+ * box's identity, its files and secrets, and its trust in operators, never set remotely; `live`
+ * marks the exceptions inside a marked section.
+ */
+export type RemoteMark = 'live' | 'restart' | 'local'
+export const NOT_LIVE: Readonly<Record<string, RemoteMark>> = {
+  gatewayId: 'local',
+  dataDir: 'local',
+  logLevel: 'restart',
+  mqtt: 'restart',
+  'mqtt.allowAnonymous': 'local',
+  'mqtt.tls': 'local',
+  'mqtt.authFailuresPerMin': 'live',
+  'mqtt.authFailureBurst': 'live',
+  'mqtt.maxSubscriptionsPerClient': 'live',
+  'mqtt.maxRetainedPerClient': 'live',
+  http: 'restart',
+  'store.synchronous': 'restart',
+  'store.commitWindowMs': 'restart',
+  status: 'restart',
+  'status.passwordHash': 'local',
+  'status.metricsToken': 'local',
+  remote: 'local'
+}
+
+/** How a setting takes a remote change: `live`, or the NOT_LIVE mark of its nearest marked path. */
+export function remoteMark(path: string): RemoteMark {
+  const keys = path.split('.')
+  for (let i = keys.length; i > 0; i--) {
+    const m = NOT_LIVE[keys.slice(0, i).join('.')]
+    if (m !== undefined) return m
+  }
+  return 'live'
+}
 
 /*
  * The typed view of a validated configuration is derived from `schema`, so the two cannot drift:

@@ -95,8 +95,8 @@ export class Forwarder {
   /** Highest seq the live lane has sent: the lane only moves forward, so it stays in order per device. */
   private liveHighWater = 0
   private requestBytes = REQUEST_BYTES
-  private readonly classes: PriorityClasses
-  private readonly budget: UplinkBudget | null
+  private classes: PriorityClasses
+  private budget: UplinkBudget | null
   /** Budget bytes of the request in flight, counted as spent while the next one is planned. */
   private inFlightBytes = 0
   /** drainNow callers waiting for the outcome of the next send or probe. */
@@ -167,7 +167,16 @@ export class Forwarder {
    * link when its settings changed. Buffered readings stay where they are; the old link is closed
    * (by its owner's rules: see src/remote-config/link.ts) and the loop goes on over the new one.
    */
-  reconfigure(next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }): void {
+  reconfigure(next: {
+    link?: Uplinker
+    batch: Config['batch']
+    uplink: Config['uplink']
+    /** New priority classes and uplink budget (aggregation settings), when they changed. */
+    classes?: PriorityClasses
+    budget?: UplinkBudget | null
+  }): void {
+    if (next.classes !== undefined) this.classes = next.classes
+    if (next.budget !== undefined) this.budget = next.budget?.enabled === true ? next.budget : null
     this.o.batch = next.batch
     this.o.uplink = next.uplink
     if (this.o.ledger) this.o.ledger.intervalMs = next.batch.ledgerIntervalMs

@@ -3,43 +3,24 @@
  * file (`loadConfig({ document, flags, env })`), and the interface the running parts implement
  * to take it live.
  *
- * Layering: the document stands where the config file stood, for the settings it may set —
- * defaults < document < HOLDFAST_* environment < flags. It replaces the file's value of every
- * live setting (one the document leaves out falls back to its default, so the document is the
- * whole desired state), while the environment and flags still win, so per-box secrets and a
- * technician's override stay local; such shadowed fields are reported with the applied event.
+ * Layering (layers.ts): defaults < the box's config file < the fleet default < groups < the
+ * gateway's own document < HOLDFAST_* environment < flags, each layer a partial tree merged
+ * field by field. The environment and flags still win, so per-box secrets and a technician's
+ * override stay local; such shadowed fields are reported (`overridden`).
  *
- * A document may set only settings the running parts take live (LIVE_SETTINGS). The rest —
- * gateway id, data dir, listeners, TLS files, the status page, remote.* itself — belong to the
- * box: a document that sets them is rejected with one error per field.
+ * A document may set every setting the running parts take live; the schema marks the others
+ * (NOT_LIVE: `restart` — listeners, the status page, the buffer's open mode; `local` — gateway id,
+ * data dir, TLS files, remote.* itself): a document that sets one is rejected with one error per field.
  */
 import { readFileSync } from 'node:fs'
 import { configError, LEAVES, loadConfig, type FieldError } from '../config/load.js'
-import { isField, schema, type Config, type SectionSpec } from '../config/schema.js'
-import { getPath, isObject, setPath } from '../config/tree.js'
+import { isField, remoteMark, schema, type Config, type SectionSpec } from '../config/schema.js'
 import { isHoldfastError } from '../errors.js'
+import { getPath, isObject } from '../config/tree.js'
+import { type Layer, mergeLayers, withoutNulls } from './layers.js'
 
-/**
- * Settings a document may set (a path or a whole section). Each is taken live by admission
- * (devices, apps, quotas, login and subscription limits, the disk budget) or by the forwarder
- * (Kafka link, batching, backoff).
- */
-export const LIVE_SETTINGS: readonly string[] = [
-  'mqtt.authFailuresPerMin',
-  'mqtt.authFailureBurst',
-  'mqtt.maxSubscriptionsPerClient',
-  'mqtt.maxRetainedPerClient',
-  'store.maxBytes',
-  'store.minFreeBytes',
-  'quota',
-  'devices',
-  'apps',
-  'kafka',
-  'batch',
-  'uplink'
-]
-
-export const isLive = (path: string): boolean => LIVE_SETTINGS.some(p => path === p || path.startsWith(p + '.'))
+/** May a document set this setting (a leaf path)? Marked in the schema (NOT_LIVE): everything else is live. */
+export const isLive = (path: string): boolean => remoteMark(path) === 'live'
 
 /** What the local configuration was built from (the start's flags, environment and file). */
 export interface LocalInputs {
@@ -65,55 +46,66 @@ export function readLocalInputs(flags: Record<string, string | true>, env: NodeJ
 }
 
 export interface Effective {
-  config: Readonly<Config> /** Fields the document sets that the environment or a flag overrides here. */
+  config: Readonly<Config>
+  /** Fields the layers set that the environment or a flag overrides here. */
   overridden: string[]
+  /** Leaf path → the layer key it comes from (the file's leaves are not listed). */
+  origin: Map<string, string>
 }
 
-/** Leaf paths a config tree sets (a map setting such as `devices` is one leaf). Non-objects where a section is expected are leaves too (the loader names them). */
+/** Leaf paths a config tree sets, by the schema (a map setting such as `devices` is one leaf). Non-objects where a section is expected are leaves too (the loader names them). */
 function leavesSet(doc: Record<string, unknown>, section: SectionSpec = schema, prefix = ''): string[] {
   const out: string[] = []
   for (const [key, value] of Object.entries(doc)) {
     const path = prefix + key
     const spec = Object.hasOwn(section, key) ? section[key] : undefined
-    if (spec !== undefined && !isField(spec) && isObject(value)) out.push(...leavesSet(value, spec, path + '.'))
+    if (spec !== undefined && !isField(spec) && isObject(value)) out.push(...leavesSet(value, spec, `${path}.`))
     else out.push(path)
   }
   return out
 }
 
-function deletePath(o: Record<string, unknown>, path: string): void {
-  const keys = path.split('.')
-  let cur: unknown = o
-  for (const k of keys.slice(0, -1)) cur = isObject(cur) ? cur[k] : undefined
-  if (isObject(cur)) delete cur[keys[keys.length - 1]!]
-}
-
-/**
- * The configuration a document asks for on this box, validated by the config loader; throws
- * HF_ERR_CONFIG_INVALID with one error per field (source "document") otherwise.
- */
-export function effectiveConfig(local: LocalInputs, docConfig: Record<string, unknown>): Effective {
-  const set = leavesSet(docConfig)
+/** One error per setting a layer sets that the running gateway cannot take live. */
+export function localSettingErrors(config: Record<string, unknown>): FieldError[] {
   const known = new Set(LEAVES.map(l => l.path))
-  const errors: FieldError[] = set
+  return leavesSet(config)
     .filter(p => known.has(p) && !isLive(p))
     .map(p => ({
       field: p,
       source: 'document',
-      message: 'is a local setting of the gateway (set in its own configuration; not changed remotely)'
+      message:
+        remoteMark(p) === 'restart'
+          ? "is a local setting of the gateway: it takes effect only at start (marked restart in the schema), so set it in the box's own configuration"
+          : 'is a local setting of the gateway (set in its own configuration; not changed remotely)'
     }))
-  // The file's local settings, without its live ones (the document replaces those), plus the document.
-  const composite: Record<string, unknown> = isObject(local.fileDoc) ? structuredClone(local.fileDoc) : {}
-  for (const leaf of LEAVES) if (isLive(leaf.path)) deletePath(composite, leaf.path)
-  for (const p of set) if (known.has(p) ? isLive(p) : true) setPath(composite, p, getPath(docConfig, p))
+}
+
+/** The key the config file's leaves carry while layers are merged. */
+const FILE_LAYER = '(file)'
+
+/**
+ * The configuration the layers (lowest first) give on this box, on top of its config file and
+ * under its environment and flags, validated by the config loader; throws HF_ERR_CONFIG_INVALID
+ * with one error per field (source "document") otherwise. `requireBrokers: false` skips the
+ * check that the uplink is set (for one layer checked alone, before signing).
+ */
+export function effectiveConfig(
+  local: LocalInputs,
+  layers: readonly Layer[],
+  opts: { requireBrokers?: boolean } = {}
+): Effective {
+  const errors: FieldError[] = layers.flatMap(l => localSettingErrors(l.config))
+  const base: Layer[] = isObject(local.fileDoc) ? [{ key: FILE_LAYER, config: local.fileDoc }] : []
+  const { tree, origin } = mergeLayers([...base, ...layers])
+  for (const [p, k] of [...origin]) if (k === FILE_LAYER) origin.delete(p)
   let loaded: ReturnType<typeof loadConfig> | undefined
   try {
-    loaded = loadConfig({ document: composite, flags: local.flags, env: local.env })
+    loaded = loadConfig({ document: tree, flags: local.flags, env: local.env })
   } catch (err) {
     if (isHoldfastError(err, 'HF_ERR_CONFIG_INVALID')) errors.push(...(err.details.errors as FieldError[]))
     else throw err
   }
-  if (loaded !== undefined && loaded.config.kafka.brokers.length === 0) {
+  if (opts.requireBrokers !== false && loaded !== undefined && loaded.config.kafka.brokers.length === 0) {
     errors.push({
       field: 'kafka.brokers',
       source: 'document',
@@ -122,8 +114,9 @@ export function effectiveConfig(local: LocalInputs, docConfig: Record<string, un
   }
   if (errors.length > 0 || loaded === undefined) throw configError(errors)
   const sources = loaded.sources
-  const overridden = set.filter(p => /^(env|flag) /.test(sources[p] ?? ''))
-  return { config: loaded.config, overridden }
+  const set = new Set(layers.flatMap(l => leavesSet(withoutNulls(l.config))))
+  const overridden = [...set].filter(p => /^(env|flag) /.test(sources[p] ?? '')).sort()
+  return { config: loaded.config, overridden, origin }
 }
 
 /** True when two configs differ at `path` (a leaf or a whole section). */

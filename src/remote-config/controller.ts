@@ -1,32 +1,40 @@
 /**
- * Remote configuration, end to end: at start, the configuration in force is the applied document
- * (re-verified) or the local one; while running, documents from the config topic are verified,
- * checked, applied live, then confirmed by the uplink or rolled back — and every outcome is
- * reported on the status topic.
+ * Remote configuration, end to end: at start, the configuration in force is the one its stored
+ * layers give (each re-verified) or the local one; while running, documents from the config
+ * topic are verified, checked, applied live, then confirmed by the uplink or rolled back — and
+ * every document ends in one outcome reported on the status topic.
  *
- * Which document counts: this gateway's own key if it holds a signed document addressed to it,
- * otherwise the fleet default `*`. A document is applied only if it is signed by a trusted key,
- * addressed to this gateway (or `*` under `*`), newer than every version applied before (rolled-
- * back ones included) and valid as a whole; otherwise it is rejected with a reason.
+ * Layers (layers.ts), lowest first: the fleet default `*`, the gateway's groups in the order of
+ * `remote.groups`, its own id. Each has its own version sequence (no replay, no downgrade per
+ * layer); a document rejected or rolled back on one layer leaves the others alone. Deleting a
+ * layer's key (a tombstone) removes that layer, applied and confirmed like a document.
+ *
+ * One change at a time: while a change awaits its confirmation, later messages wait (the latest
+ * per key) and are handled once it is confirmed or rolled back, so each is judged on its own.
  *
  * Commit-confirmed: after applying, the uplink has the document's confirmWindowS to answer a
- * metadata request over the new settings. If it does not, the previous confirmed configuration is
- * put back by itself. A restart while a document awaits confirmation also puts the previous one
- * back (a document that crashes the gateway cannot keep it in a restart loop).
+ * metadata request over the new settings. If it does not, the previous confirmed layers are put
+ * back by themselves. A restart while a change awaits confirmation also puts them back (a
+ * document that crashes the gateway cannot keep it in a restart loop). The config topic reader
+ * and the status reporter stay on the last confirmed Kafka settings during the window, so the
+ * `applied` event and the pending state are seen while it lasts.
  */
 import { createHash } from 'node:crypto'
 import type { Config } from '../config/schema.js'
-import type { FieldError } from '../config/load.js'
 import { configError } from '../config/load.js'
-import { isHoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { differs, effectiveConfig, readLocalInputs, type LiveParts, type LocalInputs } from './apply.js'
-import { checkDocument, FLEET_KEY, type ConfigDocument } from './document.js'
+import { describe } from '../kafka/client.js'
+import { awaitUplink } from './confirm.js'
+import { differs, readLocalInputs, type LiveParts } from './apply.js'
+import { CONFIRM_WINDOW_S, describeKey } from './document.js'
 import type { ConfigHolder, ConfigInfo } from './holder.js'
-import { describe, sleep } from '../kafka/client.js'
+import { judge } from './judge.js'
+import { layerOrder } from './layers.js'
+import { explain, layerList, type Outcome, type DocumentRejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
-import { readState, statePath, writeState, type RemoteState, type StoredDocument } from './store.js'
-import { loadTrustedKeys, type SignatureRejectReason, verifyMessage, type TrustedKey } from './verify.js'
+import { LayerState } from './layer-state.js'
+import { statePath, type StoredDocument } from './store.js'
+import { loadTrustedKeys, type TrustedKey } from './verify.js'
 import { ConfigWatcher } from './watcher.js'
 
 export interface RemoteOptions {
@@ -46,41 +54,36 @@ export interface RunningParts {
   heartbeat: () => Record<string, unknown>
 }
 
-/** Why a pushed document was not applied: its signature, or its content for this gateway. */
-export type DocumentRejectReason = SignatureRejectReason | 'invalid' | 'wrong_gateway' | 'not_newer'
-
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
-const versionOf = (doc: unknown): number | null => {
-  const v = (doc as { version?: unknown } | undefined)?.version
-  return typeof v === 'number' ? v : null
-}
-/** How often, within the confirmation window, the uplink is asked. */
-const CONFIRM_PROBE_MS = 1000
+const TOMBSTONE = 'tombstone'
 
 export class RemoteConfig {
-  /** The configuration to start with: the applied document's, or the local one. */
+  /** The configuration to start with: what the stored layers give, or the local one. */
   readonly bootConfig: Readonly<Config>
   private readonly gatewayId: string
-  private readonly file: string
+  /** Layer keys, lowest first. */
+  private readonly order: string[]
   private readonly keys: TrustedKey[]
-  private readonly inputs: LocalInputs
   private readonly reporter: Reporter
-  private state: RemoteState
+  private readonly layers: LayerState
+  private overridden: string[] = []
   private watcher: ConfigWatcher | null = null
+  /** The Kafka settings the watcher and reporter use: the last confirmed ones. */
+  private followed: Config['kafka'] | null = null
   private run: RunningParts | null = null
   private queue: Promise<void> = Promise.resolve()
-  private latest = new Map<string, Buffer | null>()
-  /** This gateway's key holds a document signed by a trusted key and addressed to it: the fleet default does not apply. */
-  private ownKeyHeld = false
+  /** Messages not handled yet (the latest per key), in arrival order. */
+  private waiting = new Map<string, Buffer | null>()
+  private lastOutcome: Outcome | null = null
   private stopped = false
 
   constructor(private readonly o: RemoteOptions) {
     const { local, log } = o
     this.gatewayId = local.gatewayId
+    this.order = layerOrder(local.gatewayId, local.remote.groups)
     this.keys = loadTrustedKeys(local.remote)
-    this.inputs = readLocalInputs(o.flags, o.env)
-    this.file = statePath(local.dataDir)
-    this.state = readState(this.file)
+    const inputs = readLocalInputs(o.flags, o.env)
+    this.layers = new LayerState(statePath(local.dataDir), local.gatewayId, this.order, this.keys, inputs)
     this.reporter = new Reporter({
       gatewayId: local.gatewayId,
       topic: local.remote.statusTopic,
@@ -89,47 +92,45 @@ export class RemoteConfig {
       heartbeat: () => ({ ...(this.run?.heartbeat() ?? {}), config: this.configSummary() }),
       log
     })
-
-    const s = this.state
-    if (s.pending !== null && s.applied !== null) {
-      // Stopped or crashed before the document was confirmed: go back to the confirmed one.
-      const bad = s.applied
-      this.state = { ...s, applied: s.previous, previous: null, pending: null }
-      writeState(this.file, this.state)
-      this.reporter.event('rolled-back', {
+    const s = this.layers.state
+    if (s.pending !== null) {
+      // Stopped or crashed before the change was confirmed: go back to the confirmed layers.
+      const bad = s.pending
+      this.layers.state = { ...s, layers: s.previous ?? {}, previous: null, pending: null }
+      this.layers.save()
+      this.report('rolled-back', {
         version: bad.version,
         key: bad.key,
-        restoredVersion: this.state.applied?.version ?? null,
+        restoredVersion: this.layers.top()?.version ?? null,
+        layers: layerList(this.layers.inForce()),
         reason: 'restarted_unconfirmed',
-        message: `the gateway restarted before version ${bad.version} was confirmed; version ${this.state.applied?.version ?? '(local configuration)'} restored`
+        message: `the gateway restarted before ${changeName(bad.key, bad.version)} was confirmed; the confirmed configuration was restored`
       })
       log.warn(
-        { code: 'HF_ERR_REMOTE_ROLLBACK', version: bad.version, restored: this.state.applied?.version ?? null },
+        { code: 'HF_ERR_REMOTE_ROLLBACK', key: bad.key, version: bad.version },
         'restarted before the remote configuration was confirmed: previous configuration restored'
       )
     }
     let boot = local
-    if (this.state.applied !== null) {
+    if (this.layers.inForce().length > 0) {
       try {
-        boot = this.configOf(this.state.applied)
-        log.info(
-          { version: this.state.applied.version, key: this.state.applied.key },
-          'starting with the applied remote configuration'
-        )
+        boot = this.configOfStored(this.layers.state.layers)
+        log.info({ layers: layerList(this.layers.inForce()) }, 'starting with the applied remote configuration')
       } catch (err) {
-        const bad = this.state.applied
-        this.state = { ...this.state, applied: null }
-        writeState(this.file, this.state)
         const { message, errors } = explain(err)
-        this.reporter.event('rejected', {
-          version: bad.version,
-          key: bad.key,
-          reason: 'invalid',
-          message: `the stored document no longer applies (${message}); starting with the local configuration`,
-          errors
-        })
+        for (const d of this.layers.inForce())
+          this.report('rejected', {
+            version: d.version,
+            key: d.key,
+            reason: 'invalid',
+            message: `the stored layers no longer apply (${message}); starting with the local configuration`,
+            errors
+          })
+        this.layers.state = { ...this.layers.state, layers: {} }
+        this.layers.trees.clear()
+        this.layers.save()
         log.error(
-          { code: 'HF_ERR_REMOTE_REJECTED', version: bad.version, err: message },
+          { code: 'HF_ERR_REMOTE_REJECTED', err: message },
           'stored remote configuration no longer applies; local configuration used'
         )
       }
@@ -148,25 +149,30 @@ export class RemoteConfig {
 
   /** Where the configuration in force came from, for the status page. */
   info(): ConfigInfo {
-    const a = this.state.applied
-    if (a === null) return { source: this.o.localSource, version: null }
-    return {
-      source: `remote document (key ${a.key}${this.state.pending !== null ? ', awaiting confirmation' : ''})`,
-      version: a.version
-    }
+    const top = this.layers.top()
+    if (top === null) return { source: this.o.localSource, version: null }
+    const awaiting = this.layers.state.pending !== null ? ', awaiting confirmation' : ''
+    const layers = this.layers
+      .inForce()
+      .map(d => `${d.key} v${d.version}`)
+      .join(' < ')
+    return { source: `remote document (key ${top.key}${awaiting}; layers ${layers})`, version: top.version }
   }
 
   start(run: RunningParts): void {
     this.run = run
     const kafka = run.holder.current.kafka
+    this.followed = kafka
     this.reporter.use(kafka)
+    const relevant = new Set(this.order)
     this.watcher = new ConfigWatcher(
       {
         gatewayId: this.gatewayId,
         topic: this.o.local.remote.configTopic,
+        relevant: key => relevant.has(key),
         log: this.o.log,
         caughtUp: latest => this.enqueue(() => this.caughtUp(latest)),
-        message: (key, value) => this.enqueue(() => this.live(key, value))
+        message: (key, value) => this.enqueue(() => this.arrived(key, value))
       },
       kafka
     )
@@ -187,244 +193,253 @@ export class RemoteConfig {
   }
 
   private configSummary(): Record<string, unknown> {
-    const a = this.state.applied
+    const top = this.layers.top()
+    const p = this.layers.state.pending
     return {
-      version: a?.version ?? null,
-      key: a?.key ?? null,
-      state: a === null ? 'local' : this.state.pending !== null ? 'pending' : 'confirmed',
-      floor: this.state.floor
+      version: top?.version ?? null,
+      key: top?.key ?? null,
+      state: p !== null ? 'pending' : top === null ? 'local' : 'confirmed',
+      layers: layerList(this.layers.inForce()),
+      groups: this.o.local.remote.groups,
+      pending: p === null ? null : { key: p.key, version: p.version, deadline: p.deadline },
+      overridden: this.overridden,
+      lastOutcome: this.lastOutcome
     }
   }
 
-  /** The effective configuration of a stored (signed) document, verified again. */
-  private configOf(d: StoredDocument): Readonly<Config> {
-    const v = verifyMessage(Buffer.from(d.wire, 'utf8'), this.keys)
-    if (!v.ok) throw new Error(`${v.reason}: ${v.message}`)
-    const { doc, errors } = checkDocument(v.document)
-    if (doc === null) throw configError(errors)
-    return effectiveConfig(this.inputs, doc.config).config
-  }
-
-  /** Does `value` hold a document signed by a trusted key and addressed to `key`? */
-  private claims(key: string, value: Buffer): boolean {
-    const v = verifyMessage(value, this.keys)
-    return v.ok && (v.document as { gatewayId?: unknown }).gatewayId === key
+  private configOfStored(stored: Record<string, StoredDocument>): Readonly<Config> {
+    const eff = this.layers.effective(stored)
+    this.overridden = eff.overridden
+    return eff.config
   }
 
   private caughtUp(latest: Map<string, Buffer | null>): void {
-    this.latest = new Map(latest)
-    const own = latest.get(this.gatewayId) ?? null
-    const fleet = latest.get(FLEET_KEY) ?? null
-    // After a restart the topic is read again: what was handled before is not handled twice.
-    const fresh = (key: string, v: Buffer): boolean => this.state.seen[key] !== sha256(v)
-    this.ownKeyHeld =
-      own !== null &&
-      (fresh(this.gatewayId, own) ? this.consider(this.gatewayId, own) : this.claims(this.gatewayId, own))
-    if (!this.ownKeyHeld && fleet !== null && fresh(FLEET_KEY, fleet)) this.consider(FLEET_KEY, fleet)
+    // Lowest layer first; after a restart, what was handled before is not handled twice.
+    for (const key of this.order) {
+      if (!latest.has(key)) continue
+      const v = latest.get(key) ?? null
+      if (this.layers.state.seen[key] !== (v === null ? TOMBSTONE : sha256(v))) this.wait(key, v)
+    }
+    this.drain()
   }
 
-  private live(key: string, value: Buffer | null): void {
-    this.latest.set(key, value)
-    if (key === this.gatewayId) {
-      if (value !== null) {
-        this.ownKeyHeld = this.consider(key, value)
-        if (this.ownKeyHeld) return
-      } else {
-        this.o.log.info({ key }, "this gateway's document was deleted from the config topic; the fleet default applies")
-      }
-      this.ownKeyHeld = false
-      const fleet = this.latest.get(FLEET_KEY) ?? null
-      if (fleet !== null && this.state.seen[FLEET_KEY] !== sha256(fleet)) this.consider(FLEET_KEY, fleet)
-      return
-    }
-    if (value === null) return
-    if (this.ownKeyHeld) {
-      this.o.log.info(
-        { version: versionOf(safeParse(value)?.document) },
-        'fleet default ignored: this gateway has its own document'
-      )
-      return
-    }
-    this.consider(key, value)
+  private arrived(key: string, value: Buffer | null): void {
+    this.wait(key, value)
+    this.drain()
   }
 
-  /** Verify, check and apply one document; rejections are reported. True when it is a signed document addressed to `key`. */
-  private consider(key: string, value: Buffer): boolean {
-    const { log } = this.o
-    this.state.seen[key] = sha256(value)
-    const v = verifyMessage(value, this.keys)
-    if (!v.ok) {
-      this.reject(key, versionOf(v.document), v.reason, v.message)
-      return false
-    }
-    const { doc, errors } = checkDocument(v.document)
-    if (doc === null) {
-      this.reject(key, versionOf(v.document), 'invalid', 'the document envelope is invalid', errors)
-      return false
-    }
-    if (doc.gatewayId !== key) {
-      this.reject(
+  private wait(key: string, value: Buffer | null): void {
+    const before = this.waiting.get(key)
+    // The same message again (the topic re-read after a reconnect): still one outcome for it.
+    if (before !== undefined && (before === value || (before !== null && value !== null && before.equals(value))))
+      return
+    if (before != null) {
+      // Replaced before it was handled (a change awaited confirmation): still one outcome for it.
+      this.report('ignored', {
+        version: safeVersion(before),
         key,
-        doc.version,
-        'wrong_gateway',
-        `the document is addressed to ${doc.gatewayId === FLEET_KEY ? 'the fleet (*)' : `gateway ${doc.gatewayId}`} but was published under key ${key}; this gateway is ${this.gatewayId}`
-      )
-      return false
+        reason: 'replaced',
+        message: `a newer message under key ${key} arrived while an earlier change awaited confirmation; this one was not applied`
+      })
     }
-    if (doc.version <= this.state.floor) {
-      this.reject(
+    this.waiting.delete(key)
+    this.waiting.set(key, value)
+  }
+
+  /** Handle waiting messages until one starts a confirmation window. */
+  private drain(): void {
+    while (this.layers.state.pending === null && !this.stopped && this.waiting.size > 0) {
+      const [key, value] = this.waiting.entries().next().value as [string, Buffer | null]
+      this.waiting.delete(key)
+      this.handle(key, value)
+    }
+  }
+
+  private handle(key: string, value: Buffer | null): void {
+    this.layers.state.seen[key] = value === null ? TOMBSTONE : sha256(value)
+    if (value === null) {
+      const gone = this.layers.state.layers[key]
+      if (gone === undefined) return this.layers.save()
+      const next = { ...this.layers.state.layers }
+      delete next[key]
+      this.change(key, null, next, CONFIRM_WINDOW_S.default, { deleted: true, deletedVersion: gone.version })
+      return
+    }
+    const j = judge(key, value, {
+      gatewayId: this.gatewayId,
+      keys: this.keys,
+      floor: this.layers.state.floors[key] ?? 0,
+      order: this.order,
+      layersWith: layer => this.layers.layersOf(this.layers.state.layers, layer)
+    })
+    if (j.kind === 'reject') return this.reject(key, j.version, j.reason, j.message, j.errors)
+    const { stored } = j
+    if (j.kind === 'keep') {
+      // Kept as the layer (it applies once the higher one goes), but it changes nothing now.
+      this.layers.trees.set(key, j.tree)
+      this.layers.state.layers = { ...this.layers.state.layers, [key]: stored }
+      this.layers.state.floors[key] = stored.version
+      this.layers.save()
+      const by = [...new Set(j.superseded.values())]
+      this.report('ignored', {
+        version: stored.version,
         key,
-        doc.version,
-        'not_newer',
-        `version ${doc.version} is not newer than version ${this.state.floor}, the newest applied so far (no replay, no downgrade)`
-      )
-      return true
+        keyId: stored.keyId,
+        reason: 'superseded',
+        supersededBy: by,
+        message: `every field it sets is set by a higher layer (${by.map(describeKey).join(', ')}); kept, it applies when that layer goes`,
+        comment: j.comment
+      })
+      return
     }
+    this.change(
+      key,
+      stored,
+      { ...this.layers.state.layers, [key]: stored },
+      j.windowS,
+      { keyId: stored.keyId, comment: j.comment, superseded: Object.fromEntries(j.superseded) },
+      j.tree
+    )
+  }
+
+  /** Apply a new set of layers (one key changed), or reject it as invalid; opens the confirmation window. */
+  private change(
+    key: string,
+    stored: StoredDocument | null,
+    next: Record<string, StoredDocument>,
+    windowS: number,
+    fields: Record<string, unknown>,
+    tree?: Record<string, unknown>
+  ): void {
     const run = this.run!
-    let next: Readonly<Config>
+    const version = stored?.version ?? null
+    const previousTree = this.layers.trees.get(key)
+    let config: Readonly<Config>
     let overridden: string[]
     let swap: () => void
     try {
-      ;({ config: next, overridden } = effectiveConfig(this.inputs, doc.config))
-      swap = run.parts.prepare(next, run.holder.current)
+      if (tree !== undefined) this.layers.trees.set(key, tree)
+      else this.layers.trees.delete(key)
+      ;({ config, overridden } = this.layers.effective(next))
+      swap = run.parts.prepare(config, run.holder.current)
     } catch (err) {
+      if (previousTree !== undefined) this.layers.trees.set(key, previousTree)
+      else this.layers.trees.delete(key)
       const { message, errors } = explain(err)
-      this.reject(key, doc.version, 'invalid', message, errors)
-      return true
+      return this.reject(key, version, 'invalid', message, errors)
     }
-    this.commit(key, doc, value, v.keyId, next, overridden, swap)
-    log.info(
-      { version: doc.version, key, overridden, confirmWindowS: doc.confirmWindowS },
-      'remote configuration applied; awaiting uplink confirmation'
-    )
-    return true
-  }
-
-  private commit(
-    key: string,
-    doc: ConfigDocument,
-    value: Buffer,
-    keyId: string,
-    next: Readonly<Config>,
-    overridden: string[],
-    swap: () => void
-  ): void {
-    const run = this.run!
     const prev = run.holder.current
     const now = Date.now()
-    const stored: StoredDocument = {
-      key,
-      version: doc.version,
-      wire: value.toString('utf8'),
-      keyId,
-      appliedAt: new Date(now).toISOString()
-    }
-    // While one document awaits confirmation, the one to go back to stays the last confirmed one.
-    const previous = this.state.pending !== null ? this.state.previous : this.state.applied
-    const deadline = now + doc.confirmWindowS * 1000
+    const deadline = now + windowS * 1000
     // On disk first: a crash between here and the swap restarts on the previous configuration.
-    this.state = {
-      ...this.state,
-      applied: stored,
-      previous,
-      floor: doc.version,
-      pending: { version: doc.version, since: stored.appliedAt, deadline: new Date(deadline).toISOString() }
+    this.layers.state = {
+      ...this.layers.state,
+      layers: next,
+      previous: this.layers.state.layers,
+      floors: stored !== null ? { ...this.layers.state.floors, [key]: stored.version } : this.layers.state.floors,
+      pending: { key, version, since: new Date(now).toISOString(), deadline: new Date(deadline).toISOString() }
     }
-    writeState(this.file, this.state)
+    this.layers.save()
     swap()
-    run.holder.set(next, this.info())
-    this.reporter.event('applied', {
-      version: doc.version,
+    this.overridden = overridden
+    run.holder.set(config, this.info())
+    this.report('applied', {
+      version,
       key,
-      source: key === FLEET_KEY ? 'fleet' : 'gateway',
-      keyId,
-      confirmWindowS: doc.confirmWindowS,
-      previousVersion: previous?.version ?? null,
+      source: sourceOf(key),
+      confirmWindowS: windowS,
+      previousVersion: this.layers.inForce(this.layers.state.previous ?? {}).at(-1)?.version ?? null,
+      layers: layerList(this.layers.inForce()),
       overridden,
-      changed: changedSections(prev, next),
-      comment: doc.comment
+      changed: changedSections(prev, config),
+      ...fields
     })
-    this.follow(prev, next)
-    void this.confirm(doc.version, deadline, doc.confirmWindowS)
+    this.o.log.info(
+      { version, key, overridden, confirmWindowS: windowS },
+      'remote configuration applied; awaiting uplink confirmation'
+    )
+    void this.confirm(key, version, deadline, windowS)
   }
 
-  /** The watcher and reporter use the uplink's settings: reconnect when they changed. */
-  private follow(prev: Readonly<Config>, next: Readonly<Config>): void {
-    if (!differs(prev, next, 'kafka')) return
+  /** The watcher and reporter follow the confirmed Kafka settings. */
+  private follow(next: Readonly<Config>): void {
+    if (this.followed === null || JSON.stringify(this.followed) === JSON.stringify(next.kafka)) return
+    this.followed = next.kafka
     this.watcher?.restart(next.kafka)
     this.reporter.use(next.kafka)
   }
 
   /** Ask the uplink until it answers (confirmed) or the window ends (rolled back). */
-  private async confirm(version: number, deadline: number, windowS: number): Promise<void> {
-    const run = this.run!
-    let lastError = 'no answer yet'
-    while (!this.stopped && this.state.pending?.version === version) {
-      const left = deadline - Date.now()
-      if (left <= 0) {
-        this.enqueue(() =>
-          this.rollback(
-            version,
-            `the uplink was not reachable within ${windowS} s of applying version ${version}: ${lastError}`
-          )
+  private async confirm(key: string, version: number | null, deadline: number, windowS: number): Promise<void> {
+    const p = (): boolean =>
+      !this.stopped && this.layers.state.pending?.key === key && this.layers.state.pending.version === version
+    const r = await awaitUplink(this.run!.testUplink, deadline, p)
+    if (r === null) return
+    if (r.ok) this.enqueue(() => this.confirmed(key, version))
+    else
+      this.enqueue(() =>
+        this.rollback(
+          key,
+          version,
+          `the uplink was not reachable within ${windowS} s of applying ${changeName(key, version)}: ${r.lastError}`
         )
-        return
-      }
-      const started = Date.now()
-      const r = await Promise.race([run.testUplink(), sleep(left).then(() => null)])
-      if (r?.ok === true) {
-        this.enqueue(() => this.confirmed(version))
-        return
-      }
-      if (r !== null) lastError = r.error ?? 'failed'
-      await sleep(Math.max(0, Math.min(CONFIRM_PROBE_MS - (Date.now() - started), deadline - Date.now())))
-    }
+      )
   }
 
-  private confirmed(version: number): void {
-    if (this.state.pending?.version !== version) return
-    const since = Date.parse(this.state.pending.since)
-    this.state = { ...this.state, pending: null, previous: null }
-    writeState(this.file, this.state)
-    this.run!.holder.set(this.run!.holder.current, this.info())
-    this.reporter.event('confirmed', { version, key: this.state.applied?.key, afterMs: Date.now() - since })
-    this.o.log.info({ version }, 'remote configuration confirmed: the uplink answers')
-  }
-
-  private rollback(version: number, message: string): void {
-    if (this.state.pending?.version !== version) return
+  private confirmed(key: string, version: number | null): void {
+    const p = this.layers.state.pending
+    if (p?.key !== key || p.version !== version) return
+    this.layers.state = { ...this.layers.state, pending: null, previous: null }
+    this.layers.save()
     const run = this.run!
-    const bad = this.state.applied!
-    const target = this.state.previous
+    run.holder.set(run.holder.current, this.info())
+    this.report('confirmed', {
+      version,
+      key,
+      layers: layerList(this.layers.inForce()),
+      afterMs: Date.now() - Date.parse(p.since)
+    })
+    this.o.log.info({ key, version }, 'remote configuration confirmed: the uplink answers')
+    this.follow(run.holder.current)
+    this.drain()
+  }
+
+  private rollback(key: string, version: number | null, message: string): void {
+    const p = this.layers.state.pending
+    if (p?.key !== key || p.version !== version) return
+    const run = this.run!
+    const target = this.layers.state.previous ?? {}
     let restore = this.o.local
-    if (target !== null) {
-      try {
-        restore = this.configOf(target)
-      } catch (err) {
-        this.o.log.error(
-          { code: 'HF_ERR_REMOTE_ROLLBACK', err: describe(err) },
-          'previous document no longer applies; restoring the local configuration'
-        )
-      }
+    let layers = target
+    try {
+      this.layers.trees.delete(key)
+      restore = this.configOfStored(target)
+    } catch (err) {
+      layers = {}
+      this.overridden = []
+      this.o.log.error(
+        { code: 'HF_ERR_REMOTE_ROLLBACK', err: describe(err) },
+        'previous layers no longer apply; restoring the local configuration'
+      )
     }
-    const prev = run.holder.current
-    const swap = run.parts.prepare(restore, prev)
-    this.state = { ...this.state, applied: restore === this.o.local ? null : target, previous: null, pending: null }
-    writeState(this.file, this.state)
+    const swap = run.parts.prepare(restore, run.holder.current)
+    this.layers.state = { ...this.layers.state, layers, previous: null, pending: null }
+    this.layers.save()
     swap()
     run.holder.set(restore, this.info())
-    this.reporter.event('rolled-back', {
+    this.report('rolled-back', {
       version,
-      key: bad.key,
-      restoredVersion: this.state.applied?.version ?? null,
+      key,
+      restoredVersion: this.layers.top()?.version ?? null,
+      layers: layerList(this.layers.inForce()),
       reason: 'uplink_unconfirmed',
       message
     })
     this.o.log.error(
-      { code: 'HF_ERR_REMOTE_ROLLBACK', version, restored: this.state.applied?.version ?? null, reason: message },
+      { code: 'HF_ERR_REMOTE_ROLLBACK', key, version, restored: this.layers.top()?.version ?? null, reason: message },
       'remote configuration rolled back'
     )
-    this.follow(prev, restore)
+    this.drain()
   }
 
   private reject(
@@ -432,38 +447,39 @@ export class RemoteConfig {
     version: number | null,
     reason: DocumentRejectReason,
     message: string,
-    errors?: FieldError[]
+    errors?: ReturnType<typeof explain>['errors']
   ): void {
-    writeState(this.file, this.state)
-    this.reporter.event('rejected', {
+    this.layers.save()
+    this.report('rejected', {
       version,
       key,
       reason,
       message,
       errors,
-      appliedVersion: this.state.applied?.version ?? null
+      appliedVersion: this.layers.top()?.version ?? null,
+      layers: layerList(this.layers.inForce())
     })
     this.o.log.warn(
       { code: 'HF_ERR_REMOTE_REJECTED', key, version, reason, err: message, errors },
       'remote configuration rejected'
     )
   }
-}
 
-function safeParse(b: Buffer): { document?: unknown } | null {
-  try {
-    return JSON.parse(b.toString('utf8')) as { document?: unknown }
-  } catch {
-    return null
+  private report(type: Outcome['type'], fields: Record<string, unknown>): void {
+    const e = this.reporter.event(type, fields)
+    this.lastOutcome = {
+      type,
+      key: String(fields.key),
+      version: (fields.version as number | null) ?? null,
+      reason: (fields.reason as string | undefined) ?? null,
+      message: (fields.message as string | undefined) ?? null,
+      at: e.at
+    }
   }
 }
 
-function explain(err: unknown): { message: string; errors?: FieldError[] } {
-  if (isHoldfastError(err, 'HF_ERR_CONFIG_INVALID')) {
-    const errors = err.details.errors as FieldError[]
-    return { message: `invalid configuration: ${errors.map(e => `${e.field}: ${e.message}`).join('; ')}`, errors }
-  }
-  return { message: describe(err) }
+function changeName(key: string, version: number | null): string {
+  return version === null ? `the removal of layer ${key}` : `version ${version} (${key})`
 }
 
 /** Top-level sections that differ, for the applied report. */

@@ -1,11 +1,12 @@
 /**
  * A remote configuration document and its envelope on the config topic.
  *
- * The document is what an operator signs: `{ gatewayId, version, confirmWindowS, config }`, where
- * `gatewayId` is one gateway's id or `*` (the fleet default), `version` only ever increases, and
- * `config` is the same tree as the local config file. On the topic it travels as
- * `{ "document": {…}, "signature": { "alg": "ed25519", "keyId": "…", "value": "<base64>" } }`,
- * keyed by the same gateway id (or `*`).
+ * The document is what an operator signs: `{ gatewayId | group, version, confirmWindowS, config }`,
+ * where `gatewayId` is one gateway's id or `*` (the fleet default) and `group` a group such as
+ * `site=plant-7`; `version` only ever increases within its layer, and `config` is a partial tree of
+ * the local config file (merged over the lower layers, `null` removes a key). On the topic it
+ * travels as `{ "document": {…}, "signature": { "alg": "ed25519", "keyId": "…", "value": "<base64>" } }`,
+ * keyed by its layer key: the gateway id, `*`, or `group:site=plant-7`.
  *
  * What is signed is the document's canonical JSON (below), not the bytes on the wire: whitespace
  * and key order do not matter, and what is verified is exactly the parsed object that is applied.
@@ -19,7 +20,10 @@ export const FLEET_KEY = '*'
 export const CONFIRM_WINDOW_S = { default: 60, min: 5, max: 3_600 } as const
 
 export interface ConfigDocument {
-  gatewayId: string
+  /** A gateway id or `*`; absent on a group document. */
+  gatewayId?: string
+  /** `name=value` (e.g. `site=plant-7`); absent on a gateway or fleet document. */
+  group?: string
   version: number
   /** Seconds the gateway has to reach its uplink after applying, or it rolls back by itself. */
   confirmWindowS: number
@@ -57,7 +61,22 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? 'null'
 }
 
-const DOC_KEYS = new Set(['gatewayId', 'version', 'confirmWindowS', 'config', 'comment', 'issuedAt'])
+const DOC_KEYS = new Set(['gatewayId', 'group', 'version', 'confirmWindowS', 'config', 'comment', 'issuedAt'])
+/** A group a gateway belongs to: `name=value`, e.g. `site=plant-7`, `hw=pi4`. */
+export const GROUP = /^[a-z][a-z0-9_-]{0,31}=[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+export const GROUP_PREFIX = 'group:'
+
+/** The config-topic key (layer key) a document is published under. */
+export function layerKeyOf(doc: Pick<ConfigDocument, 'gatewayId' | 'group'>): string {
+  return doc.group !== undefined ? `${GROUP_PREFIX}${doc.group}` : (doc.gatewayId ?? '')
+}
+
+/** A layer key in words: "the fleet default (*)", "group site=plant-7", "gateway gw-1". */
+export function describeKey(key: string): string {
+  if (key === FLEET_KEY) return 'the fleet default (*)'
+  if (key.startsWith(GROUP_PREFIX)) return `group ${key.slice(GROUP_PREFIX.length)}`
+  return `gateway ${key}`
+}
 
 /** Check the envelope's own fields (the `config` tree is checked by the config loader); field errors name `document.*`. */
 export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] } | { doc: null; errors: FieldError[] } {
@@ -70,8 +89,12 @@ export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] }
     return { doc: null, errors }
   }
   for (const k of Object.keys(raw)) if (!DOC_KEYS.has(k)) err(k, 'unknown key')
-  const { gatewayId, version, confirmWindowS, config, comment, issuedAt } = raw
-  if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !SHORT_ID.test(gatewayId)))
+  const { gatewayId, group, version, confirmWindowS, config, comment, issuedAt } = raw
+  if (group !== undefined) {
+    if (typeof group !== 'string' || !GROUP.test(group))
+      err('group', `must be name=value, e.g. site=plant-7 (got ${JSON.stringify(group)})`)
+    if (gatewayId !== undefined) err('gatewayId', 'a document targets a gateway (or *) or a group, not both')
+  } else if (typeof gatewayId !== 'string' || (gatewayId !== FLEET_KEY && !SHORT_ID.test(gatewayId)))
     err('gatewayId', `must be a gateway id or "${FLEET_KEY}" (got ${JSON.stringify(gatewayId)})`)
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1)
     err('version', `must be an integer from 1 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(version)})`)
@@ -93,7 +116,7 @@ export function checkDocument(raw: unknown): { doc: ConfigDocument; errors: [] }
   if (errors.length > 0) return { doc: null, errors }
   return {
     doc: {
-      gatewayId: gatewayId as string,
+      ...(group !== undefined ? { group: group as string } : { gatewayId: gatewayId as string }),
       version: version as number,
       confirmWindowS: window as number,
       config: config as Record<string, unknown>,

@@ -1,6 +1,7 @@
 /**
  * Reports to the status topic (key = gateway id, JSON values): events — applied, confirmed,
- * rejected, rolled-back, each with version and reason — and a periodic heartbeat.
+ * rejected, rolled-back, ignored, each with key, version and reason — and a heartbeat, sent every
+ * interval and with every event, so a state change (pending, confirmed) is seen when it happens.
  *
  * Events are queued durably (`<dataDir>/remote-outbox.json`, written atomically) before anything
  * is sent and removed only after Kafka acknowledged them, so a rollback that happened while the
@@ -15,7 +16,7 @@ import type { Logger } from '../log.js'
 import { writeFileAtomic } from '../platform/atomic-write.js'
 import { describe, kafkaClient, withTimeout } from '../kafka/client.js'
 
-export type EventType = 'applied' | 'confirmed' | 'rejected' | 'rolled-back'
+export type EventType = 'applied' | 'confirmed' | 'rejected' | 'rolled-back' | 'ignored'
 
 export interface StatusEvent {
   type: EventType
@@ -82,6 +83,7 @@ export class Reporter {
     if (this.outbox.events.length > OUTBOX_MAX)
       this.outbox.lost += this.outbox.events.splice(0, this.outbox.events.length - OUTBOX_MAX).length
     this.save()
+    this.wantHeartbeat = true
     this.kick()
     return e
   }
@@ -153,6 +155,7 @@ export class Reporter {
         type: 'heartbeat',
         gatewayId: this.o.gatewayId,
         at: new Date().toISOString(),
+        intervalMs: this.o.heartbeatIntervalMs,
         ...this.o.heartbeat(),
         reportsQueued: events.length
       }

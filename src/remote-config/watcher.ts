@@ -1,24 +1,27 @@
 /**
- * Follows the compacted config topic for this gateway's key and the fleet default key `*`.
+ * Follows the compacted config topic for this gateway's layer keys: its own id, its groups
+ * (`group:site=plant-7`) and the fleet default `*`.
  *
  * Each (re)start reads the topic from the beginning under a fresh consumer group (nothing is
  * committed: the topic is small, compacted to one document per key, and a fresh group never waits
  * for a dead predecessor's session to expire). Until it has read up to the end offsets it saw at
  * start, it only keeps the latest value per key; then it hands them over at once (`caughtUp`), so
  * a gateway-specific document is never shadowed by a default read first. After that, every
- * message is handed over as it comes (`message`). Errors restart it after a delay; it never
- * creates the topic (the operator CLI creates it compacted).
+ * message is handed over as it comes (`message`). Errors restart it after a delay of at most
+ * RETRY_MAX_MS, so a gateway started before the topic exists picks it up within seconds of its
+ * creation; it never creates the topic (the operator CLI creates it compacted).
  */
 import { randomUUID } from 'node:crypto'
 import type { Consumer } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
-import { FLEET_KEY } from './document.js'
 import { describe, kafkaClient, withTimeout } from '../kafka/client.js'
 
 export interface WatcherOptions {
   gatewayId: string
   topic: string
+  /** The message keys that concern this gateway. */
+  relevant: (key: string) => boolean
   log: Logger
   /** The latest value per relevant key (null = tombstone) when the topic has been read to its end. */
   caughtUp: (latest: Map<string, Buffer | null>) => void
@@ -27,6 +30,8 @@ export interface WatcherOptions {
 
 /** If the end offsets seen at start are not reached after this long without progress, carry on anyway. */
 const CATCH_UP_IDLE_MS = 5_000
+/** Longest pause between attempts to read the topic (one metadata request each). */
+const RETRY_MAX_MS = 3_000
 
 export class ConfigWatcher {
   private kafka: Config['kafka']
@@ -83,7 +88,7 @@ export class ConfigWatcher {
         delay = 1000
         continue
       }
-      delay = progressed ? 1000 : Math.min(delay * 2, 30_000)
+      delay = progressed ? 1000 : Math.min(delay * 2, RETRY_MAX_MS)
       await this.pause(delay)
     }
   }
@@ -155,7 +160,7 @@ export class ConfigWatcher {
         if (generation !== this.generation || this.stopped) return
         lastProgress = Date.now()
         const key = message.key?.toString('utf8')
-        if (key === gatewayId || key === FLEET_KEY) {
+        if (key !== undefined && this.o.relevant(key)) {
           if (caughtUp) this.o.message(key, message.value)
           else latest.set(key, message.value)
         }

@@ -2,9 +2,10 @@
 import type { Config } from '../config/schema.js'
 import { processSecrets } from '../config/secrets.js'
 import type { Counters } from '../metrics/counters.js'
+import type { Aggregation } from '../aggregate/setup.js'
+import type { Forwarder } from '../forward/forwarder.js'
 import type { Uplinker } from '../forward/producer.js'
-import type { UplinkView } from '../forward/uplink.js'
-import type { ReadingBuffer } from '../store/buffer.js'
+import type { StatusDocument } from '../status/document.js'
 import { differs } from './apply.js'
 import type { RunningParts } from './controller.js'
 import { heartbeatBuilder } from './heartbeat.js'
@@ -12,16 +13,13 @@ import type { ConfigHolder } from './holder.js'
 
 export interface GatewayParts {
   holder: ConfigHolder
-  startedMs: number
   counters: Counters
-  buffer: ReadingBuffer
+  /** The status page's document: the heartbeat is built from it. */
+  document: () => StatusDocument
   admission: { reconfigure: (next: Readonly<Config>) => () => void }
-  forwarder: {
-    reconfigure: (next: { link?: Uplinker; batch: Config['batch']; uplink: Config['uplink'] }) => void
-    testUplink: () => Promise<{ ok: boolean; error?: string }>
-    view: () => UplinkView
-  }
-  mqtt: () => { listening: boolean; connections: number }
+  /** Rollup rules, priority classes, uplink budget, retention, compaction threshold. */
+  aggregation: Pick<Aggregation, 'reconfigure' | 'classes' | 'budget'>
+  forwarder: Pick<Forwarder, 'reconfigure' | 'testUplink'>
   /** A Kafka link for the forwarder (createUplinker, wrapped so that closing it lets requests in flight finish). */
   newLink: (k: Config['kafka']) => Uplinker
 }
@@ -34,20 +32,25 @@ export function runningParts(p: GatewayParts): RunningParts {
         // Its secrets are scrubbed from the page, the log view and diagnostics from now on.
         processSecrets.remember(next)
         const swapAdmission = p.admission.reconfigure(next)
+        const swapAggregation = p.aggregation.reconfigure(next)
         const link = differs(prev, next, 'kafka') ? p.newLink(next.kafka) : undefined
+        const lanes = differs(prev, next, 'priority') || differs(prev, next, 'budget')
         return () => {
+          swapAggregation()
           swapAdmission()
-          p.forwarder.reconfigure({ link, batch: next.batch, uplink: next.uplink })
+          p.forwarder.reconfigure({
+            link,
+            batch: next.batch,
+            uplink: next.uplink,
+            ...(lanes ? { classes: p.aggregation.classes, budget: p.aggregation.budget } : {})
+          })
         }
       }
     },
     testUplink: async () => await p.forwarder.testUplink(),
     heartbeat: heartbeatBuilder({
-      startedMs: p.startedMs,
       counters: p.counters,
-      buffer: p.buffer,
-      uplink: () => p.forwarder.view(),
-      mqtt: p.mqtt,
+      document: p.document,
       config: () => p.holder.current
     })
   }

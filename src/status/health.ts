@@ -8,6 +8,8 @@ export type Level = 'ok' | 'warn' | 'crit'
 export interface Problem {
   level: Exclude<Level, 'ok'>
   area: 'mqtt' | 'buffer' | 'uplink' | 'backlog' | 'devices' | 'host' | 'drops' | 'log'
+  /** Short stable code for machines (the heartbeat, fleet status): `uplink_down`, `disk_low`, … */
+  code: string
   text: string
   /** Devices the problem names, in the order named (the page links each to its device view). */
   devices?: string[]
@@ -64,16 +66,19 @@ function list(ids: string[], max = 3): string {
 
 export function assess(h: HealthInput): Health {
   const p: Problem[] = []
-  if (!h.mqttListening) p.push({ level: 'crit', area: 'mqtt', text: 'MQTT listener is down: devices cannot connect' })
+  if (!h.mqttListening)
+    p.push({ level: 'crit', code: 'mqtt_down', area: 'mqtt', text: 'MQTT listener is down: devices cannot connect' })
   if (h.recovery != null)
     p.push({
       level: 'warn',
+      code: 'buffer_damaged',
       area: 'buffer',
       text: `Buffer files were damaged (${h.recovery.reason}); ${h.recovery.salvagedReadings.toLocaleString('en')} readings kept, damaged files in ${h.recovery.quarantinedTo}`
     })
   if (!h.bufferWritable)
     p.push({
       level: 'crit',
+      code: 'buffer_failing',
       area: 'buffer',
       text: 'Buffer commits are failing: readings are being refused (disk full or I/O error?)'
     })
@@ -88,19 +93,36 @@ export function assess(h: HealthInput): Health {
   if (link === 'down')
     p.push({
       level: 'crit',
+      code: 'uplink_down',
       area: 'uplink',
       text: `Uplink down for ${duration(outageS)}${alsoPaused}${why}`
     })
   else if (link === 'degraded')
-    p.push({ level: 'warn', area: 'uplink', text: `Uplink unreliable for ${duration(outageS)}${alsoPaused}${why}` })
+    p.push({
+      level: 'warn',
+      code: 'uplink_degraded',
+      area: 'uplink',
+      text: `Uplink unreliable for ${duration(outageS)}${alsoPaused}${why}`
+    })
   if (u.state === 'paused' && link === 'connected') {
     const forS = Math.max(0, (h.nowMs - Date.parse(u.since)) / 1000)
-    p.push({ level: 'warn', area: 'uplink', text: `Forwarding paused for ${duration(forS)} — resume it when done` })
+    p.push({
+      level: 'warn',
+      code: 'uplink_paused',
+      area: 'uplink',
+      text: `Forwarding paused for ${duration(forS)} — resume it when done`
+    })
   } else if (u.state === 'unconfigured')
-    p.push({ level: 'warn', area: 'uplink', text: 'No uplink configured: readings are kept here, not forwarded' })
+    p.push({
+      level: 'warn',
+      code: 'uplink_unconfigured',
+      area: 'uplink',
+      text: 'No uplink configured: readings are kept here, not forwarded'
+    })
   if (h.diskFull != null && h.diskFull.inS !== null && link !== 'connected' && h.diskFull.inS < 7 * 86400)
     p.push({
       level: h.diskFull.inS < 2 * 3600 ? 'crit' : 'warn',
+      code: 'disk_budget_full_soon',
       area: 'backlog',
       text: `Disk budget full in ${duration(h.diskFull.inS)} at the current inflow: then ${h.diskFull.whenFull}`
     })
@@ -109,14 +131,21 @@ export function assess(h: HealthInput): Health {
   if (share >= 0.95)
     p.push({
       level: 'crit',
+      code: 'backlog_full',
       area: 'backlog',
       text: `Buffer ${Math.round(share * 100)}% of its disk budget: new readings will soon be refused`
     })
   else if (share >= 0.8)
-    p.push({ level: 'warn', area: 'backlog', text: `Buffer ${Math.round(share * 100)}% of its disk budget` })
+    p.push({
+      level: 'warn',
+      code: 'backlog_high',
+      area: 'backlog',
+      text: `Buffer ${Math.round(share * 100)}% of its disk budget`
+    })
   if (h.backlog.readings > 0 && h.backlog.oldestAgeS > 300 && u.state !== 'connected') {
     p.push({
       level: 'warn',
+      code: 'backlog_old',
       area: 'backlog',
       text: `${h.backlog.readings.toLocaleString('en')} readings waiting, oldest ${duration(h.backlog.oldestAgeS)} old`
     })
@@ -130,6 +159,7 @@ export function assess(h: HealthInput): Health {
   if (silent.length > 0)
     p.push({
       level: 'warn',
+      code: 'devices_offline',
       area: 'devices',
       text: `${silent.length} device${silent.length > 1 ? 's' : ''} offline for over a minute: ${list(silent)}`,
       devices: silent
@@ -142,6 +172,7 @@ export function assess(h: HealthInput): Health {
     const n = drops.reduce((s, [, v]) => s + v, 0)
     p.push({
       level: 'warn',
+      code: 'readings_dropped',
       area: 'drops',
       text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})`
     })
@@ -154,6 +185,7 @@ export function assess(h: HealthInput): Health {
     const n = refused.reduce((s, [, v]) => s + v, 0)
     p.push({
       level: 'warn',
+      code: 'logins_refused',
       area: 'devices',
       text: `${n.toLocaleString('en')} connection${n > 1 ? 's' : ''} or logins refused in the last minute (${refused.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})`
     })
@@ -162,10 +194,16 @@ export function assess(h: HealthInput): Health {
   const host = h.host
   if (host.disk !== null) {
     if (host.disk.freeBytes < h.minFreeBytes)
-      p.push({ level: 'crit', area: 'host', text: `Data volume almost full: ${fmtBytes(host.disk.freeBytes)} free` })
+      p.push({
+        level: 'crit',
+        code: 'disk_low',
+        area: 'host',
+        text: `Data volume almost full: ${fmtBytes(host.disk.freeBytes)} free`
+      })
     else if (host.disk.usedPct >= 90)
       p.push({
         level: 'warn',
+        code: 'disk_high',
         area: 'host',
         text: `Data volume ${host.disk.usedPct}% full (${fmtBytes(host.disk.freeBytes)} free)`
       })
@@ -173,10 +211,16 @@ export function assess(h: HealthInput): Health {
   // CPU and memory: see host-verdict.ts (whose load it is, with hysteresis).
   if (h.hostProblems !== undefined) p.push(...h.hostProblems)
   if (host.temperatureC !== null && host.temperatureC >= 80)
-    p.push({ level: host.temperatureC >= 90 ? 'crit' : 'warn', area: 'host', text: `Board at ${host.temperatureC} °C` })
+    p.push({
+      level: host.temperatureC >= 90 ? 'crit' : 'warn',
+      code: 'board_hot',
+      area: 'host',
+      text: `Board at ${host.temperatureC} °C`
+    })
   if (h.recentErrors > 0)
     p.push({
       level: 'warn',
+      code: 'errors_logged',
       area: 'log',
       text: `${h.recentErrors} error${h.recentErrors > 1 ? 's' : ''} logged in the last 15 minutes (see Recent warnings and errors)`
     })

@@ -62,6 +62,7 @@ export class HostVerdicts {
       const ours = mine >= host.cpuLoadPct * OWN_SHARE
       out.push({
         level: 'warn',
+        code: 'cpu_busy',
         area: 'host',
         text: ours
           ? `Holdfast itself keeps the CPU busy (${mine}% of ${host.cpuLoadPct}%): the load is the gateway's own work`
@@ -73,6 +74,7 @@ export class HostVerdicts {
       const ours = total > 0 && own.rssBytes >= total * (host.memUsedPct / 100) * OWN_SHARE
       out.push({
         level: 'warn',
+        code: 'memory_high',
         area: 'host',
         text: ours
           ? `Memory ${host.memUsedPct}% used, most of it by Holdfast (${fmtBytes(own.rssBytes)})`

@@ -15,7 +15,7 @@ import { noUplinkActions, type Actions } from './actions.js'
 import { LoginLimiter, SESSION_COOKIE, Sessions, safeEqual } from './auth.js'
 import type { Ctx, Route } from './context.js'
 import { secretScrubber } from './diagnostics.js'
-import { pageDocument, statusDocument } from './document.js'
+import { pageDocument, type StatusDocument, statusDocument } from './document.js'
 import { BodyTooLarge, clientAddress, fail, json, parseCookies, readBody, SERVER_TIMEOUTS, sameOrigin } from './http.js'
 import { actionRoutes } from './routes/actions.js'
 import { pageRoutes } from './routes/page.js'
@@ -43,7 +43,10 @@ export interface HttpOptions {
 
 const MAX_BODY_BYTES = 16 * 1024
 
-export async function startHttp(opts: HttpOptions): Promise<Server> {
+/** The HTTP server, and the status document it serves (the remote heartbeat is built from the same one). */
+export type StatusServer = Server & { statusDocument: () => StatusDocument }
+
+export async function startHttp(opts: HttpOptions): Promise<StatusServer> {
   const { config, log } = opts
   const st = config.status
   const host = new HostMonitor(config.dataDir, st.hostIntervalMs, log)
@@ -174,7 +177,7 @@ export async function startHttp(opts: HttpOptions): Promise<Server> {
     )
   }
   log.info({ host: opts.host, port: opts.port, public: st.public }, 'http listening')
-  return server
+  return Object.assign(server, { statusDocument: () => ctx.document() })
 }
 
 function bearerOk(req: IncomingMessage, token: string): boolean {
