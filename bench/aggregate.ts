@@ -142,11 +142,11 @@ function runMode(mode: Mode, seconds: Array<Array<{ device: string; payload: Buf
   }
 }
 
-/** The forwarder's messages for a set of rows: per device and kind, batches of up to 1000. */
+/** The forwarder's messages for a set of rows: per kind, batches of up to 1000 keyed by the gateway. */
 function messagesOf(rows: StoredReading[]): Message[] {
   const groups = new Map<string, StoredReading[]>()
   for (const r of rows) {
-    const key = `${r.device}\u0000${r.kind ?? 0}`
+    const key = String(r.kind ?? 0)
     let g = groups.get(key)
     if (g === undefined) groups.set(key, (g = []))
     g.push(r)
@@ -155,17 +155,9 @@ function messagesOf(rows: StoredReading[]): Message[] {
   for (const list of groups.values()) {
     for (let i = 0; i < list.length; i += 1000) {
       const part = list.slice(i, i + 1000)
-      const m = encodeBatch(GATEWAY, part[0]!.device, part)
-      out.push({
-        key: m.key,
-        value: m.value,
-        headers: {
-          ...m.headers,
-          'hf-lane': 'backlog',
-          'hf-kind': part[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw',
-          'hf-class': 'telemetry'
-        }
-      })
+      const kind = part[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw'
+      const m = encodeBatch(GATEWAY, part, { kind, lane: 'backlog', cls: 'telemetry' })
+      out.push({ key: m.key, value: m.value, headers: m.headers })
     }
   }
   return out

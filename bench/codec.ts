@@ -17,7 +17,8 @@ import { eventTimeOf } from '../src/codec/reading.js'
 import type { StoredReading } from '../src/store/reading.js'
 import {
   encodeBody,
-  decodeBody,
+  decodeMessage,
+  frame,
   encodeBatch,
   decodeBatch,
   CODEC_NONE,
@@ -153,14 +154,14 @@ const LAYOUTS: Layout[] = [
   {
     name: 'columnar-raw',
     cbor: 'plain',
-    encode: b => encodeBody(GATEWAY, b[0]!.device, b, false),
-    decode: buf => decodeBody(buf).length
+    encode: b => encodeBody(GATEWAY, b, { transcode: false }),
+    decode: buf => decodeMessage(frame(buf)).readings.length
   },
   {
     name: 'columnar-shapes',
     cbor: 'plain',
-    encode: b => encodeBody(GATEWAY, b[0]!.device, b, true),
-    decode: buf => decodeBody(buf).length
+    encode: b => encodeBody(GATEWAY, b),
+    decode: buf => decodeMessage(frame(buf)).readings.length
   }
 ]
 
@@ -204,7 +205,7 @@ const COMPRESSIONS: Compression[] = [
 
 /** Record key + hf-* header names and values, as encodeBatch writes them. */
 function metaOf(b: StoredReading[]): Buffer {
-  const m = encodeBatch(GATEWAY, b[0]!.device, b)
+  const m = encodeBatch(GATEWAY, b)
   return Buffer.from(
     m.key +
       Object.entries(m.headers)
@@ -299,10 +300,10 @@ function main(): void {
       const sample = size >= 100 ? bs : bs.filter((_, i) => i % Math.max(1, Math.floor(bs.length / 20_000)) === 0)
       const n = sample.reduce((m, b) => m + b.length, 0)
       const raw = sample.reduce((m, b) => m + b.reduce((k, r) => k + r.payload.length, 0), 0)
-      for (const b of sample.slice(0, 50)) decodeBatch(encodeBatch(GATEWAY, b[0]!.device, b, { compress }).value)
+      for (const b of sample.slice(0, 50)) decodeBatch(encodeBatch(GATEWAY, b, { compress }).value)
       let msgs: Array<ReturnType<typeof encodeBatch>> = []
       const encMs = timeIt(() => {
-        msgs = sample.map(b => encodeBatch(GATEWAY, b[0]!.device, b, { compress }))
+        msgs = sample.map(b => encodeBatch(GATEWAY, b, { compress }))
       }, REPEAT)
       const decMs = timeIt(() => {
         for (const m of msgs) decodeBatch(m.value, m.headers)
@@ -354,7 +355,7 @@ function main(): void {
     }
   // Sanity: the chosen format restores every byte.
   for (const b of batches) {
-    const got = decodeBatch(encodeBatch(GATEWAY, b[0]!.device, b).value)
+    const got = decodeBatch(encodeBatch(GATEWAY, b).value)
     for (let i = 0; i < b.length; i++)
       if (!got[i]!.payload.equals(b[i]!.payload)) throw new Error('round trip lost bytes')
   }

@@ -49,7 +49,8 @@ function prefill(dataDir: string): number {
   let t = Date.now() - N * 10
   for (let i = 0; i < N; i++) {
     const d = i % DEVICES
-    const payload = models[d]!.next((t += 10 / DEVICES))
+    // Devices write whole milliseconds.
+    const payload = models[d]!.next(Math.round((t += 10 / DEVICES)))
     rawBytes += payload.length
     buffer.writer.append(
       { device: `dev-${d}`, topic: `devices/dev-${d}/telemetry`, payload, eventMs: eventTimeOf(payload), qos: 1 },
@@ -200,7 +201,8 @@ async function main(): Promise<void> {
       '--duration',
       String(seconds)
     ]).result
-    await sleep(3000)
+    // The last readings may linger up to batch.lingerMs (5 s) before they are sent.
+    await sleep(7000)
     await consumer.disconnect()
     gw2.stop()
     lat.sort((a, b) => a - b)

@@ -23,6 +23,8 @@ node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --
 node dist/bench/resources.js
 # Uplink against the real Kafka broker: start-up with 1M buffered, drain rate, bytes per reading, e2e latency.
 node dist/bench/drain.js
+# Bytes per reading in Kafka's log (broker segment files): live at 1, 10, 50 readings/s per device, and a drain.
+node dist/bench/wire.js
 # Noisy neighbour: well-behaved devices' PUBACK p99 with and without a flooder.
 node dist/bench/flood.js
 # Batch format options on simulated telemetry.

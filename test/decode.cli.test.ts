@@ -108,8 +108,7 @@ function expected(x: StoredReading): Record<string, unknown> {
   return line
 }
 
-const enc = (list: StoredReading[], compress = false): BatchMessage =>
-  encodeBatch(GW, list[0]!.device, list, { compress })
+const enc = (list: StoredReading[], compress = false): BatchMessage => encodeBatch(GW, list, { compress })
 
 test('decode FILE...: one JSON line per reading, a re-sent batch printed once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hf-decode-'))

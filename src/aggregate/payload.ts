@@ -5,6 +5,8 @@
  * binary, broken JSON — is opaque: it has no metrics and passes through untouched.
  */
 import { Decoder } from 'cbor-x'
+import { documentOf } from '../codec/reading.js'
+import { DEFAULT_TIME_FIELDS, eventMsOfValue } from '../codec/time.js'
 
 /** A rule's optional schema: which fields are metrics (with units) and which field is the event time. */
 export interface PayloadSchema {
@@ -22,9 +24,8 @@ export interface ParsedPayload {
   eventMs: number | null
 }
 
-export const DEFAULT_TIME_FIELDS = ['ts', 'time', 'timestamp', 'eventTime'] as const
+export { DEFAULT_TIME_FIELDS }
 const MAX_DEPTH = 3
-const OPEN_BRACE = 0x7b
 const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
 
 /**
@@ -56,7 +57,7 @@ export function parsePayload(
   const timeFields = schema !== null && schema.timeField !== '' ? [schema.timeField] : DEFAULT_TIME_FIELDS
   let eventMs: number | null = null
   for (const f of timeFields) {
-    eventMs = timeOf(doc[f])
+    eventMs = eventMsOfValue(doc[f])
     if (eventMs !== null) break
   }
   const names: string[] = []
@@ -75,20 +76,13 @@ export function parsePayload(
   return { names, values, eventMs }
 }
 
+/** A declared format is decoded as such (a CBOR map behind a tag, say); otherwise the first byte decides. */
 function decodeDocument(payload: Buffer, format: PayloadFormat): Record<string, unknown> | null {
   if (format === 'opaque' || payload.length === 0) return null
-  let i = 0
-  while (i < payload.length && payload[i]! <= 0x20) i++
-  if (i >= payload.length) return null
-  const first = payload[i]!
+  if (format === 'sniff') return documentOf(payload)
   let doc: unknown
   try {
-    // A declared format is decoded as such (a CBOR map behind a tag, say); otherwise the first byte decides.
-    if (format === 'json') doc = JSON.parse(payload.toString('utf8'))
-    else if (format === 'cbor') doc = cbor.decode(payload)
-    else if (first === OPEN_BRACE) doc = JSON.parse(payload.toString('utf8'))
-    else if (i === 0 && first >= 0xa0 && first <= 0xbf) doc = cbor.decode(payload)
-    else return null
+    doc = format === 'json' ? JSON.parse(payload.toString('utf8')) : cbor.decode(payload)
   } catch {
     return null
   }
@@ -132,17 +126,4 @@ function dig(doc: Record<string, unknown>, path: string): unknown {
     cur = (cur as Record<string, unknown>)[part]
   }
   return cur
-}
-
-function timeOf(v: unknown): number | null {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v >= 1e11 ? Math.round(v) : Math.round(v * 1000)
-  if (typeof v === 'string') {
-    const t = Date.parse(v)
-    return Number.isFinite(t) ? t : null
-  }
-  if (v instanceof Date) {
-    const t = v.getTime()
-    return Number.isFinite(t) ? t : null
-  }
-  return null
 }

@@ -16,6 +16,7 @@ usage:
   holdfast devices remove ID | list [--json]                          in <dataDir>/credentials.json; a running gateway reloads it
   holdfast decode --brokers H:P --topic T [opts] | FILE... | -   batches → one JSON line per reading (decode --help)
   holdfast expand --brokers H:P [--topic T] [opts]   batch topic → one record per reading on a topic, exactly once (expand --help)
+  holdfast reconcile --brokers H:P --topic T | FILE... | -   delivered / dropped / missing per gateway and device (reconcile --help)
   holdfast fleet keygen|sign|push|status|history [...]   remote configuration for fleet operators (holdfast fleet help)
   holdfast version
   holdfast hash-password < pw.txt        print the scrypt hash of a technician password (status.passwordHash)
@@ -43,6 +44,8 @@ async function main(argv: string[]): Promise<void> {
       return await decode(rest)
     case 'expand':
       return await (await import('./expand.js')).expand(rest)
+    case 'reconcile':
+      return await (await import('./reconcile.js')).reconcile(rest)
     case 'fleet':
       return await (await import('./fleet.js')).fleetCommand(rest)
     case 'version':

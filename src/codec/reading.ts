@@ -1,4 +1,6 @@
 /** Turning an MQTT PUBLISH into a reading: pure, no I/O. */
+import { Decoder } from 'cbor-x'
+import { eventMsOfDocument } from './time.js'
 
 /** Topic scheme: devices/<deviceId>/<stream...>. Anything else is ordinary MQTT traffic. */
 const PREFIX = 'devices/'
@@ -18,32 +20,37 @@ export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id)
 }
 
-const TIME_FIELDS = ['ts', 'time', 'timestamp', 'eventTime'] as const
 const OPEN_BRACE = 0x7b
+const cbor = new Decoder({ mapsAsObjects: true, useRecords: false })
 
 /**
- * The device's own event time in epoch ms, when a JSON payload carries one in a
- * `ts`/`time`/`timestamp`/`eventTime` field (epoch ms, epoch s, or an ISO-8601 string).
- * Opaque payloads simply have none.
+ * A payload as a document: a JSON object (text starting with `{`, leading whitespace allowed) or a CBOR
+ * map (first byte major type 5); anything else — arrays, bare values, binary, broken JSON — is null.
  */
-export function eventTimeOf(payload: Buffer): number | null {
+export function documentOf(payload: Buffer): Record<string, unknown> | null {
   let i = 0
   while (i < payload.length && payload[i]! <= 0x20) i++
-  if (payload[i] !== OPEN_BRACE) return null
+  if (i >= payload.length) return null
+  const first = payload[i]!
   let doc: unknown
   try {
-    doc = JSON.parse(payload.toString('utf8'))
+    if (first === OPEN_BRACE) doc = JSON.parse(payload.toString('utf8'))
+    else if (i === 0 && first >= 0xa0 && first <= 0xbf) doc = cbor.decode(payload)
+    else return null
   } catch {
     return null
   }
-  if (typeof doc !== 'object' || doc === null) return null
-  for (const f of TIME_FIELDS) {
-    const v = (doc as Record<string, unknown>)[f]
-    if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v >= 1e11 ? Math.round(v) : Math.round(v * 1000)
-    if (typeof v === 'string') {
-      const t = Date.parse(v)
-      if (Number.isFinite(t)) return t
-    }
-  }
-  return null
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && !(doc instanceof Uint8Array)
+    ? (doc as Record<string, unknown>)
+    : null
+}
+
+/**
+ * The device's own event time in epoch ms, when the payload is a document (above) with a `ts`/`time`/
+ * `timestamp`/`eventTime` field; the value follows the one rule in time.ts (ms vs s, ISO-8601, CBOR
+ * date). Opaque payloads simply have none.
+ */
+export function eventTimeOf(payload: Buffer): number | null {
+  const doc = documentOf(payload)
+  return doc === null ? null : eventMsOfDocument(doc)
 }

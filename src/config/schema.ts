@@ -516,10 +516,17 @@ export const schema = {
     maxBytes: { kind: 'int', default: 256 * 1024, min: 1024, max: 16 * MiB, doc: 'Raw payload bytes per batch' },
     lingerMs: {
       kind: 'int',
-      default: 100,
+      default: 5_000,
       min: 0,
       max: 60_000,
-      doc: 'How long a partial batch may wait for more readings'
+      doc: 'Longest a reading waits for company before it is sent (priority classes above 0 never wait)'
+    },
+    lingerReadingsPerDevice: {
+      kind: 'int',
+      default: 4,
+      min: 1,
+      max: 100_000,
+      doc: 'Send as soon as the waiting readings average this many per device (small live batches compress badly)'
     },
     freshShare: {
       kind: 'number',
@@ -527,6 +534,19 @@ export const schema = {
       min: 0,
       max: 0.9,
       doc: 'Share of each send given to the newest readings while a backlog drains'
+    },
+    keyBy: {
+      kind: 'enum',
+      default: 'gateway',
+      values: ['gateway', 'device'],
+      doc: 'Kafka message key: gateway (a batch holds several devices; all of a gateway in one partition) or device (one device per batch)'
+    },
+    ledgerIntervalMs: {
+      kind: 'int',
+      default: 60_000,
+      min: 100,
+      max: 3_600_000,
+      doc: 'How often the gateway sends a ledger control record accounting for its sequence numbers'
     }
   },
   uplink: {

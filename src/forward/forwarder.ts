@@ -19,6 +19,7 @@ import { Uplink, type UplinkView } from './uplink.js'
 import { uplinkCause } from './uplink-cause.js'
 import { PriorityClasses, type PriorityClass } from './priority.js'
 import type { UplinkBudget } from './budget.js'
+import type { LedgerEmitter } from './ledger-emitter.js'
 
 /**
  * One produce request carries up to this many readings and raw payload bytes. Big requests
@@ -30,6 +31,8 @@ const REQUEST_READINGS = 100_000
 /** …and at most this many full batches, so smaller batches make smaller requests. */
 const BATCHES_PER_REQUEST = 100
 const REQUEST_BYTES = 8 * 1024 * 1024
+/** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
+const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 
 interface Request {
@@ -75,6 +78,8 @@ export interface ForwarderOptions {
   classes?: PriorityClasses
   /** Uplink budget; null or disabled = no gating. */
   budget?: UplinkBudget | null
+  /** Ledger control records (null: none are sent). */
+  ledger?: LedgerEmitter | null
 }
 
 export class Forwarder {
@@ -120,6 +125,8 @@ export class Forwarder {
     this.stopped = true
     this.wakeup?.()
     await this.running
+    // A last ledger record, so a clean stop leaves every released seq accounted for in Kafka.
+    if (this.o.link !== null && !this.paused && this.uplink.state === 'connected') await this.sendLedger(true)
     await this.o.link?.close()
   }
 
@@ -172,6 +179,7 @@ export class Forwarder {
     if (next.budget !== undefined) this.budget = next.budget?.enabled === true ? next.budget : null
     this.o.batch = next.batch
     this.o.uplink = next.uplink
+    if (this.o.ledger) this.o.ledger.intervalMs = next.batch.ledgerIntervalMs
     this.backoff = new Backoff(next.uplink.backoffMinMs, next.uplink.backoffMaxMs)
     const old = this.o.link
     if (next.link !== undefined && next.link !== old) {
@@ -257,19 +265,21 @@ export class Forwarder {
         await this.sleep(60_000, false)
         continue
       }
+      // Between requests (nothing in flight): account for the settled seqs when a ledger record is due.
+      if (next === null && this.o.ledger && this.o.ledger.dueInMs(Date.now()) === 0) {
+        if (!(await this.sendLedger(false))) continue
+      }
       if (next === null) {
         const backlog = buffer.usage.usageTotal().readings
         if (backlog === 0) {
           await this.idle()
           continue
         }
-        // A partial batch waits up to lingerMs (from its oldest reading) for company.
-        if (backlog < this.o.batch.maxReadings && !this.drainRequested) {
-          const waitMs = (buffer.usage.oldestRecvMs() ?? 0) + this.o.batch.lingerMs - Date.now()
-          if (waitMs > 0) {
-            await this.sleep(waitMs, false)
-            continue
-          }
+        const waitMs = this.lingerMs(backlog)
+        if (waitMs > 0) {
+          // Looked at again every LINGER_CHECK_MS: the readings may reach their share per device sooner.
+          await this.sleep(Math.min(waitMs, LINGER_CHECK_MS), false)
+          continue
         }
         this.drainRequested = false
       }
@@ -402,6 +412,22 @@ export class Forwarder {
     return req
   }
 
+  /**
+   * Adaptive linger (README "Forwarding to Kafka" → Linger): how long to wait before the next request.
+   * A request is worth sending once its readings average lingerReadingsPerDevice per device (a device's
+   * readings side by side compress to a few bytes; one reading per device does not), once the oldest
+   * has waited lingerMs, when a full request is waiting, or at once when a priority class above 0 or
+   * a drain request is waiting.
+   */
+  private lingerMs(backlog: number): number {
+    const { buffer, batch } = this.o
+    if (this.drainRequested || backlog >= REQUEST_READINGS) return 0
+    if (buffer.lanes.list().some(l => l.cls > 0)) return 0
+    const devices = buffer.usage.devicesBuffered()
+    if (devices > 0 && backlog / devices >= batch.lingerReadingsPerDevice) return 0
+    return (buffer.usage.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
+  }
+
   /** Per class, what the budget does to it now (for /api/status). */
   classStates(): Array<{
     name: string
@@ -442,17 +468,35 @@ export class Forwarder {
     for (const r of rows) counters.device(r.device).forwarded++
   }
 
-  /** Per device, in seq order, cut by count and payload bytes. */
+  /**
+   * One lane's run as messages, cut by count and payload bytes. Keyed by gateway (default): a message
+   * holds every device of the run in seq order; keyed by device: one device per message.
+   */
   private batches(rows: StoredReading[], lane: 'backlog' | 'live', cls: PriorityClass): Message[] {
-    const byDevice = new Map<string, StoredReading[]>()
-    for (const r of rows) {
-      let list = byDevice.get(r.device)
-      if (list === undefined) byDevice.set(r.device, (list = []))
-      list.push(r)
+    if (rows.length === 0) return []
+    const groups: Array<[string, StoredReading[]]> = []
+    if (this.o.batch.keyBy === 'device') {
+      const byDevice = new Map<string, StoredReading[]>()
+      for (const r of rows) {
+        let list = byDevice.get(r.device)
+        if (list === undefined) byDevice.set(r.device, (list = []))
+        list.push(r)
+      }
+      groups.push(...byDevice)
+    } else {
+      // Device by device (each in seq order), so a message holds runs of one device: small deltas.
+      const byDevice = new Map<string, StoredReading[]>()
+      for (const r of rows) {
+        const list = byDevice.get(r.device)
+        if (list === undefined) byDevice.set(r.device, [r])
+        else list.push(r)
+      }
+      groups.push([this.o.gatewayId, byDevice.size === 1 ? rows : [...byDevice.values()].flat()])
     }
     const out: Message[] = []
     const { maxReadings, maxBytes } = this.o.batch
-    for (const [device, list] of byDevice) {
+    const kind = rows[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw'
+    for (const [key, list] of groups) {
       let start = 0
       while (start < list.length) {
         let end = start
@@ -465,21 +509,39 @@ export class Forwarder {
           bytes += list[end]!.payload.length
           end++
         }
-        const m = encodeBatch(this.o.gatewayId, device, list.slice(start, end))
-        out.push({
-          key: m.key,
-          value: m.value,
-          headers: {
-            ...m.headers,
-            'hf-lane': lane,
-            'hf-kind': list[start]!.kind === KIND_ROLLUP ? 'rollup' : 'raw',
-            'hf-class': cls.name
-          }
-        })
+        const m = encodeBatch(this.o.gatewayId, list.slice(start, end), { kind, lane, cls: cls.name, key })
+        out.push({ key: m.key, value: m.value, headers: m.headers })
         start = end
       }
     }
     return out
+  }
+
+  /** Send a ledger record (README "Control records"); false when the send failed (after backoff). */
+  private async sendLedger(final: boolean): Promise<boolean> {
+    const emitter = this.o.ledger
+    if (!emitter) return true
+    const p = emitter.prepare(Date.now())
+    if (p === null) return true
+    try {
+      await this.o.link!.send(
+        [{ key: p.message.key, value: p.message.value, headers: p.message.headers }],
+        KAFKA_COMPRESSION
+      )
+    } catch (err) {
+      this.uplink.failed(describe(err))
+      if (final) return false
+      const delay = this.backoff.next()
+      this.o.log.warn(
+        { code: 'HF_ERR_UPLINK', err: describe(err), state: this.uplink.state, retryInMs: delay },
+        'ledger record send failed'
+      )
+      await this.sleep(delay, false)
+      return false
+    }
+    emitter.acked(p, Date.now())
+    this.uplink.succeeded()
+    return true
   }
 
   /** Nothing to send: keep the state honest with a metadata probe now and then. */
@@ -499,7 +561,8 @@ export class Forwarder {
         return
       }
     }
-    await this.sleep(this.o.uplink.probeIntervalMs)
+    const ledgerIn = this.o.ledger?.dueInMs(Date.now()) ?? null
+    await this.sleep(Math.min(this.o.uplink.probeIntervalMs, ledgerIn ?? Number.POSITIVE_INFINITY))
   }
 
   /** Sleep up to ms; stop, drainNow and resume cut it short, and so does a commit when wakeOnCommit. */

@@ -2,6 +2,7 @@
 import type { Counters } from '../metrics/counters.js'
 import type { UplinkView } from '../forward/uplink.js'
 import type { ReadingBuffer } from '../store/buffer.js'
+import type { LifetimeTotals } from '../metrics/lifetime.js'
 import { VERSION } from '../version.js'
 
 export interface StatusSources {
@@ -9,6 +10,8 @@ export interface StatusSources {
   startedMs: number
   counters: Counters
   buffer: ReadingBuffer
+  /** Totals persisted across restarts (absent in tests that build a snapshot without one). */
+  lifetime?: LifetimeTotals
   uplink: () => UplinkView
   mqtt: () => { listening: boolean; connections: number }
   config: () => { source: string; version: number | null }
@@ -27,6 +30,7 @@ export function statusSnapshot(s: StatusSources) {
   const usage = s.buffer.usage.usageTotal()
   const oldest = s.buffer.usage.oldestRecvMs()
   const c = s.counters
+  const lifetimeDevices = s.lifetime?.devices()
   return {
     gatewayId: s.gatewayId,
     version: VERSION,
@@ -54,6 +58,7 @@ export function statusSnapshot(s: StatusSources) {
       lateReadings: c.lateReadings,
       compacted: c.compacted
     },
+    lifetime: lifetimeDevices === undefined ? null : s.lifetime!.gateway(lifetimeDevices),
     budget: s.budget?.() ?? null,
     aggregation: s.aggregation?.() ?? null,
     mqtt: s.mqtt(),
@@ -74,6 +79,7 @@ export function statusSnapshot(s: StatusSources) {
         authFailures: d.authFailures,
         denials: d.denials,
         dropped: { ...d.dropped },
+        lifetime: lifetimeDevices?.get(d.id) ?? null,
         quota: s.quotaOf?.(d.id) ?? null
       }
     })

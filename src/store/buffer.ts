@@ -23,6 +23,7 @@ import { ResendRecord } from './resend-record.js'
 import { Retention } from './retention.js'
 import { rowReader } from './rows.js'
 import { deviceTotals, UsageLedger } from './usage.js'
+import { SeqLedger } from './ledger.js'
 import type { WalSync } from './wal-sync.js'
 
 export class ReadingBuffer {
@@ -34,6 +35,9 @@ export class ReadingBuffer {
   readonly resend: ResendCheck
   readonly meta: Meta
   readonly times: ReceiveTimes
+  /** Fates of seqs that will never be forwarded, and lifetime totals (README "Control records"). */
+  readonly seqLedger: SeqLedger
+  private readonly devices: DeviceIds
   /** What start-up found and did when the buffer files were damaged; null when they were sound. */
   recovery: RecoveryReport | null = null
 
@@ -44,6 +48,8 @@ export class ReadingBuffer {
     walSync: WalSync | null = null
   ) {
     const devices = new DeviceIds(db)
+    this.devices = devices
+    this.seqLedger = new SeqLedger(db)
     this.meta = new Meta(db)
     const nextSeq = GroupCommit.nextSeqOf(db, this.meta)
     this.times = new ReceiveTimes(db, this.meta, nextSeq)
@@ -76,6 +82,14 @@ export class ReadingBuffer {
       },
       commitWindowMs
     )
+    this.writer.fates = this.seqLedger
+    this.evictions.fates = this.seqLedger
+    this.lanes.fates = this.seqLedger
+  }
+
+  /** A device's name from its id in the database (the ledger's fates keep ids). */
+  deviceName(id: number): string {
+    return this.devices.nameOf(id)
   }
 
   /** Commit what is queued, then close the connection. */

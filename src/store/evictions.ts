@@ -4,6 +4,7 @@
  * buffer never holds both. Listeners hear what was deleted once it commits.
  */
 import type { DB } from './db.js'
+import type { SeqLedger } from './ledger.js'
 import type { DeviceIds } from './devices.js'
 import { EvictOrder } from './evict-order.js'
 import type { LaneCounts } from './lane-counts.js'
@@ -20,6 +21,8 @@ export interface Eviction {
 export type EvictionDone = Eviction & { nextHint: number }
 
 export class Evictions {
+  /** The seqs' fates (ledger.ts): each evicted seq gets one, in the same transaction. */
+  fates: SeqLedger | null = null
   private queued: Eviction[] = []
   private readonly listeners: Array<(done: Eviction) => void> = []
   /**
@@ -82,7 +85,10 @@ export class Evictions {
       classes,
       e,
       r => r.n + r.topic.length + ROW_OVERHEAD_BYTES,
-      r => this.lanes.addInTx(r.cls, r.kind, -1)
+      r => {
+        this.fates?.fate(r.seq, id, e.device, e.reason)
+        this.lanes.addInTx(r.cls, r.kind, -1)
+      }
     )
     return { device: e.device, readings: done.readings, bytes: done.bytes, reason: e.reason, nextHint: done.bulkFrom }
   }

@@ -19,6 +19,7 @@ import type { Retention } from './retention.js'
 import { COLS, type RawRow, type ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
 import type { WalSync } from './wal-sync.js'
+import type { SeqLedger } from './ledger.js'
 
 /** What a commit hook may do inside the group commit's transaction. */
 export interface CommitTx {
@@ -86,6 +87,8 @@ export class GroupCommit {
   private readonly deleteOne: Statement
   /** Rows the hook removed inside the open transaction, accounted once it commits. */
   private txRemoved: StoredReading[] = []
+  /** The seqs' fates and lifetime totals (ledger.ts), written in the commit that decides them. */
+  fates: SeqLedger | null = null
   private unsynced: Unsynced[] = []
   private syncing = false
   /** Every reading up to here is committed and on disk: what the forwarder may read. */
@@ -225,8 +228,11 @@ export class GroupCommit {
       this.db.transaction(() => {
         let seq = firstSeq
         for (const r of batch) {
-          if (r.kind === KIND_LOCAL) retention.insert(seq++, devices.idOf(r.device), r, recvMs)
-          else
+          if (r.kind === KIND_LOCAL) {
+            // Raw readings of rollup-only topics never go to Kafka: their rollups stand for them.
+            this.fates?.fate(seq, devices.idOf(r.device), r.device, 'rollup_only')
+            retention.insert(seq++, devices.idOf(r.device), r, recvMs)
+          } else
             this.insert.run(
               seq++,
               devices.idOf(r.device),
@@ -254,7 +260,11 @@ export class GroupCommit {
             },
             scanRaw: (afterSeq, limit) => (this.selectRaw.all(afterSeq, limit) as RawRow[]).map(this.p.toReading),
             remove: rows => {
-              for (const r of rows) if (this.deleteOne.run(r.seq).changes > 0) this.txRemoved.push(r)
+              for (const r of rows)
+                if (this.deleteOne.run(r.seq).changes > 0) {
+                  this.txRemoved.push(r)
+                  this.fates?.fate(r.seq, devices.idOf(r.device), r.device, 'compacted')
+                }
             }
           })
         }
@@ -269,8 +279,10 @@ export class GroupCommit {
           evicted = evicting.map(e => evictions.runInTx(e, classes, seq))
         }
         if (keptTrim > 0) trimmed = retention.trimNow(keptTrim)
+        this.fates?.writeTotals()
       })()
     } catch (err) {
+      this.fates?.discard()
       lanes.rolledBack()
       this.txRemoved = []
       this.hook?.rolledBack()

@@ -1,15 +1,18 @@
 /** The forwarder's side of the buffer: read a lane's readings in seq order, release what Kafka has. */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
+import type { SeqLedger } from './ledger.js'
 import type { DeviceIds } from './devices.js'
 import type { LaneCounts } from './lane-counts.js'
-import { KIND_RAW, rowBytes, type Lane, type StoredReading } from './reading.js'
+import { KIND_RAW, KIND_ROLLUP, rowBytes, type Lane, type StoredReading } from './reading.js'
 import type { ResendRecord } from './resend-record.js'
 import type { Retention } from './retention.js'
 import { COLS, LANE, type RawRow, type ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
 
 export class LaneReader {
+  /** Lifetime totals (ledger.ts): releases are counted in their own transaction. */
+  fates: SeqLedger | null = null
   /** Readings released since start. */
   released = 0
   private readonly selectBulk: Statement
@@ -90,7 +93,11 @@ export class LaneReader {
       // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
       if (keep) this.retention.keepRun(cls, kind, first, last, now)
       this.resends.record(readings, this.devices.find, this.devices.size)
-      return (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
+      const seqs = (
+        bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
+      ) as number[]
+      this.releasedTotals(readings, kind, seqs.length === readings.length ? null : new Set(seqs))
+      return seqs
     })()
     const present = deleted.length === readings.length ? null : new Set(deleted)
     for (const r of readings) {
@@ -101,5 +108,19 @@ export class LaneReader {
     }
     this.counts.add(cls, kind, -deleted.length)
     this.released += readings.length
+  }
+
+  /** Inside a release transaction: lifetime released totals per device (readings and rollups apart). */
+  private releasedTotals(readings: readonly StoredReading[], kind: number, present: ReadonlySet<number> | null): void {
+    const f = this.fates
+    if (f === null) return
+    const name = kind === KIND_ROLLUP ? 'released_rollups' : 'released'
+    try {
+      for (const r of readings) if (present === null || present.has(r.seq)) f.add(r.device, name, 1)
+      f.writeTotals()
+    } catch (err) {
+      f.discard()
+      throw err
+    }
   }
 }

@@ -111,6 +111,13 @@ export class UsageLedger {
     return this.perDevice.get(device) ?? zero()
   }
 
+  /** How many devices have readings waiting now. */
+  devicesBuffered(): number {
+    let n = 0
+    for (const u of this.perDevice.values()) if (u.readings > 0) n++
+    return n
+  }
+
   oldestRecvMs(): number | null {
     return (this.selectOldest.get() as number | undefined) ?? null
   }

@@ -1,13 +1,20 @@
 /** Test topics on the real broker: create one, read it back and decode every batch, in partition order. */
 import type { KafkaBroker } from './kafka.js'
-import { decodeBatch, type DecodedReading } from '../../src/codec/batch.js'
+import { decodeMessage, type DecodedReading } from '../../src/codec/batch.js'
+import type { ControlRecord } from '../../src/codec/control.js'
 
 export interface Consumed {
   partition: number
   offset: string
   timestamp: number
   headers: Record<string, string>
+  key: string
+  /** raw, rollup or control (a control record has no readings). */
+  type: 'raw' | 'rollup' | 'control'
+  /** Priority class of the batch ('' for control records). */
+  cls: string
   readings: DecodedReading[]
+  control: ControlRecord | null
 }
 
 /**
@@ -69,8 +76,19 @@ export async function consumeAll(
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {}
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
-        const readings = decodeBatch(message.value!, message.headers as Record<string, Buffer>)
-        out.push({ partition, offset: message.offset, timestamp: Number(message.timestamp), headers, readings })
+        const m = decodeMessage(message.value!, message.headers as Record<string, Buffer>)
+        const readings = m.readings
+        out.push({
+          partition,
+          offset: message.offset,
+          timestamp: Number(message.timestamp),
+          headers,
+          key: message.key?.toString() ?? '',
+          type: m.type,
+          cls: readings[0]?.cls ?? '',
+          readings,
+          control: m.control
+        })
         for (const r of readings) ids.add(r.eventId)
         if (opts.until(ids.size, out)) finish()
       }
@@ -86,9 +104,9 @@ export async function consumeAll(
 }
 
 /** First occurrence per event id, keeping partition order. */
-export function dedupe(batches: Consumed[]): { unique: Array<DecodedReading & { lane: string }>; duplicates: number } {
+export function dedupe(batches: Consumed[]): { unique: DecodedReading[]; duplicates: number } {
   const seen = new Set<string>()
-  const unique: Array<DecodedReading & { lane: string }> = []
+  const unique: DecodedReading[] = []
   let duplicates = 0
   for (const b of batches) {
     for (const r of b.readings) {
@@ -97,7 +115,7 @@ export function dedupe(batches: Consumed[]): { unique: Array<DecodedReading & { 
         continue
       }
       seen.add(r.eventId)
-      unique.push({ ...r, lane: b.headers['hf-lane'] ?? 'backlog' })
+      unique.push(r)
     }
   }
   return { unique, duplicates }
