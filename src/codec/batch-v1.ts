@@ -4,7 +4,7 @@
  */
 import { Decoder } from 'cbor-x'
 import { array, bigSum, fail, int, safe, text } from './check.js'
-import { decodeShape } from './shapes.js'
+import { decodeShape, PayloadCursor } from './shapes.js'
 import { type BatchMeta, type DecodedReading, eventIdOf } from './types.js'
 
 // Body positions.
@@ -47,8 +47,7 @@ export function decodeBodyV1(body: Buffer, meta: BatchMeta): DecodedReading[] {
   const shapes = array(b[B_SHAPES], 'shapes').map((sh, s) => decodeShape(sh, s, 1))
 
   const out: DecodedReading[] = new Array(n)
-  const rowOf = new Array<number>(shapes.length).fill(0)
-  let rawNext = 0
+  const payloads = new PayloadCursor(raw, shapes)
   let seq = 0
   let recvMs = 0
   for (let i = 0; i < n; i++) {
@@ -63,18 +62,7 @@ export function decodeBodyV1(body: Buffer, meta: BatchMeta): DecodedReading[] {
     const q = int(qos[i], 'qos')
     if (q < 0 || q > 2) fail(`qos ${q}`)
     const k = int(kind[i], 'payload kind')
-    let payload: Buffer
-    if (k === 0) {
-      const p = raw[rawNext++]
-      if (!(p instanceof Uint8Array)) return fail(`raw payload ${rawNext - 1} missing or not bytes`)
-      payload = Buffer.isBuffer(p) ? p : Buffer.from(p)
-    } else {
-      const shape = shapes[k - 1]
-      if (shape === undefined) return fail(`payload kind ${k} out of range`)
-      const row = rowOf[k - 1]!++
-      if (row >= shape.rows) fail(`shape ${k - 1} has only ${shape.rows} rows`)
-      payload = shape.payloads[row]!
-    }
+    const payload = payloads.next(k)
     out[i] = {
       eventId: eventIdOf(gatewayId, seq),
       gatewayId,
@@ -90,7 +78,6 @@ export function decodeBodyV1(body: Buffer, meta: BatchMeta): DecodedReading[] {
       cls: meta.cls
     }
   }
-  if (rawNext !== raw.length) fail(`${raw.length - rawNext} raw payloads left over`)
-  for (let s = 0; s < shapes.length; s++) if (rowOf[s] !== shapes[s]!.rows) fail(`shape ${s} has rows left over`)
+  payloads.finish()
   return out
 }

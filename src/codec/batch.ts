@@ -15,7 +15,7 @@ import { deflateSync, inflateSync } from 'node:zlib'
 import { Encoder, Decoder } from 'cbor-x'
 import type { StoredReading } from '../store/reading.js'
 import { array, bigSum, cborInt, fail, type Int, int, safe, text } from './check.js'
-import { decodeShape, encodeColumnV2, flatJson, type Shape } from './shapes.js'
+import { decodeShape, encodeColumnV2, flatJson, PayloadCursor, type Shape } from './shapes.js'
 import { decodeBodyV1 } from './batch-v1.js'
 import { type ControlRecord, controlFromCbor, type LedgerRecord, ledgerToCbor } from './control.js'
 import {
@@ -458,9 +458,8 @@ function decodeBodyV2(b: unknown[]): DecodedReading[] {
   const raw = array(b[B_RAW], 'raw payloads')
   const shapes = array(b[B_SHAPES], 'shapes').map((sh, s) => decodeShape(sh, s, 2))
   const out: DecodedReading[] = new Array(n)
-  const rowOf = new Array<number>(shapes.length).fill(0)
+  const payloads = new PayloadCursor(raw, shapes)
   const lastSeqOf = new Map<string, number>()
-  let rawNext = 0
   let seq = 0
   let recvMs = 0
   let t = 0
@@ -478,18 +477,7 @@ function decodeBodyV2(b: unknown[]): DecodedReading[] {
     const q = int(qos[i], 'qos')
     if (q < 0 || q > 2) fail(`qos ${q}`)
     const k = int(pkind[i], 'payload kind')
-    let payload: Buffer
-    if (k === 0) {
-      const p = raw[rawNext++]
-      if (!(p instanceof Uint8Array)) return fail(`raw payload ${rawNext - 1} missing or not bytes`)
-      payload = Buffer.isBuffer(p) ? p : Buffer.from(p)
-    } else {
-      const shape = shapes[k - 1]
-      if (shape === undefined) return fail(`payload kind ${k} out of range`)
-      const row = rowOf[k - 1]!++
-      if (row >= shape.rows) fail(`shape ${k - 1} has only ${shape.rows} rows`)
-      payload = shape.payloads[row]!
-    }
+    const payload = payloads.next(k)
     out[i] = {
       eventId: eventIdOf(gatewayId, seq),
       gatewayId,
@@ -505,7 +493,6 @@ function decodeBodyV2(b: unknown[]): DecodedReading[] {
       cls
     }
   }
-  if (rawNext !== raw.length) fail(`${raw.length - rawNext} raw payloads left over`)
-  for (let s = 0; s < shapes.length; s++) if (rowOf[s] !== shapes[s]!.rows) fail(`shape ${s} has rows left over`)
+  payloads.finish()
   return out
 }

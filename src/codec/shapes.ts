@@ -377,3 +377,38 @@ function decodeColumnV2(c: unknown): Array<string | boolean | null | Num> {
   }
   return fail(`unknown column type ${String(c[0])}`)
 }
+
+/**
+ * Hands out a decoded body's payloads in reading order: kind 0 takes the next raw payload, kind k the
+ * next row of shape k - 1. `finish()` fails when any payload was left over.
+ */
+export class PayloadCursor {
+  private rawNext = 0
+  private readonly rowOf: number[]
+
+  constructor(
+    private readonly raw: readonly unknown[],
+    private readonly shapes: readonly DecodedShape[]
+  ) {
+    this.rowOf = new Array<number>(shapes.length).fill(0)
+  }
+
+  next(k: number): Buffer {
+    if (k === 0) {
+      const p = this.raw[this.rawNext++]
+      if (!(p instanceof Uint8Array)) return fail(`raw payload ${this.rawNext - 1} missing or not bytes`)
+      return Buffer.isBuffer(p) ? p : Buffer.from(p)
+    }
+    const shape = this.shapes[k - 1]
+    if (shape === undefined) return fail(`payload kind ${k} out of range`)
+    const row = this.rowOf[k - 1]!++
+    if (row >= shape.rows) fail(`shape ${k - 1} has only ${shape.rows} rows`)
+    return shape.payloads[row]!
+  }
+
+  finish(): void {
+    if (this.rawNext !== this.raw.length) fail(`${this.raw.length - this.rawNext} raw payloads left over`)
+    for (let s = 0; s < this.shapes.length; s++)
+      if (this.rowOf[s] !== this.shapes[s]!.rows) fail(`shape ${s} has rows left over`)
+  }
+}
