@@ -35,9 +35,12 @@ test('drain now says what it sent; the outage clock starts at the last delivery 
         '500',
         '--uplink-backoff-max-ms',
         '1000',
-        // Partial batches wait a minute for company: only "Drain now" sends them sooner.
+        // Partial batches wait a minute for company (and the adaptive linger never fills up here): only
+        // "Drain now" sends them sooner.
         '--batch-linger-ms',
-        '60000'
+        '60000',
+        '--batch-linger-readings-per-device',
+        '100000'
       ]
     })
     const g = gw
