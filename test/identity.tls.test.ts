@@ -1,59 +1,27 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { GatewayProcess } from './harness/gateway.js'
 import { freePort } from './harness/ports.js'
 import { readBuffer } from './harness/db.js'
 import { closed, devicesConfig, secretOf, writeConfig } from './harness/devices.js'
+import { Pki } from './harness/pki.js'
 
-// A throwaway PKI made with the openssl CLI: a CA the gateway trusts, a rogue CA it does not.
-const dir = mkdtempSync(join(tmpdir(), 'hf-tls-'))
-const ssl = (...args: string[]): void => {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
-}
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-
-function makeCa(name: string): void {
-  ssl('req', '-x509', ...EC, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${name}`, '-days', '2')
-}
-function issue(name: string, ca: string, subject: string, san?: string): void {
-  ssl('req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject)
-  const ext = join(dir, `${name}.ext`)
-  writeFileSync(ext, san !== undefined ? `subjectAltName=${san}\n` : 'basicConstraints=CA:FALSE\n')
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '2',
-    '-extfile',
-    ext
-  )
-}
-const pem = (f: string): Buffer => readFileSync(join(dir, f))
+// A throwaway PKI (test/harness/pki.ts): a CA the gateway trusts, a rogue CA it does not.
+const pki = new Pki()
+const pem = (f: string): Buffer => pki.pem(f)
 
 let gw: GatewayProcess
 let tlsUrl: string
 before(async () => {
-  makeCa('ca')
-  makeCa('rogue')
-  issue('server', 'ca', '/CN=holdfast-test', 'IP:127.0.0.1,DNS:localhost')
-  issue('pump-1', 'ca', '/CN=pump-1')
-  issue('pump-2', 'ca', '/CN=pump-2')
-  issue('press', 'ca', '/CN=Press Unit 7', 'DNS:press-7')
-  issue('fake-pump-1', 'rogue', '/CN=pump-1')
+  pki
+    .ca('ca')
+    .ca('rogue')
+    .issue('server', 'ca', '/CN=holdfast-test', 'IP:127.0.0.1,DNS:localhost')
+    .issue('pump-1', 'ca', '/CN=pump-1')
+    .issue('pump-2', 'ca', '/CN=pump-2')
+    .issue('press', 'ca', '/CN=Press Unit 7', 'DNS:press-7')
+    .issue('fake-pump-1', 'rogue', '/CN=pump-1')
   const tlsPort = await freePort()
   tlsUrl = `mqtts://127.0.0.1:${tlsPort}`
   const config = writeConfig({
@@ -61,9 +29,9 @@ before(async () => {
     mqtt: {
       tls: {
         port: tlsPort,
-        certFile: join(dir, 'server.crt'),
-        keyFile: join(dir, 'server.key'),
-        caFile: join(dir, 'ca.crt')
+        certFile: pki.path('server.crt'),
+        keyFile: pki.path('server.key'),
+        caFile: pki.path('ca.crt')
       }
     }
   })
