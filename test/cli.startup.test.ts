@@ -3,28 +3,10 @@ import assert from 'node:assert/strict'
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { GatewayProcess, runCli } from './harness/gateway.js'
+import { GatewayProcess, runArgs, runCli } from './harness/gateway.js'
 import { rawLogin } from './harness/mqtt-raw.js'
-import { freePort } from './harness/ports.js'
 
 const NOT_AUTHORIZED = 5
-
-/** Settings every `holdfast run` here needs: loopback, free ports, a data directory of its own. */
-async function runArgs(dataDir: string): Promise<string[]> {
-  return [
-    'run',
-    '--mqtt-host',
-    '127.0.0.1',
-    '--http-host',
-    '127.0.0.1',
-    '--mqtt-port',
-    String(await freePort()),
-    '--http-port',
-    String(await freePort()),
-    '--data-dir',
-    dataDir
-  ]
-}
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hf-startup-'))
 

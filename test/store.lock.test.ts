@@ -3,10 +3,9 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { GatewayProcess, ROOT, runCli } from './harness/gateway.js'
+import { GatewayProcess, ROOT, runArgs, runCli } from './harness/gateway.js'
 import { readBuffer } from './harness/db.js'
 import { connectAs } from './harness/devices.js'
-import { freePort } from './harness/ports.js'
 
 /** Publish `n` QoS 1 readings as an anonymous client; resolves once every PUBACK is in. */
 async function publish(gw: GatewayProcess, device: string, from: number, n: number): Promise<void> {
@@ -31,22 +30,7 @@ async function holdLock(file: string): Promise<ChildProcess> {
 
 async function runOn(dataDir: string): Promise<{ code: number | null; stderr: string; ms: number }> {
   const t0 = Date.now()
-  const r = await runCli(
-    [
-      'run',
-      '--mqtt-host',
-      '127.0.0.1',
-      '--http-host',
-      '127.0.0.1',
-      '--mqtt-port',
-      String(await freePort()),
-      '--http-port',
-      String(await freePort()),
-      '--data-dir',
-      dataDir
-    ],
-    { timeoutMs: 30_000 }
-  )
+  const r = await runCli(await runArgs(dataDir), { timeoutMs: 30_000 })
   return { code: r.code, stderr: r.stderr, ms: Date.now() - t0 }
 }
 

@@ -156,3 +156,20 @@ export async function runCli(
   clearTimeout(timer)
   return { code, stdout, stderr }
 }
+
+/** Settings every `holdfast run` here needs: loopback, free ports, a data directory of its own. */
+export async function runArgs(dataDir: string): Promise<string[]> {
+  return [
+    'run',
+    '--mqtt-host',
+    '127.0.0.1',
+    '--http-host',
+    '127.0.0.1',
+    '--mqtt-port',
+    String(await freePort()),
+    '--http-port',
+    String(await freePort()),
+    '--data-dir',
+    dataDir
+  ]
+}
