@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
-import { consumeAll, createTopic, dedupe } from './harness/consume.js'
+import { consumeAll, createTopic, dedupe, uplinkArgs } from './harness/consume.js'
 import { sleep, waitFor } from './harness/wait.js'
 import type { DecodedReading } from '../src/codec/batch.js'
 
@@ -22,19 +22,7 @@ after(async () => {
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hf-fwd-'))
 
 function gatewayArgs(topic: string, extra: string[] = []): string[] {
-  return [
-    '--kafka-brokers',
-    kafka.brokers.join(','),
-    '--kafka-topic',
-    topic,
-    '--kafka-request-timeout-ms',
-    '2000',
-    '--uplink-backoff-max-ms',
-    '1000',
-    '--uplink-probe-interval-ms',
-    '1000',
-    ...extra
-  ]
+  return [...uplinkArgs(kafka, topic), ...extra]
 }
 
 /**

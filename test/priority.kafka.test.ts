@@ -5,7 +5,7 @@ import { startKafka, type KafkaBroker } from './harness/kafka.js'
 import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import type { DecodedReading } from '../src/codec/batch.js'
-import { consumeAll, createTopic, type Consumed } from './harness/consume.js'
+import { consumeAll, createTopic, type Consumed, uplinkArgs } from './harness/consume.js'
 
 // Priorities against the real Kafka broker: a large telemetry backlog built while Kafka is down, then
 // alarms and events; once Kafka is back the alarms must arrive before the backlog has drained.
@@ -23,16 +23,7 @@ test('an alarm published behind a large telemetry backlog reaches Kafka before t
   await kafka.stop()
   const gw = await GatewayProcess.start({
     args: [
-      '--kafka-brokers',
-      kafka.brokers.join(','),
-      '--kafka-topic',
-      topic,
-      '--kafka-request-timeout-ms',
-      '2000',
-      '--uplink-backoff-max-ms',
-      '1000',
-      '--uplink-probe-interval-ms',
-      '1000',
+      ...uplinkArgs(kafka, topic),
       '--batch-fresh-share',
       '0',
       // Requests of 200 x 100 = 20,000 readings: the backlog takes several (one request of 1,000-reading

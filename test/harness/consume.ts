@@ -120,3 +120,19 @@ export function dedupe(batches: Consumed[]): { unique: DecodedReading[]; duplica
   }
   return { unique, duplicates }
 }
+
+/** Gateway flags for an uplink to `kafka`'s `topic` that notices an outage and a return within seconds. */
+export function uplinkArgs(kafka: KafkaBroker, topic: string): string[] {
+  return [
+    '--kafka-brokers',
+    kafka.brokers.join(','),
+    '--kafka-topic',
+    topic,
+    '--kafka-request-timeout-ms',
+    '2000',
+    '--uplink-backoff-max-ms',
+    '1000',
+    '--uplink-probe-interval-ms',
+    '1000'
+  ]
+}
