@@ -135,6 +135,20 @@ export class Aggregator implements CommitHook {
     return this.compactExhaustedAt < 0 || lastSeq > this.compactExhaustedAt
   }
 
+  /**
+   * No reading of the group joins a window and no window state waits to be written: the group may
+   * commit without this hook (on the commit worker). Idle windows still close: the sweep timer asks
+   * for a commit once one is due.
+   */
+  quiet(batch: readonly NewReading[]): boolean {
+    if (this.dirty.size > 0 || this.dirtyMarks.size > 0 || this.advanced.size > 0) return false
+    for (let i = 0; i < batch.length; i++) {
+      const meta = batch[i]!.meta as AggregateMeta | undefined
+      if (meta !== undefined && meta.rule.mode !== 'raw') return false
+    }
+    return true
+  }
+
   inTransaction(tx: CommitTx): void {
     for (let i = 0; i < tx.batch.length; i++) {
       const r = tx.batch[i]!

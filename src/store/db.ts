@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import { HoldfastError } from '../errors.js'
 import { startCheckpointer, type Checkpointer } from './checkpointer.js'
 import { WalSync } from './wal-sync.js'
+import { CommitThread } from './commit-thread.js'
 
 export type DB = Database.Database
 
@@ -107,6 +108,15 @@ function migrate(db: DB): void {
 export function moveSyncOffThread(db: DB, onError: (message: string) => void): WalSync {
   db.pragma('synchronous = OFF')
   return new WalSync(`${db.name}-wal`, dirname(db.name), onError)
+}
+
+/**
+ * Move the group commit's inserts off the broker's thread: a worker with its own connection commits
+ * groups of plain inserts (group-commit.ts decides which). Its connection never syncs when WalSync
+ * syncs the WAL (`walSynced`), like this one.
+ */
+export function moveCommitsOffThread(db: DB, walSynced: boolean, onError: (message: string) => void): CommitThread {
+  return new CommitThread(db.name, walSynced ? 'OFF' : 'NORMAL', STORE_OPEN_WAIT_MS, onError)
 }
 
 /**

@@ -3,8 +3,15 @@
  * committed in one transaction that assigns sequence numbers; only then are the callbacks called,
  * so a PUBACK always follows the fsync of its reading. Evictions, trims of kept readings and the
  * commit hook (the aggregator) run in the same transaction.
+ *
+ * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
+ * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group in
+ * flight while the next one gathers; any other group commits here, on this connection, once nothing
+ * is in flight, because its work reads and updates state that lives on this thread.
  */
 import type { Statement } from 'better-sqlite3'
+import { encodeBatch } from './batch-wire.js'
+import type { CommitThread } from './commit-thread.js'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
@@ -37,6 +44,8 @@ export interface CommitTx {
 }
 /** Runs inside every group commit, after the batch's inserts (the aggregator: rollup windows, compaction). */
 export interface CommitHook {
+  /** Nothing to do for this group (no reading it absorbs, no window to close): it may commit off this thread. */
+  quiet: (batch: readonly NewReading[]) => boolean
   inTransaction: (tx: CommitTx) => void
   committed: () => void
   rolledBack: () => void
@@ -59,6 +68,8 @@ export interface WriterParts {
   toReading: ToReading
   /** Syncs the WAL off this thread before PUBACKs leave (store.synchronous = full); null = no fsync (normal). */
   walSync: WalSync | null
+  /** Commits groups of plain inserts on a worker; null = every group commits on this thread. */
+  thread: CommitThread | null
 }
 
 /** A committed group whose WAL frames are not yet known to be on disk. */
@@ -69,8 +80,8 @@ interface Unsynced {
 }
 
 export class GroupCommit {
-  /** Totals since start, for the status API and metrics. */
-  readonly totals = { committed: 0, commits: 0, commitErrors: 0 }
+  /** Totals since start, for the status API and metrics; `offThread`: commits the commit worker ran. */
+  readonly totals = { committed: 0, commits: 0, commitErrors: 0, offThread: 0 }
   private pending: NewReading[] = []
   private pendingCbs: AppendCallback[] = []
   private scheduled = false
@@ -93,6 +104,9 @@ export class GroupCommit {
   private syncing = false
   /** Every reading up to here is committed and on disk: what the forwarder may read. */
   private durable: number
+  /** The group the commit worker holds; nothing else commits until it answers. */
+  private inflight: { batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number } | null = null
+  private closing = false
 
   constructor(
     private readonly db: DB,
@@ -164,6 +178,9 @@ export class GroupCommit {
 
   /** Commit what is queued and sync it (at shutdown, on this thread). */
   close(): void {
+    this.closing = true
+    this.p.thread?.settle()
+    this.p.thread?.close()
     this.flush()
     const error = this.p.walSync?.closeSync() ?? null
     if (this.unsynced.length > 0) this.synced(this.unsynced.splice(0), error)
@@ -178,6 +195,8 @@ export class GroupCommit {
    * eMMC wear out) for at most 2 ms more PUBACK latency.
    */
   private schedule(): void {
+    // The commit worker's answer flushes what gathered meanwhile.
+    if (this.inflight !== null) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -204,6 +223,9 @@ export class GroupCommit {
       clearTimeout(this.timer)
       this.timer = null
     }
+    // The worker's answer flushes what gathered meanwhile.
+    if (this.inflight !== null) return
+    if (this.handOff()) return
     this.lastCommitMs = performance.now()
     const { devices, ledger, lanes, evictions, retention } = this.p
     const batch = this.pending
@@ -299,21 +321,8 @@ export class GroupCommit {
       return
     }
     devices.committed()
-    this.lastOk = true
     this.nextSeq = nextSeq
-    this.totals.committed += batch.length
-    this.totals.commits++
-    this.p.resend.remember(batch)
-    for (let i = 0; i < batch.length; i++) {
-      const r = batch[i]!
-      if (r.kind === KIND_LOCAL) {
-        ledger.keep(1, rowBytes(r.topic, r.payload))
-        continue
-      }
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
-      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
-      evictions.noteFirst(r.device, firstSeq + i)
-    }
+    this.accountBatch(batch, firstSeq)
     for (const r of added) {
       ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
       lanes.add(r.cls!, r.kind!, 1)
@@ -328,8 +337,88 @@ export class GroupCommit {
     ledger.keep(-trimmed.readings, -trimmed.bytes)
     this.hook?.committed()
     evictions.committed(evicted)
-    if (this.p.walSync === null) return this.synced([{ cbs, firstSeq, lastSeq: nextSeq - 1 }], null)
-    this.unsynced.push({ cbs, firstSeq, lastSeq: nextSeq - 1 })
+    this.toSync({ cbs, firstSeq, lastSeq: nextSeq - 1 })
+  }
+
+  /**
+   * Hand the queued group to the commit worker if it needs nothing but inserts; false if it must
+   * commit here (or nothing is queued).
+   */
+  private handOff(): boolean {
+    const thread = this.p.thread
+    const batch = this.pending
+    if (thread === null || this.closing || !thread.idle() || batch.length === 0) return false
+    if (this.commitWanted || this.compactBytes > 0 || this.p.evictions.queuedCount() > 0) return false
+    if (this.p.retention.trimQueued() > 0 || (this.hook !== null && !this.hook.quiet(batch))) return false
+    const ids: number[] = new Array(batch.length)
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!
+      // A new device's id is made inside a transaction here; kept-only readings go to `kept` here.
+      const id = this.p.devices.find(r.device)
+      if (id === undefined || r.kind === KIND_LOCAL) return false
+      ids[i] = id
+    }
+    this.lastCommitMs = performance.now()
+    const cbs = this.pendingCbs
+    this.pending = []
+    this.pendingCbs = []
+    this.p.ledger.holdPending()
+    const firstSeq = this.nextSeq
+    this.inflight = { batch, cbs, firstSeq }
+    thread.commit(encodeBatch(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
+    return true
+  }
+
+  /** The commit worker's answer for the group in flight. */
+  private readonly answered = (error: string | null, unknown: boolean): void => {
+    const { batch, cbs, firstSeq } = this.inflight!
+    this.inflight = null
+    const lastSeq = firstSeq + batch.length - 1
+    // The worker died holding the group: the next seq it writes in the same transaction tells.
+    const committed = error === null || (unknown && GroupCommit.nextSeqOf(this.db, this.p.meta) > lastSeq)
+    this.p.ledger.releaseHeld()
+    if (committed) {
+      this.nextSeq = lastSeq + 1
+      this.totals.offThread++
+      this.accountBatch(batch, firstSeq)
+      this.toSync({ cbs, firstSeq, lastSeq })
+    } else {
+      this.totals.commitErrors++
+      this.lastOk = false
+      const e = new HoldfastError(
+        'HF_ERR_STORE_COMMIT',
+        `buffer commit failed: ${error}`,
+        { readings: batch.length },
+        { cause: error }
+      )
+      for (const cb of cbs) cb(e, 0)
+    }
+    if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.flush()
+  }
+
+  /** A group committed: what it added to the buffer. */
+  private accountBatch(batch: readonly NewReading[], firstSeq: number): void {
+    const { ledger, lanes, evictions } = this.p
+    this.lastOk = true
+    this.totals.committed += batch.length
+    this.totals.commits++
+    this.p.resend.remember(batch)
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!
+      if (r.kind === KIND_LOCAL) {
+        ledger.keep(1, rowBytes(r.topic, r.payload))
+        continue
+      }
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
+      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
+      evictions.noteFirst(r.device, firstSeq + i)
+    }
+  }
+
+  /** A committed group waits for the WAL sync (or, without one, is done now). */
+  private toSync(g: Unsynced): void {
+    if (this.p.walSync === null) return this.synced([g], null)
+    this.unsynced.push(g)
     this.startSync()
   }
 

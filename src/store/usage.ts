@@ -37,8 +37,11 @@ export class UsageLedger {
   /** Raw readings kept after forwarding (and raw readings of rollup-only topics). */
   readonly kept = zero()
   /** Appends not yet committed, minus evictions requested: what quotas must count before the commit. */
-  private readonly pendingBy = new Map<string, Usage>()
+  private pendingBy = new Map<string, Usage>()
   private readonly pendingAll = zero()
+  /** Appends handed to the commit worker and not yet answered: still counted, like pending ones. */
+  private heldBy = new Map<string, Usage>()
+  private readonly heldAll = zero()
   private readonly selectOldest: Statement
 
   constructor(db: DB, start: readonly DeviceTotals[]) {
@@ -86,16 +89,37 @@ export class UsageLedger {
     this.pendingAll.readings = this.pendingAll.bytes = 0
   }
 
+  /** A commit on the commit worker took the queued changes: they count until it answers (releaseHeld). */
+  holdPending(): void {
+    const held = this.heldBy
+    this.heldBy = this.pendingBy
+    this.pendingBy = held
+    this.pendingBy.clear()
+    this.heldAll.readings = this.pendingAll.readings
+    this.heldAll.bytes = this.pendingAll.bytes
+    this.pendingAll.readings = this.pendingAll.bytes = 0
+  }
+
+  /** The commit worker answered (committed and accounted, or failed). */
+  releaseHeld(): void {
+    this.heldBy.clear()
+    this.heldAll.readings = this.heldAll.bytes = 0
+  }
+
   /** What the device will hold once queued appends and evictions are committed. */
   projectedOf(device: string): Usage {
     const c = this.perDevice.get(device)
     const p = this.pendingBy.get(device)
-    return { readings: (c?.readings ?? 0) + (p?.readings ?? 0), bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) }
+    const h = this.heldBy.get(device)
+    return {
+      readings: (c?.readings ?? 0) + (p?.readings ?? 0) + (h?.readings ?? 0),
+      bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) + (h?.bytes ?? 0)
+    }
   }
 
   /** Everything on disk once queued work commits: buffered readings and kept ones (the disk budget's measure). */
   projectedTotalBytes(): number {
-    return this.total.bytes + this.kept.bytes + this.pendingAll.bytes
+    return this.total.bytes + this.kept.bytes + this.pendingAll.bytes + this.heldAll.bytes
   }
 
   /** Devices with buffered readings (or that had some since start). */
