@@ -393,7 +393,8 @@ export class GroupCommit {
       )
       for (const cb of cbs) cb(e, 0)
     }
-    if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.flush()
+    // What gathered meanwhile commits within the commit window, as usual (each commit costs a page written twice).
+    if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
   }
 
   /** A group committed: what it added to the buffer. */
