@@ -133,7 +133,7 @@ export class GroupCommit {
   append(reading: NewReading, cb: AppendCallback): void {
     this.pending.push(reading)
     this.pendingCbs.push(cb)
-    this.p.ledger.addPending(reading.device, 1, rowBytes(reading.topic, reading.payload))
+    this.p.ledger.addPending(reading.device, 1, rowBytes(reading.topic, reading.payload), reading.cls ?? 0)
     this.schedule()
   }
 
@@ -195,7 +195,7 @@ export class GroupCommit {
    * eMMC wear out) for at most 2 ms more PUBACK latency.
    */
   private schedule(): void {
-    // The commit worker's answer flushes what gathered meanwhile.
+    // The commit worker's answer schedules what gathered meanwhile.
     if (this.inflight !== null) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
@@ -223,7 +223,7 @@ export class GroupCommit {
       clearTimeout(this.timer)
       this.timer = null
     }
-    // The worker's answer flushes what gathered meanwhile.
+    // The commit worker's answer schedules what gathered meanwhile.
     if (this.inflight !== null) return
     if (this.handOff()) return
     this.lastCommitMs = performance.now()
@@ -324,12 +324,12 @@ export class GroupCommit {
     this.nextSeq = nextSeq
     this.accountBatch(batch, firstSeq)
     for (const r of added) {
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload), r.cls!)
       lanes.add(r.cls!, r.kind!, 1)
       evictions.noteFirst(r.device, r.seq)
     }
     for (const r of this.txRemoved) {
-      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload))
+      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
     }
     this.txRemoved = []
@@ -410,7 +410,7 @@ export class GroupCommit {
         ledger.keep(1, rowBytes(r.topic, r.payload))
         continue
       }
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload))
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
       evictions.noteFirst(r.device, firstSeq + i)
     }
