@@ -20,7 +20,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from '../store/db.js'
-import type { CommitHook, CommitTx } from '../store/group-commit.js'
+import type { CommitHook, CommitTx } from '../store/commit-hook.js'
 import { KIND_ROLLUP, rowBytes, type NewReading, type StoredReading } from '../store/reading.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ParsedPayload } from './payload.js'

@@ -26,30 +26,10 @@ import type { Retention } from './retention.js'
 import { COLS, type RawRow, type ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
 import type { WalSync } from './wal-sync.js'
+import { SyncQueue, type Unsynced } from './sync-queue.js'
 import type { SeqLedger } from './ledger.js'
+import type { CommitHook } from './commit-hook.js'
 
-/** What a commit hook may do inside the group commit's transaction. */
-export interface CommitTx {
-  readonly batch: readonly NewReading[]
-  readonly firstSeq: number
-  readonly recvMs: number
-  /** Bytes the disk budget asks compaction to free in this commit (0 = none asked). */
-  readonly compactBytes: number
-  /** Insert a further reading (a rollup) in this commit; returns its seq. */
-  add: (r: NewReading) => number
-  /** Oldest-first raw readings (any priority) with seq > afterSeq: what compaction may replace. */
-  scanRaw: (afterSeq: number, limit: number) => StoredReading[]
-  /** Delete readings in this commit (compaction); accounted once it commits. */
-  remove: (rows: readonly StoredReading[]) => void
-}
-/** Runs inside every group commit, after the batch's inserts (the aggregator: rollup windows, compaction). */
-export interface CommitHook {
-  /** Nothing to do for this group (no reading it absorbs, no window to close): it may commit off this thread. */
-  quiet: (batch: readonly NewReading[]) => boolean
-  inTransaction: (tx: CommitTx) => void
-  committed: () => void
-  rolledBack: () => void
-}
 export type AppendCallback = (err: HoldfastError | null, seq: number) => void
 
 /** A group this large is committed at once instead of waiting out the commit window. */
@@ -70,13 +50,6 @@ export interface WriterParts {
   walSync: WalSync | null
   /** Commits groups of plain inserts on a worker; null = every group commits on this thread. */
   thread: CommitThread | null
-}
-
-/** A committed group whose WAL frames are not yet known to be on disk. */
-interface Unsynced {
-  cbs: AppendCallback[]
-  firstSeq: number
-  lastSeq: number
 }
 
 export class GroupCommit {
@@ -100,8 +73,8 @@ export class GroupCommit {
   private txRemoved: StoredReading[] = []
   /** The seqs' fates and lifetime totals (ledger.ts), written in the commit that decides them. */
   fates: SeqLedger | null = null
-  private unsynced: Unsynced[] = []
-  private syncing = false
+  /** Committed groups waiting for the WAL sync. */
+  private readonly syncs: SyncQueue
   /** Every reading up to here is committed and on disk: what the forwarder may read. */
   private durable: number
   /** The group the commit worker holds; nothing else commits until it answers. */
@@ -118,6 +91,7 @@ export class GroupCommit {
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
     this.nextSeq = GroupCommit.nextSeqOf(db, p.meta)
     this.durable = this.nextSeq - 1
+    this.syncs = new SyncQueue(p.walSync, this.synced)
   }
 
   /**
@@ -182,8 +156,7 @@ export class GroupCommit {
     this.p.thread?.settle()
     this.p.thread?.close()
     this.flush()
-    const error = this.p.walSync?.closeSync() ?? null
-    if (this.unsynced.length > 0) this.synced(this.unsynced.splice(0), error)
+    this.syncs.close()
   }
 
   /**
@@ -337,7 +310,7 @@ export class GroupCommit {
     ledger.keep(-trimmed.readings, -trimmed.bytes)
     this.hook?.committed()
     evictions.committed(evicted)
-    this.toSync({ cbs, firstSeq, lastSeq: nextSeq - 1 })
+    this.syncs.add({ cbs, firstSeq, lastSeq: nextSeq - 1 })
   }
 
   /**
@@ -381,7 +354,7 @@ export class GroupCommit {
       this.nextSeq = lastSeq + 1
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
-      this.toSync({ cbs, firstSeq, lastSeq })
+      this.syncs.add({ cbs, firstSeq, lastSeq })
     } else {
       this.totals.commitErrors++
       this.lastOk = false
@@ -416,31 +389,12 @@ export class GroupCommit {
     }
   }
 
-  /** A committed group waits for the WAL sync (or, without one, is done now). */
-  private toSync(g: Unsynced): void {
-    if (this.p.walSync === null) return this.synced([g], null)
-    this.unsynced.push(g)
-    this.startSync()
-  }
-
-  /** One sync at a time; it covers every group committed before it started. */
-  private startSync(): void {
-    if (this.syncing || this.unsynced.length === 0 || this.p.walSync === null) return
-    this.syncing = true
-    const covered = this.unsynced.length
-    this.p.walSync.sync(error => {
-      this.syncing = false
-      this.synced(this.unsynced.splice(0, covered), error)
-      this.startSync()
-    })
-  }
-
   /**
    * The groups are on disk: their PUBACKs may leave and the forwarder may read them. A failed sync
    * fails their appends (the device is told and re-sends; its re-send is recognised if the rows did
    * reach the disk).
    */
-  private synced(groups: readonly Unsynced[], error: string | null): void {
+  private readonly synced = (groups: readonly Unsynced[], error: string | null): void => {
     if (groups.length === 0) return
     this.durable = groups[groups.length - 1]!.lastSeq
     const e =
