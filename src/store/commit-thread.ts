@@ -7,8 +7,11 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
 import type { CommitAnswer, CommitRequest, CommitWorkerData } from './commit-worker.js'
 
-/** `error` null: committed. `unknown`: the worker died with the group in flight (did it commit? ask the file). */
-export type CommitDone = (error: string | null, unknown: boolean) => void
+/**
+ * `committed`: the group is in the file (null: the worker died holding it; the file tells). `error`: why
+ * it failed, its commit or the WAL sync after it (committed and no error: committed and synced).
+ */
+export type CommitDone = (committed: boolean | null, error: string | null) => void
 
 /** How long shutdown waits for the group in flight (one transaction, normally under a few ms). */
 const SETTLE_WAIT_MS = 10_000
@@ -28,12 +31,13 @@ export class CommitThread {
   constructor(
     file: string,
     synchronous: 'OFF' | 'NORMAL',
+    sync: CommitWorkerData['sync'],
     busyTimeoutMs: number,
     private readonly onError: (message: string) => void
   ) {
     const { port1, port2 } = new MessageChannel()
     this.replies = port1
-    const data: CommitWorkerData = { file, synchronous, busyTimeoutMs, replies: port2, answered: this.answered }
+    const data: CommitWorkerData = { file, synchronous, sync, busyTimeoutMs, replies: port2, answered: this.answered }
     this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
       workerData: data,
       transferList: [port2],
@@ -63,7 +67,7 @@ export class CommitThread {
       const job = this.job
       this.job = null
       this.replies.unref()
-      job?.done(message, true)
+      job?.done(null, message)
     }
     this.worker.on('error', err => fail(err.message))
     this.worker.on('exit', code => fail(`commit worker exited (code ${code})`))
@@ -110,7 +114,7 @@ export class CommitThread {
         this.job = null
         this.failed = true
         this.onError('commit worker did not answer at shutdown')
-        job.done('commit worker did not answer at shutdown', true)
+        job.done(null, 'commit worker did not answer at shutdown')
         return
       }
       Atomics.wait(this.answered, 0, this.taken, left)
@@ -135,6 +139,6 @@ export class CommitThread {
     if (job === null || job.id !== a.id) return
     this.job = null
     this.replies.unref()
-    job.done(a.error, false)
+    job.done(a.committed, a.error)
   }
 }

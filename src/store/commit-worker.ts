@@ -1,10 +1,12 @@
 /**
  * The commit worker (started by commit-thread.ts): its own connection to the buffer inserts a group
  * of new readings, with the seqs the broker thread assigned, and the next seq, in one transaction.
- * The broker thread hands it only groups that need nothing but inserts (group-commit.ts decides);
- * the WAL fsync stays with WalSync, so the next group commits while the previous one syncs.
+ * The broker thread hands it only groups that need nothing but inserts (group-commit.ts decides).
+ * With store.synchronous = full it then fdatasyncs the WAL (the connection itself never syncs) and
+ * answers once, after both: one round trip per group; the broker thread gathers the next group meanwhile.
  */
 import Database from 'better-sqlite3'
+import { closeSync, fdatasyncSync, openSync } from 'node:fs'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { decodeBatch } from './batch-wire.js'
 import { COLS } from './rows.js'
@@ -14,6 +16,8 @@ export interface CommitWorkerData {
   /** OFF when WalSync syncs the WAL (store.synchronous = full), NORMAL otherwise. */
   synchronous: 'OFF' | 'NORMAL'
   busyTimeoutMs: number
+  /** The WAL file and its directory, synced after each commit (store.synchronous = full); null = no sync. */
+  sync: { wal: string; dir: string } | null
   /** Answers go here, so the broker thread can also take one synchronously at shutdown. */
   replies: MessagePort
   /** Answers posted so far: the broker thread waits on it with Atomics.wait at shutdown. */
@@ -27,6 +31,8 @@ export type CommitRequest =
   | { type: 'close' }
 export interface CommitAnswer {
   id: number
+  /** The transaction committed (if `error` is set too, the sync after it failed). */
+  committed: boolean
   error: string | null
 }
 
@@ -46,6 +52,24 @@ const commit = db.transaction((b: Buffer) => {
   putNextSeq.run(seq)
 })
 
+let dirSynced = false
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    fdatasyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+function sync(s: { wal: string; dir: string }): void {
+  syncFile(s.wal)
+  // Once: the WAL file's directory entry, so the file itself survives a power cut.
+  if (!dirSynced) {
+    syncFile(s.dir)
+    dirSynced = true
+  }
+}
+
 function answer(a: CommitAnswer): void {
   d.replies.postMessage(a)
   Atomics.add(d.answered, 0, 1)
@@ -60,16 +84,19 @@ parentPort!.on('message', (m: CommitRequest) => {
   }
   if (m.type === 'close') {
     db.close()
-    answer({ id: -1, error: null })
+    answer({ id: -1, committed: false, error: null })
     return
   }
+  let committed = false
   let error: string | null = null
   try {
     // IMMEDIATE: take the write lock first (with the busy timeout), never upgrade from a read.
     commit.immediate(Buffer.from(m.buf, m.offset, m.length))
+    committed = true
+    if (d.sync !== null) sync(d.sync)
   } catch (err) {
     error = String((err as Error)?.message ?? err)
   }
-  answer({ id: m.id, error })
+  answer({ id: m.id, committed, error })
 })
 parentPort!.postMessage({ ready: true })

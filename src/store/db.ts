@@ -112,11 +112,12 @@ export function moveSyncOffThread(db: DB, onError: (message: string) => void): W
 
 /**
  * Move the group commit's inserts off the broker's thread: a worker with its own connection commits
- * groups of plain inserts (group-commit.ts decides which). Its connection never syncs when WalSync
- * syncs the WAL (`walSynced`), like this one.
+ * groups of plain inserts (group-commit.ts decides which). With `walSynced` (store.synchronous = full,
+ * moveSyncOffThread) its connection never syncs either: the worker fdatasyncs the WAL after each commit.
  */
 export function moveCommitsOffThread(db: DB, walSynced: boolean, onError: (message: string) => void): CommitThread {
-  return new CommitThread(db.name, walSynced ? 'OFF' : 'NORMAL', STORE_OPEN_WAIT_MS, onError)
+  const sync = walSynced ? { wal: `${db.name}-wal`, dir: dirname(db.name) } : null
+  return new CommitThread(db.name, walSynced ? 'OFF' : 'NORMAL', sync, STORE_OPEN_WAIT_MS, onError)
 }
 
 /**

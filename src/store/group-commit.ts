@@ -342,19 +342,21 @@ export class GroupCommit {
     return true
   }
 
-  /** The commit worker's answer for the group in flight. */
-  private readonly answered = (error: string | null, unknown: boolean): void => {
+  /** The commit worker's answer for the group in flight: committed (and synced, unless `error`), or not. */
+  private readonly answered = (answer: boolean | null, error: string | null): void => {
     const { batch, cbs, firstSeq } = this.inflight!
     this.inflight = null
     const lastSeq = firstSeq + batch.length - 1
-    // The worker died holding the group: the next seq it writes in the same transaction tells.
-    const committed = error === null || (unknown && GroupCommit.nextSeqOf(this.db, this.p.meta) > lastSeq)
+    // The worker died holding the group: the next seq, written in the same transaction, tells.
+    const committed = answer ?? GroupCommit.nextSeqOf(this.db, this.p.meta) > lastSeq
     this.p.ledger.releaseHeld()
     if (committed) {
       this.nextSeq = lastSeq + 1
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
-      this.syncs.add({ cbs, firstSeq, lastSeq })
+      // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
+      if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq })
+      else this.synced([{ cbs, firstSeq, lastSeq }], error)
     } else {
       this.totals.commitErrors++
       this.lastOk = false
@@ -396,7 +398,8 @@ export class GroupCommit {
    */
   private readonly synced = (groups: readonly Unsynced[], error: string | null): void => {
     if (groups.length === 0) return
-    this.durable = groups[groups.length - 1]!.lastSeq
+    // A commit worker's sync also covers groups committed here before it, still waiting for WalSync.
+    this.durable = Math.max(this.durable, groups[groups.length - 1]!.lastSeq)
     const e =
       error === null
         ? null

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as tick } from 'node:timers/promises'
 import { ReadingBuffer } from '../../src/store/buffer.js'
-import { moveCommitsOffThread, openDatabase, type DB } from '../../src/store/db.js'
+import { moveCommitsOffThread, moveSyncOffThread, openDatabase, type DB } from '../../src/store/db.js'
 import { isHoldfastError } from '../../src/errors.js'
 import { append, reading, storedRows, tempBuffer } from './setup.js'
 
@@ -21,18 +21,20 @@ interface Threaded {
   dir: string
 }
 
-async function threadedBuffer(dir: string): Promise<Threaded> {
-  const db = openDatabase({ dataDir: dir, synchronous: 'normal' })
+/** `full`: store.synchronous = full (no connection syncs; the WAL is fdatasynced by worker threads). */
+async function threadedBuffer(dir: string, full: boolean): Promise<Threaded> {
+  const db = openDatabase({ dataDir: dir, synchronous: full ? 'full' : 'normal' })
   const errors: string[] = []
-  const thread = moveCommitsOffThread(db, false, m => errors.push(m))
-  await thread.ready
-  return { db, buffer: new ReadingBuffer(db, 0, null, thread), errors, dir }
+  const walSync = full ? moveSyncOffThread(db, m => errors.push(m)) : null
+  const thread = moveCommitsOffThread(db, full, m => errors.push(m))
+  await Promise.all([thread.ready, walSync?.ready])
+  return { db, buffer: new ReadingBuffer(db, 0, walSync, thread), errors, dir }
 }
 
-function setup(t: { after: (fn: () => void) => void }): Promise<Threaded> {
+function setup(t: { after: (fn: () => void) => void }, full = false): Promise<Threaded> {
   const dir = mkdtempSync(join(tmpdir(), 'hf-commit-worker-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  return threadedBuffer(dir).then(tb => {
+  return threadedBuffer(dir, full).then(tb => {
     t.after(() => {
       if (tb.db.open) tb.buffer.close()
     })
@@ -40,44 +42,46 @@ function setup(t: { after: (fn: () => void) => void }): Promise<Threaded> {
   })
 }
 
-test('plain groups commit on the commit worker: consecutive seqs in append order, all in the file after a restart', async t => {
-  const tb = await setup(t)
-  // A device's first reading makes its id on this thread.
-  assert.equal(await append(tb.buffer, reading('a', 0)), 1)
-  assert.equal(await append(tb.buffer, reading('b', 0)), 2)
-  const waiting: Array<Promise<number>> = []
-  for (let i = 1; i <= 2000; i++) {
-    waiting.push(append(tb.buffer, reading(i % 2 === 0 ? 'a' : 'b', i)))
-    if (i % 100 === 0) await tick()
-  }
-  const seqs = await Promise.all(waiting)
-  assert.deepEqual(
-    seqs,
-    Array.from({ length: 2000 }, (_, i) => i + 3)
-  )
-  const w = tb.buffer.writer.totals
-  assert.ok(w.offThread > 0, 'groups went to the worker')
-  assert.ok(w.offThread < w.commits || w.commits > 2, 'first readings of new devices committed here')
-  assert.equal(w.committed, 2002)
-  assert.equal(tb.buffer.usage.usageOf('a').readings, 1001)
-  assert.equal(tb.buffer.lanes.list()[0]?.readings, 2002, 'the lane counts include the worker-committed rows')
-  assert.deepEqual(tb.errors, [])
+for (const full of [false, true])
+  test(`plain groups commit on the commit worker: consecutive seqs in append order, all in the file after a restart (synchronous ${full ? 'full' : 'normal'})`, async t => {
+    const tb = await setup(t, full)
+    // A device's first reading makes its id on this thread.
+    assert.equal(await append(tb.buffer, reading('a', 0)), 1)
+    assert.equal(await append(tb.buffer, reading('b', 0)), 2)
+    const waiting: Array<Promise<number>> = []
+    for (let i = 1; i <= 2000; i++) {
+      waiting.push(append(tb.buffer, reading(i % 2 === 0 ? 'a' : 'b', i)))
+      if (i % 100 === 0) await tick()
+    }
+    const seqs = await Promise.all(waiting)
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 2000 }, (_, i) => i + 3)
+    )
+    const w = tb.buffer.writer.totals
+    assert.ok(w.offThread > 0, 'groups went to the worker')
+    assert.ok(w.offThread < w.commits || w.commits > 2, 'first readings of new devices committed here')
+    assert.equal(w.committed, 2002)
+    assert.equal(tb.buffer.usage.usageOf('a').readings, 1001)
+    assert.equal(tb.buffer.lanes.list()[0]?.readings, 2002, 'the lane counts include the worker-committed rows')
+    assert.deepEqual(tb.errors, [])
+    assert.equal(tb.buffer.writer.durableSeq(), 2002, 'the forwarder may read every acknowledged reading')
 
-  tb.buffer.close()
-  const again = tempBuffer(0, tb.dir)
-  t.after(() => {
-    if (again.db.open) again.buffer.close()
+    tb.buffer.close()
+    const again = tempBuffer(0, tb.dir)
+    t.after(() => {
+      if (again.db.open) again.buffer.close()
+    })
+    const rows = storedRows(again.db)
+    assert.equal(rows.length, 2002)
+    assert.deepEqual(
+      rows.map(r => r.seq),
+      Array.from({ length: 2002 }, (_, i) => i + 1)
+    )
+    assert.equal(rows[2001]!.payload.toString(), '{"n":2000}')
+    assert.equal(rows[2001]!.device, 'a')
+    assert.equal(await append(again.buffer, reading('a', 1)), 2003, 'the sequence continues across a restart')
   })
-  const rows = storedRows(again.db)
-  assert.equal(rows.length, 2002)
-  assert.deepEqual(
-    rows.map(r => r.seq),
-    Array.from({ length: 2002 }, (_, i) => i + 1)
-  )
-  assert.equal(rows[2001]!.payload.toString(), '{"n":2000}')
-  assert.equal(rows[2001]!.device, 'a')
-  assert.equal(await append(again.buffer, reading('a', 1)), 2003, 'the sequence continues across a restart')
-})
 
 test('a group the worker holds still counts in the storage projections until it is answered', async t => {
   const tb = await setup(t)
