@@ -65,6 +65,10 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     topicAliasMaximum: opts.topicAliasMaximum
   })
   aedes.on('clientDisconnect', c => admission.clientGone(c))
+  // The patched aedes' event (patches/aedes+2.0.0-beta.1.patch): a message over the wait limit of an MQTT 5 client's Receive Maximum.
+  ;(aedes as unknown as NodeJS.EventEmitter).on('deliveryDropped', (c: Client, packet: { topic: string }) =>
+    admission.forwardDropped(c, packet.topic)
+  )
   aedes.on('unsubscribe', (subs, c) => admission.unsubscribed(subs as unknown as string[], c))
   const onError = (c: Client | null, err: Error): void => {
     const reason = classify(err)
