@@ -8,12 +8,13 @@ import { Aedes, type Client } from 'aedes'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import type { Config } from '../config/schema.js'
-import { HoldfastError } from '../errors.js'
+import { ErrorCodes, HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
-import { Reason } from './reason-codes.js'
+import { CONNACK_REASON, Reason } from './reason-codes.js'
+import { createRefuser } from './refuse-connect.js'
 import { createTlsListener } from './tls-listener.js'
 
 export interface BrokerOptions {
@@ -81,13 +82,17 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
   // Refusals of whole connections are many and alike under a flood: log each reason at most every 10 s.
   const lastLogged = new Map<RefusalReason, { at: number; since: number }>()
+  const refuser = createRefuser()
   const refuseSocket = (
     socket: Socket,
-    reason: RefusalReason,
-    code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE'
+    reason: 'conn_limit' | 'conn_rate',
+    code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE',
+    tell: boolean
   ): void => {
     counters.refuse(reason)
-    socket.destroy()
+    // Plain TCP: an MQTT 5 CONNECT gets CONNACK 0x89/0x9F (refuse-connect.ts); TLS ones are not read.
+    if (tell) refuser(socket, CONNACK_REASON[reason]!, `${code}: ${ErrorCodes[code]}`)
+    else socket.destroy()
     const now = Date.now()
     const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
     l.since++
@@ -104,14 +109,14 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
   const perAddress = new KeyedBuckets(opts.connRatePerAddress, opts.connBurstPerAddress)
   let open = 0
-  /** Admission control on a raw socket (before TLS handshakes): false = refused and destroyed. */
-  const gate = (socket: Socket): boolean => {
+  /** Admission control on a raw socket (before TLS handshakes): false = refused; `tell`: plain MQTT, answered. */
+  const gate = (socket: Socket, tell = false): boolean => {
     if (open >= opts.maxConnections) {
-      refuseSocket(socket, 'conn_limit', 'HF_ERR_CONN_LIMIT')
+      refuseSocket(socket, 'conn_limit', 'HF_ERR_CONN_LIMIT', tell)
       return false
     }
     if (!perAddress.tryTake(socket.remoteAddress ?? 'unknown', Date.now())) {
-      refuseSocket(socket, 'conn_rate', 'HF_ERR_CONN_RATE')
+      refuseSocket(socket, 'conn_rate', 'HF_ERR_CONN_RATE', tell)
       return false
     }
     open++
@@ -138,7 +143,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   }
 
   const server = createServer((socket: Socket) => {
-    if (gate(socket)) handle(socket)
+    if (gate(socket, true)) handle(socket)
   })
   await listen(server, opts.port, opts.host)
   log.info({ host: opts.host, port: opts.port }, 'mqtt listening')
