@@ -1,7 +1,8 @@
 /**
  * The MQTT broker: aedes behind a plain TCP listener and, when certificates are configured, a TLS
  * listener (client certificates optional). Before aedes sees a socket, the listener caps total
- * connections and new connections per second per source address; while aedes parses, packets
+ * connections and new connections per second per source address (on the plain listener an MQTT 5
+ * client refused so gets CONNACK 0x89/0x9F, refuse-connect.ts); while aedes parses, packets
  * larger than any allowed publish are refused before they are buffered. Every refusal is counted.
  */
 import { Aedes, type Client } from 'aedes'
