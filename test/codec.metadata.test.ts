@@ -10,7 +10,7 @@ import {
   FORMAT_VERSION,
   FORMAT_VERSION_METADATA
 } from '../src/codec/batch.js'
-import { packMetadata, unpackMetadata, userPropertyPairs } from '../src/codec/metadata.js'
+import { packMetadata, unpackMetadata, USER_PROPERTY_PAIRS, userPropertyPairs } from '../src/codec/metadata.js'
 import { isHoldfastError } from '../src/errors.js'
 import type { StoredReading } from '../src/store/reading.js'
 
@@ -79,7 +79,7 @@ test('a batch without metadata stays version 2, byte for byte; a reading without
   assert.ok(decodeBatch(m.value).every(r => !('metadata' in r)))
 })
 
-test('mqtt-packet User Properties objects become ordered pairs (a repeated name holds an array)', () => {
+test('mqtt-packet User Properties become ordered pairs: wire order from the patched parser, else grouped by name', () => {
   const up = Object.assign(Object.create(null) as object, { site: ['plant-7', 'annex'], line: '3' })
   assert.deepEqual(userPropertyPairs(up), [
     ['site', 'plant-7'],
@@ -87,12 +87,26 @@ test('mqtt-packet User Properties objects become ordered pairs (a repeated name 
     ['line', '3']
   ])
   assert.deepEqual(userPropertyPairs(undefined), [])
+  // The patched parser's wire order, when there, wins over the object's grouping by name.
+  Object.defineProperty(up, USER_PROPERTY_PAIRS, {
+    value: [
+      ['site', 'plant-7'],
+      ['line', '3'],
+      ['site', 'annex']
+    ]
+  })
+  assert.deepEqual(userPropertyPairs(up), [
+    ['site', 'plant-7'],
+    ['line', '3'],
+    ['site', 'annex']
+  ])
+  assert.deepEqual(Object.keys(up), ['site', 'line'], 'invisible to encoders and copies')
   const blob = packMetadata('application/cbor', userPropertyPairs(up))!
   assert.deepEqual(unpackMetadata(blob), {
     userProperties: [
       ['site', 'plant-7'],
-      ['site', 'annex'],
-      ['line', '3']
+      ['line', '3'],
+      ['site', 'annex']
     ],
     contentType: 'application/cbor'
   })

@@ -51,19 +51,47 @@ async function publishThree(gw: GatewayProcess): Promise<void> {
   await v4.endAsync()
 }
 
-test('MQTT 5 User Properties and Content Type reach Kafka with their reading; decode and expand show them; a 3.1.1 reading has none', {
+/** Reading 4 from another MQTT 5 client: names interleaved and repeated, an empty value, a vendor Content Type. */
+async function mosquittoPub(gw: GatewayProcess): Promise<void> {
+  const args = [
+    ...['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(gw.mqttPort), '-i', 'meta-m'],
+    ...['-t', 'devices/meta-m/telemetry', '-q', '1', '-m', body(4)],
+    ...['-D', 'publish', 'user-property', 'a', '1', '-D', 'publish', 'user-property', 'b', '2'],
+    ...['-D', 'publish', 'user-property', 'a', '', '-D', 'publish', 'user-property', 'a', '3'],
+    ...['-D', 'publish', 'content-type', 'application/vnd.acme+json']
+  ]
+  const child = spawn('mosquitto_pub', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', d => (out += d))
+  child.stderr.on('data', d => (out += d))
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  assert.equal(code, 0, out)
+}
+const MOSQUITTO_META = {
+  userProperties: [
+    ['a', '1'],
+    ['b', '2'],
+    ['a', ''],
+    ['a', '3']
+  ],
+  contentType: 'application/vnd.acme+json'
+}
+
+test('MQTT 5 User Properties (in the order sent) and Content Type reach Kafka with their reading; decode and expand show them; a 3.1.1 reading has none', {
   timeout: 300_000
 }, async () => {
   const topic = await createTopic(kafka, 'metadata', 1)
   const gw = await GatewayProcess.start({ args: [...uplinkArgs(kafka, topic), '--batch-linger-ms', '0'] })
   try {
     await publishThree(gw)
-    const batches = await consumeAll(kafka, topic, { until: n => n >= 3, timeoutMs: 60_000 })
+    await mosquittoPub(gw)
+    const batches = await consumeAll(kafka, topic, { until: n => n >= 4, timeoutMs: 60_000 })
     const readings = batches.flatMap(b => b.readings)
     const byN = new Map(readings.map(r => [nOf(r.payload), r]))
     assert.deepEqual(byN.get(1)!.metadata, { userProperties: PAIRS, contentType: 'application/json' })
     assert.equal(byN.get(2)!.metadata, undefined, 'an MQTT 5 publish without metadata carries none')
     assert.equal(byN.get(3)!.metadata, undefined, 'an MQTT 3.1.1 publish carries none')
+    assert.deepEqual(byN.get(4)!.metadata, MOSQUITTO_META, 'in the order sent, an empty value kept')
     const withMeta = batches.find(b => b.readings.some(r => r.metadata !== undefined))!
     assert.equal(withMeta.headers['hf-format'], '3', 'a batch with metadata is version 3')
     for (const b of batches.filter(x => x.type !== 'control' && x.readings.every(r => r.metadata === undefined)))
@@ -83,6 +111,7 @@ test('MQTT 5 User Properties and Content Type reach Kafka with their reading; de
     assert.deepEqual(line(1).metadata, { userProperties: PAIRS, contentType: 'application/json' })
     assert.deepEqual(line(2).metadata, {})
     assert.deepEqual(line(3).metadata, {})
+    assert.deepEqual(line(4).metadata, MOSQUITTO_META)
 
     // holdfast expand: one JSON record per reading, valid against the published schema.
     const output = `${topic}.expanded`
@@ -97,7 +126,7 @@ test('MQTT 5 User Properties and Content Type reach Kafka with their reading; de
     })
     const exited = new Promise<number | null>(resolve => expand.once('exit', code => resolve(code)))
     try {
-      const records = await readRecords(output, 3)
+      const records = await readRecords(output, 4)
       const schema = JSON.parse(readFileSync(join(ROOT, 'schemas/expanded-record.schema.json'), 'utf8'))
       const ajv = new Ajv2020({ allErrors: true, strict: true })
       addFormats(ajv)
@@ -107,6 +136,7 @@ test('MQTT 5 User Properties and Content Type reach Kafka with their reading; de
       assert.deepEqual(rec(1).metadata, { userProperties: PAIRS, contentType: 'application/json' })
       assert.deepEqual(rec(2).metadata, {})
       assert.deepEqual(rec(3).metadata, {})
+      assert.deepEqual(rec(4).metadata, MOSQUITTO_META)
     } finally {
       expand.kill('SIGTERM')
       assert.equal(await exited, 0, stderr.slice(-2000))

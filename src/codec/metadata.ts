@@ -20,9 +20,17 @@ export interface ReadingMetadata {
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false, pack: false })
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true })
 
-/** The pairs of mqtt-packet's User Properties object (a repeated name holds an array of its values). */
+/** Where patches/mqtt-packet+9.0.2.patch keeps a publish's User Properties in wire order. */
+export const USER_PROPERTY_PAIRS = Symbol.for('holdfast.userPropertyPairs')
+
+/**
+ * A publish's User Properties as pairs in the order received. mqtt-packet's object groups them by name
+ * (a repeated name holds an array); the patched parser also keeps the pairs in wire order, used when there.
+ */
 export function userPropertyPairs(up: unknown): Array<[string, string]> {
   if (up === null || typeof up !== 'object') return []
+  const inOrder = (up as { [USER_PROPERTY_PAIRS]?: unknown })[USER_PROPERTY_PAIRS]
+  if (Array.isArray(inOrder)) return inOrder.map(([n, v]) => [String(n), String(v)])
   const out: Array<[string, string]> = []
   for (const [name, v] of Object.entries(up as Record<string, unknown>))
     for (const value of Array.isArray(v) ? v : [v]) out.push([name, String(value)])
