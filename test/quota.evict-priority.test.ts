@@ -96,3 +96,41 @@ test('the disk budget (disk_drop_oldest) takes the lowest priority class first: 
     await gw.stop()
   }
 })
+
+test('the disk budget takes telemetry of lighter devices before the alarms of the heaviest one', async () => {
+  // 1 MiB budget = 1024 readings of 1024 bytes.
+  const config = writeConfig({
+    store: { maxBytes: 1024 * 1024, minFreeBytes: 0 },
+    devices: await devicesConfig(['siren-1', 'meter-1', 'tiny-1'], () => ({ storagePolicy: 'drop-oldest' }))
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  const topics = {
+    alarm: 'devices/siren-1/alarm/high',
+    tele: 'devices/meter-1/telemetry',
+    tiny: 'devices/tiny-1/telemetry'
+  }
+  try {
+    const siren = await connectAs(gw.url, 'siren-1')
+    const meter = await connectAs(gw.url, 'meter-1')
+    const tiny = await connectAs(gw.url, 'tiny-1')
+    await publishRange(siren, topics.alarm, 0, 700)
+    await publishRange(meter, topics.tele, 0, 324)
+    // The budget is full: 100 readings of the lightest device need room. The siren holds the most, but
+    // only alarms; the meter's telemetry pays.
+    await publishRange(tiny, topics.tiny, 0, 100)
+    await Promise.all([siren.endAsync(), meter.endAsync(), tiny.endAsync()])
+    const byTopic: Record<string, number[]> = { [topics.alarm]: [], [topics.tele]: [], [topics.tiny]: [] }
+    for (const r of readBuffer(gw.dataDir)) byTopic[r.topic]!.push(JSON.parse(r.payload.toString()).n as number)
+    for (const list of Object.values(byTopic)) list.sort((a, b) => a - b)
+    assert.deepEqual(byTopic[topics.alarm], range(0, 700), 'every alarm kept')
+    assert.deepEqual(byTopic[topics.tele], range(100, 324), "the meter's 100 oldest readings went")
+    assert.deepEqual(byTopic[topics.tiny], range(0, 100))
+
+    const s = await gw.status()
+    assert.equal(s.backlog.bytes, 1024 * 1024, 'never past the budget')
+    const dropped = (id: string): number => s.devices.find((x: any) => x.id === id).dropped.disk_drop_oldest ?? 0
+    assert.deepEqual([dropped('siren-1'), dropped('meter-1'), dropped('tiny-1')], [0, 100, 0])
+  } finally {
+    await gw.stop()
+  }
+})

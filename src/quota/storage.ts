@@ -6,9 +6,10 @@
  * Per device: over maxBufferedReadings/maxBufferedBytes, `drop-oldest` evicts the device's own
  * oldest readings; `reject-new` refuses the new one. Gateway-wide: the budget is the smaller of
  * store.maxBytes and what the data volume can take while keeping store.minFreeBytes free. When a
- * reading would exceed it, the heaviest drop-oldest device pays with its oldest readings — but only
- * if it holds more than the publisher (or is the publisher): nobody loses data to a device using
- * more than it. Otherwise the reading is refused (`disk_budget`).
+ * reading would exceed it, drop-oldest devices that hold more than the publisher (or the publisher
+ * itself) pay with their readings, lowest priority class first across all of them, heaviest device
+ * first within a class: nobody loses data to a device using more than it, and alarms go only when
+ * the payers hold nothing else. If they cannot free enough, the reading is refused (`disk_budget`).
  */
 import { statfs } from 'node:fs'
 import type { Logger } from '../log.js'
@@ -107,21 +108,46 @@ export class StorageGuard {
         'buffer reached its disk budget: drop-oldest devices now give way, others are refused'
       )
     }
+    // Who may pay: drop-oldest devices holding more than the publisher (or the publisher itself), so
+    // nobody loses data to a device using more than it. They pay lowest priority class first across
+    // all of them (alarms only when no payer holds anything else), the heaviest first within a class.
     const mine = buffer.usage.projectedOf(device).bytes
-    let victim: string | null = null
-    let victimBytes = 0
+    const payers: Array<{ d: string; total: number; classes: Array<[number, number]> }> = []
     for (const d of buffer.usage.bufferedDevices()) {
       if (book.of(d).storagePolicy !== 'drop-oldest') continue
-      const b = d === device ? mine : buffer.usage.projectedOf(d).bytes
-      if (b > victimBytes || (b === victimBytes && d === device)) {
-        victim = d
-        victimBytes = b
-      }
+      const total = d === device ? mine : buffer.usage.projectedOf(d).bytes
+      if (total > 0 && (d === device || total > mine))
+        payers.push({ d, total, classes: buffer.usage.projectedClassesOf(d) })
     }
-    if (victim !== null && (victim === device || victimBytes > mine) && victimBytes >= excess) {
-      buffer.evictions.evictOldest(victim, 0, excess, 'disk_drop_oldest')
-      return null
-    }
-    return 'disk_budget'
+    payers.sort((a, b) => b.total - a.total)
+    const plan = evictionPlan(payers, excess)
+    if (plan === null) return 'disk_budget'
+    for (const [d, b] of plan) buffer.evictions.evictOldest(d, 0, b, 'disk_drop_oldest')
+    return null
   }
+}
+
+/**
+ * Bytes each payer gives up to free `excess`, taken class by class (lowest first) across payers, in
+ * their order within a class; null when they cannot free that much together. Merged per device: one
+ * eviction per payer, which takes its own lowest classes first.
+ */
+function evictionPlan(
+  payers: ReadonlyArray<{ d: string; classes: ReadonlyArray<[number, number]> }>,
+  excess: number
+): Map<string, number> | null {
+  const classes = [...new Set(payers.flatMap(p => p.classes.map(([c]) => c)))].sort((a, b) => a - b)
+  const plan = new Map<string, number>()
+  let left = excess
+  for (const cls of classes) {
+    for (const p of payers) {
+      if (left <= 0) return plan
+      const held = p.classes.find(([c]) => c === cls)?.[1] ?? 0
+      if (held <= 0) continue
+      const take = Math.min(held, left)
+      plan.set(p.d, (plan.get(p.d) ?? 0) + take)
+      left -= take
+    }
+  }
+  return left <= 0 ? plan : null
 }

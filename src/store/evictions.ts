@@ -6,7 +6,7 @@
 import type { DB } from './db.js'
 import type { SeqLedger } from './ledger.js'
 import type { DeviceIds } from './devices.js'
-import { EvictOrder } from './evict-order.js'
+import { type EvictedRow, EvictOrder } from './evict-order.js'
 import type { LaneCounts } from './lane-counts.js'
 import { ROW_OVERHEAD_BYTES } from './reading.js'
 import type { DeviceTotals, UsageLedger } from './usage.js'
@@ -18,7 +18,8 @@ export interface Eviction {
   bytes: number
   reason: string
 }
-export type EvictionDone = Eviction & { nextHint: number }
+/** What an eviction deleted, in total and per priority class (readings, bytes). */
+export type EvictionDone = Eviction & { nextHint: number; byClass: Map<number, [number, number]> }
 
 export class Evictions {
   /** The seqs' fates (ledger.ts): each evicted seq gets one, in the same transaction. */
@@ -40,7 +41,10 @@ export class Evictions {
     private readonly lanes: LaneCounts,
     private readonly requestCommit: () => void
   ) {
-    for (const d of start) this.oldestHint.set(d.device, d.lowestSeq)
+    for (const d of start) {
+      const hint = this.oldestHint.get(d.device)
+      if (hint === undefined || d.lowestSeq < hint) this.oldestHint.set(d.device, d.lowestSeq)
+    }
     this.order = new EvictOrder(db)
   }
 
@@ -77,26 +81,31 @@ export class Evictions {
   runInTx(e: Eviction, classes: readonly number[], endSeq: number): EvictionDone {
     const from = this.oldestHint.get(e.device) ?? 0
     const id = this.devices.find(e.device)
-    if (id === undefined) return { device: e.device, readings: 0, bytes: 0, reason: e.reason, nextHint: from }
-    const done = this.order.evict(
-      id,
-      from,
-      endSeq,
-      classes,
-      e,
-      r => r.n + r.topic.length + ROW_OVERHEAD_BYTES,
-      r => {
-        this.fates?.fate(r.seq, id, e.device, e.reason)
-        this.lanes.addInTx(r.cls, r.kind, -1)
-      }
-    )
-    return { device: e.device, readings: done.readings, bytes: done.bytes, reason: e.reason, nextHint: done.bulkFrom }
+    const byClass = new Map<number, [number, number]>()
+    if (id === undefined) return { device: e.device, readings: 0, bytes: 0, reason: e.reason, nextHint: from, byClass }
+    const cost = (r: EvictedRow): number => r.n + r.topic.length + ROW_OVERHEAD_BYTES
+    const done = this.order.evict(id, from, endSeq, classes, e, cost, r => {
+      this.fates?.fate(r.seq, id, e.device, e.reason)
+      this.lanes.addInTx(r.cls, r.kind, -1)
+      const c = byClass.get(r.cls) ?? [0, 0]
+      c[0]++
+      c[1] += cost(r)
+      byClass.set(r.cls, c)
+    })
+    return {
+      device: e.device,
+      readings: done.readings,
+      bytes: done.bytes,
+      reason: e.reason,
+      nextHint: done.bulkFrom,
+      byClass
+    }
   }
 
   /** After the commit: account what went and tell the listeners. */
   committed(done: readonly EvictionDone[]): void {
     for (const e of done) {
-      this.ledger.account(e.device, -e.readings, -e.bytes)
+      for (const [cls, [readings, bytes]] of e.byClass) this.ledger.account(e.device, -readings, -bytes, cls)
       this.oldestHint.set(e.device, e.nextHint)
       for (const l of this.listeners) l(e)
     }

@@ -119,7 +119,12 @@ export class GroupCommit {
   append(reading: NewReading, cb: AppendCallback): void {
     this.pending.push(reading)
     this.pendingCbs.push(cb)
-    this.p.ledger.addPending(reading.device, 1, rowBytes(reading.topic, reading.payload, reading.props))
+    this.p.ledger.addPending(
+      reading.device,
+      1,
+      rowBytes(reading.topic, reading.payload, reading.props),
+      reading.cls ?? 0
+    )
     this.schedule()
   }
 
@@ -322,17 +327,17 @@ export class GroupCommit {
         ledger.keep(1, rowBytes(r.topic, r.payload, r.props))
         continue
       }
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props))
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
       evictions.noteFirst(r.device, firstSeq + i)
     }
     for (const r of added) {
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props))
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls!)
       lanes.add(r.cls!, r.kind!, 1)
       evictions.noteFirst(r.device, r.seq)
     }
     for (const r of this.txRemoved) {
-      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload, r.props))
+      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
     }
     this.txRemoved = []

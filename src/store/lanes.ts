@@ -103,7 +103,7 @@ export class LaneReader {
     for (const r of readings) {
       if (present !== null && !present.has(r.seq)) continue
       const b = rowBytes(r.topic, r.payload, r.props)
-      this.ledger.account(r.device, -1, -b)
+      this.ledger.account(r.device, -1, -b, cls)
       if (keep) this.ledger.keep(1, b)
     }
     this.counts.add(cls, kind, -deleted.length)

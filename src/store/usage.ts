@@ -9,9 +9,13 @@ import { PROPS_BYTES_SQL, ROW_OVERHEAD_BYTES, type Usage } from './reading.js'
 
 const zero = (): Usage => ({ readings: 0, bytes: 0 })
 
-/** Per device at start: buffered readings, their bytes and the lowest seq (one scan, shared by usage and evictions). */
+/**
+ * Per device and priority class at start: buffered readings, their bytes and the lowest seq (one scan,
+ * shared by usage and evictions).
+ */
 export interface DeviceTotals {
   device: string
+  cls: number
   readings: number
   bytes: number
   lowestSeq: number
@@ -20,15 +24,24 @@ export interface DeviceTotals {
 export function deviceTotals(db: DB, devices: DeviceIds): DeviceTotals[] {
   const rows = db
     .prepare(
-      `SELECT device, count(*) AS n, sum(length(payload) + length(topic) + ${PROPS_BYTES_SQL}) AS b, min(seq) AS lo FROM readings GROUP BY device`
+      `SELECT device, cls, count(*) AS n, sum(length(payload) + length(topic) + ${PROPS_BYTES_SQL}) AS b, min(seq) AS lo FROM readings GROUP BY device, cls`
     )
-    .all() as Array<{ device: number; n: number; b: number; lo: number }>
+    .all() as Array<{ device: number; cls: number; n: number; b: number; lo: number }>
   return rows.map(r => ({
     device: devices.nameOf(r.device),
+    cls: r.cls,
     readings: r.n,
     bytes: r.b + r.n * ROW_OVERHEAD_BYTES,
     lowestSeq: r.lo
   }))
+}
+
+/** Bytes per priority class, committed or pending. */
+type ClassBytes = Map<number, number>
+const addTo = (m: ClassBytes, cls: number, bytes: number): void => {
+  const v = (m.get(cls) ?? 0) + bytes
+  if (v === 0) m.delete(cls)
+  else m.set(cls, v)
 }
 
 export class UsageLedger {
@@ -39,11 +52,14 @@ export class UsageLedger {
   /** Appends not yet committed, minus evictions requested: what quotas must count before the commit. */
   private readonly pendingBy = new Map<string, Usage>()
   private readonly pendingAll = zero()
+  /** Per device, bytes per priority class (committed, and pending like pendingBy): who the disk budget takes first. */
+  private readonly classes = new Map<string, ClassBytes>()
+  private readonly pendingClasses = new Map<string, ClassBytes>()
   private readonly selectOldest: Statement
 
   constructor(db: DB, start: readonly DeviceTotals[]) {
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
-    for (const d of start) this.account(d.device, d.readings, d.bytes)
+    for (const d of start) this.account(d.device, d.readings, d.bytes, d.cls)
     const kept = db
       .prepare(`SELECT count(*) AS n, sum(length(payload) + length(topic) + ${PROPS_BYTES_SQL}) AS b FROM kept`)
       .get() as {
@@ -54,14 +70,15 @@ export class UsageLedger {
     this.kept.bytes = (kept.b ?? 0) + kept.n * ROW_OVERHEAD_BYTES
   }
 
-  /** Committed change of a device's buffered readings. */
-  account(device: string, readings: number, bytes: number): void {
+  /** Committed change of a device's buffered readings of priority class `cls`. */
+  account(device: string, readings: number, bytes: number, cls: number): void {
     let u = this.perDevice.get(device)
     if (u === undefined) this.perDevice.set(device, (u = zero()))
     u.readings += readings
     u.bytes += bytes
     this.total.readings += readings
     this.total.bytes += bytes
+    addTo(classesOf(this.classes, device), cls, bytes)
   }
 
   /** Committed change of the kept readings. */
@@ -70,13 +87,28 @@ export class UsageLedger {
     this.kept.bytes += bytes
   }
 
-  /** A change queued for the next commit (device null: not a device's, e.g. a trim of kept readings). */
-  addPending(device: string | null, readings: number, bytes: number): void {
+  /**
+   * A change queued for the next commit (device null: not a device's, e.g. a trim of kept readings).
+   * `cls`: the class of an append; for an eviction (negative, no class) the bytes are taken from the
+   * device's lowest classes first, as the eviction will take them.
+   */
+  addPending(device: string | null, readings: number, bytes: number, cls?: number): void {
     if (device !== null) {
       let p = this.pendingBy.get(device)
       if (p === undefined) this.pendingBy.set(device, (p = zero()))
       p.readings += readings
       p.bytes += bytes
+      const pc = classesOf(this.pendingClasses, device)
+      if (cls !== undefined) addTo(pc, cls, bytes)
+      else {
+        let left = -bytes
+        for (const [c, b] of this.projectedClassesOf(device)) {
+          if (left <= 0) break
+          const take = Math.min(b, left)
+          addTo(pc, c, -take)
+          left -= take
+        }
+      }
     }
     this.pendingAll.readings += readings
     this.pendingAll.bytes += bytes
@@ -85,7 +117,15 @@ export class UsageLedger {
   /** The queued changes were taken by a commit (committed or failed, they are no longer pending). */
   clearPending(): void {
     this.pendingBy.clear()
+    this.pendingClasses.clear()
     this.pendingAll.readings = this.pendingAll.bytes = 0
+  }
+
+  /** What the device will hold per priority class once queued work commits: [class, bytes], lowest class first. */
+  projectedClassesOf(device: string): Array<[number, number]> {
+    const out = new Map(this.classes.get(device))
+    for (const [c, b] of this.pendingClasses.get(device) ?? []) addTo(out, c, b)
+    return [...out].filter(([, b]) => b > 0).sort((a, b) => a[0] - b[0])
   }
 
   /** What the device will hold once queued appends and evictions are committed. */
@@ -123,4 +163,10 @@ export class UsageLedger {
   oldestRecvMs(): number | null {
     return (this.selectOldest.get() as number | undefined) ?? null
   }
+}
+
+function classesOf(m: Map<string, ClassBytes>, device: string): ClassBytes {
+  let c = m.get(device)
+  if (c === undefined) m.set(device, (c = new Map()))
+  return c
 }

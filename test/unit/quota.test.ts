@@ -79,8 +79,8 @@ function guarded(doc: Record<string, unknown>) {
     log
   })
   /** What the admission step does: ask, then append if admitted. */
-  const publish = async (device: string, n: number, payloadBytes = 10) => {
-    const r = reading(device, n, { payload: Buffer.alloc(payloadBytes, 0x61) })
+  const publish = async (device: string, n: number, payloadBytes = 10, cls = 0) => {
+    const r = reading(device, n, { payload: Buffer.alloc(payloadBytes, 0x61), cls })
     const verdict = g.admit(device, rowBytes(r.topic, r.payload))
     if (verdict === null) await append(tb.buffer, r)
     else counters.drop(device, verdict)
@@ -136,6 +136,38 @@ test('disk budget: the heaviest drop-oldest device gives way; a device holding l
   const codes = s.lines().filter(l => l.code === 'HF_ERR_DISK_BUDGET')
   assert.equal(codes.length, 1, 'the full budget is logged once, not per reading')
   assert.ok(s.tb.buffer.usage.usageTotal().bytes <= MiB)
+})
+
+test('disk budget: the lowest priority class goes first across devices; the heaviest keeps its alarms while others hold telemetry', async t => {
+  const s = guarded({ store: { maxBytes: MiB } })
+  t.after(s.dispose)
+  const big = 10 * 1024
+  const cost = big + 'devices/x/telemetry'.length + 40
+  // The heaviest device holds only alarms (class 2); a lighter one telemetry (class 0) and events (class 1).
+  for (let i = 0; i < 70; i++) assert.equal(await s.publish('siren', i, big, 2), null)
+  for (let i = 0; i < 5; i++) assert.equal(await s.publish('meter', 100 + i, big, 1), null)
+  let m = 0
+  while (s.tb.buffer.usage.projectedTotalBytes() + cost <= MiB)
+    assert.equal(await s.publish('meter', m++, big, 0), null)
+  const tele = m
+  // Each reading of a light device needs room: the meter's telemetry pays (the heaviest holder of the
+  // lowest class), not the siren's alarms although the siren holds the most.
+  for (let i = 0; i < 10; i++) assert.equal(await s.publish('tiny', i, big, 0), null, `reading ${i} admitted`)
+  assert.equal(s.tb.buffer.usage.usageOf('siren').readings, 70, 'no alarm evicted')
+  assert.equal(s.counters.device('siren').dropped.disk_drop_oldest, undefined)
+  assert.deepEqual(
+    s.tb.buffer.usage.projectedClassesOf('meter').map(([c, b]) => [c, Math.round(b / cost)]),
+    [
+      [0, tele - 10],
+      [1, 5]
+    ],
+    'ten of the meter telemetry readings went, none of its events'
+  )
+  assert.equal(s.counters.device('meter').dropped.disk_drop_oldest, 10)
+  // Later readings of the light device: telemetry (its own, then the meter's) keeps paying; alarms never.
+  for (let i = 10; i < 60; i++) assert.equal(await s.publish('tiny', i, big, 0), null)
+  assert.equal(s.tb.buffer.usage.usageOf('siren').readings, 70, 'still no alarm evicted')
+  assert.ok(s.tb.buffer.usage.usageTotal().bytes <= MiB, 'the buffer stays within its budget')
 })
 
 test('disk budget: with no drop-oldest device holding more than the publisher, the reading is refused', async t => {
