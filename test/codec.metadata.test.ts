@@ -79,6 +79,22 @@ test('a batch without metadata stays version 2, byte for byte; a reading without
   assert.ok(decodeBatch(m.value).every(r => !('metadata' in r)))
 })
 
+test('stored metadata damaged on disk does not stop the batch: its reading goes without it', () => {
+  const list = [
+    reading(1, 'a', { props: Buffer.from([0xff, 0x00]) }),
+    reading(2, 'a', { props: packMetadata('x/y', []) })
+  ]
+  const got = decodeMessage(encodeBatch(GW, list).value)
+  assert.equal(got.version, 3)
+  assert.deepEqual(
+    got.readings.map(r => r.metadata),
+    [undefined, { contentType: 'x/y' }]
+  )
+  const alone = decodeMessage(encodeBatch(GW, [list[0]!]).value)
+  assert.equal(alone.version, 3, 'an empty item 14')
+  assert.equal(alone.readings[0]!.metadata, undefined)
+})
+
 test('mqtt-packet User Properties become ordered pairs: wire order from the patched parser, else grouped by name', () => {
   const up = Object.assign(Object.create(null) as object, { site: ['plant-7', 'annex'], line: '3' })
   assert.deepEqual(userPropertyPairs(up), [

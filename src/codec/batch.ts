@@ -157,6 +157,14 @@ export function batchVersionOf(readings: readonly StoredReading[]): number {
   return FORMAT_VERSION
 }
 
+function storedMetadata(blob: Buffer): [string | null, string[]] | null {
+  try {
+    return metadataItems(blob)
+  } catch {
+    return null
+  }
+}
+
 /** A control record as its own message, keyed by the gateway like its batches. */
 export function encodeControl(record: LedgerRecord, options: { compress?: boolean } = {}): BatchMessage {
   const body = Buffer.from(encoder.encode([record.gatewayId, TYPE_CONTROL, ledgerToCbor(record)]))
@@ -261,7 +269,11 @@ function tryBody(
     prevTopic = t
     if (r.qos !== 0 && r.qos !== 1 && r.qos !== 2) throw new RangeError(`encodeBatch: bad qos ${r.qos}`)
     qos[i] = r.qos
-    if (r.props != null) metadata.push([i, ...metadataItems(r.props)])
+    if (r.props != null) {
+      // Written by packMetadata; one damaged on disk must not stop the forwarder: the reading goes without it.
+      const items = storedMetadata(r.props)
+      if (items !== null) metadata.push([i, ...items])
+    }
     const payload = Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload as Uint8Array)
     const doc = transcode ? flatJson(payload, last, true) : null
     let sh = doc?.shape
@@ -296,7 +308,8 @@ function tryBody(
     if (cols.includes(null)) return sigs[s]!
     encodedShapes[s] = [shapes[s]!.keys, cols]
   }
-  const body: unknown[] = new Array(metadata.length > 0 ? BODY_LENGTH_V3 : BODY_LENGTH)
+  const v3 = batchVersionOf(rows) === FORMAT_VERSION_METADATA
+  const body: unknown[] = new Array(v3 ? BODY_LENGTH_V3 : BODY_LENGTH)
   body[B_GATEWAY] = gatewayId
   body[B_TYPE] = options.kind === 'rollup' ? TYPE_ROLLUPS : TYPE_READINGS
   body[B_LANE] = options.lane === 'live' ? 1 : 0
@@ -311,7 +324,7 @@ function tryBody(
   body[B_KIND] = kind
   body[B_RAW] = raw
   body[B_SHAPES] = encodedShapes
-  if (metadata.length > 0) body[B_METADATA] = metadata
+  if (v3) body[B_METADATA] = metadata
   return Buffer.from(encoder.encode(body))
 }
 
