@@ -129,8 +129,8 @@ test('mosquitto_sub -V mqttv5 -c -x: the command queued while it was away arrive
     await new Promise(resolve => sub.once('exit', resolve))
     return out
   }
-  // First visit: makes the session and its subscription, leaves after 1 s.
-  await run(['-W', '1'])
+  // First visit: makes the session and its subscription, leaves after 2 s.
+  assert.match(await run(['-W', '2', '-d']), /received SUBACK/)
   const ops = await connectAs(gw.url, 'ops', { protocolVersion: 5, clientId: 'ops-3', password: 'ops-secret' })
   await ops.publishAsync('devices/pump-3/cmd/open', 'valve', { qos: 1, properties: { messageExpiryInterval: 90 } })
   await ops.publishAsync('devices/pump-3/cmd/open', 'stale', { qos: 1, properties: { messageExpiryInterval: 1 } })

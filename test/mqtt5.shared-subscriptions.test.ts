@@ -109,17 +109,20 @@ test('3.1.1 clients share too, in one group with mosquitto_sub -V mqttv5', async
   const old = await app('dash-311', { protocolVersion: 4 })
   const got311 = collect(old)
   assert.equal(await granted(old, '$share/mixed/devices/pump-1/telemetry'), 1)
-  const sub = spawn('mosquitto_sub', [
+  // Line-buffered, so its debug lines (-d: "… received SUBACK") come as they happen.
+  const sub = spawn('stdbuf', [
+    ...['-oL', 'mosquitto_sub'],
     ...['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(gw.mqttPort), '-u', 'dash', '-P', 'dash-secret'],
-    ...['-i', 'dash-mosq', '-t', '$share/mixed/devices/pump-1/telemetry', '-q', '1', '-W', '20']
+    ...['-i', 'dash-mosq', '-t', '$share/mixed/devices/pump-1/telemetry', '-q', '1', '-W', '20', '-d']
   ])
   let out = ''
   sub.stdout.on('data', d => (out += d))
   const exited = new Promise(resolve => sub.once('exit', resolve))
-  await sleep(1500)
+  await eventually(() => out.includes('received SUBACK'), 10_000, 'mosquitto_sub subscribed')
   const dev = await connectAs(gw.url, 'pump-1', { protocolVersion: 4 })
   const sent = await publishN(dev, 100, 6)
-  const lines = (): string[] => out.split('\n').filter(l => l !== '')
+  // With -d, mosquitto_sub also prints its packets ("Client … received PUBLISH …"); payloads are the rest.
+  const lines = (): string[] => out.split('\n').filter(l => l.startsWith('{'))
   await eventually(() => got311.length + lines().length >= 6, 5000, 'all delivered')
   await sleep(300)
   assert.deepEqual([...got311, ...lines()].sort(), [...sent].sort())
