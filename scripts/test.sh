@@ -79,11 +79,34 @@ else
   echo "test.sh: the shared Kafka broker did not start; each file starts its own" >&2
 fi
 
-# The other process-level tests one file at a time: load, SIGKILL, outages, Chromium, timing.
-rest=()
-for f in dist/test/*.test.js; do
-  case " ${unit[*]} ${light[*]} " in *" $f "*) ;; *) rest+=("$f") ;; esac
+# The other process-level tests three at a time (most wait on brokers, outages and timers, not the CPU),
+# longest first so the lanes end together; files that load the machine on purpose run alone after.
+slow_first=(
+  forward.kafka remote-config.fleet.kafka reconcile.kafka budget.retention.kafka expand.kafka chaos.kill20
+  remote-config.apply.kafka remote-config.rollback.kafka status.technician.browser durability.kill9 chaos.clock
+  remote-config.reject.kafka chaos.sqlite status.limits uplink.tls.kafka kafka.broker budget.kafka
+  priority.kafka remote-config.cli.kafka quota.evict-priority aggregate.rollup status.browser
+)
+alone=(quota.flood fuzz.mqtt threads.broker)
+listed=" ${unit[*]} ${light[*]} "
+for n in "${slow_first[@]}" "${alone[@]}"; do listed+="dist/test/$n.test.js "; done
+ordered=()
+for n in "${slow_first[@]}"; do
+  if [ -f "dist/test/$n.test.js" ]; then ordered+=("dist/test/$n.test.js"); fi
 done
-node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=./dist/test/harness/file-times.js --test-reporter-destination=stdout "${rest[@]}" || rc=$?
+for f in dist/test/*.test.js; do
+  case "$listed" in *" $f "*) ;; *) ordered+=("$f") ;; esac
+done
+last=()
+for n in "${alone[@]}"; do
+  if [ -f "dist/test/$n.test.js" ]; then last+=("dist/test/$n.test.js"); fi
+done
+timed() {
+  local concurrency=$1
+  shift
+  node --test --test-concurrency="$concurrency" --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=./dist/test/harness/file-times.js --test-reporter-destination=stdout "$@"
+}
+timed 3 "${ordered[@]}" || rc=$?
+if [ ${#last[@]} -gt 0 ]; then timed 1 "${last[@]}" || rc=$?; fi
 exit "$rc"

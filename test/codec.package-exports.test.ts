@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { encodeBatch } from '../src/codec/batch.js'
+import { packMetadata } from '../src/codec/metadata.js'
 
 /**
  * A consumer project next to the repository, depending on it the way `"holdfast": "file:…"` does
@@ -27,7 +28,7 @@ before(() => {
 })
 after(() => rmSync(dir, { recursive: true, force: true }))
 
-test('a consumer imports the batch codec as holdfast/codec and decodes a batch the gateway encoded', async () => {
+test('a consumer imports the batch codec as holdfast/codec and decodes a batch the gateway encoded, MQTT 5 metadata included', async () => {
   const message = encodeBatch(
     'plant-7-gw1',
     [
@@ -39,6 +40,16 @@ test('a consumer imports the batch codec as holdfast/codec and decodes a batch t
         recvMs: 1_760_000_000_010,
         eventMs: 1_760_000_000_000,
         qos: 1
+      },
+      {
+        seq: 42,
+        device: 'press-12',
+        topic: 'devices/press-12/telemetry',
+        payload: Buffer.from('{"bar":4.6}'),
+        recvMs: 1_760_000_000_020,
+        eventMs: null,
+        qos: 1,
+        props: packMetadata('application/json', [['site', 'plant-7']])
       }
     ],
     { cls: 'telemetry' }
@@ -48,16 +59,17 @@ test('a consumer imports the batch codec as holdfast/codec and decodes a batch t
   writeFileSync(
     join(dir, 'consume.mjs'),
     `import { readFileSync } from 'node:fs'
-import { decodeBatch, FORMAT_VERSION, isHoldfastError } from 'holdfast/codec'
+import { decodeBatch, FORMAT_VERSION, FORMAT_VERSION_METADATA, isHoldfastError } from 'holdfast/codec'
 const readings = decodeBatch(readFileSync('batch.bin'), JSON.parse(readFileSync('headers.json', 'utf8')))
 let refused = null
 try { decodeBatch(Buffer.from('not a batch')) } catch (err) { refused = isHoldfastError(err) ? err.code : 'other' }
-console.log(JSON.stringify({ FORMAT_VERSION, refused, readings: readings.map(r => ({ ...r, payload: r.payload.toString() })) }))
+console.log(JSON.stringify({ FORMAT_VERSION, FORMAT_VERSION_METADATA, refused, readings: readings.map(r => ({ ...r, payload: r.payload.toString() })) }))
 `
   )
   const { stdout } = await run(process.execPath, ['consume.mjs'], { cwd: dir })
   const out = JSON.parse(stdout)
   assert.equal(out.FORMAT_VERSION, 2)
+  assert.equal(out.FORMAT_VERSION_METADATA, 3, 'a batch with MQTT 5 metadata is version 3')
   assert.equal(out.refused, 'HF_ERR_DECODE')
   assert.deepEqual(out.readings, [
     {
@@ -73,6 +85,21 @@ console.log(JSON.stringify({ FORMAT_VERSION, refused, readings: readings.map(r =
       kind: 'raw',
       lane: 'backlog',
       cls: 'telemetry'
+    },
+    {
+      eventId: 'plant-7-gw1:42',
+      gatewayId: 'plant-7-gw1',
+      seq: 42,
+      device: 'press-12',
+      topic: 'devices/press-12/telemetry',
+      payload: '{"bar":4.6}',
+      recvMs: 1_760_000_000_020,
+      eventMs: null,
+      qos: 1,
+      kind: 'raw',
+      lane: 'backlog',
+      cls: 'telemetry',
+      metadata: { userProperties: [['site', 'plant-7']], contentType: 'application/json' }
     }
   ])
 })

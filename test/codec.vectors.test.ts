@@ -8,7 +8,7 @@ import { expected, vectors } from './vectors/make-vectors.js'
 import { ROOT, runCli } from './harness/gateway.js'
 
 // The golden vectors in test/vectors/ are what implementers in other languages test against: every
-// value must decode to its JSON, through the library and through `holdfast decode`, and the version 2
+// value must decode to its JSON, through the library and through `holdfast decode`, and the version 2/3
 // encoder must still write the same bytes.
 
 const DIR = join(ROOT, 'test/vectors')
@@ -34,6 +34,7 @@ interface Expected {
     lane: 'backlog' | 'live'
     cls: string
     payloadBase64: string
+    metadata?: { userProperties?: Array<[string, string]>; contentType?: string }
   }>
   control: unknown
 }
@@ -42,7 +43,7 @@ const load = (name: string): { value: Buffer; want: Expected } => ({
   want: JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8')) as Expected
 })
 
-test('every golden vector decodes to its JSON (versions 1 and 2, both codecs, readings, rollups, a ledger)', () => {
+test('every golden vector decodes to its JSON (versions 1, 2 and 3, both codecs, readings, rollups, metadata, a ledger)', () => {
   assert.ok(names.length >= 7, `vectors: ${names.join(', ')}`)
   for (const name of names) {
     const { value, want } = load(name)
@@ -51,7 +52,7 @@ test('every golden vector decodes to its JSON (versions 1 and 2, both codecs, re
   }
 })
 
-test('the version 2 encoder writes the vectors byte for byte', () => {
+test('the version 2/3 encoder writes the vectors byte for byte', () => {
   for (const [name, m] of Object.entries(vectors())) {
     const { value, want } = load(name)
     assert.ok(m.value.equals(value), `${name}: the encoder's bytes changed`)
@@ -105,6 +106,7 @@ test('holdfast decode prints every vector reading as the JSON says', async () =>
       assert.equal(l.qos, r.qos)
       assert.equal(l.recvTime, new Date(r.recvMs).toISOString())
       assert.equal(l.eventTime, r.eventMs === null ? null : new Date(r.eventMs).toISOString())
+      assert.deepEqual(l.metadata, r.metadata ?? {}, `${name}: seq ${r.seq} metadata`)
       const bytes = Buffer.from(r.payloadBase64, 'base64')
       if (l.payloadBase64 !== undefined) assert.equal(l.payloadBase64, r.payloadBase64)
       else assert.deepEqual(l.payload, JSON.parse(bytes.toString('utf8')))

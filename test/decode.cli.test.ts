@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { CompressionTypes, Partitioners } from 'kafkajs'
 import { encodeBatch, frameStream, KAFKA_COMPRESSION, type BatchMessage } from '../src/codec/batch.js'
 import type { StoredReading } from '../src/store/reading.js'
+import { packMetadata, unpackMetadata } from '../src/codec/metadata.js'
 import { useKafka } from './harness/kafka.js'
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url))
@@ -84,7 +85,15 @@ function r(
 const A = [
   r('press-1', 101, '{"ts":1760000000000,"n":0,"temp":21.34}', 1_760_000_000_000),
   r('press-1', 103, Buffer.from([0, 1, 2, 255]), null, { topic: 'devices/press-1/blob', qos: 0 }),
-  r('press-1', 107, '{"temp": 21.5}', null, { qos: 2 })
+  // An MQTT 5 reading with metadata: its batch is version 3, decoded beside version 2 ones.
+  r('press-1', 107, '{"temp": 21.5}', null, {
+    qos: 2,
+    props: packMetadata('application/json', [
+      ['site', 'plant-7'],
+      ['line', '3'],
+      ['site', 'annex']
+    ])
+  })
 ]
 const B = [r('press-2', 102, '{"ts":1760000000004,"n":0,"temp":19.5}', 1_760_000_000_004), r('press-2', 104, '', null)]
 
@@ -98,7 +107,8 @@ function expected(x: StoredReading): Record<string, unknown> {
     topic: x.topic,
     recvTime: new Date(x.recvMs).toISOString(),
     eventTime: x.eventMs === null ? null : new Date(x.eventMs).toISOString(),
-    qos: x.qos
+    qos: x.qos,
+    metadata: x.props == null ? {} : unpackMetadata(x.props)
   }
   try {
     line.payload = JSON.parse(x.payload.toString())
@@ -110,7 +120,7 @@ function expected(x: StoredReading): Record<string, unknown> {
 
 const enc = (list: StoredReading[], compress = false): BatchMessage => encodeBatch(GW, list, { compress })
 
-test('decode FILE...: one JSON line per reading, a re-sent batch printed once', async () => {
+test('decode FILE...: one JSON line per reading with its MQTT 5 metadata (version 2 and 3 batches), a re-sent batch printed once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hf-decode-'))
   const single = join(dir, 'a.hfb')
   const stream = join(dir, 'stream.hfs')
@@ -122,6 +132,15 @@ test('decode FILE...: one JSON line per reading, a re-sent batch printed once', 
   assert.deepEqual(run.lines, [...A, ...B].map(expected))
   assert.deepEqual(run.summary, { batches: 4, readings: 10, printed: 5, duplicates: 5, unverified: 0, undecodable: 0 })
   assert.equal(run.lines[1]!.payloadBase64, 'AAEC/w==')
+  assert.deepEqual(run.lines[2]!.metadata, {
+    userProperties: [
+      ['site', 'plant-7'],
+      ['line', '3'],
+      ['site', 'annex']
+    ],
+    contentType: 'application/json'
+  })
+  assert.deepEqual(run.lines[0]!.metadata, {}, 'a reading without metadata prints {}')
   assert.equal(run.lines[4]!.payloadBase64, '')
 })
 

@@ -415,7 +415,7 @@ export class Aggregator implements CommitHook {
       }
       if (covered.length > 0) {
         tx.remove(covered)
-        for (const r of covered) freed += rowBytes(r.topic, r.payload)
+        for (const r of covered) freed += rowBytes(r.topic, r.payload, r.props)
         this.pending.compacted += covered.length
       }
       for (const { w, rows: group } of groups.values()) {
@@ -423,7 +423,7 @@ export class Aggregator implements CommitHook {
         tx.remove(group)
         tx.add(rollup)
         let bytes = 0
-        for (const r of group) bytes += rowBytes(r.topic, r.payload)
+        for (const r of group) bytes += rowBytes(r.topic, r.payload, r.props)
         freed += bytes - rowBytes(rollup.topic, rollup.payload)
         this.pending.compacted += group.length
         this.pending.compactedRollups++

@@ -6,6 +6,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { payloadFormat } from '../aggregate/payload.js'
 import { eventTimeOf } from '../codec/reading.js'
+import { packMetadata, userPropertyPairs } from '../codec/metadata.js'
 import { HoldfastError } from '../errors.js'
 import type { NewReading } from '../store/reading.js'
 import { RECENT_PER_DEVICE } from '../store/recent.js'
@@ -22,9 +23,11 @@ export function createAdmitReading(ctx: AdmissionContext) {
     // MQTT 5: a declared Content Type / Payload Format Indicator decides how the payload is read.
     const p = packet.properties
     const format = p === undefined ? 'sniff' : payloadFormat(p.contentType, p.payloadFormatIndicator)
+    // Stored with the reading and carried to Kafka; null (no bytes at all) without any.
+    const props = p === undefined ? null : packMetadata(p.contentType, userPropertyPairs(p.userProperties))
     const eventTime = (): number | null => (format === 'opaque' ? null : eventTimeOf(payload))
     const c = ctx.classify?.(topic, payload, format)
-    if (c === undefined) return { device, topic, payload, eventMs: eventTime(), qos: packet.qos }
+    if (c === undefined) return { device, topic, payload, eventMs: eventTime(), qos: packet.qos, props }
     return {
       device,
       topic,
@@ -34,7 +37,8 @@ export function createAdmitReading(ctx: AdmissionContext) {
       cls: c.cls,
       kind: c.kind,
       keepMs: c.keepMs,
-      meta: c.meta
+      meta: c.meta,
+      props
     }
   }
 
@@ -54,7 +58,8 @@ export function createAdmitReading(ctx: AdmissionContext) {
     stats.received++
     stats.lastSeenMs = Date.now()
     counters.received++
-    if (state.kind === 'anonymous' && state.seenDevice !== device) {
+    // A delayed will of an ended anonymous connection opens no session in the device's view.
+    if (state.kind === 'anonymous' && state.seenDevice !== device && !state.gone) {
       if (state.seenDevice !== null) counters.device(state.seenDevice).connections--
       state.seenDevice = device
       stats.connections++
@@ -78,7 +83,7 @@ export function createAdmitReading(ctx: AdmissionContext) {
       stats.duplicates++
       return cb(null)
     }
-    const bytes = rowBytes(reading.topic, reading.payload)
+    const bytes = rowBytes(reading.topic, reading.payload, reading.props)
     ctx.relieve?.(bytes, storage.budget())
     const verdict = storage.admit(device, bytes)
     if (verdict !== null) {

@@ -4,6 +4,7 @@
  * (and EXPANDED_RECORD_VERSION when a consumer written against the old schema would misread).
  */
 import type { DecodedReading } from '../codec/batch.js'
+import type { ReadingMetadata } from '../codec/metadata.js'
 
 export const EXPANDED_RECORD_VERSION = 1
 
@@ -21,19 +22,14 @@ export interface BatchContext {
   source: Source
 }
 
-/** MQTT 5 metadata, when the batch carries it (see README "Batch format"). */
-interface Metadata {
-  userProperties?: Array<[string, string]>
-  contentType?: string
-}
+/** MQTT 5 metadata, when the batch carries it (see README "Batch format", version 3). */
+type Metadata = ReadingMetadata
 
 /** Fields a newer codec may give each reading; read when present. */
 type Extended = DecodedReading & {
   cls?: string | null
   kind?: string | number | null
   lane?: string | null
-  userProperties?: Array<[string, string]> | Record<string, string | string[]>
-  contentType?: string | null
 }
 
 export interface ExpandedRecord {
@@ -78,15 +74,12 @@ const kindName = (k: string | number | null | undefined, fallback: string | null
   return k ?? fallback ?? 'raw'
 }
 
+/** A copy, so the record's key order is fixed (userProperties, then contentType) whatever the decoder gave. */
 function metadataOf(r: Extended): Metadata {
   const m: Metadata = {}
-  const up = r.userProperties
-  if (Array.isArray(up)) m.userProperties = up.map(([k, v]) => [String(k), String(v)])
-  else if (up !== undefined && up !== null)
-    m.userProperties = Object.entries(up).flatMap(([k, v]) =>
-      (Array.isArray(v) ? v : [v]).map(x => [k, String(x)] as [string, string])
-    )
-  if (typeof r.contentType === 'string') m.contentType = r.contentType
+  const d = r.metadata
+  if (d?.userProperties !== undefined) m.userProperties = d.userProperties.map(([k, v]) => [k, v])
+  if (d?.contentType !== undefined) m.contentType = d.contentType
   return m
 }
 

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel, type IHeaders, type LogEntry } from 'kafkajs'
 import { HoldfastError } from '../errors.js'
 import { decodeBatch, splitStream, type DecodedReading } from '../codec/batch.js'
+import type { ReadingMetadata } from '../codec/metadata.js'
 import { DEFAULT_DEDUPE_WINDOW, Dedupe } from '../central/dedupe.js'
 import { iso, payloadFields } from '../central/record.js'
 import { parseArgs } from './args.js'
@@ -36,6 +37,8 @@ interface Line {
   recvTime: string | null
   eventTime: string | null
   qos: number
+  /** MQTT 5 `userProperties` and `contentType` the batch carried; {} when none. */
+  metadata: ReadingMetadata
   payload?: unknown
   payloadBase64?: string
 }
@@ -50,7 +53,8 @@ export function toLine(r: DecodedReading): Line {
     topic: r.topic,
     recvTime: iso(r.recvMs),
     eventTime: r.eventMs === null ? null : iso(r.eventMs),
-    qos: r.qos
+    qos: r.qos,
+    metadata: r.metadata ?? {}
   }
   return Object.assign(line, payloadFields(r.payload))
 }

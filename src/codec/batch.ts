@@ -1,6 +1,6 @@
 /**
- * The uplink batch format, version 2: one Kafka message holds a batch of one gateway's readings (of
- * one or several devices, one lane), or a control record. Pure functions, no I/O. README.md "Batch
+ * The uplink batch format, versions 2 and 3: one Kafka message holds a batch of one gateway's readings
+ * (of one or several devices, one lane), or a control record. Pure functions, no I/O. README.md "Batch
  * format" is the specification a consumer writes against; change the two together (and FORMAT_VERSION
  * when old decoders would misread). Version 1 values (one device per message) still decode (batch-v1.ts).
  *
@@ -10,6 +10,8 @@
  *         dictionary, then columns: topic index, seq, receive time, event time, qos, and payloads either
  *         raw (byte strings) or, for flat JSON objects, transposed into per-key columns ("shapes") whose
  *         numbers are scaled integers written back by a plain decimal rule. Both restore the exact bytes.
+ *         Version 3 is version 2 with one more item, the readings' MQTT 5 metadata; it is written only
+ *         for a batch that carries some, so batches without metadata stay version 2, byte for byte.
  */
 import { deflateSync, inflateSync } from 'node:zlib'
 import { Encoder, Decoder } from 'cbor-x'
@@ -18,6 +20,7 @@ import { array, bigSum, cborInt, fail, type Int, int, safe, text } from './check
 import { decodeShape, encodeColumnV2, flatJson, PayloadCursor, type Shape } from './shapes.js'
 import { decodeBodyV1 } from './batch-v1.js'
 import { type ControlRecord, controlFromCbor, type LedgerRecord, ledgerToCbor } from './control.js'
+import { metadataItems, metadataOf } from './metadata.js'
 import {
   type BatchMessage,
   type BatchMeta,
@@ -30,9 +33,12 @@ import {
 export { eventIdOf }
 export type { BatchMessage, DecodedReading, Lane, ReadingKind }
 
+/** The version of batches without MQTT 5 metadata (and of control records). */
 export const FORMAT_VERSION = 2
+/** The version of batches that carry MQTT 5 metadata (body item 14). */
+export const FORMAT_VERSION_METADATA = 3
 /** Versions this decoder reads. */
-export const FORMAT_VERSIONS = [1, 2] as const
+export const FORMAT_VERSIONS = [1, 2, 3] as const
 export const CONTENT_TYPE = 'application/vnd.holdfast.batch'
 /**
  * Compression the producer must set at Kafka level. Values are not compressed by default: Kafka's
@@ -95,7 +101,9 @@ const B_QOS = 10
 const B_KIND = 11
 const B_RAW = 12
 const B_SHAPES = 13
+const B_METADATA = 14
 const BODY_LENGTH = 14
+const BODY_LENGTH_V3 = 15
 const CONTROL_LENGTH = 3
 const TOPIC_PREFIX = 'devices/'
 
@@ -135,10 +143,25 @@ export function encodeBatch(
 ): BatchMessage {
   const kind = options.kind ?? 'raw'
   const body = encodeBody(gatewayId, readings, options)
+  const version = batchVersionOf(readings)
   return {
     key: options.key ?? gatewayId,
-    value: frame(body, options.compress ?? false),
-    headers: { [HEADERS.format]: String(FORMAT_VERSION), [HEADERS.kind]: kind }
+    value: frame(body, options.compress ?? false, version),
+    headers: { [HEADERS.format]: String(version), [HEADERS.kind]: kind }
+  }
+}
+
+/** Version 3 when a reading carries MQTT 5 metadata, else 2: old consumers keep reading metadata-free batches. */
+export function batchVersionOf(readings: readonly StoredReading[]): number {
+  for (const r of readings) if (r.props != null) return FORMAT_VERSION_METADATA
+  return FORMAT_VERSION
+}
+
+function storedMetadata(blob: Buffer): [string | null, string[]] | null {
+  try {
+    return metadataItems(blob)
+  } catch {
+    return null
   }
 }
 
@@ -213,6 +236,7 @@ function tryBody(
   const shapeBySig = new Map<string, Shape>()
   const sigs: string[] = []
   const shapes: Shape[] = []
+  const metadata: unknown[] = []
   let last: Shape | undefined
   let prevSeq = 0
   let prevRecv = 0
@@ -245,6 +269,11 @@ function tryBody(
     prevTopic = t
     if (r.qos !== 0 && r.qos !== 1 && r.qos !== 2) throw new RangeError(`encodeBatch: bad qos ${r.qos}`)
     qos[i] = r.qos
+    if (r.props != null) {
+      // Written by packMetadata; one damaged on disk must not stop the forwarder: the reading goes without it.
+      const items = storedMetadata(r.props)
+      if (items !== null) metadata.push([i, ...items])
+    }
     const payload = Buffer.isBuffer(r.payload) ? r.payload : Buffer.from(r.payload as Uint8Array)
     const doc = transcode ? flatJson(payload, last, true) : null
     let sh = doc?.shape
@@ -279,7 +308,8 @@ function tryBody(
     if (cols.includes(null)) return sigs[s]!
     encodedShapes[s] = [shapes[s]!.keys, cols]
   }
-  const body: unknown[] = new Array(BODY_LENGTH)
+  const v3 = batchVersionOf(rows) === FORMAT_VERSION_METADATA
+  const body: unknown[] = new Array(v3 ? BODY_LENGTH_V3 : BODY_LENGTH)
   body[B_GATEWAY] = gatewayId
   body[B_TYPE] = options.kind === 'rollup' ? TYPE_ROLLUPS : TYPE_READINGS
   body[B_LANE] = options.lane === 'live' ? 1 : 0
@@ -294,6 +324,7 @@ function tryBody(
   body[B_KIND] = kind
   body[B_RAW] = raw
   body[B_SHAPES] = encodedShapes
+  if (v3) body[B_METADATA] = metadata
   return Buffer.from(encoder.encode(body))
 }
 
@@ -401,7 +432,7 @@ export function decodeMessage(value: Buffer, headers?: Headers): DecodedMessage 
     if (b.length !== CONTROL_LENGTH) fail(`control body is not an array of ${CONTROL_LENGTH}`)
     return { version, gatewayId, type: 'control', readings: [], control: controlFromCbor(gatewayId, b[2]) }
   }
-  return { version, gatewayId, type: name as ReadingKind, readings: decodeBodyV2(b), control: null }
+  return { version, gatewayId, type: name as ReadingKind, readings: decodeBodyV2(b, version), control: null }
 }
 
 /** The readings of one message, in body order (control records have none). See decodeMessage. */
@@ -432,8 +463,10 @@ function decodeV1(value: Buffer, body: Buffer, headers: Headers | undefined): De
   return { version: 1, gatewayId: out[0]!.gatewayId, type: kind, readings: out, control: null }
 }
 
-function decodeBodyV2(b: unknown[]): DecodedReading[] {
-  if (b.length !== BODY_LENGTH) return fail(`body is not an array of ${BODY_LENGTH}`)
+/** Version 2 and 3 bodies (3: one more item, the metadata). */
+function decodeBodyV2(b: unknown[], version: number): DecodedReading[] {
+  const length = version === FORMAT_VERSION_METADATA ? BODY_LENGTH_V3 : BODY_LENGTH
+  if (b.length !== length) return fail(`version ${version} body is not an array of ${length}`)
   const gatewayId = text(b[B_GATEWAY], 'gateway id')
   const kind: ReadingKind = int(b[B_TYPE], 'type') === TYPE_ROLLUPS ? 'rollup' : 'raw'
   const lane = LANES[int(b[B_LANE], 'lane')] ?? fail('unknown lane')
@@ -494,5 +527,18 @@ function decodeBodyV2(b: unknown[]): DecodedReading[] {
     }
   }
   payloads.finish()
+  if (length === BODY_LENGTH_V3) addMetadata(out, array(b[B_METADATA], 'metadata'))
   return out
+}
+
+/** Body item 14: `[i, contentType, props]` per reading that has metadata, i strictly ascending. */
+function addMetadata(readings: DecodedReading[], entries: unknown[]): void {
+  let prev = -1
+  for (const e of entries) {
+    const [i, ct, props] = array(e, 'metadata entry', 3)
+    const at = int(i, 'metadata index')
+    if (at <= prev || at >= readings.length) fail(`metadata index ${at} out of order or range`)
+    prev = at
+    readings[at]!.metadata = metadataOf(ct, props)
+  }
 }

@@ -13,6 +13,7 @@ export {
   splitStream,
   frameStream,
   FORMAT_VERSION,
+  FORMAT_VERSION_METADATA,
   FORMAT_VERSIONS,
   CONTENT_TYPE,
   HEADERS,
@@ -22,6 +23,7 @@ export {
   CODEC_ZLIB
 } from './batch.js'
 export type { BatchMessage, DecodedMessage, DecodedReading, EncodeOptions, Lane, ReadingKind } from './batch.js'
+export type { ReadingMetadata } from './metadata.js'
 export { FATE_REASONS } from './control.js'
 export type { ControlRecord, LedgerRecord, DroppedRun, SeqGap, DeviceTotals, FateReason } from './control.js'
 export { decimalText } from './shapes.js'

@@ -1,4 +1,7 @@
 /** What the batch decoders return, shared by every format version. */
+import type { ReadingMetadata } from './metadata.js'
+
+export type { ReadingMetadata }
 
 export type ReadingKind = 'raw' | 'rollup'
 export type Lane = 'backlog' | 'live'
@@ -19,6 +22,8 @@ export interface DecodedReading {
   lane: Lane
   /** The priority class name ('' when a version 1 batch came without its hf-class header). */
   cls: string
+  /** MQTT 5 User Properties and Content Type (version 3 batches); absent when the reading has none. */
+  metadata?: ReadingMetadata
 }
 
 /** Batch-level facts every reading of a batch shares. */

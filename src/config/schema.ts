@@ -513,7 +513,13 @@ export const schema = {
   },
   batch: {
     maxReadings: { kind: 'int', default: 1000, min: 1, max: 100_000, doc: 'Readings per batch (Kafka message)' },
-    maxBytes: { kind: 'int', default: 256 * 1024, min: 1024, max: 16 * MiB, doc: 'Raw payload bytes per batch' },
+    maxBytes: {
+      kind: 'int',
+      default: 256 * 1024,
+      min: 1024,
+      max: 16 * MiB,
+      doc: 'Raw payload bytes (with MQTT 5 metadata) per batch'
+    },
     lingerMs: {
       kind: 'int',
       default: 5_000,

@@ -34,6 +34,8 @@ const REQUEST_BYTES = 8 * 1024 * 1024
 /** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
 const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
+/** A reading's share of batch.maxBytes: its payload and its MQTT 5 metadata. */
+const sizeOf = (r: StoredReading): number => r.payload.length + (r.props?.length ?? 0)
 
 interface Request {
   /**
@@ -504,9 +506,9 @@ export class Forwarder {
         while (
           end < list.length &&
           end - start < maxReadings &&
-          (end === start || bytes + list[end]!.payload.length <= maxBytes)
+          (end === start || bytes + sizeOf(list[end]!) <= maxBytes)
         ) {
-          bytes += list[end]!.payload.length
+          bytes += sizeOf(list[end]!)
           end++
         }
         const m = encodeBatch(this.o.gatewayId, list.slice(start, end), { kind, lane, cls: cls.name, key })

@@ -2,12 +2,14 @@
  * A group of new readings as one transferable buffer, from the broker thread to the commit worker
  * (commit-worker.ts): one allocation and one postMessage per group, not an object per reading.
  * Layout (little-endian): count u32, firstSeq f64, recvMs f64, then per reading
- * device id u32, cls i32, kind u8, qos u8, eventMs f64 (NaN = none), topic u32 + UTF-8, payload u32 + bytes.
+ * device id u32, cls i32, kind u8, qos u8, eventMs f64 (NaN = none), topic u32 + UTF-8, payload u32 + bytes,
+ * props (MQTT 5 metadata) u32 + bytes (0xFFFFFFFF = none).
  */
 import { KIND_RAW, type NewReading } from './reading.js'
 
 const HEAD = 20
-const PER_READING = 26
+const PER_READING = 30
+const NO_PROPS = 0xffffffff
 
 /** A reading as the worker inserts it (the payload is a view into the received buffer). */
 export interface WireReading {
@@ -18,6 +20,7 @@ export interface WireReading {
   eventMs: number | null
   topic: string
   payload: Buffer
+  props: Buffer | null
 }
 
 export interface WireBatch {
@@ -35,7 +38,7 @@ export function encodeBatch(
 ): Buffer {
   let bound = HEAD
   // A UTF-16 code unit is at most 3 bytes of UTF-8.
-  for (const r of batch) bound += PER_READING + r.topic.length * 3 + r.payload.length
+  for (const r of batch) bound += PER_READING + r.topic.length * 3 + r.payload.length + (r.props?.length ?? 0)
   // Not from the shared pool: the whole ArrayBuffer is transferred.
   const b = Buffer.allocUnsafeSlow(bound)
   b.writeUInt32LE(batch.length, 0)
@@ -55,6 +58,10 @@ export function encodeBatch(
     b.writeUInt32LE(r.payload.length, o)
     r.payload.copy(b, o + 4)
     o += 4 + r.payload.length
+    const props = r.props ?? null
+    b.writeUInt32LE(props === null ? NO_PROPS : props.length, o)
+    if (props !== null) props.copy(b, o + 4)
+    o += 4 + (props?.length ?? 0)
   }
   return b.subarray(0, o)
 }
@@ -75,16 +82,12 @@ export function decodeBatch(b: Buffer): WireBatch {
     const qos = b.readUInt8(o + 9)
     o += 22 + t
     const p = b.readUInt32LE(o)
-    readings[i] = {
-      device,
-      cls,
-      kind,
-      qos,
-      eventMs: Number.isNaN(e) ? null : e,
-      topic,
-      payload: b.subarray(o + 4, o + 4 + p)
-    }
+    const payload = b.subarray(o + 4, o + 4 + p)
     o += 4 + p
+    const m = b.readUInt32LE(o)
+    const props = m === NO_PROPS ? null : b.subarray(o + 4, o + 4 + m)
+    o += 4 + (props?.length ?? 0)
+    readings[i] = { device, cls, kind, qos, eventMs: Number.isNaN(e) ? null : e, topic, payload, props }
   }
   return { firstSeq, recvMs, readings }
 }

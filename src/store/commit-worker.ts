@@ -41,14 +41,15 @@ const db = new Database(d.file, { timeout: d.busyTimeoutMs })
 db.pragma(`synchronous = ${d.synchronous}`)
 // Checkpoints run on the checkpoint worker's connection.
 db.pragma('wal_autocheckpoint = 0')
-const insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+const insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 const putNextSeq = db.prepare(
   "INSERT INTO meta (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 )
 const commit = db.transaction((b: Buffer) => {
   const { firstSeq, recvMs, readings } = decodeBatch(b)
   let seq = firstSeq
-  for (const r of readings) insert.run(seq++, r.device, r.topic, r.payload, recvMs, r.eventMs, r.qos, r.cls, r.kind)
+  for (const r of readings)
+    insert.run(seq++, r.device, r.topic, r.payload, recvMs, r.eventMs, r.qos, r.cls, r.kind, r.props)
   putNextSeq.run(seq)
 })
 

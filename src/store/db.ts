@@ -55,7 +55,12 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE rollup_windows_v3 RENAME TO rollup_windows;`,
   // The re-send window once readings have left the buffer: one row of packed fingerprints per released run
   // (store/resend-record.ts).
-  `CREATE TABLE resend_window (id INTEGER PRIMARY KEY, entries BLOB NOT NULL);`
+  `CREATE TABLE resend_window (id INTEGER PRIMARY KEY, entries BLOB NOT NULL);`,
+  // MQTT 5 metadata (User Properties, Content Type) packed by codec/metadata.ts; NULL when a reading has none
+  // (every older row, every 3.1.1 reading), so a reading without metadata costs no byte. Adding a nullable
+  // column only rewrites the schema, not the rows.
+  `ALTER TABLE readings ADD COLUMN props BLOB;
+   ALTER TABLE kept ADD COLUMN props BLOB;`
 ]
 
 /** How long opening the buffer waits for another process's lock on it (SQLite's busy timeout). */

@@ -7,17 +7,18 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
+import { PROPS_BYTES_SQL } from './reading.js'
 
 export interface EvictedRow {
   seq: number
   topic: string
-  /** Payload bytes. */
+  /** Payload and metadata bytes. */
   n: number
   cls: number
   kind: number
 }
 
-const COLS = 'seq, topic, length(payload) AS n, cls, kind'
+const COLS = `seq, topic, length(payload) + ${PROPS_BYTES_SQL} AS n, cls, kind`
 const CHUNK = 256
 
 export class EvictOrder {

@@ -86,7 +86,7 @@ export class GroupCommit {
     private readonly p: WriterParts,
     private readonly commitWindowMs: number
   ) {
-    this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.selectRaw = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND kind = 0 ORDER BY seq LIMIT ?`).raw()
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
     this.nextSeq = GroupCommit.nextSeqOf(db, p.meta)
@@ -107,7 +107,12 @@ export class GroupCommit {
   append(reading: NewReading, cb: AppendCallback): void {
     this.pending.push(reading)
     this.pendingCbs.push(cb)
-    this.p.ledger.addPending(reading.device, 1, rowBytes(reading.topic, reading.payload), reading.cls ?? 0)
+    this.p.ledger.addPending(
+      reading.device,
+      1,
+      rowBytes(reading.topic, reading.payload, reading.props),
+      reading.cls ?? 0
+    )
     this.schedule()
   }
 
@@ -237,7 +242,8 @@ export class GroupCommit {
               r.eventMs,
               r.qos,
               r.cls ?? 0,
-              r.kind ?? KIND_RAW
+              r.kind ?? KIND_RAW,
+              r.props ?? null
             )
         }
         if (this.hook !== null) {
@@ -249,7 +255,18 @@ export class GroupCommit {
             add: r => {
               const cls = r.cls ?? 0
               const kind = r.kind ?? KIND_RAW
-              this.insert.run(seq, devices.idOf(r.device), r.topic, r.payload, recvMs, r.eventMs, r.qos, cls, kind)
+              this.insert.run(
+                seq,
+                devices.idOf(r.device),
+                r.topic,
+                r.payload,
+                recvMs,
+                r.eventMs,
+                r.qos,
+                cls,
+                kind,
+                r.props ?? null
+              )
               added.push({ ...r, seq, recvMs, cls, kind })
               return seq++
             },
@@ -297,12 +314,12 @@ export class GroupCommit {
     this.nextSeq = nextSeq
     this.accountBatch(batch, firstSeq)
     for (const r of added) {
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload), r.cls!)
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls!)
       lanes.add(r.cls!, r.kind!, 1)
       evictions.noteFirst(r.device, r.seq)
     }
     for (const r of this.txRemoved) {
-      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload), r.cls ?? 0)
+      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
     }
     this.txRemoved = []
@@ -382,10 +399,10 @@ export class GroupCommit {
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]!
       if (r.kind === KIND_LOCAL) {
-        ledger.keep(1, rowBytes(r.topic, r.payload))
+        ledger.keep(1, rowBytes(r.topic, r.payload, r.props))
         continue
       }
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload), r.cls ?? 0)
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
       evictions.noteFirst(r.device, firstSeq + i)
     }

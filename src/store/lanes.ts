@@ -102,7 +102,7 @@ export class LaneReader {
     const present = deleted.length === readings.length ? null : new Set(deleted)
     for (const r of readings) {
       if (present !== null && !present.has(r.seq)) continue
-      const b = rowBytes(r.topic, r.payload)
+      const b = rowBytes(r.topic, r.payload, r.props)
       this.ledger.account(r.device, -1, -b, cls)
       if (keep) this.ledger.keep(1, b)
     }

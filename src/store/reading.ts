@@ -3,7 +3,8 @@
 /**
  * `cls` is the reading's priority (0 = bulk, higher is sent first); `kind` is KIND_RAW, KIND_ROLLUP, or
  * KIND_LOCAL (stored in `kept` only, never forwarded: raw readings of rollup-only topics, kept `keepMs`).
- * `meta` travels to the commit hook untouched (the aggregator's parsed payload).
+ * `meta` travels to the commit hook untouched (the aggregator's parsed payload). `props` is the reading's
+ * MQTT 5 metadata as codec/metadata.ts packs it, stored as is (opaque here); null or absent when none.
  */
 export interface NewReading {
   device: string
@@ -15,6 +16,7 @@ export interface NewReading {
   kind?: number
   keepMs?: number
   meta?: unknown
+  props?: Buffer | null
 }
 export interface StoredReading {
   seq: number
@@ -26,6 +28,7 @@ export interface StoredReading {
   qos: number
   cls?: number
   kind?: number
+  props?: Buffer | null
 }
 export const KIND_RAW = 0
 export const KIND_ROLLUP = 1
@@ -44,6 +47,10 @@ export interface Usage {
   bytes: number
 }
 
-/** Bytes a reading costs on disk beyond its payload and topic: row header, key, index. */
+/** Bytes a reading costs on disk beyond its payload, topic and metadata: row header, key, index. */
 export const ROW_OVERHEAD_BYTES = 40
-export const rowBytes = (topic: string, payload: Buffer): number => payload.length + topic.length + ROW_OVERHEAD_BYTES
+/** What quotas and the disk budget count for a row; SQL scans count the same (PROPS_BYTES_SQL). */
+export const rowBytes = (topic: string, payload: Buffer, props?: Buffer | null): number =>
+  payload.length + topic.length + (props?.length ?? 0) + ROW_OVERHEAD_BYTES
+/** The metadata column's bytes in SQL (NULL = none = 0), for the scans that must agree with rowBytes. */
+export const PROPS_BYTES_SQL = 'ifnull(length(props), 0)'

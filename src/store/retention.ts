@@ -4,7 +4,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
-import { KIND_RAW, ROW_OVERHEAD_BYTES, type NewReading, type Usage } from './reading.js'
+import { KIND_RAW, PROPS_BYTES_SQL, ROW_OVERHEAD_BYTES, type NewReading, type Usage } from './reading.js'
 import { LANE } from './rows.js'
 import type { UsageLedger } from './usage.js'
 
@@ -26,14 +26,16 @@ export class Retention {
     private readonly requestCommit: () => void
   ) {
     this.insertLocal = db.prepare(
-      'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+      'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms, props) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
     )
     const keep =
-      'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms, fwd_ms) SELECT seq, device, topic, payload, recv_ms, event_ms, qos, ?, ? FROM readings'
+      'INSERT INTO kept (seq, device, topic, payload, recv_ms, event_ms, qos, until_ms, fwd_ms, props) SELECT seq, device, topic, payload, recv_ms, event_ms, qos, ?, ?, props FROM readings'
     this.keepRunBulk = db.prepare(`${keep} WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0`)
     this.keepRunLane = db.prepare(`${keep} WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`)
     this.selectHead = db
-      .prepare('SELECT id, until_ms, length(payload) + length(topic) FROM kept ORDER BY id LIMIT ?')
+      .prepare(
+        `SELECT id, until_ms, length(payload) + length(topic) + ${PROPS_BYTES_SQL} FROM kept ORDER BY id LIMIT ?`
+      )
       .raw()
     this.deleteTo = db.prepare('DELETE FROM kept WHERE id <= ?')
   }
@@ -56,7 +58,17 @@ export class Retention {
 
   /** Inside the group commit: a reading stored in `kept` only (KIND_LOCAL). */
   insert(seq: number, deviceId: number, r: NewReading, recvMs: number): void {
-    this.insertLocal.run(seq, deviceId, r.topic, r.payload, recvMs, r.eventMs, r.qos, recvMs + (r.keepMs ?? 0))
+    this.insertLocal.run(
+      seq,
+      deviceId,
+      r.topic,
+      r.payload,
+      recvMs,
+      r.eventMs,
+      r.qos,
+      recvMs + (r.keepMs ?? 0),
+      r.props ?? null
+    )
   }
 
   keptTotal(): Readonly<Usage> {

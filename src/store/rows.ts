@@ -4,9 +4,9 @@ import type { StoredReading } from './reading.js'
 import type { ReceiveTimes } from './receive-times.js'
 
 /** Read with raw(): rows as arrays, a third cheaper to read than objects on the drain path. */
-export const COLS = 'seq, device, topic, payload, recv_ms, event_ms, qos, cls, kind'
-/** seq, device, topic, payload, recv_ms, event_ms, qos, cls, kind */
-export type RawRow = [number, number, string, Buffer, number, number | null, number, number, number]
+export const COLS = 'seq, device, topic, payload, recv_ms, event_ms, qos, cls, kind, props'
+/** seq, device, topic, payload, recv_ms, event_ms, qos, cls, kind, props */
+export type RawRow = [number, number, string, Buffer, number, number | null, number, number, number, Buffer | null]
 /** Rows of every lane but the bulk one (priority 0, raw): what the partial index `readings_lanes` holds. */
 export const LANE = '(cls > 0 OR kind > 0)'
 
@@ -22,6 +22,7 @@ export function rowReader(devices: DeviceIds, times: ReceiveTimes): ToReading {
     eventMs: r[5],
     qos: r[6],
     cls: r[7],
-    kind: r[8]
+    kind: r[8],
+    props: r[9]
   })
 }

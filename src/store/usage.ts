@@ -5,7 +5,7 @@
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
-import { ROW_OVERHEAD_BYTES, type Usage } from './reading.js'
+import { PROPS_BYTES_SQL, ROW_OVERHEAD_BYTES, type Usage } from './reading.js'
 
 const zero = (): Usage => ({ readings: 0, bytes: 0 })
 
@@ -24,7 +24,7 @@ export interface DeviceTotals {
 export function deviceTotals(db: DB, devices: DeviceIds): DeviceTotals[] {
   const rows = db
     .prepare(
-      'SELECT device, cls, count(*) AS n, sum(length(payload) + length(topic)) AS b, min(seq) AS lo FROM readings GROUP BY device, cls'
+      `SELECT device, cls, count(*) AS n, sum(length(payload) + length(topic) + ${PROPS_BYTES_SQL}) AS b, min(seq) AS lo FROM readings GROUP BY device, cls`
     )
     .all() as Array<{ device: number; cls: number; n: number; b: number; lo: number }>
   return rows.map(r => ({
@@ -64,7 +64,9 @@ export class UsageLedger {
   constructor(db: DB, start: readonly DeviceTotals[]) {
     this.selectOldest = db.prepare('SELECT recv_ms FROM readings ORDER BY seq LIMIT 1').pluck()
     for (const d of start) this.account(d.device, d.readings, d.bytes, d.cls)
-    const kept = db.prepare('SELECT count(*) AS n, sum(length(payload) + length(topic)) AS b FROM kept').get() as {
+    const kept = db
+      .prepare(`SELECT count(*) AS n, sum(length(payload) + length(topic) + ${PROPS_BYTES_SQL}) AS b FROM kept`)
+      .get() as {
       n: number
       b: number | null
     }

@@ -1,33 +1,25 @@
 /**
- * A node:test reporter that prints how long each test file took, longest first, at the end of a
- * run (scripts/test.sh adds it next to spec). Files run one at a time there, so a file's time is
- * from the previous file's last event to its own last one: loading, hooks (a broker's start) and tests.
+ * A node:test reporter that prints how long each test file's tests took, longest first, at the end of
+ * a run (scripts/test.sh adds it next to spec). Files run several at a time there, so a file's time is the
+ * sum of its top-level tests' durations (hooks included, loading not), not the gap between events.
  */
 import { relative } from 'node:path'
 
 interface Event {
   type: string
-  data?: { file?: string }
+  data?: { file?: string; nesting?: number; details?: { duration_ms?: number } }
 }
 
 export default async function* fileTimes(source: AsyncIterable<Event>): AsyncGenerator<string> {
   const started = performance.now()
-  const lastSeen = new Map<string, number>()
   const times = new Map<string, number>()
-  let previousEnd = started
-  let current: string | null = null
   for await (const ev of source) {
+    if (ev.type !== 'test:pass' && ev.type !== 'test:fail') continue
     const file = ev.data?.file
-    if (file === undefined) continue
-    const now = performance.now()
-    if (file !== current) {
-      if (current !== null) previousEnd = lastSeen.get(current)!
-      current = file
-    }
-    lastSeen.set(file, now)
-    times.set(file, now - previousEnd)
+    if (file === undefined || ev.data?.nesting !== 0) continue
+    times.set(file, (times.get(file) ?? 0) + (ev.data.details?.duration_ms ?? 0))
   }
   const rows = [...times].sort((a, b) => b[1] - a[1])
-  yield `\n# test files by duration (${rows.length} files, ${((performance.now() - started) / 1000).toFixed(0)} s)\n`
+  yield `\n# test files by duration (${rows.length} files, ${((performance.now() - started) / 1000).toFixed(0)} s wall)\n`
   for (const [file, ms] of rows) yield `#   ${(ms / 1000).toFixed(1).padStart(6)} s  ${relative(process.cwd(), file)}\n`
 }

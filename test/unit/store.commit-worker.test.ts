@@ -161,3 +161,31 @@ test('the worker dies: the group it held is acknowledged only if it is in the fi
   assert.equal(tb.buffer.writer.totals.offThread, offThread, 'later groups commit on this thread')
   assert.equal(storedRows(tb.db).at(-1)!.seq, seq)
 })
+
+test('MQTT 5 metadata and every field of a reading arrive in the file through the commit worker', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const props = Buffer.from([0x01, 0x02, 0x00, 0xff])
+  const seqs = await Promise.all([
+    append(tb.buffer, reading('a', 1, { props, eventMs: 1_700_000_000_123, cls: 2, qos: 0, topic: 'devices/a/ünï' })),
+    append(tb.buffer, reading('a', 2, { props: Buffer.alloc(0) })),
+    append(tb.buffer, reading('a', 3))
+  ])
+  assert.ok(tb.buffer.writer.totals.offThread > 0)
+  const rows = tb.db
+    .prepare('SELECT seq, topic, payload, event_ms, qos, cls, kind, props FROM readings WHERE seq >= ? ORDER BY seq')
+    .all(seqs[0]) as Array<Record<string, unknown>>
+  assert.deepEqual(rows[0], {
+    seq: seqs[0],
+    topic: 'devices/a/ünï',
+    payload: Buffer.from('{"n":1}'),
+    event_ms: 1_700_000_000_123,
+    qos: 0,
+    cls: 2,
+    kind: 0,
+    props
+  })
+  assert.deepEqual(rows[1]!.props, Buffer.alloc(0))
+  assert.equal(rows[2]!.props, null)
+  assert.equal(rows[2]!.event_ms, null)
+})

@@ -1,5 +1,5 @@
 /**
- * Writes the version 2 golden vectors in test/vectors/ (run once after a deliberate format change:
+ * Writes the version 2 and 3 golden vectors in test/vectors/ (run once after a deliberate format change:
  * `node dist/test/vectors/make-vectors.js`; the version 1 files were written by the version 1 encoder
  * and are frozen). Each `<name>.hf` is a value as Kafka carries it; `<name>.json` is what it decodes to.
  */
@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { encodeBatch, encodeControl, decodeMessage, type BatchMessage } from '../../src/codec/batch.js'
 import type { StoredReading } from '../../src/store/reading.js'
+import { packMetadata } from '../../src/codec/metadata.js'
 import { ROOT } from '../harness/gateway.js'
 
 const DIR = join(ROOT, 'test/vectors')
@@ -51,7 +52,8 @@ export function expected(m: BatchMessage): unknown {
       lane: x.lane,
       cls: x.cls,
       payloadBase64: x.payload.toString('base64'),
-      payloadText: x.payload.toString('utf8')
+      payloadText: x.payload.toString('utf8'),
+      ...(x.metadata === undefined ? {} : { metadata: x.metadata })
     })),
     control: d.control
   }
@@ -93,6 +95,28 @@ export function vectors(): Record<string, BatchMessage> {
     'v2-readings-zlib': encodeBatch(GW, readings, { cls: 'telemetry', compress: true }),
     'v2-rollup-live': encodeBatch(GW, rollup, { kind: 'rollup', lane: 'live', cls: 'telemetry' }),
     'v2-alarm-by-device': encodeBatch(GW, [readings[3]!], { cls: 'alarm', key: 'press-12' }),
+    'v3-metadata': encodeBatch(
+      GW,
+      [
+        r(300, 'press-12', 'telemetry', '{"ts":1760000003000,"temp":21.2}', {
+          eventMs: 1_760_000_003_000,
+          props: packMetadata('application/json', [
+            ['site', 'plant-7'],
+            ['unit', '°C'],
+            ['site', 'annex']
+          ])
+        }),
+        r(301, 'press-7', 'telemetry', '{"ts":1760000003005,"temp":-3}', { eventMs: 1_760_000_003_005 }),
+        r(302, 'press-12', 'raw/bytes', Buffer.from([0xa1, 0x61, 0x74, 0x18, 0x2a]), {
+          props: packMetadata('application/cbor', [])
+        }),
+        r(303, 'press-7', 'telemetry', '{"ts":1760000003505,"temp":-2.5}', {
+          eventMs: 1_760_000_003_505,
+          props: packMetadata(undefined, [['trace', '7f3a']])
+        })
+      ],
+      { cls: 'telemetry', lane: 'live' }
+    ),
     'v2-ledger': encodeControl({
       type: 'ledger',
       gatewayId: GW,
