@@ -11,7 +11,7 @@ const HEAD = 20
 const PER_READING = 30
 const NO_PROPS = 0xffffffff
 
-/** A reading as the worker inserts it (the payload is a view into the received buffer). */
+/** A reading as the worker inserts it (payload and props are views into the received buffer). */
 export interface WireReading {
   device: number
   cls: number
@@ -23,14 +23,14 @@ export interface WireReading {
   props: Buffer | null
 }
 
-export interface WireBatch {
+export interface GroupHeader {
+  count: number
   firstSeq: number
   recvMs: number
-  readings: WireReading[]
 }
 
 /** `ids[i]`: the stored id of `batch[i].device`. Returns a buffer that owns its ArrayBuffer (safe to transfer). */
-export function encodeBatch(
+export function packGroup(
   batch: readonly NewReading[],
   ids: readonly number[],
   firstSeq: number,
@@ -66,11 +66,13 @@ export function encodeBatch(
   return b.subarray(0, o)
 }
 
-export function decodeBatch(b: Buffer): WireBatch {
+export function groupHeader(b: Buffer): GroupHeader {
+  return { count: b.readUInt32LE(0), firstSeq: b.readDoubleLE(4), recvMs: b.readDoubleLE(12) }
+}
+
+/** Each reading in order, one short-lived object at a time: a large group never piles up on the worker's small heap. */
+export function forEachInGroup(b: Buffer, fn: (r: WireReading) => void): void {
   const n = b.readUInt32LE(0)
-  const firstSeq = b.readDoubleLE(4)
-  const recvMs = b.readDoubleLE(12)
-  const readings: WireReading[] = new Array(n)
   let o = HEAD
   for (let i = 0; i < n; i++) {
     const e = b.readDoubleLE(o + 10)
@@ -87,7 +89,6 @@ export function decodeBatch(b: Buffer): WireBatch {
     const m = b.readUInt32LE(o)
     const props = m === NO_PROPS ? null : b.subarray(o + 4, o + 4 + m)
     o += 4 + (props?.length ?? 0)
-    readings[i] = { device, cls, kind, qos, eventMs: Number.isNaN(e) ? null : e, topic, payload, props }
+    fn({ device, cls, kind, qos, eventMs: Number.isNaN(e) ? null : e, topic, payload, props })
   }
-  return { firstSeq, recvMs, readings }
 }

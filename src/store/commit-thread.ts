@@ -78,7 +78,7 @@ export class CommitThread {
     return this.running && !this.failed && this.job === null
   }
 
-  /** Hand over one encoded group (encodeBatch: it owns its ArrayBuffer, which is transferred). */
+  /** Hand over one encoded group (packGroup: it owns its ArrayBuffer, which is transferred). */
   commit(b: Buffer, done: CommitDone): void {
     const id = this.nextId++
     this.job = { id, done }

@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3'
 import { closeSync, fdatasyncSync, openSync } from 'node:fs'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
-import { decodeBatch } from './batch-wire.js'
+import { forEachInGroup, groupHeader } from './batch-wire.js'
 import { COLS } from './rows.js'
 
 export interface CommitWorkerData {
@@ -46,10 +46,11 @@ const putNextSeq = db.prepare(
   "INSERT INTO meta (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 )
 const commit = db.transaction((b: Buffer) => {
-  const { firstSeq, recvMs, readings } = decodeBatch(b)
+  const { firstSeq, recvMs } = groupHeader(b)
   let seq = firstSeq
-  for (const r of readings)
+  forEachInGroup(b, r => {
     insert.run(seq++, r.device, r.topic, r.payload, recvMs, r.eventMs, r.qos, r.cls, r.kind, r.props)
+  })
   putNextSeq.run(seq)
 })
 

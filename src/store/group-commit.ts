@@ -10,7 +10,7 @@
  * is in flight, because its work reads and updates state that lives on this thread.
  */
 import type { Statement } from 'better-sqlite3'
-import { encodeBatch } from './batch-wire.js'
+import { packGroup } from './batch-wire.js'
 import type { CommitThread } from './commit-thread.js'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
@@ -355,7 +355,7 @@ export class GroupCommit {
     this.p.ledger.holdPending()
     const firstSeq = this.nextSeq
     this.inflight = { batch, cbs, firstSeq }
-    thread.commit(encodeBatch(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
+    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
     return true
   }
 

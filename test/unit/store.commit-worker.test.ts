@@ -189,3 +189,14 @@ test('MQTT 5 metadata and every field of a reading arrive in the file through th
   assert.equal(rows[2]!.props, null)
   assert.equal(rows[2]!.event_ms, null)
 })
+
+test('a very large group (a long stall) commits through the worker, whose heap is small', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const n = 100_000
+  const seqs = await Promise.all(Array.from({ length: n }, (_, i) => append(tb.buffer, reading('a', i + 1))))
+  assert.equal(seqs[n - 1], n + 1)
+  assert.ok(tb.buffer.writer.totals.offThread > 0)
+  assert.deepEqual(tb.errors, [], 'the worker did not fail')
+  assert.equal((tb.db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n, n + 1)
+})
