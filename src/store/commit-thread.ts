@@ -33,11 +33,20 @@ export class CommitThread {
     synchronous: 'OFF' | 'NORMAL',
     sync: CommitWorkerData['sync'],
     busyTimeoutMs: number,
+    journalSizeLimit: number,
     private readonly onError: (message: string) => void
   ) {
     const { port1, port2 } = new MessageChannel()
     this.replies = port1
-    const data: CommitWorkerData = { file, synchronous, sync, busyTimeoutMs, replies: port2, answered: this.answered }
+    const data: CommitWorkerData = {
+      file,
+      synchronous,
+      sync,
+      busyTimeoutMs,
+      journalSizeLimit,
+      replies: port2,
+      answered: this.answered
+    }
     this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
       workerData: data,
       transferList: [port2],

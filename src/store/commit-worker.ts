@@ -16,6 +16,7 @@ export interface CommitWorkerData {
   /** OFF when WalSync syncs the WAL (store.synchronous = full), NORMAL otherwise. */
   synchronous: 'OFF' | 'NORMAL'
   busyTimeoutMs: number
+  journalSizeLimit: number
   /** The WAL file and its directory, synced after each commit (store.synchronous = full); null = no sync. */
   sync: { wal: string; dir: string } | null
   /** Answers go here, so the broker thread can also take one synchronously at shutdown. */
@@ -41,6 +42,8 @@ const db = new Database(d.file, { timeout: d.busyTimeoutMs })
 db.pragma(`synchronous = ${d.synchronous}`)
 // Checkpoints run on the checkpoint worker's connection.
 db.pragma('wal_autocheckpoint = 0')
+// The writer that restarts the WAL after a checkpoint trims the file back to this (as db.ts does for the broker's connection).
+db.pragma(`journal_size_limit = ${d.journalSizeLimit}`)
 const insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 const putNextSeq = db.prepare(
   "INSERT INTO meta (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"

@@ -63,6 +63,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE kept ADD COLUMN props BLOB;`
 ]
 
+/** After a checkpoint resets the WAL, the file is trimmed back to this size (so it does not keep its peak). */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 /** How long opening the buffer waits for another process's lock on it (SQLite's busy timeout). */
 export const STORE_OPEN_WAIT_MS = 5000
 
@@ -122,7 +125,7 @@ export function moveSyncOffThread(db: DB, onError: (message: string) => void): W
  */
 export function moveCommitsOffThread(db: DB, walSynced: boolean, onError: (message: string) => void): CommitThread {
   const sync = walSynced ? { wal: `${db.name}-wal`, dir: dirname(db.name) } : null
-  return new CommitThread(db.name, walSynced ? 'OFF' : 'NORMAL', sync, STORE_OPEN_WAIT_MS, onError)
+  return new CommitThread(db.name, walSynced ? 'OFF' : 'NORMAL', sync, STORE_OPEN_WAIT_MS, JOURNAL_SIZE_LIMIT, onError)
 }
 
 /**
@@ -136,7 +139,7 @@ export function moveCheckpointsOffThread(
 ): Checkpointer {
   db.pragma('wal_autocheckpoint = 0')
   // After a checkpoint resets the WAL, trim the file back so it does not keep its peak size.
-  db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`)
+  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   return startCheckpointer(db.name, synchronous, driver, message => {
     if (db.open) {
