@@ -327,7 +327,7 @@ export class GroupCommit {
     ledger.keep(-trimmed.readings, -trimmed.bytes)
     this.hook?.committed()
     evictions.committed(evicted)
-    this.syncs.add({ cbs, firstSeq, lastSeq: nextSeq - 1 })
+    this.syncs.add({ cbs, firstSeq, lastSeq: nextSeq - 1, batch })
   }
 
   /**
@@ -372,8 +372,8 @@ export class GroupCommit {
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
       // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
-      if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq })
-      else this.synced([{ cbs, firstSeq, lastSeq }], error)
+      if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq, batch })
+      else this.synced([{ cbs, firstSeq, lastSeq, batch }], error)
     } else {
       this.totals.commitErrors++
       this.lastOk = false
@@ -395,7 +395,6 @@ export class GroupCommit {
     this.lastOk = true
     this.totals.committed += batch.length
     this.totals.commits++
-    this.p.resend.remember(batch)
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]!
       if (r.kind === KIND_LOCAL) {
@@ -409,9 +408,9 @@ export class GroupCommit {
   }
 
   /**
-   * The groups are on disk: their PUBACKs may leave and the forwarder may read them. A failed sync
-   * fails their appends (the device is told and re-sends; its re-send is recognised if the rows did
-   * reach the disk).
+   * The groups are on disk: their PUBACKs may leave, re-sends are matched against them and the
+   * forwarder may read them. A failed sync fails their appends (the device is told and re-sends; the
+   * re-send is stored again rather than acknowledged against rows that may not be on disk).
    */
   private readonly synced = (groups: readonly Unsynced[], error: string | null): void => {
     if (groups.length === 0) return
@@ -426,7 +425,7 @@ export class GroupCommit {
     if (e !== null) {
       this.totals.commitErrors++
       this.lastOk = false
-    }
+    } else for (const g of groups) this.p.resend.remember(g.batch)
     for (const g of groups) for (let i = 0; i < g.cbs.length; i++) g.cbs[i]!(e, e === null ? g.firstSeq + i : 0)
     for (const l of this.commitListeners) l()
   }

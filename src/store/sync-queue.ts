@@ -4,6 +4,7 @@
  * (store.synchronous = normal) a group is done as soon as it is committed.
  */
 import type { AppendCallback } from './group-commit.js'
+import type { NewReading } from './reading.js'
 import type { WalSync } from './wal-sync.js'
 
 /** A committed group whose WAL frames are not yet known to be on disk. */
@@ -11,6 +12,8 @@ export interface Unsynced {
   cbs: AppendCallback[]
   firstSeq: number
   lastSeq: number
+  /** The group's readings: re-sends are matched against them only once they are on disk. */
+  batch: readonly NewReading[]
 }
 /** The groups are on disk (error null), or their sync failed. */
 export type Synced = (groups: readonly Unsynced[], error: string | null) => void
