@@ -12,9 +12,11 @@ npx tsc -p tsconfig.json
 
 if [ "${1:-}" = "ingest" ]; then shift; exec node dist/bench/ingest.js "$@"; fi
 
-# Ingest, QoS 1, against Mosquitto in the same run: 100 devices, then 1,000.
-node dist/bench/ingest.js
-node dist/bench/ingest.js --closed-conns 1000 --closed-inflight 1 --paced-conns 1000
+# Ingest, QoS 1, against Mosquitto in the same run: 100 devices, then 1,000. Medians of 3 runs (warm-up
+# excluded), two generator processes (their CPU per process is printed: generatorSaturated says whether
+# the generator, not the broker, was the limit).
+node dist/bench/ingest.js --repeat 3 --generators 2
+node dist/bench/ingest.js --repeat 3 --generators 2 --closed-conns 1000 --closed-inflight 1 --paced-conns 1000
 # MQTT 5 beside MQTT 3.1.1, same workload, alternating runs; ratio of medians.
 node dist/bench/mqtt5.js
 # Slow storage: every fsync/fdatasync of the gateway delayed 5 ms (SD card / eMMC), 500 connections.
