@@ -71,6 +71,8 @@ export async function startGateway(opts: {
   dataDir?: string
   extra?: string[]
   nodeFlags?: string[]
+  /** working directory (where --heapsnapshot-signal writes its snapshots) */
+  cwd?: string
 }): Promise<Broker & { http: string; dataDir: string }> {
   const mqttPort = await freePort()
   const httpPort = await freePort()
@@ -103,7 +105,7 @@ export async function startGateway(opts: {
     ...(opts.extra ?? [])
   ]
   const p = pinned(opts.cpu, argv)
-  const child = spawn(p[0]!, p.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(p[0]!, p.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], cwd: opts.cwd })
   await waitPort(mqttPort, child)
   return { child, pid: child.pid!, mqttPort, http: `http://127.0.0.1:${httpPort}`, dataDir, stop: stopper(child) }
 }

@@ -2,6 +2,7 @@
 # The benchmark suite: one JSON line per scenario on stdout, progress on stderr.
 #   npm run bench                 everything (~8 minutes on 2 cores)
 #   npm run bench -- ingest       only the ingest comparison with Mosquitto (flags pass through)
+#   npm run bench -- backlog      only the no-uplink backlog, 10 minutes by default (flags pass through)
 # Compare ratios measured within one run: the machine is shared and noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ npx tsc -p tsconfig.json
 [ -f scripts/fetch-kafka.sh ] && bash scripts/fetch-kafka.sh
 
 if [ "${1:-}" = "ingest" ]; then shift; exec node dist/bench/ingest.js "$@"; fi
+if [ "${1:-}" = "backlog" ]; then shift; exec node dist/bench/backlog.js "$@"; fi
 
 # Ingest, QoS 1, against Mosquitto in the same run: 100 devices, then 1,000. Medians of 3 runs (warm-up
 # excluded), two generator processes (their CPU per process is printed: generatorSaturated says whether
@@ -23,6 +25,13 @@ node dist/bench/mqtt5.js
 node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --closed-inflight 4 --fsync-delay-ms 5
 # RSS / CPU at a steady 5,000 readings/s from 1,000 devices; write amplification.
 node dist/bench/resources.js
+# Where the memory goes: idle, 1,000 connections, 5,000 msg/s; a heap snapshot's live objects.
+node dist/bench/memory.js --heap-snapshot
+# No uplink, 1,000 devices at 5,000 msg/s: RSS timeline and PUBACK p99 while the backlog grows
+# (2 minutes here; the 10-minute, 3M-reading run is `npm run bench -- backlog`).
+node dist/bench/backlog.js --duration 120 --mosquitto-seconds 30
+# Live ingest (500 devices, 5,000 msg/s) while 1M buffered readings drain to the real Kafka broker.
+node dist/bench/live-drain.js
 # Uplink against the real Kafka broker: start-up with 1M buffered, drain rate, bytes per reading, e2e latency.
 node dist/bench/drain.js
 # Bytes per reading in Kafka's log (broker segment files): live at 1, 10, 50 readings/s per device, and a drain.
