@@ -36,6 +36,7 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
   --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5) for rawpub (default 4)
+  --node-flags "F ..."   flags for the gateway's node (e.g. V8 heap sizes, to compare with the default)
 `
 
 const { values: opt } = parseArgs({
@@ -57,6 +58,7 @@ const { values: opt } = parseArgs({
     'mosquitto-bin': { type: 'string', default: '/usr/sbin/mosquitto' },
     'keep-tmp': { type: 'boolean', default: false },
     protocol: { type: 'string', default: '4' },
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', default: false }
   },
   strict: true
@@ -398,6 +400,7 @@ async function startHoldfast(): Promise<Broker> {
   while (httpPort === port) httpPort = await freePort()
   const nodeArgv = [
     process.execPath,
+    ...opt['node-flags']!.split(' ').filter(f => f.length > 0),
     HOLDFAST_MAIN,
     'run',
     '--mqtt-port',
@@ -770,6 +773,7 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
     if (target === 'mosquitto') extra.version = mosquittoVersion()
     if (target === 'holdfast') {
       extra.fsyncDelayMs = FSYNC_DELAY_MS
+      if (opt['node-flags']) extra.nodeFlags = opt['node-flags']
       extra.healthz = b.info.healthz
       // Since start, so it includes start-up and the warm-up (a fresh gateway per run).
       extra.eventLoopDelayMs = await loopDelayMs(b.httpPort!)

@@ -3,12 +3,14 @@
  *  - memory-idle: just started, no device
  *  - memory-connected: --devices connections open, almost no traffic (1 msg/s in all); perConnectionKb
  *  - memory-load (every 5 s) and memory-load-max: --rate QoS 1 msg/s from the same devices
- *  - memory-heap (--heap-snapshot): a heap snapshot taken under load, its self sizes summed by constructor
+ *  - memory-heap (--heap-snapshot connected|end): a heap snapshot (so after a full GC: the live heap) with
+ *    the devices connected and quiet (the load's RSS then is not comparable: the snapshot itself takes memory)
+ *    or after the load (connections closed), its self sizes summed by constructor
  * Each sample: RSS, anonymous (heaps, buffers, SQLite's cache) and file-backed (code, mapped files) parts,
  * threads (each worker thread is a V8 isolate of its own) and the V8 heap used (/api/status).
  * --node-flags passes flags to the gateway's node (e.g. "--max-semi-space-size=4") to compare settings.
  *
- *   node dist/bench/memory.js [--devices 1000] [--rate 5000] [--seconds 30] [--heap-snapshot]
+ *   node dist/bench/memory.js [--devices 1000] [--rate 5000] [--seconds 30] [--heap-snapshot connected|end]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +23,7 @@ const { values: o } = parseArgs({
     devices: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '5000' },
     seconds: { type: 'string', default: '30' },
-    'heap-snapshot': { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'string' },
     'node-flags': { type: 'string', default: '' },
     label: { type: 'string', default: '' }
   }
@@ -64,13 +66,24 @@ function heapSummary(file: string, top = 15): Array<{ name: string; mb: number; 
     .map(([name, e]) => ({ name, mb: Math.round(e.size / 1e5) / 10, count: e.count }))
 }
 
+async function snapshot(pid: number, http: string, cwd: string, at: string): Promise<void> {
+  process.kill(pid, 'SIGUSR2')
+  await sleep(1000)
+  // The snapshot is written synchronously on the broker thread: once it answers again, the file is whole.
+  await status(http).catch(() => null)
+  const f = readdirSync(cwd).find(n => n.endsWith('.heapsnapshot'))
+  const heap = f === undefined ? null : heapSummary(join(cwd, f))
+  if (f !== undefined) rmSync(join(cwd, f))
+  emit({ scenario: 'memory-heap', ...head, at, selfSizeByConstructor: heap })
+}
+
 async function main(): Promise<void> {
   const cwd = mkdtempSync(join(tmpdir(), 'hf-mem-'))
   const gw = await startGateway({
     cpu: 1,
     cwd,
     extra: ['--store-max-bytes', String(8 * 1024 ** 3)],
-    nodeFlags: [...nodeFlags, ...(o['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : [])]
+    nodeFlags: [...nodeFlags, ...(o['heap-snapshot'] !== undefined ? ['--heapsnapshot-signal=SIGUSR2'] : [])]
   })
   try {
     await sleep(3000)
@@ -108,6 +121,7 @@ async function main(): Promise<void> {
       ...connected,
       perConnectionKb: Math.round((((connected.rssMb as number) - (idle.rssMb as number)) * 1024) / DEVICES)
     })
+    if (o['heap-snapshot'] === 'connected') await snapshot(gw.pid, gw.http, cwd, 'connected')
     await quiet.result
 
     const rss: number[] = []
@@ -145,11 +159,6 @@ async function main(): Promise<void> {
         })
       }
     )
-    let heap: Array<{ name: string; mb: number; count: number }> | null = null
-    if (o['heap-snapshot']) {
-      await sleep((Number(o.seconds) * 1000) / 2 + 2000)
-      process.kill(gw.pid, 'SIGUSR2')
-    }
     const r = await load.result
     await sleep(500)
     emit({
@@ -162,13 +171,7 @@ async function main(): Promise<void> {
       rssMbMax: Math.max(...rss),
       ...(await sample(gw.pid, gw.http))
     })
-    if (o['heap-snapshot']) {
-      // The snapshot is written synchronously on the broker thread: once it answers again, the file is whole.
-      await status(gw.http).catch(() => null)
-      const f = readdirSync(cwd).find(n => n.endsWith('.heapsnapshot'))
-      if (f !== undefined) heap = heapSummary(join(cwd, f))
-      emit({ scenario: 'memory-heap', ...head, selfSizeByConstructor: heap })
-    }
+    if (o['heap-snapshot'] === 'end') await snapshot(gw.pid, gw.http, cwd, 'end')
   } finally {
     await gw.stop()
     rmSync(cwd, { recursive: true, force: true })

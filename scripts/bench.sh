@@ -25,8 +25,8 @@ node dist/bench/mqtt5.js
 node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --closed-inflight 4 --fsync-delay-ms 5
 # RSS / CPU at a steady 5,000 readings/s from 1,000 devices; write amplification.
 node dist/bench/resources.js
-# Where the memory goes: idle, 1,000 connections, 5,000 msg/s; a heap snapshot's live objects.
-node dist/bench/memory.js --heap-snapshot
+# Where the memory goes: idle, 1,000 connections, 5,000 msg/s (RSS); the live heap of 1,000 connections.
+node dist/bench/memory.js --heap-snapshot connected
 # No uplink, 1,000 devices at 5,000 msg/s: RSS timeline and PUBACK p99 while the backlog grows
 # (2 minutes here; the 10-minute, 3M-reading run is `npm run bench -- backlog`).
 node dist/bench/backlog.js --duration 120 --mosquitto-seconds 30
