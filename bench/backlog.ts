@@ -10,7 +10,7 @@
  *    PUBACK percentiles, readings buffered at the end
  *
  *   node dist/bench/backlog.js [--duration 600] [--devices 1000] [--rate 5000] [--interval 10]
- *     [--mosquitto-seconds 60] [--node-flags "--max-semi-space-size=2"]
+ *     [--mosquitto-seconds 60] [--node-flags="--max-semi-space-size=2"]
  */
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'

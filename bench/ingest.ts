@@ -36,7 +36,7 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
   --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5) for rawpub (default 4)
-  --node-flags "F ..."   flags for the gateway's node (e.g. V8 heap sizes, to compare with the default)
+  --node-flags="F ..."   flags for the gateway's node (e.g. V8 heap sizes, to compare with the default)
 `
 
 const { values: opt } = parseArgs({

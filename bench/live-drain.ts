@@ -9,6 +9,7 @@
  * Gateway on core 1, rawpub on core 0; the Kafka JVM is not pinned (it shares both cores).
  *
  *   node dist/bench/live-drain.js [--readings 1000000] [--devices 500] [--rate 5000] [--baseline-seconds 20]
+ *     [--node-flags="--heap-growing-percent=25"]
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,10 +25,12 @@ const { values: o } = parseArgs({
     readings: { type: 'string', default: '1000000' },
     devices: { type: 'string', default: '500' },
     rate: { type: 'string', default: '5000' },
-    'baseline-seconds': { type: 'string', default: '20' }
+    'baseline-seconds': { type: 'string', default: '20' },
+    'node-flags': { type: 'string', default: '' }
   }
 })
 const N = Number(o.readings)
+const nodeFlags = o['node-flags']!.split(' ').filter(Boolean)
 const progress = (s: string): void => {
   process.stderr.write(`[live-drain] ${s}\n`)
 }
@@ -57,10 +60,11 @@ async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
 async function baseline(kafka: KafkaBroker): Promise<number | null> {
   const topic = `bench-live-base-${Date.now()}`
   await createTopic(kafka, topic)
-  const gw = await startGateway({ cpu: 1, extra: uplinkArgs(kafka, topic) })
+  const gw = await startGateway({ cpu: 1, extra: uplinkArgs(kafka, topic), nodeFlags })
   const r = await startRawpub(0, load(gw.mqttPort, Number(o['baseline-seconds']), false)).result
   const ld = await loopDelay(gw.http)
   const st = await status(gw.http)
+  const peak = memory(gw.pid).peakRssMb
   await gw.stop()
   emit({
     scenario: 'live-baseline',
@@ -72,6 +76,7 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
     pubackMaxMs: r.maxMs,
     forwarded: st.counters.forwarded,
     loopDelaySinceStartMs: ld,
+    peakRssMb: peak,
     ok: r.ok
   })
   // From the histogram, as the drain's figure is (its 2 % buckets): the ratio compares like with like.
@@ -87,24 +92,32 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
   progress(`prefilling ${N} readings`)
   prefill(dataDir, N, 1000)
   await kafka.stop() // the uplink is down: the gateway starts with its backlog and nowhere to send it
-  const gw = await startGateway({ cpu: 1, dataDir, extra: uplinkArgs(kafka, topic) })
+  const gw = await startGateway({ cpu: 1, dataDir, extra: uplinkArgs(kafka, topic), nodeFlags })
   const intervals: Array<{ at: number; hist: unknown; p99: unknown }> = []
   const pub = startRawpub(0, load(gw.mqttPort, 600, true), line => {
     intervals.push({ at: performance.now(), hist: line.hist, p99: line.p99Ms })
   })
   try {
     await sleep(8000) // connect, warm up, a few seconds of load with the uplink down
-    progress('starting Kafka: the uplink returns')
-    await kafka.start()
     const f0 = (await status(gw.http)).counters.forwarded as number
+    progress('starting Kafka: the uplink returns')
+    // Not awaited: the gateway may reach the broker before start() has seen it ready.
+    const kafkaUp = kafka.start()
+    kafkaUp.catch(() => {})
     let start = 0
     let fStart = f0
     let bStart = 0
     let last = await status(gw.http)
     const deadline = performance.now() + 300_000
+    let slowStatus = 0
     for (;;) {
       await sleep(200)
-      last = await status(gw.http)
+      // The status API answers on the broker's thread: a stall there shows as a slow answer, counted.
+      const t = performance.now()
+      const st = await status(gw.http).catch(() => null)
+      if (st === null || performance.now() - t > 1000) slowStatus++
+      if (st === null) continue
+      last = st
       const fwd = last.counters.forwarded as number
       if (start === 0 && fwd > f0) {
         start = performance.now()
@@ -118,6 +131,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
     }
     const end = performance.now()
     const seconds = (end - start) / 1000
+    await kafkaUp
     await sleep(1500) // the interval that holds the drain's end
     const ld = await loopDelay(gw.http)
     const mem = memory(gw.pid)
@@ -136,12 +150,16 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
       drainReadingsPerS: Math.round((bStart - (last.backlog.readings as number)) / seconds),
       forwardedPerS: Math.round(((last.counters.forwarded as number) - fStart) / seconds),
       intervalsMeasured: inDrain.length,
+      // /api/status polls (every 200 ms) that took over 1 s or failed (5 s timeout) during the drain
+      slowStatusPolls: slowStatus,
       pubackP50Ms: histQuantile(h, 0.5),
       pubackP99Ms: histQuantile(h, 0.99),
       pubackP99MsWorstInterval: Math.max(...inDrain.map(i => (typeof i.p99 === 'number' ? i.p99 : 0))),
       loopDelaySinceStartMs: ld,
       rssMb: mem.rssMb,
-      threads: mem.threads
+      peakRssMb: mem.peakRssMb,
+      threads: mem.threads,
+      ...(nodeFlags.length ? { nodeFlags: nodeFlags.join(' ') } : {})
     }
   } finally {
     pub.child.kill('SIGKILL')

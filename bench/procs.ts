@@ -189,12 +189,19 @@ export function histQuantile(h: Map<number, number>, p: number): number | null {
   return null
 }
 
-/** Resident memory in MB: total, anonymous (heaps, buffers) and file-backed (code, mapped files), and threads. */
-export function memory(pid: number): { rssMb: number; anonMb: number; fileMb: number; threads: number } {
+/** Resident memory in MB: total now and at its peak (VmHWM), anonymous (heaps, buffers) and file-backed (code, mapped files), and threads. */
+export function memory(pid: number): {
+  rssMb: number
+  peakRssMb: number
+  anonMb: number
+  fileMb: number
+  threads: number
+} {
   const st = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? Number.NaN)
   return {
     rssMb: r1(kb('VmRSS') / 1024),
+    peakRssMb: r1(kb('VmHWM') / 1024),
     anonMb: r1(kb('RssAnon') / 1024),
     fileMb: r1((kb('RssFile') + kb('RssShmem')) / 1024),
     threads: kb('Threads')
