@@ -79,8 +79,8 @@ else
   echo "test.sh: the shared Kafka broker did not start; each file starts its own" >&2
 fi
 
-# The other process-level tests two at a time (most wait on brokers, outages and timers, not the CPU),
-# longest first so the two lanes end together; files that load the machine on purpose run alone after.
+# The other process-level tests three at a time (most wait on brokers, outages and timers, not the CPU),
+# longest first so the lanes end together; files that load the machine on purpose run alone after.
 slow_first=(
   forward.kafka remote-config.fleet.kafka reconcile.kafka budget.retention.kafka expand.kafka chaos.kill20
   remote-config.apply.kafka remote-config.rollback.kafka status.technician.browser durability.kill9 chaos.clock
@@ -107,6 +107,6 @@ timed() {
   node --test --test-concurrency="$concurrency" --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=./dist/test/harness/file-times.js --test-reporter-destination=stdout "$@"
 }
-timed 2 "${ordered[@]}" || rc=$?
+timed 3 "${ordered[@]}" || rc=$?
 if [ ${#last[@]} -gt 0 ]; then timed 1 "${last[@]}" || rc=$?; fi
 exit "$rc"

@@ -102,6 +102,16 @@ export function createAdmission(opts: AdmissionOptions) {
     },
     clientGone: (client: Client): void => sessions.gone(client),
 
+    /** The patched aedes did not send a message: too many already wait under the client's Receive Maximum. */
+    forwardDropped(client: Client, topic: string): void {
+      counters.refuse('forward_queue_full')
+      sessions.warn(
+        sessions.of(client),
+        { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: client.id, topic, receiveMaximum: client.receiveMaximum },
+        "message not sent: too many waiting under the client's Receive Maximum"
+      )
+    },
+
     /** The device a connection speaks for (authenticated devices only). */
     deviceOf(client: Client): string | null {
       return sessions.of(client)?.device?.id ?? null

@@ -58,7 +58,8 @@ export function createAdmitReading(ctx: AdmissionContext) {
     stats.received++
     stats.lastSeenMs = Date.now()
     counters.received++
-    if (state.kind === 'anonymous' && state.seenDevice !== device) {
+    // A delayed will of an ended anonymous connection opens no session in the device's view.
+    if (state.kind === 'anonymous' && state.seenDevice !== device && !state.gone) {
       if (state.seenDevice !== null) counters.device(state.seenDevice).connections--
       state.seenDevice = device
       stats.connections++

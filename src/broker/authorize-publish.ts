@@ -16,7 +16,8 @@ export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReadin
 
   return function authorizePublish(client: Client | null, packet: PublishPacket, done: PublishDone): void {
     if (client === null) return done(null)
-    const state = sessions.of(client)
+    // A will sent after its Will Delay Interval comes when the connection has already gone.
+    const state = sessions.of(client) ?? sessions.ofDeparted(client)
     const topic = packet.topic
     if (state === undefined)
       return done(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))

@@ -1,8 +1,8 @@
-/** SUBSCRIBE: filter syntax, ACL and the per-connection subscription limit. */
+/** SUBSCRIBE: filter syntax, ACL (shared subscriptions by their filter) and the per-connection subscription limit. */
 import type { Client, Subscription } from 'aedes'
 import { HoldfastError } from '../errors.js'
 import type { AdmissionContext } from './context.js'
-import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
+import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH, sharedFilter } from './topics.js'
 
 export function createAuthorizeSubscribe(ctx: AdmissionContext) {
   const { counters, sessions } = ctx
@@ -26,7 +26,8 @@ export function createAuthorizeSubscribe(ctx: AdmissionContext) {
         )
         return cb(new HoldfastError('HF_ERR_TOPIC_INVALID', undefined, { length: filter.length }))
       }
-      if (!state.acl.canSubscribe(filter)) {
+      // A shared subscription `$share/<group>/<filter>` is allowed where its filter is. (aedes refused a malformed one.)
+      if (!state.acl.canSubscribe(sharedFilter(filter))) {
         // Refused with SUBACK 0x80 for that filter; the connection and its other filters stay. [MQTT-3.9.3]
         counters.refuse('acl_subscribe')
         if (state.device !== null) state.device.stats.denied()

@@ -6,11 +6,13 @@
  */
 import type { Client } from 'aedes'
 import { topicMatches } from '../identity/acl.js'
+import { sharedFilter } from './topics.js'
 
-/** True when one of the client's subscriptions names `topic` (a `$` topic) without a leading wildcard. */
+/** True when one of the client's subscriptions (shared ones by their filter) names `topic` (a `$` topic) without a leading wildcard. */
 export function explicitlySubscribed(client: Client, topic: string): boolean {
   const subs = (client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {}
-  for (const filter of Object.keys(subs)) {
+  for (const sub of Object.keys(subs)) {
+    const filter = sharedFilter(sub)
     const c = filter.charCodeAt(0)
     if (c !== 43 && c !== 35 && topicMatches(filter.split('/'), topic)) return true
   }

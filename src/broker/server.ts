@@ -1,19 +1,21 @@
 /**
  * The MQTT broker: aedes behind a plain TCP listener and, when certificates are configured, a TLS
  * listener (client certificates optional). Before aedes sees a socket, the listener caps total
- * connections and new connections per second per source address; while aedes parses, packets
+ * connections and new connections per second per source address (on the plain listener an MQTT 5
+ * client refused so gets CONNACK 0x89/0x9F, refuse-connect.ts); while aedes parses, packets
  * larger than any allowed publish are refused before they are buffered. Every refusal is counted.
  */
 import { Aedes, type Client } from 'aedes'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket } from 'node:tls'
 import type { Config } from '../config/schema.js'
-import { HoldfastError } from '../errors.js'
+import { ErrorCodes, HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
-import { Reason } from './reason-codes.js'
+import { CONNACK_REASON, Reason } from './reason-codes.js'
+import { createRefuser } from './refuse-connect.js'
 import { createTlsListener } from './tls-listener.js'
 
 export interface BrokerOptions {
@@ -65,6 +67,10 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     topicAliasMaximum: opts.topicAliasMaximum
   })
   aedes.on('clientDisconnect', c => admission.clientGone(c))
+  // The patched aedes' event (patches/aedes+2.0.0-beta.1.patch): a message over the wait limit of an MQTT 5 client's Receive Maximum.
+  ;(aedes as unknown as NodeJS.EventEmitter).on('deliveryDropped', (c: Client, packet: { topic: string }) =>
+    admission.forwardDropped(c, packet.topic)
+  )
   aedes.on('unsubscribe', (subs, c) => admission.unsubscribed(subs as unknown as string[], c))
   const onError = (c: Client | null, err: Error): void => {
     const reason = classify(err)
@@ -77,13 +83,17 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
   // Refusals of whole connections are many and alike under a flood: log each reason at most every 10 s.
   const lastLogged = new Map<RefusalReason, { at: number; since: number }>()
+  const refuser = createRefuser()
   const refuseSocket = (
     socket: Socket,
-    reason: RefusalReason,
-    code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE'
+    reason: 'conn_limit' | 'conn_rate',
+    code: 'HF_ERR_CONN_LIMIT' | 'HF_ERR_CONN_RATE',
+    tell: boolean
   ): void => {
     counters.refuse(reason)
-    socket.destroy()
+    // Plain TCP: an MQTT 5 CONNECT gets CONNACK 0x89/0x9F (refuse-connect.ts); TLS ones are not read.
+    if (tell) refuser(socket, CONNACK_REASON[reason]!, `${code}: ${ErrorCodes[code]}`)
+    else socket.destroy()
     const now = Date.now()
     const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
     l.since++
@@ -100,14 +110,14 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
   const perAddress = new KeyedBuckets(opts.connRatePerAddress, opts.connBurstPerAddress)
   let open = 0
-  /** Admission control on a raw socket (before TLS handshakes): false = refused and destroyed. */
-  const gate = (socket: Socket): boolean => {
+  /** Admission control on a raw socket (before TLS handshakes): false = refused; `tell`: plain MQTT, answered. */
+  const gate = (socket: Socket, tell = false): boolean => {
     if (open >= opts.maxConnections) {
-      refuseSocket(socket, 'conn_limit', 'HF_ERR_CONN_LIMIT')
+      refuseSocket(socket, 'conn_limit', 'HF_ERR_CONN_LIMIT', tell)
       return false
     }
     if (!perAddress.tryTake(socket.remoteAddress ?? 'unknown', Date.now())) {
-      refuseSocket(socket, 'conn_rate', 'HF_ERR_CONN_RATE')
+      refuseSocket(socket, 'conn_rate', 'HF_ERR_CONN_RATE', tell)
       return false
     }
     open++
@@ -134,7 +144,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   }
 
   const server = createServer((socket: Socket) => {
-    if (gate(socket)) handle(socket)
+    if (gate(socket, true)) handle(socket)
   })
   await listen(server, opts.port, opts.host)
   log.info({ host: opts.host, port: opts.port }, 'mqtt listening')

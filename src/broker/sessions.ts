@@ -45,6 +45,8 @@ export interface ConnState {
   /** MQTT 5: QoS 1/2 publishes received and not yet acknowledged, and the Receive Maximum they may reach. */
   inflight: number
   receiveMaximum: number
+  /** The connection has ended (its state is kept for an MQTT 5 will published after a Will Delay). */
+  gone: boolean
 }
 
 /** The MQTT version a client connected with, as people name it. */
@@ -74,6 +76,8 @@ const WARNINGS_PER_CONNECTION = 5
 
 export class Sessions {
   private readonly conns = new WeakMap<Client, ConnState>()
+  /** Ended connections' state, for a will aedes publishes after its Will Delay Interval. */
+  private readonly departed = new WeakMap<Client, ConnState>()
   private readonly runtimes = new Map<string, DeviceRuntime>()
   /** App accounts' live connections, so a changed or removed account can end them. */
   private readonly apps = new Map<string, Set<Client>>()
@@ -133,6 +137,7 @@ export class Sessions {
     this.conns.set(client, {
       inflight: 0,
       receiveMaximum,
+      gone: false,
       kind,
       id,
       acl,
@@ -179,6 +184,15 @@ export class Sessions {
     if (state?.kind === 'anonymous') this.retained.forget(state.retainer)
     state?.closeSession?.()
     this.conns.delete(client)
+    if (state !== undefined) {
+      state.gone = true
+      this.departed.set(client, state)
+    }
+  }
+
+  /** The state a closed connection had: its delayed will is authorized with the rights it logged in with. */
+  ofDeparted(client: Client): ConnState | undefined {
+    return client.closed ? this.departed.get(client) : undefined
   }
 
   warn(state: ConnState | undefined, fields: Record<string, unknown>, msg: string): void {

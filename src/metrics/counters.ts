@@ -33,6 +33,7 @@ export const REFUSAL_REASONS = [
   'packet_too_large',
   'receive_maximum',
   'forward_too_large',
+  'forward_queue_full',
   'tls_error',
   'tls_handshake_limit',
   'acl_subscribe',

@@ -1,6 +1,6 @@
 /**
  * A node:test reporter that prints how long each test file's tests took, longest first, at the end of
- * a run (scripts/test.sh adds it next to spec). Files run two at a time there, so a file's time is the
+ * a run (scripts/test.sh adds it next to spec). Files run several at a time there, so a file's time is the
  * sum of its top-level tests' durations (hooks included, loading not), not the gap between events.
  */
 import { relative } from 'node:path'

@@ -35,7 +35,7 @@ test('keyed buckets: each address has its own, and a flood of addresses stays bo
 })
 
 test('throttle: publishes over the rate are held, in order, and released once within it; none dropped', async () => {
-  const t = new Throttle(50, 2, 1_000_000, 1_000_000)
+  const t = new Throttle(10, 2, 1_000_000, 1_000_000)
   const done: number[] = []
   const started = performance.now()
   for (let i = 0; i < 6; i++) {
@@ -46,13 +46,14 @@ test('throttle: publishes over the rate are held, in order, and released once wi
   assert.equal(t.held, 4)
   while (done.length < 6) await new Promise(r => setTimeout(r, 10))
   assert.deepEqual(done, [0, 1, 2, 3, 4, 5], 'held publishes go in arrival order')
-  assert.ok(performance.now() - started >= 60, 'four publishes over a 50/s rate are not all let through at once')
+  assert.ok(performance.now() - started >= 300, 'four publishes over a 10/s rate are not all let through at once')
   assert.equal(t.held, 0)
   assert.equal(t.throttled, 4)
 })
 
 test('throttle: a publish behind held ones waits its turn even when its own tokens are there', () => {
-  const t = new Throttle(1000, 1, 1_000_000, 100)
+  // Bytes refill at 1 B/s, so no pause of a loaded machine lets the second publish through.
+  const t = new Throttle(1000, 1000, 1, 100)
   assert.equal(t.pass(100), true)
   assert.equal(t.pass(50), false, 'over the byte burst')
   t.hold(() => {})
