@@ -11,9 +11,9 @@
  *   node dist/bench/live-drain.js [--readings 1000000] [--devices 500] [--rate 5000] [--baseline-seconds 20]
  *     [--node-flags="--heap-growing-percent=25"]
  */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
 import { uplinkArgs } from '../test/harness/consume.js'
@@ -164,6 +164,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
   } finally {
     pub.child.kill('SIGKILL')
     await gw.stop()
+    rmSync(dirname(dataDir), { recursive: true, force: true })
   }
 }
 

@@ -4,7 +4,7 @@
  * gateway's own figures (/metrics, /api/status).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -76,7 +76,8 @@ export async function startGateway(opts: {
 }): Promise<Broker & { http: string; dataDir: string }> {
   const mqttPort = await freePort()
   const httpPort = await freePort()
-  const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'hf-bench-')), 'data')
+  const own = opts.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'hf-bench-')) : null
+  const dataDir = opts.dataDir ?? join(own!, 'data')
   const argv = [
     process.execPath,
     ...(opts.nodeFlags ?? []),
@@ -107,7 +108,19 @@ export async function startGateway(opts: {
   const p = pinned(opts.cpu, argv)
   const child = spawn(p[0]!, p.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], cwd: opts.cwd })
   await waitPort(mqttPort, child)
-  return { child, pid: child.pid!, mqttPort, http: `http://127.0.0.1:${httpPort}`, dataDir, stop: stopper(child) }
+  const stop = stopper(child)
+  return {
+    child,
+    pid: child.pid!,
+    mqttPort,
+    http: `http://127.0.0.1:${httpPort}`,
+    dataDir,
+    // a buffer made here (a 10-minute backlog is ~1 GB) goes with its gateway
+    stop: async () => {
+      await stop()
+      if (own !== null) rmSync(own, { recursive: true, force: true })
+    }
+  }
 }
 
 /** Mosquitto without persistence, as bench/ingest.ts runs it. */
