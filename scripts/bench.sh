@@ -23,6 +23,8 @@ node dist/bench/ingest.js --repeat 3 --generators 2 --closed-conns 1000 --closed
 node dist/bench/mqtt5.js
 # Slow storage: every fsync/fdatasync of the gateway delayed 5 ms (SD card / eMMC), 500 connections.
 node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --closed-inflight 4 --fsync-delay-ms 5
+# The group commit's cost to the broker thread: transaction inline vs on the commit worker.
+node dist/bench/group-commit.js
 # RSS / CPU at a steady 5,000 readings/s from 1,000 devices; write amplification.
 node dist/bench/resources.js
 # Where the memory goes: idle, 1,000 connections, 5,000 msg/s (RSS); the live heap of 1,000 connections.

@@ -70,6 +70,8 @@ export const ErrorCodes = {
   HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
   HF_WARN_STORE_SYNC_INLINE:
     'WAL sync worker failed: group commits sync on the broker thread again (slower, still durable)',
+  HF_WARN_STORE_COMMIT_INLINE:
+    'commit worker failed: group commits run on the broker thread again (slower, still durable)',
   HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample',
   HF_ERR_FLEET_TOO_LARGE: 'signed document over the size the config topic takes',
   HF_ERR_FLEET_KAFKA: 'the Kafka cluster refused or did not answer a fleet command',

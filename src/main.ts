@@ -1,7 +1,7 @@
 /** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { moveCheckpointsOffThread, moveSyncOffThread } from './store/db.js'
+import { moveCheckpointsOffThread, moveCommitsOffThread, moveSyncOffThread } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
@@ -100,11 +100,18 @@ async function startLocked({
           log.error({ code: 'HF_WARN_STORE_SYNC_INLINE', err: message }, 'WAL sync worker failed; syncing inline')
         )
       : null
-  const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync)
-  buffer.recovery = recovery
-  const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message =>
-    log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
+  const commits = moveCommitsOffThread(db, walSync !== null, message =>
+    log.error(
+      { code: 'HF_WARN_STORE_COMMIT_INLINE', err: message },
+      'commit worker failed; group commits run on the broker thread'
+    )
   )
+  const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync, commits)
+  buffer.recovery = recovery
+  const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message => {
+    commits.checkpointInline()
+    log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
+  })
   if (recovery !== null) {
     // Seqs that will never be seen: the ledger states them as gaps, so reconciliation does not call them missing.
     for (const [first, last] of recovery.unreadableRanges) buffer.seqLedger.addGap(first, last, 'unreadable')
@@ -178,6 +185,7 @@ async function startLocked({
 
   try {
     await walSync?.ready
+    await commits.ready
     broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({
       host: config.http.host,

@@ -20,7 +20,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from '../store/db.js'
-import type { CommitHook, CommitTx } from '../store/group-commit.js'
+import type { CommitHook, CommitTx } from '../store/commit-hook.js'
 import { KIND_ROLLUP, rowBytes, type NewReading, type StoredReading } from '../store/reading.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ParsedPayload } from './payload.js'
@@ -133,6 +133,20 @@ export class Aggregator implements CommitHook {
   /** May compaction find something new? False while nothing was appended since a pass came up empty. */
   mayCompact(lastSeq: number): boolean {
     return this.compactExhaustedAt < 0 || lastSeq > this.compactExhaustedAt
+  }
+
+  /**
+   * No reading of the group joins a window and no window state waits to be written: the group may
+   * commit without this hook (on the commit worker). Idle windows still close: the sweep timer asks
+   * for a commit once one is due.
+   */
+  quiet(batch: readonly NewReading[]): boolean {
+    if (this.dirty.size > 0 || this.dirtyMarks.size > 0 || this.advanced.size > 0) return false
+    for (let i = 0; i < batch.length; i++) {
+      const meta = batch[i]!.meta as AggregateMeta | undefined
+      if (meta !== undefined && meta.rule.mode !== 'raw') return false
+    }
+    return true
   }
 
   inTransaction(tx: CommitTx): void {

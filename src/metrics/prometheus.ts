@@ -22,7 +22,7 @@ export interface MetricsSources {
       usageOf: (device: string) => { readings: number; bytes: number }
       oldestRecvMs: () => number | null
     }
-    writer: { totals: { committed: number; commits: number; commitErrors: number } }
+    writer: { totals: { committed: number; commits: number; commitErrors: number; offThread: number } }
   }
   uplink: () => { state: string; drainRate: number; etaS: number | null }
   mqtt: () => { listening: boolean; connections: number }
@@ -134,6 +134,11 @@ export class GatewayMetrics {
     )
 
     counter('holdfast_buffer_commits_total', 'Group commits of the buffer', () => s.buffer.writer.totals.commits)
+    counter(
+      'holdfast_buffer_commits_off_thread_total',
+      "Group commits that ran on the commit worker (plain inserts), not on the broker's thread",
+      () => s.buffer.writer.totals.offThread
+    )
     gauge(
       'holdfast_event_loop_delay_seconds',
       "Event-loop delay of the broker's thread since start, by quantile (1 = the largest): how long anything ran between two PUBACKs",

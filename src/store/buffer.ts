@@ -1,6 +1,6 @@
 /**
  * The store-and-forward buffer: one SQLite connection and the parts that share it, each with one job.
- * - `writer` (group-commit.ts): appends and the group commit; the PUBACK follows the commit.
+ * - `writer` (group-commit.ts, commit-thread.ts): appends and the group commit; the PUBACK follows the commit.
  * - `usage` (usage.ts): what each device and the whole buffer hold, and will hold once queued work commits.
  * - `evictions` (evictions.ts, evict-order.ts): drop-oldest requests, run in the next commit.
  * - `lanes` (lanes.ts): the forwarder's reads and releases (and the re-send record of what left).
@@ -25,6 +25,7 @@ import { rowReader } from './rows.js'
 import { deviceTotals, UsageLedger } from './usage.js'
 import { SeqLedger } from './ledger.js'
 import type { WalSync } from './wal-sync.js'
+import type { CommitThread } from './commit-thread.js'
 
 export class ReadingBuffer {
   readonly writer: GroupCommit
@@ -45,7 +46,9 @@ export class ReadingBuffer {
     private readonly db: DB,
     commitWindowMs = 0,
     /** store.synchronous = full: the WAL is synced off the broker's thread before PUBACKs leave. */
-    walSync: WalSync | null = null
+    walSync: WalSync | null = null,
+    /** Groups of plain inserts commit on this worker (db.ts moveCommitsOffThread); null = all on this thread. */
+    thread: CommitThread | null = null
   ) {
     const devices = new DeviceIds(db)
     this.devices = devices
@@ -78,7 +81,8 @@ export class ReadingBuffer {
         times: this.times,
         meta: this.meta,
         toReading,
-        walSync
+        walSync,
+        thread
       },
       commitWindowMs
     )

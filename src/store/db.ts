@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import { HoldfastError } from '../errors.js'
 import { startCheckpointer, type Checkpointer } from './checkpointer.js'
 import { WalSync } from './wal-sync.js'
+import { CommitThread } from './commit-thread.js'
 
 export type DB = Database.Database
 
@@ -62,6 +63,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE kept ADD COLUMN props BLOB;`
 ]
 
+/** After a checkpoint resets the WAL, the file is trimmed back to this size (so it does not keep its peak). */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 /** How long opening the buffer waits for another process's lock on it (SQLite's busy timeout). */
 export const STORE_OPEN_WAIT_MS = 5000
 
@@ -115,6 +119,16 @@ export function moveSyncOffThread(db: DB, onError: (message: string) => void): W
 }
 
 /**
+ * Move the group commit's inserts off the broker's thread: a worker with its own connection commits
+ * groups of plain inserts (group-commit.ts decides which). With `walSynced` (store.synchronous = full,
+ * moveSyncOffThread) its connection never syncs either: the worker fdatasyncs the WAL after each commit.
+ */
+export function moveCommitsOffThread(db: DB, walSynced: boolean, onError: (message: string) => void): CommitThread {
+  const sync = walSynced ? { wal: `${db.name}-wal`, dir: dirname(db.name) } : null
+  return new CommitThread(db.name, walSynced ? 'OFF' : 'NORMAL', sync, STORE_OPEN_WAIT_MS, JOURNAL_SIZE_LIMIT, onError)
+}
+
+/**
  * Move WAL checkpoints off the commit path to a worker thread. If the worker fails, SQLite's
  * own automatic checkpoints come back, so the WAL can never grow without bound.
  */
@@ -125,7 +139,7 @@ export function moveCheckpointsOffThread(
 ): Checkpointer {
   db.pragma('wal_autocheckpoint = 0')
   // After a checkpoint resets the WAL, trim the file back so it does not keep its peak size.
-  db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`)
+  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   return startCheckpointer(db.name, synchronous, driver, message => {
     if (db.open) {

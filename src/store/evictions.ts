@@ -62,6 +62,11 @@ export class Evictions {
     this.listeners.push(listener)
   }
 
+  /** Requests waiting for the next group commit. */
+  queuedCount(): number {
+    return this.queued.length
+  }
+
   /** The group commit takes the queued requests. */
   take(): Eviction[] {
     const q = this.queued

@@ -3,8 +3,15 @@
  * committed in one transaction that assigns sequence numbers; only then are the callbacks called,
  * so a PUBACK always follows the fsync of its reading. Evictions, trims of kept readings and the
  * commit hook (the aggregator) run in the same transaction.
+ *
+ * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
+ * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group in
+ * flight while the next one gathers; any other group commits here, on this connection, once nothing
+ * is in flight, because its work reads and updates state that lives on this thread.
  */
 import type { Statement } from 'better-sqlite3'
+import { packGroup } from './batch-wire.js'
+import type { CommitThread } from './commit-thread.js'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
@@ -19,28 +26,10 @@ import type { Retention } from './retention.js'
 import { COLS, type RawRow, type ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
 import type { WalSync } from './wal-sync.js'
+import { SyncQueue, type Unsynced } from './sync-queue.js'
 import type { SeqLedger } from './ledger.js'
+import type { CommitHook } from './commit-hook.js'
 
-/** What a commit hook may do inside the group commit's transaction. */
-export interface CommitTx {
-  readonly batch: readonly NewReading[]
-  readonly firstSeq: number
-  readonly recvMs: number
-  /** Bytes the disk budget asks compaction to free in this commit (0 = none asked). */
-  readonly compactBytes: number
-  /** Insert a further reading (a rollup) in this commit; returns its seq. */
-  add: (r: NewReading) => number
-  /** Oldest-first raw readings (any priority) with seq > afterSeq: what compaction may replace. */
-  scanRaw: (afterSeq: number, limit: number) => StoredReading[]
-  /** Delete readings in this commit (compaction); accounted once it commits. */
-  remove: (rows: readonly StoredReading[]) => void
-}
-/** Runs inside every group commit, after the batch's inserts (the aggregator: rollup windows, compaction). */
-export interface CommitHook {
-  inTransaction: (tx: CommitTx) => void
-  committed: () => void
-  rolledBack: () => void
-}
 export type AppendCallback = (err: HoldfastError | null, seq: number) => void
 
 /** A group this large is committed at once instead of waiting out the commit window. */
@@ -59,18 +48,13 @@ export interface WriterParts {
   toReading: ToReading
   /** Syncs the WAL off this thread before PUBACKs leave (store.synchronous = full); null = no fsync (normal). */
   walSync: WalSync | null
-}
-
-/** A committed group whose WAL frames are not yet known to be on disk. */
-interface Unsynced {
-  cbs: AppendCallback[]
-  firstSeq: number
-  lastSeq: number
+  /** Commits groups of plain inserts on a worker; null = every group commits on this thread. */
+  thread: CommitThread | null
 }
 
 export class GroupCommit {
-  /** Totals since start, for the status API and metrics. */
-  readonly totals = { committed: 0, commits: 0, commitErrors: 0 }
+  /** Totals since start, for the status API and metrics; `offThread`: commits the commit worker ran. */
+  readonly totals = { committed: 0, commits: 0, commitErrors: 0, offThread: 0 }
   private pending: NewReading[] = []
   private pendingCbs: AppendCallback[] = []
   private scheduled = false
@@ -89,10 +73,13 @@ export class GroupCommit {
   private txRemoved: StoredReading[] = []
   /** The seqs' fates and lifetime totals (ledger.ts), written in the commit that decides them. */
   fates: SeqLedger | null = null
-  private unsynced: Unsynced[] = []
-  private syncing = false
+  /** Committed groups waiting for the WAL sync. */
+  private readonly syncs: SyncQueue
   /** Every reading up to here is committed and on disk: what the forwarder may read. */
   private durable: number
+  /** The group the commit worker holds; nothing else commits until it answers. */
+  private inflight: { batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number } | null = null
+  private closing = false
 
   constructor(
     private readonly db: DB,
@@ -104,6 +91,7 @@ export class GroupCommit {
     this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
     this.nextSeq = GroupCommit.nextSeqOf(db, p.meta)
     this.durable = this.nextSeq - 1
+    this.syncs = new SyncQueue(p.walSync, this.synced)
   }
 
   /**
@@ -169,9 +157,11 @@ export class GroupCommit {
 
   /** Commit what is queued and sync it (at shutdown, on this thread). */
   close(): void {
+    this.closing = true
+    this.p.thread?.settle()
+    this.p.thread?.close()
     this.flush()
-    const error = this.p.walSync?.closeSync() ?? null
-    if (this.unsynced.length > 0) this.synced(this.unsynced.splice(0), error)
+    this.syncs.close()
   }
 
   /**
@@ -183,6 +173,8 @@ export class GroupCommit {
    * eMMC wear out) for at most 2 ms more PUBACK latency.
    */
   private schedule(): void {
+    // The commit worker's answer schedules what gathered meanwhile.
+    if (this.inflight !== null) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -209,6 +201,9 @@ export class GroupCommit {
       clearTimeout(this.timer)
       this.timer = null
     }
+    // The commit worker's answer schedules what gathered meanwhile.
+    if (this.inflight !== null) return
+    if (this.handOff()) return
     this.lastCommitMs = performance.now()
     const { devices, ledger, lanes, evictions, retention } = this.p
     const batch = this.pending
@@ -316,21 +311,8 @@ export class GroupCommit {
       return
     }
     devices.committed()
-    this.lastOk = true
     this.nextSeq = nextSeq
-    this.totals.committed += batch.length
-    this.totals.commits++
-    this.p.resend.remember(batch)
-    for (let i = 0; i < batch.length; i++) {
-      const r = batch[i]!
-      if (r.kind === KIND_LOCAL) {
-        ledger.keep(1, rowBytes(r.topic, r.payload, r.props))
-        continue
-      }
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
-      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
-      evictions.noteFirst(r.device, firstSeq + i)
-    }
+    this.accountBatch(batch, firstSeq)
     for (const r of added) {
       ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls!)
       lanes.add(r.cls!, r.kind!, 1)
@@ -345,21 +327,85 @@ export class GroupCommit {
     ledger.keep(-trimmed.readings, -trimmed.bytes)
     this.hook?.committed()
     evictions.committed(evicted)
-    if (this.p.walSync === null) return this.synced([{ cbs, firstSeq, lastSeq: nextSeq - 1 }], null)
-    this.unsynced.push({ cbs, firstSeq, lastSeq: nextSeq - 1 })
-    this.startSync()
+    this.syncs.add({ cbs, firstSeq, lastSeq: nextSeq - 1 })
   }
 
-  /** One sync at a time; it covers every group committed before it started. */
-  private startSync(): void {
-    if (this.syncing || this.unsynced.length === 0 || this.p.walSync === null) return
-    this.syncing = true
-    const covered = this.unsynced.length
-    this.p.walSync.sync(error => {
-      this.syncing = false
-      this.synced(this.unsynced.splice(0, covered), error)
-      this.startSync()
-    })
+  /**
+   * Hand the queued group to the commit worker if it needs nothing but inserts; false if it must
+   * commit here (or nothing is queued).
+   */
+  private handOff(): boolean {
+    const thread = this.p.thread
+    const batch = this.pending
+    if (thread === null || this.closing || !thread.idle() || batch.length === 0) return false
+    if (this.commitWanted || this.compactBytes > 0 || this.p.evictions.queuedCount() > 0) return false
+    if (this.p.retention.trimQueued() > 0 || (this.hook !== null && !this.hook.quiet(batch))) return false
+    const ids: number[] = new Array(batch.length)
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!
+      // A new device's id is made inside a transaction here; kept-only readings go to `kept` here.
+      const id = this.p.devices.find(r.device)
+      if (id === undefined || r.kind === KIND_LOCAL) return false
+      ids[i] = id
+    }
+    this.lastCommitMs = performance.now()
+    const cbs = this.pendingCbs
+    this.pending = []
+    this.pendingCbs = []
+    this.p.ledger.holdPending()
+    const firstSeq = this.nextSeq
+    this.inflight = { batch, cbs, firstSeq }
+    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
+    return true
+  }
+
+  /** The commit worker's answer for the group in flight: committed (and synced, unless `error`), or not. */
+  private readonly answered = (answer: boolean | null, error: string | null): void => {
+    const { batch, cbs, firstSeq } = this.inflight!
+    this.inflight = null
+    const lastSeq = firstSeq + batch.length - 1
+    // The worker died holding the group: the next seq, written in the same transaction, tells.
+    const committed = answer ?? GroupCommit.nextSeqOf(this.db, this.p.meta) > lastSeq
+    this.p.ledger.releaseHeld()
+    if (committed) {
+      this.nextSeq = lastSeq + 1
+      this.totals.offThread++
+      this.accountBatch(batch, firstSeq)
+      // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
+      if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq })
+      else this.synced([{ cbs, firstSeq, lastSeq }], error)
+    } else {
+      this.totals.commitErrors++
+      this.lastOk = false
+      const e = new HoldfastError(
+        'HF_ERR_STORE_COMMIT',
+        `buffer commit failed: ${error}`,
+        { readings: batch.length },
+        { cause: error }
+      )
+      for (const cb of cbs) cb(e, 0)
+    }
+    // What gathered meanwhile commits within the commit window, as usual (each commit costs a page written twice).
+    if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
+  }
+
+  /** A group committed: what it added to the buffer. */
+  private accountBatch(batch: readonly NewReading[], firstSeq: number): void {
+    const { ledger, lanes, evictions } = this.p
+    this.lastOk = true
+    this.totals.committed += batch.length
+    this.totals.commits++
+    this.p.resend.remember(batch)
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!
+      if (r.kind === KIND_LOCAL) {
+        ledger.keep(1, rowBytes(r.topic, r.payload, r.props))
+        continue
+      }
+      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
+      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
+      evictions.noteFirst(r.device, firstSeq + i)
+    }
   }
 
   /**
@@ -367,9 +413,10 @@ export class GroupCommit {
    * fails their appends (the device is told and re-sends; its re-send is recognised if the rows did
    * reach the disk).
    */
-  private synced(groups: readonly Unsynced[], error: string | null): void {
+  private readonly synced = (groups: readonly Unsynced[], error: string | null): void => {
     if (groups.length === 0) return
-    this.durable = groups[groups.length - 1]!.lastSeq
+    // A commit worker's sync also covers groups committed here before it, still waiting for WalSync.
+    this.durable = Math.max(this.durable, groups[groups.length - 1]!.lastSeq)
     const e =
       error === null
         ? null

@@ -89,6 +89,11 @@ export class Retention {
     return b
   }
 
+  /** Bytes of kept readings waiting to be trimmed in the next group commit. */
+  trimQueued(): number {
+    return this.queuedTrim
+  }
+
   /** The group commit takes the queued trim. */
   takeTrim(): number {
     const b = this.queuedTrim

@@ -50,11 +50,15 @@ export class UsageLedger {
   /** Raw readings kept after forwarding (and raw readings of rollup-only topics). */
   readonly kept = zero()
   /** Appends not yet committed, minus evictions requested: what quotas must count before the commit. */
-  private readonly pendingBy = new Map<string, Usage>()
+  private pendingBy = new Map<string, Usage>()
   private readonly pendingAll = zero()
   /** Per device, bytes per priority class (committed, and pending like pendingBy): who the disk budget takes first. */
   private readonly classes = new Map<string, ClassBytes>()
-  private readonly pendingClasses = new Map<string, ClassBytes>()
+  private pendingClasses = new Map<string, ClassBytes>()
+  /** Appends handed to the commit worker and not yet answered: still counted, like pending ones. */
+  private heldBy = new Map<string, Usage>()
+  private heldClasses = new Map<string, ClassBytes>()
+  private readonly heldAll = zero()
   private readonly selectOldest: Statement
 
   constructor(db: DB, start: readonly DeviceTotals[]) {
@@ -121,9 +125,32 @@ export class UsageLedger {
     this.pendingAll.readings = this.pendingAll.bytes = 0
   }
 
+  /** A commit on the commit worker took the queued changes: they count until it answers (releaseHeld). */
+  holdPending(): void {
+    const by = this.heldBy
+    const classes = this.heldClasses
+    this.heldBy = this.pendingBy
+    this.heldClasses = this.pendingClasses
+    this.pendingBy = by
+    this.pendingClasses = classes
+    this.pendingBy.clear()
+    this.pendingClasses.clear()
+    this.heldAll.readings = this.pendingAll.readings
+    this.heldAll.bytes = this.pendingAll.bytes
+    this.pendingAll.readings = this.pendingAll.bytes = 0
+  }
+
+  /** The commit worker answered (committed and accounted, or failed). */
+  releaseHeld(): void {
+    this.heldBy.clear()
+    this.heldClasses.clear()
+    this.heldAll.readings = this.heldAll.bytes = 0
+  }
+
   /** What the device will hold per priority class once queued work commits: [class, bytes], lowest class first. */
   projectedClassesOf(device: string): Array<[number, number]> {
     const out = new Map(this.classes.get(device))
+    for (const [c, b] of this.heldClasses.get(device) ?? []) addTo(out, c, b)
     for (const [c, b] of this.pendingClasses.get(device) ?? []) addTo(out, c, b)
     return [...out].filter(([, b]) => b > 0).sort((a, b) => a[0] - b[0])
   }
@@ -132,12 +159,16 @@ export class UsageLedger {
   projectedOf(device: string): Usage {
     const c = this.perDevice.get(device)
     const p = this.pendingBy.get(device)
-    return { readings: (c?.readings ?? 0) + (p?.readings ?? 0), bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) }
+    const h = this.heldBy.get(device)
+    return {
+      readings: (c?.readings ?? 0) + (p?.readings ?? 0) + (h?.readings ?? 0),
+      bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) + (h?.bytes ?? 0)
+    }
   }
 
   /** Everything on disk once queued work commits: buffered readings and kept ones (the disk budget's measure). */
   projectedTotalBytes(): number {
-    return this.total.bytes + this.kept.bytes + this.pendingAll.bytes
+    return this.total.bytes + this.kept.bytes + this.pendingAll.bytes + this.heldAll.bytes
   }
 
   /** Devices with buffered readings (or that had some since start). */

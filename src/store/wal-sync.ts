@@ -78,6 +78,7 @@ export class WalSync {
       if ('ready' in m) return started()
       const done = this.waiting.get(m.id)
       this.waiting.delete(m.id)
+      if (this.waiting.size === 0) this.worker.unref()
       done?.(m.error)
     })
     this.worker.on('error', err => {
@@ -97,6 +98,8 @@ export class WalSync {
       return
     }
     const id = this.nextId++
+    // A sync in flight keeps the process alive until it is answered.
+    if (this.waiting.size === 0) this.worker.ref()
     this.waiting.set(id, done)
     this.worker.postMessage(id)
   }

@@ -1,0 +1,153 @@
+/**
+ * The broker thread's handle on the commit worker (commit-worker.ts): one group in flight at a time,
+ * handed over as one transferred buffer; the answer comes back as an event. At shutdown the answer in
+ * flight is taken synchronously (Atomics.wait + receiveMessageOnPort), so close() stays synchronous.
+ * If the worker dies, `usable()` turns false and the group commit goes back to committing inline.
+ */
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
+import type { CommitAnswer, CommitRequest, CommitWorkerData } from './commit-worker.js'
+
+/**
+ * `committed`: the group is in the file (null: the worker died holding it; the file tells). `error`: why
+ * it failed, its commit or the WAL sync after it (committed and no error: committed and synced).
+ */
+export type CommitDone = (committed: boolean | null, error: string | null) => void
+
+/** How long shutdown waits for the group in flight (one transaction, normally under a few ms). */
+const SETTLE_WAIT_MS = 10_000
+
+export class CommitThread {
+  /** Resolves once the worker runs (or failed to start): groups are handed over only after that. */
+  readonly ready: Promise<void>
+  private readonly worker: Worker
+  private readonly replies: MessagePort
+  private readonly answered = new Int32Array(new SharedArrayBuffer(4))
+  private taken = 0
+  private nextId = 0
+  private job: { id: number; done: CommitDone } | null = null
+  private running = false
+  private failed = false
+
+  constructor(
+    file: string,
+    synchronous: 'OFF' | 'NORMAL',
+    sync: CommitWorkerData['sync'],
+    busyTimeoutMs: number,
+    journalSizeLimit: number,
+    private readonly onError: (message: string) => void
+  ) {
+    const { port1, port2 } = new MessageChannel()
+    this.replies = port1
+    const data: CommitWorkerData = {
+      file,
+      synchronous,
+      sync,
+      busyTimeoutMs,
+      journalSizeLimit,
+      replies: port2,
+      answered: this.answered
+    }
+    this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
+      workerData: data,
+      transferList: [port2],
+      // The rows are SQLite's, outside the JavaScript heap; a group is one buffer.
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+    })
+    let started!: () => void
+    // Referenced until it runs, so that awaiting `ready` keeps the process alive.
+    this.ready = new Promise(resolve => {
+      started = () => {
+        this.worker.unref()
+        this.replies.unref()
+        resolve()
+      }
+    })
+    this.worker.on('message', (m: { ready?: true }) => {
+      if (m.ready !== true) return
+      this.running = true
+      started()
+    })
+    this.replies.on('message', (a: CommitAnswer) => this.take(a))
+    const fail = (message: string): void => {
+      if (this.failed) return
+      this.failed = true
+      started()
+      onError(message)
+      const job = this.job
+      this.job = null
+      this.replies.unref()
+      job?.done(null, message)
+    }
+    this.worker.on('error', err => fail(err.message))
+    this.worker.on('exit', code => fail(`commit worker exited (code ${code})`))
+  }
+
+  /** The worker runs and no group is in flight. */
+  idle(): boolean {
+    return this.running && !this.failed && this.job === null
+  }
+
+  /** Hand over one encoded group (packGroup: it owns its ArrayBuffer, which is transferred). */
+  commit(b: Buffer, done: CommitDone): void {
+    const id = this.nextId++
+    this.job = { id, done }
+    // A group in flight keeps the process alive until it is answered.
+    this.replies.ref()
+    const msg: CommitRequest = {
+      type: 'commit',
+      id,
+      buf: b.buffer as ArrayBuffer,
+      offset: b.byteOffset,
+      length: b.length
+    }
+    this.worker.postMessage(msg, [msg.buf])
+  }
+
+  /** The checkpoint worker failed: the commit worker's connection checkpoints (and syncs) too. */
+  checkpointInline(): void {
+    if (!this.failed) this.worker.postMessage({ type: 'checkpoint-inline' } satisfies CommitRequest)
+  }
+
+  /** At shutdown: wait here for the answer in flight and hand it to its callback. */
+  settle(): void {
+    const deadline = performance.now() + SETTLE_WAIT_MS
+    while (this.job !== null && !this.failed) {
+      const got = receiveMessageOnPort(this.replies)
+      if (got !== undefined) {
+        this.take(got.message as CommitAnswer)
+        continue
+      }
+      const left = deadline - performance.now()
+      if (left <= 0) {
+        const job = this.job
+        this.job = null
+        this.failed = true
+        this.onError('commit worker did not answer at shutdown')
+        job.done(null, 'commit worker did not answer at shutdown')
+        return
+      }
+      Atomics.wait(this.answered, 0, this.taken, left)
+    }
+  }
+
+  /** Close the worker's connection, waiting here (after settle()), then stop the worker. */
+  close(): void {
+    if (this.running && !this.failed) {
+      const before = Atomics.load(this.answered, 0)
+      this.worker.postMessage({ type: 'close' } satisfies CommitRequest)
+      Atomics.wait(this.answered, 0, before, SETTLE_WAIT_MS)
+    }
+    this.failed = true
+    this.replies.close()
+    void this.worker.terminate()
+  }
+
+  private take(a: CommitAnswer): void {
+    this.taken++
+    const job = this.job
+    if (job === null || job.id !== a.id) return
+    this.job = null
+    this.replies.unref()
+    job.done(a.committed, a.error)
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The group commit with a commit worker (its own connection on a worker thread): plain groups commit
+ * there, one in flight while the next gathers; everything else still commits on this thread, in order.
+ * Real SQLite files, a real worker thread.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setImmediate as tick } from 'node:timers/promises'
+import { ReadingBuffer } from '../../src/store/buffer.js'
+import { moveCommitsOffThread, moveSyncOffThread, openDatabase, type DB } from '../../src/store/db.js'
+import { isHoldfastError } from '../../src/errors.js'
+import { append, reading, storedRows, tempBuffer } from './setup.js'
+
+interface Threaded {
+  db: DB
+  buffer: ReadingBuffer
+  errors: string[]
+  dir: string
+}
+
+/** `full`: store.synchronous = full (no connection syncs; the WAL is fdatasynced by worker threads). */
+async function threadedBuffer(dir: string, full: boolean): Promise<Threaded> {
+  const db = openDatabase({ dataDir: dir, synchronous: full ? 'full' : 'normal' })
+  const errors: string[] = []
+  const walSync = full ? moveSyncOffThread(db, m => errors.push(m)) : null
+  const thread = moveCommitsOffThread(db, full, m => errors.push(m))
+  await Promise.all([thread.ready, walSync?.ready])
+  return { db, buffer: new ReadingBuffer(db, 0, walSync, thread), errors, dir }
+}
+
+function setup(t: { after: (fn: () => void) => void }, full = false): Promise<Threaded> {
+  const dir = mkdtempSync(join(tmpdir(), 'hf-commit-worker-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return threadedBuffer(dir, full).then(tb => {
+    t.after(() => {
+      if (tb.db.open) tb.buffer.close()
+    })
+    return tb
+  })
+}
+
+for (const full of [false, true])
+  test(`plain groups commit on the commit worker: consecutive seqs in append order, all in the file after a restart (synchronous ${full ? 'full' : 'normal'})`, async t => {
+    const tb = await setup(t, full)
+    // A device's first reading makes its id on this thread.
+    assert.equal(await append(tb.buffer, reading('a', 0)), 1)
+    assert.equal(await append(tb.buffer, reading('b', 0)), 2)
+    const waiting: Array<Promise<number>> = []
+    for (let i = 1; i <= 2000; i++) {
+      waiting.push(append(tb.buffer, reading(i % 2 === 0 ? 'a' : 'b', i)))
+      if (i % 100 === 0) await tick()
+    }
+    const seqs = await Promise.all(waiting)
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 2000 }, (_, i) => i + 3)
+    )
+    const w = tb.buffer.writer.totals
+    assert.ok(w.offThread > 0, 'groups went to the worker')
+    assert.ok(w.offThread < w.commits || w.commits > 2, 'first readings of new devices committed here')
+    assert.equal(w.committed, 2002)
+    assert.equal(tb.buffer.usage.usageOf('a').readings, 1001)
+    assert.equal(tb.buffer.lanes.list()[0]?.readings, 2002, 'the lane counts include the worker-committed rows')
+    assert.deepEqual(tb.errors, [])
+    assert.equal(tb.buffer.writer.durableSeq(), 2002, 'the forwarder may read every acknowledged reading')
+
+    tb.buffer.close()
+    const again = tempBuffer(0, tb.dir)
+    t.after(() => {
+      if (again.db.open) again.buffer.close()
+    })
+    const rows = storedRows(again.db)
+    assert.equal(rows.length, 2002)
+    assert.deepEqual(
+      rows.map(r => r.seq),
+      Array.from({ length: 2002 }, (_, i) => i + 1)
+    )
+    assert.equal(rows[2001]!.payload.toString(), '{"n":2000}')
+    assert.equal(rows[2001]!.device, 'a')
+    assert.equal(await append(again.buffer, reading('a', 1)), 2003, 'the sequence continues across a restart')
+  })
+
+test('a group the worker holds still counts in the storage projections until it is answered', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const before = tb.buffer.usage.projectedOf('a').readings
+  const waiting = Array.from({ length: 50 }, (_, i) => append(tb.buffer, reading('a', i + 1)))
+  let sawInFlight = false
+  for (let i = 0; i < 10; i++) {
+    await tick()
+    // Pending, held by the worker or committed: always counted.
+    assert.equal(tb.buffer.usage.projectedOf('a').readings, before + 50)
+    if (tb.buffer.writer.totals.committed === 1) sawInFlight = true
+  }
+  await Promise.all(waiting)
+  assert.equal(tb.buffer.usage.projectedOf('a').readings, before + 50)
+  assert.equal(tb.buffer.usage.usageOf('a').readings, before + 50)
+  assert.ok(sawInFlight || tb.buffer.writer.totals.offThread > 0)
+})
+
+test('an eviction asked while a group is in flight runs in the next commit, with the inserts that caused it', async t => {
+  const tb = await setup(t)
+  for (let i = 0; i < 5; i++) await append(tb.buffer, reading('a', i))
+  const inFlight = Array.from({ length: 5 }, (_, i) => append(tb.buffer, reading('a', 10 + i)))
+  await tick()
+  tb.buffer.evictions.evictOldest('a', 3, 0, 'quota_drop_oldest')
+  const next = append(tb.buffer, reading('a', 20))
+  await Promise.all([...inFlight, next])
+  const payloads = storedRows(tb.db).map(r => r.payload.toString())
+  assert.deepEqual(payloads, ['{"n":3}', '{"n":4}', ...[10, 11, 12, 13, 14, 20].map(n => `{"n":${n}}`)])
+  assert.equal(tb.buffer.usage.usageOf('a').readings, 8)
+  const fates = tb.db.prepare('SELECT seq, reason FROM fates ORDER BY seq').all()
+  assert.deepEqual(fates, [
+    { seq: 1, reason: 'quota_drop_oldest' },
+    { seq: 2, reason: 'quota_drop_oldest' },
+    { seq: 3, reason: 'quota_drop_oldest' }
+  ])
+})
+
+test('close() waits for the group in flight: every reading it acknowledged is in the file', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const acked: number[] = []
+  for (let i = 1; i <= 300; i++) tb.buffer.writer.append(reading('a', i), (err, seq) => err === null && acked.push(seq))
+  await tick()
+  tb.buffer.close()
+  assert.equal(acked.length, 300, 'every append was answered before close() returned')
+  const again = tempBuffer(0, tb.dir)
+  t.after(() => {
+    if (again.db.open) again.buffer.close()
+  })
+  assert.equal(storedRows(again.db).length, 301)
+})
+
+test('the worker dies: the group it held is acknowledged only if it is in the file; later groups commit here', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const results: Array<Promise<number>> = []
+  for (let i = 1; i <= 200; i++) results.push(append(tb.buffer, reading('a', i)))
+  await tick()
+  // The worker thread ends abruptly (a crash of the worker, not of the process).
+  const thread = (tb.buffer.writer as unknown as { p: { thread: { worker: { terminate: () => Promise<number> } } } }).p
+    .thread
+  await thread.worker.terminate()
+  const settled = await Promise.allSettled(results)
+  const stored = new Set(storedRows(tb.db).map(r => r.payload.toString()))
+  settled.forEach((r, i) => {
+    const payload = `{"n":${i + 1}}`
+    if (r.status === 'fulfilled') assert.ok(stored.has(payload), `acknowledged ${payload} is stored`)
+    else {
+      assert.ok(isHoldfastError(r.reason, 'HF_ERR_STORE_COMMIT'), String(r.reason))
+      assert.ok(!stored.has(payload), `refused ${payload} is not stored`)
+    }
+  })
+  assert.equal(tb.errors.length, 1, 'the failure was reported once')
+  const offThread = tb.buffer.writer.totals.offThread
+  const seq = await append(tb.buffer, reading('a', 500))
+  assert.equal(tb.buffer.writer.totals.offThread, offThread, 'later groups commit on this thread')
+  assert.equal(storedRows(tb.db).at(-1)!.seq, seq)
+})
+
+test('MQTT 5 metadata and every field of a reading arrive in the file through the commit worker', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const props = Buffer.from([0x01, 0x02, 0x00, 0xff])
+  const seqs = await Promise.all([
+    append(tb.buffer, reading('a', 1, { props, eventMs: 1_700_000_000_123, cls: 2, qos: 0, topic: 'devices/a/ünï' })),
+    append(tb.buffer, reading('a', 2, { props: Buffer.alloc(0) })),
+    append(tb.buffer, reading('a', 3))
+  ])
+  assert.ok(tb.buffer.writer.totals.offThread > 0)
+  const rows = tb.db
+    .prepare('SELECT seq, topic, payload, event_ms, qos, cls, kind, props FROM readings WHERE seq >= ? ORDER BY seq')
+    .all(seqs[0]) as Array<Record<string, unknown>>
+  assert.deepEqual(rows[0], {
+    seq: seqs[0],
+    topic: 'devices/a/ünï',
+    payload: Buffer.from('{"n":1}'),
+    event_ms: 1_700_000_000_123,
+    qos: 0,
+    cls: 2,
+    kind: 0,
+    props
+  })
+  assert.deepEqual(rows[1]!.props, Buffer.alloc(0))
+  assert.equal(rows[2]!.props, null)
+  assert.equal(rows[2]!.event_ms, null)
+})
+
+test('a very large group (a long stall) commits through the worker, whose heap is small', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  const n = 100_000
+  const seqs = await Promise.all(Array.from({ length: n }, (_, i) => append(tb.buffer, reading('a', i + 1))))
+  assert.equal(seqs[n - 1], n + 1)
+  assert.ok(tb.buffer.writer.totals.offThread > 0)
+  assert.deepEqual(tb.errors, [], 'the worker did not fail')
+  assert.equal((tb.db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n, n + 1)
+})
