@@ -13,11 +13,8 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { openDatabase } from '../src/store/db.js'
-import { ReadingBuffer } from '../src/store/buffer.js'
-import { eventTimeOf } from '../src/codec/reading.js'
 import { decodeBatch } from '../src/codec/batch.js'
-import { SensorModel, seeded } from '../device-sim/telemetry.js'
+import { prefill as prefillReadings } from './prefill.js'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
 import { freePort } from '../test/harness/ports.js'
 import { CLI } from '../test/harness/gateway.js'
@@ -40,26 +37,8 @@ const progress = (s: string): void => {
 }
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
-/** Fill a data dir with N readings of simulated telemetry, round-robin over devices, as the gateway would store them. */
 function prefill(dataDir: string): number {
-  const db = openDatabase({ dataDir, synchronous: 'normal' })
-  const buffer = new ReadingBuffer(db)
-  const models = Array.from({ length: DEVICES }, (_, i) => new SensorModel(seeded(i + 1)))
-  let rawBytes = 0
-  let t = Date.now() - N * 10
-  for (let i = 0; i < N; i++) {
-    const d = i % DEVICES
-    // Devices write whole milliseconds.
-    const payload = models[d]!.next(Math.round((t += 10 / DEVICES)))
-    rawBytes += payload.length
-    buffer.writer.append(
-      { device: `dev-${d}`, topic: `devices/dev-${d}/telemetry`, payload, eventMs: eventTimeOf(payload), qos: 1 },
-      () => {}
-    )
-    if (i % 20_000 === 19_999) buffer.writer.flush()
-  }
-  buffer.close()
-  return rawBytes
+  return prefillReadings(dataDir, N, DEVICES)
 }
 
 async function gateway(

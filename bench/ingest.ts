@@ -28,12 +28,15 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --closed-inflight W    closed scenario in-flight per connection (default 10)
   --paced-conns N        paced scenario connections (default 500)
   --paced-rate R         paced scenario total msg/s (default 20000)
-  --gen-cpu C            core for rawpub (default 0)
+  --generators N         rawpub processes sharing the connections (default 1); msg/s summed,
+                         latency percentiles from their merged histograms, CPU per process
+  --gen-cpu C            core(s) for rawpub, comma list used round-robin (default 0)
   --broker-cpu C         core for the broker (default 1)
   --no-pin               do not use taskset
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
   --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5) for rawpub (default 4)
+  --node-flags="F ..."   flags for the gateway's node (e.g. V8 heap sizes, to compare with the default)
 `
 
 const { values: opt } = parseArgs({
@@ -49,11 +52,13 @@ const { values: opt } = parseArgs({
     'paced-conns': { type: 'string', default: '500' },
     'paced-rate': { type: 'string', default: '20000' },
     'gen-cpu': { type: 'string', default: '0' },
+    generators: { type: 'string', default: '1' },
     'broker-cpu': { type: 'string', default: '1' },
     'no-pin': { type: 'boolean', default: false },
     'mosquitto-bin': { type: 'string', default: '/usr/sbin/mosquitto' },
     'keep-tmp': { type: 'boolean', default: false },
     protocol: { type: 'string', default: '4' },
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', default: false }
   },
   strict: true
@@ -86,7 +91,10 @@ type TargetName = 'mosquitto' | 'holdfast'
 
 interface Scenario {
   name: ScenarioName
+  conns: number
+  /** rawpub arguments other than --conns (and, paced, --rate: both are split over the generators) */
   args: string[]
+  rate?: number
   shape: Record<string, number>
 }
 
@@ -98,12 +106,15 @@ const pacedRate = num('paced-rate', opt['paced-rate'], 1, 10_000_000)
 const ALL_SCENARIOS: Scenario[] = [
   {
     name: 'closed',
-    args: ['--mode', 'closed', '--conns', String(closedConns), '--inflight', String(closedInflight)],
+    conns: closedConns,
+    args: ['--mode', 'closed', '--inflight', String(closedInflight)],
     shape: { conns: closedConns, inflight: closedInflight }
   },
   {
     name: 'paced',
-    args: ['--mode', 'paced', '--conns', String(pacedConns), '--rate', String(pacedRate)],
+    conns: pacedConns,
+    rate: pacedRate,
+    args: ['--mode', 'paced'],
     shape: { conns: pacedConns, targetRate: pacedRate }
   }
 ]
@@ -151,7 +162,8 @@ function which(bin: string): boolean {
 
 const PIN = !opt['no-pin'] && os.cpus().length >= 2 && which('taskset')
 if (!opt['no-pin'] && !PIN) log('taskset unavailable or < 2 cores: running unpinned')
-const GEN_CPU = opt['gen-cpu']!
+const GEN_CPUS = opt['gen-cpu']!.split(',').filter(c => c.length > 0)
+const GENERATORS = Math.floor(num('generators', opt.generators, 1, 64))
 const BROKER_CPU = opt['broker-cpu']!
 
 function pinned(cpu: string, argv: string[]): string[] {
@@ -388,6 +400,7 @@ async function startHoldfast(): Promise<Broker> {
   while (httpPort === port) httpPort = await freePort()
   const nodeArgv = [
     process.execPath,
+    ...opt['node-flags']!.split(' ').filter(f => f.length > 0),
     HOLDFAST_MAIN,
     'run',
     '--mqtt-port',
@@ -549,8 +562,15 @@ function startQueueSampler(port: number): () => Record<string, unknown> {
 
 // ---------------------------------------------------------------- rawpub
 
-function runRawpub(port: number, sc: Scenario): Promise<Record<string, unknown>> {
-  const argv = pinned(GEN_CPU, [
+function runRawpub(
+  port: number,
+  sc: Scenario,
+  cpu: string,
+  conns: number,
+  offset: number,
+  rate: number | undefined
+): Promise<Record<string, unknown>> {
+  const argv = pinned(cpu, [
     process.execPath,
     RAWPUB,
     '--host',
@@ -558,6 +578,12 @@ function runRawpub(port: number, sc: Scenario): Promise<Record<string, unknown>>
     '--port',
     String(port),
     ...sc.args,
+    '--conns',
+    String(conns),
+    '--index-offset',
+    String(offset),
+    ...(rate === undefined ? [] : ['--rate', String(rate)]),
+    '--hist',
     '--protocol',
     String(PROTOCOL),
     '--duration',
@@ -590,6 +616,74 @@ function runRawpub(port: number, sc: Scenario): Promise<Record<string, unknown>>
       }
     })
   })
+}
+
+/** Merged latency percentiles of rawpub's histograms (see rawpub.ts Histogram: bucket b's upper bound is 0.01 * 1.02^b ms). */
+function histQuantiles(hists: Record<string, number>[]): Record<string, number | null> {
+  const sum = new Map<number, number>()
+  for (const h of hists) for (const [b, c] of Object.entries(h)) sum.set(Number(b), (sum.get(Number(b)) ?? 0) + c)
+  const sorted = [...sum.entries()].sort((a, b) => a[0] - b[0])
+  const n = sorted.reduce((a, [, c]) => a + c, 0)
+  const q = (p: number): number | null => {
+    if (n === 0) return null
+    let seen = 0
+    for (const [b, c] of sorted) {
+      seen += c
+      if (seen >= Math.ceil(p * n)) return Math.round(0.01 * 1.02 ** b * 1000) / 1000
+    }
+    return null
+  }
+  return { p50Ms: q(0.5), p90Ms: q(0.9), p99Ms: q(0.99), p999Ms: q(0.999) }
+}
+
+/**
+ * GENERATORS rawpub processes at once, connections (and the paced rate) split between them, pinned
+ * round-robin to the --gen-cpu cores. One process: its own line. Several: counts summed, percentiles from
+ * the merged histograms (2 % buckets), max of the maxima, and each process's CPU so a reader sees whether
+ * the generators were saturated.
+ */
+async function runGenerators(port: number, sc: Scenario): Promise<Record<string, unknown>> {
+  const n = Math.min(GENERATORS, sc.conns)
+  const runs: Promise<Record<string, unknown>>[] = []
+  for (let g = 0, offset = 0; g < n; g++) {
+    const conns = Math.floor(sc.conns / n) + (g < sc.conns % n ? 1 : 0)
+    const rate = sc.rate === undefined ? undefined : (sc.rate * conns) / sc.conns
+    runs.push(runRawpub(port, sc, GEN_CPUS[g % GEN_CPUS.length]!, conns, offset, rate))
+    offset += conns
+  }
+  const rs = await Promise.all(runs)
+  const perGen = rs.map(r => ({
+    conns: r.conns,
+    msgsPerS: r.msgsPerS,
+    p99Ms: r.p99Ms,
+    genCpuPct: r.genCpuPct,
+    ...(typeof r.error === 'string' ? { error: r.error } : {})
+  }))
+  const hists = rs.map(r => r.hist as Record<string, number> | undefined)
+  if (n === 1) {
+    const { hist: _h, ...r } = rs[0]!
+    return { ...r, generators: 1, genCpuPctPerProcess: [r.genCpuPct], genCores: GEN_CPUS.length }
+  }
+  const sum = (k: string): number => rs.reduce((a, r) => a + (typeof r[k] === 'number' ? (r[k] as number) : 0), 0)
+  const error = rs.find(r => typeof r.error === 'string')?.error
+  const maxes = rs.map(r => r.maxMs).filter((x): x is number => typeof x === 'number')
+  const keys = ['msgsPerS', 'sentPerS', 'samples', 'unacked', 'totalSent', 'totalAcked', 'windowFull', 'ticksLate']
+  return {
+    ...Object.fromEntries(keys.filter(k => rs.some(r => k in r)).map(k => [k, sum(k)])),
+    ...(hists.every(h => h !== undefined) ? histQuantiles(hists as Record<string, number>[]) : {}),
+    maxMs: maxes.length ? Math.max(...maxes) : null,
+    conns: sc.conns,
+    durationS: rs[0]!.durationS,
+    warmupS: rs[0]!.warmupS,
+    ok: rs.every(r => r.ok === true),
+    ...(error === undefined ? {} : { error }),
+    generators: n,
+    genCores: GEN_CPUS.length,
+    genCpuPctPerProcess: rs.map(r => r.genCpuPct),
+    genCpuPct: Math.round(sum('genCpuPct') * 10) / 10,
+    genCpuTotalMs: sum('genCpuTotalMs'),
+    perGenerator: perGen
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -641,14 +735,14 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
     log(`${target} / ${sc.name}${REPEAT > 1 ? ` run ${run}` : ''}: starting broker`)
     b = target === 'mosquitto' ? await startMosquitto() : await startHoldfast()
     log(
-      `${target} listening on 127.0.0.1:${b.port}${b.httpPort ? ` (http ${b.httpPort})` : ''}; running rawpub ${sc.args.join(' ')}`
+      `${target} listening on 127.0.0.1:${b.port}${b.httpPort ? ` (http ${b.httpPort})` : ''}; running ${GENERATORS} x rawpub ${sc.args.join(' ')} (${sc.conns} conns)`
     )
     const c0 = cpuMs(b.pid())
     const m0 = machineCpuMs()
     const t0 = Date.now()
     // rawpub needs a moment to start and connect; the sampler's window is approximate
     const stopSampler = startQueueSampler(b.port)
-    const r = await runRawpub(b.port, sc)
+    const r = await runGenerators(b.port, sc)
     const wallMs = Date.now() - t0
     const queues = stopSampler()
     const c1 = cpuMs(b.pid())
@@ -660,6 +754,9 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
       brokerCpuPct: brokerMs === null ? null : pct(brokerMs)
     }
     Object.assign(extra, queues)
+    // The generators' cores are saturated: the figure may understate the broker (more cores, not processes, help).
+    const genCpu = typeof r.genCpuPct === 'number' ? r.genCpuPct : null
+    extra.generatorSaturated = genCpu === null ? null : genCpu >= 90 * new Set(GEN_CPUS).size
     if (queues.limitedBy === 'generator')
       log('warning: PUBACKs queue up at rawpub: the generator, not the broker, is the limit')
     if (m0 && m1 && brokerMs !== null && typeof r.genCpuTotalMs === 'number') {
@@ -676,6 +773,7 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
     if (target === 'mosquitto') extra.version = mosquittoVersion()
     if (target === 'holdfast') {
       extra.fsyncDelayMs = FSYNC_DELAY_MS
+      if (opt['node-flags']) extra.nodeFlags = opt['node-flags']
       extra.healthz = b.info.healthz
       // Since start, so it includes start-up and the warm-up (a fresh gateway per run).
       extra.eventLoopDelayMs = await loopDelayMs(b.httpPort!)

@@ -42,6 +42,12 @@ const HELP = `usage: node dist/bench/rawpub.js [options]
   --keepalive S         MQTT keepalive seconds (default 60)
   --protocol 4|5        MQTT 3.1.1 (4) or MQTT 5 (5) (default 4)
   --max-samples K       latency samples kept (reservoir beyond; default 5000000)
+  --index-offset K      connection i uses client id P<K+i> and topic devices/dev-<K+i>/telemetry (default 0),
+                        so several rawpub processes can share one broker without clashing
+  --hist                add the window's latency histogram (hist: {bucket: count}) to the result line,
+                        so a driver can merge several generators' latencies exactly to the bucket
+  --interval S          also print one JSON line every S seconds while sending (interval: n, by PUBACK time,
+                        warm-up included): acks, p50/p99/max of the PUBACKs received in it, and its histogram
   --quiet               no per-second progress on stderr
 `
 
@@ -66,6 +72,9 @@ const { values: opt } = parseArgs({
     keepalive: { type: 'string', default: '60' },
     protocol: { type: 'string', default: '4' },
     'max-samples': { type: 'string', default: '5000000' },
+    'index-offset': { type: 'string', default: '0' },
+    hist: { type: 'boolean', default: false },
+    interval: { type: 'string', default: '0' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   },
@@ -109,6 +118,8 @@ const PROTOCOL = Math.floor(num('protocol', opt.protocol, 4, 5))
 const PROPS: number[] = PROTOCOL === 5 ? [0] : []
 const MAX_SAMPLES = Math.floor(num('max-samples', opt['max-samples'], 1000, 100_000_000))
 const PREFIX = opt['client-prefix']!
+const INDEX_OFFSET = Math.floor(num('index-offset', opt['index-offset'], 0, 10_000_000))
+const INTERVAL_S = num('interval', opt.interval, 0, 3600)
 const QUIET = opt.quiet!
 
 /** Packet ids usable per connection: the whole window in closed mode. */
@@ -274,9 +285,45 @@ class LatencyRecorder {
   }
 }
 
+// ---------------------------------------------------------------- mergeable histogram
+
+/**
+ * Log-bucketed latency histogram (2 % wide buckets from 10 µs): sparse, so drivers can add several
+ * generators' or intervals' histograms and read percentiles from the sum. Bucket b holds samples in
+ * (0.01 * 1.02^(b-1), 0.01 * 1.02^b] ms; a percentile is reported as its bucket's upper bound.
+ */
+const H_BASE = 0.01
+const H_LOG = Math.log(1.02)
+class Histogram {
+  counts = new Map<number, number>()
+  n = 0
+  max = 0
+  record(ms: number): void {
+    const b = ms <= H_BASE ? 0 : Math.ceil(Math.log(ms / H_BASE) / H_LOG)
+    this.counts.set(b, (this.counts.get(b) ?? 0) + 1)
+    this.n++
+    if (ms > this.max) this.max = ms
+  }
+  toJSON(): Record<string, number> {
+    return Object.fromEntries([...this.counts.entries()].sort((a, b) => a[0] - b[0]))
+  }
+  quantile(p: number): number | null {
+    if (this.n === 0) return null
+    const rank = Math.ceil(p * this.n)
+    let seen = 0
+    for (const [b, c] of [...this.counts.entries()].sort((x, y) => x[0] - y[0])) {
+      seen += c
+      if (seen >= rank) return Math.round(H_BASE * Math.exp(b * H_LOG) * 1000) / 1000
+    }
+    return this.max
+  }
+}
+
 // ---------------------------------------------------------------- run state
 
 const lat = new LatencyRecorder(MAX_SAMPLES)
+const hist = new Histogram()
+let intervalHist = new Histogram()
 const st = {
   totalSent: 0,
   totalAcked: 0,
@@ -478,7 +525,9 @@ class Conn {
           if (t0 >= measureStart && t0 < measureEnd) {
             st.ackedOfWindow++
             lat.record(now - t0)
+            if (opt.hist) hist.record(now - t0)
           }
+          if (INTERVAL_S > 0) intervalHist.record(now - t0)
         }
       } else if (kind === 2) {
         // CONNACK
@@ -544,6 +593,7 @@ function result(extra: Record<string, unknown> = {}): Record<string, unknown> {
     disconnects: st.disconnects,
     errors: st.errors,
     ...(st.firstError ? { firstError: st.firstError } : {}),
+    ...(opt.hist ? { hist: hist.toJSON() } : {}),
     ...extra
   }
 }
@@ -564,9 +614,10 @@ async function main(): Promise<void> {
   // Encode everything up front.
   const conns: Conn[] = []
   for (let i = 0; i < CONNS; i++) {
-    conns.push(new Conn(i, encodePublishTemplate(`devices/dev-${i}/telemetry`, payloadFor(i))))
+    const d = INDEX_OFFSET + i
+    conns.push(new Conn(d, encodePublishTemplate(`devices/dev-${d}/telemetry`, payloadFor(d))))
   }
-  const sample = encodePublishTemplate('devices/dev-0/telemetry', payloadFor(0))
+  const sample = encodePublishTemplate(`devices/dev-${INDEX_OFFSET}/telemetry`, payloadFor(INDEX_OFFSET))
   log(
     `mode=${MODE} conns=${CONNS} ${MODE === 'closed' ? `inflight=${INFLIGHT}` : `rate=${RATE}/s`} publish=${sample.bytes.length}B payload=${payloadFor(0).length}B`
   )
@@ -612,6 +663,32 @@ async function main(): Promise<void> {
     lastAcked = st.totalAcked
     lastT = now
   }, 1000)
+
+  // Interval lines: PUBACKs received in each interval, with their latency histogram.
+  let intervalN = 0
+  let intervalAcked = 0
+  let intervalStart = t0
+  const intervals =
+    INTERVAL_S > 0
+      ? setInterval(() => {
+          const h = intervalHist
+          intervalHist = new Histogram()
+          process.stdout.write(
+            JSON.stringify({
+              interval: ++intervalN,
+              tS: Math.round((performance.now() - t0) / 100) / 10,
+              inWindow: intervalStart >= measureStart - 1,
+              acksPerS: Math.round((st.totalAcked - intervalAcked) / INTERVAL_S),
+              p50Ms: h.quantile(0.5),
+              p99Ms: h.quantile(0.99),
+              maxMs: h.n === 0 ? null : Math.round(h.max * 1000) / 1000,
+              hist: h.toJSON()
+            }) + '\n'
+          )
+          intervalAcked = st.totalAcked
+          intervalStart = performance.now()
+        }, INTERVAL_S * 1000)
+      : null
 
   if (MODE === 'closed') {
     const now = performance.now()
@@ -676,6 +753,7 @@ async function main(): Promise<void> {
   }
   const drainMs = performance.now() - windowEndedAt
   clearInterval(progress)
+  if (intervals) clearInterval(intervals)
   if (pingTimer) clearInterval(pingTimer)
   phase = 'done'
   for (const c of conns) c.close()

@@ -2,6 +2,7 @@
 # The benchmark suite: one JSON line per scenario on stdout, progress on stderr.
 #   npm run bench                 everything (~8 minutes on 2 cores)
 #   npm run bench -- ingest       only the ingest comparison with Mosquitto (flags pass through)
+#   npm run bench -- backlog      only the no-uplink backlog, 10 minutes by default (flags pass through)
 # Compare ratios measured within one run: the machine is shared and noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,10 +12,13 @@ npx tsc -p tsconfig.json
 [ -f scripts/fetch-kafka.sh ] && bash scripts/fetch-kafka.sh
 
 if [ "${1:-}" = "ingest" ]; then shift; exec node dist/bench/ingest.js "$@"; fi
+if [ "${1:-}" = "backlog" ]; then shift; exec node dist/bench/backlog.js "$@"; fi
 
-# Ingest, QoS 1, against Mosquitto in the same run: 100 devices, then 1,000.
-node dist/bench/ingest.js
-node dist/bench/ingest.js --closed-conns 1000 --closed-inflight 1 --paced-conns 1000
+# Ingest, QoS 1, against Mosquitto in the same run: 100 devices, then 1,000. Medians of 3 runs (warm-up
+# excluded), two generator processes (their CPU per process is printed: generatorSaturated says whether
+# the generator, not the broker, was the limit).
+node dist/bench/ingest.js --repeat 3 --generators 2
+node dist/bench/ingest.js --repeat 3 --generators 2 --closed-conns 1000 --closed-inflight 1 --paced-conns 1000
 # MQTT 5 beside MQTT 3.1.1, same workload, alternating runs; ratio of medians.
 node dist/bench/mqtt5.js
 # Slow storage: every fsync/fdatasync of the gateway delayed 5 ms (SD card / eMMC), 500 connections.
@@ -23,6 +27,13 @@ node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --
 node dist/bench/group-commit.js
 # RSS / CPU at a steady 5,000 readings/s from 1,000 devices; write amplification.
 node dist/bench/resources.js
+# Where the memory goes: idle, 1,000 connections, 5,000 msg/s (RSS); the live heap of 1,000 connections.
+node dist/bench/memory.js --heap-snapshot connected
+# No uplink, 1,000 devices at 5,000 msg/s: RSS timeline and PUBACK p99 while the backlog grows
+# (2 minutes here; the 10-minute, 3M-reading run is `npm run bench -- backlog`).
+node dist/bench/backlog.js --duration 120 --mosquitto-seconds 30
+# Live ingest (500 devices, 5,000 msg/s) while 1M buffered readings drain to the real Kafka broker.
+node dist/bench/live-drain.js
 # Uplink against the real Kafka broker: start-up with 1M buffered, drain rate, bytes per reading, e2e latency.
 node dist/bench/drain.js
 # Bytes per reading in Kafka's log (broker segment files): live at 1, 10, 50 readings/s per device, and a drain.

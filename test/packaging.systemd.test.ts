@@ -109,7 +109,7 @@ describe('systemd unit', () => {
     const file = unitCopy(dir)
     assert.match(
       readFileSync(file, 'utf8'),
-      new RegExp(`^ExecStart=${process.execPath} ${ROOT}/dist/src/cli/main.js run `, 'm')
+      new RegExp(`^ExecStart=${process.execPath} (--\\S+ )*${ROOT}/dist/src/cli/main.js run `, 'm')
     )
     const r = await run('systemd-analyze', ['verify', '--man=no', file])
     // verify reports unknown keys and unparsable values on stderr but still exits 0 for them,
@@ -148,7 +148,8 @@ describe('systemd unit', () => {
       'ConfigurationDirectory= alone is writable under ProtectSystem=strict'
     )
     const exec = one(service, 'ExecStart') ?? ''
-    assert.match(exec, /^\/usr\/bin\/node \/opt\/holdfast\/dist\/src\/cli\/main\.js run /)
+    // node's own flags (V8 heap sizing) may come before the script
+    assert.match(exec, /^\/usr\/bin\/node (--\S+ )*\/opt\/holdfast\/dist\/src\/cli\/main\.js run /)
     assert.match(exec, / --data-dir \/var\/lib\/holdfast( |$)/, 'the buffer lives in the StateDirectory')
     assert.match(
       exec,
@@ -179,6 +180,11 @@ describe('systemd unit', () => {
     for (const [key, value] of Object.entries(expected)) assert.equal(one(service, key), value, `${key}=${value}`)
     assert.deepEqual(service.get('SystemCallFilter'), ['@system-service', '~@privileged'])
     assert.match(one(service, 'MemoryMax') ?? '', /^\d+[KMG]$/)
+    assert.match(
+      one(service, 'ExecStart') ?? '',
+      /^\/usr\/bin\/node --heap-growing-percent=\d+ /,
+      'the heap sizing that keeps RSS under MemoryMax (bench/memory.ts)'
+    )
     assert.equal(
       service.get('MemoryDenyWriteExecute'),
       undefined,
