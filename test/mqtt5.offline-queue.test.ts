@@ -11,7 +11,7 @@ import { connectAs, devicesConfig, eventually, hashCheap, secretOf, sleep, write
 let gw: GatewayProcess
 before(async () => {
   const config = writeConfig({
-    devices: await devicesConfig(['pump-1', 'pump-2', 'pump-3']),
+    devices: await devicesConfig(['pump-1', 'pump-2', 'pump-3', 'pump-4']),
     apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
   })
   gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
@@ -98,6 +98,22 @@ test('commands sent while an MQTT 5 device was away come when it resumes its ses
   await Promise.all([c.endAsync(), ops.endAsync()])
 })
 
+test('a session resumed with Clean Start 0 and no Session Expiry still gets its queue (the session then ends with that connection)', async () => {
+  const dev = await connectAs(gw.url, 'pump-4', session)
+  await dev.subscribeAsync('devices/pump-4/cmd/#', { qos: 2 })
+  await dev.endAsync()
+  const ops = await connectAs(gw.url, 'ops', { protocolVersion: 5, clientId: 'ops-4', password: 'ops-secret' })
+  await ops.publishAsync('devices/pump-4/cmd/set', 'one', { qos: 1 })
+  await ops.publishAsync('devices/pump-4/cmd/set', 'two', { qos: 2 })
+  const { c, got, present } = await resume('pump-4', { protocolVersion: 5, clean: false })
+  assert.equal(present, true)
+  await eventually(() => got.length >= 2, 5000, 'two commands')
+  assert.deepEqual(
+    got.map(g => g.payload),
+    ['one', 'two']
+  )
+  await Promise.all([c.endAsync(), ops.endAsync()])
+})
 test('a 3.1.1 persistent session gets its queued QoS 2 commands too, each released once', async () => {
   const old = { protocolVersion: 4 as const, clean: false }
   const dev = await connectAs(gw.url, 'pump-2', old)
