@@ -51,6 +51,7 @@ test('a will with properties is published with them when the connection drops, a
   const dev = await connectAs(gw.url, 'pump-1', {
     ...v5,
     will: will('pump-1', {
+      willDelayInterval: 0,
       contentType: 'application/json',
       payloadFormatIndicator: true,
       messageExpiryInterval: 600,
@@ -69,6 +70,7 @@ test('a will with properties is published with them when the connection drops, a
   assert.equal(p.responseTopic, 'devices/pump-1/resp/x')
   assert.equal(Buffer.from(p.correlationData!).toString(), 'c-1')
   assert.deepEqual({ ...p.userProperties }, { reason: 'power' })
+  assert.equal((p as Record<string, unknown>).willDelayInterval, undefined, 'Will Delay Interval is no PUBLISH property: not sent on')
   assert.ok(readBuffer(gw.dataDir).some(r => r.topic === 'devices/pump-1/status'))
   await app.endAsync()
 })
@@ -87,6 +89,7 @@ test('a will with a Will Delay Interval is published after the delay, with the d
   await eventually(() => got.length === 1, 10_000, 'delayed will delivered')
   assert.ok(got[0]!.at - cutAt >= 2900, `after ${got[0]!.at - cutAt} ms`)
   assert.equal(got[0]!.packet.properties?.contentType, 'application/json')
+  assert.equal((got[0]!.packet.properties as Record<string, unknown>).willDelayInterval, undefined)
   assert.ok(readBuffer(gw.dataDir).some(r => r.topic === 'devices/pump-2/status'))
   await app.endAsync()
 })
