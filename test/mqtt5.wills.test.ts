@@ -70,7 +70,11 @@ test('a will with properties is published with them when the connection drops, a
   assert.equal(p.responseTopic, 'devices/pump-1/resp/x')
   assert.equal(Buffer.from(p.correlationData!).toString(), 'c-1')
   assert.deepEqual({ ...p.userProperties }, { reason: 'power' })
-  assert.equal((p as Record<string, unknown>).willDelayInterval, undefined, 'Will Delay Interval is no PUBLISH property: not sent on')
+  assert.equal(
+    (p as Record<string, unknown>).willDelayInterval,
+    undefined,
+    'Will Delay Interval is no PUBLISH property: not sent on'
+  )
   assert.ok(readBuffer(gw.dataDir).some(r => r.topic === 'devices/pump-1/status'))
   await app.endAsync()
 })
