@@ -15,6 +15,7 @@ import { statfs } from 'node:fs'
 import type { Logger } from '../log.js'
 import type { Counters, DropReason } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
+import type { UsageLedger } from '../store/usage.js'
 import type { QuotaBook } from './limits.js'
 
 export type StorageVerdict = null | 'quota_storage' | 'disk_budget'
@@ -112,15 +113,13 @@ export class StorageGuard {
     // nobody loses data to a device using more than it. They pay lowest priority class first across
     // all of them (alarms only when no payer holds anything else), the heaviest first within a class.
     const mine = buffer.usage.projectedOf(device).bytes
-    const payers: Array<{ d: string; total: number; classes: Array<[number, number]> }> = []
+    const payers: Array<{ d: string; total: number }> = []
     for (const d of buffer.usage.bufferedDevices()) {
       if (book.of(d).storagePolicy !== 'drop-oldest') continue
       const total = d === device ? mine : buffer.usage.projectedOf(d).bytes
-      if (total > 0 && (d === device || total > mine))
-        payers.push({ d, total, classes: buffer.usage.projectedClassesOf(d) })
+      if (total > 0 && (d === device || total > mine)) payers.push({ d, total })
     }
-    payers.sort((a, b) => b.total - a.total)
-    const plan = evictionPlan(payers, excess)
+    const plan = evictionPlan(payers, excess, buffer.usage)
     if (plan === null) return 'disk_budget'
     for (const [d, b] of plan) buffer.evictions.evictOldest(d, 0, b, 'disk_drop_oldest')
     return null
@@ -128,26 +127,39 @@ export class StorageGuard {
 }
 
 /**
- * Bytes each payer gives up to free `excess`, taken class by class (lowest first) across payers, in
- * their order within a class; null when they cannot free that much together. Merged per device: one
- * eviction per payer, which takes its own lowest classes first.
+ * Bytes each payer gives up to free `excess`, taken class by class (lowest first) across payers, the
+ * heaviest payer first within a class; null when they cannot free that much together. Merged per
+ * device: one eviction per payer, which takes its own lowest classes first. Usually the heaviest
+ * payer's lowest class covers it: one pass over the payers, no sort.
  */
 function evictionPlan(
-  payers: ReadonlyArray<{ d: string; classes: ReadonlyArray<[number, number]> }>,
-  excess: number
+  payers: ReadonlyArray<{ d: string; total: number }>,
+  excess: number,
+  usage: Pick<UsageLedger, 'classesPresent' | 'projectedClassBytes'>
 ): Map<string, number> | null {
-  const classes = [...new Set(payers.flatMap(p => p.classes.map(([c]) => c)))].sort((a, b) => a - b)
   const plan = new Map<string, number>()
   let left = excess
-  for (const cls of classes) {
-    for (const p of payers) {
-      if (left <= 0) return plan
-      const held = p.classes.find(([c]) => c === cls)?.[1] ?? 0
-      if (held <= 0) continue
-      const take = Math.min(held, left)
-      plan.set(p.d, (plan.get(p.d) ?? 0) + take)
+  for (const cls of usage.classesPresent()) {
+    const taken = new Set<string>()
+    while (left > 0) {
+      let best: string | null = null
+      let bestTotal = -1
+      let bestHeld = 0
+      for (const p of payers) {
+        if (p.total <= bestTotal || taken.has(p.d)) continue
+        const held = usage.projectedClassBytes(p.d, cls)
+        if (held <= 0) continue
+        best = p.d
+        bestTotal = p.total
+        bestHeld = held
+      }
+      if (best === null) break
+      taken.add(best)
+      const take = Math.min(bestHeld, left)
+      plan.set(best, (plan.get(best) ?? 0) + take)
       left -= take
     }
+    if (left <= 0) return plan
   }
-  return left <= 0 ? plan : null
+  return null
 }

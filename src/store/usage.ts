@@ -54,6 +54,8 @@ export class UsageLedger {
   private readonly pendingAll = zero()
   /** Per device, bytes per priority class (committed, and pending like pendingBy): who the disk budget takes first. */
   private readonly classes = new Map<string, ClassBytes>()
+  /** Committed bytes per priority class over all devices: which classes the disk budget walks. */
+  private readonly classTotals: ClassBytes = new Map()
   private pendingClasses = new Map<string, ClassBytes>()
   /** Appends handed to the commit worker and not yet answered: still counted, like pending ones. */
   private heldBy = new Map<string, Usage>()
@@ -83,6 +85,23 @@ export class UsageLedger {
     this.total.readings += readings
     this.total.bytes += bytes
     addTo(classesOf(this.classes, device), cls, bytes)
+    addTo(this.classTotals, cls, bytes)
+  }
+
+  /** The priority classes buffered readings are in, lowest first (a handful). */
+  classesPresent(): number[] {
+    const out: number[] = []
+    for (const [c, b] of this.classTotals) if (b > 0) out.push(c)
+    return out.sort((a, b) => a - b)
+  }
+
+  /** What the device will hold in one priority class once queued work commits (no allocation: a hot path when the disk is full). */
+  projectedClassBytes(device: string, cls: number): number {
+    return (
+      (this.classes.get(device)?.get(cls) ?? 0) +
+      (this.heldClasses.get(device)?.get(cls) ?? 0) +
+      (this.pendingClasses.get(device)?.get(cls) ?? 0)
+    )
   }
 
   /** Committed change of the kept readings. */
