@@ -22,8 +22,9 @@ run_files() {
     echo "test.sh: no test files to run" >&2
     return 1
   fi
-  node --test --test-concurrency="$concurrency" --test-reporter=spec "$@"
+  node --test --test-concurrency="$concurrency" "${reporters[@]}" "$@"
 }
+reporters=(--test-reporter=spec)
 if [ "${1:-}" = unit ]; then
   mapfile -t unit < <(unit_files)
   run_files 2 "${unit[@]}"
@@ -88,25 +89,17 @@ slow_first=(
   priority.kafka remote-config.cli.kafka quota.evict-priority aggregate.rollup status.browser
 )
 alone=(quota.flood fuzz.mqtt threads.broker)
-listed=" ${unit[*]} ${light[*]} "
-for n in "${slow_first[@]}" "${alone[@]}"; do listed+="dist/test/$n.test.js "; done
-ordered=()
-for n in "${slow_first[@]}"; do
-  if [ -f "dist/test/$n.test.js" ]; then ordered+=("dist/test/$n.test.js"); fi
-done
+as_dist() { for n in "$@"; do printf 'dist/test/%s.test.js\n' "$n"; done; }
+mapfile -t slow_first < <(as_dist "${slow_first[@]}")
+mapfile -t alone < <(as_dist "${alone[@]}")
+mapfile -t ordered < <(keep_existing "${slow_first[@]}")
+listed=" ${unit[*]} ${light[*]} ${slow_first[*]} ${alone[*]} "
 for f in dist/test/*.test.js; do
   case "$listed" in *" $f "*) ;; *) ordered+=("$f") ;; esac
 done
-last=()
-for n in "${alone[@]}"; do
-  if [ -f "dist/test/$n.test.js" ]; then last+=("dist/test/$n.test.js"); fi
-done
-timed() {
-  local concurrency=$1
-  shift
-  node --test --test-concurrency="$concurrency" --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter=./dist/test/harness/file-times.js --test-reporter-destination=stdout "$@"
-}
-timed 3 "${ordered[@]}" || rc=$?
-if [ ${#last[@]} -gt 0 ]; then timed 1 "${last[@]}" || rc=$?; fi
+mapfile -t last < <(keep_existing "${alone[@]}")
+reporters=(--test-reporter=spec --test-reporter-destination=stdout
+  --test-reporter=./dist/test/harness/file-times.js --test-reporter-destination=stdout)
+run_files 3 "${ordered[@]}" || rc=$?
+if [ ${#last[@]} -gt 0 ]; then run_files 1 "${last[@]}" || rc=$?; fi
 exit "$rc"
