@@ -72,6 +72,9 @@ export const ErrorCodes = {
     'WAL sync worker failed: group commits sync on the broker thread again (slower, still durable)',
   HF_WARN_STORE_COMMIT_INLINE:
     'commit worker failed: group commits run on the broker thread again (slower, still durable)',
+  HF_WARN_FORWARD_READ_INLINE:
+    'read worker failed: the forwarder reads and encodes requests on the broker thread again (slower)',
+  HF_ERR_FORWARD_READ: 'reading the buffer for a produce request failed (retried after a backoff)',
   HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample',
   HF_ERR_FLEET_TOO_LARGE: 'signed document over the size the config topic takes',
   HF_ERR_FLEET_KAFKA: 'the Kafka cluster refused or did not answer a fleet command',

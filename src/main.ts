@@ -1,7 +1,7 @@
 /** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
-import { moveCheckpointsOffThread, moveCommitsOffThread, moveSyncOffThread } from './store/db.js'
+import { moveCheckpointsOffThread, moveCommitsOffThread, moveSyncOffThread, STORE_OPEN_WAIT_MS } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { notifyReady, notifyStopping, startWatchdog } from './platform/sdnotify.js'
@@ -12,6 +12,7 @@ import { startBroker, type Broker } from './broker/server.js'
 import { startHttp, type StatusServer } from './status/server.js'
 import { noUplinkActions } from './status/actions.js'
 import { Forwarder } from './forward/forwarder.js'
+import { ReadThread } from './forward/read-thread.js'
 import { createUplinker } from './forward/producer.js'
 import { setupAggregation } from './aggregate/setup.js'
 import { openRemoteConfig } from './remote-config/controller.js'
@@ -159,7 +160,14 @@ async function startLocked({
     log,
     classes: aggregation.classes,
     budget: aggregation.budget,
-    ledger: new LedgerEmitter(config.gatewayId, buffer, lifetime, config.batch.ledgerIntervalMs)
+    ledger: new LedgerEmitter(config.gatewayId, buffer, lifetime, config.batch.ledgerIntervalMs),
+    openReader: () =>
+      new ReadThread(db.name, STORE_OPEN_WAIT_MS, message =>
+        log.error(
+          { code: 'HF_WARN_FORWARD_READ_INLINE', err: message },
+          'read worker failed; the forwarder reads and encodes on the broker thread'
+        )
+      )
   })
 
   const close = async (): Promise<void> => {

@@ -10,16 +10,20 @@ import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
-import { KIND_RAW, KIND_ROLLUP, laneKey, type StoredReading } from '../store/reading.js'
+import { KIND_RAW, KIND_ROLLUP, laneKey } from '../store/reading.js'
+import type { RunPart } from '../store/run-reads.js'
 import { describe } from '../kafka/client.js'
-import { encodeBatch, KAFKA_COMPRESSION } from '../codec/batch.js'
+import { KAFKA_COMPRESSION } from '../codec/batch.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
 import { Uplink, type UplinkView } from './uplink.js'
 import { uplinkCause } from './uplink-cause.js'
-import { PriorityClasses, type PriorityClass } from './priority.js'
+import { PriorityClasses } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
+import { type LaneRead, type LaneSpec, readLane } from './lane-read.js'
+import type { ReadThread } from './read-thread.js'
+import { gzipHere, setGzipOffload } from './gzip-codec.js'
 
 /**
  * One produce request carries up to this many readings and raw payload bytes. Big requests
@@ -34,15 +38,18 @@ const REQUEST_BYTES = 8 * 1024 * 1024
 /** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
 const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
-/** A reading's share of batch.maxBytes: its payload and its MQTT 5 metadata. */
-const sizeOf = (r: StoredReading): number => r.payload.length + (r.props?.length ?? 0)
+/**
+ * Acknowledged readings are deleted this many at a time, one transaction each, with the broker's
+ * events served in between: a 100,000-reading request released at once held the thread ~150 ms.
+ */
+const RELEASE_CHUNK = 2048
 
 interface Request {
   /**
    * Each run is consecutive readings of one lane (priority + kind; the bulk lane's backlog or live part),
    * released with one ranged delete. Higher priorities come first, in the runs and in the messages.
    */
-  runs: StoredReading[][]
+  runs: RunPart[]
   count: number
   messages: Message[]
   /** A read filled its share: more is waiting, worth preparing ahead. */
@@ -82,6 +89,8 @@ export interface ForwarderOptions {
   budget?: UplinkBudget | null
   /** Ledger control records (null: none are sent). */
   ledger?: LedgerEmitter | null
+  /** Starts the worker that reads and encodes requests off the broker's thread (absent, or failed: on this thread). */
+  openReader?: () => ReadThread
 }
 
 export class Forwarder {
@@ -94,6 +103,8 @@ export class Forwarder {
   private wakeOnCommit = false
   private running: Promise<void> = Promise.resolve()
   private lastProbeMs = 0
+  private reader: ReadThread | null = null
+  private packer: ReadThread | null = null
   /** Highest seq the live lane has sent: the lane only moves forward, so it stays in order per device. */
   private liveHighWater = 0
   private requestBytes = REQUEST_BYTES
@@ -120,6 +131,11 @@ export class Forwarder {
 
   start(): void {
     if (this.o.link === null) return
+    this.reader ??= this.o.openReader?.() ?? null
+    // A second worker compresses: a request's GZIP need not wait behind the next request's read.
+    this.packer ??= this.o.openReader?.() ?? null
+    const packer = this.packer
+    if (packer !== null) setGzipOffload(raw => (packer.usable ? packer.gzip(raw) : gzipHere(raw)))
     this.running = this.loop().catch(err => this.o.log.fatal({ err }, 'forwarder loop died'))
   }
 
@@ -127,6 +143,9 @@ export class Forwarder {
     this.stopped = true
     this.wakeup?.()
     await this.running
+    await this.reader?.close()
+    if (this.packer !== null) setGzipOffload(null)
+    await this.packer?.close()
     // A last ledger record, so a clean stop leaves every released seq accounted for in Kafka.
     if (this.o.link !== null && !this.paused && this.uplink.state === 'connected') await this.sendLedger(true)
     await this.o.link?.close()
@@ -285,8 +304,12 @@ export class Forwarder {
         }
         this.drainRequested = false
       }
-      const req: Request = next ?? this.prepare(null)
+      const req: Request | null = next ?? (await this.prepare(null).catch((err: unknown) => this.readFailed(err)))
       next = null
+      if (req === null) {
+        await this.sleep(this.backoff.next(), false)
+        continue
+      }
       // Everything buffered is held by the uplink budget: wait (a commit, a probe interval) and look again.
       if (req.count === 0) {
         await this.idle()
@@ -296,7 +319,9 @@ export class Forwarder {
       this.inFlightBytes = req.bytes
       // While Kafka works on this request, read and encode the next one (pipelining). It
       // reads past this request's rows in each lane and stops short of its live rows.
-      if (req.full) next = this.prepare(req)
+      const preparing: Promise<Request | null> | null = req.full
+        ? this.prepare(req).catch((err: unknown) => this.readFailed(err))
+        : null
       try {
         await sending
       } catch (err) {
@@ -319,7 +344,8 @@ export class Forwarder {
         await this.sleep(delay, false)
         continue
       }
-      for (const run of req.runs) this.released(run)
+      next = preparing === null ? null : await preparing
+      for (const run of req.runs) await this.released(run)
       this.budget?.spend(req.bytes)
       this.inFlightBytes = 0
       this.uplink.succeeded(req.count)
@@ -336,7 +362,7 @@ export class Forwarder {
    * its backlog + live split. With an uplink budget, lanes whose class is held are skipped and reads
    * are sized to the budget left before the class's next threshold.
    */
-  private prepare(prev: Request | null): Request {
+  private async prepare(prev: Request | null): Promise<Request> {
     const { buffer, batch } = this.o
     const usage = buffer.usage.usageTotal()
     const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
@@ -352,6 +378,12 @@ export class Forwarder {
       cursors: new Map(),
       firstLiveSeq: prev?.firstLiveSeq ?? Number.MAX_SAFE_INTEGER,
       bytes: 0
+    }
+    const shape = {
+      gatewayId: this.o.gatewayId,
+      keyBy: batch.keyBy,
+      maxReadings: batch.maxReadings,
+      maxBytes: batch.maxBytes
     }
     const now = Date.now()
     for (const lane of buffer.lanes.list()) {
@@ -373,45 +405,56 @@ export class Forwarder {
       }
       const key = laneKey(lane.cls, lane.kind)
       const after = prev?.cursors.get(key) ?? 0
-      const messages: Message[] = []
-      let rows = 0
-      if (lane.cls === 0 && lane.kind === KIND_RAW) {
-        // The live lane: while a backlog larger than this read drains, a share goes to the newest readings.
-        const liveShare = lane.readings > cap ? Math.floor(cap * batch.freshShare) : 0
-        const backlogLimit = cap - liveShare
-        const oldest = buffer.lanes.readLane(0, KIND_RAW, after, req.firstLiveSeq, backlogLimit)
-        const lastBacklogSeq = oldest.length > 0 ? oldest[oldest.length - 1]!.seq : after
-        const live =
-          liveShare > 0 ? buffer.lanes.readNewestBulk(Math.max(lastBacklogSeq, this.liveHighWater), liveShare) : []
-        // The live lane only moves forward, so it stays in order per device.
-        if (live.length > 0) {
-          this.liveHighWater = live[live.length - 1]!.seq
-          req.firstLiveSeq = Math.min(live[0]!.seq, req.firstLiveSeq)
-        }
-        req.cursors.set(key, lastBacklogSeq)
-        if (oldest.length === backlogLimit) req.full = true
-        for (const run of [oldest, live]) if (run.length > 0) req.runs.push(run)
-        messages.push(...this.batches(oldest, 'backlog', cls), ...this.batches(live, 'live', cls))
-        rows = oldest.length + live.length
-      } else {
-        const run = buffer.lanes.readLane(lane.cls, lane.kind, after, Number.MAX_SAFE_INTEGER, cap)
-        req.cursors.set(key, run.length > 0 ? run[run.length - 1]!.seq : after)
-        if (run.length === cap) req.full = true
-        if (run.length > 0) req.runs.push(run)
-        messages.push(...this.batches(run, 'backlog', cls))
-        rows = run.length
+      const bulk = lane.cls === 0 && lane.kind === KIND_RAW
+      // The bulk lane: while a backlog larger than this read drains, a share goes to the newest readings (the live lane).
+      const liveShare = bulk && lane.readings > cap ? Math.floor(cap * batch.freshShare) : 0
+      const spec: LaneSpec = {
+        cls: lane.cls,
+        kind: lane.kind,
+        className: cls.name,
+        after,
+        before: bulk ? req.firstLiveSeq : Number.MAX_SAFE_INTEGER,
+        limit: cap - liveShare,
+        live: liveShare > 0 ? { after: this.liveHighWater, limit: liveShare } : null,
+        durableSeq: buffer.lanes.durableSeq(),
+        corrections: buffer.times.list(),
+        shape
       }
+      const got = await this.read(spec)
+      const backlog = got.backlog.seqs
+      const live = got.live?.seqs ?? new Float64Array(0)
+      req.cursors.set(key, backlog.length > 0 ? backlog[backlog.length - 1]! : after)
+      if (backlog.length === spec.limit) req.full = true
+      // The live lane only moves forward, so it stays in order per device.
+      if (live.length > 0) {
+        this.liveHighWater = live[live.length - 1]!
+        req.firstLiveSeq = Math.min(live[0]!, req.firstLiveSeq)
+      }
+      for (const part of [got.backlog, got.live]) if (part !== null && part.seqs.length > 0) req.runs.push(part)
+      const rows = backlog.length + live.length
       if (rows === 0) continue
       req.count += rows
-      req.messages.push(...messages)
+      for (const m of got.messages) req.messages.push(m)
       if (this.budget !== null) {
-        const bytes = this.budget.estimate(messages)
+        const bytes = this.budget.estimate(got.messages)
         req.bytes += bytes
         const k = lane.kind === KIND_ROLLUP ? 1 : 0
         this.bytesPerReading[k] = this.bytesPerReading[k]! * 0.5 + (bytes / rows) * 0.5
       }
     }
     return req
+  }
+
+  /** One lane's read: on the read worker while it runs, else on this thread. */
+  private read(spec: LaneSpec): Promise<LaneRead> | LaneRead {
+    const reader = this.reader
+    if (reader?.usable) return reader.read(spec)
+    return readLane(this.o.buffer.lanes.reads, spec)
+  }
+
+  private readFailed(err: unknown): null {
+    this.o.log.error({ code: 'HF_ERR_FORWARD_READ', err: describe(err) }, 'reading the buffer for a request failed')
+    return null
   }
 
   /**
@@ -457,66 +500,42 @@ export class Forwarder {
     }))
   }
 
-  private released(rows: StoredReading[]): void {
-    if (rows.length === 0) return
-    this.o.buffer.lanes.releaseRun(rows)
-    const { counters } = this.o
+  /** Delete a run Kafka acknowledged, RELEASE_CHUNK readings per transaction, and count it forwarded. */
+  private async released(part: RunPart): Promise<void> {
+    const { counters, buffer } = this.o
+    const n = part.seqs.length
+    for (let from = 0; from < n; from += RELEASE_CHUNK) {
+      if (from > 0) await new Promise(setImmediate)
+      // Between the commit worker's groups: a delete holding SQLite's lock would hold up their PUBACKs.
+      await new Promise<void>((resolve, reject) =>
+        buffer.writer.whenIdle(() => {
+          try {
+            buffer.lanes.releasePart(part, from, Math.min(n, from + RELEASE_CHUNK), from === 0)
+            resolve()
+          } catch (err) {
+            reject(err)
+          }
+        })
+      )
+    }
     // Rollups are not readings a device sent: counted apart, so received/stored/forwarded still add up.
-    if (rows[0]!.kind === KIND_ROLLUP) {
-      counters.forwardedRollups += rows.length
+    if (part.kind === KIND_ROLLUP) {
+      counters.forwardedRollups += n
       return
     }
-    counters.forwarded += rows.length
-    for (const r of rows) counters.device(r.device).forwarded++
-  }
-
-  /**
-   * One lane's run as messages, cut by count and payload bytes. Keyed by gateway (default): a message
-   * holds every device of the run in seq order; keyed by device: one device per message.
-   */
-  private batches(rows: StoredReading[], lane: 'backlog' | 'live', cls: PriorityClass): Message[] {
-    if (rows.length === 0) return []
-    const groups: Array<[string, StoredReading[]]> = []
-    if (this.o.batch.keyBy === 'device') {
-      const byDevice = new Map<string, StoredReading[]>()
-      for (const r of rows) {
-        let list = byDevice.get(r.device)
-        if (list === undefined) byDevice.set(r.device, (list = []))
-        list.push(r)
+    counters.forwarded += n
+    let dev = -1
+    let run = 0
+    for (let i = 0; i <= n; i++) {
+      const d = i < n ? part.devs[i]! : -1
+      if (d === dev) {
+        run++
+        continue
       }
-      groups.push(...byDevice)
-    } else {
-      // Device by device (each in seq order), so a message holds runs of one device: small deltas.
-      const byDevice = new Map<string, StoredReading[]>()
-      for (const r of rows) {
-        const list = byDevice.get(r.device)
-        if (list === undefined) byDevice.set(r.device, [r])
-        else list.push(r)
-      }
-      groups.push([this.o.gatewayId, byDevice.size === 1 ? rows : [...byDevice.values()].flat()])
+      if (run > 0) counters.device(buffer.deviceName(dev)).forwarded += run
+      dev = d
+      run = 1
     }
-    const out: Message[] = []
-    const { maxReadings, maxBytes } = this.o.batch
-    const kind = rows[0]!.kind === KIND_ROLLUP ? 'rollup' : 'raw'
-    for (const [key, list] of groups) {
-      let start = 0
-      while (start < list.length) {
-        let end = start
-        let bytes = 0
-        while (
-          end < list.length &&
-          end - start < maxReadings &&
-          (end === start || bytes + sizeOf(list[end]!) <= maxBytes)
-        ) {
-          bytes += sizeOf(list[end]!)
-          end++
-        }
-        const m = encodeBatch(this.o.gatewayId, list.slice(start, end), { kind, lane, cls: cls.name, key })
-        out.push({ key: m.key, value: m.value, headers: m.headers })
-        start = end
-      }
-    }
-    return out
   }
 
   /** Send a ledger record (README "Control records"); false when the send failed (after backoff). */

@@ -22,6 +22,7 @@ import { ResendCheck } from './resend.js'
 import { ResendRecord } from './resend-record.js'
 import { Retention } from './retention.js'
 import { rowReader } from './rows.js'
+import { RunReads } from './run-reads.js'
 import { deviceTotals, UsageLedger } from './usage.js'
 import { SeqLedger } from './ledger.js'
 import type { WalSync } from './wal-sync.js'
@@ -65,7 +66,11 @@ export class ReadingBuffer {
     this.retention = new Retention(db, this.usage, requestCommit)
     this.evictions = new Evictions(db, start, devices, this.usage, counts, requestCommit)
     const record = new ResendRecord(db)
-    this.lanes = new LaneReader(db, toReading, counts, this.retention, this.usage, devices, record, () =>
+    const reads = new RunReads(db, {
+      nameOf: id => devices.nameOf(id),
+      corrected: (seq, recvMs) => this.times.corrected(seq, recvMs)
+    })
+    this.lanes = new LaneReader(db, reads, counts, this.retention, this.usage, devices, record, () =>
       this.writer.durableSeq()
     )
     this.resend = new ResendCheck(db, devices, nextSeq - 1, start.length, record)

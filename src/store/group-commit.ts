@@ -79,6 +79,8 @@ export class GroupCommit {
   private durable: number
   /** The group the commit worker holds; nothing else commits until it answers. */
   private inflight: { batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number } | null = null
+  /** Writes waiting for the group in flight to be answered (whenIdle). */
+  private idleWaiters: Array<() => void> = []
   private closing = false
 
   constructor(
@@ -148,6 +150,16 @@ export class GroupCommit {
 
   lastSeq(): number {
     return this.nextSeq - 1
+  }
+
+  /**
+   * Run `write` on this thread while no group is in flight on the commit worker: at once if none is,
+   * else as soon as it is answered, before the next group is handed over. A write made there never makes
+   * the worker wait for SQLite's lock (its busy handler sleeps in steps of up to 100 ms). `write` must not throw.
+   */
+  whenIdle(write: () => void): void {
+    if (this.inflight === null) write()
+    else this.idleWaiters.push(write)
   }
 
   /** The newest seq that is committed and synced: readers never go past it (nothing unsynced leaves the box). */
@@ -385,6 +397,9 @@ export class GroupCommit {
       )
       for (const cb of cbs) cb(e, 0)
     }
+    const waiting = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiting) w()
     // What gathered meanwhile commits within the commit window, as usual (each commit costs a page written twice).
     if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
   }

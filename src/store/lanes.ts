@@ -4,10 +4,11 @@ import type { DB } from './db.js'
 import type { SeqLedger } from './ledger.js'
 import type { DeviceIds } from './devices.js'
 import type { LaneCounts } from './lane-counts.js'
-import { KIND_RAW, KIND_ROLLUP, rowBytes, type Lane, type StoredReading } from './reading.js'
+import { KIND_RAW, KIND_ROLLUP, type Lane, type StoredReading } from './reading.js'
 import type { ResendRecord } from './resend-record.js'
 import type { Retention } from './retention.js'
-import { COLS, LANE, type RawRow, type ToReading } from './rows.js'
+import { LANE } from './rows.js'
+import { partOf, type RunPart, type RunReads } from './run-reads.js'
 import type { UsageLedger } from './usage.js'
 
 export class LaneReader {
@@ -15,15 +16,14 @@ export class LaneReader {
   fates: SeqLedger | null = null
   /** Readings released since start. */
   released = 0
-  private readonly selectBulk: Statement
-  private readonly selectLane: Statement
-  private readonly selectNewestBulk: Statement
+  /** Reads on this connection (the forwarder's read worker has its own). */
+  readonly reads: RunReads
   private readonly deleteRunBulk: Statement
   private readonly deleteRunLane: Statement
 
   constructor(
     private readonly db: DB,
-    private readonly toReading: ToReading,
+    reads: RunReads,
     private readonly counts: LaneCounts,
     private readonly retention: Retention,
     private readonly ledger: UsageLedger,
@@ -31,21 +31,9 @@ export class LaneReader {
     /** What left the buffer, kept to recognise re-sends after a restart (resend-record.ts). */
     private readonly resends: ResendRecord,
     /** The newest synced seq: nothing past it is read (it could still vanish in a power cut). */
-    private readonly durableSeq: () => number
+    readonly durableSeq: () => number
   ) {
-    this.selectBulk = db
-      .prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? AND cls = 0 AND kind = 0 ORDER BY seq LIMIT ?`)
-      .raw()
-    this.selectLane = db
-      .prepare(
-        `SELECT ${COLS} FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`
-      )
-      .raw()
-    this.selectNewestBulk = db
-      .prepare(
-        `SELECT ${COLS} FROM readings WHERE seq > ? AND seq <= ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`
-      )
-      .raw()
+    this.reads = reads
     this.deleteRunBulk = db
       .prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0 RETURNING seq')
       .pluck()
@@ -61,62 +49,60 @@ export class LaneReader {
 
   /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
   readLane(cls: number, kind: number, afterSeq: number, beforeSeq: number, limit: number): StoredReading[] {
-    beforeSeq = Math.min(beforeSeq, this.durableSeq() + 1)
-    const rows =
-      cls === 0 && kind === KIND_RAW
-        ? this.selectBulk.all(afterSeq, beforeSeq, limit)
-        : this.selectLane.all(cls, kind, afterSeq, beforeSeq, limit)
-    return (rows as RawRow[]).map(this.toReading)
+    return this.reads.lane(cls, kind, afterSeq, Math.min(beforeSeq, this.durableSeq() + 1), limit).readings
   }
 
-  /** The newest bulk raw readings (priority 0) with seq > afterSeq, returned oldest-first: the live lane. */
-  readNewestBulk(afterSeq: number, limit: number): StoredReading[] {
-    return (this.selectNewestBulk.all(afterSeq, this.durableSeq(), limit) as RawRow[]).reverse().map(this.toReading)
+  /** Release a run read in one go (readLane's readings): see releasePart. */
+  releaseRun(readings: readonly StoredReading[]): void {
+    if (readings.length > 0) this.releasePart(partOf(readings, this.devices.find), 0, readings.length, true)
   }
 
   /**
-   * Release a run read in one go: `readings` must be every reading of one lane with seq from the
-   * first's to the last's (what readLane and readNewestBulk return). One ranged DELETE instead of
-   * one per row; RETURNING tells which rows were still there, so evicted ones count once.
+   * Release readings from..to-1 of a run (every reading of one lane between the first's seq and the
+   * last's). One ranged DELETE; RETURNING tells which rows were still there, so evicted ones count once.
+   * `withResend`: also write the run's re-send record entries (once per run, with its first part).
+   * Returns how many readings were still buffered.
    */
-  releaseRun(readings: readonly StoredReading[]): void {
-    if (readings.length === 0) return
-    const first = readings[0]!.seq
-    const last = readings[readings.length - 1]!.seq
-    // Every row of a run belongs to one lane; other lanes' rows in the range stay.
-    const cls = readings[0]!.cls ?? 0
-    const kind = readings[0]!.kind ?? KIND_RAW
+  releasePart(part: RunPart, from: number, to: number, withResend: boolean): number {
+    if (to <= from) return 0
+    const first = part.seqs[from]!
+    const last = part.seqs[to - 1]!
+    const { cls, kind } = part
     const bulk = cls === 0 && kind === KIND_RAW
     const keep = this.retention.keeps(kind)
     const now = Date.now()
     const deleted = this.db.transaction(() => {
       // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
       if (keep) this.retention.keepRun(cls, kind, first, last, now)
-      this.resends.record(readings, this.devices.find, this.devices.size)
+      if (withResend) this.resends.record(part.resend, this.devices.size)
       const seqs = (
         bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
       ) as number[]
-      this.releasedTotals(readings, kind, seqs.length === readings.length ? null : new Set(seqs))
-      return seqs
+      const present = seqs.length === to - from ? null : new Set(seqs)
+      this.releasedTotals(part, from, to, present)
+      return present
     })()
-    const present = deleted.length === readings.length ? null : new Set(deleted)
-    for (const r of readings) {
-      if (present !== null && !present.has(r.seq)) continue
-      const b = rowBytes(r.topic, r.payload, r.props)
-      this.ledger.account(r.device, -1, -b, cls)
+    let gone = 0
+    for (let i = from; i < to; i++) {
+      if (deleted !== null && !deleted.has(part.seqs[i]!)) continue
+      gone++
+      const b = part.bytes[i]!
+      this.ledger.account(this.devices.nameOf(part.devs[i]!), -1, -b, cls)
       if (keep) this.ledger.keep(1, b)
     }
-    this.counts.add(cls, kind, -deleted.length)
-    this.released += readings.length
+    this.counts.add(cls, kind, -gone)
+    this.released += to - from
+    return gone
   }
 
   /** Inside a release transaction: lifetime released totals per device (readings and rollups apart). */
-  private releasedTotals(readings: readonly StoredReading[], kind: number, present: ReadonlySet<number> | null): void {
+  private releasedTotals(part: RunPart, from: number, to: number, present: ReadonlySet<number> | null): void {
     const f = this.fates
     if (f === null) return
-    const name = kind === KIND_ROLLUP ? 'released_rollups' : 'released'
+    const name = part.kind === KIND_ROLLUP ? 'released_rollups' : 'released'
     try {
-      for (const r of readings) if (present === null || present.has(r.seq)) f.add(r.device, name, 1)
+      for (let i = from; i < to; i++)
+        if (present === null || present.has(part.seqs[i]!)) f.add(this.devices.nameOf(part.devs[i]!), name, 1)
       f.writeTotals()
     } catch (err) {
       f.discard()

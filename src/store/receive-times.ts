@@ -40,9 +40,12 @@ export class ReceiveTimes {
 
   /** The receive time readers see for a stored row. */
   corrected(seq: number, recvMs: number): number {
-    if (this.corrections.length === 0) return recvMs
-    for (const c of this.corrections) if (seq >= c.firstSeq && seq <= c.lastSeq) return recvMs + c.offsetMs
-    return recvMs
+    return correct(this.corrections, seq, recvMs)
+  }
+
+  /** The corrections so far (the forwarder's read worker applies them to what it reads). */
+  list(): readonly ClockCorrection[] {
+    return this.corrections
   }
 
   /**
@@ -60,4 +63,11 @@ export class ReceiveTimes {
     this.corrections.push(c)
     return c
   }
+}
+
+/** A receive time read back, with the correction that covers its seq (if any). */
+export function correct(corrections: readonly ClockCorrection[], seq: number, recvMs: number): number {
+  if (corrections.length === 0) return recvMs
+  for (const c of corrections) if (seq >= c.firstSeq && seq <= c.lastSeq) return recvMs + c.offsetMs
+  return recvMs
 }

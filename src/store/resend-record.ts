@@ -15,17 +15,24 @@ import type { DB } from './db.js'
 import { fingerprint, RECENT_PER_DEVICE } from './recent.js'
 
 /** seq (float64), device id (uint32), fingerprint (8 bytes). */
-const ENTRY_BYTES = 20
-const MAX_ENTRIES = 262_144
+export const ENTRY_BYTES = 20
 
-export interface Released {
-  seq: number
-  device: string
-  topic: string
+/** Write one entry at `o` (the reading's seq, device id, fingerprint); returns the offset after it. */
+export function writeEntry(
+  blob: Buffer,
+  o: number,
+  seq: number,
+  device: number,
+  topic: string,
   payload: Buffer
-  eventMs: number | null
-  kind?: number
+): number {
+  blob.writeDoubleBE(seq, o)
+  blob.writeUInt32BE(device, o + 8)
+  fingerprint(topic, payload).copy(blob, o + 12)
+  return o + ENTRY_BYTES
 }
+
+const MAX_ENTRIES = 262_144
 
 export interface Remembered {
   seq: number
@@ -66,22 +73,12 @@ export class ResendRecord {
 
   /**
    * Inside the transaction that deletes released readings: remember those that re-sends are matched
-   * against (raw readings with their own event time). `devices` is how many devices the buffer knows.
+   * against (entries written by writeEntry, run-reads.ts). `devices` is how many devices the buffer knows.
    */
-  record(readings: readonly Released[], idOf: (device: string) => number | undefined, devices: number): void {
-    const blob = Buffer.allocUnsafe(readings.length * ENTRY_BYTES)
-    let o = 0
-    for (const r of readings) {
-      if (r.eventMs === null || (r.kind ?? 0) !== 0) continue
-      const id = idOf(r.device)
-      if (id === undefined) continue
-      blob.writeDoubleBE(r.seq, o)
-      blob.writeUInt32BE(id, o + 8)
-      fingerprint(r.topic, r.payload).copy(blob, o + 12)
-      o += ENTRY_BYTES
-    }
+  record(entries: Uint8Array, devices: number): void {
+    const o = entries.length - (entries.length % ENTRY_BYTES)
     if (o === 0) return
-    const id = Number(this.insert.run(blob.subarray(0, o)).lastInsertRowid)
+    const id = Number(this.insert.run(Buffer.from(entries.buffer, entries.byteOffset, o)).lastInsertRowid)
     this.rows.push({ id, n: o / ENTRY_BYTES })
     this.entries += o / ENTRY_BYTES
     const keep = Math.min(MAX_ENTRIES, Math.max(RECENT_PER_DEVICE, devices * RECENT_PER_DEVICE))
