@@ -77,6 +77,8 @@ export class ReadThread {
   async close(): Promise<void> {
     if (this.failed) return
     this.failed = true
+    // Referenced again: the stop sequence awaits this, and must not end with the event loop.
+    this.worker.ref()
     const exited = new Promise(resolve => this.worker.once('exit', resolve))
     this.worker.postMessage({ type: 'close' } satisfies ReadRequest)
     const timer = setTimeout(() => void this.worker.terminate().catch(() => {}), 2000)
