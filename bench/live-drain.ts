@@ -10,7 +10,7 @@
  * (--kafka-nice), so it takes the CPU they leave: on a real box the Kafka cluster is elsewhere.
  *
  *   node dist/bench/live-drain.js [--readings 1000000] [--devices 500] [--rate 5000] [--baseline-seconds 20]
- *     [--node-flags="--heap-growing-percent=25"]
+ *     [--node-flags="--heap-growing-percent=25"] [--kafka-nice 19] [--gateway-cpus 1|0,1]
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,7 +30,10 @@ const { values: o } = parseArgs({
     'node-flags': { type: 'string', default: '' },
     // The Kafka JVM shares this box's two cores; on a real gateway the cluster is elsewhere. At nice 19 it
     // takes only the CPU the gateway and the load generator leave ('' = the caller's priority).
-    'kafka-nice': { type: 'string', default: '19' }
+    'kafka-nice': { type: 'string', default: '19' },
+    // The gateway's cores (taskset list). '0,1' shows a box with a spare core: the read workers (nice 19)
+    // may use the generator's core when it idles, and the broker's thread keeps priority over them.
+    'gateway-cpus': { type: 'string', default: '1' }
   }
 })
 const N = Number(o.readings)
@@ -64,7 +67,7 @@ async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
 async function baseline(kafka: KafkaBroker): Promise<number | null> {
   const topic = `bench-live-base-${Date.now()}`
   await createTopic(kafka, topic)
-  const gw = await startGateway({ cpu: 1, extra: uplinkArgs(kafka, topic), nodeFlags })
+  const gw = await startGateway({ cpu: o['gateway-cpus']!, extra: uplinkArgs(kafka, topic), nodeFlags })
   const r = await startRawpub(0, load(gw.mqttPort, Number(o['baseline-seconds']), false)).result
   const ld = await loopDelay(gw.http)
   const st = await status(gw.http)
@@ -96,7 +99,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
   progress(`prefilling ${N} readings`)
   prefill(dataDir, N, 1000)
   await kafka.stop() // the uplink is down: the gateway starts with its backlog and nowhere to send it
-  const gw = await startGateway({ cpu: 1, dataDir, extra: uplinkArgs(kafka, topic), nodeFlags })
+  const gw = await startGateway({ cpu: o['gateway-cpus']!, dataDir, extra: uplinkArgs(kafka, topic), nodeFlags })
   const intervals: Array<{ at: number; hist: unknown; p99: unknown }> = []
   const pub = startRawpub(0, load(gw.mqttPort, 600, true), line => {
     intervals.push({ at: performance.now(), hist: line.hist, p99: line.p99Ms })
@@ -165,6 +168,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
       peakRssMb: mem.peakRssMb,
       threads: mem.threads,
       kafkaNice: o['kafka-nice'] === '' ? null : Number(o['kafka-nice']),
+      gatewayCpus: o['gateway-cpus'],
       ...(nodeFlags.length ? { nodeFlags: nodeFlags.join(' ') } : {})
     }
   } finally {

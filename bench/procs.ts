@@ -22,7 +22,8 @@ export const sleep = async (ms: number): Promise<void> => await new Promise(res 
 const r1 = (x: number): number => Math.round(x * 10) / 10
 
 /** taskset -c <cpu> when there are 2+ cores (broker on one, generator on the other), else as is. */
-export function pinned(cpu: number, argv: string[]): string[] {
+/** `cpu`: one core, or a taskset list such as '0,1'. */
+export function pinned(cpu: number | string, argv: string[]): string[] {
   return cpus().length >= 2 && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', String(cpu), ...argv] : argv
 }
 
@@ -67,7 +68,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
  * --kafka-brokers; without them the gateway has no uplink and buffers.
  */
 export async function startGateway(opts: {
-  cpu: number
+  cpu: number | string
   dataDir?: string
   extra?: string[]
   nodeFlags?: string[]
