@@ -176,6 +176,16 @@ test('random and mutated MQTT packets from several connections: good devices sta
     assert.ok(packets > 500, `the fuzzers got their packets in (${packets})`)
 
     const results = await goodRun
+    // A good device cut off would leave endAsync pending with nothing else alive: say who, and fail.
+    const cutOff = goodClients.flatMap((c, i) => (c.connected ? [] : [good[i]!]))
+    if (cutOff.length > 0) {
+      const warnings = gw
+        .log()
+        .split('\n')
+        .filter(l => /"level":"(warn|error|fatal)"/.test(l))
+      t.diagnostic(`gateway warnings and errors:\n${warnings.slice(-30).join('\n')}`)
+    }
+    assert.deepEqual(cutOff, [], `good devices disconnected during the fuzzing: ${cutOff.join(', ')}`)
     await Promise.all(goodClients.map(async c => await c.endAsync()))
     // Still serving: health, readiness and a device that connects only now.
     assert.equal((await fetch(`${gw.http}/readyz`)).status, 200)
