@@ -38,6 +38,8 @@ node dist/bench/live-drain.js
 node dist/bench/drain.js
 # Bytes per reading in Kafka's log (broker segment files): live at 1, 10, 50 readings/s per device, and a drain.
 node dist/bench/wire.js
+# The disk budget once full: admission's cost per reading, and everything per reading with its evictions.
+node dist/bench/admit.js
 # Noisy neighbour: well-behaved devices' PUBACK p99 with and without a flooder.
 node dist/bench/flood.js
 # Batch format options on simulated telemetry.

@@ -40,6 +40,8 @@ export class StorageGuard {
   private freeBytes: number | null = null
   private timer: NodeJS.Timeout | undefined
   private full = false
+  /** The disk budget's payers: device, projected bytes, device, projected bytes… */
+  private readonly payers: Array<string | number> = []
 
   constructor(o: StorageGuardOptions) {
     this.o = o
@@ -112,12 +114,19 @@ export class StorageGuard {
     // Who may pay: drop-oldest devices holding more than the publisher (or the publisher itself), so
     // nobody loses data to a device using more than it. They pay lowest priority class first across
     // all of them (alarms only when no payer holds anything else), the heaviest first within a class.
-    const mine = buffer.usage.projectedOf(device).bytes
-    const payers: Array<{ d: string; total: number }> = []
-    for (const d of buffer.usage.bufferedDevices()) {
-      if (book.of(d).storagePolicy !== 'drop-oldest') continue
-      const total = d === device ? mine : buffer.usage.projectedOf(d).bytes
-      if (total > 0 && (d === device || total > mine)) payers.push({ d, total })
+    const mine = buffer.usage.projectedBytesOf(device)
+    // Reused between calls: this runs for every reading while the budget is full.
+    const payers = this.payers
+    payers.length = 0
+    if (mine > 0 && buffer.usage.isBuffered(device) && book.of(device).storagePolicy === 'drop-oldest')
+      payers.push(device, mine)
+    const { names, bytes: totals } = buffer.usage.projectedAll()
+    for (let i = 0; i < names.length; i++) {
+      const total = totals[i]!
+      if (total <= mine) continue
+      const d = names[i]!
+      if (d === device || book.of(d).storagePolicy !== 'drop-oldest') continue
+      payers.push(d, total)
     }
     const plan = evictionPlan(payers, excess, buffer.usage)
     if (plan === null) return 'disk_budget'
@@ -133,7 +142,7 @@ export class StorageGuard {
  * payer's lowest class covers it: one pass over the payers, no sort.
  */
 function evictionPlan(
-  payers: ReadonlyArray<{ d: string; total: number }>,
+  payers: ReadonlyArray<string | number>,
   excess: number,
   usage: Pick<UsageLedger, 'classesPresent' | 'projectedClassBytes'>
 ): Map<string, number> | null {
@@ -145,12 +154,14 @@ function evictionPlan(
       let best: string | null = null
       let bestTotal = -1
       let bestHeld = 0
-      for (const p of payers) {
-        if (p.total <= bestTotal || taken.has(p.d)) continue
-        const held = usage.projectedClassBytes(p.d, cls)
+      for (let i = 0; i < payers.length; i += 2) {
+        const d = payers[i] as string
+        const total = payers[i + 1] as number
+        if (total <= bestTotal || taken.has(d)) continue
+        const held = usage.projectedClassBytes(d, cls)
         if (held <= 0) continue
-        best = p.d
-        bestTotal = p.total
+        best = d
+        bestTotal = total
         bestHeld = held
       }
       if (best === null) break

@@ -19,7 +19,7 @@ export interface Eviction {
   reason: string
 }
 /** What an eviction deleted, in total and per priority class (readings, bytes). */
-export type EvictionDone = Eviction & { nextHint: number; byClass: Map<number, [number, number]> }
+export type EvictionDone = Eviction & { nextHints: Map<number, number>; byClass: Map<number, [number, number]> }
 
 export class Evictions {
   /** The seqs' fates (ledger.ts): each evicted seq gets one, in the same transaction. */
@@ -27,10 +27,10 @@ export class Evictions {
   private queued: Eviction[] = []
   private readonly listeners: Array<(done: Eviction) => void> = []
   /**
-   * Per device, a seq at or below its oldest buffered bulk (priority 0) reading; evictions scan forward
-   * from here. No (device, seq) index: measured, it made every group commit 4-5x slower.
+   * Per device and priority class, a seq at or below its oldest buffered reading of that class; evictions
+   * scan forward from here. No (device, seq) index: measured, it made every group commit 4-5x slower.
    */
-  private readonly oldestHint = new Map<string, number>()
+  private readonly oldestHint = new Map<string, Map<number, number>>()
   private readonly order: EvictOrder
 
   constructor(
@@ -41,10 +41,7 @@ export class Evictions {
     private readonly lanes: LaneCounts,
     private readonly requestCommit: () => void
   ) {
-    for (const d of start) {
-      const hint = this.oldestHint.get(d.device)
-      if (hint === undefined || d.lowestSeq < hint) this.oldestHint.set(d.device, d.lowestSeq)
-    }
+    for (const d of start) this.hintsOf(d.device).set(d.cls, d.lowestSeq)
     this.order = new EvictOrder(db)
   }
 
@@ -74,9 +71,16 @@ export class Evictions {
     return q
   }
 
-  /** A device's first buffered reading was committed at `seq`: scans start there. */
-  noteFirst(device: string, seq: number): void {
-    if (!this.oldestHint.has(device)) this.oldestHint.set(device, seq)
+  /** A device's reading of priority class `cls` was committed at `seq`: its first one sets where scans start. */
+  noteFirst(device: string, seq: number, cls = 0): void {
+    const hints = this.hintsOf(device)
+    if (!hints.has(cls)) hints.set(cls, seq)
+  }
+
+  private hintsOf(device: string): Map<number, number> {
+    let hints = this.oldestHint.get(device)
+    if (hints === undefined) this.oldestHint.set(device, (hints = new Map()))
+    return hints
   }
 
   /**
@@ -84,25 +88,36 @@ export class Evictions {
    * `classes`: the priority classes present, lowest first; `endSeq`: above every reading now stored.
    */
   runInTx(e: Eviction, classes: readonly number[], endSeq: number): EvictionDone {
-    const from = this.oldestHint.get(e.device) ?? 0
+    const hints = this.oldestHint.get(e.device)
     const id = this.devices.find(e.device)
     const byClass = new Map<number, [number, number]>()
-    if (id === undefined) return { device: e.device, readings: 0, bytes: 0, reason: e.reason, nextHint: from, byClass }
+    if (id === undefined)
+      return { device: e.device, readings: 0, bytes: 0, reason: e.reason, nextHints: new Map(), byClass }
     const cost = (r: EvictedRow): number => r.n + r.topic.length + ROW_OVERHEAD_BYTES
-    const done = this.order.evict(id, from, endSeq, classes, e, cost, r => {
-      this.fates?.fate(r.seq, id, e.device, e.reason)
-      this.lanes.addInTx(r.cls, r.kind, -1)
-      const c = byClass.get(r.cls) ?? [0, 0]
-      c[0]++
-      c[1] += cost(r)
-      byClass.set(r.cls, c)
-    })
+    const held = this.ledger.usageOf(e.device)
+    const done = this.order.evict(
+      id,
+      cls => hints?.get(cls) ?? 0,
+      endSeq,
+      classes,
+      e,
+      cost,
+      r => {
+        this.fates?.fate(r.seq, id, e.device, e.reason)
+        this.lanes.addInTx(r.cls, r.kind, -1)
+        const c = byClass.get(r.cls) ?? [0, 0]
+        c[0]++
+        c[1] += cost(r)
+        byClass.set(r.cls, c)
+      },
+      held.readings > 0 ? held.bytes / held.readings : undefined
+    )
     return {
       device: e.device,
       readings: done.readings,
       bytes: done.bytes,
       reason: e.reason,
-      nextHint: done.bulkFrom,
+      nextHints: done.next,
       byClass
     }
   }
@@ -111,7 +126,8 @@ export class Evictions {
   committed(done: readonly EvictionDone[]): void {
     for (const e of done) {
       for (const [cls, [readings, bytes]] of e.byClass) this.ledger.account(e.device, -readings, -bytes, cls)
-      this.oldestHint.set(e.device, e.nextHint)
+      const hints = this.hintsOf(e.device)
+      for (const [cls, seq] of e.nextHints) hints.set(cls, seq)
       for (const l of this.listeners) l(e)
     }
   }

@@ -328,7 +328,7 @@ export class GroupCommit {
     for (const r of added) {
       ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls!)
       lanes.add(r.cls!, r.kind!, 1)
-      evictions.noteFirst(r.device, r.seq)
+      evictions.noteFirst(r.device, r.seq, r.cls!)
     }
     for (const r of this.txRemoved) {
       ledger.account(r.device, -1, -rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
@@ -418,7 +418,7 @@ export class GroupCommit {
       }
       ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
       lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
-      evictions.noteFirst(r.device, firstSeq + i)
+      evictions.noteFirst(r.device, firstSeq + i, r.cls ?? 0)
     }
   }
 

@@ -61,6 +61,14 @@ export class UsageLedger {
   private heldBy = new Map<string, Usage>()
   private heldClasses = new Map<string, ClassBytes>()
   private readonly heldAll = zero()
+  /**
+   * Per device with buffered readings: committed + queued + held bytes (projectedOf's bytes), kept up to
+   * date so the disk budget can walk every device per reading without a lookup or an allocation each.
+   */
+  private readonly projectedAt = new Map<string, number>()
+  /** Parallel arrays, indexed by projectedAt: names and projected bytes (a walk over them allocates nothing). */
+  private readonly projectedNames: string[] = []
+  private readonly projectedBytesAt: number[] = []
   private readonly selectOldest: Statement
 
   constructor(db: DB, start: readonly DeviceTotals[]) {
@@ -79,7 +87,13 @@ export class UsageLedger {
   /** Committed change of a device's buffered readings of priority class `cls`. */
   account(device: string, readings: number, bytes: number, cls: number): void {
     let u = this.perDevice.get(device)
-    if (u === undefined) this.perDevice.set(device, (u = zero()))
+    if (u === undefined) {
+      this.perDevice.set(device, (u = zero()))
+      this.projectedAt.set(device, this.projectedNames.length)
+      this.projectedNames.push(device)
+      this.projectedBytesAt.push((this.pendingBy.get(device)?.bytes ?? 0) + (this.heldBy.get(device)?.bytes ?? 0))
+    }
+    this.projectedBytesAt[this.projectedAt.get(device)!]! += bytes
     u.readings += readings
     u.bytes += bytes
     this.total.readings += readings
@@ -121,6 +135,8 @@ export class UsageLedger {
       if (p === undefined) this.pendingBy.set(device, (p = zero()))
       p.readings += readings
       p.bytes += bytes
+      const at = this.projectedAt.get(device)
+      if (at !== undefined) this.projectedBytesAt[at]! += bytes
       const pc = classesOf(this.pendingClasses, device)
       if (cls !== undefined) addTo(pc, cls, bytes)
       else {
@@ -139,6 +155,7 @@ export class UsageLedger {
 
   /** The queued changes were taken by a commit (committed or failed, they are no longer pending). */
   clearPending(): void {
+    this.unproject(this.pendingBy)
     this.pendingBy.clear()
     this.pendingClasses.clear()
     this.pendingAll.readings = this.pendingAll.bytes = 0
@@ -161,9 +178,38 @@ export class UsageLedger {
 
   /** The commit worker answered (committed and accounted, or failed). */
   releaseHeld(): void {
+    this.unproject(this.heldBy)
     this.heldBy.clear()
     this.heldClasses.clear()
     this.heldAll.readings = this.heldAll.bytes = 0
+  }
+
+  /** Queued or held changes leave the projection (a commit accounts for what it did). */
+  private unproject(by: ReadonlyMap<string, Usage>): void {
+    for (const [device, u] of by) {
+      const at = this.projectedAt.get(device)
+      if (at !== undefined) this.projectedBytesAt[at]! -= u.bytes
+    }
+  }
+
+  /**
+   * Every device with buffered readings (or that had some since start) and the bytes it will hold once
+   * queued work commits (projectedOf's bytes), as parallel arrays: walked per reading when the disk is full.
+   */
+  projectedAll(): { names: readonly string[]; bytes: readonly number[] } {
+    return { names: this.projectedNames, bytes: this.projectedBytesAt }
+  }
+
+  /** projectedOf's bytes, without allocating. */
+  projectedBytesOf(device: string): number {
+    const at = this.projectedAt.get(device)
+    if (at !== undefined) return this.projectedBytesAt[at]!
+    return (this.pendingBy.get(device)?.bytes ?? 0) + (this.heldBy.get(device)?.bytes ?? 0)
+  }
+
+  /** Whether the device has buffered readings (or had some since start). */
+  isBuffered(device: string): boolean {
+    return this.projectedAt.has(device)
   }
 
   /** What the device will hold per priority class once queued work commits: [class, bytes], lowest class first. */

@@ -180,3 +180,44 @@ test('retention: released raw readings move to kept and leave with time or when 
   assert.equal(tb.buffer.retention.sweepKept(Date.now() + 61_000), 3)
   assert.deepEqual(tb.buffer.retention.keptTotal(), { readings: 0, bytes: 0 })
 })
+
+test('usage: the projection the disk budget walks agrees with projectedOf through appends, evictions and commits', async t => {
+  const tb = tempBuffer()
+  t.after(tb.dispose)
+  const { usage } = tb.buffer
+  const agree = (when: string): void => {
+    const { names, bytes } = usage.projectedAll()
+    for (let i = 0; i < names.length; i++)
+      assert.equal(bytes[i], usage.projectedOf(names[i]!).bytes, `${names[i]} ${when}`)
+    for (const d of ['a', 'b', 'c']) assert.equal(usage.projectedBytesOf(d), usage.projectedOf(d).bytes, `${d} ${when}`)
+  }
+  for (let i = 0; i < 6; i++) await append(tb.buffer, reading(i % 2 === 0 ? 'a' : 'b', i))
+  agree('after commits')
+  const waiting = [append(tb.buffer, reading('a', 10)), append(tb.buffer, reading('c', 11))]
+  tb.buffer.evictions.evictOldest('b', 1, 0, 'quota_drop_oldest')
+  agree('with appends and an eviction queued')
+  await Promise.all(waiting)
+  agree('after they committed')
+  assert.deepEqual(usage.projectedAll().names, ['a', 'b', 'c'])
+  assert.equal(usage.projectedBytesOf('b'), usage.usageOf('b').bytes)
+})
+
+test('evictions in a prioritised class take its oldest readings first, raw readings and rollups alike, and go on from there', async t => {
+  const tb = tempBuffer()
+  t.after(tb.dispose)
+  // Class 1: raw readings and rollups interleaved, then a bulk reading of another device.
+  for (let i = 0; i < 8; i++)
+    await append(tb.buffer, reading('a', i, { cls: 1, kind: i % 3 === 1 ? KIND_ROLLUP : KIND_RAW }))
+  await append(tb.buffer, reading('b', 100))
+  const left = (): number[] =>
+    storedRows(tb.db)
+      .filter(r => r.device === 'a')
+      .map(r => JSON.parse(r.payload.toString()).n as number)
+  tb.buffer.evictions.evictOldest('a', 3, 0, 'quota_drop_oldest')
+  await append(tb.buffer, reading('b', 101))
+  assert.deepEqual(left(), [3, 4, 5, 6, 7], 'the three oldest, a rollup among them')
+  tb.buffer.evictions.evictOldest('a', 2, 0, 'quota_drop_oldest')
+  await append(tb.buffer, reading('b', 102))
+  assert.deepEqual(left(), [5, 6, 7], 'the next two, from where the last eviction stopped')
+  assert.equal(tb.buffer.usage.usageOf('a').readings, 3)
+})
