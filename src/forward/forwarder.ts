@@ -1,16 +1,15 @@
 /**
- * The forwarder: reads the buffer oldest-first, groups readings per device into batches,
- * sends them in one Kafka request per cycle, and releases them only after Kafka's ack.
- * While a large backlog drains, a share of each request goes to the newest readings (the
- * live lane) so fresh data is not stuck behind hours of backlog.
+ * The forwarder: sends what the buffer holds oldest-first, one Kafka request per cycle (request.ts
+ * plans each, the read worker reads and encodes it), the next one prepared while Kafka works on the
+ * last, and releases readings only after Kafka's ack. While a large backlog drains, a share of each
+ * request goes to the newest readings (the live lane) so fresh data is not stuck behind hours of backlog.
  */
-import type { Message } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
-import { KIND_RAW, KIND_ROLLUP, laneKey } from '../store/reading.js'
+import { KIND_ROLLUP } from '../store/reading.js'
 import type { RunPart } from '../store/run-reads.js'
 import { describe } from '../kafka/client.js'
 import { KAFKA_COMPRESSION } from '../codec/batch.js'
@@ -22,19 +21,10 @@ import { PriorityClasses } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
 import { type LaneRead, type LaneSpec, readLane } from './lane-read.js'
+import { REQUEST_BYTES, REQUEST_READINGS, type Request, RequestPlanner } from './request.js'
 import type { ReadThread } from './read-thread.js'
 import { gzipHere, setGzipOffload } from './gzip-codec.js'
 
-/**
- * One produce request carries up to this many readings and raw payload bytes. Big requests
- * drain fastest (per-message overhead spreads over more readings); the byte bound keeps a
- * partition's record batch under the broker's message.max.bytes, and shrinks by half when
- * the broker still says a batch is too large.
- */
-const REQUEST_READINGS = 100_000
-/** …and at most this many full batches, so smaller batches make smaller requests. */
-const BATCHES_PER_REQUEST = 100
-const REQUEST_BYTES = 8 * 1024 * 1024
 /** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
 const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
@@ -43,24 +33,6 @@ const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
  * events served in between: a 100,000-reading request released at once held the thread ~150 ms.
  */
 const RELEASE_CHUNK = 2048
-
-interface Request {
-  /**
-   * Each run is consecutive readings of one lane (priority + kind; the bulk lane's backlog or live part),
-   * released with one ranged delete. Higher priorities come first, in the runs and in the messages.
-   */
-  runs: RunPart[]
-  count: number
-  messages: Message[]
-  /** A read filled its share: more is waiting, worth preparing ahead. */
-  full: boolean
-  /** Per lane, the last seq this request carries: the pipelined next read starts after it. */
-  cursors: Map<number, number>
-  /** Rows from here on are in flight in the live lane: the next backlog read stops below. */
-  firstLiveSeq: number
-  /** Estimated bytes on the link (only counted with an uplink budget). */
-  bytes: number
-}
 
 /** What "Drain now" did: readings Kafka acknowledged, or why none were sent. */
 export interface DrainResult {
@@ -105,8 +77,6 @@ export class Forwarder {
   private lastProbeMs = 0
   private reader: ReadThread | null = null
   private packer: ReadThread | null = null
-  /** Highest seq the live lane has sent: the lane only moves forward, so it stays in order per device. */
-  private liveHighWater = 0
   private requestBytes = REQUEST_BYTES
   private classes: PriorityClasses
   private budget: UplinkBudget | null
@@ -114,8 +84,7 @@ export class Forwarder {
   private inFlightBytes = 0
   /** drainNow callers waiting for the outcome of the next send or probe. */
   private attempts: Array<(ok: boolean) => void> = []
-  /** Link bytes per reading, learnt per kind, to size reads under the budget (starts high: cautious). */
-  private readonly bytesPerReading = [40, 200]
+  private readonly planner: RequestPlanner
 
   constructor(private readonly o: ForwarderOptions) {
     this.classes = o.classes ?? new PriorityClasses({})
@@ -123,7 +92,7 @@ export class Forwarder {
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
     this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
     // What was buffered before this start is backlog; the live lane starts after it.
-    this.liveHighWater = o.buffer.writer.lastSeq()
+    this.planner = new RequestPlanner(spec => this.read(spec), o.buffer.writer.lastSeq())
     o.buffer.writer.onCommit(() => {
       if (this.wakeOnCommit) this.wakeup?.()
     })
@@ -355,94 +324,17 @@ export class Forwarder {
     }
   }
 
-  /**
-   * One produce request. Lanes are read highest priority first (rollups before raw within a priority),
-   * each oldest-first after what `prev` (the request in flight) already carries, so an alarm goes out
-   * in the next request however large the telemetry backlog is. The bulk lane (priority 0 raw) keeps
-   * its backlog + live split. With an uplink budget, lanes whose class is held are skipped and reads
-   * are sized to the budget left before the class's next threshold.
-   */
-  private async prepare(prev: Request | null): Promise<Request> {
-    const { buffer, batch } = this.o
-    const usage = buffer.usage.usageTotal()
-    const meanBytes = usage.readings > 0 ? usage.bytes / usage.readings : 1
-    const perRequest = Math.max(
-      1,
-      Math.min(REQUEST_READINGS, batch.maxReadings * BATCHES_PER_REQUEST, Math.floor(this.requestBytes / meanBytes))
-    )
-    const req: Request = {
-      runs: [],
-      count: 0,
-      messages: [],
-      full: false,
-      cursors: new Map(),
-      firstLiveSeq: prev?.firstLiveSeq ?? Number.MAX_SAFE_INTEGER,
-      bytes: 0
-    }
-    const shape = {
+  /** The next produce request (request.ts), after what `prev` (the request in flight) carries. */
+  private prepare(prev: Request | null): Promise<Request> {
+    return this.planner.plan(prev, {
+      buffer: this.o.buffer,
+      batch: this.o.batch,
       gatewayId: this.o.gatewayId,
-      keyBy: batch.keyBy,
-      maxReadings: batch.maxReadings,
-      maxBytes: batch.maxBytes
-    }
-    const now = Date.now()
-    for (const lane of buffer.lanes.list()) {
-      const room = perRequest - req.count
-      if (room <= 0) {
-        req.full = true
-        break
-      }
-      const cls = this.classes.atPriority(lane.cls)
-      let cap = room
-      if (this.budget !== null && !cls.exempt) {
-        const at = lane.kind === KIND_RAW ? Math.min(cls.rollupOnlyAt, cls.holdAt) : cls.holdAt
-        const headroom = this.budget.headroom(at, now, this.inFlightBytes + req.bytes)
-        if (headroom <= 0) continue
-        cap = Math.min(
-          cap,
-          Math.max(1, Math.floor(headroom / this.bytesPerReading[lane.kind === KIND_ROLLUP ? 1 : 0]!))
-        )
-      }
-      const key = laneKey(lane.cls, lane.kind)
-      const after = prev?.cursors.get(key) ?? 0
-      const bulk = lane.cls === 0 && lane.kind === KIND_RAW
-      // The bulk lane: while a backlog larger than this read drains, a share goes to the newest readings (the live lane).
-      const liveShare = bulk && lane.readings > cap ? Math.floor(cap * batch.freshShare) : 0
-      const spec: LaneSpec = {
-        cls: lane.cls,
-        kind: lane.kind,
-        className: cls.name,
-        after,
-        before: bulk ? req.firstLiveSeq : Number.MAX_SAFE_INTEGER,
-        limit: cap - liveShare,
-        live: liveShare > 0 ? { after: this.liveHighWater, limit: liveShare } : null,
-        durableSeq: buffer.lanes.durableSeq(),
-        corrections: buffer.times.list(),
-        shape
-      }
-      const got = await this.read(spec)
-      const backlog = got.backlog.seqs
-      const live = got.live?.seqs ?? new Float64Array(0)
-      req.cursors.set(key, backlog.length > 0 ? backlog[backlog.length - 1]! : after)
-      if (backlog.length === spec.limit) req.full = true
-      // The live lane only moves forward, so it stays in order per device.
-      if (live.length > 0) {
-        this.liveHighWater = live[live.length - 1]!
-        req.firstLiveSeq = Math.min(live[0]!, req.firstLiveSeq)
-      }
-      for (const part of [got.backlog, got.live]) if (part !== null && part.seqs.length > 0) req.runs.push(part)
-      const rows = backlog.length + live.length
-      if (rows === 0) continue
-      req.count += rows
-      for (const m of got.messages) req.messages.push(m)
-      if (this.budget !== null) {
-        const bytes = this.budget.estimate(got.messages)
-        req.bytes += bytes
-        const k = lane.kind === KIND_ROLLUP ? 1 : 0
-        this.bytesPerReading[k] = this.bytesPerReading[k]! * 0.5 + (bytes / rows) * 0.5
-      }
-    }
-    return req
+      classes: this.classes,
+      budget: this.budget,
+      inFlightBytes: this.inFlightBytes,
+      requestBytes: this.requestBytes
+    })
   }
 
   /** One lane's read: on the read worker while it runs, else on this thread. */
