@@ -73,7 +73,7 @@ export const ErrorCodes = {
   HF_WARN_STORE_COMMIT_INLINE:
     'commit worker failed: group commits run on the broker thread again (slower, still durable)',
   HF_WARN_FORWARD_READ_INLINE:
-    'read worker failed: the forwarder reads and encodes requests on the broker thread again (slower)',
+    'a read worker failed: requests are read and encoded on the broker thread, or compressed on the thread pool, again',
   HF_ERR_FORWARD_READ: 'reading the buffer for a produce request failed (retried after a backoff)',
   HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample',
   HF_ERR_FLEET_TOO_LARGE: 'signed document over the size the config topic takes',

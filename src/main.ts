@@ -161,11 +161,13 @@ async function startLocked({
     classes: aggregation.classes,
     budget: aggregation.budget,
     ledger: new LedgerEmitter(config.gatewayId, buffer, lifetime, config.batch.ledgerIntervalMs),
-    openReader: () =>
+    openReader: role =>
       new ReadThread(db.name, STORE_OPEN_WAIT_MS, message =>
         log.error(
-          { code: 'HF_WARN_FORWARD_READ_INLINE', err: message },
-          'read worker failed; the forwarder reads and encodes on the broker thread'
+          { code: 'HF_WARN_FORWARD_READ_INLINE', role, err: message },
+          role === 'read'
+            ? 'read worker failed; the forwarder reads and encodes on the broker thread'
+            : 'compression worker failed; produce requests are compressed on the thread pool'
         )
       )
   })

@@ -61,8 +61,11 @@ export interface ForwarderOptions {
   budget?: UplinkBudget | null
   /** Ledger control records (null: none are sent). */
   ledger?: LedgerEmitter | null
-  /** Starts the worker that reads and encodes requests off the broker's thread (absent, or failed: on this thread). */
-  openReader?: () => ReadThread
+  /**
+   * Starts a read worker (read-thread.ts): `read` reads and encodes requests off the broker's thread
+   * (absent, or failed: on this thread); `gzip` compresses them (absent, or failed: on libuv's pool).
+   */
+  openReader?: (role: 'read' | 'gzip') => ReadThread
 }
 
 export class Forwarder {
@@ -100,9 +103,9 @@ export class Forwarder {
 
   start(): void {
     if (this.o.link === null) return
-    this.reader ??= this.o.openReader?.() ?? null
+    this.reader ??= this.o.openReader?.('read') ?? null
     // A second worker compresses: a request's GZIP need not wait behind the next request's read.
-    this.packer ??= this.o.openReader?.() ?? null
+    this.packer ??= this.o.openReader?.('gzip') ?? null
     const packer = this.packer
     if (packer !== null) setGzipOffload(raw => (packer.usable ? packer.gzip(raw) : gzipHere(raw)))
     this.running = this.loop().catch(err => this.o.log.fatal({ err }, 'forwarder loop died'))
