@@ -19,6 +19,7 @@ import {
   emit,
   loopDelay,
   memory,
+  pacedArgs,
   slope,
   startGateway,
   startMosquitto,
@@ -55,24 +56,15 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
   let pending = Promise.resolve()
   const pub = startRawpub(
     0,
-    [
-      '--port',
-      String(b.mqttPort),
-      '--mode',
-      'paced',
-      '--conns',
-      o.devices!,
-      '--rate',
-      o.rate!,
-      '--warmup',
-      o.warmup!,
-      '--duration',
-      String(seconds),
-      '--interval',
-      String(INTERVAL),
-      '--connect-timeout',
-      '120'
-    ],
+    pacedArgs({
+      port: b.mqttPort,
+      conns: o.devices!,
+      rate: o.rate!,
+      warmupS: o.warmup!,
+      seconds,
+      intervalS: INTERVAL,
+      connectTimeoutS: 120
+    }),
     line => {
       pending = pending.then(async () => {
         const mem = memory(b.pid)

@@ -16,6 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { addHist, histQuantile } from './procs.js'
 
 const HELP = `usage: node dist/bench/ingest.js [options]
   --duration S           measured seconds per run (default 10)
@@ -618,22 +619,16 @@ function runRawpub(
   })
 }
 
-/** Merged latency percentiles of rawpub's histograms (see rawpub.ts Histogram: bucket b's upper bound is 0.01 * 1.02^b ms). */
+/** Merged latency percentiles of rawpub's histograms (procs.ts addHist and histQuantile). */
 function histQuantiles(hists: Record<string, number>[]): Record<string, number | null> {
   const sum = new Map<number, number>()
-  for (const h of hists) for (const [b, c] of Object.entries(h)) sum.set(Number(b), (sum.get(Number(b)) ?? 0) + c)
-  const sorted = [...sum.entries()].sort((a, b) => a[0] - b[0])
-  const n = sorted.reduce((a, [, c]) => a + c, 0)
-  const q = (p: number): number | null => {
-    if (n === 0) return null
-    let seen = 0
-    for (const [b, c] of sorted) {
-      seen += c
-      if (seen >= Math.ceil(p * n)) return Math.round(0.01 * 1.02 ** b * 1000) / 1000
-    }
-    return null
+  for (const h of hists) addHist(sum, h)
+  return {
+    p50Ms: histQuantile(sum, 0.5),
+    p90Ms: histQuantile(sum, 0.9),
+    p99Ms: histQuantile(sum, 0.99),
+    p999Ms: histQuantile(sum, 0.999)
   }
-  return { p50Ms: q(0.5), p90Ms: q(0.9), p99Ms: q(0.99), p999Ms: q(0.999) }
 }
 
 /**

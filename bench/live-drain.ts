@@ -19,7 +19,18 @@ import { parseArgs } from 'node:util'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
 import { uplinkArgs } from '../test/harness/consume.js'
 import { prefill } from './prefill.js'
-import { addHist, emit, histQuantile, loopDelay, memory, sleep, startGateway, startRawpub, status } from './procs.js'
+import {
+  addHist,
+  emit,
+  histQuantile,
+  loopDelay,
+  memory,
+  pacedArgs,
+  sleep,
+  startGateway,
+  startRawpub,
+  status
+} from './procs.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -41,21 +52,8 @@ const nodeFlags = o['node-flags']!.split(' ').filter(Boolean)
 const progress = (s: string): void => {
   process.stderr.write(`[live-drain] ${s}\n`)
 }
-const load = (port: number, seconds: number, interval: boolean): string[] => [
-  '--port',
-  String(port),
-  '--mode',
-  'paced',
-  '--conns',
-  o.devices!,
-  '--rate',
-  o.rate!,
-  '--warmup',
-  '3',
-  '--duration',
-  String(seconds),
-  ...(interval ? ['--interval', '1'] : [])
-]
+const load = (port: number, seconds: number, interval: boolean): string[] =>
+  pacedArgs({ port, conns: o.devices!, rate: o.rate!, warmupS: 3, seconds, intervalS: interval ? 1 : undefined })
 
 async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
   const admin = kafka.client().admin()

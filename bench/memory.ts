@@ -16,7 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { emit, memory, sleep, startGateway, startRawpub, status } from './procs.js'
+import { emit, memory, pacedArgs, sleep, startGateway, startRawpub, status } from './procs.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -91,22 +91,10 @@ async function main(): Promise<void> {
     emit({ scenario: 'memory-idle', ...head, ...idle })
 
     // Connected but quiet: the cost of the connections themselves.
-    const quiet = startRawpub(0, [
-      '--port',
-      String(gw.mqttPort),
-      '--mode',
-      'paced',
-      '--conns',
-      String(DEVICES),
-      '--rate',
-      '1',
-      '--warmup',
-      '0',
-      '--duration',
-      '12',
-      '--connect-timeout',
-      '120'
-    ])
+    const quiet = startRawpub(
+      0,
+      pacedArgs({ port: gw.mqttPort, conns: DEVICES, rate: 1, warmupS: 0, seconds: 12, connectTimeoutS: 120 })
+    )
     for (let i = 0; i < 600; i++) {
       const st = await status(gw.http).catch(() => null)
       if ((st?.mqtt?.connections ?? 0) >= DEVICES) break
@@ -127,24 +115,15 @@ async function main(): Promise<void> {
     const rss: number[] = []
     const load = startRawpub(
       0,
-      [
-        '--port',
-        String(gw.mqttPort),
-        '--mode',
-        'paced',
-        '--conns',
-        String(DEVICES),
-        '--rate',
-        o.rate!,
-        '--warmup',
-        '2',
-        '--duration',
-        o.seconds!,
-        '--interval',
-        '5',
-        '--connect-timeout',
-        '120'
-      ],
+      pacedArgs({
+        port: gw.mqttPort,
+        conns: DEVICES,
+        rate: o.rate!,
+        warmupS: 2,
+        seconds: Number(o.seconds),
+        intervalS: 5,
+        connectTimeoutS: 120
+      }),
       line => {
         void sample(gw.pid, gw.http).then(s => {
           rss.push(s.rssMb as number)

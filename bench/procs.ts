@@ -156,6 +156,35 @@ export interface Rawpub {
 }
 
 /** rawpub pinned to `cpu`; each interval line (see --interval) goes to onInterval as it arrives. */
+/** rawpub's arguments for a paced load: `conns` connections publishing `rate` QoS 1 msg/s in all. */
+export function pacedArgs(o: {
+  port: number
+  conns: number | string
+  rate: number | string
+  warmupS: number | string
+  seconds: number
+  /** Print a histogram line every this many seconds. */
+  intervalS?: number
+  connectTimeoutS?: number
+}): string[] {
+  return [
+    '--port',
+    String(o.port),
+    '--mode',
+    'paced',
+    '--conns',
+    String(o.conns),
+    '--rate',
+    String(o.rate),
+    '--warmup',
+    String(o.warmupS),
+    '--duration',
+    String(o.seconds),
+    ...(o.intervalS === undefined ? [] : ['--interval', String(o.intervalS)]),
+    ...(o.connectTimeoutS === undefined ? [] : ['--connect-timeout', String(o.connectTimeoutS)])
+  ]
+}
+
 export function startRawpub(
   cpu: number,
   args: string[],
