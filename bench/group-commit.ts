@@ -66,10 +66,11 @@ function reading(d: number, n: number): NewReading {
 async function run(mode: 'inline' | 'worker'): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-group-commit-'))
   const db = openDatabase({ dataDir: dir, synchronous: 'full' })
-  const walSync = moveSyncOffThread(db, m => process.stderr.write(`wal sync: ${m}\n`))
-  const thread = mode === 'worker' ? moveCommitsOffThread(db, true, m => process.stderr.write(`commit: ${m}\n`)) : null
-  await Promise.all([walSync.ready, thread?.ready])
-  const buffer = new ReadingBuffer(db, 2, walSync, thread)
+  // inline: every group commits on this thread; the commit worker only syncs the WAL.
+  const worker = moveCommitsOffThread(db, true, m => process.stderr.write(`commit: ${m}\n`))
+  const walSync = moveSyncOffThread(db, worker, m => process.stderr.write(`wal sync: ${m}\n`))
+  await worker.ready
+  const buffer = new ReadingBuffer(db, 2, walSync, mode === 'worker' ? worker : null)
   // Every device known first (a device's first reading commits on this thread either way).
   await Promise.all(
     Array.from({ length: DEVICES }, (_, d) => new Promise(r => buffer.writer.append(reading(d, 0), () => r(null))))
@@ -103,6 +104,7 @@ async function run(mode: 'inline' | 'worker'): Promise<Record<string, number | s
   loop.disable()
   const commits = buffer.writer.totals
   buffer.close()
+  if (mode === 'inline') worker.close()
   rmSync(dir, { recursive: true, force: true })
   const n = RATE * SECONDS
   return {

@@ -69,7 +69,7 @@ export const ErrorCodes = {
   HF_WARN_CLOCK_CORRECTED: 'wall clock set: receive times stored while it was wrong were corrected',
   HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
   HF_WARN_STORE_SYNC_INLINE:
-    'WAL sync worker failed: group commits sync on the broker thread again (slower, still durable)',
+    'the commit worker, which also syncs the WAL, failed: group commits sync on the broker thread again (slower, still durable)',
   HF_WARN_STORE_COMMIT_INLINE:
     'commit worker failed: group commits run on the broker thread again (slower, still durable)',
   HF_WARN_FORWARD_READ_INLINE:

@@ -95,18 +95,21 @@ async function startLocked({
       { ...recovery },
       'buffer files were damaged: kept what could be read, the damaged files are in quarantine'
     )
-  const walSync =
-    config.store.synchronous === 'full'
-      ? moveSyncOffThread(db, message =>
-          log.error({ code: 'HF_WARN_STORE_SYNC_INLINE', err: message }, 'WAL sync worker failed; syncing inline')
-        )
-      : null
-  const commits = moveCommitsOffThread(db, walSync !== null, message =>
+  const commits = moveCommitsOffThread(db, config.store.synchronous === 'full', message =>
     log.error(
       { code: 'HF_WARN_STORE_COMMIT_INLINE', err: message },
       'commit worker failed; group commits run on the broker thread'
     )
   )
+  const walSync =
+    config.store.synchronous === 'full'
+      ? moveSyncOffThread(db, commits, message =>
+          log.error(
+            { code: 'HF_WARN_STORE_SYNC_INLINE', err: message },
+            'commit worker failed; WAL syncs run on the broker thread'
+          )
+        )
+      : null
   const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync, commits)
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message => {
@@ -194,7 +197,6 @@ async function startLocked({
   }
 
   try {
-    await walSync?.ready
     await commits.ready
     broker = await startBroker({ ...config.mqtt, admission, counters, log })
     http = await startHttp({

@@ -12,6 +12,8 @@ import type { CommitAnswer, CommitRequest, CommitWorkerData } from './commit-wor
  * it failed, its commit or the WAL sync after it (committed and no error: committed and synced).
  */
 export type CommitDone = (committed: boolean | null, error: string | null) => void
+/** A WAL sync's answer: `lost` when the worker died before it answered (the caller syncs itself). */
+export type SyncAnswer = (error: string | null, lost: boolean) => void
 
 /** How long shutdown waits for the group in flight (one transaction, normally under a few ms). */
 const SETTLE_WAIT_MS = 10_000
@@ -25,6 +27,7 @@ export class CommitThread {
   private taken = 0
   private nextId = 0
   private job: { id: number; done: CommitDone } | null = null
+  private readonly syncs = new Map<number, SyncAnswer>()
   private running = false
   private failed = false
 
@@ -77,6 +80,9 @@ export class CommitThread {
       this.job = null
       this.replies.unref()
       job?.done(null, message)
+      const syncs = [...this.syncs.values()]
+      this.syncs.clear()
+      for (const done of syncs) done(message, true)
     }
     this.worker.on('error', err => fail(err.message))
     this.worker.on('exit', code => fail(`commit worker exited (code ${code})`))
@@ -101,6 +107,19 @@ export class CommitThread {
       length: b.length
     }
     this.worker.postMessage(msg, [msg.buf])
+  }
+
+  /**
+   * fdatasync the WAL on the worker, after whatever it was handed before (wal-sync.ts, for groups
+   * committed on this thread); false if the worker failed. One asked before it runs waits for it.
+   */
+  sync(done: SyncAnswer): boolean {
+    if (this.failed) return false
+    const id = this.nextId++
+    this.syncs.set(id, done)
+    this.replies.ref()
+    this.worker.postMessage({ type: 'sync', id } satisfies CommitRequest)
+    return true
   }
 
   /** The checkpoint worker failed: the commit worker's connection checkpoints (and syncs) too. */
@@ -138,16 +157,23 @@ export class CommitThread {
       Atomics.wait(this.answered, 0, before, SETTLE_WAIT_MS)
     }
     this.failed = true
+    this.syncs.clear()
     this.replies.close()
     void this.worker.terminate()
   }
 
   private take(a: CommitAnswer): void {
     this.taken++
+    const sync = this.syncs.get(a.id)
+    if (sync !== undefined) {
+      this.syncs.delete(a.id)
+      if (this.job === null && this.syncs.size === 0) this.replies.unref()
+      return sync(a.error, false)
+    }
     const job = this.job
     if (job === null || job.id !== a.id) return
     this.job = null
-    this.replies.unref()
+    if (this.syncs.size === 0) this.replies.unref()
     job.done(a.committed, a.error)
   }
 }

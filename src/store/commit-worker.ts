@@ -4,6 +4,7 @@
  * The broker thread hands it only groups that need nothing but inserts (group-commit.ts decides).
  * With store.synchronous = full it then fdatasyncs the WAL (the connection itself never syncs) and
  * answers once, after both: one round trip per group; the broker thread gathers the next group meanwhile.
+ * It also syncs the WAL on request (wal-sync.ts) for the groups the broker thread committed itself.
  */
 import Database from 'better-sqlite3'
 import { closeSync, fdatasyncSync, openSync } from 'node:fs'
@@ -26,13 +27,15 @@ export interface CommitWorkerData {
 }
 export type CommitRequest =
   | { type: 'commit'; id: number; buf: ArrayBuffer; offset: number; length: number }
+  /** fdatasync the WAL now (store.synchronous = full): for groups committed on the broker thread. */
+  | { type: 'sync'; id: number }
   /** The checkpoint worker failed: this connection now checkpoints too, and so must sync. */
   | { type: 'checkpoint-inline' }
   /** Close the connection while the others are open: the last one to close (the checkpointer's) checkpoints, with its syncs. */
   | { type: 'close' }
 export interface CommitAnswer {
   id: number
-  /** The transaction committed (if `error` is set too, the sync after it failed). */
+  /** The transaction committed (if `error` is set too, the sync after it failed); false for a sync. */
   committed: boolean
   error: string | null
 }
@@ -85,6 +88,18 @@ parentPort!.on('message', (m: CommitRequest) => {
   if (m.type === 'checkpoint-inline') {
     db.pragma('wal_autocheckpoint = 1000')
     if ((db.pragma('synchronous', { simple: true }) as number) === 0) db.pragma('synchronous = NORMAL')
+    return
+  }
+  if (m.type === 'sync') {
+    let error: string | null = 'the commit worker has no WAL to sync'
+    if (d.sync !== null)
+      try {
+        sync(d.sync)
+        error = null
+      } catch (err) {
+        error = String((err as Error)?.message ?? err)
+      }
+    answer({ id: m.id, committed: false, error })
     return
   }
   if (m.type === 'close') {

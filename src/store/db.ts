@@ -108,14 +108,14 @@ function migrate(db: DB): void {
 
 /**
  * Move the group commit's fsync off the broker's thread (store.synchronous = full): this connection
- * never syncs and WalSync syncs the WAL on a worker before the PUBACKs leave. OFF, not NORMAL: NORMAL
- * still syncs the WAL header on this thread each time the WAL is reused after a checkpoint. What OFF
- * skips beyond that concerns checkpoints, which run on the checkpointer's own connection, with its own
- * synchronous setting (and if that worker fails, this connection goes back to NORMAL).
+ * never syncs and the commit worker syncs the WAL (WalSync) before the PUBACKs leave. OFF, not NORMAL:
+ * NORMAL still syncs the WAL header on this thread each time the WAL is reused after a checkpoint. What
+ * OFF skips beyond that concerns checkpoints, which run on the checkpointer's own connection, with its
+ * own synchronous setting (and if that worker fails, this connection goes back to NORMAL).
  */
-export function moveSyncOffThread(db: DB, onError: (message: string) => void): WalSync {
+export function moveSyncOffThread(db: DB, worker: CommitThread, onError: (message: string) => void): WalSync {
   db.pragma('synchronous = OFF')
-  return new WalSync(`${db.name}-wal`, dirname(db.name), onError)
+  return new WalSync(`${db.name}-wal`, worker, onError)
 }
 
 /**

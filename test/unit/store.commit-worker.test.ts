@@ -25,9 +25,9 @@ interface Threaded {
 async function threadedBuffer(dir: string, full: boolean): Promise<Threaded> {
   const db = openDatabase({ dataDir: dir, synchronous: full ? 'full' : 'normal' })
   const errors: string[] = []
-  const walSync = full ? moveSyncOffThread(db, m => errors.push(m)) : null
   const thread = moveCommitsOffThread(db, full, m => errors.push(m))
-  await Promise.all([thread.ready, walSync?.ready])
+  const walSync = full ? moveSyncOffThread(db, thread, m => errors.push(m)) : null
+  await thread.ready
   return { db, buffer: new ReadingBuffer(db, 0, walSync, thread), errors, dir }
 }
 
