@@ -1,6 +1,6 @@
 /**
  * One sample of host health from systeminformation. Several of its calls run synchronous child
- * processes or read many files, so this runs only on the host-facts worker (host-worker.ts), never
+ * processes or read many files, so this runs only on the background thread (host-job.ts), never
  * on the broker's thread. Cheap facts (CPU load, memory, temperature) every sample; disks and
  * network interfaces every `slowEvery` samples.
  */

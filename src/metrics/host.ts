@@ -1,9 +1,10 @@
 /**
- * Host health, gathered on a worker thread (host-worker.ts, systeminformation) on a timer: the
+ * Host health, gathered on the background thread (host-job.ts, systeminformation) on a timer: the
  * status page and /metrics read the last sample and never wait for the operating system, and
  * nothing of it runs on the broker's thread (systeminformation spawns synchronous child processes).
  */
-import { Worker } from 'node:worker_threads'
+import { startJob, type BackgroundJob } from '../platform/background.js'
+import type { HostJobData } from './host-job.js'
 import type { Logger } from '../log.js'
 
 export interface HostFacts {
@@ -55,12 +56,9 @@ export const emptyHostFacts = (): HostFacts => ({
   network: []
 })
 
-/** A small heap is plenty for a sample; it caps what the worker can take from the box. */
-const WORKER_HEAP_MB = 24
-
 export class HostMonitor {
   private facts = emptyHostFacts()
-  private worker: Worker | null = null
+  private job: BackgroundJob | null = null
 
   constructor(
     private readonly dataDir: string,
@@ -69,25 +67,25 @@ export class HostMonitor {
   ) {}
 
   start(): void {
-    if (this.worker !== null) return
-    const slowEvery = Math.max(1, Math.round(30_000 / this.intervalMs))
-    const w = new Worker(new URL('./host-worker.js', import.meta.url), {
-      workerData: { dataDir: this.dataDir, intervalMs: this.intervalMs, slowEvery },
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: 2 }
-    })
-    w.on('message', (m: { facts?: HostFacts; error?: string }) => {
+    if (this.job !== null) return
+    const data: HostJobData = {
+      dataDir: this.dataDir,
+      intervalMs: this.intervalMs,
+      slowEvery: Math.max(1, Math.round(30_000 / this.intervalMs))
+    }
+    // Host facts are nice to have: without the job the page shows the last sample (or none).
+    this.job = startJob(new URL('./host-job.js', import.meta.url), data, message =>
+      this.log.warn({ err: message, code: 'HF_WARN_HOST_FACTS' }, 'host facts job failed')
+    )
+    this.job.port.on('message', (m: { facts?: HostFacts; error?: string }) => {
       if (m.facts !== undefined) this.facts = m.facts
       else this.log.debug({ err: m.error }, 'host sample failed')
     })
-    // Host facts are nice to have: without the worker the page shows the last sample (or none).
-    w.on('error', err => this.log.warn({ err, code: 'HF_WARN_HOST_FACTS' }, 'host facts worker failed'))
-    w.unref()
-    this.worker = w
   }
 
   stop(): void {
-    void this.worker?.terminate()
-    this.worker = null
+    this.job?.end()
+    this.job = null
   }
 
   get(): Readonly<HostFacts> {

@@ -1,23 +1,9 @@
 /**
- * WAL checkpoints on a worker thread with its own connection. SQLite's automatic checkpoint
- * runs inside whichever commit crosses the threshold, stalling that group's PUBACKs (and the
- * event loop) for the time it takes to copy and fsync a thousand pages; here it never does.
+ * WAL checkpoints off the commit path: checkpoint-job.ts on the background thread. If it fails, the
+ * owner brings SQLite's own automatic checkpoints back (db.ts), so the WAL never grows without bound.
  */
-import { Worker } from 'node:worker_threads'
-
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const Database = require(workerData.driver)
-const db = new Database(workerData.file)
-db.pragma('busy_timeout = 1000')
-db.pragma('synchronous = ' + workerData.synchronous)
-const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)') } catch (err) { parentPort.postMessage({ error: String(err && err.message || err) }) }
-}, workerData.intervalMs)
-parentPort.on('message', (m) => {
-  if (m === 'close') { clearInterval(timer); try { db.pragma('wal_checkpoint(TRUNCATE)') } catch {} db.close(); parentPort.postMessage({ closed: true }) }
-})
-`
+import { startJob } from '../platform/background.js'
+import type { CheckpointJobData } from './checkpoint-job.js'
 
 export interface Checkpointer {
   close: () => Promise<void>
@@ -26,32 +12,30 @@ export interface Checkpointer {
 export function startCheckpointer(
   file: string,
   synchronous: 'full' | 'normal',
-  driverPath: string,
   onError: (message: string) => void,
   intervalMs = 250
 ): Checkpointer {
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    // A small heap: the work is SQLite's, outside the JavaScript heap.
-    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
-    workerData: { file, synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL', driver: driverPath, intervalMs }
+  const data: CheckpointJobData = { file, synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL', intervalMs }
+  let failed = false
+  const job = startJob(new URL('./checkpoint-job.js', import.meta.url), data, message => {
+    failed = true
+    onError(message)
   })
-  worker.on('message', (m: { error?: string }) => {
+  job.port.on('message', (m: { error?: string }) => {
     if (m.error !== undefined) onError(m.error)
   })
-  worker.on('error', err => onError(err.message))
-  worker.unref()
   return {
     close: async () => {
-      await new Promise<void>(resolve => {
-        const t = setTimeout(resolve, 2000)
-        worker.once('message', () => {
-          clearTimeout(t)
-          resolve()
+      if (!failed)
+        await new Promise<void>(resolve => {
+          const t = setTimeout(resolve, 2000)
+          job.port.once('message', () => {
+            clearTimeout(t)
+            resolve()
+          })
+          job.port.postMessage('close')
         })
-        worker.postMessage('close')
-      })
-      await worker.terminate()
+      job.end()
     }
   }
 }

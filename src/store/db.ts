@@ -2,7 +2,6 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { createRequire } from 'node:module'
 import { HoldfastError } from '../errors.js'
 import { startCheckpointer, type Checkpointer } from './checkpointer.js'
 import { WalSync } from './wal-sync.js'
@@ -140,8 +139,7 @@ export function moveCheckpointsOffThread(
   db.pragma('wal_autocheckpoint = 0')
   // After a checkpoint resets the WAL, trim the file back so it does not keep its peak size.
   db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3')
-  return startCheckpointer(db.name, synchronous, driver, message => {
+  return startCheckpointer(db.name, synchronous, message => {
     if (db.open) {
       db.pragma('wal_autocheckpoint = 1000')
       // Checkpoints now run on this connection: they must sync.
