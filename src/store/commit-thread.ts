@@ -152,9 +152,21 @@ export class CommitThread {
   /** Close the worker's connection, waiting here (after settle()), then stop the worker. */
   close(): void {
     if (this.running && !this.failed) {
-      const before = Atomics.load(this.answered, 0)
       this.worker.postMessage({ type: 'close' } satisfies CommitRequest)
-      Atomics.wait(this.answered, 0, before, SETTLE_WAIT_MS)
+      // Answers to WAL syncs asked before it may come first: they are handed on, the close's ends the wait.
+      const deadline = performance.now() + SETTLE_WAIT_MS
+      for (;;) {
+        const got = receiveMessageOnPort(this.replies)
+        if (got !== undefined) {
+          const a = got.message as CommitAnswer
+          if (a.closed === true) break
+          this.take(a)
+          continue
+        }
+        const left = deadline - performance.now()
+        if (left <= 0) break
+        Atomics.wait(this.answered, 0, this.taken, left)
+      }
     }
     this.failed = true
     this.syncs.clear()
@@ -164,6 +176,7 @@ export class CommitThread {
 
   private take(a: CommitAnswer): void {
     this.taken++
+    if (a.closed === true) return
     const sync = this.syncs.get(a.id)
     if (sync !== undefined) {
       this.syncs.delete(a.id)

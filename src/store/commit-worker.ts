@@ -38,6 +38,8 @@ export interface CommitAnswer {
   /** The transaction committed (if `error` is set too, the sync after it failed); false for a sync. */
   committed: boolean
   error: string | null
+  /** The answer to 'close': the connection is closed. */
+  closed?: true
 }
 
 const d = workerData as CommitWorkerData
@@ -104,7 +106,7 @@ parentPort!.on('message', (m: CommitRequest) => {
   }
   if (m.type === 'close') {
     db.close()
-    answer({ id: -1, committed: false, error: null })
+    answer({ id: -1, committed: false, error: null, closed: true })
     return
   }
   let committed = false
