@@ -7,17 +7,14 @@
  *
  *   node dist/bench/drain.js [--readings 1000000] [--devices 1000] [--latency-seconds 10]
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, statSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { decodeBatch } from '../src/codec/batch.js'
 import { prefill as prefillReadings } from './prefill.js'
+import { emit, sleep, startGateway, status } from './procs.js'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
-import { freePort } from '../test/harness/ports.js'
-import { CLI } from '../test/harness/gateway.js'
 import { startSim } from '../test/harness/sim.js'
 
 const { values: o } = parseArgs({
@@ -29,13 +26,9 @@ const { values: o } = parseArgs({
 })
 const N = Number(o.readings)
 const DEVICES = Number(o.devices)
-const emit = (line: Record<string, unknown>): void => {
-  process.stdout.write(JSON.stringify(line) + '\n')
-}
 const progress = (s: string): void => {
   process.stderr.write(`[drain] ${s}\n`)
 }
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
 function prefill(dataDir: string): number {
   return prefillReadings(dataDir, N, DEVICES)
@@ -45,59 +38,16 @@ async function gateway(
   dataDir: string,
   kafka: KafkaBroker,
   topic: string
-): Promise<{ stop: () => void; mqttPort: number; http: string; startupMs: number }> {
-  const mqttPort = await freePort()
-  const httpPort = await freePort()
+): Promise<Awaited<ReturnType<typeof startGateway>> & { startupMs: number }> {
   const t0 = performance.now()
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'run',
-      '--mqtt-host',
-      '127.0.0.1',
-      '--http-host',
-      '127.0.0.1',
-      '--mqtt-port',
-      String(mqttPort),
-      '--http-port',
-      String(httpPort),
-      '--data-dir',
-      dataDir,
-      '--gateway-id',
-      'bench-gw',
-      '--allow-anonymous',
-      '--status-public',
-      '--log-level',
-      'warn',
-      '--kafka-brokers',
-      kafka.brokers.join(','),
-      '--kafka-topic',
-      topic
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] }
-  )
-  for (;;) {
-    const ok = await new Promise<boolean>(resolve => {
-      const s = connect(mqttPort, '127.0.0.1', () => {
-        s.destroy()
-        resolve(true)
-      })
-      s.on('error', () => resolve(false))
-    })
-    if (ok) break
-    if (child.exitCode !== null) throw new Error('gateway exited')
-    await sleep(5)
-  }
-  return {
-    stop: () => child.kill('SIGTERM'),
-    mqttPort,
-    http: `http://127.0.0.1:${httpPort}`,
-    startupMs: Math.round(performance.now() - t0)
-  }
+  // Not pinned: gateway and Kafka broker where the scheduler puts them.
+  const g = await startGateway({
+    cpu: null,
+    dataDir,
+    extra: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic]
+  })
+  return { ...g, startupMs: Math.round(performance.now() - t0) }
 }
-
-const status = async (http: string): Promise<any> => await (await fetch(`${http}/api/status`)).json()
 
 function topicBytes(kafka: KafkaBroker, topic: string): number {
   const root = join(kafka.dataDir, 'kraft-logs')
@@ -143,7 +93,7 @@ async function main(): Promise<void> {
       forwarded: st.counters.forwarded,
       target: '>= 100000 readings/s'
     })
-    gw.stop()
+    await gw.stop()
     await sleep(2000)
     const kafkaBytes = topicBytes(kafka, topic)
     emit({
@@ -183,7 +133,7 @@ async function main(): Promise<void> {
     // The last readings may linger up to batch.lingerMs (5 s) before they are sent.
     await sleep(7000)
     await consumer.disconnect()
-    gw2.stop()
+    await gw2.stop()
     lat.sort((a, b) => a - b)
     const pct = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? -1
     emit({

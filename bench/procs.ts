@@ -21,10 +21,14 @@ export const emit = (line: Record<string, unknown>): void => {
 export const sleep = async (ms: number): Promise<void> => await new Promise(res => setTimeout(res, ms))
 const r1 = (x: number): number => Math.round(x * 10) / 10
 
-/** taskset -c <cpu> when there are 2+ cores (broker on one, generator on the other), else as is. */
-/** `cpu`: one core, or a taskset list such as '0,1'. */
-export function pinned(cpu: number | string, argv: string[]): string[] {
-  return cpus().length >= 2 && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', String(cpu), ...argv] : argv
+/**
+ * taskset -c <cpu> when there are 2+ cores (broker on one, generator on the other), else as is.
+ * `cpu`: one core, a taskset list such as '0,1', or null: not pinned (the scheduler's choice).
+ */
+export function pinned(cpu: number | string | null, argv: string[]): string[] {
+  return cpu !== null && cpus().length >= 2 && existsSync('/usr/bin/taskset')
+    ? ['/usr/bin/taskset', '-c', String(cpu), ...argv]
+    : argv
 }
 
 export interface Broker {
@@ -68,7 +72,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
  * --kafka-brokers; without them the gateway has no uplink and buffers.
  */
 export async function startGateway(opts: {
-  cpu: number | string
+  cpu: number | string | null
   dataDir?: string
   extra?: string[]
   nodeFlags?: string[]
@@ -186,7 +190,7 @@ export function pacedArgs(o: {
 }
 
 export function startRawpub(
-  cpu: number,
+  cpu: number | null,
   args: string[],
   onInterval: (line: Record<string, unknown>) => void = () => {}
 ): Rawpub {

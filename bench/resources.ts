@@ -7,15 +7,9 @@
  *
  *   node dist/bench/resources.js [--devices 1000] [--rate 5000] [--duration 20]
  */
-import { spawn } from 'node:child_process'
-import { readFileSync, mkdtempSync } from 'node:fs'
-import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { freePort } from '../test/harness/ports.js'
-import { CLI } from '../test/harness/gateway.js'
+import { cpuTicks, emit, loopDelay, memory, pacedArgs, sleep, startGateway, startRawpub, status } from './procs.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -24,110 +18,29 @@ const { values: o } = parseArgs({
     duration: { type: 'string', default: '20' }
   }
 })
-const RAWPUB = resolve(fileURLToPath(import.meta.url), '../rawpub.js')
-const emit = (line: Record<string, unknown>): void => {
-  process.stdout.write(JSON.stringify(line) + '\n')
-}
-const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 const TICK = 100 // clock ticks per second on Linux
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return Math.round((Number(m![1]) / 1024) * 10) / 10
-}
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return Number(f[11]) + Number(f[12])
-}
 function writeBytes(pid: number): number {
   return Number(/write_bytes:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1])
 }
-const status = async (http: string): Promise<any> => await (await fetch(`${http}/api/status`)).json()
 
 async function main(): Promise<void> {
   const devices = Number(o.devices)
   const rate = Number(o.rate)
   const duration = Number(o.duration)
-  const mqttPort = await freePort()
-  const httpPort = await freePort()
-  const http = `http://127.0.0.1:${httpPort}`
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'hf-res-')), 'data')
-  const gw = spawn(
-    process.execPath,
-    [
-      CLI,
-      'run',
-      '--mqtt-host',
-      '127.0.0.1',
-      '--http-host',
-      '127.0.0.1',
-      '--mqtt-port',
-      String(mqttPort),
-      '--http-port',
-      String(httpPort),
-      '--data-dir',
-      dataDir,
-      '--gateway-id',
-      'bench-res',
-      '--allow-anonymous',
-      '--status-public',
-      '--log-level',
-      'warn',
-      '--mqtt-conn-rate-per-address',
-      '100000',
-      '--mqtt-conn-burst-per-address',
-      '100000'
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] }
-  )
+  // Neither pinned: the scheduler places them, as on a box.
+  const gw = await startGateway({ cpu: null })
+  const { pid, http } = gw
   try {
-    for (;;) {
-      const ok = await new Promise<boolean>(resolve => {
-        const s = connect(mqttPort, '127.0.0.1', () => {
-          s.destroy()
-          resolve(true)
-        })
-        s.on('error', () => resolve(false))
-      })
-      if (ok) break
-      if (gw.exitCode !== null) throw new Error('gateway exited')
-      await sleep(20)
-    }
-    const pid = gw.pid!
     // Load with a 5 s warm-up: connections are made first, RSS is sampled with them all idle.
-    const pub = spawn(
-      process.execPath,
-      [
-        RAWPUB,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(mqttPort),
-        '--mode',
-        'paced',
-        '--conns',
-        String(devices),
-        '--rate',
-        String(rate),
-        '--warmup',
-        '5',
-        '--duration',
-        String(duration),
-        '--quiet'
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] }
-    )
-    let out = ''
-    pub.stdout!.on('data', d => {
-      out += d
-    })
+    const pub = startRawpub(null, pacedArgs({ port: gw.mqttPort, conns: devices, rate, warmupS: 5, seconds: duration }))
     for (;;) {
       const st = await status(http)
       if (st.mqtt.connections >= devices) break
-      if (pub.exitCode !== null) throw new Error('rawpub exited before connecting')
+      if (pub.child.exitCode !== null) throw new Error('rawpub exited before connecting')
       await sleep(100)
     }
-    emit({ scenario: 'rss-idle', devices, rssMb: rssMb(pid), target: '< 150 MB' })
+    emit({ scenario: 'rss-idle', devices, rssMb: memory(pid).rssMb, target: '< 150 MB' })
     await sleep(5000) // warm-up
     const c0 = cpuTicks(pid)
     const w0 = writeBytes(pid)
@@ -135,7 +48,7 @@ async function main(): Promise<void> {
     const t0 = performance.now()
     const rss: number[] = []
     while (performance.now() - t0 < (duration - 1) * 1000) {
-      rss.push(rssMb(pid))
+      rss.push(memory(pid).rssMb)
       await sleep(1000)
     }
     const seconds = (performance.now() - t0) / 1000
@@ -144,12 +57,7 @@ async function main(): Promise<void> {
     const written = writeBytes(pid) - w0
     const metrics = await (await fetch(`${http}/metrics`)).text()
     const total = /^holdfast_store_disk_write_bytes_total (\S+)/m.exec(metrics)?.[1]
-    const delay = (q: string): number | null => {
-      const v = new RegExp(`^holdfast_event_loop_delay_seconds\\{quantile="${q}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]
-      return v === undefined ? null : Math.round(Number(v) * 1e5) / 100
-    }
-    await new Promise(resolve => pub.once('exit', resolve))
-    const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>
+    const r = await pub.result
     emit({
       scenario: 'steady',
       devices,
@@ -163,11 +71,11 @@ async function main(): Promise<void> {
       pubackP50Ms: r.p50Ms,
       pubackP99Ms: r.p99Ms,
       // The broker thread's event-loop delay since start (includes connecting 1,000 devices).
-      eventLoopDelayMs: { p50: delay('0.5'), p99: delay('0.99'), max: delay('1') },
+      eventLoopDelayMs: await loopDelay(http),
       rssTimelineMb: rss
     })
   } finally {
-    gw.kill('SIGTERM')
+    await gw.stop()
   }
 }
 
