@@ -72,23 +72,11 @@ export class RunReads {
 
   private run(rows: RawRow[], cls: number, kind: number): Run {
     const n = rows.length
-    const part: RunPart = {
-      cls,
-      kind,
-      seqs: new Float64Array(n),
-      devs: new Uint32Array(n),
-      bytes: new Uint32Array(n),
-      resend: new Uint8Array(0)
-    }
+    const b = new PartBuilder(cls, kind, n)
     const readings: StoredReading[] = new Array(n)
-    const blob = Buffer.allocUnsafeSlow(n * ENTRY_BYTES)
-    let o = 0
     for (let i = 0; i < n; i++) {
       const r = rows[i]!
-      part.seqs[i] = r[0]
-      part.devs[i] = r[1]
-      part.bytes[i] = rowBytes(r[2], r[3], r[9])
-      if (r[5] !== null && r[8] === KIND_RAW) o = writeEntry(blob, o, r[0], r[1], r[2], r[3])
+      b.put(i, r[0], r[1], r[2], r[3], r[9], r[5], r[8])
       readings[i] = {
         seq: r[0],
         device: this.o.nameOf(r[1]),
@@ -102,33 +90,60 @@ export class RunReads {
         props: r[9]
       }
     }
-    part.resend = new Uint8Array(blob.buffer, blob.byteOffset, o)
-    return { readings, part }
+    return { readings, part: b.finish() }
   }
 }
 
 /** A run's release part from readings already in hand (tests, and runs read on the broker thread). */
 export function partOf(readings: readonly StoredReading[], idOf: (device: string) => number | undefined): RunPart {
   const n = readings.length
-  const part: RunPart = {
-    cls: readings[0]?.cls ?? 0,
-    kind: readings[0]?.kind ?? KIND_RAW,
-    seqs: new Float64Array(n),
-    devs: new Uint32Array(n),
-    bytes: new Uint32Array(n),
-    resend: new Uint8Array(0)
-  }
-  const blob = Buffer.allocUnsafeSlow(n * ENTRY_BYTES)
-  let o = 0
+  const b = new PartBuilder(readings[0]?.cls ?? 0, readings[0]?.kind ?? KIND_RAW, n)
   for (let i = 0; i < n; i++) {
     const r = readings[i]!
-    const id = idOf(r.device) ?? 0
-    part.seqs[i] = r.seq
-    part.devs[i] = id
-    part.bytes[i] = rowBytes(r.topic, r.payload, r.props)
-    if (r.eventMs !== null && (r.kind ?? KIND_RAW) === KIND_RAW && id !== 0)
-      o = writeEntry(blob, o, r.seq, id, r.topic, r.payload)
+    b.put(i, r.seq, idOf(r.device) ?? 0, r.topic, r.payload, r.props ?? null, r.eventMs, r.kind ?? KIND_RAW)
   }
-  part.resend = new Uint8Array(blob.buffer, blob.byteOffset, o)
-  return part
+  return b.finish()
+}
+
+/** Fills a RunPart one reading at a time; finish() hands it over. */
+class PartBuilder {
+  private readonly part: RunPart
+  private readonly blob: Buffer
+  private o = 0
+
+  constructor(cls: number, kind: number, n: number) {
+    this.part = {
+      cls,
+      kind,
+      seqs: new Float64Array(n),
+      devs: new Uint32Array(n),
+      bytes: new Uint32Array(n),
+      resend: new Uint8Array(0)
+    }
+    this.blob = Buffer.allocUnsafeSlow(n * ENTRY_BYTES)
+  }
+
+  /** Reading i; `dev` 0 = a device the buffer does not know (no re-send entry). */
+  put(
+    i: number,
+    seq: number,
+    dev: number,
+    topic: string,
+    payload: Buffer,
+    props: Buffer | null,
+    eventMs: number | null,
+    kind: number
+  ): void {
+    this.part.seqs[i] = seq
+    this.part.devs[i] = dev
+    this.part.bytes[i] = rowBytes(topic, payload, props)
+    // Re-sends are matched against raw readings that carry their own event time.
+    if (eventMs !== null && kind === KIND_RAW && dev !== 0)
+      this.o = writeEntry(this.blob, this.o, seq, dev, topic, payload)
+  }
+
+  finish(): RunPart {
+    this.part.resend = new Uint8Array(this.blob.buffer, this.blob.byteOffset, this.o)
+    return this.part
+  }
 }
