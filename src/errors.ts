@@ -12,7 +12,7 @@ export const ErrorCodes = {
   HF_ERR_STORE_OPEN: 'buffer database could not be opened',
   HF_ERR_STORE_COMMIT: 'buffer commit failed',
   HF_ERR_STORE_CORRUPT: 'buffer database damaged',
-  HF_ERR_STORE_CHECKPOINT: 'WAL checkpoint worker failed; checkpoints run inline',
+  HF_ERR_STORE_CHECKPOINT: 'WAL checkpoints (on the background thread) failed; checkpoints run inline',
   HF_ERR_STORE_BUSY: 'buffer database locked by another process (busy, not damaged)',
   HF_ERR_DATA_DIR: 'data directory missing, not a directory or not writable',
   HF_ERR_DATA_DIR_IN_USE: 'data directory in use by another running gateway',
@@ -75,7 +75,7 @@ export const ErrorCodes = {
   HF_WARN_FORWARD_READ_INLINE:
     'a read worker failed: requests are read and encoded on the broker thread, or compressed on the thread pool, again',
   HF_ERR_FORWARD_READ: 'reading the buffer for a produce request failed (retried after a backoff)',
-  HF_WARN_HOST_FACTS: 'host facts worker failed: the status page keeps its last host sample',
+  HF_WARN_HOST_FACTS: 'host facts (on the background thread) failed: the status page keeps its last host sample',
   HF_ERR_FLEET_TOO_LARGE: 'signed document over the size the config topic takes',
   HF_ERR_FLEET_KAFKA: 'the Kafka cluster refused or did not answer a fleet command',
   HF_ERR_FLEET_TOPIC: 'the topic does not look like a Holdfast config or status topic'

@@ -114,7 +114,10 @@ async function startLocked({
   buffer.recovery = recovery
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message => {
     commits.checkpointInline()
-    log.error({ code: 'HF_ERR_STORE_CHECKPOINT', err: message }, 'WAL checkpoint worker failed; checkpointing inline')
+    log.error(
+      { code: 'HF_ERR_STORE_CHECKPOINT', err: message },
+      'WAL checkpoints failed on the background thread; checkpointing inline'
+    )
   })
   if (recovery !== null) {
     // Seqs that will never be seen: the ledger states them as gaps, so reconciliation does not call them missing.

@@ -122,7 +122,7 @@ export class CommitThread {
     return true
   }
 
-  /** The checkpoint worker failed: the commit worker's connection checkpoints (and syncs) too. */
+  /** The checkpoint job failed: the commit worker's connection checkpoints (and syncs) too. */
   checkpointInline(): void {
     if (!this.failed) this.worker.postMessage({ type: 'checkpoint-inline' } satisfies CommitRequest)
   }

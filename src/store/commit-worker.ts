@@ -29,7 +29,7 @@ export type CommitRequest =
   | { type: 'commit'; id: number; buf: ArrayBuffer; offset: number; length: number }
   /** fdatasync the WAL now (store.synchronous = full): for groups committed on the broker thread. */
   | { type: 'sync'; id: number }
-  /** The checkpoint worker failed: this connection now checkpoints too, and so must sync. */
+  /** The checkpoint job failed: this connection now checkpoints too, and so must sync. */
   | { type: 'checkpoint-inline' }
   /** Close the connection while the others are open: the last one to close (the checkpointer's) checkpoints, with its syncs. */
   | { type: 'close' }
@@ -45,7 +45,7 @@ export interface CommitAnswer {
 const d = workerData as CommitWorkerData
 const db = new Database(d.file, { timeout: d.busyTimeoutMs })
 db.pragma(`synchronous = ${d.synchronous}`)
-// Checkpoints run on the checkpoint worker's connection.
+// Checkpoints run on the checkpoint job's connection (the background thread).
 db.pragma('wal_autocheckpoint = 0')
 // The writer that restarts the WAL after a checkpoint trims the file back to this (as db.ts does for the broker's connection).
 db.pragma(`journal_size_limit = ${d.journalSizeLimit}`)
