@@ -50,7 +50,6 @@ function thread(): Shared {
 export function startJob(module: URL, data: unknown, onFailure: (message: string) => void): BackgroundJob {
   const s = thread()
   const { port1, port2 } = new MessageChannel()
-  port1.unref()
   let ended = false
   const failed = (message: string): void => {
     if (ended) return
@@ -62,6 +61,7 @@ export function startJob(module: URL, data: unknown, onFailure: (message: string
   port1.on('message', (m: { jobFailed?: string }) => {
     if (m?.jobFailed !== undefined) failed(m.jobFailed)
   })
+  // After the first listener (which refs a port); the owner's listeners added later leave it unref'd.
   port1.unref()
   s.worker.postMessage({ module: module.href, data, port: port2 }, [port2])
   return {

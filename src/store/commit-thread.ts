@@ -30,6 +30,7 @@ export class CommitThread {
   private readonly syncs = new Map<number, SyncAnswer>()
   private running = false
   private failed = false
+  private isClosed = false
 
   constructor(
     file: string,
@@ -86,6 +87,11 @@ export class CommitThread {
     }
     this.worker.on('error', err => fail(err.message))
     this.worker.on('exit', code => fail(`commit worker exited (code ${code})`))
+  }
+
+  /** close() ran: the worker is gone on purpose (at shutdown), not failed. */
+  get closed(): boolean {
+    return this.isClosed
   }
 
   /** The worker runs and no group is in flight. */
@@ -169,6 +175,7 @@ export class CommitThread {
       }
     }
     this.failed = true
+    this.isClosed = true
     this.syncs.clear()
     this.replies.close()
     void this.worker.terminate()

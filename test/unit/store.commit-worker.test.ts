@@ -135,6 +135,24 @@ test('close() waits for the group in flight: every reading it acknowledged is in
   assert.equal(storedRows(again.db).length, 301)
 })
 
+test('close() with store.synchronous = full: the last groups sync on this thread, and nothing is reported as failed', async t => {
+  const tb = await setup(t, true)
+  await append(tb.buffer, reading('a', 0))
+  const acked: number[] = []
+  for (let i = 1; i <= 300; i++) tb.buffer.writer.append(reading('a', i), (err, seq) => err === null && acked.push(seq))
+  await tick()
+  // Queued behind the group in flight: committed and synced here once the worker has closed.
+  tb.buffer.writer.append(reading('b', 0), (err, seq) => err === null && acked.push(seq))
+  tb.buffer.close()
+  assert.equal(acked.length, 301, 'every append was answered before close() returned')
+  assert.deepEqual(tb.errors, [], 'a clean shutdown reports no worker failure')
+  const again = tempBuffer(0, tb.dir)
+  t.after(() => {
+    if (again.db.open) again.buffer.close()
+  })
+  assert.equal(storedRows(again.db).length, 302)
+})
+
 test('the worker dies: the group it held is acknowledged only if it is in the file; later groups commit here', async t => {
   const tb = await setup(t)
   await append(tb.buffer, reading('a', 0))
