@@ -8,14 +8,13 @@
  *   node dist/bench/flood.js [--devices 50] [--rate 5] [--duration 10] [--quota 100] [--factor 20]
  *     [--window 1000] [--repeat 1] [--payload-bytes 0]
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import mqtt from 'mqtt'
-import { CLI } from '../test/harness/gateway.js'
-import { freePort } from '../test/harness/ports.js'
+import { startGateway } from './procs.js'
 import { hashCheap, secretOf } from '../test/harness/devices.js'
 import { percentile, publishPaced, type PacedResult } from '../test/harness/fleet.js'
 
@@ -90,58 +89,24 @@ if (o.role === 'flooder') {
 }
 
 interface Gateway {
-  proc: ChildProcess
   url: string
   http: string
-  dir: string
+  stop: () => Promise<void>
 }
 
-async function startGateway(config: string): Promise<Gateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'hf-flood-'))
-  const [mqttPort, httpPort] = [await freePort(), await freePort()]
-  const proc = spawn(
-    process.execPath,
-    [
-      CLI,
-      'run',
-      '--config',
-      config,
-      '--mqtt-host',
-      '127.0.0.1',
-      '--http-host',
-      '127.0.0.1',
-      '--mqtt-port',
-      String(mqttPort),
-      '--http-port',
-      String(httpPort),
-      '--data-dir',
-      join(dir, 'data'),
-      '--gateway-id',
-      'bench',
-      '--log-level',
-      'warn',
-      '--status-public'
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] }
-  )
-  const http = `http://127.0.0.1:${httpPort}`
+/** A gateway that knows the devices (authenticated, so their quotas apply), ready to take them. */
+async function floodGateway(config: string): Promise<Gateway> {
+  const g = await startGateway({ cpu: null, config, anonymous: false })
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(`${http}/readyz`)).status === 200)
-        return { proc, url: `mqtt://127.0.0.1:${mqttPort}`, http, dir }
+      if ((await fetch(`${g.http}/readyz`)).status === 200)
+        return { url: `mqtt://127.0.0.1:${g.mqttPort}`, http: g.http, stop: g.stop }
     } catch {}
     await new Promise(resolve => setTimeout(resolve, 50))
   }
-  proc.kill('SIGKILL')
+  await g.stop()
   throw new Error('gateway not ready in 20 s')
-}
-
-async function stopGateway(g: Gateway): Promise<void> {
-  const exited = new Promise(resolve => g.proc.once('exit', resolve))
-  g.proc.kill('SIGTERM')
-  await exited
-  rmSync(g.dir, { recursive: true, force: true })
 }
 
 function runFlooder(url: string): Promise<{ attempted: number; sent: number; acked: number; deferred: number }> {
@@ -182,7 +147,7 @@ function runFlooder(url: string): Promise<{ attempted: number; sent: number; ack
 }
 
 async function scenario(name: 'baseline' | 'flood', config: string): Promise<Record<string, unknown>> {
-  const g = await startGateway(config)
+  const g = await floodGateway(config)
   try {
     const ids = Array.from({ length: DEVICES }, (_, i) => `good-${i}`)
     const clients = await Promise.all(ids.map(async id => await connect(g.url, id)))
@@ -235,7 +200,7 @@ async function scenario(name: 'baseline' | 'flood', config: string): Promise<Rec
       ok: acked === sent && goodStored === acked
     }
   } finally {
-    await stopGateway(g)
+    await g.stop()
   }
 }
 

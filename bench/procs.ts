@@ -78,6 +78,10 @@ export async function startGateway(opts: {
   nodeFlags?: string[]
   /** working directory (where --heapsnapshot-signal writes its snapshots) */
   cwd?: string
+  /** A config file (--config), e.g. devices with credentials and quotas. */
+  config?: string
+  /** Let clients in without credentials (default true; false: only the config's devices). */
+  anonymous?: boolean
 }): Promise<Broker & { http: string; dataDir: string }> {
   const mqttPort = await freePort()
   const httpPort = await freePort()
@@ -88,6 +92,7 @@ export async function startGateway(opts: {
     ...(opts.nodeFlags ?? []),
     CLI,
     'run',
+    ...(opts.config === undefined ? [] : ['--config', opts.config]),
     '--mqtt-host',
     '127.0.0.1',
     '--http-host',
@@ -100,7 +105,7 @@ export async function startGateway(opts: {
     dataDir,
     '--gateway-id',
     'bench',
-    '--allow-anonymous',
+    ...(opts.anonymous === false ? [] : ['--allow-anonymous']),
     '--status-public',
     '--log-level',
     'warn',
