@@ -236,11 +236,6 @@ export class UsageLedger {
     return this.total.bytes + this.kept.bytes + this.pendingAll.bytes + this.heldAll.bytes
   }
 
-  /** Devices with buffered readings (or that had some since start). */
-  bufferedDevices(): IterableIterator<string> {
-    return this.perDevice.keys()
-  }
-
   usageTotal(): Readonly<Usage> {
     return this.total
   }
