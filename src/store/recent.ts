@@ -18,14 +18,12 @@ const LANES = new Uint32Array(2)
  * SHA-256 through node:crypto costs ~5 us a call, a release of 200,000 readings a second; this costs a
  * few hundred ns. A false match needs a new reading colliding with one of the same device's last 64
  * within 2^-64: not a practical risk, and a device could only ever collide with its own readings.
- * The bytes are persisted (resend_window): lane one, then lane two, big-endian.
+ * The 8 bytes are persisted (resend_window): lane one, then lane two, big-endian, written at `at`.
  */
-export function fingerprint(topic: string, payload: Buffer): Buffer {
+export function writeFingerprint(topic: string, payload: Buffer, into: Buffer, at: number): void {
   fingerprintLanes(topic, payload)
-  const out = Buffer.allocUnsafe(8)
-  out.writeUInt32BE(LANES[0]!, 0)
-  out.writeUInt32BE(LANES[1]!, 4)
-  return out
+  into.writeUInt32BE(LANES[0]!, at)
+  into.writeUInt32BE(LANES[1]!, at + 4)
 }
 
 /** Both lanes in one pass over topic and payload, into LANES. */

@@ -12,7 +12,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
-import { fingerprint, RECENT_PER_DEVICE } from './recent.js'
+import { RECENT_PER_DEVICE, writeFingerprint } from './recent.js'
 
 /** seq (float64), device id (uint32), fingerprint (8 bytes). */
 export const ENTRY_BYTES = 20
@@ -28,7 +28,7 @@ export function writeEntry(
 ): number {
   blob.writeDoubleBE(seq, o)
   blob.writeUInt32BE(device, o + 8)
-  fingerprint(topic, payload).copy(blob, o + 12)
+  writeFingerprint(topic, payload, blob, o + 12)
   return o + ENTRY_BYTES
 }
 

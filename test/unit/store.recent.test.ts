@@ -1,6 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { fingerprint, RECENT_PER_DEVICE, RecentReadings } from '../../src/store/recent.js'
+import { RECENT_PER_DEVICE, RecentReadings, writeFingerprint } from '../../src/store/recent.js'
+
+const fingerprint = (topic: string, payload: Buffer): Buffer => {
+  const out = Buffer.alloc(8)
+  writeFingerprint(topic, payload, out, 0)
+  return out
+}
 
 const reading = (i: number): Buffer => Buffer.from(JSON.stringify({ t: 1_700_000_000_000 + i, v: i }))
 
