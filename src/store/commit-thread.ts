@@ -31,6 +31,8 @@ export class CommitThread {
   private running = false
   private failed = false
   private isClosed = false
+  /** The worker answered 'close': its connection is closed. */
+  private closeAnswered = false
 
   constructor(
     file: string,
@@ -135,24 +137,12 @@ export class CommitThread {
 
   /** At shutdown: wait here for the answer in flight and hand it to its callback. */
   settle(): void {
-    const deadline = performance.now() + SETTLE_WAIT_MS
-    while (this.job !== null && !this.failed) {
-      const got = receiveMessageOnPort(this.replies)
-      if (got !== undefined) {
-        this.take(got.message as CommitAnswer)
-        continue
-      }
-      const left = deadline - performance.now()
-      if (left <= 0) {
-        const job = this.job
-        this.job = null
-        this.failed = true
-        this.onError('commit worker did not answer at shutdown')
-        job.done(null, 'commit worker did not answer at shutdown')
-        return
-      }
-      Atomics.wait(this.answered, 0, this.taken, left)
-    }
+    if (this.takeUntil(() => this.job === null || this.failed)) return
+    const job = this.job!
+    this.job = null
+    this.failed = true
+    this.onError('commit worker did not answer at shutdown')
+    job.done(null, 'commit worker did not answer at shutdown')
   }
 
   /** Close the worker's connection, waiting here (after settle()), then stop the worker. */
@@ -160,19 +150,7 @@ export class CommitThread {
     if (this.running && !this.failed) {
       this.worker.postMessage({ type: 'close' } satisfies CommitRequest)
       // Answers to WAL syncs asked before it may come first: they are handed on, the close's ends the wait.
-      const deadline = performance.now() + SETTLE_WAIT_MS
-      for (;;) {
-        const got = receiveMessageOnPort(this.replies)
-        if (got !== undefined) {
-          const a = got.message as CommitAnswer
-          if (a.closed === true) break
-          this.take(a)
-          continue
-        }
-        const left = deadline - performance.now()
-        if (left <= 0) break
-        Atomics.wait(this.answered, 0, this.taken, left)
-      }
+      this.takeUntil(() => this.closeAnswered)
     }
     this.failed = true
     this.isClosed = true
@@ -181,9 +159,28 @@ export class CommitThread {
     void this.worker.terminate()
   }
 
+  /** Take answers here, synchronously, until `done()`; false if SETTLE_WAIT_MS passed first. */
+  private takeUntil(done: () => boolean): boolean {
+    const deadline = performance.now() + SETTLE_WAIT_MS
+    while (!done()) {
+      const got = receiveMessageOnPort(this.replies)
+      if (got !== undefined) {
+        this.take(got.message as CommitAnswer)
+        continue
+      }
+      const left = deadline - performance.now()
+      if (left <= 0) return false
+      Atomics.wait(this.answered, 0, this.taken, left)
+    }
+    return true
+  }
+
   private take(a: CommitAnswer): void {
     this.taken++
-    if (a.closed === true) return
+    if (a.closed === true) {
+      this.closeAnswered = true
+      return
+    }
     const sync = this.syncs.get(a.id)
     if (sync !== undefined) {
       this.syncs.delete(a.id)
