@@ -7,7 +7,7 @@ import { mkdtempSync, openSync, closeSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from './ports.js'
+import { pickPorts } from './ports.js'
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..')
 export const CLI = join(ROOT, 'dist/src/cli/main.js')
@@ -45,9 +45,17 @@ export class GatewayProcess {
 
   static async start(opts: GatewayOptions = {}): Promise<GatewayProcess> {
     const dataDir = opts.dataDir ?? join(mkdtempSync(join(tmpdir(), 'hf-test-')), 'data')
-    const gw = new GatewayProcess(opts, await freePort(), await freePort(), dataDir)
-    await gw.launch()
-    return gw
+    for (let attempt = 1; ; attempt++) {
+      const [mqttPort, httpPort] = await pickPorts(2)
+      const gw = new GatewayProcess(opts, mqttPort!, httpPort!, dataDir)
+      try {
+        await gw.launch()
+        return gw
+      } catch (err) {
+        // Another process took a port between the pick and the gateway's bind: new ports, same data.
+        if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err
+      }
+    }
   }
 
   get url(): string {
@@ -159,6 +167,7 @@ export async function runCli(
 
 /** Settings every `holdfast run` here needs: loopback, free ports, a data directory of its own. */
 export async function runArgs(dataDir: string): Promise<string[]> {
+  const [mqttPort, httpPort] = await pickPorts(2)
   return [
     'run',
     '--mqtt-host',
@@ -166,9 +175,9 @@ export async function runArgs(dataDir: string): Promise<string[]> {
     '--http-host',
     '127.0.0.1',
     '--mqtt-port',
-    String(await freePort()),
+    String(mqttPort),
     '--http-port',
-    String(await freePort()),
+    String(httpPort),
     '--data-dir',
     dataDir
   ]

@@ -18,11 +18,11 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs'
+import { pickPorts } from './ports.js'
 
 /**
  * Apache Kafka version the tests run against. Keep in sync with the default in
@@ -170,72 +170,6 @@ function javaBin(): string {
     if (fs.existsSync(j)) return j
   }
   return 'java'
-}
-
-// ---------------------------------------------------------------------------
-// ports
-
-function tryListen(port: number): Promise<net.Server | null> {
-  return new Promise(resolve => {
-    const srv = net.createServer()
-    srv.once('error', () => resolve(null))
-    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(srv))
-  })
-}
-
-function closeServer(srv: net.Server): Promise<void> {
-  return new Promise(resolve => srv.close(() => resolve()))
-}
-
-function ephemeralRange(): [number, number] {
-  try {
-    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
-    if (lo && hi) return [lo, hi]
-  } catch {
-    /* not Linux */
-  }
-  return [32768, 60999]
-}
-
-/**
- * Pick `n` distinct free ports on 127.0.0.1.
- *
- * Candidates come from below the kernel's ephemeral range and are verified
- * with net.createServer().listen(). Ports from listen(0) would lie inside the
- * ephemeral range, where, while the broker is stopped for an outage test, the
- * kernel may hand the very same port to an outgoing client connection (e.g.
- * kafkajs reconnecting, even a TCP self-connect) and the restart on the same
- * port would fail with "Address already in use". Falls back to listen(0).
- */
-async function pickPorts(n: number): Promise<number[]> {
-  const [ephLo] = ephemeralRange()
-  const lo = 15000
-  const hi = ephLo - 1
-  const held: net.Server[] = []
-  const ports: number[] = []
-  try {
-    for (let attempt = 0; ports.length < n && attempt < 200; attempt++) {
-      const port = hi > lo + 1000 ? lo + Math.floor(Math.random() * (hi - lo)) : 0
-      const srv = await tryListen(port)
-      if (!srv) continue
-      const got = (srv.address() as net.AddressInfo).port
-      if (ports.includes(got)) {
-        await closeServer(srv)
-        continue
-      }
-      held.push(srv)
-      ports.push(got)
-    }
-    while (ports.length < n) {
-      const srv = await tryListen(0)
-      if (!srv) throw new Error('kafka harness: cannot bind any port on 127.0.0.1')
-      held.push(srv)
-      ports.push((srv.address() as net.AddressInfo).port)
-    }
-    return ports
-  } finally {
-    await Promise.all(held.map(closeServer))
-  }
 }
 
 // ---------------------------------------------------------------------------
