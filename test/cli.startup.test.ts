@@ -98,3 +98,22 @@ test('--data-dir on a file, under a file or in an unwritable place: exit 2 with 
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
   }
 })
+
+test("`holdfast CMD --help` prints that command's usage and exits 0 for every command, `run` included (nothing starts)", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['run', '--help'], /holdfast run \[--config FILE\]/],
+    [['run', '--mqtt-port', '1', '-h'], /holdfast run \[--config FILE\]/],
+    [['devices', '--help'], /holdfast devices add ID/],
+    [['fleet', 'sign', '--help'], /holdfast fleet keygen/],
+    [['hash-password', '--help'], /holdfast hash-password/],
+    [['decode', '--help'], /holdfast decode --brokers/],
+    [['expand', '--help'], /holdfast expand/],
+    [['reconcile', '--help'], /holdfast reconcile/]
+  ]
+  for (const [args, usage] of cases) {
+    const r = await runCli(args, { timeoutMs: 10_000 })
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stdout, usage, args.join(' '))
+    assert.equal(r.stderr, '', args.join(' '))
+  }
+})

@@ -104,6 +104,7 @@ test('holdfast decode prints every vector reading as the JSON says', async () =>
       assert.equal(l.device, r.device)
       assert.equal(l.topic, r.topic)
       assert.equal(l.qos, r.qos)
+      assert.deepEqual([l.class, l.kind, l.lane], [r.cls, r.kind, r.lane], `${name}: seq ${r.seq} class, kind, lane`)
       assert.equal(l.recvTime, new Date(r.recvMs).toISOString())
       assert.equal(l.eventTime, r.eventMs === null ? null : new Date(r.eventMs).toISOString())
       assert.deepEqual(l.metadata, r.metadata ?? {}, `${name}: seq ${r.seq} metadata`)

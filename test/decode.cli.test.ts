@@ -108,6 +108,10 @@ function expected(x: StoredReading): Record<string, unknown> {
     recvTime: new Date(x.recvMs).toISOString(),
     eventTime: x.eventMs === null ? null : new Date(x.eventMs).toISOString(),
     qos: x.qos,
+    // encodeBatch's defaults (enc below): no class name, devices' readings, the backlog lane.
+    class: '',
+    kind: 'raw',
+    lane: 'backlog',
     metadata: x.props == null ? {} : unpackMetadata(x.props)
   }
   try {

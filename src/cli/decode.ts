@@ -37,6 +37,10 @@ interface Line {
   recvTime: string | null
   eventTime: string | null
   qos: number
+  /** The batch's priority class, type (`raw` or `rollup`: a reading the gateway made) and lane. */
+  class: string
+  kind: string
+  lane: string
   /** MQTT 5 `userProperties` and `contentType` the batch carried; {} when none. */
   metadata: ReadingMetadata
   payload?: unknown
@@ -54,6 +58,9 @@ export function toLine(r: DecodedReading): Line {
     recvTime: iso(r.recvMs),
     eventTime: r.eventMs === null ? null : iso(r.eventMs),
     qos: r.qos,
+    class: r.cls,
+    kind: r.kind,
+    lane: r.lane,
     metadata: r.metadata ?? {}
   }
   return Object.assign(line, payloadFields(r.payload))

@@ -26,8 +26,31 @@ ${LEAVES.map(l => `  --${l.flag.padEnd(24)} ${l.env.padEnd(34)} ${l.spec.doc}`).
   --config FILE              HOLDFAST_CONFIG                    JSON config file
 `
 
+/** `holdfast CMD --help` for the commands whose own parser would read --help as a flag wanting a value. */
+async function helpOf(cmd: string | undefined): Promise<string | null> {
+  switch (cmd) {
+    case 'run':
+      return USAGE
+    case 'devices':
+      return `usage:\n${(await import('./devices.js')).DEVICES_USAGE}\n`
+    case 'fleet':
+      return `usage:\n${(await import('./fleet.js')).FLEET_USAGE}\n`
+    case 'hash-password':
+      return 'usage:\n  holdfast hash-password < pw.txt   print the scrypt hash of a technician password (status.passwordHash)\n'
+    default:
+      return null
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const help = await helpOf(cmd)
+    if (help !== null) {
+      process.stdout.write(help)
+      return
+    }
+  }
   switch (cmd) {
     case 'devices':
       return await (await import('./devices.js')).devicesCommand(rest)

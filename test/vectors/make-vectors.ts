@@ -135,7 +135,15 @@ export function vectors(): Record<string, BatchMessage> {
         { device: 'press-12', released: 5, dropped: { rollup_only: 3 } },
         { device: 'press-7', released: 4, dropped: { disk_drop_oldest: 3, payload_too_large: 1 } }
       ],
-      totals: { stored: 15, forwarded: 9, forwardedRollups: 1, buffered: 0, 'dropped.disk_drop_oldest': 3 }
+      totals: {
+        stored: 15,
+        forwarded: 9,
+        forwardedRollups: 1,
+        buffered: 0,
+        'dropped.disk_drop_oldest': 3,
+        'dropped.payload_too_large': 1,
+        'dropped.rollup_only': 3
+      }
     })
   }
 }
@@ -143,6 +151,6 @@ export function vectors(): Record<string, BatchMessage> {
 if (process.argv[1]?.endsWith('make-vectors.js')) {
   for (const [name, m] of Object.entries(vectors())) {
     writeFileSync(join(DIR, `${name}.hf`), m.value)
-    writeFileSync(join(DIR, `${name}.json`), JSON.stringify(expected(m), null, 1) + '\n')
+    writeFileSync(join(DIR, `${name}.json`), JSON.stringify(expected(m), null, 2) + '\n')
   }
 }
