@@ -67,11 +67,11 @@ export function createAdmitReading(ctx: AdmissionContext) {
       state.closeSession?.()
       state.closeSession = stats.openSession(sessionFacts(client, 'anonymous'))
     }
-    // A QoS 2 retransmission still awaiting PUBREL was stored the first time. [MQTT-4.3.3-2]
-    if (
-      packet.qos === 2 &&
-      (client as unknown as { _inboundInflight?: Set<number> })._inboundInflight?.has(packet.messageId!) === true
-    ) {
+    // A QoS 2 re-send of a packet id not yet released by PUBREL was stored the first time [MQTT-4.3.3-2]:
+    // aedes answers it with PUBREC again without routing it, so it is a duplicate here too.
+    if (packet.qos === 2 && qos2Resent(client, state, packet.messageId!)) {
+      counters.duplicates++
+      stats.duplicates++
       return cb(null)
     }
     const reading = toReading(device, packet)
@@ -96,13 +96,32 @@ export function createAdmitReading(ctx: AdmissionContext) {
           : new HoldfastError('HF_ERR_DISK_BUDGET', undefined, { budgetBytes: Math.round(storage.budget()) })
       return rejectPublish(ctx, client, state, device, verdict, err, cb)
     }
+    const qos2Id = packet.qos === 2 ? packet.messageId! : -1
+    if (qos2Id !== -1) state.qos2Admitting.add(qos2Id)
     buffer.writer.append(reading, err => {
+      // From here aedes keeps the id in its incoming store until the PUBREL (no other event runs between).
+      if (qos2Id !== -1) state.qos2Admitting.delete(qos2Id)
       if (err !== null) return rejectPublish(ctx, client, state, device, 'store_error', err, cb)
       counters.stored++
       stats.stored++
       cb(null)
     })
   }
+}
+
+/** The patched in-memory persistence's view of unreleased QoS 2 packets (patches/aedes-persistence+10.3.1.patch). */
+export interface UnreleasedQos2 {
+  incomingHas(clientId: string, messageId: number): boolean
+  incomingCount(clientId: string): number
+  incomingClear(clientId: string): void
+}
+
+export const unreleasedOf = (client: Client): UnreleasedQos2 =>
+  (client as unknown as { broker: { persistence: UnreleasedQos2 } }).broker.persistence
+
+/** The same QoS 2 packet id again before its PUBREL: on this connection still in admission, or in aedes' store. */
+export function qos2Resent(client: Client, state: ConnState, id: number): boolean {
+  return state.qos2Admitting.has(id) || unreleasedOf(client).incomingHas(client.id, id)
 }
 
 export type AdmitReading = ReturnType<typeof createAdmitReading>

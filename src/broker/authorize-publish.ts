@@ -6,7 +6,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { deviceOfTopic } from '../codec/reading.js'
 import { HoldfastError } from '../errors.js'
-import type { AdmitReading } from './admit-reading.js'
+import { type AdmitReading, qos2Resent, unreleasedOf } from './admit-reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
 import { Reason, withReason } from './reason-codes.js'
 import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
@@ -40,6 +40,24 @@ export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReadin
         state.inflight--
         done(err)
       }
+    }
+    // QoS 2 publishes stay unacknowledged until their PUBREL, and aedes keeps each (payload too) until
+    // then, for any protocol version: past the Receive Maximum a client is disconnected, so a client
+    // that never releases them cannot fill memory. A re-send of one of them is not a new one.
+    if (
+      packet.qos === 2 &&
+      !qos2Resent(client, state, packet.messageId!) &&
+      unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >= state.receiveMaximum
+    ) {
+      counters.refuse('receive_maximum')
+      sessions.warn(
+        state,
+        { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit: state.receiveMaximum },
+        'QoS 2 publishes not released by PUBREL over the Receive Maximum: disconnected'
+      )
+      const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit: state.receiveMaximum })
+      err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${state.receiveMaximum} QoS 2 publishes not released by PUBREL`
+      return cb(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
     }
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
       return rejectPublish(

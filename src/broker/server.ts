@@ -14,6 +14,7 @@ import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
+import { unreleasedOf } from './admit-reading.js'
 import { CONNACK_REASON, Reason } from './reason-codes.js'
 import { createRefuser } from './refuse-connect.js'
 import { createTlsListener } from './tls-listener.js'
@@ -66,7 +67,17 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     keepaliveLimit: opts.serverKeepAliveS,
     topicAliasMaximum: opts.topicAliasMaximum
   })
-  aedes.on('clientDisconnect', c => admission.clientGone(c))
+  // aedes keeps a client's unreleased QoS 2 packets (no PUBREL yet) by client id for ever: a clean start
+  // must not inherit them (its packet id 1 would pass for a re-send and not be routed), and a session
+  // that ends with its connection must not leave them behind.
+  aedes.on('client', c => {
+    if ((c as Client & { _cleanStart?: boolean })._cleanStart === true) unreleasedOf(c).incomingClear(c.id)
+  })
+  aedes.on('clientDisconnect', c => {
+    admission.clientGone(c)
+    const holder = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[c.id]
+    if (c.clean && (holder === undefined || holder === c)) unreleasedOf(c).incomingClear(c.id)
+  })
   // The patched aedes' event (patches/aedes+2.0.0-beta.1.patch): a message over the wait limit of an MQTT 5 client's Receive Maximum.
   ;(aedes as unknown as NodeJS.EventEmitter).on('deliveryDropped', (c: Client, packet: { topic: string }) =>
     admission.forwardDropped(c, packet.topic)

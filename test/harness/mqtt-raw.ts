@@ -22,8 +22,14 @@ export const str = (s: string | Buffer): Buffer => {
 export const packet = (header: number, body: Buffer): Buffer =>
   Buffer.concat([Buffer.from([header]), varint(body.length), body])
 
-export function connectPacket(clientId: string, username?: string, password?: string, keepalive = 30): Buffer {
-  let flags = 0x02
+export function connectPacket(
+  clientId: string,
+  username?: string,
+  password?: string,
+  keepalive = 30,
+  clean = true
+): Buffer {
+  let flags = clean ? 0x02 : 0
   const payload = [str(clientId)]
   if (username !== undefined) {
     flags |= 0x80

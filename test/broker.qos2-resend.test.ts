@@ -1,0 +1,115 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import mqtt from 'mqtt'
+import { GatewayProcess } from './harness/gateway.js'
+import { devicesConfig, hashCheap, secretOf, sleep, writeConfig } from './harness/devices.js'
+import { closesWithin, connectPacket, openRaw, packet, publishPacket, type Raw } from './harness/mqtt-raw.js'
+
+// An attack found these: a QoS 2 re-send (same packet id, before PUBREL) was stored a second time under a
+// new seq; aedes kept unreleased QoS 2 packets of clean sessions for ever (memory), and a later clean
+// session's packet id 1 passed for a re-send of the old one and was never routed.
+const DUP = 0x08
+const pubrel = (id: number): Buffer => packet(0x62, Buffer.from([id >> 8, id & 0xff]))
+
+/** Packets of one type (first byte) received so far, with their packet ids. */
+function idsOf(raw: Raw, type: number): number[] {
+  const all = Buffer.concat(raw.received)
+  const out: number[] = []
+  for (let i = 0; i + 4 <= all.length; ) {
+    const len = all[i + 1]!
+    if (all[i] === type) out.push((all[i + 2]! << 8) | all[i + 3]!)
+    i += 2 + len
+  }
+  return out
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+async function login(port: number, id: string, clean: boolean): Promise<Raw> {
+  const raw = await openRaw(port)
+  raw.socket.write(connectPacket(id, id, secretOf(id), 30, clean))
+  await until(() => Buffer.concat(raw.received).length >= 4, 'CONNACK')
+  assert.equal(Buffer.concat(raw.received)[3], 0, `${id} logged in`)
+  raw.received.length = 0
+  return raw
+}
+
+test('QoS 2: a re-send before PUBREL is stored once (same write, later, and after a reconnect of a persistent session); a clean session starts without the old unreleased ids', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['q2-a', 'q2-b']),
+    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: ['devices/+/telemetry'], write: [] } }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    const app = await mqtt.connectAsync(gw.url, { clientId: 'ops-1', username: 'ops', password: 'ops-secret' })
+    const routed: string[] = []
+    app.on('message', (_t, p) => routed.push(p.toString()))
+    await app.subscribeAsync('devices/+/telemetry', { qos: 2 })
+
+    // Persistent session: id 1 twice in one write, id 2 re-sent after its PUBREC, id 3 left unreleased.
+    const a = await login(gw.mqttPort, 'q2-a', false)
+    const t = 'devices/q2-a/telemetry'
+    a.socket.write(Buffer.concat([publishPacket(t, 'a1', 2, 1), publishPacket(t, 'a1', 2, 1, DUP)]))
+    a.socket.write(publishPacket(t, 'a2', 2, 2))
+    await until(() => idsOf(a, 0x50).includes(2), 'PUBREC 2')
+    a.socket.write(publishPacket(t, 'a2', 2, 2, DUP))
+    a.socket.write(publishPacket(t, 'a3', 2, 3))
+    await until(() => idsOf(a, 0x50).length >= 4, 'four PUBRECs')
+    a.socket.write(Buffer.concat([pubrel(1), pubrel(2)]))
+    await until(() => idsOf(a, 0x70).length >= 2, 'PUBCOMPs')
+    a.socket.destroy()
+    // Back on the same session: id 3 re-sent (DUP), then released.
+    const a2 = await login(gw.mqttPort, 'q2-a', false)
+    a2.socket.write(publishPacket(t, 'a3', 2, 3, DUP))
+    await until(() => idsOf(a2, 0x50).includes(3), 'PUBREC 3 again')
+    a2.socket.write(pubrel(3))
+    await until(() => idsOf(a2, 0x70).includes(3), 'PUBCOMP 3')
+    a2.socket.destroy()
+
+    // Clean session: id 1 left unreleased, then a new clean connection sends a different reading as id 1.
+    const b = await login(gw.mqttPort, 'q2-b', true)
+    b.socket.write(publishPacket('devices/q2-b/telemetry', 'b-first', 2, 1))
+    await until(() => idsOf(b, 0x50).includes(1), 'PUBREC b1')
+    b.socket.destroy()
+    await sleep(200)
+    const b2 = await login(gw.mqttPort, 'q2-b', true)
+    b2.socket.write(publishPacket('devices/q2-b/telemetry', 'b-second', 2, 1))
+    await until(() => idsOf(b2, 0x50).includes(1), 'PUBREC b2')
+    b2.socket.write(pubrel(1))
+    await until(() => idsOf(b2, 0x70).includes(1), 'PUBCOMP b2')
+    b2.socket.destroy()
+
+    await until(() => routed.includes('b-second'), 'b-second routed')
+    await app.endAsync()
+    const st = await gw.status()
+    assert.equal(st.counters.stored, 5, 'a1, a2, a3, b-first, b-second: each stored once')
+    assert.equal(st.counters.duplicates, 3, 'the three re-sends of a1, a2, a3 are counted as duplicates')
+    assert.deepEqual(routed.sort(), ['a1', 'a2', 'a3', 'b-first', 'b-second'], 'each reached the app once')
+  } finally {
+    await gw.stop()
+  }
+})
+
+test('QoS 2 publishes never released (no PUBREL) are bounded by the Receive Maximum: past it the connection is closed and counted', async () => {
+  const config = writeConfig({ devices: await devicesConfig(['q2-hog']), quota: { receiveMaximum: 8 } })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    const raw = await login(gw.mqttPort, 'q2-hog', false)
+    for (let id = 1; id <= 8; id++) raw.socket.write(publishPacket('devices/q2-hog/telemetry', `{"n":${id}}`, 2, id))
+    await until(() => idsOf(raw, 0x50).length >= 8, 'eight PUBRECs')
+    assert.equal(await closesWithin(raw, 500), false, 'eight unreleased are within the limit')
+    raw.socket.write(publishPacket('devices/q2-hog/telemetry', '{"n":9}', 2, 9))
+    assert.ok(await closesWithin(raw, 5000), 'the ninth closes the connection')
+    const st = await gw.status()
+    assert.equal(st.counters.stored, 8)
+    assert.equal(st.counters.refused.receive_maximum, 1)
+  } finally {
+    await gw.stop()
+  }
+})
