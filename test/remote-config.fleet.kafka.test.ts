@@ -150,6 +150,13 @@ test('gateways started before the config topic exists pick up the first fleet de
   ])
   assert.equal(text.code, 0, text.stderr)
   assert.match(text.stdout, /rollout of fleet default \(\*\) v1: 3 of 3 confirmed/)
+
+  // --watch keeps refreshing (it once printed a single round and exited): three rounds of three gateways.
+  const watched = await fleetStatus(['--watch', '--interval-s', '0.2', '--max-rounds', '3'])
+  assert.deepEqual(
+    watched.map(r => r.gatewayId),
+    ['gw-1', 'gw-2', 'gw-3', 'gw-1', 'gw-2', 'gw-3', 'gw-1', 'gw-2', 'gw-3']
+  )
 })
 
 test("an override that sets only devices keeps the fleet's other settings; deleting it falls back and is reported", async () => {

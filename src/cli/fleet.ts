@@ -17,7 +17,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { CompressionTypes } from 'kafkajs'
 import type { FieldError } from '../config/load.js'
 import { HoldfastError, isHoldfastError } from '../errors.js'
-import { kafkaClient, sleep, withTimeout } from '../kafka/client.js'
+import { kafkaClient, withTimeout } from '../kafka/client.js'
 import { effectiveConfig } from '../remote-config/apply.js'
 import {
   checkDocument,
@@ -45,14 +45,14 @@ import { desiredLayers, gatewayRows, parseReport, type Report, rollout } from '.
 
 export const FLEET_USAGE = `  holdfast fleet keygen --key FILE             new Ed25519 operator key: FILE (private, 0600), FILE.pub; prints the public key for remote.trustedKeys
   holdfast fleet sign --key FILE (--gateway ID|* | --group NAME=VALUE) [--version N] [--confirm-window-s S] [--comment TEXT]
-                      [--max-bytes N | --brokers H:P [--topic T]] CONFIG.json
+                      [--max-bytes N | --brokers H:P [--topic T]] [--no-check] CONFIG.json
                                                sign a partial config tree for one gateway, a group or the fleet default (*); prints the document
   holdfast fleet push --brokers H:P [--topic T] SIGNED.json|-     publish it under its layer key on the config topic (compressed)
   holdfast fleet push --brokers H:P --delete (--gateway ID|* | --group NAME=VALUE)   remove that layer (gateways fall back)
-  holdfast fleet status --brokers H:P [--topic T] [--config-topic T] [--json] [--rollout VERSION|SIGNED.json [--gateway ID|--group G]] [--watch [--interval-s S]]
+  holdfast fleet status --brokers H:P [--topic T] [--config-topic T] [--json] [--rollout VERSION|SIGNED.json [--gateway ID|--group G]] [--watch [--interval-s S] [--max-rounds N]]
                                                desired vs reported per gateway; a rollout's summary
   holdfast fleet history --brokers H:P --gateway ID [--topic T] [--json]   the outcomes reported by one gateway
-      Kafka options: --ssl --ca-file F --sasl-mechanism M --sasl-username U --sasl-password-file F`
+      Kafka options: --ssl --ca-file F --sasl-mechanism M --sasl-username U --sasl-password-file F --request-timeout-ms N`
 
 const usage = (msg: string): HoldfastError => new HoldfastError('HF_ERR_USAGE', `${msg}\nusage:\n${FLEET_USAGE}`)
 const str = (flags: Flags, name: string): string | undefined => strFlag(flags, name, usage)
@@ -169,7 +169,16 @@ async function signCommand(positionals: string[], flags: Flags): Promise<void> {
       throw err
     }
   }
-  const key = createPrivateKey(readFileSync(keyFile))
+  let key: ReturnType<typeof createPrivateKey>
+  try {
+    key = createPrivateKey(readFileSync(keyFile))
+  } catch (err) {
+    // A missing file, or the .pub given instead of the private key: a coded usage error, not a stack trace.
+    const e = err as NodeJS.ErrnoException
+    throw usage(
+      e.code === 'ENOENT' ? `--key ${keyFile}: no such file` : `--key ${keyFile}: not a private key (${e.message})`
+    )
+  }
   if (key.asymmetricKeyType !== 'ed25519') throw usage(`${keyFile} is not an Ed25519 private key`)
   const signed = JSON.stringify(signDocument(document, key))
   const limit = await sizeLimit(flags)
@@ -210,7 +219,12 @@ async function push(positionals: string[], flags: Flags): Promise<void> {
     const [file, ...extra] = positionals
     if (file === undefined || extra.length > 0)
       throw usage('fleet push: which signed document? (a file, or - for stdin)')
-    const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8')
+    let text: string
+    try {
+      text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8')
+    } catch (err) {
+      throw usage(`${file}: cannot read (${(err as Error).message})`)
+    }
     let signed: { document?: { gatewayId?: string; group?: string }; signature?: unknown }
     try {
       signed = JSON.parse(text)
@@ -329,10 +343,16 @@ function rolloutTarget(
   if (r === undefined) return undefined
   if (/^\d+$/.test(r)) {
     const version = Number(r)
-    const key = targetKey(flags, false) ?? [...desired.values()].find(d => d.version === version)?.key
-    if (key === undefined)
+    const named = targetKey(flags, false)
+    if (named !== undefined) return { key: named, version }
+    const holding = [...desired.values()].filter(d => d.version === version).map(d => d.key)
+    if (holding.length === 0)
       throw usage(`--rollout ${r}: no layer on the config topic holds version ${r}; name it with --gateway or --group`)
-    return { key, version }
+    if (holding.length > 1)
+      throw usage(
+        `--rollout ${r}: layers ${holding.join(', ')} all hold version ${r}; name one with --gateway or --group`
+      )
+    return { key: holding[0]!, version }
   }
   let d: { gatewayId?: string; group?: string; version?: unknown } | undefined
   try {
@@ -372,7 +392,9 @@ async function status(positionals: string[], flags: Flags): Promise<void> {
       finished = r.done
     } else printStatus(rows, flags.json === true)
     if (flags.watch !== true || (target !== undefined && finished) || round >= maxRounds) return
-    await sleep(intervalMs)
+    // A referenced timer: kafka/client.ts's sleep() is unref'd, and nothing else keeps the command alive
+    // between rounds (--watch printed one round and exited).
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
     if (flags.json !== true) process.stdout.write('\n')
   }
 }

@@ -87,6 +87,12 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Output piped into `head` and the like: a closed pipe ends the command quietly, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0)
+  throw err
+})
+
 const TRANSIENT = new Set(['HF_ERR_STORE_BUSY', 'HF_ERR_DATA_DIR_IN_USE'])
 
 main(process.argv.slice(2)).catch((err: unknown) => {
