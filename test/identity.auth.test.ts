@@ -179,11 +179,19 @@ test("a device cannot take over another's session by using its client id", async
   assert.equal(kicked, false, 'the owner kept its session')
   assert.equal((await gw.status()).counters.refused.client_id_taken, 2)
   await owner.endAsync()
-  // Once a clean session has ended, the id is free again.
+  // A device's own id stays reserved for it when it is away (taken first, it would lock the device out).
+  await sleep(200)
+  assert.match(
+    await refusal(gw.url, { clientId: 'pump-2', username: 'pump-1', password: secretOf('pump-1') }),
+    /Identifier rejected/
+  )
+  // Any other id is free again once the clean session holding it has ended.
+  const other = await connectAs(gw.url, 'pump-2', { clientId: 'console-7' })
+  await other.endAsync()
   await eventually(
     async () => {
       try {
-        await (await connectAs(gw.url, 'pump-1', { clientId: 'pump-2' })).endAsync()
+        await (await connectAs(gw.url, 'pump-1', { clientId: 'console-7' })).endAsync()
         return true
       } catch {
         return false

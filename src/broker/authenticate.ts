@@ -64,7 +64,12 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
 
   /** The account is who the client says it is: check sessions, fix its per-connection state. */
   function logIn(client: Client, account: Account, bySecret: boolean, done: AuthDone): void {
-    if (!clientIds.claim(client, `${account.kind}:${account.id}`)) {
+    // A client id that names another provisioned device or app is reserved for it, held or not: else a
+    // device could take it first (a persistent session keeps it until restart) and lock that one out.
+    const named =
+      client.id !== account.id &&
+      (Object.hasOwn(ctx.config().devices, client.id) || accounts.lookup(client.id) !== undefined)
+    if (named || !clientIds.claim(client, `${account.kind}:${account.id}`)) {
       return refuseLogin(client, done, 'client_id_taken', 'HF_ERR_CLIENT_ID_TAKEN', IDENTIFIER_REJECTED, {
         who: account.id
       })
