@@ -87,6 +87,8 @@ export function createAdmission(opts: AdmissionOptions) {
   storage.start()
   accounts.watch(closeSecretSessions)
 
+  let queueFullLoggedMs = 0
+  let queueFullSinceLog = 0
   return {
     authenticate: auth.authenticate,
     authorizePublish: createAuthorizePublish(ctx, createAdmitReading(ctx)),
@@ -110,6 +112,21 @@ export function createAdmission(opts: AdmissionOptions) {
         { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: client.id, topic, receiveMaximum: client.receiveMaximum },
         "message not sent: too many waiting under the client's Receive Maximum"
       )
+    },
+
+    /** A message not queued for a persistent session: its queue is full (server.ts SESSION_QUEUE_LIMIT). */
+    sessionQueueFull(clientId: string, topic: string): void {
+      counters.refuse('forward_queue_full')
+      const now = Date.now()
+      queueFullSinceLog++
+      // A session away for long drops every message to it: logged at most every 10 s.
+      if (now - queueFullLoggedMs < 10_000) return
+      log.warn(
+        { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: clientId, topic, droppedSinceLastLog: queueFullSinceLog },
+        "message not queued: the client's persistent session already holds its limit"
+      )
+      queueFullLoggedMs = now
+      queueFullSinceLog = 0
     },
 
     /** The device a connection speaks for (authenticated devices only). */

@@ -45,6 +45,13 @@ export interface Broker {
   close: () => Promise<void>
 }
 
+/** Messages a persistent session may have queued (sent and unacknowledged, or waiting while it is away). */
+export const SESSION_QUEUE_LIMIT = 1000
+
+interface QueueLimit {
+  setOutgoingQueueLimit(limit: number, onFull: (clientId: string, packet: { topic: string }) => void): void
+}
+
 /** Error messages aedes uses for ends of a session that are not malformed input. */
 const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout', 'packet too large'])
 
@@ -73,6 +80,12 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   aedes.on('client', c => {
     if ((c as Client & { _cleanStart?: boolean })._cleanStart === true) unreleasedOf(c).incomingClear(c.id)
   })
+  // A persistent session's queue is bounded (patches/aedes-persistence+10.3.1.patch): a session that
+  // never comes back, or one that subscribes to its own commands and floods them, cannot fill memory.
+  ;(aedes as unknown as { persistence: QueueLimit }).persistence.setOutgoingQueueLimit(
+    SESSION_QUEUE_LIMIT,
+    (clientId, packet) => admission.sessionQueueFull(clientId, packet.topic)
+  )
   aedes.on('clientDisconnect', c => {
     admission.clientGone(c)
     const holder = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[c.id]
