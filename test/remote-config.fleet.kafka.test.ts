@@ -197,7 +197,7 @@ test('a refused override does not block a later fleet default', async () => {
   await pushFile(bad)
   const rejected = await outcome('gw-2', 'rejected', 'gw-2', 7)
   assert.equal(rejected.reason, 'invalid')
-  await pushFile(await sign(['--gateway', '*'], 2, { batch: { lingerMs: 30 }, store: { maxBytes: 32 * MiB } }))
+  await pushFile(await sign(['--gateway', '*'], 2, { store: { maxBytes: 32 * MiB } }))
   for (const id of gws.keys()) await outcome(id, 'confirmed', '*', 2)
   assert.equal((await apiStatus('gw-2')).store.maxBytes, 32 * MiB)
 })
@@ -286,6 +286,19 @@ test('a group document reaches only its group; a fleet field a group sets is rep
   assert.equal(gw2.inSync, false, 'its refused own document is desired but not in force')
   assert.equal(rows.find(r => r.gatewayId === 'gw-3').inSync, true)
   assert.equal(rows.find(r => r.gatewayId === 'gw-1').inSync, false, 'its replayed own version 1 was refused')
+
+  // Every field the group's next document sets is decided by gw-1's own document, but it drops the
+  // maxBytes the group set before: that changes what is in force, so it is applied, not ignored (it
+  // used to be reported ignored and take effect silently at the next restart).
+  await pushFile(await sign(['--group', 'site=plant-7'], 2, { store: { retainMs: 30_000 } }))
+  await outcome('gw-1', 'applied', 'group:site=plant-7', 2)
+  await outcome('gw-1', 'confirmed', 'group:site=plant-7', 2)
+  await outcome('gw-2', 'confirmed', 'group:site=plant-7', 2)
+  assert.equal(
+    (await apiStatus('gw-1')).store.maxBytes,
+    40 * MiB,
+    "the fleet's 40 MiB, now that the group does not set it"
+  )
 })
 
 test('fleet status shows pending during a confirmation window, the outcome after it, and offline for a stopped gateway within 2.5 heartbeat intervals', async () => {

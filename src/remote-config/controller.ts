@@ -26,10 +26,10 @@ import type { Logger } from '../log.js'
 import { describe } from '../kafka/client.js'
 import { awaitUplink } from './confirm.js'
 import { differs, readLocalInputs, type LiveParts } from './apply.js'
-import { CONFIRM_WINDOW_S, describeKey } from './document.js'
+import { CONFIRM_WINDOW_S, canonicalJson, describeKey } from './document.js'
 import type { ConfigHolder, ConfigInfo } from './holder.js'
 import { judge } from './judge.js'
-import { layerOrder } from './layers.js'
+import { layerOrder, leafPaths } from './layers.js'
 import { explain, layerList, type Outcome, type DocumentRejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
 import { LayerState } from './layer-state.js'
@@ -274,20 +274,30 @@ export class RemoteConfig {
     })
     if (j.kind === 'reject') return this.reject(key, j.version, j.reason, j.message, j.errors)
     const { stored } = j
-    if (j.kind === 'keep') {
+    // Kept without effect when every field it sets is decided elsewhere (a higher layer, or a local
+    // setting) and the configuration in force stays exactly the same: a field the layer's previous
+    // document set and this one drops is a change (it was reported `ignored`, then took effect
+    // silently at the next restart).
+    const local = this.localOnly(key, stored, j.tree, j.superseded)
+    if (local !== null) {
       // Kept as the layer (it applies once the higher one goes), but it changes nothing now.
       this.layers.trees.set(key, j.tree)
       this.layers.state.layers = { ...this.layers.state.layers, [key]: stored }
       this.layers.state.floors[key] = stored.version
       this.layers.save()
       const by = [...new Set(j.superseded.values())]
+      const where = [
+        ...(by.length > 0 ? [`by a higher layer (${by.map(describeKey).join(', ')})`] : []),
+        ...(local.length > 0 ? [`locally (${local.join(', ')})`] : [])
+      ]
       this.report('ignored', {
         version: stored.version,
         key,
         keyId: stored.keyId,
         reason: 'superseded',
         supersededBy: by,
-        message: `every field it sets is set by a higher layer (${by.map(describeKey).join(', ')}); kept, it applies when that layer goes`,
+        ...(local.length > 0 ? { overridden: local } : {}),
+        message: `every field it sets is set ${where.join(' or ')}; kept, it applies when that layer goes`,
         comment: j.comment
       })
       return
@@ -300,6 +310,36 @@ export class RemoteConfig {
       { keyId: stored.keyId, comment: j.comment, superseded: Object.fromEntries(j.superseded) },
       j.tree
     )
+  }
+
+  /**
+   * When `tree` as this layer's document sets only fields decided elsewhere (`superseded` by a higher
+   * layer, or overridden locally) and leaves the configuration in force exactly as it is: the fields
+   * only local settings decide (none: []). Otherwise null: it is to be applied.
+   */
+  private localOnly(
+    key: string,
+    stored: StoredDocument,
+    tree: Record<string, unknown>,
+    superseded: ReadonlyMap<string, string>
+  ): string[] | null {
+    const leaves = leafPaths(tree)
+    if (leaves.length === 0) return null
+    const previousTree = this.layers.trees.get(key)
+    try {
+      const now = canonicalJson(this.layers.effective(this.layers.state.layers).config)
+      this.layers.trees.set(key, tree)
+      const next = this.layers.effective({ ...this.layers.state.layers, [key]: stored })
+      if (canonicalJson(next.config) !== now) return null
+      const overridden = new Set(next.overridden)
+      const local = leaves.filter(l => !superseded.has(l))
+      return local.every(l => overridden.has(l)) ? local : null
+    } catch {
+      return null
+    } finally {
+      if (previousTree !== undefined) this.layers.trees.set(key, previousTree)
+      else this.layers.trees.delete(key)
+    }
   }
 
   /** Apply a new set of layers (one key changed), or reject it as invalid; opens the confirmation window. */

@@ -1,11 +1,12 @@
 /**
  * What to do with one document arriving under a layer key, before anything changes: reject it
- * (signature, envelope, address, version), keep it without effect (every field it sets is decided
- * by a higher layer), or apply it. Validation of the merged result comes after, when it is applied.
+ * (signature, envelope, address, version), or accept it with the fields a higher layer decides
+ * instead; the controller applies it, or keeps it without effect when it changes nothing in force.
+ * Validation of the merged result comes after, when it is applied.
  */
 import type { FieldError } from '../config/load.js'
 import { checkDocument, describeKey, layerKeyOf } from './document.js'
-import { type Layer, leafPaths, supersededLeaves } from './layers.js'
+import { type Layer, supersededLeaves } from './layers.js'
 import { type DocumentRejectReason, safeVersion } from './outcome.js'
 import type { StoredDocument } from './store.js'
 import { type TrustedKey, verifyMessage } from './verify.js'
@@ -13,7 +14,8 @@ import { type TrustedKey, verifyMessage } from './verify.js'
 export type Judgement =
   | { kind: 'reject'; version: number | null; reason: DocumentRejectReason; message: string; errors?: FieldError[] }
   | {
-      kind: 'keep' | 'apply'
+      /** Signed, addressed and newer: applied, or kept without effect when it changes nothing (controller.ts). */
+      kind: 'accept'
       stored: StoredDocument
       tree: Record<string, unknown>
       windowS: number
@@ -59,9 +61,8 @@ export function judge(key: string, value: Buffer, c: JudgeContext): Judgement {
     )
   const layer = { key, config: doc.config }
   const superseded = supersededLeaves(layer, c.layersWith(layer), c.order)
-  const all = superseded.size > 0 && superseded.size === leafPaths(doc.config).length
   return {
-    kind: all ? 'keep' : 'apply',
+    kind: 'accept',
     stored: {
       key,
       version: doc.version,
