@@ -40,7 +40,7 @@ export function kafkaSettings(flags: Flags, usage: (msg: string) => Error): Conf
     .map(b => b.trim())
     .filter(b => b !== '')
   if (brokers.length === 0) throw usage('--brokers HOST:PORT[,…] is needed')
-  const mechanism = str(flags, 'sasl-mechanism', usage) ?? 'none'
+  const mechanism = (str(flags, 'sasl-mechanism', usage) ?? 'none').toLowerCase()
   if (!['none', 'plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism))
     throw usage(`--sasl-mechanism must be none, plain, scram-sha-256 or scram-sha-512 (got ${mechanism})`)
   const pwFile = str(flags, 'sasl-password-file', usage)

@@ -404,11 +404,16 @@ async function history(positionals: string[], flags: Flags): Promise<void> {
   const gatewayId = str(flags, 'gateway')
   if (gatewayId === undefined || positionals.length > 0) throw usage('fleet history --gateway ID')
   const { reports } = await readFleet(flags)
-  printHistory(
-    gatewayId,
-    reports.filter(r => r.gatewayId === gatewayId && r.type !== 'heartbeat'),
-    flags.json === true
-  )
+  // The status topic is at least once: a report sent again (a lost ack) is the same event, same seq.
+  const seen = new Set<string>()
+  const events = reports.filter(r => {
+    if (r.gatewayId !== gatewayId || r.type === 'heartbeat') return false
+    const id = `${r.seq}|${r.type}|${r.key}|${r.version}|${r.at}`
+    if (seen.has(id)) return false
+    seen.add(id)
+    return true
+  })
+  printHistory(gatewayId, events, flags.json === true)
 }
 
 export async function fleetCommand(argv: string[]): Promise<void> {
