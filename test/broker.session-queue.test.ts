@@ -45,3 +45,47 @@ test('a persistent session away holds at most 1000 queued messages; the rest are
     await gw.stop()
   }
 })
+
+test('a device keeps at most 16 persistent sessions: the 17th client id ends its oldest idle one, counted, and messages stop queueing for it', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['many-1']),
+    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    for (let i = 1; i <= 17; i++) {
+      const c = await connectAs(gw.url, 'many-1', { clientId: `many-1-s${i}`, clean: false })
+      await c.subscribeAsync('devices/many-1/cmd/#', { qos: 1 })
+      await c.endAsync()
+    }
+    const st = await gw.status()
+    assert.equal(st.counters.refused.session_evicted, 1)
+    assert.match(gw.log(), /"code":"HF_WARN_SESSION_EVICTED","client":"many-1-s1"/)
+
+    const ops = await connectAs(gw.url, 'ops', { clientId: 'ops-1', password: 'ops-secret' })
+    await ops.publishAsync('devices/many-1/cmd/x', 'hello', { qos: 1 })
+    await ops.endAsync()
+    const received = async (clientId: string): Promise<string[]> => {
+      const got: string[] = []
+      const c = mqtt.connect(gw.url, {
+        clientId,
+        username: 'many-1',
+        password: secretOf('many-1'),
+        clean: false,
+        reconnectPeriod: 0
+      })
+      c.on('message', (_t, p) => got.push(p.toString()))
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => resolve())
+        c.once('error', reject)
+      })
+      await sleep(500)
+      await c.endAsync()
+      return got
+    }
+    assert.deepEqual(await received('many-1-s2'), ['hello'], 'a kept session got it queued')
+    assert.deepEqual(await received('many-1-s1'), [], 'the ended one had nothing queued: it starts afresh')
+  } finally {
+    await gw.stop()
+  }
+})

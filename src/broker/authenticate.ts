@@ -10,7 +10,7 @@ import type { Account, Accounts } from '../identity/accounts.js'
 import { OPEN_ACL } from '../identity/acl.js'
 import { certIdentity } from '../identity/cert.js'
 import type { RefusalReason } from '../metrics/counters.js'
-import { ClientIds } from './client-ids.js'
+import { ClientIds, PERSISTENT_SESSIONS_PER_OWNER } from './client-ids.js'
 import { addressOf, type AdmissionContext } from './context.js'
 import { CONNACK_REASON, Reason } from './reason-codes.js'
 import { SecretChecker } from './secret-check.js'
@@ -30,7 +30,17 @@ export type AuthDone = (err: AuthenticateError | null, ok: boolean | null) => vo
 export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   const { counters, log, sessions } = ctx
   const allowAnonymous = ctx.config().mqtt.allowAnonymous
-  const clientIds = new ClientIds()
+  // One identity's persistent sessions past the cap: the oldest idle one ends, counted and logged.
+  const clientIds = new ClientIds((client, id) => {
+    ;(
+      client as unknown as { broker: { persistence: { sessionClear(id: string): void } } }
+    ).broker.persistence.sessionClear(id)
+    counters.refuse('session_evicted')
+    log.warn(
+      { code: 'HF_WARN_SESSION_EVICTED', client: id, by: client.id, limit: PERSISTENT_SESSIONS_PER_OWNER },
+      'persistent session ended: its device or app keeps too many'
+    )
+  })
   const initial = ctx.config().mqtt
   const checker = new SecretChecker(accounts, initial.authFailuresPerMin, initial.authFailureBurst)
 

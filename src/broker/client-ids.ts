@@ -8,9 +8,17 @@ import type { Client } from 'aedes'
 
 /** Client ids remembered with their owner; past this the oldest idle ones are forgotten. */
 const MAX_OWNED_CLIENT_IDS = 100_000
+/**
+ * Persistent sessions (clean=false) one device or app may keep: each holds its subscriptions and up to
+ * 1000 queued messages in memory, and a 3.1.1 one never expires. Past it the oldest idle one is ended.
+ */
+export const PERSISTENT_SESSIONS_PER_OWNER = 16
 
 export class ClientIds {
   private readonly owners = new Map<string, { owner: string; live: number; persistent: boolean }>()
+
+  /** `evict(client, id)`: end the idle persistent session `id` (the claim by `client` went past the cap). */
+  constructor(private readonly evict: (client: Client, id: string) => void = () => {}) {}
 
   /** Held by a device or app (connected, or a persistent session). */
   isOwned(id: string): boolean {
@@ -33,12 +41,28 @@ export class ClientIds {
       this.owners.set(id, (o = { owner, live: 0, persistent: false }))
     }
     o.live++
+    const newlyPersistent = !o.persistent && !client.clean
     o.persistent ||= !client.clean
+    if (newlyPersistent) this.capPersistent(client, owner)
     const entry = o
     client.conn.once('close', () => {
       entry.live--
       if (entry.live === 0 && !entry.persistent && this.owners.get(id) === entry) this.owners.delete(id)
     })
     return true
+  }
+
+  /** The owner's persistent sessions past the cap: the oldest idle ones end (Map order: first claimed first). */
+  private capPersistent(client: Client, owner: string): void {
+    let n = 0
+    for (const v of this.owners.values()) if (v.owner === owner && v.persistent) n++
+    if (n <= PERSISTENT_SESSIONS_PER_OWNER) return
+    for (const [id, v] of this.owners) {
+      if (n <= PERSISTENT_SESSIONS_PER_OWNER) return
+      if (v.owner !== owner || !v.persistent || v.live > 0) continue
+      this.owners.delete(id)
+      n--
+      this.evict(client, id)
+    }
   }
 }

@@ -24,6 +24,7 @@ export const REFUSAL_REASONS = [
   'auth_rate_limited',
   'auth_busy',
   'session_limit',
+  'session_evicted',
   'client_id_taken',
   'client_id_invalid',
   'conn_limit',
