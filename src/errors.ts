@@ -68,7 +68,8 @@ export const ErrorCodes = {
   HF_WARN_ANONYMOUS: 'anonymous MQTT clients allowed (development only)',
   HF_WARN_CLOCK_CORRECTED: 'wall clock set: receive times stored while it was wrong were corrected',
   HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
-  HF_WARN_SESSION_EVICTED: 'a persistent session ended: its device or app keeps more than 16',
+  HF_WARN_SESSION_EVICTED:
+    'a persistent session ended early: its device or app keeps more than 16, or mqtt.maxExpiringSessions was reached',
   HF_WARN_STORE_SYNC_INLINE:
     'the commit worker, which also syncs the WAL, failed: group commits sync on the broker thread again (slower, still durable)',
   HF_WARN_STORE_COMMIT_INLINE:

@@ -89,3 +89,22 @@ test('a device keeps at most 16 persistent sessions: the 17th client id ends its
     await gw.stop()
   }
 })
+
+test('past mqtt.maxExpiringSessions a leaving MQTT 5 session ends at once, and that is counted and logged', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['exp-1', 'exp-2', 'exp-3']),
+    mqtt: { maxExpiringSessions: 2 }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    for (const id of ['exp-1', 'exp-2', 'exp-3']) {
+      const c = await connectAs(gw.url, id, { protocolVersion: 5, properties: { sessionExpiryInterval: 600 } })
+      await c.endAsync()
+    }
+    await sleep(300)
+    assert.equal((await gw.status()).counters.refused.session_evicted, 1)
+    assert.match(gw.log(), /"code":"HF_WARN_SESSION_EVICTED","client":"exp-3"/)
+  } finally {
+    await gw.stop()
+  }
+})

@@ -32,9 +32,14 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   const allowAnonymous = ctx.config().mqtt.allowAnonymous
   // One identity's persistent sessions past the cap: the oldest idle one ends, counted and logged.
   const clientIds = new ClientIds((client, id) => {
-    ;(
-      client as unknown as { broker: { persistence: { sessionClear(id: string): void } } }
-    ).broker.persistence.sessionClear(id)
+    const broker = (
+      client as unknown as {
+        broker: { persistence: { sessionClear(id: string): void }; clearSessionExpiry(id: string): void }
+      }
+    ).broker
+    broker.persistence.sessionClear(id)
+    // An MQTT 5 session's expiry timer goes too: it would count against mqtt.maxExpiringSessions.
+    broker.clearSessionExpiry(id)
     counters.refuse('session_evicted')
     log.warn(
       { code: 'HF_WARN_SESSION_EVICTED', client: id, by: client.id, limit: PERSISTENT_SESSIONS_PER_OWNER },

@@ -96,6 +96,17 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     admission.forwardDropped(c, packet.topic)
   )
   aedes.on('unsubscribe', (subs, c) => admission.unsubscribed(subs as unknown as string[], c))
+  // mqtt.maxExpiringSessions reached: a leaving MQTT 5 session (or delayed will) ends at once.
+  ;(aedes as unknown as NodeJS.EventEmitter).on(
+    'sessionLimitReached',
+    (c: Client, info: { reason: string; limit: number }) => {
+      counters.refuse('session_evicted')
+      log.warn(
+        { code: 'HF_WARN_SESSION_EVICTED', client: c.id, reason: info.reason, limit: info.limit },
+        'session ended at once: mqtt.maxExpiringSessions reached'
+      )
+    }
+  )
   const onError = (c: Client | null, err: Error): void => {
     const reason = classify(err)
     if (reason !== null) counters.refuse(reason)
