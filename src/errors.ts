@@ -44,6 +44,7 @@ export const ErrorCodes = {
   HF_ERR_CLIENT_ID_INVALID: 'client id longer than 256 bytes',
   HF_ERR_SUBSCRIPTION_LIMIT: 'connection has its maximum number of subscriptions',
   HF_ERR_RETAINED_LIMIT: 'client has its maximum number of retained topics',
+  HF_ERR_WILL_RATE: "a will over its device's rate quota: not stored (wills cannot be slowed)",
   HF_ERR_CREDENTIALS_FILE: 'device credentials file unreadable or invalid',
   HF_ERR_TLS_CONFIG: 'TLS certificate or key unreadable',
   HF_ERR_TLS_HANDSHAKE_LIMIT: 'too many unfinished TLS handshakes from this address',

@@ -118,9 +118,22 @@ export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReadin
         )
       }
     }
-    // Wills are published after the connection closed: they skip the rate (one per connection).
     const rt = state.device
-    if (rt === null || client.closed) return admit(client, state, packet, device, cb, false)
+    if (rt === null) return admit(client, state, packet, device, cb, false)
+    // A will comes after its connection closed: there is no socket to slow, so one over the device's
+    // rate is dropped, counted (a device reconnecting in a loop stored wills past its quota).
+    if (client.closed) {
+      if (rt.throttle.pass(payload.length)) return admit(client, state, packet, device, cb, false)
+      return rejectPublish(
+        ctx,
+        client,
+        state,
+        device,
+        'will_rate_limited',
+        new HoldfastError('HF_ERR_WILL_RATE', undefined, { topic, bytes: payload.length }),
+        cb
+      )
+    }
     if (rt.throttle.pass(payload.length)) admit(client, state, packet, device, cb, false)
     else rt.throttle.hold(() => admit(client, state, packet, device, cb, true))
   }

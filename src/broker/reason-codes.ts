@@ -39,6 +39,7 @@ export const PUBLISH_REASON: Record<DropReason, { code: number; disconnect?: tru
   acl_denied: { code: Reason.NOT_AUTHORIZED },
   invalid_topic: { code: Reason.TOPIC_NAME_INVALID },
   retained_limit: { code: Reason.QUOTA_EXCEEDED },
+  will_rate_limited: { code: Reason.QUOTA_EXCEEDED },
   quota_storage: { code: Reason.QUOTA_EXCEEDED },
   disk_budget: { code: Reason.QUOTA_EXCEEDED },
   store_error: { code: Reason.UNSPECIFIED_ERROR },

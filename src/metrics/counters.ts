@@ -11,7 +11,8 @@ export const DROP_REASONS = [
   'quota_drop_oldest',
   'disk_budget',
   'disk_drop_oldest',
-  'retained_limit'
+  'retained_limit',
+  'will_rate_limited'
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 
