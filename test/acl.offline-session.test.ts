@@ -72,3 +72,30 @@ for (const protocolVersion of [4, 5] as const) {
     }
   })
 }
+
+test('an app may write only to provisioned devices: a command to an unknown id is refused and makes no device', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['real-1']),
+    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    const ops = await connectAs(gw.url, 'ops', { clientId: 'ops-1', password: 'ops-secret', protocolVersion: 5 })
+    await ops.publishAsync('devices/real-1/cmd/x', 'ok', { qos: 1 })
+    const refused = await ops.publishAsync('devices/ghost-9/cmd/x', 'no', { qos: 1 }).then(
+      () => null,
+      (err: { code?: number }) => err.code ?? -1
+    )
+    assert.equal(refused, 0x87, 'PUBACK 0x87 Not authorized')
+    await ops.endAsync()
+    const st = await gw.status()
+    assert.equal(
+      st.devices.some((d: { id: string }) => d.id === 'ghost-9'),
+      false,
+      'no device was made of the unknown id'
+    )
+    assert.equal(st.counters.dropped.acl_denied, 1)
+  } finally {
+    await gw.stop()
+  }
+})

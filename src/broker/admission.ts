@@ -91,7 +91,11 @@ export function createAdmission(opts: AdmissionOptions) {
   let queueFullSinceLog = 0
   return {
     authenticate: auth.authenticate,
-    authorizePublish: createAuthorizePublish(ctx, createAdmitReading(ctx)),
+    authorizePublish: createAuthorizePublish(
+      ctx,
+      createAdmitReading(ctx),
+      id => accounts.lookup(id)?.kind === 'device'
+    ),
     authorizeSubscribe: subscribe.authorizeSubscribe,
     unsubscribed: subscribe.unsubscribed,
     /**

@@ -11,7 +11,12 @@ import { rejectPublish, type AdmissionContext, type PublishDone } from './contex
 import { Reason, withReason } from './reason-codes.js'
 import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
 
-export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReading) {
+export function createAuthorizePublish(
+  ctx: AdmissionContext,
+  admit: AdmitReading,
+  /** A provisioned device (config or credentials file): apps may write only to those. */
+  isDevice: (id: string) => boolean = () => true
+) {
   const { counters, sessions } = ctx
 
   return function authorizePublish(client: Client | null, packet: PublishPacket, done: PublishDone): void {
@@ -88,6 +93,25 @@ export function createAuthorizePublish(ctx: AdmissionContext, admit: AdmitReadin
       )
     }
     const device = state.device !== null ? state.device.id : deviceOfTopic(topic)
+    // An app writing to a device id nobody provisioned would make a device of it (counters, status):
+    // an app allowed devices/+/cmd/# made thousands. Refused unless anonymous devices are allowed.
+    if (
+      state.kind === 'app' &&
+      device !== null &&
+      !ctx.config().mqtt.allowAnonymous &&
+      !isDevice(device) &&
+      !sessions.knows(device)
+    ) {
+      return rejectPublish(
+        ctx,
+        client,
+        state,
+        null,
+        'acl_denied',
+        new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish to a device that is not provisioned', { topic, device }),
+        cb
+      )
+    }
     const payload = packet.payload as Buffer
     if (payload.length > state.payloadLimit) {
       if (device !== null) {
