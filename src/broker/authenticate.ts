@@ -59,6 +59,8 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
     )
   }
 
+  const lastLogged = new Map<RefusalReason, { at: number; since: number }>()
+
   function refuseLogin(
     client: Client,
     done: AuthDone,
@@ -69,7 +71,20 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   ): void {
     counters.refuse(reason)
     if (!NOT_AUTH_FAILURES.has(reason)) counters.authFailures++
-    log.warn({ code, client: client.id, address: addressOf(client), ...fields }, 'client refused')
+    // A login loop would write a line per attempt (GBs a day from one address): each reason is
+    // logged at most every 10 s, with how many were refused since.
+    const now = Date.now()
+    const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
+    l.since++
+    lastLogged.set(reason, l)
+    if (now - l.at >= 10_000) {
+      log.warn(
+        { code, client: client.id, address: addressOf(client), ...fields, refusedSinceLastLog: l.since },
+        'client refused'
+      )
+      l.at = now
+      l.since = 0
+    }
     // returnCode answers 3.1.1 clients, reasonCode (and the message as Reason String) MQTT 5 ones.
     const err = new HoldfastError(code, undefined, fields)
     err.message = `${code}: ${err.message}`
