@@ -157,6 +157,23 @@ test('gateways started before the config topic exists pick up the first fleet de
     watched.map(r => r.gatewayId),
     ['gw-1', 'gw-2', 'gw-3', 'gw-1', 'gw-2', 'gw-3', 'gw-1', 'gw-2', 'gw-3']
   )
+
+  // Each read used a fresh consumer group and deleted it: none is left behind on the cluster. (Other
+  // files may run fleet commands on a shared broker meanwhile: theirs are deleted too, so poll.)
+  const admin = kafka.client().admin()
+  await admin.connect()
+  try {
+    await waitFor(
+      'no holdfast-fleet-* consumer group left',
+      async () => {
+        const { groups } = await admin.listGroups()
+        return !groups.some(g => g.groupId.startsWith('holdfast-fleet-'))
+      },
+      20_000
+    )
+  } finally {
+    await admin.disconnect()
+  }
 })
 
 test("an override that sets only devices keeps the fleet's other settings; deleting it falls back and is reported", async () => {

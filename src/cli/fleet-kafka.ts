@@ -139,7 +139,8 @@ export async function readTopic(
     for (const e of ends) if (BigInt(e.high) > BigInt(e.low)) need.set(e.partition, BigInt(e.high) - 1n)
     const messages: TopicMessage[] = []
     if (need.size === 0) return { exists: true, messages }
-    const consumer = client.consumer({ groupId: `holdfast-fleet-${randomUUID()}`, allowAutoTopicCreation: false })
+    const groupId = `holdfast-fleet-${randomUUID()}`
+    const consumer = client.consumer({ groupId, allowAutoTopicCreation: false })
     await withTimeout(consumer.connect(), budget, 'connect')
     let finish!: () => void
     const done = new Promise<void>(resolve => {
@@ -170,6 +171,18 @@ export async function readTopic(
     } finally {
       clearInterval(timer)
       await consumer.disconnect().catch(() => {})
+      // Each command reads with a fresh group and commits nothing: delete it, or operators' clusters
+      // collect one per command (best effort: without the Delete ACL on the group it stays).
+      const admin = client.admin()
+      await withTimeout(
+        (async () => {
+          await admin.connect()
+          await admin.deleteGroups([groupId])
+        })(),
+        budget,
+        'delete the consumer group'
+      ).catch(() => {})
+      await admin.disconnect().catch(() => {})
     }
     return { exists: true, messages }
   })
