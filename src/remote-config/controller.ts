@@ -325,6 +325,10 @@ export class RemoteConfig {
   ): string[] | null {
     const leaves = leafPaths(tree)
     if (leaves.length === 0) return null
+    // Cheap test first (a document may hold thousands of devices): a field neither a higher layer
+    // nor a local setting decides today is a change.
+    const overriddenNow = new Set(this.overridden)
+    if (!leaves.every(l => superseded.has(l) || overriddenNow.has(l))) return null
     const previousTree = this.layers.trees.get(key)
     try {
       const now = canonicalJson(this.layers.effective(this.layers.state.layers).config)
