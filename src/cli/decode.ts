@@ -7,6 +7,7 @@
 import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
+import { deleteGroupQuietly } from '../kafka/client.js'
 import { Kafka, logLevel, type IHeaders, type LogEntry } from 'kafkajs'
 import { HoldfastError } from '../errors.js'
 import { decodeBatch, splitStream, type DecodedReading } from '../codec/batch.js'
@@ -201,7 +202,8 @@ async function fromKafka(flags: Record<string, string | true>, printer: Printer)
         )
       }
   })
-  const consumer = kafka.consumer({ groupId: group ?? `holdfast-decode-${randomUUID()}` })
+  const groupId = group ?? `holdfast-decode-${randomUUID()}`
+  const consumer = kafka.consumer({ groupId })
   let finish!: () => void
   const finished = new Promise<void>(resolve => {
     finish = resolve
@@ -254,5 +256,6 @@ async function fromKafka(flags: Record<string, string | true>, printer: Printer)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     await consumer.disconnect()
+    if (group === undefined) await deleteGroupQuietly(kafka, groupId, 10_000)
   }
 }

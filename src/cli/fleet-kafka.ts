@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import kafkajs, { type Kafka } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import { HoldfastError, isHoldfastError } from '../errors.js'
-import { describe, withTimeout } from '../kafka/client.js'
+import { deleteGroupQuietly, describe, withTimeout } from '../kafka/client.js'
 
 export const KAFKA_FLAGS = [
   'brokers',
@@ -171,18 +171,7 @@ export async function readTopic(
     } finally {
       clearInterval(timer)
       await consumer.disconnect().catch(() => {})
-      // Each command reads with a fresh group and commits nothing: delete it, or operators' clusters
-      // collect one per command (best effort: without the Delete ACL on the group it stays).
-      const admin = client.admin()
-      await withTimeout(
-        (async () => {
-          await admin.connect()
-          await admin.deleteGroups([groupId])
-        })(),
-        budget,
-        'delete the consumer group'
-      ).catch(() => {})
-      await admin.disconnect().catch(() => {})
+      await deleteGroupQuietly(client, groupId, budget)
     }
     return { exists: true, messages }
   })

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
+import { deleteGroupQuietly } from '../kafka/client.js'
 import { Kafka, logLevel, type IHeaders, type LogEntry } from 'kafkajs'
 import { HoldfastError } from '../errors.js'
 import { decodeMessage, splitStream } from '../codec/batch.js'
@@ -140,7 +141,8 @@ async function fromKafka(flags: Record<string, string | true>, acc: Accountant):
   }
   const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p))
   if (remaining.size === 0) return
-  const consumer = kafka.consumer({ groupId: `holdfast-reconcile-${randomUUID()}` })
+  const groupId = `holdfast-reconcile-${randomUUID()}`
+  const consumer = kafka.consumer({ groupId })
   let finish!: () => void
   const finished = new Promise<void>(resolve => {
     finish = resolve
@@ -176,5 +178,6 @@ async function fromKafka(flags: Record<string, string | true>, acc: Accountant):
   } finally {
     clearTimeout(timer)
     await consumer.disconnect()
+    await deleteGroupQuietly(kafka, groupId, 10_000)
   }
 }

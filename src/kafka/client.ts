@@ -68,6 +68,23 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   }
 }
 
+/**
+ * Delete a consumer group a command read with and committed nothing to (a fresh one per run), or the
+ * cluster collects one per run. Best effort: without the Delete ACL on the group it stays.
+ */
+export async function deleteGroupQuietly(kafka: Kafka, groupId: string, timeoutMs: number): Promise<void> {
+  const admin = kafka.admin()
+  await withTimeout(
+    (async () => {
+      await admin.connect()
+      await admin.deleteGroups([groupId])
+    })(),
+    timeoutMs,
+    'delete the consumer group'
+  ).catch(() => {})
+  await admin.disconnect().catch(() => {})
+}
+
 export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms).unref())
 
 /** `Name: message` for kafkajs errors (their class names say what failed: SASL, connection, …). */
