@@ -1,8 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import mqtt from 'mqtt'
-import { GatewayProcess } from './harness/gateway.js'
-import { connectAs, devicesConfig, hashCheap, secretOf, sleep, writeConfig } from './harness/devices.js'
+import type mqtt from 'mqtt'
+import { connectAs, connectCollecting, gatewayWithOps, sleep } from './harness/devices.js'
 
 // An attack found it: one SUBSCRIBE with an allowed filter and refused ones, from a persistent session.
 // The SUBACK refused the foreign filters, but aedes stored every filter of the packet with the allowed
@@ -10,11 +9,7 @@ import { connectAs, devicesConfig, hashCheap, secretOf, sleep, writeConfig } fro
 // delivered when it came back (patches/aedes+2.0.0-beta.1.patch, handlers/subscribe.js).
 for (const protocolVersion of [4, 5] as const) {
   test(`MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}: filters refused in a SUBSCRIBE are not kept for the persistent session, so nothing foreign is queued for it`, async () => {
-    const config = writeConfig({
-      devices: await devicesConfig(['spy-1', 'victim-1']),
-      apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
-    })
-    const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+    const gw = await gatewayWithOps(['spy-1', 'victim-1'])
     try {
       const session: mqtt.IClientOptions =
         protocolVersion === 5
@@ -48,23 +43,14 @@ for (const protocolVersion of [4, 5] as const) {
       await ops.publishAsync('devices/spy-1/cmd/ping', 'own', { qos: 1 })
       await Promise.all([ops.endAsync(), victim.endAsync()])
 
-      const got: string[] = []
-      // The handler is on before the CONNACK, so the queue's first message is not missed.
-      const back = mqtt.connect(gw.url, {
-        ...session,
-        clientId: 'spy-1',
-        username: 'spy-1',
-        password: secretOf('spy-1'),
-        reconnectPeriod: 0
-      })
-      back.on('message', topic => got.push(topic))
-      await new Promise<void>((resolve, reject) => {
-        back.once('connect', () => resolve())
-        back.once('error', reject)
-      })
+      const { client: back, got } = await connectCollecting(gw.url, 'spy-1', session)
       await sleep(1500)
       await back.endAsync()
-      assert.deepEqual(got, ['devices/spy-1/cmd/ping'], 'only its own command was queued for the session')
+      assert.deepEqual(
+        got.map(m => m.topic),
+        ['devices/spy-1/cmd/ping'],
+        'only its own command was queued for the session'
+      )
       const st = await gw.status()
       assert.ok(st.counters.refused.acl_subscribe >= 3, 'the refused filters are counted')
     } finally {
@@ -74,11 +60,7 @@ for (const protocolVersion of [4, 5] as const) {
 }
 
 test('an app may write only to provisioned devices: a command to an unknown id is refused and makes no device', async () => {
-  const config = writeConfig({
-    devices: await devicesConfig(['real-1']),
-    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
-  })
-  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  const gw = await gatewayWithOps(['real-1'])
   try {
     const ops = await connectAs(gw.url, 'ops', { clientId: 'ops-1', password: 'ops-secret', protocolVersion: 5 })
     await ops.publishAsync('devices/real-1/cmd/x', 'ok', { qos: 1 })

@@ -1,19 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import mqtt from 'mqtt'
 import { GatewayProcess } from './harness/gateway.js'
-import { connectAs, devicesConfig, hashCheap, secretOf, sleep, writeConfig } from './harness/devices.js'
+import { connectAs, connectCollecting, devicesConfig, gatewayWithOps, sleep, writeConfig } from './harness/devices.js'
 
 // An attack found it: a persistent session's queue grew without bound while the device was away (or
 // while it flooded its own commands), and nothing was counted. Now it holds at most 1000 messages.
 const LIMIT = 1000
 
 test('a persistent session away holds at most 1000 queued messages; the rest are counted, and it gets the 1000 on resume', async () => {
-  const config = writeConfig({
-    devices: await devicesConfig(['away-1']),
-    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
-  })
-  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  const gw = await gatewayWithOps(['away-1'])
   try {
     const dev = await connectAs(gw.url, 'away-1', { clean: false })
     await dev.subscribeAsync('devices/away-1/cmd/#', { qos: 1 })
@@ -26,32 +21,21 @@ test('a persistent session away holds at most 1000 queued messages; the rest are
     assert.equal((await gw.status()).counters.refused.forward_queue_full, extra, 'each message past the limit counted')
     assert.match(gw.log(), /"code":"HF_ERR_FORWARD_QUEUE_FULL"/)
 
-    const got: number[] = []
-    const back = mqtt.connect(gw.url, {
-      clientId: 'away-1',
-      username: 'away-1',
-      password: secretOf('away-1'),
-      clean: false,
-      reconnectPeriod: 0
-    })
-    back.on('message', (_t, p) => got.push(JSON.parse(p.toString()).n))
+    const { client: back, got: msgs } = await connectCollecting(gw.url, 'away-1', { clean: false })
+    const got = (): number[] => msgs.map(m => JSON.parse(m.payload).n)
     const deadline = Date.now() + 15_000
-    while (got.length < LIMIT && Date.now() < deadline) await sleep(50)
+    while (msgs.length < LIMIT && Date.now() < deadline) await sleep(50)
     await sleep(300)
     await back.endAsync()
-    assert.equal(got.length, LIMIT, 'the queued ones arrive')
-    assert.deepEqual(got.slice(0, 3), [0, 1, 2], 'oldest first: the newest were the ones not queued')
+    assert.equal(msgs.length, LIMIT, 'the queued ones arrive')
+    assert.deepEqual(got().slice(0, 3), [0, 1, 2], 'oldest first: the newest were the ones not queued')
   } finally {
     await gw.stop()
   }
 })
 
 test('a device keeps at most 16 persistent sessions: the 17th client id ends its oldest idle one, counted, and messages stop queueing for it', async () => {
-  const config = writeConfig({
-    devices: await devicesConfig(['many-1']),
-    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } }
-  })
-  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  const gw = await gatewayWithOps(['many-1'])
   try {
     for (let i = 1; i <= 17; i++) {
       const c = await connectAs(gw.url, 'many-1', { clientId: `many-1-s${i}`, clean: false })
@@ -66,22 +50,10 @@ test('a device keeps at most 16 persistent sessions: the 17th client id ends its
     await ops.publishAsync('devices/many-1/cmd/x', 'hello', { qos: 1 })
     await ops.endAsync()
     const received = async (clientId: string): Promise<string[]> => {
-      const got: string[] = []
-      const c = mqtt.connect(gw.url, {
-        clientId,
-        username: 'many-1',
-        password: secretOf('many-1'),
-        clean: false,
-        reconnectPeriod: 0
-      })
-      c.on('message', (_t, p) => got.push(p.toString()))
-      await new Promise<void>((resolve, reject) => {
-        c.once('connect', () => resolve())
-        c.once('error', reject)
-      })
+      const { client, got } = await connectCollecting(gw.url, 'many-1', { clientId, clean: false })
       await sleep(500)
-      await c.endAsync()
-      return got
+      await client.endAsync()
+      return got.map(m => m.payload)
     }
     assert.deepEqual(await received('many-1-s2'), ['hello'], 'a kept session got it queued')
     assert.deepEqual(await received('many-1-s1'), [], 'the ended one had nothing queued: it starts afresh')

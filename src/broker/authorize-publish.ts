@@ -10,6 +10,7 @@ import { type AdmitReading, qos2Resent, unreleasedOf } from './admit-reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
 import { Reason, withReason } from './reason-codes.js'
 import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
+import type { ConnState } from './sessions.js'
 
 export function createAuthorizePublish(
   ctx: AdmissionContext,
@@ -18,6 +19,19 @@ export function createAuthorizePublish(
   isDevice: (id: string) => boolean = () => true
 ) {
   const { counters, sessions } = ctx
+
+  /** A client past its Receive Maximum broke the protocol: counted, logged, disconnected (MQTT 5: 0x93). */
+  function overReceiveMaximum(client: Client, state: ConnState, what: string, cb: PublishDone): void {
+    counters.refuse('receive_maximum')
+    sessions.warn(
+      state,
+      { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit: state.receiveMaximum },
+      `${what} over the Receive Maximum: disconnected`
+    )
+    const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit: state.receiveMaximum })
+    err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${state.receiveMaximum} ${what}`
+    cb(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
+  }
 
   return function authorizePublish(client: Client | null, packet: PublishPacket, done: PublishDone): void {
     if (client === null) return done(null)
@@ -29,17 +43,8 @@ export function createAuthorizePublish(
     let cb = done
     // MQTT 5 Receive Maximum (advertised in CONNACK): a client past it broke the protocol. [MQTT-3.3.4-9]
     if (packet.qos > 0 && client.version === 5) {
-      if (state.inflight >= state.receiveMaximum) {
-        counters.refuse('receive_maximum')
-        sessions.warn(
-          state,
-          { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit: state.receiveMaximum },
-          'publishes over the Receive Maximum: disconnected'
-        )
-        const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit: state.receiveMaximum })
-        err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${state.receiveMaximum} unacknowledged QoS 1/2 publishes`
-        return done(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
-      }
+      if (state.inflight >= state.receiveMaximum)
+        return overReceiveMaximum(client, state, 'unacknowledged QoS 1/2 publishes', done)
       state.inflight++
       cb = err => {
         state.inflight--
@@ -53,17 +58,8 @@ export function createAuthorizePublish(
       packet.qos === 2 &&
       !qos2Resent(client, state, packet.messageId!) &&
       unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >= state.receiveMaximum
-    ) {
-      counters.refuse('receive_maximum')
-      sessions.warn(
-        state,
-        { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit: state.receiveMaximum },
-        'QoS 2 publishes not released by PUBREL over the Receive Maximum: disconnected'
-      )
-      const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit: state.receiveMaximum })
-      err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${state.receiveMaximum} QoS 2 publishes not released by PUBREL`
-      return cb(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
-    }
+    )
+      return overReceiveMaximum(client, state, 'QoS 2 publishes not released by PUBREL', cb)
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
       return rejectPublish(
         ctx,

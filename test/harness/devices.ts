@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashSecret } from '../../src/identity/secret.js'
+import { GatewayProcess } from './gateway.js'
 
 /** Tests use a cheap scrypt cost so 50 devices hash in well under a second; the gateway reads the cost from the hash. */
 export const hashCheap = async (secret: string): Promise<string> => await hashSecret(secret, { N: 1024, r: 8, p: 1 })
@@ -92,4 +93,33 @@ export async function subackCodes(c: mqtt.MqttClient, filters: string[], qos: 0 
     if (granted === undefined) throw err
     return granted.map(g => (typeof g === 'number' ? g : g.qos))
   }
+}
+
+/**
+ * Connect as device `id` (no reconnects) with the message handler on before the CONNACK, so the first
+ * messages of a resumed session's queue are not missed. `got` fills as messages arrive.
+ */
+export async function connectCollecting(
+  url: string,
+  id: string,
+  opts: Opts = {}
+): Promise<{ client: mqtt.MqttClient; got: Array<{ topic: string; payload: string }> }> {
+  const got: Array<{ topic: string; payload: string }> = []
+  const client = mqtt.connect(url, { clientId: id, username: id, password: secretOf(id), reconnectPeriod: 0, ...opts })
+  client.on('message', (topic, payload) => got.push({ topic, payload: payload.toString() }))
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve())
+    client.once('error', reject)
+  })
+  return { client, got }
+}
+
+/** A gateway (no anonymous clients) with devices `ids` and an app `ops` (secret `ops-secret`) that may write their commands. */
+export async function gatewayWithOps(ids: string[], extra: Record<string, unknown> = {}): Promise<GatewayProcess> {
+  const config = writeConfig({
+    devices: await devicesConfig(ids),
+    apps: { ops: { passwordHash: await hashCheap('ops-secret'), read: [], write: ['devices/+/cmd/#'] } },
+    ...extra
+  })
+  return await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
 }
