@@ -25,7 +25,7 @@ const base: HealthInput = {
   bufferWritable: true,
   uplink: { state: 'connected', since: '2026-01-01T11:00:00Z', lastError: null, etaS: 0, drainRate: 10 },
   backlog: { readings: 0, bytes: 0, oldestAgeS: 0 },
-  storeMaxBytes: 1e9,
+  budgetBytes: 1e9,
   minFreeBytes: 64e6,
   devices: [{ id: 'a', connected: true, lastSeenS: 1 }],
   recentDrops: {},
@@ -60,8 +60,8 @@ test('what is wrong comes first, in plain words', () => {
   assert.ok(texts.includes('Buffer 90% of its disk budget'))
   assert.ok(texts.includes('120,000 readings waiting, oldest 12 min old'))
   assert.ok(texts.includes('1 device offline for over a minute: b'))
-  assert.ok(texts.includes('3 readings dropped in the last minute (payload too large: 3)'))
-  assert.ok(texts.includes('7 connections or logins refused in the last minute (bad credentials: 7)'))
+  assert.ok(texts.includes('3 readings dropped in the last minute (payload over its size limit: 3)'))
+  assert.ok(texts.includes('7 connections or logins refused in the last minute (wrong secret: 7)'))
   assert.ok(texts.some(t => t.startsWith('Data volume almost full')))
   assert.ok(texts.includes('Board at 85 °C'))
   // Worst first: every crit before any warn.

@@ -121,6 +121,39 @@ test('the disk budget outlook follows the net inflow and says what happens when 
     nowMs: 0
   })
   assert.equal(draining.fullInS, null)
+  // At the budget, the inflow is paid for by evictions: not "full in 0 s", and the verdict says what
+  // the storage policies do now instead of "will soon be refused".
+  const budget = 100 * 1024 * 1024
+  const full = diskOutlook(config, {
+    backlog: { readings: 500_000, bytes: budget - 1000 },
+    ingestPerS: 60,
+    forwardPerS: 0,
+    diskFreeBytes: null,
+    nowMs: 0
+  })
+  assert.deepEqual([full.atBudget, full.fullInS], [true, null])
+  const h = assess({
+    mqttListening: true,
+    bufferWritable: true,
+    uplink: { state: 'down', since: '2026-01-01T11:00:00Z', lastError: REFUSED, etaS: null, drainRate: 0 },
+    backlog: { readings: 500_000, bytes: budget - 1000, oldestAgeS: 60 },
+    budgetBytes: full.budgetBytes,
+    minFreeBytes: 0,
+    devices: [],
+    recentDrops: {},
+    recentRefused: {},
+    recentErrors: 0,
+    host: host('1', 10),
+    diskFull: { inS: full.fullInS, whenFull: full.whenFull },
+    nowMs: Date.parse('2026-01-01T12:00:00Z')
+  })
+  assert.equal(h.problems.filter(p => p.code === 'disk_budget_full_soon').length, 0)
+  const atBudget = h.problems.find(p => p.code === 'backlog_full')!
+  assert.match(
+    atBudget.text,
+    /^Buffer 100% of its disk budget: devices with storage policy drop-oldest lose their oldest/
+  )
+  assert.doesNotMatch(atBudget.text, /soon be refused/)
 })
 
 test('offline devices are named longest silent first, with their ids for links', () => {
@@ -129,7 +162,7 @@ test('offline devices are named longest silent first, with their ids for links',
     bufferWritable: true,
     uplink: { state: 'connected', since: '2026-01-01T11:00:00Z', lastError: null, etaS: 0, drainRate: 1 },
     backlog: { readings: 0, bytes: 0, oldestAgeS: 0 },
-    storeMaxBytes: 1e9,
+    budgetBytes: 1e9,
     minFreeBytes: 0,
     devices: [
       { id: 'press-2', connected: false, lastSeenS: 120 },
@@ -164,7 +197,7 @@ test('a paused gateway whose uplink is down still says so, in red', () => {
       drainRate: 0
     },
     backlog: { readings: 10, bytes: 1000, oldestAgeS: 360 },
-    storeMaxBytes: 1e9,
+    budgetBytes: 1e9,
     minFreeBytes: 0,
     devices: [],
     recentDrops: {},

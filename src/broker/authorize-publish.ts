@@ -41,6 +41,8 @@ export function createAuthorizePublish(
     if (state === undefined)
       return done(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
     let cb = done
+    // Seen, whatever becomes of the publish (a device whose every publish is refused is not silent).
+    if (state.device !== null) state.device.stats.lastSeenMs = Date.now()
     // MQTT 5 Receive Maximum (advertised in CONNACK): a client past it broke the protocol. [MQTT-3.3.4-9]
     if (packet.qos > 0 && client.version === 5) {
       if (state.inflight >= state.receiveMaximum)

@@ -101,7 +101,9 @@ export class StorageGuard {
     }
     const excess = buffer.usage.projectedTotalBytes() + bytes - this.budget()
     if (excess <= 0) {
-      this.full = false
+      // Logged once per spell at the budget: evictions keep it just under, so "no longer full" waits
+      // until the buffer is clearly below it (it flapped: a line per few readings).
+      if (excess < -0.05 * this.budget()) this.full = false
       return null
     }
     if (!this.full) {

@@ -13,8 +13,10 @@ export interface DiskOutlook {
   budgetBytes: number
   /** Buffer bytes gained per second now (negative: shrinking). */
   netBytesPerS: number
-  /** Seconds until the budget is full at that rate; null when the backlog is not growing. */
+  /** Seconds until the budget is full at that rate; null when the backlog is not growing, or is full. */
   fullInS: number | null
+  /** The buffer is at its budget (95 % or more): readings now make room for one another (or are refused). */
+  atBudget: boolean
   fullAt: string | null
   /** What happens when it is full. */
   whenFull: string
@@ -53,11 +55,14 @@ export function diskOutlook(config: Readonly<Config>, i: OutlookInput): DiskOutl
   const perReading = i.backlog.readings > 0 ? i.backlog.bytes / i.backlog.readings : FALLBACK_BYTES_PER_READING
   const netBytesPerS = Math.round((i.ingestPerS - i.forwardPerS) * perReading)
   const room = Math.max(0, budgetBytes - i.backlog.bytes)
-  const fullInS = netBytesPerS > 0 ? Math.round(room / netBytesPerS) : null
+  // At the budget the inflow is paid for by evictions (or refusals): it no longer fills anything.
+  const atBudget = budgetBytes > 0 && i.backlog.bytes >= budgetBytes * 0.95
+  const fullInS = netBytesPerS > 0 && !atBudget ? Math.round(room / netBytesPerS) : null
   return {
     budgetBytes,
     netBytesPerS,
     fullInS,
+    atBudget,
     fullAt: fullInS === null ? null : new Date(i.nowMs + fullInS * 1000).toISOString(),
     whenFull: whenFull(config)
   }

@@ -59,7 +59,7 @@ export function statusDocument(d: DocumentSources) {
     recovery: snap.store.recovery,
     uplink,
     backlog: snap.backlog,
-    storeMaxBytes: d.config.store.maxBytes,
+    budgetBytes: disk.budgetBytes,
     minFreeBytes: d.config.store.minFreeBytes,
     devices: snap.devices,
     recentDrops: d.history.dropsWithin(60_000),

@@ -37,7 +37,8 @@ export interface HealthInput {
   /** When the buffer reaches its disk budget at the current net inflow, and what happens then. */
   diskFull?: { inS: number | null; whenFull: string } | null
   backlog: { readings: number; bytes: number; oldestAgeS: number }
-  storeMaxBytes: number
+  /** The disk budget in force (store.maxBytes, or less to keep store.minFreeBytes free). */
+  budgetBytes: number
   minFreeBytes: number
   devices: ReadonlyArray<{ id: string; connected: boolean; lastSeenS: number | null }>
   /** Drops over the last minute, by reason. */
@@ -62,6 +63,21 @@ export function duration(s: number): string {
 
 function list(ids: string[], max = 3): string {
   return ids.length <= max ? ids.join(', ') : `${ids.slice(0, max).join(', ')} and ${ids.length - max} more`
+}
+
+const DROP_WORDS: Record<string, string> = {
+  payload_too_large: 'payload over its size limit',
+  quota_drop_oldest: "oldest dropped for a device's storage quota",
+  disk_drop_oldest: 'oldest dropped to stay within the disk budget',
+  quota_storage: 'refused, storage quota full',
+  disk_budget: 'refused, disk budget full',
+  acl_denied: 'outside its own topics',
+  invalid_topic: 'topic invalid',
+  retained_limit: 'too many retained topics',
+  will_rate_limited: 'will over its rate quota',
+  store_error: 'buffer write failed',
+  bad_credentials: 'wrong secret',
+  unknown_identity: 'unknown device or app'
 }
 
 export function assess(h: HealthInput): Health {
@@ -127,13 +143,13 @@ export function assess(h: HealthInput): Health {
       text: `Disk budget full in ${duration(h.diskFull.inS)} at the current inflow: then ${h.diskFull.whenFull}`
     })
 
-  const share = h.storeMaxBytes > 0 ? h.backlog.bytes / h.storeMaxBytes : 0
+  const share = h.budgetBytes > 0 ? h.backlog.bytes / h.budgetBytes : 0
   if (share >= 0.95)
     p.push({
       level: 'crit',
       code: 'backlog_full',
       area: 'backlog',
-      text: `Buffer ${Math.round(share * 100)}% of its disk budget: new readings will soon be refused`
+      text: `Buffer ${Math.round(share * 100)}% of its disk budget: ${h.diskFull?.whenFull ?? 'new readings are refused'}`
     })
   else if (share >= 0.8)
     p.push({
@@ -165,6 +181,8 @@ export function assess(h: HealthInput): Health {
       devices: silent
     })
 
+  // Reasons in a technician's words (the code names are in the API and the log).
+  const said = (r: string, v: number): string => `${DROP_WORDS[r] ?? r.replace(/_/g, ' ')}: ${v.toLocaleString('en')}`
   const drops = Object.entries(h.recentDrops)
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1])
@@ -174,7 +192,7 @@ export function assess(h: HealthInput): Health {
       level: 'warn',
       code: 'readings_dropped',
       area: 'drops',
-      text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})`
+      text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => said(r, v)).join(', ')})`
     })
   }
 
@@ -187,7 +205,7 @@ export function assess(h: HealthInput): Health {
       level: 'warn',
       code: 'logins_refused',
       area: 'devices',
-      text: `${n.toLocaleString('en')} connection${n > 1 ? 's' : ''} or logins refused in the last minute (${refused.map(([r, v]) => `${r.replace(/_/g, ' ')}: ${v}`).join(', ')})`
+      text: `${n.toLocaleString('en')} ${n > 1 ? 'connections or logins' : 'connection or login'} refused in the last minute (${refused.map(([r, v]) => said(r, v)).join(', ')})`
     })
   }
 

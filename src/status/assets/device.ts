@@ -5,7 +5,11 @@ import type { DeviceDetail } from './types.js'
 const REASON_WORDS: Record<string, string> = {
   login_failed: 'login refused (wrong or unknown secret)',
   acl_denied: 'publish or subscribe outside its own topics',
-  rate_throttled: 'publishes held back by its rate quota'
+  rate_throttled: 'publishes held back by its rate quota',
+  payload_too_large: 'payload over its size limit',
+  quota_drop_oldest: 'oldest readings dropped for its storage quota',
+  disk_drop_oldest: 'oldest readings dropped to stay within the disk budget',
+  will_rate_limited: 'will over its rate quota, not stored'
 }
 const words = (reason: string): string => REASON_WORDS[reason] ?? reason.replace(/_/g, ' ')
 
@@ -105,7 +109,8 @@ export function renderDevice(id: string, d: DeviceDetail | 'unknown'): void {
           const li = el('li', '')
           li.append(
             el('strong', `${num(p.count)}× `),
-            `${p.kind}: ${words(p.reason)}`,
+            // A held publish is slowed, not refused: nothing of it is lost.
+            `${p.reason === 'rate_throttled' ? 'held' : p.kind}: ${words(p.reason)}`,
             el('span', p.lastAt === null ? '' : ` — last ${when(p.lastAt, now)}`, 'muted')
           )
           return li
