@@ -36,6 +36,14 @@ test('the outage runs from the last delivery; pause and resume neither hide nor 
   const states = u.history.map(h => h.state)
   assert.deepEqual(states.slice(-4), ['degraded', 'down', 'paused', 'resumed'])
   assert.ok(!u.history.some(h => (h.state === 'down' || h.state === 'degraded') && /technician/.test(h.reason ?? '')))
+
+  // A technician's test while paused: the link's answer is listed as such, not as a way out of the pause.
+  const t = new Uplink(true, 60_000)
+  t.succeeded(10)
+  t.pause(true)
+  for (let i = 0; i < 3; i++) t.failed(REFUSED)
+  const after = t.history.slice(t.history.findIndex(h => h.state === 'paused') + 1)
+  assert.ok(after.length > 0 && after.every(h => /^while paused: /.test(h.reason ?? '')), JSON.stringify(after))
 })
 
 test('start-up failures are recorded with their cause, repeats counted rather than repeated', () => {

@@ -142,6 +142,9 @@ export class Uplink {
    */
   private moveLink(state: LinkState, reason: string | null): void {
     const now = Date.now()
+    // What the link does while forwarding is paused (a technician's test) is said to be so: the list
+    // must not read as if forwarding had left the pause.
+    if (this.paused && reason !== null && !reason.startsWith('while paused')) reason = `while paused: ${reason}`
     if (state === this.link) {
       const last = this.history[this.history.length - 1]
       if (reason === null || last === undefined) return
