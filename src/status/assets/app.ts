@@ -104,6 +104,11 @@ async function login(ev: SubmitEvent): Promise<void> {
 
 async function logout(): Promise<void> {
   await poster.post('/api/logout')
+  // The stream ends with the session: that is not a lost gateway (a screen reader heard "No contact").
+  stopStream()
+  lastEventMs = 0
+  setStale(false)
+  text('announce', '')
   await loadSession()
 }
 
