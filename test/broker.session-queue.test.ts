@@ -80,3 +80,31 @@ test('past mqtt.maxExpiringSessions a leaving MQTT 5 session ends at once, and t
     await gw.stop()
   }
 })
+
+test('the cap is for sessions that are away: a connected persistent subscriber gets a burst of 3000 in full, and stays connected', async () => {
+  const gw = await gatewayWithOps(['burst-1'])
+  try {
+    const { client: dev, got } = await connectCollecting(gw.url, 'burst-1', { clean: false })
+    await dev.subscribeAsync('devices/burst-1/cmd/#', { qos: 1 })
+    let closed = false
+    dev.on('close', () => {
+      closed = true
+    })
+    const ops = await connectAs(gw.url, 'ops', { clientId: 'ops-1', password: 'ops-secret' })
+    const N = 3000
+    await Promise.all(
+      Array.from({ length: N }, (_, i) => ops.publishAsync('devices/burst-1/cmd/set', `{"n":${i}}`, { qos: 1 }))
+    )
+    await ops.endAsync()
+    const deadline = Date.now() + 20_000
+    while (got.length < N && Date.now() < deadline) await sleep(50)
+    assert.equal(got.length, N, 'every message arrived')
+    assert.equal(closed, false, 'the subscriber was not disconnected')
+    await dev.endAsync()
+    const st = await gw.status()
+    assert.equal(st.counters.refused.forward_queue_full, 0)
+    assert.equal(st.counters.refused.protocol_error ?? 0, 0)
+  } finally {
+    await gw.stop()
+  }
+})

@@ -12,6 +12,12 @@ import { Reason, withReason } from './reason-codes.js'
 import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
 import type { ConnState } from './sessions.js'
 
+/**
+ * QoS 2 publishes a 3.1.1 client may leave unreleased (no PUBREL yet): it has no Receive Maximum to
+ * respect, and clients such as mqtt.js send hundreds at once before the first PUBREL.
+ */
+export const UNRELEASED_QOS2_V3 = 1000
+
 export function createAuthorizePublish(
   ctx: AdmissionContext,
   admit: AdmitReading,
@@ -54,12 +60,13 @@ export function createAuthorizePublish(
       }
     }
     // QoS 2 publishes stay unacknowledged until their PUBREL, and aedes keeps each (payload too) until
-    // then, for any protocol version: past the Receive Maximum a client is disconnected, so a client
-    // that never releases them cannot fill memory. A re-send of one of them is not a new one.
+    // then: past the Receive Maximum (MQTT 5) or UNRELEASED_QOS2_V3 (3.1.1) a client is disconnected, so
+    // a client that never releases them cannot fill memory. A re-send of one of them is not a new one.
     if (
       packet.qos === 2 &&
       !qos2Resent(client, state, packet.messageId!) &&
-      unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >= state.receiveMaximum
+      unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >=
+        (client.version === 5 ? state.receiveMaximum : UNRELEASED_QOS2_V3)
     )
       return overReceiveMaximum(client, state, 'QoS 2 publishes not released by PUBREL', cb)
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {

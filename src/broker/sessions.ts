@@ -75,11 +75,16 @@ export function sessionFacts(client: Client, auth: SessionFacts['auth']): Omit<S
 
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
 const WARNINGS_PER_CONNECTION = 5
+/** The same warning for one device or app is logged at most this often. */
+const WARN_EVERY_MS = 10_000
+const MAX_WARN_KEYS = 10_000
 
 export class Sessions {
   private readonly conns = new WeakMap<Client, ConnState>()
   /** Ended connections' state, for a will aedes publishes after its Will Delay Interval. */
   private readonly departed = new WeakMap<Client, ConnState>()
+  /** Per identity and code: when a warning was last logged, and how many went to debug since. */
+  private readonly lastWarned = new Map<string, { at: number; since: number }>()
   private readonly runtimes = new Map<string, DeviceRuntime>()
   /** App accounts' live connections, so a changed or removed account can end them. */
   private readonly apps = new Map<string, Set<Client>>()
@@ -199,8 +204,22 @@ export class Sessions {
   }
 
   warn(state: ConnState | undefined, fields: Record<string, unknown>, msg: string): void {
-    if (state === undefined || state.warnings++ < WARNINGS_PER_CONNECTION) this.log.warn(fields, msg)
-    else this.log.debug(fields, msg)
+    if (state !== undefined && state.warnings++ >= WARNINGS_PER_CONNECTION) return this.log.debug(fields, msg)
+    // Per identity and code too, at most every 10 s: a device reconnecting in a loop, refused each time,
+    // wrote a line per publish (the counters count every one).
+    if (state?.id != null) {
+      const key = `${state.id}\u0000${String(fields.code)}`
+      const now = Date.now()
+      const l = this.lastWarned.get(key)
+      if (l !== undefined && now - l.at < WARN_EVERY_MS) {
+        l.since++
+        return this.log.debug(fields, msg)
+      }
+      if (this.lastWarned.size >= MAX_WARN_KEYS) this.lastWarned.clear()
+      this.lastWarned.set(key, { at: now, since: 0 })
+      if (l !== undefined && l.since > 0) return this.log.warn({ ...fields, suppressedSinceLastLog: l.since }, msg)
+    }
+    this.log.warn(fields, msg)
   }
 
   /** A rotated or removed secret ends the sessions opened with it. */
