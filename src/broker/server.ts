@@ -103,7 +103,9 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       counters.refuse('session_evicted')
       log.warn(
         { code: 'HF_WARN_SESSION_EVICTED', client: c.id, reason: info.reason, limit: info.limit },
-        'session ended at once: mqtt.maxExpiringSessions reached'
+        info.reason === 'willDelay'
+          ? 'delayed will published at once: mqtt.maxExpiringSessions reached'
+          : 'session ended at once: mqtt.maxExpiringSessions reached'
       )
     }
   )
