@@ -26,16 +26,16 @@ export function createAuthorizePublish(
 ) {
   const { counters, sessions } = ctx
 
-  /** A client past its Receive Maximum broke the protocol: counted, logged, disconnected (MQTT 5: 0x93). */
-  function overReceiveMaximum(client: Client, state: ConnState, what: string, cb: PublishDone): void {
+  /** A client past its Receive Maximum (`limit`) broke the protocol: counted, logged, disconnected (MQTT 5: 0x93). */
+  function overReceiveMaximum(client: Client, state: ConnState, limit: number, what: string, cb: PublishDone): void {
     counters.refuse('receive_maximum')
     sessions.warn(
       state,
-      { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit: state.receiveMaximum },
+      { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit },
       `${what} over the Receive Maximum: disconnected`
     )
-    const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit: state.receiveMaximum })
-    err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${state.receiveMaximum} ${what}`
+    const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit })
+    err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${limit} ${what}`
     cb(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
   }
 
@@ -52,7 +52,7 @@ export function createAuthorizePublish(
     // MQTT 5 Receive Maximum (advertised in CONNACK): a client past it broke the protocol. [MQTT-3.3.4-9]
     if (packet.qos > 0 && client.version === 5) {
       if (state.inflight >= state.receiveMaximum)
-        return overReceiveMaximum(client, state, 'unacknowledged QoS 1/2 publishes', done)
+        return overReceiveMaximum(client, state, state.receiveMaximum, 'unacknowledged QoS 1/2 publishes', done)
       state.inflight++
       cb = err => {
         state.inflight--
@@ -62,13 +62,13 @@ export function createAuthorizePublish(
     // QoS 2 publishes stay unacknowledged until their PUBREL, and aedes keeps each (payload too) until
     // then: past the Receive Maximum (MQTT 5) or UNRELEASED_QOS2_V3 (3.1.1) a client is disconnected, so
     // a client that never releases them cannot fill memory. A re-send of one of them is not a new one.
+    const unreleasedLimit = client.version === 5 ? state.receiveMaximum : UNRELEASED_QOS2_V3
     if (
       packet.qos === 2 &&
       !qos2Resent(client, state, packet.messageId!) &&
-      unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >=
-        (client.version === 5 ? state.receiveMaximum : UNRELEASED_QOS2_V3)
+      unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >= unreleasedLimit
     )
-      return overReceiveMaximum(client, state, 'QoS 2 publishes not released by PUBREL', cb)
+      return overReceiveMaximum(client, state, unreleasedLimit, 'QoS 2 publishes not released by PUBREL', cb)
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
       return rejectPublish(
         ctx,

@@ -45,7 +45,7 @@ export interface Broker {
   close: () => Promise<void>
 }
 
-/** Messages a persistent session may have queued (sent and unacknowledged, or waiting while it is away). */
+/** Messages a persistent session may have queued while its client is away (patches/aedes-persistence). */
 export const SESSION_QUEUE_LIMIT = 1000
 
 interface QueueLimit {
