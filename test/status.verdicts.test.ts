@@ -13,6 +13,8 @@ import { diskOutlook } from '../src/status/disk-outlook.js'
 import { assess } from '../src/status/health.js'
 import { HostVerdicts } from '../src/status/host-verdict.js'
 
+/** The inputs of a verdict with no devices, drops or errors. */
+const quiet = { minFreeBytes: 0, devices: [], recentDrops: {}, recentRefused: {}, recentErrors: 0 }
 const REFUSED = 'KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 10.0.0.5:9092'
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
@@ -146,11 +148,7 @@ test('the disk budget outlook follows the net inflow and says what happens when 
     uplink: { state: 'down', since: '2026-01-01T11:00:00Z', lastError: REFUSED, etaS: null, drainRate: 0 },
     backlog: { readings: 500_000, bytes: budget - 1000, oldestAgeS: 60 },
     budgetBytes: full.budgetBytes,
-    minFreeBytes: 0,
-    devices: [],
-    recentDrops: {},
-    recentRefused: {},
-    recentErrors: 0,
+    ...quiet,
     host: host('1', 10),
     diskFull: { inS: full.fullInS, whenFull: full.whenFull },
     nowMs: Date.parse('2026-01-01T12:00:00Z')
@@ -206,11 +204,7 @@ test('a paused gateway whose uplink is down still says so, in red', () => {
     },
     backlog: { readings: 10, bytes: 1000, oldestAgeS: 360 },
     budgetBytes: 1e9,
-    minFreeBytes: 0,
-    devices: [],
-    recentDrops: {},
-    recentRefused: {},
-    recentErrors: 0,
+    ...quiet,
     host: host('1', 10),
     nowMs: now
   })
