@@ -9,6 +9,7 @@
  * rate), admit-reading.ts (de-duplication, storage quotas, append), authorize-subscribe.ts,
  * sessions.ts (per-connection and per-device state), quota-status.ts (the status view).
  */
+import { LogThrottle } from '../log-throttle.js'
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { Classifier } from '../aggregate/classify.js'
 import type { Relief } from '../aggregate/pressure.js'
@@ -87,8 +88,7 @@ export function createAdmission(opts: AdmissionOptions) {
   storage.start()
   accounts.watch(closeSecretSessions)
 
-  let queueFullLoggedMs = 0
-  let queueFullSinceLog = 0
+  const queueFullLogs = new LogThrottle()
   return {
     authenticate: auth.authenticate,
     authorizePublish: createAuthorizePublish(
@@ -121,16 +121,13 @@ export function createAdmission(opts: AdmissionOptions) {
     /** A message not queued for a persistent session: its queue is full (server.ts SESSION_QUEUE_LIMIT). */
     sessionQueueFull(clientId: string, topic: string): void {
       counters.refuse('forward_queue_full')
-      const now = Date.now()
-      queueFullSinceLog++
       // A session away for long drops every message to it: logged at most every 10 s.
-      if (now - queueFullLoggedMs < 10_000) return
+      const held = queueFullLogs.due('')
+      if (held === null) return
       log.warn(
-        { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: clientId, topic, droppedSinceLastLog: queueFullSinceLog },
+        { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: clientId, topic, droppedSinceLastLog: held + 1 },
         "message not queued: the client's persistent session already holds its limit"
       )
-      queueFullLoggedMs = now
-      queueFullSinceLog = 0
     },
 
     /** The device a connection speaks for (authenticated devices only). */

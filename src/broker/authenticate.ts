@@ -3,6 +3,7 @@
  * secret (scrypt, checked off the event loop and cached). Refusals carry a CONNACK return code and
  * are counted; wrong secrets are rate-limited per address.
  */
+import { LogThrottle } from '../log-throttle.js'
 import type { AuthenticateError, Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { HoldfastError, type ErrorCode } from '../errors.js'
@@ -59,7 +60,7 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
     )
   }
 
-  const lastLogged = new Map<RefusalReason, { at: number; since: number }>()
+  const refusalLogs = new LogThrottle<RefusalReason>()
 
   function refuseLogin(
     client: Client,
@@ -73,18 +74,12 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
     if (!NOT_AUTH_FAILURES.has(reason)) counters.authFailures++
     // A login loop would write a line per attempt (GBs a day from one address): each reason is
     // logged at most every 10 s, with how many were refused since.
-    const now = Date.now()
-    const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
-    l.since++
-    lastLogged.set(reason, l)
-    if (now - l.at >= 10_000) {
+    const held = refusalLogs.due(reason)
+    if (held !== null)
       log.warn(
-        { code, client: client.id, address: addressOf(client), ...fields, refusedSinceLastLog: l.since },
+        { code, client: client.id, address: addressOf(client), ...fields, refusedSinceLastLog: held + 1 },
         'client refused'
       )
-      l.at = now
-      l.since = 0
-    }
     // returnCode answers 3.1.1 clients, reasonCode (and the message as Reason String) MQTT 5 ones.
     const err = new HoldfastError(code, undefined, fields)
     err.message = `${code}: ${err.message}`

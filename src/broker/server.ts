@@ -5,6 +5,7 @@
  * client refused so gets CONNACK 0x89/0x9F, refuse-connect.ts); while aedes parses, packets
  * larger than any allowed publish are refused before they are buffered. Every refusal is counted.
  */
+import { LogThrottle } from '../log-throttle.js'
 import { Aedes, type Client } from 'aedes'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Server as TlsServer, TLSSocket } from 'node:tls'
@@ -119,7 +120,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   aedes.on('connectionError', onError)
 
   // Refusals of whole connections are many and alike under a flood: log each reason at most every 10 s.
-  const lastLogged = new Map<RefusalReason, { at: number; since: number }>()
+  const refusalLogs = new LogThrottle<RefusalReason>()
   const refuser = createRefuser()
   const refuseSocket = (
     socket: Socket,
@@ -131,18 +132,12 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     // Plain TCP: an MQTT 5 CONNECT gets CONNACK 0x89/0x9F (refuse-connect.ts); TLS ones are not read.
     if (tell) refuser(socket, CONNACK_REASON[reason]!, `${code}: ${ErrorCodes[code]}`)
     else socket.destroy()
-    const now = Date.now()
-    const l = lastLogged.get(reason) ?? { at: 0, since: 0 }
-    l.since++
-    if (now - l.at >= 10_000) {
+    const held = refusalLogs.due(reason)
+    if (held !== null)
       log.warn(
-        { code, address: socket.remoteAddress, refusedSinceLastLog: l.since, open, limit: opts.maxConnections },
+        { code, address: socket.remoteAddress, refusedSinceLastLog: held + 1, open, limit: opts.maxConnections },
         'connection refused'
       )
-      l.at = now
-      l.since = 0
-    }
-    lastLogged.set(reason, l)
   }
 
   const perAddress = new KeyedBuckets(opts.connRatePerAddress, opts.connBurstPerAddress)

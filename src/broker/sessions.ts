@@ -3,6 +3,7 @@
  * device's sessions (limits, rate buckets). Everything a publish needs is worked
  * out here once, so a publish costs a prefix test, a bucket take and the append.
  */
+import { LogThrottle } from '../log-throttle.js'
 import type { Client } from 'aedes'
 import type { Config } from '../config/schema.js'
 import { DeviceAcl, type Acl } from '../identity/acl.js'
@@ -75,16 +76,13 @@ export function sessionFacts(client: Client, auth: SessionFacts['auth']): Omit<S
 
 /** Per connection, the first few refusals are logged at warn, the rest at debug (no log floods). */
 const WARNINGS_PER_CONNECTION = 5
-/** The same warning for one device or app is logged at most this often. */
-const WARN_EVERY_MS = 10_000
-const MAX_WARN_KEYS = 10_000
 
 export class Sessions {
   private readonly conns = new WeakMap<Client, ConnState>()
   /** Ended connections' state, for a will aedes publishes after its Will Delay Interval. */
   private readonly departed = new WeakMap<Client, ConnState>()
-  /** Per identity and code: when a warning was last logged, and how many went to debug since. */
-  private readonly lastWarned = new Map<string, { at: number; since: number }>()
+  /** The same warning for one device or app (identity and code) is logged at most every 10 s. */
+  private readonly warnLogs = new LogThrottle()
   private readonly runtimes = new Map<string, DeviceRuntime>()
   /** App accounts' live connections, so a changed or removed account can end them. */
   private readonly apps = new Map<string, Set<Client>>()
@@ -208,16 +206,9 @@ export class Sessions {
     // Per identity and code too, at most every 10 s: a device reconnecting in a loop, refused each time,
     // wrote a line per publish (the counters count every one).
     if (state?.id != null) {
-      const key = `${state.id}\u0000${String(fields.code)}`
-      const now = Date.now()
-      const l = this.lastWarned.get(key)
-      if (l !== undefined && now - l.at < WARN_EVERY_MS) {
-        l.since++
-        return this.log.debug(fields, msg)
-      }
-      if (this.lastWarned.size >= MAX_WARN_KEYS) this.lastWarned.clear()
-      this.lastWarned.set(key, { at: now, since: 0 })
-      if (l !== undefined && l.since > 0) return this.log.warn({ ...fields, suppressedSinceLastLog: l.since }, msg)
+      const held = this.warnLogs.due(`${state.id}\u0000${String(fields.code)}`)
+      if (held === null) return this.log.debug(fields, msg)
+      if (held > 0) return this.log.warn({ ...fields, suppressedSinceLastLog: held }, msg)
     }
     this.log.warn(fields, msg)
   }

@@ -4,6 +4,7 @@
  * files are watched and a renewed set is taken for new connections without a restart (sessions
  * already open keep running on the old one).
  */
+import { LogThrottle } from '../log-throttle.js'
 import { readFile, readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import {
@@ -75,14 +76,13 @@ export function createTlsListener(o: TlsListenerOptions): { server: TlsServer; c
   } catch (err) {
     throw new HoldfastError('HF_ERR_TLS_CONFIG', `mqtt.tls: ${(err as Error).message}`, {}, { cause: err })
   }
-  let lastRefusalLog = 0
+  const refusalLogs = new LogThrottle()
   const guard = new HandshakeGuard({
     maxPerAddress: o.maxHandshakesPerAddress,
     timeoutMs: o.connectTimeoutMs + 1000,
     onRefused: socket => {
       counters.refuse('tls_handshake_limit')
-      if (Date.now() - lastRefusalLog >= 10_000) {
-        lastRefusalLog = Date.now()
+      if (refusalLogs.due('') !== null) {
         log.warn(
           { code: 'HF_ERR_TLS_HANDSHAKE_LIMIT', address: socket.remoteAddress, limit: o.maxHandshakesPerAddress },
           'tls connection refused: too many unfinished handshakes from this address'
