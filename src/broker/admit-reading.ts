@@ -13,6 +13,7 @@ import { RECENT_PER_DEVICE } from '../store/recent.js'
 import { rowBytes } from '../store/reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
 import { protocolName, sessionFacts, type ConnState } from './sessions.js'
+import { sessionStoreOf } from './session-store.js'
 
 export function createAdmitReading(ctx: AdmissionContext) {
   const { buffer, counters, storage } = ctx
@@ -109,19 +110,9 @@ export function createAdmitReading(ctx: AdmissionContext) {
   }
 }
 
-/** The patched in-memory persistence's view of unreleased QoS 2 packets (patches/aedes-persistence+10.3.1.patch). */
-export interface UnreleasedQos2 {
-  incomingHas(clientId: string, messageId: number): boolean
-  incomingCount(clientId: string): number
-  incomingClear(clientId: string): void
-}
-
-export const unreleasedOf = (client: Client): UnreleasedQos2 =>
-  (client as unknown as { broker: { persistence: UnreleasedQos2 } }).broker.persistence
-
 /** The same QoS 2 packet id again before its PUBREL: on this connection still in admission, or in aedes' store. */
 export function qos2Resent(client: Client, state: ConnState, id: number): boolean {
-  return state.qos2Admitting.has(id) || unreleasedOf(client).incomingHas(client.id, id)
+  return state.qos2Admitting.has(id) || sessionStoreOf(client).incomingHas(client.id, id)
 }
 
 export type AdmitReading = ReturnType<typeof createAdmitReading>

@@ -13,6 +13,7 @@ import { certIdentity } from '../identity/cert.js'
 import type { RefusalReason } from '../metrics/counters.js'
 import { ClientIds, PERSISTENT_SESSIONS_PER_OWNER } from './client-ids.js'
 import { addressOf, type AdmissionContext } from './context.js'
+import { brokerOf } from './session-store.js'
 import { CONNACK_REASON, Reason } from './reason-codes.js'
 import { SecretChecker } from './secret-check.js'
 
@@ -33,11 +34,7 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   const allowAnonymous = ctx.config().mqtt.allowAnonymous
   // One identity's persistent sessions past the cap: the oldest idle one ends, counted and logged.
   const clientIds = new ClientIds((client, id) => {
-    const broker = (
-      client as unknown as {
-        broker: { persistence: { sessionClear(id: string): void }; clearSessionExpiry(id: string): void }
-      }
-    ).broker
+    const broker = brokerOf(client)
     broker.persistence.sessionClear(id)
     // An MQTT 5 session's expiry timer goes too: it would count against mqtt.maxExpiringSessions.
     broker.clearSessionExpiry(id)

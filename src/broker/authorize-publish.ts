@@ -6,7 +6,8 @@
 import type { Client, PublishPacket } from 'aedes'
 import { deviceOfTopic } from '../codec/reading.js'
 import { HoldfastError } from '../errors.js'
-import { type AdmitReading, qos2Resent, unreleasedOf } from './admit-reading.js'
+import { type AdmitReading, qos2Resent } from './admit-reading.js'
+import { sessionStoreOf } from './session-store.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
 import { Reason, withReason } from './reason-codes.js'
 import { BAD_TOPIC_CHARS, MAX_TOPIC_LENGTH } from './topics.js'
@@ -66,7 +67,7 @@ export function createAuthorizePublish(
     if (
       packet.qos === 2 &&
       !qos2Resent(client, state, packet.messageId!) &&
-      unreleasedOf(client).incomingCount(client.id) + state.qos2Admitting.size >= unreleasedLimit
+      sessionStoreOf(client).incomingCount(client.id) + state.qos2Admitting.size >= unreleasedLimit
     )
       return overReceiveMaximum(client, state, unreleasedLimit, 'QoS 2 publishes not released by PUBREL', cb)
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {

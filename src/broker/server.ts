@@ -15,7 +15,7 @@ import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
-import { unreleasedOf } from './admit-reading.js'
+import { internalsOf, sessionStoreOf } from './session-store.js'
 import { CONNACK_REASON, Reason } from './reason-codes.js'
 import { createRefuser } from './refuse-connect.js'
 import { createTlsListener } from './tls-listener.js'
@@ -49,10 +49,6 @@ export interface Broker {
 /** Messages a persistent session may have queued while its client is away (patches/aedes-persistence). */
 export const SESSION_QUEUE_LIMIT = 1000
 
-interface QueueLimit {
-  setOutgoingQueueLimit(limit: number, onFull: (clientId: string, packet: { topic: string }) => void): void
-}
-
 /** Error messages aedes uses for ends of a session that are not malformed input. */
 const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout', 'packet too large'])
 
@@ -79,18 +75,17 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   // must not inherit them (its packet id 1 would pass for a re-send and not be routed), and a session
   // that ends with its connection must not leave them behind.
   aedes.on('client', c => {
-    if ((c as Client & { _cleanStart?: boolean })._cleanStart === true) unreleasedOf(c).incomingClear(c.id)
+    if ((c as Client & { _cleanStart?: boolean })._cleanStart === true) sessionStoreOf(c).incomingClear(c.id)
   })
   // A persistent session's queue is bounded (patches/aedes-persistence+10.3.1.patch): a session that
   // never comes back, or one that subscribes to its own commands and floods them, cannot fill memory.
-  ;(aedes as unknown as { persistence: QueueLimit }).persistence.setOutgoingQueueLimit(
-    SESSION_QUEUE_LIMIT,
-    (clientId, packet) => admission.sessionQueueFull(clientId, packet.topic)
+  internalsOf(aedes).persistence.setOutgoingQueueLimit(SESSION_QUEUE_LIMIT, (clientId, packet) =>
+    admission.sessionQueueFull(clientId, packet.topic)
   )
   aedes.on('clientDisconnect', c => {
     admission.clientGone(c)
-    const holder = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[c.id]
-    if (c.clean && (holder === undefined || holder === c)) unreleasedOf(c).incomingClear(c.id)
+    const holder = internalsOf(aedes).clients[c.id]
+    if (c.clean && (holder === undefined || holder === c)) sessionStoreOf(c).incomingClear(c.id)
   })
   // The patched aedes' event (patches/aedes+2.0.0-beta.1.patch): a message over the wait limit of an MQTT 5 client's Receive Maximum.
   ;(aedes as unknown as NodeJS.EventEmitter).on('deliveryDropped', (c: Client, packet: { topic: string }) =>
