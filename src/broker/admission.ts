@@ -16,7 +16,7 @@ import type { Relief } from '../aggregate/pressure.js'
 import type { Config } from '../config/schema.js'
 import { Accounts } from '../identity/accounts.js'
 import type { Logger } from '../log.js'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters, Refused } from '../metrics/counters.js'
 import { QuotaBook } from '../quota/limits.js'
 import { StorageGuard } from '../quota/storage.js'
 import type { ReadingBuffer } from '../store/buffer.js'
@@ -107,10 +107,15 @@ export function createAdmission(opts: AdmissionOptions) {
       return fitsClient(client, packet)
     },
     clientGone: (client: Client): void => sessions.gone(client),
+    /** The device or app a client (connected, or its session kept after it left) belongs to, for counting. */
+    ownerOf(client: Client): Refused | null {
+      const state = sessions.of(client) ?? sessions.ofDeparted(client)
+      return state !== undefined && state.id !== null ? state : auth.ownerOf(client.id)
+    },
 
     /** The patched aedes did not send a message: too many already wait under the client's Receive Maximum. */
     forwardDropped(client: Client, topic: string): void {
-      counters.refuse('forward_queue_full')
+      counters.refuse('forward_queue_full', sessions.of(client) ?? null)
       sessions.warn(
         sessions.of(client),
         { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: client.id, topic, receiveMaximum: client.receiveMaximum },
@@ -120,7 +125,7 @@ export function createAdmission(opts: AdmissionOptions) {
 
     /** A message not queued for a persistent session: its queue is full (server.ts SESSION_QUEUE_LIMIT). */
     sessionQueueFull(clientId: string, topic: string): void {
-      counters.refuse('forward_queue_full')
+      counters.refuse('forward_queue_full', auth.ownerOf(clientId))
       // A session away for long drops every message to it: logged at most every 10 s.
       const held = queueFullLogs.due('')
       if (held === null) return

@@ -29,7 +29,7 @@ export function createAuthorizePublish(
 
   /** A client past its Receive Maximum (`limit`) broke the protocol: counted, logged, disconnected (MQTT 5: 0x93). */
   function overReceiveMaximum(client: Client, state: ConnState, limit: number, what: string, cb: PublishDone): void {
-    counters.refuse('receive_maximum')
+    counters.refuse('receive_maximum', state)
     sessions.warn(
       state,
       { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit },

@@ -96,9 +96,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   ;(aedes as unknown as NodeJS.EventEmitter).on(
     'sessionLimitReached',
     (c: Client, info: { reason: string; limit: number }) => {
-      counters.refuse('session_evicted')
+      const owner = admission.ownerOf(c)
+      counters.refuse('session_evicted', owner)
       log.warn(
-        { code: 'HF_WARN_SESSION_EVICTED', client: c.id, reason: info.reason, limit: info.limit },
+        {
+          code: 'HF_WARN_SESSION_EVICTED',
+          client: c.id,
+          ...(owner?.id != null ? { [owner.kind]: owner.id } : {}),
+          reason: info.reason,
+          limit: info.limit
+        },
         info.reason === 'willDelay'
           ? 'delayed will published at once: mqtt.maxExpiringSessions reached'
           : 'session ended at once: mqtt.maxExpiringSessions reached'

@@ -44,6 +44,23 @@ export const REFUSAL_REASONS = [
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 
+/** Whom a refusal is counted against besides the gateway: a device or an app account (null: nobody known). */
+export interface Refused {
+  kind: 'device' | 'app' | 'anonymous'
+  id: string | null
+}
+
+/** Refusals of one device or app account, by reason, and when each last happened (epoch ms). */
+export class RefusalTally {
+  readonly refused: Partial<Record<RefusalReason, number>> = {}
+  readonly refusedLastMs: Partial<Record<RefusalReason, number>> = {}
+
+  count(reason: RefusalReason, n: number): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + n
+    this.refusedLastMs[reason] = Date.now()
+  }
+}
+
 /** One open MQTT session of a device, as the status page's device view shows it. */
 export interface SessionFacts {
   clientId: string
@@ -70,7 +87,7 @@ export interface RecentReading {
 export const RECENT_READINGS = 10
 export const PAYLOAD_PREVIEW = 256
 
-export class DeviceStats {
+export class DeviceStats extends RefusalTally {
   readonly id: string
   connections = 0
   lastSeenMs = 0
@@ -97,6 +114,7 @@ export class DeviceStats {
   readonly recent: RecentReading[] = []
 
   constructor(id: string) {
+    super()
     this.id = id
   }
 
@@ -133,6 +151,12 @@ export class DeviceStats {
   }
 }
 
+export class AppStats extends RefusalTally {
+  constructor(readonly id: string) {
+    super()
+  }
+}
+
 export class Counters {
   received = 0
   stored = 0
@@ -156,6 +180,8 @@ export class Counters {
     number
   >
   readonly devices = new Map<string, DeviceStats>()
+  /** App accounts with a refusal counted against them (status API `apps[]`). */
+  readonly apps = new Map<string, AppStats>()
 
   device(id: string): DeviceStats {
     let d = this.devices.get(id)
@@ -163,8 +189,18 @@ export class Counters {
     return d
   }
 
-  refuse(reason: RefusalReason, n = 1): void {
+  /** A refusal, counted for the gateway and, when known, for the device or app account it concerns. */
+  refuse(reason: RefusalReason, who: Refused | null = null, n = 1): void {
     this.refused[reason] += n
+    if (who === null || who.id === null) return
+    if (who.kind === 'device') this.device(who.id).count(reason, n)
+    else if (who.kind === 'app') this.app(who.id).count(reason, n)
+  }
+
+  app(name: string): AppStats {
+    let a = this.apps.get(name)
+    if (a === undefined) this.apps.set(name, (a = new AppStats(name)))
+    return a
   }
 
   drop(device: string | null, reason: DropReason, n = 1): void {

@@ -33,7 +33,12 @@ export function deviceDetail(id: string, s: StatusSources, history: RateHistory,
   const refusals = [
     { reason: 'login_failed', count: d.authFailures, lastAt: iso(d.lastAuthFailureMs) },
     { reason: 'acl_denied', count: d.denials, lastAt: iso(d.lastDenialMs) },
-    { reason: 'rate_throttled', count: usage.throttled, lastAt: null }
+    { reason: 'rate_throttled', count: usage.throttled, lastAt: null },
+    ...Object.entries(d.refused).map(([reason, n]) => ({
+      reason,
+      count: n as number,
+      lastAt: iso(d.refusedLastMs[reason as never] ?? 0)
+    }))
   ].filter(r => r.count > 0)
   return {
     id,
