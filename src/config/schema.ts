@@ -65,14 +65,14 @@ const QUOTA_FIELDS = {
     default: MiB,
     min: 16,
     max: 1024 * MiB,
-    doc: 'Payload bytes per second per device (token bucket); over it PUBACKs are held'
+    doc: 'Bytes per second per device, payload plus MQTT 5 properties (token bucket); over it PUBACKs are held'
   },
   bytesBurst: {
     kind: 'int',
     default: 2 * MiB,
     min: 16,
     max: 1024 * MiB,
-    doc: 'Payload bytes a device may send at once above its rate'
+    doc: 'Bytes (payload plus MQTT 5 properties) a device may send at once above its rate'
   },
   maxPayloadBytes: {
     kind: 'int',
