@@ -71,6 +71,8 @@ export const ErrorCodes = {
   HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
   HF_WARN_SESSION_EVICTED:
     'a persistent session ended early: its device or app keeps more than 16, or mqtt.maxExpiringSessions was reached',
+  HF_WARN_SUBSCRIBE_RATE:
+    'SUBSCRIBE/UNSUBSCRIBE held: the device or app is over its subscription rate quota (quota.subscribeFiltersPerS)',
   HF_WARN_STORE_SYNC_INLINE:
     'the commit worker, which also syncs the WAL, failed: group commits sync on the broker thread again (slower, still durable)',
   HF_WARN_STORE_COMMIT_INLINE:

@@ -28,6 +28,7 @@ import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
 import { explicitlySubscribed } from './dollar-topics.js'
 import { quotaStatus } from './quota-status.js'
+import { createSubscribeRate } from './subscribe-rate.js'
 import { Sessions } from './sessions.js'
 
 export interface AdmissionOptions {
@@ -98,6 +99,7 @@ export function createAdmission(opts: AdmissionOptions) {
     ),
     authorizeSubscribe: subscribe.authorizeSubscribe,
     unsubscribed: subscribe.unsubscribed,
+    paceSubscriptions: createSubscribeRate(ctx),
     /**
      * aedes authorizeForward: a `$` topic reaches only subscriptions that name it explicitly [MQTT-4.7.2-1];
      * nothing larger than an MQTT 5 client's Maximum Packet Size reaches it (authorize-forward.ts).

@@ -166,6 +166,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const handle = (socket: Socket | TLSSocket): void => {
     const client = aedes.handle(socket)
     armConnectTimeout(client, opts.connectTimeoutMs)
+    admission.paceSubscriptions(client)
     guardPacketSize(client, maxPacket, cmd => {
       counters.refuse('packet_too_large')
       const device = admission.deviceOf(client)

@@ -102,6 +102,20 @@ const QUOTA_FIELDS = {
     max: 1_000,
     doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)'
   },
+  subscribeFiltersPerS: {
+    kind: 'number',
+    default: 50,
+    min: 0.01,
+    max: 1_000_000,
+    doc: 'Topic filters per second a device or app may SUBSCRIBE or UNSUBSCRIBE (token bucket); over it the packet is held, not refused'
+  },
+  subscribeFiltersBurst: {
+    kind: 'int',
+    default: 300,
+    min: 1,
+    max: 10_000_000,
+    doc: 'Topic filters a device or app may SUBSCRIBE or UNSUBSCRIBE at once above its rate'
+  },
   receiveMaximum: {
     kind: 'int',
     default: 64,

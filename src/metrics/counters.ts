@@ -16,7 +16,10 @@ export const DROP_REASONS = [
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 
-/** Connections, logins and subscriptions refused (not readings): each bad input has a counted outcome. */
+/**
+ * Connections, logins and subscriptions refused (not readings): each bad input has a counted outcome.
+ * `subscribe_rate_limited` counts SUBSCRIBE/UNSUBSCRIBE packets held (not refused) by the subscription rate quota.
+ */
 export const REFUSAL_REASONS = [
   'anonymous',
   'bad_credentials',
@@ -40,6 +43,7 @@ export const REFUSAL_REASONS = [
   'tls_handshake_limit',
   'acl_subscribe',
   'subscription_limit',
+  'subscribe_rate_limited',
   'invalid_topic'
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]

@@ -12,7 +12,8 @@ const REASON_WORDS: Record<string, string> = {
   will_rate_limited: 'will over its rate quota, not stored',
   forward_queue_full: 'messages to it not queued: its session queue was full',
   session_evicted: 'persistent sessions ended: it kept too many',
-  receive_maximum: 'disconnected: more publishes in flight than its Receive Maximum'
+  receive_maximum: 'disconnected: more publishes in flight than its Receive Maximum',
+  subscribe_rate_limited: 'SUBSCRIBE/UNSUBSCRIBE held back by its subscription rate quota'
 }
 const words = (reason: string): string => REASON_WORDS[reason] ?? reason.replace(/_/g, ' ')
 
