@@ -35,7 +35,7 @@ export const ErrorCodes = {
   HF_ERR_RECEIVE_MAXIMUM: 'MQTT 5 client sent more unacknowledged QoS 1/2 publishes than the Receive Maximum',
   HF_ERR_FORWARD_TOO_LARGE: "message not sent: over the MQTT 5 client's Maximum Packet Size",
   HF_ERR_FORWARD_QUEUE_FULL:
-    "message not sent: too many already waiting for room under the MQTT 5 client's Receive Maximum",
+    "message not sent: too many already waiting under the MQTT 5 client's Receive Maximum, or its away session's queue is full (messages or bytes)",
   HF_ERR_AUTH_UNKNOWN: 'unknown device or app',
   HF_ERR_AUTH_CERT_MISMATCH: "user name differs from the client certificate's id",
   HF_ERR_AUTH_BUSY: 'too many logins being checked',

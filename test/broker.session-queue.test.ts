@@ -49,6 +49,41 @@ test('a persistent session away holds at most 1000 queued messages; the rest are
   }
 })
 
+test('a persistent session away holds at most mqtt.sessionQueueMaxBytes (1 MiB) of messages; the rest are counted for its device', async () => {
+  const gw = await gatewayWithOps(['bulky-1'])
+  try {
+    const dev = await connectAs(gw.url, 'bulky-1', { clean: false })
+    await dev.subscribeAsync('devices/bulky-1/cmd/#', { qos: 1 })
+    await dev.endAsync()
+
+    // 15 commands of 100 KiB: ten fit in 1 MiB (with their topics), five do not, well under 1000 messages.
+    const ops = await connectAs(gw.url, 'ops', { clientId: 'ops-1', password: 'ops-secret' })
+    const topic = 'devices/bulky-1/cmd/blob'
+    const big = (i: number): string => JSON.stringify({ n: i, pad: 'x'.repeat(100 * 1024 - 20) }).slice(0, 100 * 1024)
+    for (let i = 0; i < 15; i++) await ops.publishAsync(topic, big(i), { qos: 1 })
+    await ops.endAsync()
+    const fits = Math.floor((1024 * 1024) / (100 * 1024 + topic.length))
+    const st = await gw.status()
+    assert.equal(st.counters.refused.forward_queue_full, 15 - fits, 'each message past the byte cap counted')
+    assert.equal(refusedOf(st, 'bulky-1').forward_queue_full, 15 - fits, 'for the device whose session it is')
+    assert.match(gw.log(), /"code":"HF_ERR_FORWARD_QUEUE_FULL".*"over":"bytes"/)
+
+    const { client: back, got } = await connectCollecting(gw.url, 'bulky-1', { clean: false })
+    const deadline = Date.now() + 15_000
+    while (got.length < fits && Date.now() < deadline) await sleep(50)
+    await sleep(300)
+    await back.endAsync()
+    assert.equal(got.length, fits, 'the queued ones arrive')
+    assert.deepEqual(
+      got.slice(0, 3).map(m => m.payload.slice(0, 8)),
+      ['{"n":0,"', '{"n":1,"', '{"n":2,"'],
+      'oldest first'
+    )
+  } finally {
+    await gw.stop()
+  }
+})
+
 test('a device keeps at most 16 persistent sessions: the 17th client id ends its oldest idle one, counted, and messages stop queueing for it', async () => {
   const gw = await gatewayWithOps(['many-1'])
   try {

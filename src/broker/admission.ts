@@ -28,6 +28,7 @@ import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
 import { explicitlySubscribed } from './dollar-topics.js'
 import { quotaStatus } from './quota-status.js'
+import { SESSION_QUEUE_LIMIT } from './session-store.js'
 import { createSubscribeRate } from './subscribe-rate.js'
 import { Sessions } from './sessions.js'
 
@@ -125,15 +126,27 @@ export function createAdmission(opts: AdmissionOptions) {
       )
     },
 
-    /** A message not queued for a persistent session: its queue is full (server.ts SESSION_QUEUE_LIMIT). */
-    sessionQueueFull(clientId: string, topic: string): void {
-      counters.refuse('forward_queue_full', auth.ownerOf(clientId))
+    /**
+     * A message not queued for a persistent session: its queue holds its limit of messages
+     * (SESSION_QUEUE_LIMIT) or bytes (mqtt.sessionQueueMaxBytes).
+     */
+    sessionQueueFull(clientId: string, topic: string, over: 'messages' | 'bytes'): void {
+      const owner = auth.ownerOf(clientId)
+      counters.refuse('forward_queue_full', owner)
       // A session away for long drops every message to it: logged at most every 10 s.
       const held = queueFullLogs.due('')
       if (held === null) return
       log.warn(
-        { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: clientId, topic, droppedSinceLastLog: held + 1 },
-        "message not queued: the client's persistent session already holds its limit"
+        {
+          code: 'HF_ERR_FORWARD_QUEUE_FULL',
+          client: clientId,
+          ...(owner !== null ? { [owner.kind]: owner.id } : {}),
+          topic,
+          over,
+          limit: over === 'bytes' ? config.mqtt.sessionQueueMaxBytes : SESSION_QUEUE_LIMIT,
+          droppedSinceLastLog: held + 1
+        },
+        `message not queued: the client's persistent session already holds its limit of ${over}`
       )
     },
 

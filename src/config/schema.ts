@@ -227,6 +227,13 @@ export const schema = {
       max: 10_000_000,
       doc: 'MQTT 5 sessions kept after their connection ended; past it a leaving session ends at once; 0 = no cap'
     },
+    sessionQueueMaxBytes: {
+      kind: 'int',
+      default: MiB,
+      min: 0,
+      max: 1024 * MiB,
+      doc: 'Bytes (payloads, MQTT 5 properties, topics) queued for a persistent session while its client is away; past it messages are not queued; 0 = no byte cap (1000 messages still apply)'
+    },
     serverKeepAliveS: {
       kind: 'int',
       default: 0,
