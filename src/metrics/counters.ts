@@ -114,8 +114,12 @@ export class DeviceStats extends RefusalTally {
   lastConnectMs = 0
   lastDisconnectMs = 0
   readonly sessions = new Set<SessionFacts>()
-  /** The last RECENT_READINGS readings, oldest first. */
-  readonly recent: RecentReading[] = []
+  /**
+   * The last RECENT_READINGS readings in a ring of reused slots (recentReadings() lists them): noting a
+   * reading copies its preview into the slot's own bytes instead of allocating, once per reading.
+   */
+  private readonly ring: RecentSlot[] = []
+  private next = 0
 
   constructor(id: string) {
     super()
@@ -144,15 +148,46 @@ export class DeviceStats extends RefusalTally {
   }
 
   noteReading(topic: string, payload: Buffer, eventMs: number | null): void {
-    if (this.recent.length >= RECENT_READINGS) this.recent.shift()
-    this.recent.push({
-      topic,
-      bytes: payload.length,
-      eventMs,
-      recvMs: this.lastSeenMs || Date.now(),
-      payload: Buffer.from(payload.subarray(0, PAYLOAD_PREVIEW))
-    })
+    const n = Math.min(payload.length, PAYLOAD_PREVIEW)
+    let slot = this.ring[this.next]
+    if (slot === undefined) {
+      slot = { topic, bytes: 0, eventMs, recvMs: 0, preview: Buffer.allocUnsafeSlow(n), length: 0 }
+      this.ring.push(slot)
+    } else if (slot.preview.length < n) slot.preview = Buffer.allocUnsafeSlow(Math.max(n, slot.preview.length * 2))
+    slot.topic = topic
+    slot.bytes = payload.length
+    slot.eventMs = eventMs
+    slot.recvMs = this.lastSeenMs || Date.now()
+    slot.length = payload.copy(slot.preview, 0, 0, n)
+    this.next = (this.next + 1) % RECENT_READINGS
   }
+
+  /** The last RECENT_READINGS readings, oldest first; each payload a copy of its preview. */
+  recentReadings(): RecentReading[] {
+    const out: RecentReading[] = []
+    const start = this.ring.length < RECENT_READINGS ? 0 : this.next
+    for (let k = 0; k < this.ring.length; k++) {
+      const s = this.ring[(start + k) % this.ring.length]!
+      out.push({
+        topic: s.topic,
+        bytes: s.bytes,
+        eventMs: s.eventMs,
+        recvMs: s.recvMs,
+        payload: Buffer.from(s.preview.subarray(0, s.length))
+      })
+    }
+    return out
+  }
+}
+
+/** A slot of the ring: `preview` holds `length` bytes of the reading's payload. */
+interface RecentSlot {
+  topic: string
+  bytes: number
+  eventMs: number | null
+  recvMs: number
+  preview: Buffer
+  length: number
 }
 
 export class AppStats extends RefusalTally {

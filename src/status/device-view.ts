@@ -71,13 +71,16 @@ export function deviceDetail(id: string, s: StatusSources, history: RateHistory,
     drops,
     refusals,
     payloadsShown: withPayloads,
-    recent: [...d.recent].reverse().map(r => ({
-      topic: r.topic,
-      bytes: r.bytes,
-      eventAt: r.eventMs === null ? null : iso(r.eventMs),
-      receivedAt: new Date(r.recvMs).toISOString(),
-      ...(withPayloads ? { payload: preview(r.payload), truncated: r.bytes > r.payload.length } : {})
-    }))
+    recent: d
+      .recentReadings()
+      .reverse()
+      .map(r => ({
+        topic: r.topic,
+        bytes: r.bytes,
+        eventAt: r.eventMs === null ? null : iso(r.eventMs),
+        receivedAt: new Date(r.recvMs).toISOString(),
+        ...(withPayloads ? { payload: preview(r.payload), truncated: r.bytes > r.payload.length } : {})
+      }))
   }
 }
 
