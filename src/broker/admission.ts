@@ -110,6 +110,10 @@ export function createAdmission(opts: AdmissionOptions) {
       return fitsClient(client, packet)
     },
     clientGone: (client: Client): void => sessions.gone(client),
+    /** aedes stored a QoS 2 packet until its PUBREL: from now on its incoming store counts it (authorize-publish.ts). */
+    qos2Stored(client: Client, messageId: number): void {
+      sessions.of(client)?.qos2Admitting.delete(messageId)
+    },
     /** The device or app a client (connected, or its session kept after it left) belongs to, for counting. */
     ownerOf(client: Client): Refused | null {
       const state = sessions.of(client) ?? sessions.ofDeparted(client)

@@ -43,14 +43,18 @@ export function createAdmitReading(ctx: AdmissionContext) {
     }
   }
 
-  /** `held`: the rate quota held this publish back; it runs now that tokens allow. */
+  /**
+   * `held`: the rate quota held this publish back; it runs now that tokens allow. `resent`: a QoS 2
+   * re-send of a packet id not yet released (qos2Resent, decided when the publish came in).
+   */
   return function admitReading(
     client: Client,
     state: ConnState,
     packet: PublishPacket,
     device: string | null,
     cb: PublishDone,
-    held: boolean
+    held: boolean,
+    resent: boolean
   ): void {
     // Held past the end of its connection: never acknowledged, so the device still has it. Not stored.
     if (held && client.closed) return
@@ -70,7 +74,7 @@ export function createAdmitReading(ctx: AdmissionContext) {
     }
     // A QoS 2 re-send of a packet id not yet released by PUBREL was stored the first time [MQTT-4.3.3-2]:
     // aedes answers it with PUBREC again without routing it, so it is a duplicate here too.
-    if (packet.qos === 2 && qos2Resent(client, state, packet.messageId!)) {
+    if (resent) {
       counters.duplicates++
       stats.duplicates++
       return cb(null)
@@ -97,11 +101,7 @@ export function createAdmitReading(ctx: AdmissionContext) {
           : new HoldfastError('HF_ERR_DISK_BUDGET', undefined, { budgetBytes: Math.round(storage.budget()) })
       return rejectPublish(ctx, client, state, device, verdict, err, cb)
     }
-    const qos2Id = packet.qos === 2 ? packet.messageId! : -1
-    if (qos2Id !== -1) state.qos2Admitting.add(qos2Id)
     buffer.writer.append(reading, err => {
-      // From here aedes keeps the id in its incoming store until the PUBREL (no other event runs between).
-      if (qos2Id !== -1) state.qos2Admitting.delete(qos2Id)
       if (err !== null) return rejectPublish(ctx, client, state, device, 'store_error', err, cb)
       counters.stored++
       stats.stored++

@@ -28,14 +28,20 @@ export function createAuthorizePublish(
 ) {
   const { counters, sessions } = ctx
 
+  /** Clients already being disconnected for it: the rest of the same read is refused without a count. */
+  const overLimit = new WeakSet<Client>()
+
   /** A client past its Receive Maximum (`limit`) broke the protocol: counted, logged, disconnected (MQTT 5: 0x93). */
   function overReceiveMaximum(client: Client, state: ConnState, limit: number, what: string, cb: PublishDone): void {
-    counters.refuse('receive_maximum', state)
-    sessions.warn(
-      state,
-      { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit },
-      `${what} over the Receive Maximum: disconnected`
-    )
+    if (!overLimit.has(client)) {
+      overLimit.add(client)
+      counters.refuse('receive_maximum', state)
+      sessions.warn(
+        state,
+        { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit },
+        `${what} over the Receive Maximum: disconnected`
+      )
+    }
     const err = new HoldfastError('HF_ERR_RECEIVE_MAXIMUM', undefined, { limit })
     err.message = `HF_ERR_RECEIVE_MAXIMUM: more than ${limit} ${what}`
     cb(withReason(err, Reason.RECEIVE_MAXIMUM_EXCEEDED, true))
@@ -64,13 +70,22 @@ export function createAuthorizePublish(
     // QoS 2 publishes stay unacknowledged until their PUBREL, and aedes keeps each (payload too) until
     // then: past the Receive Maximum (MQTT 5) or UNRELEASED_QOS2_V3 (3.1.1) a client is disconnected, so
     // a client that never releases them cannot fill memory. A re-send of one of them is not a new one.
-    const unreleasedLimit = client.version === 5 ? state.receiveMaximum : UNRELEASED_QOS2_V3
-    if (
-      packet.qos === 2 &&
-      !qos2Resent(client, state, packet.messageId!) &&
-      sessionStoreOf(client).incomingCount(client.id) + state.qos2Admitting.size >= unreleasedLimit
-    )
-      return overReceiveMaximum(client, state, unreleasedLimit, 'QoS 2 publishes not released by PUBREL', cb)
+    // Those aedes has stored are counted there, those admitted and not yet stored (the rest of the same
+    // read, or waiting for their group commit) in qos2Admitting, which aedes' store empties (server.ts).
+    const resent = packet.qos === 2 && qos2Resent(client, state, packet.messageId!)
+    if (packet.qos === 2 && !client.closed && !resent) {
+      const unreleasedLimit = client.version === 5 ? state.receiveMaximum : UNRELEASED_QOS2_V3
+      if (sessionStoreOf(client).incomingCount(client.id) + state.qos2Admitting.size >= unreleasedLimit)
+        return overReceiveMaximum(client, state, unreleasedLimit, 'QoS 2 publishes not released by PUBREL', cb)
+      const id = packet.messageId!
+      state.qos2Admitting.add(id)
+      const admitted = cb
+      // Refused: aedes does not store it.
+      cb = err => {
+        if (err !== null) state.qos2Admitting.delete(id)
+        admitted(err)
+      }
+    }
     if (topic.length > MAX_TOPIC_LENGTH || BAD_TOPIC_CHARS.test(topic)) {
       return rejectPublish(
         ctx,
@@ -150,12 +165,12 @@ export function createAuthorizePublish(
       }
     }
     const rt = state.device
-    if (rt === null) return admit(client, state, packet, device, cb, false)
+    if (rt === null) return admit(client, state, packet, device, cb, false, resent)
     // A will comes after its connection closed: there is no socket to slow, so one over the device's
     // rate is dropped, counted (a device reconnecting in a loop stored wills past its quota).
     const cost = publishCost(packet)
     if (client.closed) {
-      if (rt.throttle.pass(cost)) return admit(client, state, packet, device, cb, false)
+      if (rt.throttle.pass(cost)) return admit(client, state, packet, device, cb, false, resent)
       return rejectPublish(
         ctx,
         client,
@@ -166,7 +181,7 @@ export function createAuthorizePublish(
         cb
       )
     }
-    if (rt.throttle.pass(cost)) admit(client, state, packet, device, cb, false)
-    else rt.throttle.hold(() => admit(client, state, packet, device, cb, true))
+    if (rt.throttle.pass(cost)) admit(client, state, packet, device, cb, false, resent)
+    else rt.throttle.hold(() => admit(client, state, packet, device, cb, true, resent))
   }
 }

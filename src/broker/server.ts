@@ -79,6 +79,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   // A persistent session's queue is bounded (patches/aedes-persistence+10.3.1.patch), in messages and
   // in bytes (payload, MQTT 5 properties and topic): a session that never comes back, or one that
   // subscribes to its own commands and floods them, cannot fill memory.
+  internalsOf(aedes).persistence.setIncomingStoredHook(admission.qos2Stored)
   internalsOf(aedes).persistence.setOutgoingQueueLimit(
     SESSION_QUEUE_LIMIT,
     (clientId, packet, over) => admission.sessionQueueFull(clientId, packet.topic, over),
@@ -249,6 +250,8 @@ function classify(err: Error): RefusalReason | null {
   // Socket errors (ECONNRESET, …) and aedes' own ends of a session are no bad input. What remains comes
   // from aedes' packet handlers refusing a well-formed packet (a wildcard in a publish topic, too many levels).
   if (typeof (err as NodeJS.ErrnoException).code === 'string' || NOT_PROTOCOL.has(err.message)) return null
+  // A 3.1.1 CONNECT asking a longer keep-alive (or none) than mqtt.serverKeepAliveS (patched aedes).
+  if (err.message === 'keep alive limit exceeded') return 'keepalive_limit'
   return 'protocol_error'
 }
 

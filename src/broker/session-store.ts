@@ -18,6 +18,8 @@ export interface SessionStore {
     bytesLimit: number,
     sizeOf: (packet: PublishPacket) => number
   ): void
+  /** `stored` runs as each QoS 2 packet enters the incoming store (it then waits there for its PUBREL). */
+  setIncomingStoredHook(stored: (client: Client, messageId: number) => void): void
 }
 
 /** Messages a persistent session may have queued while its client is away (patches/aedes-persistence). */

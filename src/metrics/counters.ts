@@ -34,6 +34,7 @@ export const REFUSAL_REASONS = [
   'conn_limit',
   'conn_rate',
   'connect_timeout',
+  'keepalive_limit',
   'protocol_error',
   'packet_too_large',
   'receive_maximum',
