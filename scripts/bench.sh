@@ -42,6 +42,8 @@ node dist/bench/wire.js
 node dist/bench/admit.js
 # Noisy neighbour: well-behaved devices' PUBACK p99 with and without a flooder.
 node dist/bench/flood.js
+# Subscription churn: well-behaved devices' PUBACK latency beside a SUBSCRIBE/UNSUBSCRIBE cycler, quota off and on.
+node dist/bench/subscribe-churn.js
 # Batch format options on simulated telemetry.
 node dist/bench/codec.js
 # A remote document listing 1,000 / 5,000 / 12,000 devices applied under load: the broker thread's stall.

@@ -35,7 +35,7 @@ export const ErrorCodes = {
   HF_ERR_RECEIVE_MAXIMUM: 'MQTT 5 client sent more unacknowledged QoS 1/2 publishes than the Receive Maximum',
   HF_ERR_FORWARD_TOO_LARGE: "message not sent: over the MQTT 5 client's Maximum Packet Size",
   HF_ERR_FORWARD_QUEUE_FULL:
-    "message not sent: too many already waiting for room under the MQTT 5 client's Receive Maximum",
+    "message not sent: too many already waiting under the MQTT 5 client's Receive Maximum, or its away session's queue is full (messages or bytes)",
   HF_ERR_AUTH_UNKNOWN: 'unknown device or app',
   HF_ERR_AUTH_CERT_MISMATCH: "user name differs from the client certificate's id",
   HF_ERR_AUTH_BUSY: 'too many logins being checked',
@@ -71,6 +71,8 @@ export const ErrorCodes = {
   HF_WARN_SDNOTIFY: 'systemd notification (readiness or watchdog) failed',
   HF_WARN_SESSION_EVICTED:
     'a persistent session ended early: its device or app keeps more than 16, or mqtt.maxExpiringSessions was reached',
+  HF_WARN_SUBSCRIBE_RATE:
+    'SUBSCRIBE/UNSUBSCRIBE held: the device or app is over its subscription rate quota (quota.subscribeFiltersPerS)',
   HF_WARN_STORE_SYNC_INLINE:
     'the commit worker, which also syncs the WAL, failed: group commits sync on the broker thread again (slower, still durable)',
   HF_WARN_STORE_COMMIT_INLINE:

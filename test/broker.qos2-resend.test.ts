@@ -117,6 +117,8 @@ test('QoS 2 publishes never released (no PUBREL) are bounded for 3.1.1 clients (
     const st = await gw.status()
     assert.equal(st.counters.stored, LIMIT)
     assert.equal(st.counters.refused.receive_maximum, 1)
+    const hog = st.devices.find((d: { id: string }) => d.id === 'q2-hog')
+    assert.deepEqual(hog.refused, { receive_maximum: 1 }, 'counted for the device, as its other refusals are')
   } finally {
     await gw.stop()
   }

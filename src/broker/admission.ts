@@ -16,7 +16,7 @@ import type { Relief } from '../aggregate/pressure.js'
 import type { Config } from '../config/schema.js'
 import { Accounts } from '../identity/accounts.js'
 import type { Logger } from '../log.js'
-import type { Counters } from '../metrics/counters.js'
+import type { Counters, Refused } from '../metrics/counters.js'
 import { QuotaBook } from '../quota/limits.js'
 import { StorageGuard } from '../quota/storage.js'
 import type { ReadingBuffer } from '../store/buffer.js'
@@ -28,6 +28,8 @@ import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
 import { explicitlySubscribed } from './dollar-topics.js'
 import { quotaStatus } from './quota-status.js'
+import { SESSION_QUEUE_LIMIT } from './session-store.js'
+import { createSubscribeRate } from './subscribe-rate.js'
 import { Sessions } from './sessions.js'
 
 export interface AdmissionOptions {
@@ -98,6 +100,7 @@ export function createAdmission(opts: AdmissionOptions) {
     ),
     authorizeSubscribe: subscribe.authorizeSubscribe,
     unsubscribed: subscribe.unsubscribed,
+    paceSubscriptions: createSubscribeRate(ctx),
     /**
      * aedes authorizeForward: a `$` topic reaches only subscriptions that name it explicitly [MQTT-4.7.2-1];
      * nothing larger than an MQTT 5 client's Maximum Packet Size reaches it (authorize-forward.ts).
@@ -107,10 +110,15 @@ export function createAdmission(opts: AdmissionOptions) {
       return fitsClient(client, packet)
     },
     clientGone: (client: Client): void => sessions.gone(client),
+    /** The device or app a client (connected, or its session kept after it left) belongs to, for counting. */
+    ownerOf(client: Client): Refused | null {
+      const state = sessions.of(client) ?? sessions.ofDeparted(client)
+      return state !== undefined && state.id !== null ? state : auth.ownerOf(client.id)
+    },
 
     /** The patched aedes did not send a message: too many already wait under the client's Receive Maximum. */
     forwardDropped(client: Client, topic: string): void {
-      counters.refuse('forward_queue_full')
+      counters.refuse('forward_queue_full', sessions.of(client) ?? null)
       sessions.warn(
         sessions.of(client),
         { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: client.id, topic, receiveMaximum: client.receiveMaximum },
@@ -118,15 +126,27 @@ export function createAdmission(opts: AdmissionOptions) {
       )
     },
 
-    /** A message not queued for a persistent session: its queue is full (server.ts SESSION_QUEUE_LIMIT). */
-    sessionQueueFull(clientId: string, topic: string): void {
-      counters.refuse('forward_queue_full')
+    /**
+     * A message not queued for a persistent session: its queue holds its limit of messages
+     * (SESSION_QUEUE_LIMIT) or bytes (mqtt.sessionQueueMaxBytes).
+     */
+    sessionQueueFull(clientId: string, topic: string, over: 'messages' | 'bytes'): void {
+      const owner = auth.ownerOf(clientId)
+      counters.refuse('forward_queue_full', owner)
       // A session away for long drops every message to it: logged at most every 10 s.
       const held = queueFullLogs.due('')
       if (held === null) return
       log.warn(
-        { code: 'HF_ERR_FORWARD_QUEUE_FULL', client: clientId, topic, droppedSinceLastLog: held + 1 },
-        "message not queued: the client's persistent session already holds its limit"
+        {
+          code: 'HF_ERR_FORWARD_QUEUE_FULL',
+          client: clientId,
+          ...(owner !== null ? { [owner.kind]: owner.id } : {}),
+          topic,
+          over,
+          limit: over === 'bytes' ? config.mqtt.sessionQueueMaxBytes : SESSION_QUEUE_LIMIT,
+          droppedSinceLastLog: held + 1
+        },
+        `message not queued: the client's persistent session already holds its limit of ${over}`
       )
     },
 

@@ -33,14 +33,20 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
   const { counters, log, sessions } = ctx
   const allowAnonymous = ctx.config().mqtt.allowAnonymous
   // One identity's persistent sessions past the cap: the oldest idle one ends, counted and logged.
-  const clientIds = new ClientIds((client, id) => {
+  const clientIds = new ClientIds((client, id, owner) => {
     const broker = brokerOf(client)
     broker.persistence.sessionClear(id)
     // An MQTT 5 session's expiry timer goes too: it would count against mqtt.maxExpiringSessions.
     broker.clearSessionExpiry(id)
-    counters.refuse('session_evicted')
+    counters.refuse('session_evicted', owner)
     log.warn(
-      { code: 'HF_WARN_SESSION_EVICTED', client: id, by: client.id, limit: PERSISTENT_SESSIONS_PER_OWNER },
+      {
+        code: 'HF_WARN_SESSION_EVICTED',
+        client: id,
+        by: client.id,
+        [owner.kind]: owner.id,
+        limit: PERSISTENT_SESSIONS_PER_OWNER
+      },
       'persistent session ended: its device or app keeps too many'
     )
   })
@@ -184,6 +190,8 @@ export function createAuthenticate(ctx: AdmissionContext, accounts: Accounts) {
 
   return {
     authenticate,
+    /** The device or app holding a client id (a persistent session's, also while it is away). */
+    ownerOf: (clientId: string) => clientIds.ownerOf(clientId),
     /** A secret rotated or removed: forget its cached check. */
     forget: (name: string): void => checker.forget(name),
     /** Login rate limits changed (remote configuration). */

@@ -1,12 +1,13 @@
 /**
  * PUBLISH: topic, ACL, payload size, retained topics, then the rate quota. A device over its
- * messages/s or bytes/s has its callback held until its tokens allow, which pauses its socket
+ * messages/s or bytes/s (payload and MQTT 5 properties, publish-cost.ts) has its callback held until its tokens allow, which pauses its socket
  * reads (aedes reads the next chunk only once every packet of the last one is done): TCP slows it.
  */
 import type { Client, PublishPacket } from 'aedes'
 import { deviceOfTopic } from '../codec/reading.js'
 import { HoldfastError } from '../errors.js'
 import { type AdmitReading, qos2Resent } from './admit-reading.js'
+import { publishCost } from './publish-cost.js'
 import { sessionStoreOf } from './session-store.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
 import { Reason, withReason } from './reason-codes.js'
@@ -29,7 +30,7 @@ export function createAuthorizePublish(
 
   /** A client past its Receive Maximum (`limit`) broke the protocol: counted, logged, disconnected (MQTT 5: 0x93). */
   function overReceiveMaximum(client: Client, state: ConnState, limit: number, what: string, cb: PublishDone): void {
-    counters.refuse('receive_maximum')
+    counters.refuse('receive_maximum', state)
     sessions.warn(
       state,
       { code: 'HF_ERR_RECEIVE_MAXIMUM', client: client.id, limit },
@@ -152,19 +153,20 @@ export function createAuthorizePublish(
     if (rt === null) return admit(client, state, packet, device, cb, false)
     // A will comes after its connection closed: there is no socket to slow, so one over the device's
     // rate is dropped, counted (a device reconnecting in a loop stored wills past its quota).
+    const cost = publishCost(packet)
     if (client.closed) {
-      if (rt.throttle.pass(payload.length)) return admit(client, state, packet, device, cb, false)
+      if (rt.throttle.pass(cost)) return admit(client, state, packet, device, cb, false)
       return rejectPublish(
         ctx,
         client,
         state,
         device,
         'will_rate_limited',
-        new HoldfastError('HF_ERR_WILL_RATE', undefined, { topic, bytes: payload.length }),
+        new HoldfastError('HF_ERR_WILL_RATE', undefined, { topic, bytes: cost }),
         cb
       )
     }
-    if (rt.throttle.pass(payload.length)) admit(client, state, packet, device, cb, false)
+    if (rt.throttle.pass(cost)) admit(client, state, packet, device, cb, false)
     else rt.throttle.hold(() => admit(client, state, packet, device, cb, true))
   }
 }

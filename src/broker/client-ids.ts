@@ -5,6 +5,7 @@
  * persistent sessions (clean=false), until restart (aedes keeps those sessions in memory).
  */
 import type { Client } from 'aedes'
+import type { Refused } from '../metrics/counters.js'
 
 /** Client ids remembered with their owner; past this the oldest idle ones are forgotten. */
 const MAX_OWNED_CLIENT_IDS = 100_000
@@ -17,8 +18,14 @@ export const PERSISTENT_SESSIONS_PER_OWNER = 16
 export class ClientIds {
   private readonly owners = new Map<string, { owner: string; live: number; persistent: boolean }>()
 
-  /** `evict(client, id)`: end the idle persistent session `id` (the claim by `client` went past the cap). */
-  constructor(private readonly evict: (client: Client, id: string) => void = () => {}) {}
+  /** `evict(client, id, owner)`: end the idle persistent session `id` (the claim by `client` went past the cap). */
+  constructor(private readonly evict: (client: Client, id: string, owner: Refused) => void = () => {}) {}
+
+  /** The device or app holding client id `id` (an away persistent session's owner), if any. */
+  ownerOf(id: string): Refused | null {
+    const o = this.owners.get(id)
+    return o === undefined ? null : ownerParts(o.owner)
+  }
 
   /** Held by a device or app (connected, or a persistent session). */
   isOwned(id: string): boolean {
@@ -62,7 +69,13 @@ export class ClientIds {
       if (v.owner !== owner || !v.persistent || v.live > 0) continue
       this.owners.delete(id)
       n--
-      this.evict(client, id)
+      this.evict(client, id, ownerParts(owner))
     }
   }
+}
+
+/** `device:pump-1` → the device pump-1 (owners are written `${kind}:${id}` by authenticate.ts). */
+function ownerParts(owner: string): Refused {
+  const at = owner.indexOf(':')
+  return { kind: owner.slice(0, at) === 'app' ? 'app' : 'device', id: owner.slice(at + 1) }
 }

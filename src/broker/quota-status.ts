@@ -16,6 +16,8 @@ export function quotaStatus(ctx: AdmissionContext, id: string) {
       maxBufferedReadings: l.maxBufferedReadings,
       maxBufferedBytes: l.maxBufferedBytes,
       maxSessions: l.maxSessions,
+      subscribeFiltersPerS: l.subscribeFiltersPerS,
+      subscribeFiltersBurst: l.subscribeFiltersBurst,
       storagePolicy: l.storagePolicy
     },
     usage: {
@@ -23,7 +25,8 @@ export function quotaStatus(ctx: AdmissionContext, id: string) {
       bufferedBytes: u.bytes,
       sessions: rt?.sessions.size ?? 0,
       heldPublishes: rt?.throttle.held ?? 0,
-      throttledPublishes: rt?.throttle.throttled ?? 0
+      throttledPublishes: rt?.throttle.throttled ?? 0,
+      heldSubscribePackets: rt?.filterRate.held ?? 0
     },
     drops: {
       payload_too_large: d.payload_too_large ?? 0,

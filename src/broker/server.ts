@@ -15,7 +15,8 @@ import type { Logger } from '../log.js'
 import type { Counters, RefusalReason } from '../metrics/counters.js'
 import { KeyedBuckets } from '../quota/keyed.js'
 import type { Admission } from './admission.js'
-import { internalsOf, sessionStoreOf } from './session-store.js'
+import { publishCost } from './publish-cost.js'
+import { internalsOf, SESSION_QUEUE_LIMIT, sessionStoreOf } from './session-store.js'
 import { CONNACK_REASON, Reason } from './reason-codes.js'
 import { createRefuser } from './refuse-connect.js'
 import { createTlsListener } from './tls-listener.js'
@@ -29,6 +30,7 @@ export interface BrokerOptions {
   connBurstPerAddress: number
   sessionExpiryMaxS: number
   maxExpiringSessions: number
+  sessionQueueMaxBytes: number
   serverKeepAliveS: number
   topicAliasMaximum: number
   tls: Config['mqtt']['tls']
@@ -45,9 +47,6 @@ export interface Broker {
   connections: () => number
   close: () => Promise<void>
 }
-
-/** Messages a persistent session may have queued while its client is away (patches/aedes-persistence). */
-export const SESSION_QUEUE_LIMIT = 1000
 
 /** Error messages aedes uses for ends of a session that are not malformed input. */
 const NOT_PROTOCOL = new Set(['keep alive timeout', 'connection closed', 'drain timeout', 'packet too large'])
@@ -77,10 +76,14 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   aedes.on('client', c => {
     if ((c as Client & { _cleanStart?: boolean })._cleanStart === true) sessionStoreOf(c).incomingClear(c.id)
   })
-  // A persistent session's queue is bounded (patches/aedes-persistence+10.3.1.patch): a session that
-  // never comes back, or one that subscribes to its own commands and floods them, cannot fill memory.
-  internalsOf(aedes).persistence.setOutgoingQueueLimit(SESSION_QUEUE_LIMIT, (clientId, packet) =>
-    admission.sessionQueueFull(clientId, packet.topic)
+  // A persistent session's queue is bounded (patches/aedes-persistence+10.3.1.patch), in messages and
+  // in bytes (payload, MQTT 5 properties and topic): a session that never comes back, or one that
+  // subscribes to its own commands and floods them, cannot fill memory.
+  internalsOf(aedes).persistence.setOutgoingQueueLimit(
+    SESSION_QUEUE_LIMIT,
+    (clientId, packet, over) => admission.sessionQueueFull(clientId, packet.topic, over),
+    opts.sessionQueueMaxBytes,
+    packet => publishCost(packet) + packet.topic.length
   )
   aedes.on('clientDisconnect', c => {
     admission.clientGone(c)
@@ -96,9 +99,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   ;(aedes as unknown as NodeJS.EventEmitter).on(
     'sessionLimitReached',
     (c: Client, info: { reason: string; limit: number }) => {
-      counters.refuse('session_evicted')
+      const owner = admission.ownerOf(c)
+      counters.refuse('session_evicted', owner)
       log.warn(
-        { code: 'HF_WARN_SESSION_EVICTED', client: c.id, reason: info.reason, limit: info.limit },
+        {
+          code: 'HF_WARN_SESSION_EVICTED',
+          client: c.id,
+          ...(owner?.id != null ? { [owner.kind]: owner.id } : {}),
+          reason: info.reason,
+          limit: info.limit
+        },
         info.reason === 'willDelay'
           ? 'delayed will published at once: mqtt.maxExpiringSessions reached'
           : 'session ended at once: mqtt.maxExpiringSessions reached'
@@ -159,6 +169,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const handle = (socket: Socket | TLSSocket): void => {
     const client = aedes.handle(socket)
     armConnectTimeout(client, opts.connectTimeoutMs)
+    admission.paceSubscriptions(client)
     guardPacketSize(client, maxPacket, cmd => {
       counters.refuse('packet_too_large')
       const device = admission.deviceOf(client)

@@ -10,6 +10,7 @@ import { DeviceAcl, type Acl } from '../identity/acl.js'
 import type { Logger } from '../log.js'
 import type { Counters, DeviceStats, SessionFacts } from '../metrics/counters.js'
 import type { DeviceLimits, QuotaBook } from '../quota/limits.js'
+import { FilterRate } from '../quota/filter-rate.js'
 import { Throttle } from '../quota/throttle.js'
 import { Reason } from './reason-codes.js'
 import { RetainedBook } from './retained-book.js'
@@ -20,6 +21,8 @@ export interface DeviceRuntime {
   acl: DeviceAcl
   limits: Readonly<DeviceLimits>
   throttle: Throttle
+  /** SUBSCRIBE/UNSUBSCRIBE filters per second (subscribe-rate.ts), shared by its sessions. */
+  filterRate: FilterRate
   sessions: Set<Client>
   stats: DeviceStats
 }
@@ -31,6 +34,8 @@ export interface ConnState {
   id: string | null
   acl: Acl
   device: DeviceRuntime | null
+  /** The subscription rate quota: the device's or app's, an anonymous connection's own. */
+  filterRate: FilterRate
   payloadLimit: number
   /** Logged in with a secret (closed when that secret is rotated or removed). */
   bySecret: boolean
@@ -86,6 +91,8 @@ export class Sessions {
   private readonly runtimes = new Map<string, DeviceRuntime>()
   /** App accounts' live connections, so a changed or removed account can end them. */
   private readonly apps = new Map<string, Set<Client>>()
+  /** App accounts' subscription rate quotas, across their connections and reconnects. */
+  private readonly appFilterRates = new Map<string, FilterRate>()
   /** Retained topics per device, app account or anonymous connection, across reconnects. */
   readonly retained = new RetainedBook()
   private anonymousSeq = 0
@@ -119,6 +126,7 @@ export class Sessions {
         acl: new DeviceAcl(id),
         limits,
         throttle: new Throttle(limits.msgsPerS, limits.msgsBurst, limits.bytesPerS, limits.bytesBurst),
+        filterRate: new FilterRate(limits.subscribeFiltersPerS, limits.subscribeFiltersBurst),
         sessions: new Set(),
         stats: this.counters.device(id)
       }
@@ -136,7 +144,14 @@ export class Sessions {
     device: DeviceRuntime | null,
     bySecret: boolean
   ): void {
-    const receiveMaximum = (device?.limits ?? this.book().defaults).receiveMaximum
+    const limits = device?.limits ?? this.book().defaults
+    const receiveMaximum = limits.receiveMaximum
+    let filterRate = device?.filterRate
+    if (filterRate === undefined && kind === 'app') filterRate = this.appFilterRates.get(id!)
+    if (filterRate === undefined) {
+      filterRate = new FilterRate(limits.subscribeFiltersPerS, limits.subscribeFiltersBurst)
+      if (kind === 'app') this.appFilterRates.set(id!, filterRate)
+    }
     // Read by the patched aedes when it writes an MQTT 5 CONNACK.
     ;(client as Client & { serverReceiveMaximum?: number }).serverReceiveMaximum = receiveMaximum
     this.conns.set(client, {
@@ -148,6 +163,7 @@ export class Sessions {
       id,
       acl,
       device,
+      filterRate,
       bySecret,
       payloadLimit: device?.limits.payloadLimit ?? this.config().mqtt.maxPayloadBytes,
       publishes: 0,
@@ -239,6 +255,8 @@ export class Sessions {
 
   /** New limits (remote configuration): rate buckets retuned, payload limits changed in place. */
   retune(book: QuotaBook): void {
+    const d = book.defaults
+    for (const r of this.appFilterRates.values()) r.retune(d.subscribeFiltersPerS, d.subscribeFiltersBurst)
     for (const rt of this.runtimes.values()) {
       const l = book.of(rt.id)
       const o = rt.limits
@@ -250,6 +268,7 @@ export class Sessions {
       ) {
         rt.throttle.retune(l.msgsPerS, l.msgsBurst, l.bytesPerS, l.bytesBurst)
       }
+      rt.filterRate.retune(l.subscribeFiltersPerS, l.subscribeFiltersBurst)
       rt.limits = l
       for (const c of rt.sessions) {
         const st = this.conns.get(c)

@@ -1,5 +1,6 @@
 /** Turning an MQTT PUBLISH into a reading: pure, no I/O. */
 import { Decoder } from 'cbor-x'
+import { flatJsonEventMs, UNSURE } from './json-time.js'
 import { eventMsOfDocument } from './time.js'
 
 /** Topic scheme: devices/<deviceId>/<stream...>. Anything else is ordinary MQTT traffic. */
@@ -51,6 +52,16 @@ export function documentOf(payload: Buffer): Record<string, unknown> | null {
  * date). Opaque payloads simply have none.
  */
 export function eventTimeOf(payload: Buffer): number | null {
+  let i = 0
+  while (
+    i < payload.length &&
+    (payload[i] === 0x20 || payload[i] === 0x0a || payload[i] === 0x0d || payload[i] === 0x09)
+  )
+    i++
+  if (payload[i] === OPEN_BRACE) {
+    const t = flatJsonEventMs(payload, i)
+    if (t !== UNSURE) return t
+  }
   const doc = documentOf(payload)
   return doc === null ? null : eventMsOfDocument(doc)
 }

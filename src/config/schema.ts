@@ -65,14 +65,14 @@ const QUOTA_FIELDS = {
     default: MiB,
     min: 16,
     max: 1024 * MiB,
-    doc: 'Payload bytes per second per device (token bucket); over it PUBACKs are held'
+    doc: 'Bytes per second per device, payload plus MQTT 5 properties (token bucket); over it PUBACKs are held'
   },
   bytesBurst: {
     kind: 'int',
     default: 2 * MiB,
     min: 16,
     max: 1024 * MiB,
-    doc: 'Payload bytes a device may send at once above its rate'
+    doc: 'Bytes (payload plus MQTT 5 properties) a device may send at once above its rate'
   },
   maxPayloadBytes: {
     kind: 'int',
@@ -101,6 +101,20 @@ const QUOTA_FIELDS = {
     min: 1,
     max: 1_000,
     doc: 'Concurrent MQTT sessions per device id (a reconnect with the same client id takes the old one over)'
+  },
+  subscribeFiltersPerS: {
+    kind: 'number',
+    default: 50,
+    min: 0.01,
+    max: 1_000_000,
+    doc: 'Topic filters per second a device or app may SUBSCRIBE or UNSUBSCRIBE (token bucket); over it the packet is held, not refused'
+  },
+  subscribeFiltersBurst: {
+    kind: 'int',
+    default: 300,
+    min: 1,
+    max: 10_000_000,
+    doc: 'Topic filters a device or app may SUBSCRIBE or UNSUBSCRIBE at once above its rate'
   },
   receiveMaximum: {
     kind: 'int',
@@ -212,6 +226,13 @@ export const schema = {
       min: 0,
       max: 10_000_000,
       doc: 'MQTT 5 sessions kept after their connection ended; past it a leaving session ends at once; 0 = no cap'
+    },
+    sessionQueueMaxBytes: {
+      kind: 'int',
+      default: MiB,
+      min: 0,
+      max: 1024 * MiB,
+      doc: 'Bytes (payloads, MQTT 5 properties, topics) queued for a persistent session while its client is away; past it messages are not queued; 0 = no byte cap (1000 messages still apply)'
     },
     serverKeepAliveS: {
       kind: 'int',

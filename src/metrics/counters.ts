@@ -16,7 +16,10 @@ export const DROP_REASONS = [
 ] as const
 export type DropReason = (typeof DROP_REASONS)[number]
 
-/** Connections, logins and subscriptions refused (not readings): each bad input has a counted outcome. */
+/**
+ * Connections, logins and subscriptions refused (not readings): each bad input has a counted outcome.
+ * `subscribe_rate_limited` counts SUBSCRIBE/UNSUBSCRIBE packets held (not refused) by the subscription rate quota.
+ */
 export const REFUSAL_REASONS = [
   'anonymous',
   'bad_credentials',
@@ -40,9 +43,27 @@ export const REFUSAL_REASONS = [
   'tls_handshake_limit',
   'acl_subscribe',
   'subscription_limit',
+  'subscribe_rate_limited',
   'invalid_topic'
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
+
+/** Whom a refusal is counted against besides the gateway: a device or an app account (null: nobody known). */
+export interface Refused {
+  kind: 'device' | 'app' | 'anonymous'
+  id: string | null
+}
+
+/** Refusals of one device or app account, by reason, and when each last happened (epoch ms). */
+export class RefusalTally {
+  readonly refused: Partial<Record<RefusalReason, number>> = {}
+  readonly refusedLastMs: Partial<Record<RefusalReason, number>> = {}
+
+  count(reason: RefusalReason, n: number): void {
+    this.refused[reason] = (this.refused[reason] ?? 0) + n
+    this.refusedLastMs[reason] = Date.now()
+  }
+}
 
 /** One open MQTT session of a device, as the status page's device view shows it. */
 export interface SessionFacts {
@@ -70,7 +91,7 @@ export interface RecentReading {
 export const RECENT_READINGS = 10
 export const PAYLOAD_PREVIEW = 256
 
-export class DeviceStats {
+export class DeviceStats extends RefusalTally {
   readonly id: string
   connections = 0
   lastSeenMs = 0
@@ -93,10 +114,15 @@ export class DeviceStats {
   lastConnectMs = 0
   lastDisconnectMs = 0
   readonly sessions = new Set<SessionFacts>()
-  /** The last RECENT_READINGS readings, oldest first. */
-  readonly recent: RecentReading[] = []
+  /**
+   * The last RECENT_READINGS readings in a ring of reused slots (recentReadings() lists them): noting a
+   * reading copies its preview into the slot's own bytes instead of allocating, once per reading.
+   */
+  private readonly ring: RecentSlot[] = []
+  private next = 0
 
   constructor(id: string) {
+    super()
     this.id = id
   }
 
@@ -122,14 +148,51 @@ export class DeviceStats {
   }
 
   noteReading(topic: string, payload: Buffer, eventMs: number | null): void {
-    if (this.recent.length >= RECENT_READINGS) this.recent.shift()
-    this.recent.push({
-      topic,
-      bytes: payload.length,
-      eventMs,
-      recvMs: this.lastSeenMs || Date.now(),
-      payload: Buffer.from(payload.subarray(0, PAYLOAD_PREVIEW))
-    })
+    const n = Math.min(payload.length, PAYLOAD_PREVIEW)
+    let slot = this.ring[this.next]
+    if (slot === undefined) {
+      slot = { topic, bytes: 0, eventMs, recvMs: 0, preview: Buffer.allocUnsafeSlow(n), length: 0 }
+      this.ring.push(slot)
+    } else if (slot.preview.length < n) slot.preview = Buffer.allocUnsafeSlow(Math.max(n, slot.preview.length * 2))
+    slot.topic = topic
+    slot.bytes = payload.length
+    slot.eventMs = eventMs
+    slot.recvMs = this.lastSeenMs || Date.now()
+    slot.length = payload.copy(slot.preview, 0, 0, n)
+    this.next = (this.next + 1) % RECENT_READINGS
+  }
+
+  /** The last RECENT_READINGS readings, oldest first; each payload a copy of its preview. */
+  recentReadings(): RecentReading[] {
+    const out: RecentReading[] = []
+    const start = this.ring.length < RECENT_READINGS ? 0 : this.next
+    for (let k = 0; k < this.ring.length; k++) {
+      const s = this.ring[(start + k) % this.ring.length]!
+      out.push({
+        topic: s.topic,
+        bytes: s.bytes,
+        eventMs: s.eventMs,
+        recvMs: s.recvMs,
+        payload: Buffer.from(s.preview.subarray(0, s.length))
+      })
+    }
+    return out
+  }
+}
+
+/** A slot of the ring: `preview` holds `length` bytes of the reading's payload. */
+interface RecentSlot {
+  topic: string
+  bytes: number
+  eventMs: number | null
+  recvMs: number
+  preview: Buffer
+  length: number
+}
+
+export class AppStats extends RefusalTally {
+  constructor(readonly id: string) {
+    super()
   }
 }
 
@@ -156,6 +219,8 @@ export class Counters {
     number
   >
   readonly devices = new Map<string, DeviceStats>()
+  /** App accounts with a refusal counted against them (status API `apps[]`). */
+  readonly apps = new Map<string, AppStats>()
 
   device(id: string): DeviceStats {
     let d = this.devices.get(id)
@@ -163,8 +228,18 @@ export class Counters {
     return d
   }
 
-  refuse(reason: RefusalReason, n = 1): void {
+  /** A refusal, counted for the gateway and, when known, for the device or app account it concerns. */
+  refuse(reason: RefusalReason, who: Refused | null = null, n = 1): void {
     this.refused[reason] += n
+    if (who === null || who.id === null) return
+    if (who.kind === 'device') this.device(who.id).count(reason, n)
+    else if (who.kind === 'app') this.app(who.id).count(reason, n)
+  }
+
+  app(name: string): AppStats {
+    let a = this.apps.get(name)
+    if (a === undefined) this.apps.set(name, (a = new AppStats(name)))
+    return a
   }
 
   drop(device: string | null, reason: DropReason, n = 1): void {

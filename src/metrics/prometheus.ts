@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { Counter, Gauge, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client'
-import { DROP_REASONS, type Counters, type DeviceStats } from './counters.js'
+import { DROP_REASONS, type Counters } from './counters.js'
+import { add, toRow, type DeviceRow } from './device-rows.js'
 import type { HostFacts } from './host.js'
 import { loopDelaySeconds, watchLoopDelay } from './loop-delay.js'
-import { quotaShare, quotaUsage } from './quota-view.js'
 import type { BudgetFigures } from './budget-figures.js'
 
 export interface MetricsSources {
@@ -286,6 +286,15 @@ export class GatewayMetrics {
       },
       ['device', 'reason']
     )
+    counter(
+      'holdfast_device_refused_total',
+      'Refusals concerning a device (connections, sessions, messages to it), per device and reason (reasons that occurred)',
+      () =>
+        this.devices().flatMap(d =>
+          Object.entries(d.refused).map(([reason, n]): Sample => [{ device: d.id, reason }, n])
+        ),
+      ['device', 'reason']
+    )
     gauge(
       'holdfast_metrics_devices_other',
       'Devices summed under device="_other" (beyond status.metricsMaxDevices)',
@@ -341,61 +350,6 @@ export class GatewayMetrics {
     if (other !== null) rows.push(other)
     this.deviceCache = { at: now, rows }
     return rows
-  }
-}
-
-interface DeviceRow {
-  id: string
-  received: number
-  stored: number
-  forwarded: number
-  authFailures: number
-  denials: number
-  buffered: number
-  bufferedBytes: number
-  connections: number
-  dropped: Record<string, number>
-  throttled: number
-  held: number
-  quotaShare: number | null
-}
-
-function toRow(d: DeviceStats, u: { readings: number; bytes: number }, quota: unknown): DeviceRow {
-  return {
-    id: d.id,
-    received: d.received,
-    stored: d.stored,
-    forwarded: d.forwarded,
-    authFailures: d.authFailures,
-    denials: d.denials,
-    buffered: u.readings,
-    bufferedBytes: u.bytes,
-    connections: d.connections,
-    dropped: { ...d.dropped } as Record<string, number>,
-    ...quotaUsage(quota),
-    quotaShare: quotaShare(quota)
-  }
-}
-
-function add(a: DeviceRow, b: DeviceRow): DeviceRow {
-  const dropped = { ...a.dropped }
-  for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v
-  return {
-    id: a.id,
-    received: a.received + b.received,
-    stored: a.stored + b.stored,
-    forwarded: a.forwarded + b.forwarded,
-    authFailures: a.authFailures + b.authFailures,
-    denials: a.denials + b.denials,
-    buffered: a.buffered + b.buffered,
-    bufferedBytes: a.bufferedBytes + b.bufferedBytes,
-    connections: a.connections + b.connections,
-    dropped,
-    throttled: a.throttled + b.throttled,
-    held: a.held + b.held,
-    // A share of different caps does not add up: _other shows the fullest device.
-    quotaShare:
-      a.quotaShare === null ? b.quotaShare : b.quotaShare === null ? a.quotaShare : Math.max(a.quotaShare, b.quotaShare)
   }
 }
 

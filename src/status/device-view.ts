@@ -33,7 +33,12 @@ export function deviceDetail(id: string, s: StatusSources, history: RateHistory,
   const refusals = [
     { reason: 'login_failed', count: d.authFailures, lastAt: iso(d.lastAuthFailureMs) },
     { reason: 'acl_denied', count: d.denials, lastAt: iso(d.lastDenialMs) },
-    { reason: 'rate_throttled', count: usage.throttled, lastAt: null }
+    { reason: 'rate_throttled', count: usage.throttled, lastAt: null },
+    ...Object.entries(d.refused).map(([reason, n]) => ({
+      reason,
+      count: n as number,
+      lastAt: iso(d.refusedLastMs[reason as never] ?? 0)
+    }))
   ].filter(r => r.count > 0)
   return {
     id,
@@ -66,13 +71,16 @@ export function deviceDetail(id: string, s: StatusSources, history: RateHistory,
     drops,
     refusals,
     payloadsShown: withPayloads,
-    recent: [...d.recent].reverse().map(r => ({
-      topic: r.topic,
-      bytes: r.bytes,
-      eventAt: r.eventMs === null ? null : iso(r.eventMs),
-      receivedAt: new Date(r.recvMs).toISOString(),
-      ...(withPayloads ? { payload: preview(r.payload), truncated: r.bytes > r.payload.length } : {})
-    }))
+    recent: d
+      .recentReadings()
+      .reverse()
+      .map(r => ({
+        topic: r.topic,
+        bytes: r.bytes,
+        eventAt: r.eventMs === null ? null : iso(r.eventMs),
+        receivedAt: new Date(r.recvMs).toISOString(),
+        ...(withPayloads ? { payload: preview(r.payload), truncated: r.bytes > r.payload.length } : {})
+      }))
   }
 }
 

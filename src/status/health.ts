@@ -212,8 +212,9 @@ export function assess(h: HealthInput): Health {
     })
   }
 
+  // Held SUBSCRIBE/UNSUBSCRIBE packets are paced, not refused: the device view shows them.
   const refused = Object.entries(h.recentRefused)
-    .filter(([, n]) => n > 0)
+    .filter(([r, n]) => n > 0 && r !== 'subscribe_rate_limited')
     .sort((a, b) => b[1] - a[1])
   if (refused.length > 0) {
     const n = refused.reduce((s, [, v]) => s + v, 0)

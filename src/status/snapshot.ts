@@ -79,10 +79,13 @@ export function statusSnapshot(s: StatusSources) {
         authFailures: d.authFailures,
         denials: d.denials,
         dropped: { ...d.dropped },
+        refused: { ...d.refused },
         lifetime: lifetimeDevices?.get(d.id) ?? null,
         quota: s.quotaOf?.(d.id) ?? null
       }
-    })
+    }),
+    /** App accounts that had something refused (connections, subscriptions, messages to them). */
+    apps: [...c.apps.values()].map(a => ({ id: a.id, refused: { ...a.refused } }))
   }
 }
 

@@ -9,7 +9,11 @@ const REASON_WORDS: Record<string, string> = {
   payload_too_large: 'payload over its size limit',
   quota_drop_oldest: 'oldest readings dropped for its storage quota',
   disk_drop_oldest: 'oldest readings dropped to stay within the disk budget',
-  will_rate_limited: 'will over its rate quota, not stored'
+  will_rate_limited: 'will over its rate quota, not stored',
+  forward_queue_full: 'messages to it not queued: its session queue was full',
+  session_evicted: 'persistent sessions ended: it kept too many',
+  receive_maximum: 'disconnected: more publishes in flight than its Receive Maximum',
+  subscribe_rate_limited: 'SUBSCRIBE/UNSUBSCRIBE held back by its subscription rate quota'
 }
 const words = (reason: string): string => REASON_WORDS[reason] ?? reason.replace(/_/g, ' ')
 

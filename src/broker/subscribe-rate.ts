@@ -1,0 +1,78 @@
+/**
+ * SUBSCRIBE and UNSUBSCRIBE under the subscription rate quota (src/quota/filter-rate.ts): each
+ * filter takes a token of the device's or app's bucket; a packet over it is held, in order, and
+ * handed to aedes when the bucket allows. While it is held aedes reads no more of that client's
+ * socket (its read loop waits for every packet of the last chunk), so TCP slows the client, as for
+ * held publishes. aedes has no hook for UNSUBSCRIBE, so the gate sits between the client's packet
+ * parser and aedes' dispatch (private API, checked for at run time).
+ */
+import type { Client } from 'aedes'
+import type { EventEmitter } from 'node:events'
+import { LogThrottle } from '../log-throttle.js'
+import type { AdmissionContext } from './context.js'
+
+interface ClientInternals {
+  _parser?: EventEmitter
+  /** aedes' read loop: counts packets in progress, reads the next chunk when none is left. */
+  _parsingBatch?: number
+  _nextBatch?: () => void
+}
+
+interface FilterPacket {
+  cmd: string
+  subscriptions?: unknown[]
+  unsubscriptions?: unknown[]
+}
+
+export function createSubscribeRate(ctx: AdmissionContext) {
+  const { counters, log, sessions } = ctx
+  // A client cycling filters is held again and again: one line per identity at most every 10 s.
+  const logs = new LogThrottle()
+
+  function held(client: Client, filters: number): void {
+    const state = sessions.of(client)
+    if (state === undefined) return
+    counters.refuse('subscribe_rate_limited', state)
+    const since = logs.due(state.id ?? client.id)
+    if (since === null) return
+    log.warn(
+      {
+        code: 'HF_WARN_SUBSCRIBE_RATE',
+        client: client.id,
+        [state.kind]: state.id,
+        filters,
+        heldSinceLastLog: since + 1
+      },
+      'subscribe/unsubscribe held: over the subscription rate quota'
+    )
+  }
+
+  /** Put `client`'s SUBSCRIBE and UNSUBSCRIBE packets under the quota (call right after aedes.handle). */
+  return function paceSubscriptions(client: Client): void {
+    const c = client as unknown as ClientInternals
+    const parser = c._parser
+    if (parser === undefined || typeof c._nextBatch !== 'function' || typeof c._parsingBatch !== 'number') return
+    const dispatch = parser.listeners('packet')
+    if (dispatch.length !== 1) return
+    const enqueue = dispatch[0] as (this: EventEmitter, packet: FilterPacket) => void
+    parser.removeListener('packet', enqueue)
+    parser.on('packet', function (this: EventEmitter, packet: FilterPacket) {
+      const filters =
+        packet.cmd === 'subscribe'
+          ? (packet.subscriptions?.length ?? 0)
+          : packet.cmd === 'unsubscribe'
+            ? (packet.unsubscriptions?.length ?? 0)
+            : 0
+      const rate = filters > 0 ? sessions.of(client)?.filterRate : undefined
+      if (rate === undefined || rate.pass(filters)) return enqueue.call(this, packet)
+      held(client, filters)
+      // Counted as a packet in progress: the read loop waits for it.
+      c._parsingBatch!++
+      rate.hold(() => {
+        if (client.closed) return
+        enqueue.call(parser, packet)
+        c._nextBatch!()
+      })
+    })
+  }
+}

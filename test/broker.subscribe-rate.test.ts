@@ -1,0 +1,76 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { GatewayProcess } from './harness/gateway.js'
+import { connectAs, devicesConfig, sleep, writeConfig } from './harness/devices.js'
+
+// An attack found it: a clean session cycling SUBSCRIBE/UNSUBSCRIBE of thousands of filters kept the
+// broker's thread busy and raised every other device's PUBACK latency. Now filters per second are a
+// per-device (and per-app) quota: over it the packets are held, like publishes over the rate quota.
+
+test('SUBSCRIBE/UNSUBSCRIBE over the subscription rate quota are held, counted per device, and all succeed; another device is acknowledged meanwhile', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['cycler-1', 'steady-1']),
+    quota: { subscribeFiltersPerS: 30, subscribeFiltersBurst: 20 }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    const cycler = await connectAs(gw.url, 'cycler-1')
+    const steady = await connectAs(gw.url, 'steady-1')
+    // 10 rounds of SUBSCRIBE and UNSUBSCRIBE of 10 filters: 200 filters, at least 6 s at 30 a second.
+    const rounds = Array.from({ length: 10 }, (_, r) => {
+      const filters = Array.from({ length: 10 }, (_, i) => `devices/cycler-1/cmd/r${r}/f${i}`)
+      return [cycler.subscribeAsync(filters, { qos: 1 }), cycler.unsubscribeAsync(filters)] as const
+    })
+    let cyclingDone = false
+    const cycling = Promise.all(rounds.flat()).then(results => {
+      cyclingDone = true
+      return results
+    })
+
+    // Meanwhile another device's readings are acknowledged (QoS 1) and stored.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => steady.publishAsync('devices/steady-1/telemetry', `{"n":${i}}`, { qos: 1 }))
+    )
+    assert.equal(cyclingDone, false, "the other device's PUBACKs did not wait for the held subscriptions")
+
+    const results = await cycling
+    for (let r = 0; r < rounds.length; r++) {
+      const granted = results[2 * r] as Array<{ qos: number }>
+      assert.deepEqual(
+        granted.map(g => g.qos),
+        Array(10).fill(1),
+        `round ${r}: every filter granted`
+      )
+    }
+    // The last state holds: a final subscription works and gets its message.
+    await cycler.subscribeAsync('devices/cycler-1/cmd/last', { qos: 1 })
+
+    const st = await gw.status()
+    const of = (id: string) => st.devices.find((d: { id: string }) => d.id === id)
+    const held = st.counters.refused.subscribe_rate_limited
+    assert.ok(held > 0, 'held packets are counted')
+    assert.equal(of('cycler-1').refused.subscribe_rate_limited, held, 'for the device that sent them')
+    assert.equal(of('steady-1').refused.subscribe_rate_limited, undefined)
+    assert.equal(of('steady-1').stored, 20)
+    assert.equal(of('cycler-1').quota.limits.subscribeFiltersPerS, 30)
+    assert.equal(st.counters.refused.subscription_limit, 0)
+    assert.match(gw.log(), /"code":"HF_WARN_SUBSCRIBE_RATE"/)
+    const lines = gw
+      .log()
+      .split('\n')
+      .filter(l => l.includes('HF_WARN_SUBSCRIBE_RATE'))
+    assert.ok(lines.length < held, 'the log line is throttled: fewer lines than held packets')
+    // The verdict reads the last minute's refusals (sampled every second): held packets are none.
+    await sleep(2000)
+    const problems = (await gw.status()).health.problems as Array<{ code: string }>
+    assert.equal(
+      problems.some(p => p.code === 'logins_refused'),
+      false,
+      'held subscriptions are no refused logins'
+    )
+    await cycler.endAsync()
+    await steady.endAsync()
+  } finally {
+    await gw.stop()
+  }
+})
