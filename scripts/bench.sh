@@ -46,6 +46,8 @@ node dist/bench/flood.js
 node dist/bench/subscribe-churn.js
 # Batch format options on simulated telemetry.
 node dist/bench/codec.js
+# A remote document listing 1,000 / 5,000 / 12,000 devices applied under load: the broker thread's stall.
+node dist/bench/remote-config.js
 # Status page weight: first load (compressed) and the live feed with 1,000 devices.
 node dist/bench/status-page.js
 for extra in dist/bench/aggregate.js; do [ -f "$extra" ] && node "$extra"; done

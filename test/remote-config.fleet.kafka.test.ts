@@ -291,18 +291,30 @@ test('a group document reaches only its group; a fleet field a group sets is rep
   const rows = await fleetStatus()
   const gw2 = rows.find(r => r.gatewayId === 'gw-2')
   assert.deepEqual(gw2.groups, ['site=plant-7', 'hw=pi4'])
+  // DESIRED is what each gateway converges to: its rejected own document is never tried again, so
+  // gw-2 stays without an own layer (and gw-1 on its own v2) until a newer one is pushed.
   assert.deepEqual(gw2.desired, [
     { key: '*', version: 3 },
-    { key: 'group:site=plant-7', version: 1 },
-    { key: 'gw-2', version: 7 }
+    { key: 'group:site=plant-7', version: 1 }
   ])
+  assert.deepEqual(gw2.refused, [{ key: 'gw-2', version: 7, outcome: 'rejected', reason: 'invalid' }])
   assert.deepEqual(gw2.reported, [
     { key: '*', version: 3 },
     { key: 'group:site=plant-7', version: 1 }
   ])
-  assert.equal(gw2.inSync, false, 'its refused own document is desired but not in force')
+  assert.equal(gw2.inSync, true, 'its refused own document is not what it converges to')
   assert.equal(rows.find(r => r.gatewayId === 'gw-3').inSync, true)
-  assert.equal(rows.find(r => r.gatewayId === 'gw-1').inSync, false, 'its replayed own version 1 was refused')
+  const gw1 = rows.find(r => r.gatewayId === 'gw-1')
+  assert.deepEqual(
+    gw1.desired.find((l: { key: string }) => l.key === 'gw-1'),
+    { key: 'gw-1', version: 2 },
+    'its own v3 was refused: it keeps v2'
+  )
+  assert.deepEqual(gw1.refused, [{ key: 'gw-1', version: 3, outcome: 'rejected', reason: 'invalid' }])
+  assert.equal(gw1.inSync, true)
+  const table = await cli(['fleet', 'status', ...brokers, '--topic', statusTopicName(), '--config-topic', configTopic])
+  assert.equal(table.code, 0, table.stderr)
+  assert.match(table.stdout, /^gw-2 +\S+ +\*:3 site=plant-7:1 \(own:7 rejected\) +\*:3 site=plant-7:1 +yes /m)
 
   // Every field the group's next document sets is decided by gw-1's own document, but it drops the
   // maxBytes the group set before: that changes what is in force, so it is applied, not ignored (it

@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import mqtt from 'mqtt'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { GatewayProcess, ROOT, runCli } from './harness/gateway.js'
 import { freePort } from './harness/ports.js'
@@ -196,6 +197,19 @@ test('the status page works offline in Chromium: login, live figures, devices, a
       assert.match(await textOf(page, '#host-disk'), /free of/)
       assert.match(await textOf(page, '#log'), /HF_WARN_ANONYMOUS/)
       assert.match(await textOf(page, '#verdict'), /\S/)
+    })
+
+    await t.test('readings dropped are named in the verdict by device, each a link to its view', async () => {
+      // A payload over mqtt.maxPayloadBytes (256 KiB), refused and counted for the device of its topic.
+      const bulky = await mqtt.connectAsync(gw.url, { clientId: 'bulky-sender', reconnectPeriod: 0 })
+      try {
+        await bulky.publishAsync('devices/bulky-1/telemetry', Buffer.alloc(280_000, 120), { qos: 0 })
+      } finally {
+        await bulky.endAsync(true).catch(() => {})
+      }
+      const item = page.locator('#verdict-list li', { hasText: 'readings dropped in the last minute' })
+      await item.locator('a[href="#/devices/bulky-1"]').waitFor({ timeout: 20_000 })
+      assert.match((await item.textContent()) ?? '', /payload over its size limit: 1\b.*by device: bulky-1/)
     })
 
     await t.test('screenshots for people to look at', async () => {

@@ -2,6 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { assess, type HealthInput } from '../src/status/health.js'
 import type { HostFacts } from '../src/metrics/host.js'
+import { Counters } from '../src/metrics/counters.js'
+import { RateHistory } from '../src/metrics/history.js'
 
 const NOW = Date.parse('2026-01-01T12:00:00Z')
 const host: HostFacts = {
@@ -100,4 +102,47 @@ test('every verdict carries a short code for machines (the remote heartbeat, fle
     'uplink_degraded'
   ])
   for (const p of h.problems) assert.match(p.code, /^[a-z]+(_[a-z]+)*$/)
+})
+
+test('dropped readings are named by device, most first; those of apps and anonymous clients are said to be theirs', () => {
+  const counters = new Counters()
+  counters.drop('sensor-old', 'payload_too_large', 50)
+  const history = new RateHistory(counters, () => 0)
+  counters.drop('sensor-7', 'payload_too_large', 10)
+  counters.drop('sensor-9', 'payload_too_large', 2)
+  counters.drop('sensor-9', 'acl_denied', 1)
+  counters.drop('sensor-3', 'quota_drop_oldest', 5)
+  counters.drop(null, 'acl_denied', 3)
+  history.sample()
+  const verdict = (): ReturnType<typeof assess> =>
+    assess({
+      ...base,
+      recentDrops: history.dropsWithin(60_000),
+      recentDroppers: history.droppersWithin(60_000)
+    })
+  const p = verdict().problems.find(x => x.code === 'readings_dropped')!
+  assert.equal(
+    p.text,
+    "21 readings dropped in the last minute (payload over its size limit: 12, oldest dropped for a device's storage quota: 5, outside its own topics: 4; 3 of them from apps or anonymous clients), by device: sensor-7, sensor-3, sensor-9"
+  )
+  assert.deepEqual(p.devices, ['sensor-7', 'sensor-3', 'sensor-9'], 'sensor-old dropped before this minute')
+
+  // A step later sensor-9 drops more: its drops of the minute add up.
+  counters.drop('sensor-9', 'payload_too_large', 4)
+  history.sample()
+  assert.deepEqual(history.droppersWithin(60_000), [
+    { device: 'sensor-7', count: 10 },
+    { device: 'sensor-9', count: 7 },
+    { device: 'sensor-3', count: 5 }
+  ])
+  const onlyApps = assess({
+    ...base,
+    recentDrops: { acl_denied: 3 },
+    recentDroppers: []
+  }).problems.find(x => x.code === 'readings_dropped')!
+  assert.equal(
+    onlyApps.text,
+    '3 readings dropped in the last minute (outside its own topics: 3; from apps or anonymous clients, not devices)'
+  )
+  assert.equal(onlyApps.devices, undefined)
 })

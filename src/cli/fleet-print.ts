@@ -10,15 +10,20 @@ function table(rows: string[][]): void {
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
 }
 
+const layerName = (key: string, gatewayId: string): string =>
+  key === gatewayId ? 'own' : key.startsWith('group:') ? key.slice('group:'.length) : key
+
 /** `*:500 site=plant-7:3 own:100` */
 function layers(list: ReadonlyArray<{ key: string; version: number | null }>, gatewayId: string): string {
   if (list.length === 0) return '-'
-  return list
-    .map(l => {
-      const name = l.key === gatewayId ? 'own' : l.key.startsWith('group:') ? l.key.slice('group:'.length) : l.key
-      return `${name}:${l.version ?? '?'}`
-    })
-    .join(' ')
+  return list.map(l => `${layerName(l.key, gatewayId)}:${l.version ?? '?'}`).join(' ')
+}
+
+/** What it converges to, then what it refused: `*:3 site=plant-7:1 (own:8 rejected)`. */
+function desired(r: GatewayRow): string {
+  const refused = r.refused.map(f => `${layerName(f.key, r.gatewayId)}:${f.version ?? 'delete'} ${f.outcome}`)
+  const want = layers(r.desired, r.gatewayId)
+  return refused.length === 0 ? want : `${want} (${refused.join(', ')})`
 }
 
 function outcome(e: Report | null): string {
@@ -46,6 +51,7 @@ export function statusJson(r: GatewayRow): Record<string, unknown> {
     state: r.state,
     groups: r.groups,
     desired: r.desired,
+    refused: r.refused,
     reported: r.reported,
     inSync: r.inSync,
     configVersion: hb?.config?.version ?? null,
@@ -97,7 +103,7 @@ export function printStatus(rows: readonly GatewayRow[], json: boolean): void {
     t.push([
       r.gatewayId,
       r.state,
-      layers(r.desired, r.gatewayId),
+      desired(r),
       layers(r.reported, r.gatewayId),
       r.inSync ? 'yes' : 'no',
       outcome(r.lastOutcome),

@@ -14,11 +14,26 @@ export interface Desired {
   at: string
 }
 
+/** A layer's latest document (or its deletion) that this gateway rejected or rolled back: it never comes back. */
+export interface Refused {
+  key: string
+  /** The refused document's version; null for a deletion of the layer. */
+  version: number | null
+  outcome: 'rejected' | 'rolled-back'
+  reason: string | null
+}
+
 export interface GatewayRow {
   gatewayId: string
   groups: string[]
-  /** Layer key → desired version (config topic), lowest layer first. */
+  /**
+   * Layer key → the version the gateway converges to, lowest layer first: the config topic's latest,
+   * except on a layer whose latest document (or deletion) it rejected or rolled back — there what it
+   * keeps for the layer (a refused document is not tried again until a newer one is pushed).
+   */
   desired: Array<{ key: string; version: number | null }>
+  /** Layers whose latest document (or deletion) this gateway refused, so `desired` keeps what is in force. */
+  refused: Refused[]
   /** Layer key → version in force (last heartbeat). */
   reported: Array<{ key: string; version: number }>
   /** local | pending | confirmed | offline | unknown */
@@ -32,6 +47,8 @@ export interface GatewayRow {
 }
 
 const FLEET_KEY = '*'
+/** The events that end (or start) the handling of one document. */
+const OUTCOMES = new Set(['applied', 'confirmed', 'rejected', 'rolled-back', 'ignored'])
 /** A gateway is offline when no heartbeat came for this many heartbeat intervals. */
 export const OFFLINE_AFTER_INTERVALS = 2.5
 
@@ -84,11 +101,22 @@ export function gatewayRows(
     const cfg = hb?.config ?? {}
     const groups: string[] = Array.isArray(cfg.groups) ? cfg.groups : []
     const keys = [FLEET_KEY, ...groups.map(x => `group:${x}`), gatewayId]
-    const want = keys.flatMap(k => {
-      const d = desired.get(k)
-      return d === undefined ? [] : [{ key: k, version: d.version }]
-    })
     const reported: Array<{ key: string; version: number }> = Array.isArray(cfg.layers) ? cfg.layers : []
+    const want: GatewayRow['desired'] = []
+    const refused: Refused[] = []
+    for (const k of keys) {
+      const onTopic = desired.get(k)?.version ?? null
+      let last: Report | undefined
+      for (let i = g.events.length - 1; i >= 0 && last === undefined; i--) {
+        const e = g.events[i]!
+        if (e.key === k && (e.version ?? null) === onTopic && OUTCOMES.has(e.type)) last = e
+      }
+      if (last?.type === 'rejected' || last?.type === 'rolled-back') {
+        refused.push({ key: k, version: onTopic, outcome: last.type, reason: last.reason ?? null })
+        const kept = reported.find(l => l.key === k)
+        if (kept !== undefined) want.push({ key: k, version: kept.version })
+      } else if (desired.has(k)) want.push({ key: k, version: onTopic })
+    }
     const ageS = hb === null ? null : Math.max(0, (nowMs - Date.parse(hb.at)) / 1000)
     const intervalS = (typeof hb?.intervalMs === 'number' ? hb.intervalMs : 60_000) / 1000
     const last = g.events.at(-1) ?? null
@@ -103,6 +131,7 @@ export function gatewayRows(
       gatewayId,
       groups,
       desired: want,
+      refused,
       reported,
       state,
       inSync: hb !== null && same(want, reported),

@@ -259,7 +259,7 @@ function coerceEntry(
   return out
 }
 
-function deepFreeze<T>(o: T): T {
+export function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null) {
     for (const v of Object.values(o)) deepFreeze(v)
     Object.freeze(o)

@@ -42,8 +42,9 @@ export class Accounts {
     this.log = opts.log
     this.file = credentialsPath(opts.dataDir)
     const errors: FieldError[] = []
-    for (const [id, d] of Object.entries(opts.devices)) {
-      if (d.passwordHash !== undefined && d.passwordHash !== '') this.configHashes.set(id, d.passwordHash)
+    for (const id in opts.devices) {
+      const h = opts.devices[id]!.passwordHash
+      if (h !== undefined && h !== '') this.configHashes.set(id, h)
     }
     for (const [name, a] of Object.entries(opts.apps)) {
       // One user name space: an app named like a device would make "who is this?" ambiguous.
@@ -99,18 +100,21 @@ export class Accounts {
   reconfigure(devices: Config['devices'], apps: Config['apps']): () => { devices: string[]; apps: string[] } {
     const next = new Accounts({ devices, apps, dataDir: dirname(this.file), log: this.log })
     return () => {
-      const before = new Map(this.deviceIds().map(id => [id, this.lookup(id)?.hash]))
       const appKey = (a: (Account & { kind: 'app' }) | undefined): string =>
         a === undefined ? '' : JSON.stringify([a.hash, a.acl])
       const changedApps = [...new Set([...this.apps.keys(), ...next.apps.keys()])].filter(
         n => appKey(this.apps.get(n)) !== appKey(next.apps.get(n))
       )
-      this.configHashes = next.configHashes
+      // One pass over each list (a remote document may list thousands of devices): a device whose
+      // secret the credentials file gives did not change here; the others changed when their hash did.
+      const changedDevices: string[] = []
+      const was = this.configHashes
+      const now = next.configHashes
+      for (const [id, hash] of was) if (!this.fileHashes.has(id) && now.get(id) !== hash) changedDevices.push(id)
+      for (const id of now.keys()) if (!this.fileHashes.has(id) && !was.has(id)) changedDevices.push(id)
+      this.configHashes = now
       this.apps = next.apps
       this.params = null
-      const changedDevices = [...new Set([...before.keys(), ...this.deviceIds()])].filter(
-        id => before.get(id) !== this.lookup(id)?.hash
-      )
       return { devices: changedDevices, apps: changedApps }
     }
   }

@@ -31,7 +31,13 @@ interface Totals {
   refused: Record<string, number>
 }
 
-const sumDropped = (c: Counters): number => Object.values(c.dropped).reduce((s, n) => s + n, 0)
+const sumDropped = (c: { dropped: Partial<Record<string, number>> }): number => {
+  let n = 0
+  for (const k in c.dropped) n += c.dropped[k as keyof typeof c.dropped] ?? 0
+  return n
+}
+/** How far back drops are kept by device: the verdict names the devices of the last minute. */
+const DEVICE_DROPS_SPAN_MS = 60_000
 const round2 = (n: number): number => Math.round(n * 100) / 100
 
 export class RateHistory {
@@ -41,6 +47,10 @@ export class RateHistory {
   /** The sample before `last` (or the start): "now" rates are measured from here, over 1-2 steps. */
   private anchor: Totals
   private lastDevice = new Map<string, number>()
+  /** Each device's drops (all reasons) at the last sample, for the devices that ever dropped one. */
+  private lastDeviceDrops = new Map<string, number>()
+  /** Readings dropped per device in each sample step of the last minute (steps with drops only). */
+  private readonly deviceDrops: Array<{ t: number; byDevice: Map<string, number> }> = []
   private anchorDevice = new Map<string, number>()
   private timer: NodeJS.Timeout | null = null
   private readonly listeners: Array<(p: RatePoint) => void> = []
@@ -53,7 +63,11 @@ export class RateHistory {
   ) {
     this.max = Math.ceil(spanMs / stepMs)
     this.last = this.anchor = this.totals()
-    for (const d of counters.devices.values()) this.lastDevice.set(d.id, d.received)
+    for (const d of counters.devices.values()) {
+      this.lastDevice.set(d.id, d.received)
+      const dropped = sumDropped(d)
+      if (dropped > 0) this.lastDeviceDrops.set(d.id, dropped)
+    }
     this.anchorDevice = this.lastDevice
   }
 
@@ -104,6 +118,17 @@ export class RateHistory {
     return out
   }
 
+  /** Readings dropped by each device over the samples of the last `ms` (at most a minute), most first. */
+  droppersWithin(ms: number): Array<{ device: string; count: number }> {
+    const since = Date.now() - ms
+    const out = new Map<string, number>()
+    for (let i = this.deviceDrops.length - 1; i >= 0 && this.deviceDrops[i]!.t > since; i--)
+      for (const [id, n] of this.deviceDrops[i]!.byDevice) out.set(id, (out.get(id) ?? 0) + n)
+    return [...out]
+      .map(([device, count]) => ({ device, count }))
+      .sort((a, b) => b.count - a.count || a.device.localeCompare(b.device, 'en', { numeric: true }))
+  }
+
   onPoint(listener: (p: RatePoint) => void): void {
     this.listeners.push(listener)
   }
@@ -130,7 +155,18 @@ export class RateHistory {
     this.anchor = this.last
     this.last = now
     const seen = new Map<string, number>()
-    for (const d of this.counters.devices.values()) seen.set(d.id, d.received)
+    const byDevice = new Map<string, number>()
+    for (const d of this.counters.devices.values()) {
+      seen.set(d.id, d.received)
+      const dropped = sumDropped(d)
+      if (dropped === 0) continue
+      const was = this.lastDeviceDrops.get(d.id) ?? 0
+      if (dropped > was) byDevice.set(d.id, dropped - was)
+      this.lastDeviceDrops.set(d.id, dropped)
+    }
+    if (byDevice.size > 0) this.deviceDrops.push({ t: now.t, byDevice })
+    while (this.deviceDrops.length > 0 && this.deviceDrops[0]!.t <= now.t - DEVICE_DROPS_SPAN_MS)
+      this.deviceDrops.shift()
     this.anchorDevice = this.lastDevice
     this.lastDevice = seen
     this.ring.push(p)

@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
+import { mkdir, open, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /**
@@ -21,5 +22,25 @@ export function writeFileAtomic(file: string, data: string, opts: { dirMode?: nu
     fsyncSync(dir)
   } finally {
     closeSync(dir)
+  }
+}
+
+/** writeFileAtomic off the calling thread's event loop (libuv's pool does the writes and syncs). */
+export async function writeFileAtomicAsync(file: string, data: string, opts: { dirMode?: number } = {}): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: opts.dirMode })
+  const tmp = `${file}.${process.pid}.tmp`
+  const fh = await open(tmp, 'w', 0o600)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, file)
+  const dir = await open(dirname(file), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
   }
 }

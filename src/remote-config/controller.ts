@@ -20,16 +20,18 @@
  * `applied` event and the pending state are seen while it lasts.
  */
 import { createHash } from 'node:crypto'
+import { setImmediate as turn } from 'node:timers/promises'
 import type { Config } from '../config/schema.js'
 import { configError } from '../config/load.js'
 import type { Logger } from '../log.js'
 import { describe } from '../kafka/client.js'
 import { awaitUplink } from './confirm.js'
-import { differs, readLocalInputs, type LiveParts } from './apply.js'
-import { CONFIRM_WINDOW_S, canonicalJson, describeKey } from './document.js'
+import { readLocalInputs, type LiveParts } from './apply.js'
+import { describeKey } from './document.js'
 import type { ConfigHolder, ConfigInfo } from './holder.js'
-import { judge } from './judge.js'
-import { layerOrder, leafPaths } from './layers.js'
+import { layerOrder } from './layers.js'
+import type { Plan } from './plan.js'
+import { Planner } from './plan-thread.js'
 import { explain, layerList, type Outcome, type DocumentRejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
 import { LayerState } from './layer-state.js'
@@ -66,6 +68,8 @@ export class RemoteConfig {
   private readonly keys: TrustedKey[]
   private readonly reporter: Reporter
   private readonly layers: LayerState
+  /** Works out what a message would do, on a worker thread (plan-thread.ts). */
+  private readonly planner: Planner
   private overridden: string[] = []
   private watcher: ConfigWatcher | null = null
   /** The Kafka settings the watcher and reporter use: the last confirmed ones. */
@@ -84,6 +88,7 @@ export class RemoteConfig {
     this.keys = loadTrustedKeys(local.remote)
     const inputs = readLocalInputs(o.flags, o.env)
     this.layers = new LayerState(statePath(local.dataDir), local.gatewayId, this.order, this.keys, inputs)
+    this.planner = new Planner({ gatewayId: local.gatewayId, order: this.order, keys: this.keys, inputs }, log)
     this.reporter = new Reporter({
       gatewayId: local.gatewayId,
       topic: local.remote.statusTopic,
@@ -145,6 +150,8 @@ export class RemoteConfig {
       ])
     }
     this.bootConfig = boot
+    // From here on plans are worked out on their own thread, from the stored documents.
+    this.layers.trees.clear()
   }
 
   /** Where the configuration in force came from, for the status page. */
@@ -186,6 +193,7 @@ export class RemoteConfig {
     await this.reporter.stop()
   }
 
+  /** Every step runs here, one at a time: a step that awaits (a plan, a save) holds the next ones back. */
   private enqueue(fn: () => void | Promise<void>): void {
     this.queue = this.queue
       .then(fn)
@@ -213,19 +221,19 @@ export class RemoteConfig {
     return eff.config
   }
 
-  private caughtUp(latest: Map<string, Buffer | null>): void {
+  private async caughtUp(latest: Map<string, Buffer | null>): Promise<void> {
     // Lowest layer first; after a restart, what was handled before is not handled twice.
     for (const key of this.order) {
       if (!latest.has(key)) continue
       const v = latest.get(key) ?? null
       if (this.layers.state.seen[key] !== (v === null ? TOMBSTONE : sha256(v))) this.wait(key, v)
     }
-    this.drain()
+    await this.drain()
   }
 
-  private arrived(key: string, value: Buffer | null): void {
+  private async arrived(key: string, value: Buffer | null): Promise<void> {
     this.wait(key, value)
-    this.drain()
+    await this.drain()
   }
 
   private wait(key: string, value: Buffer | null): void {
@@ -247,143 +255,75 @@ export class RemoteConfig {
   }
 
   /** Handle waiting messages until one starts a confirmation window. */
-  private drain(): void {
+  private async drain(): Promise<void> {
     while (this.layers.state.pending === null && !this.stopped && this.waiting.size > 0) {
       const [key, value] = this.waiting.entries().next().value as [string, Buffer | null]
       this.waiting.delete(key)
-      this.handle(key, value)
+      await this.handle(key, value)
     }
   }
 
-  private handle(key: string, value: Buffer | null): void {
+  private async handle(key: string, value: Buffer | null): Promise<void> {
     this.layers.state.seen[key] = value === null ? TOMBSTONE : sha256(value)
-    if (value === null) {
-      const gone = this.layers.state.layers[key]
-      if (gone === undefined) return this.layers.save()
-      const next = { ...this.layers.state.layers }
-      delete next[key]
-      this.change(key, null, next, CONFIRM_WINDOW_S.default, { deleted: true, deletedVersion: gone.version })
-      return
-    }
-    const j = judge(key, value, {
-      gatewayId: this.gatewayId,
-      keys: this.keys,
-      floor: this.layers.state.floors[key] ?? 0,
-      order: this.order,
-      layersWith: layer => this.layers.layersOf(this.layers.state.layers, layer)
-    })
-    if (j.kind === 'reject') return this.reject(key, j.version, j.reason, j.message, j.errors)
-    const { stored } = j
-    // Kept without effect when every field it sets is decided elsewhere (a higher layer, or a local
-    // setting) and the configuration in force stays exactly the same: a field the layer's previous
-    // document set and this one drops is a change (it was reported `ignored`, then took effect
-    // silently at the next restart).
-    const local = this.localOnly(key, stored, j.tree, j.superseded)
-    if (local !== null) {
-      // Kept as the layer (it applies once the higher one goes), but it changes nothing now.
-      this.layers.trees.set(key, j.tree)
-      this.layers.state.layers = { ...this.layers.state.layers, [key]: stored }
-      this.layers.state.floors[key] = stored.version
-      this.layers.save()
-      const by = [...new Set(j.superseded.values())]
-      const where = [
-        ...(by.length > 0 ? [`by a higher layer (${by.map(describeKey).join(', ')})`] : []),
-        ...(local.length > 0 ? [`locally (${local.join(', ')})`] : [])
-      ]
-      this.report('ignored', {
-        version: stored.version,
-        key,
-        keyId: stored.keyId,
-        reason: 'superseded',
-        supersededBy: by,
-        ...(local.length > 0 ? { overridden: local } : {}),
-        message: `every field it sets is set ${where.join(' or ')}; kept, it applies when that layer goes`,
-        comment: j.comment
-      })
-      return
-    }
-    this.change(
-      key,
-      stored,
-      { ...this.layers.state.layers, [key]: stored },
-      j.windowS,
-      { keyId: stored.keyId, comment: j.comment, superseded: Object.fromEntries(j.superseded) },
-      j.tree
-    )
-  }
-
-  /**
-   * When `tree` as this layer's document sets only fields decided elsewhere (`superseded` by a higher
-   * layer, or overridden locally) and leaves the configuration in force exactly as it is: the fields
-   * only local settings decide (none: []). Otherwise null: it is to be applied.
-   */
-  private localOnly(
-    key: string,
-    stored: StoredDocument,
-    tree: Record<string, unknown>,
-    superseded: ReadonlyMap<string, string>
-  ): string[] | null {
-    const leaves = leafPaths(tree)
-    if (leaves.length === 0) return null
-    // Cheap test first (a document may hold thousands of devices): a field neither a higher layer
-    // nor a local setting decides today is a change.
-    const overriddenNow = new Set(this.overridden)
-    if (!leaves.every(l => superseded.has(l) || overriddenNow.has(l))) return null
-    const previousTree = this.layers.trees.get(key)
-    try {
-      const now = canonicalJson(this.layers.effective(this.layers.state.layers).config)
-      this.layers.trees.set(key, tree)
-      const next = this.layers.effective({ ...this.layers.state.layers, [key]: stored })
-      if (canonicalJson(next.config) !== now) return null
-      const overridden = new Set(next.overridden)
-      const local = leaves.filter(l => !superseded.has(l))
-      return local.every(l => overridden.has(l)) ? local : null
-    } catch {
-      return null
-    } finally {
-      if (previousTree !== undefined) this.layers.trees.set(key, previousTree)
-      else this.layers.trees.delete(key)
+    const { layers, floors } = this.layers.state
+    const plan = await this.planner.message({ layers, floors, overridden: this.overridden }, key, value)
+    switch (plan.kind) {
+      case 'none':
+        return await this.layers.saveAsync()
+      case 'reject':
+        return await this.reject(key, plan.version, plan.reason, plan.message, plan.errors)
+      case 'keep': {
+        // Kept as the layer (it applies once the higher one goes), but it changes nothing now.
+        const { stored, by, local } = plan
+        this.layers.state.layers = { ...this.layers.state.layers, [key]: stored }
+        this.layers.state.floors[key] = stored.version
+        await this.layers.saveAsync()
+        const where = [
+          ...(by.length > 0 ? [`by a higher layer (${by.map(describeKey).join(', ')})`] : []),
+          ...(local.length > 0 ? [`locally (${local.join(', ')})`] : [])
+        ]
+        this.report('ignored', {
+          version: stored.version,
+          key,
+          keyId: stored.keyId,
+          reason: 'superseded',
+          supersededBy: by,
+          ...(local.length > 0 ? { overridden: local } : {}),
+          message: `every field it sets is set ${where.join(' or ')}; kept, it applies when that layer goes`,
+          comment: plan.comment
+        })
+        return
+      }
+      case 'apply':
+        return await this.change(key, plan)
     }
   }
 
-  /** Apply a new set of layers (one key changed), or reject it as invalid; opens the confirmation window. */
-  private change(
-    key: string,
-    stored: StoredDocument | null,
-    next: Record<string, StoredDocument>,
-    windowS: number,
-    fields: Record<string, unknown>,
-    tree?: Record<string, unknown>
-  ): void {
+  /** Apply a planned set of layers (one key changed), or reject it as invalid; opens the confirmation window. */
+  private async change(key: string, plan: Extract<Plan, { kind: 'apply' }>): Promise<void> {
     const run = this.run!
+    const { stored, config, overridden, windowS } = plan
     const version = stored?.version ?? null
-    const previousTree = this.layers.trees.get(key)
-    let config: Readonly<Config>
-    let overridden: string[]
     let swap: () => void
     try {
-      if (tree !== undefined) this.layers.trees.set(key, tree)
-      else this.layers.trees.delete(key)
-      ;({ config, overridden } = this.layers.effective(next))
       swap = run.parts.prepare(config, run.holder.current)
     } catch (err) {
-      if (previousTree !== undefined) this.layers.trees.set(key, previousTree)
-      else this.layers.trees.delete(key)
       const { message, errors } = explain(err)
-      return this.reject(key, version, 'invalid', message, errors)
+      return await this.reject(key, version, 'invalid', message, errors)
     }
-    const prev = run.holder.current
+    // The checks above and the save below in separate turns: devices are served between them.
+    await turn()
     const now = Date.now()
     const deadline = now + windowS * 1000
     // On disk first: a crash between here and the swap restarts on the previous configuration.
     this.layers.state = {
       ...this.layers.state,
-      layers: next,
+      layers: plan.layers,
       previous: this.layers.state.layers,
       floors: stored !== null ? { ...this.layers.state.floors, [key]: stored.version } : this.layers.state.floors,
       pending: { key, version, since: new Date(now).toISOString(), deadline: new Date(deadline).toISOString() }
     }
-    this.layers.save()
+    await this.layers.saveAsync()
     swap()
     this.overridden = overridden
     run.holder.set(config, this.info())
@@ -395,8 +335,8 @@ export class RemoteConfig {
       previousVersion: this.layers.inForce(this.layers.state.previous ?? {}).at(-1)?.version ?? null,
       layers: layerList(this.layers.inForce()),
       overridden,
-      changed: changedSections(prev, config),
-      ...fields
+      changed: plan.changed,
+      ...plan.fields
     })
     this.o.log.info(
       { version, key, overridden, confirmWindowS: windowS },
@@ -430,11 +370,11 @@ export class RemoteConfig {
       )
   }
 
-  private confirmed(key: string, version: number | null): void {
+  private async confirmed(key: string, version: number | null): Promise<void> {
     const p = this.layers.state.pending
     if (p?.key !== key || p.version !== version) return
     this.layers.state = { ...this.layers.state, pending: null, previous: null }
-    this.layers.save()
+    await this.layers.saveAsync()
     const run = this.run!
     run.holder.set(run.holder.current, this.info())
     this.report('confirmed', {
@@ -445,30 +385,31 @@ export class RemoteConfig {
     })
     this.o.log.info({ key, version }, 'remote configuration confirmed: the uplink answers')
     this.follow(run.holder.current)
-    this.drain()
+    await this.drain()
   }
 
-  private rollback(key: string, version: number | null, message: string): void {
+  private async rollback(key: string, version: number | null, message: string): Promise<void> {
     const p = this.layers.state.pending
     if (p?.key !== key || p.version !== version) return
     const run = this.run!
     const target = this.layers.state.previous ?? {}
     let restore = this.o.local
     let layers = target
-    try {
-      this.layers.trees.delete(key)
-      restore = this.configOfStored(target)
-    } catch (err) {
+    const back = await this.planner.layers(target)
+    if (back.ok) {
+      restore = back.config
+      this.overridden = back.overridden
+    } else {
       layers = {}
       this.overridden = []
       this.o.log.error(
-        { code: 'HF_ERR_REMOTE_ROLLBACK', err: describe(err) },
+        { code: 'HF_ERR_REMOTE_ROLLBACK', err: back.message },
         'previous layers no longer apply; restoring the local configuration'
       )
     }
     const swap = run.parts.prepare(restore, run.holder.current)
     this.layers.state = { ...this.layers.state, layers, previous: null, pending: null }
-    this.layers.save()
+    await this.layers.saveAsync()
     swap()
     run.holder.set(restore, this.info())
     this.report('rolled-back', {
@@ -483,17 +424,17 @@ export class RemoteConfig {
       { code: 'HF_ERR_REMOTE_ROLLBACK', key, version, restored: this.layers.top()?.version ?? null, reason: message },
       'remote configuration rolled back'
     )
-    this.drain()
+    await this.drain()
   }
 
-  private reject(
+  private async reject(
     key: string,
     version: number | null,
     reason: DocumentRejectReason,
     message: string,
     errors?: ReturnType<typeof explain>['errors']
-  ): void {
-    this.layers.save()
+  ): Promise<void> {
+    await this.layers.saveAsync()
     this.report('rejected', {
       version,
       key,
@@ -524,11 +465,6 @@ export class RemoteConfig {
 
 function changeName(key: string, version: number | null): string {
   return version === null ? `the removal of layer ${key}` : `version ${version} (${key})`
-}
-
-/** Top-level sections that differ, for the applied report. */
-function changedSections(a: Readonly<Config>, b: Readonly<Config>): string[] {
-  return Object.keys(b).filter(k => differs(a, b, k))
 }
 
 export function openRemoteConfig(o: RemoteOptions): RemoteConfig {

@@ -6,7 +6,7 @@ import { configError } from '../config/load.js'
 import { effectiveConfig, type Effective, type LocalInputs } from './apply.js'
 import { checkDocument } from './document.js'
 import type { Layer } from './layers.js'
-import { readState, type RemoteState, type StoredDocument, writeState } from './store.js'
+import { readState, type RemoteState, type StoredDocument, writeState, writeStateAsync } from './store.js'
 import { type TrustedKey, verifyMessage } from './verify.js'
 
 export class LayerState {
@@ -27,8 +27,14 @@ export class LayerState {
     for (const k of Object.keys(this.state.layers)) if (!order.includes(k)) delete this.state.layers[k]
   }
 
+  /** At start (before devices connect). */
   save(): void {
     writeState(this.file, this.state)
+  }
+
+  /** While running: the write and its syncs stay off the broker's thread. */
+  async saveAsync(): Promise<void> {
+    await writeStateAsync(this.file, this.state)
   }
 
   /** Documents in force, lowest layer first. */
@@ -44,12 +50,9 @@ export class LayerState {
   treeOf(d: StoredDocument): Record<string, unknown> {
     const cached = this.trees.get(d.key)
     if (cached !== undefined) return cached
-    const v = verifyMessage(Buffer.from(d.wire, 'utf8'), this.keys)
-    if (!v.ok) throw new Error(`${d.key} v${d.version}: ${v.reason}: ${v.message}`)
-    const { doc, errors } = checkDocument(v.document)
-    if (doc === null) throw configError(errors)
-    this.trees.set(d.key, doc.config)
-    return doc.config
+    const tree = treeOfStored(d, this.keys)
+    this.trees.set(d.key, tree)
+    return tree
   }
 
   /** The layers of `stored`, lowest first, with `extra` in its place if given. */
@@ -64,4 +67,13 @@ export class LayerState {
   effective(stored: Record<string, StoredDocument>): Effective {
     return effectiveConfig(this.inputs, this.layersOf(stored))
   }
+}
+
+/** A stored document verified again: its config tree. Throws when it no longer verifies or checks. */
+export function treeOfStored(d: StoredDocument, keys: readonly TrustedKey[]): Record<string, unknown> {
+  const v = verifyMessage(Buffer.from(d.wire, 'utf8'), keys)
+  if (!v.ok) throw new Error(`${d.key} v${d.version}: ${v.reason}: ${v.message}`)
+  const { doc, errors } = checkDocument(v.document)
+  if (doc === null) throw configError(errors)
+  return doc.config
 }

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../platform/atomic-write.js'
+import { writeFileAtomic, writeFileAtomicAsync } from '../platform/atomic-write.js'
 
 export interface StoredDocument {
   /** Message key it came under: `*`, `group:<g>` or this gateway's id. */
@@ -98,4 +98,9 @@ export function readState(file: string, gatewayId: string): RemoteState {
 
 export function writeState(file: string, s: RemoteState): void {
   writeFileAtomic(file, `${JSON.stringify(s, null, 2)}\n`)
+}
+
+/** writeState without blocking the event loop (the broker's thread, while the gateway runs). */
+export async function writeStateAsync(file: string, s: RemoteState): Promise<void> {
+  await writeFileAtomicAsync(file, `${JSON.stringify(s, null, 2)}\n`)
 }

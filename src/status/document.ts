@@ -63,6 +63,7 @@ export function statusDocument(d: DocumentSources) {
     minFreeBytes: d.config.store.minFreeBytes,
     devices: snap.devices,
     recentDrops: d.history.dropsWithin(60_000),
+    recentDroppers: d.history.droppersWithin(60_000),
     recentRefused: d.history.dropsWithin(60_000, 'refused'),
     recentErrors,
     host,

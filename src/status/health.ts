@@ -43,6 +43,11 @@ export interface HealthInput {
   devices: ReadonlyArray<{ id: string; connected: boolean; lastSeenS: number | null }>
   /** Drops over the last minute, by reason. */
   recentDrops: Record<string, number>
+  /**
+   * Drops over the last minute by device, most first (RateHistory.droppersWithin). Given, the verdict
+   * names them, and says how many came from clients that are not devices (apps, anonymous clients).
+   */
+  recentDroppers?: ReadonlyArray<{ device: string; count: number }>
   /** Connections/logins refused over the last minute, by reason. */
   recentRefused: Record<string, number>
   recentErrors: number
@@ -188,11 +193,22 @@ export function assess(h: HealthInput): Health {
     .sort((a, b) => b[1] - a[1])
   if (drops.length > 0) {
     const n = drops.reduce((s, [, v]) => s + v, 0)
+    const droppers = (h.recentDroppers ?? []).filter(d => d.count > 0)
+    const byDevices = droppers.reduce((s, d) => s + d.count, 0)
+    // Drops of apps' and anonymous clients' publishes are counted for the gateway only.
+    const others =
+      h.recentDroppers === undefined || byDevices >= n
+        ? ''
+        : byDevices === 0
+          ? '; from apps or anonymous clients, not devices'
+          : `; ${(n - byDevices).toLocaleString('en')} of them from apps or anonymous clients`
+    const names = droppers.map(d => d.device)
     p.push({
       level: 'warn',
       code: 'readings_dropped',
       area: 'drops',
-      text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => said(r, v)).join(', ')})`
+      text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => said(r, v)).join(', ')}${others})${names.length > 0 ? `, by device: ${list(names)}` : ''}`,
+      ...(names.length > 0 ? { devices: names } : {})
     })
   }
 

@@ -69,6 +69,57 @@ test('rows: desired vs reported, pending from a newer applied event, offline aft
   assert.equal(by['gw-4']!.inSync, false, 'v2 in force, v3 desired')
 })
 
+test('rows: a refused document is not desired (the gateway keeps its layer), and is listed as refused', () => {
+  const desired = desiredLayers([msg('*', doc(3)), msg('gw-1', doc(8)), msg('gw-2', doc(5)), msg('gw-4', doc(2))])
+  /** A heartbeat with the fleet default v3 in force, and the gateway's own layer at `own` if given. */
+  const g = (id: string, own?: number) =>
+    hb(id, 1, {
+      state: 'confirmed',
+      groups: [],
+      layers: [{ key: '*', version: 3 }, ...(own === undefined ? [] : [{ key: id, version: own }])]
+    })
+  const reports = [
+    // gw-1: own v7 in force, v8 rejected: it stays on v7 until a newer document comes.
+    g('gw-1', 7),
+    ev('gw-1', 'confirmed', 'gw-1', 7, 60),
+    ev('gw-1', 'rejected', 'gw-1', 8, 30, { reason: 'invalid' }),
+    // gw-2: own v5 applied, then rolled back to no own layer.
+    g('gw-2'),
+    ev('gw-2', 'applied', 'gw-2', 5, 30),
+    ev('gw-2', 'rolled-back', 'gw-2', 5, 20, { reason: 'uplink_unconfirmed' }),
+    // gw-3: its own layer deleted on the topic, the deletion rolled back: it keeps own v4.
+    g('gw-3', 4),
+    ev('gw-3', 'applied', 'gw-3', null, 30, { deleted: true }),
+    ev('gw-3', 'rolled-back', 'gw-3', null, 20, { reason: 'uplink_unconfirmed' }),
+    // gw-4: v1 rejected, then v2 confirmed: the rejection is of an older document.
+    g('gw-4', 2),
+    ev('gw-4', 'rejected', 'gw-4', 1, 40, { reason: 'invalid' }),
+    ev('gw-4', 'confirmed', 'gw-4', 2, 30)
+  ]
+  const by = Object.fromEntries(gatewayRows(reports, desired, NOW).map(r => [r.gatewayId, r]))
+  assert.deepEqual(by['gw-1']!.desired, [
+    { key: '*', version: 3 },
+    { key: 'gw-1', version: 7 }
+  ])
+  assert.deepEqual(by['gw-1']!.refused, [{ key: 'gw-1', version: 8, outcome: 'rejected', reason: 'invalid' }])
+  assert.equal(by['gw-1']!.inSync, true)
+  assert.deepEqual(by['gw-2']!.desired, [{ key: '*', version: 3 }])
+  assert.deepEqual(by['gw-2']!.refused, [
+    { key: 'gw-2', version: 5, outcome: 'rolled-back', reason: 'uplink_unconfirmed' }
+  ])
+  assert.equal(by['gw-2']!.inSync, true)
+  assert.deepEqual(by['gw-3']!.desired, [
+    { key: '*', version: 3 },
+    { key: 'gw-3', version: 4 }
+  ])
+  assert.deepEqual(by['gw-3']!.refused, [
+    { key: 'gw-3', version: null, outcome: 'rolled-back', reason: 'uplink_unconfirmed' }
+  ])
+  assert.equal(by['gw-3']!.inSync, true)
+  assert.deepEqual(by['gw-4']!.refused, [], 'the rejected v1 is not the latest document')
+  assert.equal(by['gw-4']!.inSync, true)
+})
+
 test('rollout: every concerned gateway counted once, by its last outcome for that version', () => {
   const desired = desiredLayers([msg('group:site=a', doc(5))])
   const g = (id: string, groups: string[], agoS = 1) => hb(id, agoS, { state: 'confirmed', groups, layers: [] })

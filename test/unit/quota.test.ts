@@ -190,3 +190,28 @@ test('free space: readings are refused when the data volume would drop under sto
   assert.equal(await s.publish('meter', 0), 'disk_budget')
   assert.equal(s.g.view().full, true)
 })
+
+test('quota book: a device without its own quota or policy shares the defaults; overrides are resolved when asked for', () => {
+  const { config } = loadConfig({
+    env: {},
+    document: {
+      quota: { msgsPerS: 50 },
+      devices: {
+        plain: { passwordHash: '' },
+        own: { quota: { msgsPerS: 5, maxPayloadBytes: 16 * 1024 * 1024 } },
+        policy: { storagePolicy: 'reject-new' }
+      }
+    }
+  })
+  const book = new QuotaBook(config)
+  assert.equal(book.of('plain'), book.defaults)
+  assert.equal(book.of('unknown'), book.defaults)
+  assert.equal(book.of('own').msgsPerS, 5)
+  assert.equal(book.of('own').msgsBurst, book.defaults.msgsBurst, 'the rest from quota')
+  assert.equal(book.of('own').payloadLimit, config.mqtt.maxPayloadBytes, 'never above mqtt.maxPayloadBytes')
+  assert.equal(book.of('own'), book.of('own'), 'resolved once')
+  assert.equal(book.of('policy').storagePolicy, 'reject-new')
+  assert.equal(book.hasStorageQuotas(), false)
+  const capped = loadConfig({ env: {}, document: { devices: { d: { quota: { maxBufferedReadings: 10 } } } } }).config
+  assert.equal(new QuotaBook(capped).hasStorageQuotas(), true, "one device's cap is enough")
+})

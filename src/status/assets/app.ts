@@ -9,7 +9,7 @@
 import { act, downloadDiagnostics, type Poster } from './actions.js'
 import { drawChart, wireChart } from './chart.js'
 import { deviceIdFromHash, loadDevice, renderDevice } from './device.js'
-import { showOffline, wireDevices } from './devices.js'
+import { showDropped, showOffline, wireDevices } from './devices.js'
 import { $, clock, dur, show, text } from './dom.js'
 import { render } from './render.js'
 import type { Doc, Point, SessionInfo } from './types.js'
@@ -259,11 +259,12 @@ function wire(): void {
     void downloadDiagnostics(poster)
   })
   $('verdict').addEventListener('click', e => {
-    const a = (e.target as Element).closest('a[data-show-offline]')
+    const a = (e.target as Element).closest('a[data-show-offline], a[data-show-dropped]') as HTMLElement | null
     if (a === null) return
     e.preventDefault()
     if (location.hash.startsWith('#/devices/')) location.hash = '#/'
-    showOffline()
+    if (a.dataset.showDropped !== undefined) showDropped()
+    else showOffline()
   })
   window.addEventListener('hashchange', () => {
     route()

@@ -207,3 +207,14 @@ export function showOffline(): void {
   $('device-state').dispatchEvent(new Event('change'))
   $('card-devices').scrollIntoView()
 }
+
+/** The verdict's "and N more" devices dropping readings: the devices with drops or login failures, most dropped first. */
+export function showDropped(): void {
+  $<HTMLInputElement>('device-filter').value = ''
+  $<HTMLSelectElement>('device-state').value = 'problems'
+  sort.key = 'droppedTotal'
+  sort.dir = -1
+  $<HTMLSelectElement>('device-sort').value = 'droppedTotal'
+  $('device-state').dispatchEvent(new Event('change'))
+  $('card-devices').scrollIntoView()
+}

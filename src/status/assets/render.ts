@@ -20,7 +20,7 @@ import {
 } from './dom.js'
 import type { Doc, LogLine, Problem } from './types.js'
 
-/** Offline devices named in the verdict before "and N more". */
+/** Devices (offline ones, those dropping readings) named in the verdict before "and N more". */
 const NAMED_DEVICES = 5
 
 export function verdictTitle(d: Doc): string {
@@ -59,8 +59,10 @@ function problemItem(p: Problem): HTMLElement {
     li.textContent = p.text
     return li
   }
-  // "N devices offline for over a minute: a, b, c and 2 more", each a link to its device view.
-  const colon = p.text.indexOf(': ')
+  // "N devices offline for over a minute: a, b, c and 2 more", "N readings dropped in the last minute
+  // (…), by device: a, b and 2 more": each a link to its device view.
+  const named = p.text.indexOf(`: ${p.devices[0]}`)
+  const colon = named > 0 ? named : p.text.indexOf(': ')
   li.append(colon > 0 ? p.text.slice(0, colon + 2) : `${p.text} `)
   p.devices.slice(0, NAMED_DEVICES).forEach((id, i) => {
     if (i > 0) li.append(', ')
@@ -70,7 +72,9 @@ function problemItem(p: Problem): HTMLElement {
   if (more > 0) {
     li.append(' and ')
     const a = link('#/', `${more} more`)
-    a.dataset.showOffline = '1'
+    // The rest in the devices list: the offline ones, or those with drops, most dropped first.
+    if (p.code === 'readings_dropped') a.dataset.showDropped = '1'
+    else a.dataset.showOffline = '1'
     li.append(a)
   }
   return li

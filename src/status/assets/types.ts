@@ -16,6 +16,7 @@ export interface Device {
 }
 export interface Problem {
   level: 'warn' | 'crit'
+  code?: string
   area?: string
   text: string
   devices?: string[]
