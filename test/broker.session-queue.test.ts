@@ -42,7 +42,7 @@ test('a persistent session away holds at most 1000 queued messages; the rest are
       valueOf(metrics, 'holdfast_device_refused_total', { device: 'away-1', reason: 'forward_queue_full' }),
       extra
     )
-    assert.match(gw.log(), /"code":"HF_ERR_FORWARD_QUEUE_FULL"/)
+    await gw.waitForLog(/"code":"HF_ERR_FORWARD_QUEUE_FULL"/)
 
     const { client: back, got: msgs } = await connectCollecting(gw.url, 'away-1', { clean: false })
     const got = (): number[] => msgs.map(m => JSON.parse(m.payload).n)
@@ -74,7 +74,7 @@ test('a persistent session away holds at most mqtt.sessionQueueMaxBytes (1 MiB) 
     const st = await gw.status()
     assert.equal(st.counters.refused.forward_queue_full, 15 - fits, 'each message past the byte cap counted')
     assert.equal(refusedOf(st, 'bulky-1').forward_queue_full, 15 - fits, 'for the device whose session it is')
-    assert.match(gw.log(), /"code":"HF_ERR_FORWARD_QUEUE_FULL".*"over":"bytes"/)
+    await gw.waitForLog(/"code":"HF_ERR_FORWARD_QUEUE_FULL".*"over":"bytes"/)
 
     const { client: back, got } = await connectCollecting(gw.url, 'bulky-1', { clean: false })
     const deadline = Date.now() + 15_000

@@ -54,7 +54,7 @@ test('SUBSCRIBE/UNSUBSCRIBE over the subscription rate quota are held, counted p
     assert.equal(of('steady-1').stored, 20)
     assert.equal(of('cycler-1').quota.limits.subscribeFiltersPerS, 30)
     assert.equal(st.counters.refused.subscription_limit, 0)
-    assert.match(gw.log(), /"code":"HF_WARN_SUBSCRIBE_RATE"/)
+    await gw.waitForLog(/"code":"HF_WARN_SUBSCRIBE_RATE"/)
     const lines = gw
       .log()
       .split('\n')

@@ -57,7 +57,7 @@ async function afterDamage(gw: GatewayProcess, acked: Set<string>, reason: RegEx
     existsSync(rec.quarantinedTo) && readdirSync(rec.quarantinedTo).length > 0,
     'damaged files kept in quarantine'
   )
-  assert.match(gw.log(), /HF_ERR_STORE_CORRUPT/)
+  await gw.waitForLog(/HF_ERR_STORE_CORRUPT/)
   // The gateway works: a new reading is stored, with a sequence number above everything kept.
   const before = st.backlog.lastSeq as number
   const c = await mqtt.connectAsync(gw.url, { clientId: 'after' })

@@ -62,7 +62,7 @@ test('a provisioned device logs in with its secret; wrong, missing and unknown c
   assert.equal(s.counters.authFailures, 5)
   assert.equal(device(s, 'pump-1').authFailures, 3)
   assert.equal(device(s, 'ghost-7'), undefined, 'unknown ids create no device entries')
-  assert.match(gw.log(), /"code":"HF_ERR_AUTH_BAD_CREDENTIALS"/)
+  await gw.waitForLog(/"code":"HF_ERR_AUTH_BAD_CREDENTIALS"/)
 })
 
 test('a device cannot publish as another device or into $SYS: refused, connection closed, counted against it', async () => {
@@ -87,7 +87,7 @@ test('a device cannot publish as another device or into $SYS: refused, connectio
   assert.equal(device(s, 'pump-1').denials - (device(before, 'pump-1')?.denials ?? 0), 3)
   assert.equal(device(s, 'pump-1').dropped.acl_denied, 3)
   assert.equal(device(s, 'pump-2'), undefined, 'nothing was recorded under the spoofed id')
-  assert.match(gw.log(), /"code":"HF_ERR_ACL_PUBLISH"/)
+  await gw.waitForLog(/"code":"HF_ERR_ACL_PUBLISH"/)
   spoof.end(true)
   sys.end(true)
   outside.end(true)
@@ -156,7 +156,7 @@ test('sessions per device are capped; a reconnect with the same client id takes 
   const s = await gw.status()
   assert.equal(s.counters.refused.session_limit, 1)
   assert.equal(device(s, 'pump-1').quota.usage.sessions, 2)
-  assert.match(gw.log(), /"code":"HF_ERR_SESSION_LIMIT"/)
+  await gw.waitForLog(/"code":"HF_ERR_SESSION_LIMIT"/)
   await Promise.all([b.endAsync(), a2.endAsync()])
   a.end(true)
 })
@@ -225,7 +225,7 @@ test('wrong passwords are rate-limited per source address, then even the right o
     const s = await g.status()
     assert.equal(s.counters.refused.bad_credentials, 3)
     assert.equal(s.counters.refused.auth_rate_limited, 2)
-    assert.match(g.log(), /"code":"HF_ERR_AUTH_RATE_LIMITED"/)
+    await g.waitForLog(/"code":"HF_ERR_AUTH_RATE_LIMITED"/)
   } finally {
     await g.stop()
   }

@@ -81,7 +81,7 @@ test("a will's User Properties count against the device's bytes too: one past it
       'a 3-byte will with 6 KiB of properties is over a 4000-byte burst'
     )
     assert.equal(of('will-small').stored, 1, 'a small one is stored')
-    assert.match(gw.log(), /"code":"HF_ERR_WILL_RATE"/)
+    await gw.waitForLog(/"code":"HF_ERR_WILL_RATE"/)
   } finally {
     await gw.stop()
   }

@@ -85,7 +85,7 @@ test('per-device storage quotas: drop-oldest keeps the newest readings, reject-n
     assert.deepEqual([a.quota.limits.maxBufferedReadings, a.quota.drops.quota_storage], [100, 2])
     assert.equal(s.counters.dropped.quota_drop_oldest, 50)
     assert.equal(s.counters.dropped.quota_storage, 2)
-    assert.match(gw.log(), /"code":"HF_ERR_QUOTA_STORAGE"/)
+    await gw.waitForLog(/"code":"HF_ERR_QUOTA_STORAGE"/)
   } finally {
     await gw.stop()
   }
@@ -129,7 +129,7 @@ test('the gateway disk budget: shared fairly, drop-oldest gives way, reject-new 
     assert.equal(s.backlog.bytes, 1024 * 1024, 'never past the budget')
     assert.equal(s.counters.received, s.counters.stored + s.counters.dropped.disk_budget)
     assert.equal((await fetch(`${gw.http}/readyz`)).status, 200, 'a full budget is no failure')
-    assert.match(gw.log(), /"code":"HF_ERR_DISK_BUDGET"/)
+    await gw.waitForLog(/"code":"HF_ERR_DISK_BUDGET"/)
   } finally {
     await gw.stop()
   }

@@ -45,7 +45,7 @@ test("wills take the device's rate tokens: past its burst they are dropped and c
     )
     assert.equal(st.counters.stored + st.counters.dropped.will_rate_limited, 10, 'every will stored or counted')
     assert.ok(dev.dropped.will_rate_limited >= 5, 'counted for the device')
-    assert.match(gw.log(), /"code":"HF_ERR_WILL_RATE"/)
+    await gw.waitForLog(/"code":"HF_ERR_WILL_RATE"/)
   } finally {
     await gw.stop()
   }

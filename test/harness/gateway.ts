@@ -2,6 +2,7 @@
  * A real gateway process for tests: spawned from dist/, on free loopback ports, with its
  * own data dir and log file; can be SIGKILLed and started again on the same ports and data.
  */
+import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, openSync, closeSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -138,6 +139,16 @@ export class GatewayProcess {
     } catch {
       return ''
     }
+  }
+
+  /**
+   * Wait until the log matches `re` (a line can be written after the counter it goes with shows in
+   * /api/status: pino writes asynchronously); fails as assert.match would after `ms`.
+   */
+  async waitForLog(re: RegExp, message?: string, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!re.test(this.log()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+    assert.match(this.log(), re, message)
   }
 }
 
