@@ -8,13 +8,11 @@
  *   node dist/bench/flood.js [--devices 50] [--rate 5] [--duration 10] [--quota 100] [--factor 20]
  *     [--window 1000] [--repeat 1] [--payload-bytes 0]
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import mqtt from 'mqtt'
-import { startGateway } from './procs.js'
+import { connectDevice, runRole, startGateway } from './procs.js'
 import { hashCheap, secretOf } from '../test/harness/devices.js'
 import { percentile, publishPaced, type PacedResult } from '../test/harness/fleet.js'
 
@@ -60,20 +58,9 @@ const log = (m: string): void => {
   process.stderr.write(`[flood] ${m}\n`)
 }
 
-async function connect(url: string, id: string): Promise<mqtt.MqttClient> {
-  return await mqtt.connectAsync(url, {
-    clientId: id,
-    username: id,
-    password: secretOf(id),
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    keepalive: 60
-  })
-}
-
 if (o.role === 'flooder') {
   // Child: one device publishing at FACTOR x its quota, as far as its window allows.
-  const c = await connect(o.url!, 'flooder')
+  const c = await connectDevice(o.url!, 'flooder')
   const r = await publishPaced(c, 'flooder', {
     rate: QUOTA * FACTOR,
     durationMs: DURATION_MS,
@@ -110,47 +97,29 @@ async function floodGateway(config: string): Promise<Gateway> {
 }
 
 function runFlooder(url: string): Promise<{ attempted: number; sent: number; acked: number; deferred: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      process.argv[1]!,
-      '--role',
-      'flooder',
-      '--url',
-      url,
-      '--quota',
-      String(QUOTA),
-      '--factor',
-      String(FACTOR),
-      '--duration',
-      String(DURATION_MS / 1000),
-      '--window',
-      String(WINDOW),
-      '--payload-bytes',
-      String(PAYLOAD)
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
-  )
-  let out = ''
-  child.stdout!.on('data', d => {
-    out += d
-  })
-  return new Promise((resolve, reject) =>
-    child.once('exit', code => {
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop()!))
-      } catch {
-        reject(new Error(`flooder exited ${code}: ${out}`))
-      }
-    })
-  )
+  return runRole([
+    '--role',
+    'flooder',
+    '--url',
+    url,
+    '--quota',
+    String(QUOTA),
+    '--factor',
+    String(FACTOR),
+    '--duration',
+    String(DURATION_MS / 1000),
+    '--window',
+    String(WINDOW),
+    '--payload-bytes',
+    String(PAYLOAD)
+  ])
 }
 
 async function scenario(name: 'baseline' | 'flood', config: string): Promise<Record<string, unknown>> {
   const g = await floodGateway(config)
   try {
     const ids = Array.from({ length: DEVICES }, (_, i) => `good-${i}`)
-    const clients = await Promise.all(ids.map(async id => await connect(g.url, id)))
+    const clients = await Promise.all(ids.map(async id => await connectDevice(g.url, id)))
     const flooder = name === 'flood' ? runFlooder(g.url) : null
     if (flooder !== null) await new Promise(resolve => setTimeout(resolve, 300)) // let it fill its window first
     const t0 = performance.now()

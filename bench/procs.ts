@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../test/harness/ports.js'
 import { CLI } from '../test/harness/gateway.js'
+import { secretOf } from '../test/harness/devices.js'
+import mqtt from 'mqtt'
 
 export const RAWPUB = resolve(fileURLToPath(import.meta.url), '../rawpub.js')
 export const MOSQUITTO = '/usr/sbin/mosquitto'
@@ -297,4 +299,34 @@ export function slope(xs: number[], ys: number[]): number | null {
     den += (xs[i]! - mx) ** 2
   }
   return den === 0 ? null : num / den
+}
+
+/** A device's MQTT connection as the benchmarks' simulated devices make it (no reconnects). */
+export async function connectDevice(url: string, id: string): Promise<mqtt.MqttClient> {
+  return await mqtt.connectAsync(url, {
+    clientId: id,
+    username: id,
+    password: secretOf(id),
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    keepalive: 60
+  })
+}
+
+/** Run this benchmark's script again as a child with `args` (a role of it); resolves its last JSON line. */
+export function runRole<T>(args: string[]): Promise<T> {
+  const child = spawn(process.execPath, [process.argv[1]!, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout!.on('data', d => {
+    out += d
+  })
+  return new Promise((resolve, reject) =>
+    child.once('exit', code => {
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!) as T)
+      } catch {
+        reject(new Error(`${args.join(' ')} exited ${code}: ${out}`))
+      }
+    })
+  )
 }

@@ -7,13 +7,11 @@
  *
  *   node dist/bench/subscribe-churn.js [--devices 50] [--rate 5] [--duration 10] [--filters 1000] [--repeat 1]
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import mqtt from 'mqtt'
-import { emit, startGateway } from './procs.js'
+import { connectDevice, emit, runRole, startGateway } from './procs.js'
 import { hashCheap, secretOf } from '../test/harness/devices.js'
 import { percentile, publishPaced } from '../test/harness/fleet.js'
 
@@ -43,20 +41,9 @@ const log = (m: string): void => {
   process.stderr.write(`[subscribe-churn] ${m}\n`)
 }
 
-async function connect(url: string, id: string): Promise<mqtt.MqttClient> {
-  return await mqtt.connectAsync(url, {
-    clientId: id,
-    username: id,
-    password: secretOf(id),
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    keepalive: 60
-  })
-}
-
 if (o.role === 'churner') {
   // Child: SUBSCRIBE then UNSUBSCRIBE all FILTERS filters (100 a packet), again and again, for DURATION_MS.
-  const c = await connect(o.url!, 'churner')
+  const c = await connectDevice(o.url!, 'churner')
   const filters = Array.from({ length: FILTERS }, (_, i) => `devices/churner/cmd/f${i}`)
   const packets = Array.from({ length: Math.ceil(FILTERS / 100) }, (_, i) => filters.slice(i * 100, i * 100 + 100))
   const start = Date.now()
@@ -74,7 +61,7 @@ if (o.role === 'churner') {
 }
 
 function runChurner(url: string): Promise<{ filtersPerS: number }> {
-  const args = [
+  return runRole([
     '--role',
     'churner',
     '--url',
@@ -83,21 +70,7 @@ function runChurner(url: string): Promise<{ filtersPerS: number }> {
     String(DURATION_MS / 1000),
     '--filters',
     String(FILTERS)
-  ]
-  const child = spawn(process.execPath, [process.argv[1]!, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  child.stdout!.on('data', d => {
-    out += d
-  })
-  return new Promise((resolve, reject) =>
-    child.once('exit', code => {
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop()!))
-      } catch {
-        reject(new Error(`churner exited ${code}: ${out}`))
-      }
-    })
-  )
+  ])
 }
 
 type Scenario = 'baseline' | 'churn-unlimited' | 'churn-quota'
@@ -107,7 +80,7 @@ async function scenario(name: Scenario, config: string): Promise<Record<string, 
   const url = `mqtt://127.0.0.1:${g.mqttPort}`
   try {
     const ids = Array.from({ length: DEVICES }, (_, i) => `good-${i}`)
-    const clients = await Promise.all(ids.map(async id => await connect(url, id)))
+    const clients = await Promise.all(ids.map(async id => await connectDevice(url, id)))
     const churner = name === 'baseline' ? null : runChurner(url)
     if (churner !== null) await new Promise(resolve => setTimeout(resolve, 300))
     const results = await Promise.all(
