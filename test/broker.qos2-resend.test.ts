@@ -3,7 +3,17 @@ import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { GatewayProcess } from './harness/gateway.js'
 import { devicesConfig, hashCheap, secretOf, sleep, writeConfig } from './harness/devices.js'
-import { closesWithin, connectPacket, openRaw, packet, publishPacket, type Raw } from './harness/mqtt-raw.js'
+import {
+  closesWithin,
+  connect5Packet,
+  connectPacket,
+  openRaw,
+  packet,
+  publishPacket,
+  str,
+  varint,
+  type Raw
+} from './harness/mqtt-raw.js'
 
 // An attack found these: a QoS 2 re-send (same packet id, before PUBREL) was stored a second time under a
 // new seq; aedes kept unreleased QoS 2 packets of clean sessions for ever (memory), and a later clean
@@ -119,6 +129,59 @@ test('QoS 2 publishes never released (no PUBREL) are bounded for 3.1.1 clients (
     assert.equal(st.counters.refused.receive_maximum, 1)
     const hog = st.devices.find((d: { id: string }) => d.id === 'q2-hog')
     assert.deepEqual(hog.refused, { receive_maximum: 1 }, 'counted for the device, as its other refusals are')
+  } finally {
+    await gw.stop()
+  }
+})
+
+// Found by a code review: a re-send of a QoS 2 packet whose first copy was still in admission was
+// answered at once, as a duplicate. Its PUBREC could leave before the first copy was in SQLite, and
+// when the first copy was refused, the re-send still got a success PUBREC for a reading never stored.
+test('MQTT 5: a QoS 2 re-send waits for its first copy; when that is refused, the re-send is refused too, not acknowledged', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['rq-1'], () => ({
+      storagePolicy: 'reject-new',
+      quota: { msgsPerS: 1, msgsBurst: 1, maxBufferedReadings: 1 }
+    }))
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    const raw = await openRaw(gw.mqttPort)
+    raw.socket.write(connect5Packet('rq-1', 'rq-1', secretOf('rq-1')))
+    await until(() => Buffer.concat(raw.received).length >= 4, 'CONNACK')
+    raw.received.length = 0
+    const pub5 = (payload: string, qos: number, id: number, flags = 0): Buffer =>
+      packet(
+        0x30 | (qos << 1) | flags,
+        Buffer.concat([
+          str('devices/rq-1/telemetry'),
+          Buffer.from([id >> 8, id & 0xff]),
+          varint(0),
+          Buffer.from(payload)
+        ])
+      )
+    // One reading fills the device's storage quota (reject-new: later ones are refused).
+    raw.socket.write(pub5('{"v":0}', 1, 1))
+    await until(() => Buffer.concat(raw.received).length >= 4, 'PUBACK')
+    raw.received.length = 0
+    // A QoS 2 publish and its DUP re-send in one write; the rate quota holds both behind the first.
+    raw.socket.write(Buffer.concat([pub5('{"v":1}', 2, 5), pub5('{"v":1}', 2, 5, DUP)]))
+    const pubrecCodes = (): number[] => {
+      const all = Buffer.concat(raw.received)
+      const codes: number[] = []
+      for (let i = 0; i + 1 < all.length; ) {
+        const len = all[i + 1]!
+        if (all[i] === 0x50) codes.push(len >= 3 ? all[i + 4]! : 0)
+        i += 2 + len
+      }
+      return codes
+    }
+    const deadline = Date.now() + 10_000
+    while (pubrecCodes().length < 2 && Date.now() < deadline) await sleep(50)
+    assert.deepEqual(pubrecCodes(), [0x97, 0x97], 'both copies refused: Quota exceeded')
+    raw.socket.destroy()
+    const st = await gw.status()
+    assert.equal(st.counters.stored, 1, 'nothing stored but the first reading')
   } finally {
     await gw.stop()
   }

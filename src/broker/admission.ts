@@ -23,7 +23,7 @@ import type { ReadingBuffer } from '../store/buffer.js'
 import { createAdmitReading } from './admit-reading.js'
 import { createAuthenticate } from './authenticate.js'
 import { createAuthorizeForward } from './authorize-forward.js'
-import { createAuthorizePublish } from './authorize-publish.js'
+import { createAuthorizePublish, qos2Settled } from './authorize-publish.js'
 import { createAuthorizeSubscribe } from './authorize-subscribe.js'
 import type { AdmissionContext } from './context.js'
 import { explicitlySubscribed } from './dollar-topics.js'
@@ -112,7 +112,8 @@ export function createAdmission(opts: AdmissionOptions) {
     clientGone: (client: Client): void => sessions.gone(client),
     /** aedes stored a QoS 2 packet until its PUBREL: from now on its incoming store counts it (authorize-publish.ts). */
     qos2Stored(client: Client, messageId: number): void {
-      sessions.of(client)?.qos2Admitting.delete(messageId)
+      const state = sessions.of(client)
+      if (state !== undefined) qos2Settled(state, messageId)
     },
     /** The device or app a client (connected, or its session kept after it left) belongs to, for counting. */
     ownerOf(client: Client): Refused | null {

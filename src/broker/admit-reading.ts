@@ -13,7 +13,6 @@ import { RECENT_PER_DEVICE } from '../store/recent.js'
 import { rowBytes } from '../store/reading.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
 import { protocolName, sessionFacts, type ConnState } from './sessions.js'
-import { sessionStoreOf } from './session-store.js'
 
 export function createAdmitReading(ctx: AdmissionContext) {
   const { buffer, counters, storage } = ctx
@@ -45,7 +44,7 @@ export function createAdmitReading(ctx: AdmissionContext) {
 
   /**
    * `held`: the rate quota held this publish back; it runs now that tokens allow. `resent`: a QoS 2
-   * re-send of a packet id not yet released (qos2Resent, decided when the publish came in).
+   * re-send of a packet id aedes holds unreleased (decided when the publish came in).
    */
   return function admitReading(
     client: Client,
@@ -108,11 +107,6 @@ export function createAdmitReading(ctx: AdmissionContext) {
       cb(null)
     })
   }
-}
-
-/** The same QoS 2 packet id again before its PUBREL: on this connection still in admission, or in aedes' store. */
-export function qos2Resent(client: Client, state: ConnState, id: number): boolean {
-  return state.qos2Admitting.has(id) || sessionStoreOf(client).incomingHas(client.id, id)
 }
 
 export type AdmitReading = ReturnType<typeof createAdmitReading>

@@ -6,7 +6,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { deviceOfTopic } from '../codec/reading.js'
 import { HoldfastError } from '../errors.js'
-import { type AdmitReading, qos2Resent } from './admit-reading.js'
+import type { AdmitReading } from './admit-reading.js'
 import { publishCost } from './publish-cost.js'
 import { sessionStoreOf } from './session-store.js'
 import { rejectPublish, type AdmissionContext, type PublishDone } from './context.js'
@@ -54,6 +54,16 @@ export function createAuthorizePublish(
     const topic = packet.topic
     if (state === undefined)
       return done(new HoldfastError('HF_ERR_ACL_PUBLISH', 'publish from a client that never logged in'))
+    // A QoS 2 re-send of a packet id still being admitted waits for that first copy: it is answered once
+    // the first is stored (then it is a duplicate) or refused (then it is judged afresh). Answered
+    // before, its PUBREC could leave before the reading is in SQLite, or say success for a refused one.
+    if (packet.qos === 2 && !client.closed) {
+      const parked = state.qos2Admitting.get(packet.messageId!)
+      if (parked !== undefined) {
+        parked.push(() => authorizePublish(client, packet, done))
+        return
+      }
+    }
     let cb = done
     // Seen, whatever becomes of the publish (a device whose every publish is refused is not silent).
     if (state.device !== null) state.device.stats.lastSeenMs = Date.now()
@@ -72,17 +82,17 @@ export function createAuthorizePublish(
     // a client that never releases them cannot fill memory. A re-send of one of them is not a new one.
     // Those aedes has stored are counted there, those admitted and not yet stored (the rest of the same
     // read, or waiting for their group commit) in qos2Admitting, which aedes' store empties (server.ts).
-    const resent = packet.qos === 2 && qos2Resent(client, state, packet.messageId!)
+    const resent = packet.qos === 2 && sessionStoreOf(client).incomingHas(client.id, packet.messageId!)
     if (packet.qos === 2 && !client.closed && !resent) {
       const unreleasedLimit = client.version === 5 ? state.receiveMaximum : UNRELEASED_QOS2_V3
       if (sessionStoreOf(client).incomingCount(client.id) + state.qos2Admitting.size >= unreleasedLimit)
         return overReceiveMaximum(client, state, unreleasedLimit, 'QoS 2 publishes not released by PUBREL', cb)
       const id = packet.messageId!
-      state.qos2Admitting.add(id)
+      state.qos2Admitting.set(id, [])
       const admitted = cb
-      // Refused: aedes does not store it.
+      // Refused: aedes does not store it, and re-sends parked behind it are judged afresh.
       cb = err => {
-        if (err !== null) state.qos2Admitting.delete(id)
+        if (err !== null) qos2Settled(state, id)
         admitted(err)
       }
     }
@@ -184,4 +194,18 @@ export function createAuthorizePublish(
     if (rt.throttle.pass(cost)) admit(client, state, packet, device, cb, false, resent)
     else rt.throttle.hold(() => admit(client, state, packet, device, cb, true, resent))
   }
+}
+
+/**
+ * A QoS 2 packet id of this connection has left admission: aedes stored it (server.ts' store hook) or
+ * it was refused. Re-sends of it parked meanwhile run next, once the current turn is over.
+ */
+export function qos2Settled(state: ConnState, id: number): void {
+  const parked = state.qos2Admitting.get(id)
+  if (parked === undefined) return
+  state.qos2Admitting.delete(id)
+  if (parked.length > 0)
+    setImmediate(() => {
+      for (const resend of parked) resend()
+    })
 }

@@ -51,8 +51,11 @@ export interface ConnState {
   /** MQTT 5: QoS 1/2 publishes received and not yet acknowledged, and the Receive Maximum they may reach. */
   inflight: number
   receiveMaximum: number
-  /** QoS 2 packet ids of this connection between admission and aedes' incoming store (re-send detection). */
-  qos2Admitting: Set<number>
+  /**
+   * QoS 2 packet ids of this connection between admission and aedes' incoming store, each with the
+   * re-sends of it that wait for its outcome (authorize-publish.ts).
+   */
+  qos2Admitting: Map<number, Array<() => void>>
   /** The connection has ended (its state is kept for an MQTT 5 will published after a Will Delay). */
   gone: boolean
 }
@@ -156,7 +159,7 @@ export class Sessions {
     ;(client as Client & { serverReceiveMaximum?: number }).serverReceiveMaximum = receiveMaximum
     this.conns.set(client, {
       inflight: 0,
-      qos2Admitting: new Set(),
+      qos2Admitting: new Map(),
       receiveMaximum,
       gone: false,
       kind,
