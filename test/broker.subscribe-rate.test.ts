@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { GatewayProcess } from './harness/gateway.js'
-import { connectAs, devicesConfig, sleep, writeConfig } from './harness/devices.js'
+import { connectAs, devicesConfig, eventually, secretOf, sleep, writeConfig } from './harness/devices.js'
+import { connectPacket, openRaw, publishPacket, subscribePacket } from './harness/mqtt-raw.js'
 
 // An attack found it: a clean session cycling SUBSCRIBE/UNSUBSCRIBE of thousands of filters kept the
 // broker's thread busy and raised every other device's PUBACK latency. Now filters per second are a
@@ -70,6 +71,40 @@ test('SUBSCRIBE/UNSUBSCRIBE over the subscription rate quota are held, counted p
     )
     await cycler.endAsync()
     await steady.endAsync()
+  } finally {
+    await gw.stop()
+  }
+})
+
+// Found by a code review: only the packet over the quota was held, so a PUBLISH after a held SUBSCRIBE
+// overtook it, and the message it published to the topic just subscribed never arrived.
+test('a packet after a held SUBSCRIBE waits behind it: the subscription is in place when the publish after it is routed', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['order-1']),
+    quota: { subscribeFiltersPerS: 1, subscribeFiltersBurst: 1 }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  try {
+    const raw = await openRaw(gw.mqttPort)
+    raw.socket.write(connectPacket('order-1', 'order-1', secretOf('order-1')))
+    await eventually(() => Buffer.concat(raw.received).length >= 4, 5000, 'CONNACK')
+    // Spends the burst: the next SUBSCRIBE is held for about a second.
+    raw.socket.write(subscribePacket(1, ['devices/order-1/cmd/first']))
+    await eventually(() => Buffer.concat(raw.received).includes(Buffer.from([0x90, 3, 0, 1])), 5000, 'SUBACK 1')
+    raw.received.length = 0
+    // One write: SUBSCRIBE to its commands, then a command to itself (QoS 1).
+    raw.socket.write(
+      Buffer.concat([
+        subscribePacket(2, ['devices/order-1/cmd/#']),
+        publishPacket('devices/order-1/cmd/echo', 'hello', 1, 3)
+      ])
+    )
+    await eventually(() => Buffer.concat(raw.received).includes(Buffer.from('hello')), 8000, 'the echo delivered')
+    const all = Buffer.concat(raw.received)
+    const suback = all.indexOf(Buffer.from([0x90, 3, 0, 2]))
+    const puback = all.indexOf(Buffer.from([0x40, 2, 0, 3]))
+    assert.ok(suback >= 0 && puback > suback, 'SUBACK 2 before PUBACK 3: handled in order')
+    raw.socket.destroy()
   } finally {
     await gw.stop()
   }

@@ -56,23 +56,54 @@ export function createSubscribeRate(ctx: AdmissionContext) {
     if (dispatch.length !== 1) return
     const enqueue = dispatch[0] as (this: EventEmitter, packet: FilterPacket) => void
     parser.removeListener('packet', enqueue)
-    parser.on('packet', function (this: EventEmitter, packet: FilterPacket) {
-      const filters =
-        packet.cmd === 'subscribe'
-          ? (packet.subscriptions?.length ?? 0)
-          : packet.cmd === 'unsubscribe'
-            ? (packet.unsubscriptions?.length ?? 0)
-            : 0
+    /**
+     * While a packet is held: it, then every packet that came after it, in order (MQTT handles a
+     * connection's packets in order: a PUBLISH after a held SUBSCRIBE must not overtake it). Each is
+     * counted once more as a packet in progress, so aedes' read loop reads nothing more meanwhile.
+     */
+    let waiting: FilterPacket[] | null = null
+
+    /** Take `packet`'s tokens: true if it may go now; false: it is held (release runs when it may). */
+    const mayGo = (packet: FilterPacket): boolean => {
+      const filters = filtersOf(packet)
       const rate = filters > 0 ? sessions.of(client)?.filterRate : undefined
-      if (rate === undefined || rate.pass(filters)) return enqueue.call(this, packet)
+      if (rate === undefined || rate.pass(filters)) return true
       held(client, filters)
-      // Counted as a packet in progress: the read loop waits for it.
-      c._parsingBatch!++
-      rate.hold(() => {
-        if (client.closed) return
-        enqueue.call(parser, packet)
+      rate.hold(release)
+      return false
+    }
+
+    const release = (): void => {
+      const queue = waiting!
+      waiting = null
+      if (client.closed) return
+      // The first one's tokens are taken; those after it go in order until one must wait again. Packets
+      // read while this runs (aedes reads on once nothing is in progress) join the queue's end.
+      waiting = queue
+      let i = 0
+      for (; i < queue.length; i++) {
+        if (i > 0 && !mayGo(queue[i]!)) break
+        enqueue.call(parser, queue[i]!)
         c._nextBatch!()
-      })
+      }
+      waiting = i < queue.length ? queue.slice(i) : null
+    }
+
+    parser.on('packet', function (this: EventEmitter, packet: FilterPacket) {
+      if (waiting !== null) {
+        c._parsingBatch!++
+        waiting.push(packet)
+        return
+      }
+      if (mayGo(packet)) return enqueue.call(this, packet)
+      c._parsingBatch!++
+      waiting = [packet]
     })
   }
+}
+
+function filtersOf(packet: FilterPacket): number {
+  if (packet.cmd === 'subscribe') return packet.subscriptions?.length ?? 0
+  if (packet.cmd === 'unsubscribe') return packet.unsubscriptions?.length ?? 0
+  return 0
 }
