@@ -60,7 +60,10 @@ export function createAuthorizePublish(
     if (packet.qos === 2 && !client.closed) {
       const parked = state.qos2Admitting.get(packet.messageId!)
       if (parked !== undefined) {
-        parked.push(() => authorizePublish(client, packet, done))
+        // Gone by then: never acknowledged, so the client still has it (and it is no will).
+        parked.push(() => {
+          if (!client.closed) authorizePublish(client, packet, done)
+        })
         return
       }
     }
