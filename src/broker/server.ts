@@ -76,10 +76,11 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   aedes.on('client', c => {
     if ((c as Client & { _cleanStart?: boolean })._cleanStart === true) sessionStoreOf(c).incomingClear(c.id)
   })
+  // Each QoS 2 packet aedes stores until its PUBREL settles its admission (authorize-publish.ts).
+  internalsOf(aedes).persistence.setIncomingStoredHook(admission.qos2Stored)
   // A persistent session's queue is bounded (patches/aedes-persistence+10.3.1.patch), in messages and
   // in bytes (payload, MQTT 5 properties and topic): a session that never comes back, or one that
   // subscribes to its own commands and floods them, cannot fill memory.
-  internalsOf(aedes).persistence.setIncomingStoredHook(admission.qos2Stored)
   internalsOf(aedes).persistence.setOutgoingQueueLimit(
     SESSION_QUEUE_LIMIT,
     (clientId, packet, over) => admission.sessionQueueFull(clientId, packet.topic, over),
