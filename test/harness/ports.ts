@@ -5,9 +5,53 @@
  * A port from listen(0) lies inside that range, where the kernel may hand the very same port to an
  * outgoing client connection of a test running beside it before the process meant for it binds
  * ("address already in use"; CI saw it), or while a broker is stopped for an outage test.
+ *
+ * A port handed out stays reserved for the process that asked (a file named for it, holding that
+ * process's id, removed when it exits) and no other test process picks it: a broker or gateway
+ * stopped for an outage test restarts on its ports, which a test beside it took meanwhile before
+ * (CI saw Kafka's controller port taken during an outage).
  */
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const RESERVED = join(tmpdir(), 'holdfast-test-ports')
+const mine = new Set<number>()
+
+/** Reserved by a live process (this one included). */
+function reserved(port: number): boolean {
+  let pid: number
+  try {
+    pid = Number(readFileSync(join(RESERVED, String(port)), 'utf8'))
+  } catch {
+    return false
+  }
+  if (!(pid > 0)) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function reserve(port: number): void {
+  try {
+    mkdirSync(RESERVED, { recursive: true })
+    writeFileSync(join(RESERVED, String(port)), String(process.pid))
+    if (mine.size === 0)
+      process.once('exit', () => {
+        for (const p of mine)
+          try {
+            unlinkSync(join(RESERVED, String(p)))
+          } catch {}
+      })
+    mine.add(port)
+  } catch {
+    // Best effort: without the file the port is still free right now.
+  }
+}
 
 function tryListen(port: number): Promise<net.Server | null> {
   return new Promise(resolve => {
@@ -41,6 +85,7 @@ export async function pickPorts(n: number): Promise<number[]> {
   try {
     for (let attempt = 0; ports.length < n && attempt < 200; attempt++) {
       const port = hi > lo + 1000 ? lo + Math.floor(Math.random() * (hi - lo)) : 0
+      if (port !== 0 && reserved(port)) continue
       const srv = await tryListen(port)
       if (!srv) continue
       const got = (srv.address() as net.AddressInfo).port
@@ -50,6 +95,8 @@ export async function pickPorts(n: number): Promise<number[]> {
       }
       held.push(srv)
       ports.push(got)
+      // Written while the port is held, so no other process can take it in between.
+      reserve(got)
     }
     while (ports.length < n) {
       const srv = await tryListen(0)
