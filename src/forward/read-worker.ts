@@ -4,22 +4,18 @@
  * with the broker thread's connection, which owns the buffer's accounting.
  */
 import Database from 'better-sqlite3'
-import { readlinkSync } from 'node:fs'
-import { setPriority } from 'node:os'
 import { gzipSync } from 'node:zlib'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { ClockCorrection } from '../store/clock.js'
+import { niceThisThread } from '../platform/thread-nice.js'
 import { correct } from '../store/receive-times.js'
 import { RunReads } from '../store/run-reads.js'
 import { type LaneSpec, readLane } from './lane-read.js'
 import { packRead, type ReadRequest } from './read-wire.js'
 
 const { file, busyTimeoutMs, nice } = workerData as { file: string; busyTimeoutMs: number; nice: number }
-// A drain yields the CPU to the broker's and the commit worker's threads: on Linux a thread has its own
-// nice value (its id from /proc/thread-self). Where that fails, the worker runs at the process's priority.
-try {
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice)
-} catch {}
+// A drain yields the CPU to the broker's and the commit worker's threads.
+niceThisThread(nice)
 // Opened at the first read: a worker that only compresses never opens the buffer.
 let reads: RunReads | null = null
 let corrections: readonly ClockCorrection[] = []

@@ -1,17 +1,14 @@
 /**
  * The planning thread (plan-thread.ts): works out one plan (plan.ts) from its workerData and posts it
- * back, at the lowest priority (Linux: a thread has its own nice value, its id from /proc/thread-self),
- * so on a one-core box it takes the CPU the broker's thread leaves. Trusted keys arrive as SPKI DER.
+ * back, at the lowest priority (platform/thread-nice.ts), so on a one-core box it takes the CPU the
+ * broker's thread leaves. Trusted keys arrive as SPKI DER.
  */
-import { readlinkSync } from 'node:fs'
-import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
+import { niceThisThread } from '../platform/thread-nice.js'
 import type { PlanContext } from './plan.js'
 import type { PlanRequest } from './plan-thread.js'
 
-try {
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), 19)
-} catch {}
+niceThisThread(19)
 // Loaded after the priority is lowered: the loader's code is most of the thread's start.
 const { planLayers, planMessage } = await import('./plan.js')
 const { parsePublicKey } = await import('./verify.js')
