@@ -154,7 +154,8 @@ export class DeviceStats extends RefusalTally {
     if (slot === undefined) {
       slot = { topic, bytes: 0, eventMs, recvMs: 0, preview: Buffer.allocUnsafeSlow(n), length: 0 }
       this.ring.push(slot)
-    } else if (slot.preview.length < n) slot.preview = Buffer.allocUnsafeSlow(Math.max(n, slot.preview.length * 2))
+    } else if (slot.preview.length < n)
+      slot.preview = Buffer.allocUnsafeSlow(Math.min(PAYLOAD_PREVIEW, Math.max(n, slot.preview.length * 2)))
     slot.topic = topic
     slot.bytes = payload.length
     slot.eventMs = eventMs
