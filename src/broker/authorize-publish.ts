@@ -1,7 +1,8 @@
 /**
  * PUBLISH: topic, ACL, payload size, retained topics, then the rate quota. A device over its
- * messages/s or bytes/s (payload and MQTT 5 properties, publish-cost.ts) has its callback held until its tokens allow, which pauses its socket
- * reads (aedes reads the next chunk only once every packet of the last one is done): TCP slows it.
+ * messages/s or bytes/s (payload and MQTT 5 properties, publish-cost.ts) has its callback held until
+ * its tokens allow, which pauses its socket reads (aedes reads the next chunk only once every packet
+ * of the last one is done): TCP slows it.
  */
 import type { Client, PublishPacket } from 'aedes'
 import { deviceOfTopic } from '../codec/reading.js'
