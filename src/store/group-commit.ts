@@ -5,9 +5,10 @@
  * commit hook (the aggregator) run in the same transaction.
  *
  * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
- * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group in
- * flight while the next one gathers; any other group commits here, on this connection, once nothing
- * is in flight, because its work reads and updates state that lives on this thread.
+ * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group's
+ * transaction in flight while the next one gathers (and while the previous group's WAL sync runs); any
+ * other group commits here, on this connection, once no transaction is in flight, because its work
+ * reads and updates state that lives on this thread.
  */
 import type { Statement } from 'better-sqlite3'
 import { packGroup } from './batch-wire.js'
@@ -367,11 +368,16 @@ export class GroupCommit {
     this.p.ledger.holdPending()
     const firstSeq = this.nextSeq
     this.inflight = { batch, cbs, firstSeq }
-    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
+    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered, (error, lost) => {
+      const g = { cbs, firstSeq, lastSeq: firstSeq + batch.length - 1, batch }
+      // The worker went before its sync answered: synced here (WalSync) before the PUBACKs leave.
+      if (lost) this.syncs.add(g)
+      else this.synced([g], error)
+    })
     return true
   }
 
-  /** The commit worker's answer for the group in flight: committed (and synced, unless `error`), or not. */
+  /** The commit worker's answer for the group in flight: its transaction committed, or not. */
   private readonly answered = (answer: boolean | null, error: string | null): void => {
     const { batch, cbs, firstSeq } = this.inflight!
     this.inflight = null
@@ -383,9 +389,10 @@ export class GroupCommit {
       this.nextSeq = lastSeq + 1
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
-      // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
+      // If it died before it could tell, synced here before the PUBACKs leave. Otherwise, with
+      // store.synchronous = full, the worker's sync answer follows; without, the group is done.
       if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq, batch })
-      else this.synced([{ cbs, firstSeq, lastSeq, batch }], error)
+      else if (this.p.walSync === null) this.synced([{ cbs, firstSeq, lastSeq, batch }], null)
     } else {
       this.totals.commitErrors++
       this.lastOk = false
