@@ -39,7 +39,20 @@ test('with every fdatasync taking 200 ms, the next groups commit while a sync ru
   try {
     const before = await (await fetch(`${gw.http}/metrics`)).text()
     const syncsBefore = (readFileSync(trace, 'utf8').match(/fdatasync\(/g) ?? []).length
-    const sim = startSim(['--url', gw.url, '--devices', '20', '--prefix', 'slow-', '--rate', '400', '--duration', '4'])
+    const sim = startSim([
+      '--url',
+      gw.url,
+      '--devices',
+      '20',
+      '--prefix',
+      'slow-',
+      '--rate',
+      '20',
+      '--inflight',
+      '1000',
+      '--duration',
+      '4'
+    ])
     const r = await sim.result
     assert.equal(r.failed, 0)
     assert.ok(r.acked > 100, `readings were acknowledged (${r.acked})`)
