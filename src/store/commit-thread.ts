@@ -35,7 +35,7 @@ export class CommitThread {
   private failed = false
   private isClosed = false
   /** The worker syncs the WAL after its commits (store.synchronous = full) and says so in a second answer. */
-  private readonly syncsCommits: boolean
+  readonly syncsCommits: boolean
   /** The worker answered 'close': its connection is closed. */
   private closeAnswered = false
 

@@ -80,6 +80,8 @@ export class GroupCommit {
   private durable: number
   /** The group the commit worker holds; nothing else commits until it answers. */
   private inflight: { batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number } | null = null
+  /** Groups the commit worker committed whose WAL sync it has not answered yet. */
+  private syncingGroups = 0
   /** Writes waiting for the group in flight to be answered (whenIdle). */
   private idleWaiters: Array<() => void> = []
   private closing = false
@@ -187,7 +189,7 @@ export class GroupCommit {
    */
   private schedule(): void {
     // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null) return
+    if (this.inflight !== null || this.waitForSync()) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -215,7 +217,7 @@ export class GroupCommit {
       this.timer = null
     }
     // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null) return
+    if (this.inflight !== null || this.waitForSync()) return
     if (this.handOff()) return
     this.lastCommitMs = performance.now()
     const { devices, ledger, lanes, evictions, retention } = this.p
@@ -369,12 +371,22 @@ export class GroupCommit {
     const firstSeq = this.nextSeq
     this.inflight = { batch, cbs, firstSeq }
     thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered, (error, lost) => {
+      this.syncingGroups--
       const g = { cbs, firstSeq, lastSeq: firstSeq + batch.length - 1, batch }
       // The worker went before its sync answered: synced here (WalSync) before the PUBACKs leave.
       if (lost) this.syncs.add(g)
       else this.synced([g], error)
     })
     return true
+  }
+
+  /**
+   * While the worker syncs a group, the next one gathers on: one sync per group, so a fast disk gets
+   * groups as large as before and flash no more page writes. Only a large group (a slow sync with much
+   * in flight) commits during the sync, which the next sync then covers.
+   */
+  private waitForSync(): boolean {
+    return (this.syncingGroups > 0 || this.syncs.busy()) && this.pending.length < COMMIT_NOW_ROWS && !this.closing
   }
 
   /** The commit worker's answer for the group in flight: its transaction committed, or not. */
@@ -389,6 +401,8 @@ export class GroupCommit {
       this.nextSeq = lastSeq + 1
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
+      // The worker's second answer (its WAL sync) comes for this group: `synced` in handOff.
+      if (answer !== null && this.p.thread!.syncsCommits) this.syncingGroups++
       // If it died before it could tell, synced here before the PUBACKs leave. Otherwise, with
       // store.synchronous = full, the worker's sync answer follows; without, the group is done.
       if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq, batch })
@@ -450,5 +464,7 @@ export class GroupCommit {
     } else for (const g of groups) this.p.resend.remember(g.batch)
     for (const g of groups) for (let i = 0; i < g.cbs.length; i++) g.cbs[i]!(e, e === null ? g.firstSeq + i : 0)
     for (const l of this.commitListeners) l()
+    // What gathered during the sync (waitForSync) commits now.
+    if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
   }
 }
