@@ -63,6 +63,8 @@ export const ErrorCodes = {
   HF_ERR_ACTION_FAILED: 'technician action failed',
   HF_ERR_REMOTE: 'remote configuration step failed',
   HF_ERR_REMOTE_REJECTED: 'remote configuration document rejected',
+  HF_ERR_REMOTE_PLAN:
+    'remote configuration document not planned: its planning thread failed or did not answer within remote.planTimeoutMs',
   HF_ERR_REMOTE_ROLLBACK: 'remote configuration rolled back to the last confirmed one',
   HF_ERR_REMOTE_REPORT: 'remote configuration report not sent or not saved',
   HF_ERR_REMOTE_WATCH: 'remote configuration topic consumer failed or stopped',

@@ -109,3 +109,72 @@ test('a packet after a held SUBSCRIBE waits behind it: the subscription is in pl
     await gw.stop()
   }
 })
+
+// Found by a code review: a held SUBSCRIBE had taken its tokens from the device's bucket, and kept
+// them when its connection closed, so the device's next connection waited behind a packet nobody would
+// ever be answered. At 0.01 filters a second that wait is 100 s per filter: far past this test's waits.
+test('a SUBSCRIBE held on a connection that closes gives its tokens back: the next connection is served at once, the packets behind it are dropped', async () => {
+  const config = writeConfig({
+    devices: await devicesConfig(['churn-1']),
+    quota: { subscribeFiltersPerS: 0.01, subscribeFiltersBurst: 3 }
+  })
+  const gw = await GatewayProcess.start({ anonymous: false, args: ['--config', config] })
+  const device = async () =>
+    (await gw.status()).devices.find((d: { id: string }) => d.id === 'churn-1') as {
+      stored?: number
+      refused: Record<string, number>
+      quota: { usage: { heldSubscribePackets: number; sessions: number } }
+    }
+  const login = async () => {
+    const raw = await openRaw(gw.mqttPort)
+    raw.socket.write(connectPacket('churn-1', 'churn-1', secretOf('churn-1')))
+    await eventually(() => Buffer.concat(raw.received).length >= 4, 5000, 'CONNACK')
+    raw.received.length = 0
+    return raw
+  }
+  const suback = (id: number, filters: number) => Buffer.from([0x90, 2 + filters, 0, id, ...Array(filters).fill(1)])
+  try {
+    const first = await login()
+    // Two of the three tokens, served.
+    first.socket.write(subscribePacket(1, ['devices/churn-1/cmd/a', 'devices/churn-1/cmd/b']))
+    await eventually(() => Buffer.concat(first.received).includes(suback(1, 2)), 5000, 'SUBACK 1')
+    // Two more: held (about 100 s), and a reading behind it.
+    first.socket.write(
+      Buffer.concat([
+        subscribePacket(2, ['devices/churn-1/cmd/c', 'devices/churn-1/cmd/d']),
+        publishPacket('devices/churn-1/telemetry', '{"n":1}', 1, 3)
+      ])
+    )
+    await eventually(async () => (await device()).quota.usage.heldSubscribePackets === 1, 5000, 'the SUBSCRIBE held')
+    first.socket.destroy()
+
+    // At once, the device again: its one token left is there (the dead connection's two are back).
+    const second = await login()
+    second.socket.write(subscribePacket(1, ['devices/churn-1/cmd/e']))
+    await eventually(
+      () => Buffer.concat(second.received).includes(suback(1, 1)),
+      5000,
+      'SUBACK on the next connection, not held behind the dead one'
+    )
+    let d = await device()
+    assert.equal(d.quota.usage.heldSubscribePackets, 0, 'nothing held any more')
+    assert.equal(d.refused.subscribe_rate_limited, 1, 'the one held packet counted, the served one not')
+    assert.equal(
+      d.stored ?? 0,
+      0,
+      'the reading behind the held SUBSCRIBE went with its connection (never acknowledged)'
+    )
+    assert.equal(Buffer.concat(first.received).includes(Buffer.from([0x40, 2, 0, 3])), false, 'no PUBACK for it')
+
+    // Only the held packet's tokens came back: the bucket is empty again, so the next filter is held.
+    second.socket.write(subscribePacket(2, ['devices/churn-1/cmd/f']))
+    await eventually(async () => (await device()).quota.usage.heldSubscribePackets === 1, 5000, 'the next one held')
+    d = await device()
+    assert.equal(d.refused.subscribe_rate_limited, 2)
+    assert.equal(Buffer.concat(second.received).includes(suback(2, 1)), false)
+    second.socket.destroy()
+    await eventually(async () => (await device()).quota.usage.heldSubscribePackets === 0, 5000, 'released on close')
+  } finally {
+    await gw.stop()
+  }
+})

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { connectAs, devicesConfig } from './harness/devices.js'
 import { useKafka, type KafkaBroker } from './harness/kafka.js'
 import { operatorKey, push, signed, sleep, startRemoteGateway, uplinkSettings } from './harness/remote.js'
 
@@ -156,6 +157,52 @@ test('a restart while a document awaits confirmation rolls it back, reported aft
       status.events().map(e => `${e.type} v${String(e.version)}`),
       ['applied v3', 'rolled-back v3']
     )
+  } finally {
+    await rc.close()
+  }
+})
+
+// Found by a review: when the planning thread failed (a document too large for its memory) the plan was
+// made on the broker's thread instead, holding every device meanwhile. Now the document is rejected
+// `planning_failed` (HF_ERR_REMOTE_PLAN) and the next one gets a fresh thread. `remote.planHeapMb` at
+// 8 MB plans a document of a few devices, not one of 2,000.
+test('a document whose planning thread runs out of its heap is rejected planning_failed (HF_ERR_REMOTE_PLAN) while MQTT is served; the next one is applied', async () => {
+  const key = operatorKey()
+  const rc = await startRemoteGateway(kafka, {
+    name: 'plan-failed',
+    key,
+    extra: { devices: await devicesConfig(['pump-1']), remote: { planHeapMb: 8 } },
+    gateway: { anonymous: false }
+  })
+  const { topic, configTopic, status, gw } = rc
+  const documentOf = async (version: number, devices: string[]) => ({
+    gatewayId: 'test-gw',
+    version,
+    confirmWindowS: 20,
+    config: { ...uplinkSettings(kafka, topic), devices: await devicesConfig(devices) }
+  })
+  try {
+    await status.heartbeat(r => r.gatewayId === 'test-gw')
+    const many = Array.from({ length: 2000 }, (_, i) => `dev-${i}`)
+    await push(kafka, configTopic, 'test-gw', signed(key, await documentOf(1, ['pump-1', ...many])))
+    const failed = await status.event('planning failed', r => r.type === 'rejected' && r.version === 1)
+    assert.equal(failed.reason, 'planning_failed')
+    assert.equal(failed.code, 'HF_ERR_REMOTE_PLAN')
+    assert.equal(failed.appliedVersion, null, 'nothing of it applied')
+    await gw.waitForLog(/"code":"HF_ERR_REMOTE_PLAN"/)
+    assert.equal((await gw.status()).config.version, null)
+
+    // The broker served on: the device is acknowledged and its reading stored.
+    const pump = await connectAs(gw.url, 'pump-1')
+    await pump.publishAsync('devices/pump-1/telemetry', '{"t":1}', { qos: 1 })
+    await pump.endAsync()
+
+    // The same version again, small: planned on a fresh thread, applied and confirmed.
+    await push(kafka, configTopic, 'test-gw', signed(key, await documentOf(1, ['pump-1', 'pump-2'])))
+    await status.event('confirmed v1', r => r.type === 'confirmed' && r.version === 1)
+    const st = await gw.status()
+    assert.equal(st.config.version, 1)
+    assert.equal(st.devices.find((d: { id: string }) => d.id === 'pump-1').stored, 1)
   } finally {
     await rc.close()
   }

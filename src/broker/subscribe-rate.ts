@@ -9,6 +9,8 @@
 import type { Client } from 'aedes'
 import type { EventEmitter } from 'node:events'
 import { LogThrottle } from '../log-throttle.js'
+import type { FilterRate } from '../quota/filter-rate.js'
+import type { Held } from '../quota/pacer.js'
 import type { AdmissionContext } from './context.js'
 
 interface ClientInternals {
@@ -62,6 +64,8 @@ export function createSubscribeRate(ctx: AdmissionContext) {
      * counted once more as a packet in progress, so aedes' read loop reads nothing more meanwhile.
      */
     let waiting: FilterPacket[] | null = null
+    /** The first of `waiting` in its bucket's queue (it has taken its tokens). */
+    let holding: { rate: FilterRate; held: Held } | null = null
 
     /** Take `packet`'s tokens: true if it may go now; false: it is held (release runs when it may). */
     const mayGo = (packet: FilterPacket): boolean => {
@@ -69,13 +73,23 @@ export function createSubscribeRate(ctx: AdmissionContext) {
       const rate = filters > 0 ? sessions.of(client)?.filterRate : undefined
       if (rate === undefined || rate.pass(filters)) return true
       held(client, filters)
-      rate.hold(release)
+      holding = { rate, held: rate.hold(release) }
       return false
     }
+
+    // The bucket is the device's, shared by its connections: a packet held on a connection that closes
+    // gives its tokens back, or the device's next connection would wait for them; those behind it go
+    // with the connection (unanswered, so the client sends them again).
+    client.conn.once('close', () => {
+      if (holding !== null) holding.rate.cancel(holding.held)
+      holding = null
+      waiting = null
+    })
 
     const release = (): void => {
       const queue = waiting!
       waiting = null
+      holding = null
       if (client.closed) return
       // The first one's tokens are taken; those after it go in order until one must wait again. Packets
       // read while this runs (aedes reads on once nothing is in progress) join the queue's end.

@@ -698,6 +698,20 @@ export const schema = {
       min: 1_000,
       max: 24 * 3_600_000,
       doc: 'How often a heartbeat (uplink, backlog, drops, health, versions) goes to the status topic'
+    },
+    planTimeoutMs: {
+      kind: 'int',
+      default: 30_000,
+      min: 1_000,
+      max: 600_000,
+      doc: 'How long the thread working out what a document would do has to answer; past it the document is rejected (planning_failed)'
+    },
+    planHeapMb: {
+      kind: 'int',
+      default: 256,
+      min: 8,
+      max: 4_096,
+      doc: 'Heap of the thread working out what a document would do; a document whose plan needs more is rejected (planning_failed)'
     }
   }
 } as const satisfies SectionSpec

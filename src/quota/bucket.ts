@@ -24,6 +24,12 @@ export class TokenBucket {
     return this.tokens >= 0 ? 0 : (-this.tokens / this.rate) * 1000
   }
 
+  /** Give back `cost` tokens taken for work that never ran (at most up to the burst). */
+  give(cost: number, now: number): void {
+    this.refill(now)
+    this.tokens = Math.min(this.burst, this.tokens + cost)
+  }
+
   /** Take one token only if there is one (no debt): admission control rather than pacing. */
   tryTake(now: number): boolean {
     this.refill(now)

@@ -24,4 +24,8 @@ export class FilterRate extends Pacer {
   protected take(filters: number, now: number): number {
     return this.filters.take(filters, now)
   }
+
+  protected giveBack(filters: number, now: number): void {
+    this.filters.give(filters, now)
+  }
 }

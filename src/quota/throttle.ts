@@ -29,4 +29,9 @@ export class Throttle extends Pacer {
   protected take(bytes: number, now: number): number {
     return Math.max(this.msgs.take(1, now), this.bytes.take(bytes, now))
   }
+
+  protected giveBack(bytes: number, now: number): void {
+    this.msgs.give(1, now)
+    this.bytes.give(bytes, now)
+  }
 }

@@ -24,6 +24,7 @@ import { setImmediate as turn } from 'node:timers/promises'
 import type { Config } from '../config/schema.js'
 import { configError } from '../config/load.js'
 import type { Logger } from '../log.js'
+import { isHoldfastError } from '../errors.js'
 import { describe } from '../kafka/client.js'
 import { awaitUplink } from './confirm.js'
 import { readLocalInputs, type LiveParts } from './apply.js'
@@ -88,7 +89,10 @@ export class RemoteConfig {
     this.keys = loadTrustedKeys(local.remote)
     const inputs = readLocalInputs(o.flags, o.env)
     this.layers = new LayerState(statePath(local.dataDir), local.gatewayId, this.order, this.keys, inputs)
-    this.planner = new Planner({ gatewayId: local.gatewayId, order: this.order, keys: this.keys, inputs }, log)
+    this.planner = new Planner({ gatewayId: local.gatewayId, order: this.order, keys: this.keys, inputs }, log, {
+      timeoutMs: local.remote.planTimeoutMs,
+      heapMb: local.remote.planHeapMb
+    })
     this.reporter = new Reporter({
       gatewayId: local.gatewayId,
       topic: local.remote.statusTopic,
@@ -266,7 +270,18 @@ export class RemoteConfig {
   private async handle(key: string, value: Buffer | null): Promise<void> {
     this.layers.state.seen[key] = value === null ? TOMBSTONE : sha256(value)
     const { layers, floors } = this.layers.state
-    const plan = await this.planner.message({ layers, floors, overridden: this.overridden }, key, value)
+    let plan: Plan
+    try {
+      plan = await this.planner.message({ layers, floors, overridden: this.overridden }, key, value)
+    } catch (err) {
+      if (!isHoldfastError(err, 'HF_ERR_REMOTE_PLAN')) throw err
+      return await this.reject(
+        key,
+        value === null ? null : safeVersion(value),
+        'planning_failed',
+        `${err.message}; nothing of it was applied (push it again to retry, on a fresh thread)`
+      )
+    }
     switch (plan.kind) {
       case 'none':
         return await this.layers.saveAsync()
@@ -435,17 +450,21 @@ export class RemoteConfig {
     errors?: ReturnType<typeof explain>['errors']
   ): Promise<void> {
     await this.layers.saveAsync()
+    // Not the document's fault: the box could not work it out, so the code says so on both channels.
+    const failed = reason === 'planning_failed'
+    const code = failed ? 'HF_ERR_REMOTE_PLAN' : 'HF_ERR_REMOTE_REJECTED'
     this.report('rejected', {
       version,
       key,
       reason,
+      ...(failed ? { code } : {}),
       message,
       errors,
       appliedVersion: this.layers.top()?.version ?? null,
       layers: layerList(this.layers.inForce())
     })
-    this.o.log.warn(
-      { code: 'HF_ERR_REMOTE_REJECTED', key, version, reason, err: message, errors },
+    this.o.log[failed ? 'error' : 'warn'](
+      { code, key, version, reason, err: message, errors },
       'remote configuration rejected'
     )
   }

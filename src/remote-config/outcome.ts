@@ -9,8 +9,11 @@ import { FLEET_KEY, GROUP_PREFIX } from './document.js'
 import type { StoredDocument } from './store.js'
 import type { SignatureRejectReason } from './verify.js'
 
-/** Why a pushed document was not applied: its signature, or its content for this gateway. */
-export type DocumentRejectReason = SignatureRejectReason | 'invalid' | 'wrong_gateway' | 'not_newer'
+/**
+ * Why a pushed document was not applied: its signature, its content for this gateway, or the thread
+ * working out what it would do failed or did not answer (`planning_failed`).
+ */
+export type DocumentRejectReason = SignatureRejectReason | 'invalid' | 'wrong_gateway' | 'not_newer' | 'planning_failed'
 
 /** The last outcome, as the heartbeat carries it. */
 export interface Outcome {

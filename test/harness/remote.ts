@@ -139,6 +139,8 @@ export function remoteConfigFile(
   }
 ): string {
   const file = join(dir, `holdfast-${n++}.json`)
+  // `extra.remote` adds to the remote section; anything else in `extra` replaces its section.
+  const { remote, ...extra } = (o.extra ?? {}) as { remote?: Record<string, unknown> }
   writeFileSync(
     file,
     JSON.stringify(
@@ -150,9 +152,10 @@ export function remoteConfigFile(
           configTopic: o.configTopic,
           statusTopic: o.statusTopic,
           trustedKeys: [o.key.publicKey],
-          heartbeatIntervalMs: 1500
+          heartbeatIntervalMs: 1500,
+          ...remote
         },
-        ...o.extra
+        ...extra
       },
       null,
       2

@@ -5,6 +5,7 @@ import { KeyedBuckets } from '../../src/quota/keyed.js'
 import { QuotaBook } from '../../src/quota/limits.js'
 import { StorageGuard } from '../../src/quota/storage.js'
 import { Throttle } from '../../src/quota/throttle.js'
+import { FilterRate } from '../../src/quota/filter-rate.js'
 import { loadConfig } from '../../src/config/load.js'
 import { Counters } from '../../src/metrics/counters.js'
 import { rowBytes } from '../../src/store/reading.js'
@@ -60,6 +61,39 @@ test('throttle: a publish behind held ones waits its turn even when its own toke
   assert.equal(t.pass(0), false, 'a held publish is ahead of it')
   t.hold(() => {})
   assert.equal(t.held, 2)
+})
+
+test('pacer: held work cancelled (its client closed) gives back exactly the tokens it took and never runs', () => {
+  // 100 s a filter: nothing refills while the test runs.
+  const r = new FilterRate(0.01, 5)
+  assert.equal(r.pass(2), true)
+  assert.equal(r.pass(4), false, 'over the 3 tokens left')
+  let ran = false
+  const h = r.hold(() => (ran = true))
+  assert.equal(r.held, 1)
+  r.cancel(h)
+  r.cancel(h)
+  assert.equal(r.held, 0, 'no longer held, counted once')
+  assert.equal(r.throttled, 1, 'it was held: still counted as such')
+  assert.equal(r.pass(3), true, 'its 4 tokens are back')
+  assert.equal(r.pass(1), false, 'and no more than those')
+  assert.equal(ran, false)
+})
+
+test('pacer: work held behind cancelled work still runs, in order', async () => {
+  const r = new FilterRate(20, 1)
+  assert.equal(r.pass(1), true)
+  const ran: string[] = []
+  assert.equal(r.pass(1), false)
+  const a = r.hold(() => ran.push('a'))
+  assert.equal(r.pass(1), false)
+  r.hold(() => ran.push('b'))
+  assert.equal(r.pass(1), false)
+  r.hold(() => ran.push('c'))
+  r.cancel(a)
+  for (let i = 0; i < 200 && ran.length < 2; i++) await new Promise(res => setTimeout(res, 10))
+  assert.deepEqual(ran, ['b', 'c'])
+  assert.equal(r.held, 0)
 })
 
 const MiB = 1024 * 1024
