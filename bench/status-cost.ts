@@ -31,7 +31,8 @@ const WARMUP_S = 3
 const gw = await startGateway({ cpu: 0, cli: o.cli, extra: ['--store-synchronous', 'normal'] })
 const quiet = new Map<number, number>()
 const polled = new Map<number, number>()
-const maxMs = { quiet: 0, polled: 0 }
+/** Each second's largest PUBACK latency: their median shrugs off the odd stall of a shared machine. */
+const maxMs: Record<'quiet' | 'polled', number[]> = { quiet: [], polled: [] }
 let phase: 'warmup' | 'quiet' | 'polled' | 'done' = 'warmup'
 let intervals = 0
 let startPolling: () => void = () => {}
@@ -51,7 +52,7 @@ const pub = startRawpub(
     intervals++
     if (phase === 'quiet' || phase === 'polled') {
       addHist(phase === 'quiet' ? quiet : polled, line.hist)
-      maxMs[phase] = Math.max(maxMs[phase], Number(line.maxMs ?? 0))
+      maxMs[phase].push(Number(line.maxMs ?? 0))
     }
     if (intervals === WARMUP_S) phase = 'quiet'
     if (intervals === WARMUP_S + quietS) {
@@ -75,6 +76,10 @@ const result = await pub.result
 await gw.stop()
 const ms = fetches.map(f => f.ms).sort((a, b) => a - b)
 const r1 = (x: number): number => Math.round(x * 10) / 10
+const seconds = (xs: number[]): { medianMaxMs: number; worstMaxMs: number } => {
+  const s = [...xs].sort((a, b) => a - b)
+  return { medianMaxMs: r1(s[Math.floor(s.length / 2)] ?? 0), worstMaxMs: r1(s.at(-1) ?? 0) }
+}
 emit({
   bench: 'status-cost',
   label: o.label,
@@ -83,7 +88,7 @@ emit({
   acksPerS: result.acksPerS ?? result.rate ?? null,
   documentBytes: fetches.at(-1)?.bytes ?? null,
   fetchMs: { p50: r1(ms[Math.floor(ms.length / 2)]!), max: r1(ms.at(-1)!) },
-  pubackQuietMs: { p50: histQuantile(quiet, 0.5), p99: histQuantile(quiet, 0.99), max: maxMs.quiet },
-  pubackPolledMs: { p50: histQuantile(polled, 0.5), p99: histQuantile(polled, 0.99), max: maxMs.polled },
+  pubackQuietMs: { p50: histQuantile(quiet, 0.5), p99: histQuantile(quiet, 0.99), ...seconds(maxMs.quiet) },
+  pubackPolledMs: { p50: histQuantile(polled, 0.5), p99: histQuantile(polled, 0.99), ...seconds(maxMs.polled) },
   loopDelaySinceStartMs: loop
 })
