@@ -84,6 +84,8 @@ export async function startGateway(opts: {
   config?: string
   /** Let clients in without credentials (default true; false: only the config's devices). */
   anonymous?: boolean
+  /** Another build's CLI (e.g. a base commit's, to compare); default this one's. */
+  cli?: string
 }): Promise<Broker & { http: string; dataDir: string }> {
   const mqttPort = await freePort()
   const httpPort = await freePort()
@@ -92,7 +94,7 @@ export async function startGateway(opts: {
   const argv = [
     process.execPath,
     ...(opts.nodeFlags ?? []),
-    CLI,
+    opts.cli ?? CLI,
     'run',
     ...(opts.config === undefined ? [] : ['--config', opts.config]),
     '--mqtt-host',

@@ -50,5 +50,8 @@ node dist/bench/codec.js
 node dist/bench/remote-config.js
 # Status page weight: first load (compressed) and the live feed with 1,000 devices.
 node dist/bench/status-page.js
+# What a status build holds the broker's thread for: in process, and against a gateway under load.
+node dist/bench/status-hold.js
+node dist/bench/status-cost.js
 for extra in dist/bench/aggregate.js; do [ -f "$extra" ] && node "$extra"; done
 exit 0

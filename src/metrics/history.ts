@@ -104,8 +104,14 @@ export class RateHistory {
 
   /** Readings per second a device sends now (`received` is its counter now), over the same window. */
   deviceRate(id: string, received: number): number {
+    return this.deviceRates()(id, received)
+  }
+
+  /** deviceRate for many devices at one instant (the window's length read once). */
+  deviceRates(): (id: string, received: number) => number {
     const dtS = Math.max(0.5, (Date.now() - this.anchor.t) / 1000)
-    return round2(Math.max(0, received - (this.anchorDevice.get(id) ?? 0)) / dtS)
+    const anchor = this.anchorDevice
+    return (id, received) => round2(Math.max(0, received - (anchor.get(id) ?? 0)) / dtS)
   }
 
   /** Drops (or refusals) by reason over the points of the last `ms`. */

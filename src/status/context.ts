@@ -25,7 +25,10 @@ export interface Ctx {
   history: RateHistory
   metrics: GatewayMetrics
   hub: EventHub
+  /** The document now, built on the spot (whole: for the diagnostics bundle and the heartbeat). */
   document: () => StatusDocument
+  /** /api/status as UTF-8 pieces: captured when called (or shared with callers just before), built in slices. */
+  statusText: () => Promise<Buffer[]>
   /** Removes configured secret values from text that leaves the gateway. */
   scrub: (text: string) => string
   stats: { loginFailures: number }

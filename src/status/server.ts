@@ -15,7 +15,8 @@ import { noUplinkActions, type Actions } from './actions.js'
 import { LoginLimiter, SESSION_COOKIE, Sessions, safeEqual } from './auth.js'
 import type { Ctx, Route } from './context.js'
 import { secretScrubber } from './diagnostics.js'
-import { pageDocument, type StatusDocument, statusDocument } from './document.js'
+import { pageHead, pageRow, type StatusDocument, statusDocument } from './document.js'
+import { documentText } from './document-text.js'
 import { BodyTooLarge, clientAddress, fail, json, parseCookies, readBody, SERVER_TIMEOUTS, sameOrigin } from './http.js'
 import { actionRoutes } from './routes/actions.js'
 import { pageRoutes } from './routes/page.js'
@@ -25,6 +26,7 @@ import { MAX_STREAMS, viewRoutes } from './routes/views.js'
 import type { StatusSources } from './snapshot.js'
 import { budgetFigures } from '../metrics/budget-figures.js'
 import { HostVerdicts } from './host-verdict.js'
+import { SharedBuild } from './shared-build.js'
 import { EventHub } from './sse.js'
 
 export interface HttpOptions {
@@ -55,6 +57,11 @@ export async function startHttp(opts: HttpOptions): Promise<StatusServer> {
   const hostVerdicts = new HostVerdicts(() => host.get().cores ?? 1)
   const stats = { loginFailures: 0 }
   const scrub = secretScrubber(config)
+  const document = (): StatusDocument =>
+    statusDocument({ sources: opts.sources, config, host, history, logs: ctx.logs, ready: opts.ready, hostVerdicts })
+  // Captured at once, written out in slices (document-text.ts); callers meanwhile share the next build.
+  const apiText = new SharedBuild(() => documentText(document(), null, text => Buffer.from(scrub(text))))
+  const pageText = new SharedBuild(async () => (await documentText(pageHead(document()), pageRow, scrub)).join(''))
   const ctx: Ctx = {
     config,
     sources: opts.sources,
@@ -82,11 +89,12 @@ export async function startHttp(opts: HttpOptions): Promise<StatusServer> {
     hub: new EventHub({
       intervalMs: st.pushIntervalMs,
       maxClients: MAX_STREAMS,
-      build: () => scrub(JSON.stringify(pageDocument(ctx.document()))),
+      build: () => pageText.get(),
+      onError: err => log.error({ err }, 'live status build failed'),
       allowed: id => st.public || sessions.get(id ?? undefined) !== null
     }),
-    document: () =>
-      statusDocument({ sources: opts.sources, config, host, history, logs: ctx.logs, ready: opts.ready, hostVerdicts }),
+    document,
+    statusText: () => apiText.get(),
     scrub,
     stats
   }

@@ -25,7 +25,8 @@ export interface StatusSources {
 
 const ageS = (ms: number, now: number): number => Math.max(0, Math.round((now - ms) / 100) / 10)
 
-export function statusSnapshot(s: StatusSources) {
+/** `rate`: a device's readings per second (the rate history's), the last field of its row. */
+export function statusSnapshot(s: StatusSources, rate: (id: string, received: number) => number) {
   const now = Date.now()
   const usage = s.buffer.usage.usageTotal()
   const oldest = s.buffer.usage.oldestRecvMs()
@@ -81,7 +82,8 @@ export function statusSnapshot(s: StatusSources) {
         dropped: { ...d.dropped },
         refused: { ...d.refused },
         lifetime: lifetimeDevices?.get(d.id) ?? null,
-        quota: s.quotaOf?.(d.id) ?? null
+        quota: s.quotaOf?.(d.id) ?? null,
+        ratePerS: rate(d.id, d.received)
       }
     }),
     /** App accounts that had something refused (connections, subscriptions, messages to them). */

@@ -18,8 +18,10 @@ interface Client {
 export interface HubOptions {
   intervalMs: number
   maxClients: number
-  /** The JSON of the `status` event, built once per tick. */
-  build: () => string
+  /** The JSON of the `status` event, built once per tick (off and on: see document-text.ts). */
+  build: () => Promise<string>
+  /** A build failed (the streams get no `status` event that tick). */
+  onError: (err: unknown) => void
   /** Whether a stream may still receive (its session is live, or the view is public). */
   allowed: (sessionId: string | null) => boolean
 }
@@ -32,6 +34,8 @@ export class EventHub {
   private readonly clients = new Set<Client>()
   private readonly perAddress = new Map<string, number>()
   private timer: NodeJS.Timeout | null = null
+  /** A tick's build is still running (a big fleet on a busy box): the next tick is skipped, not stacked. */
+  private building = false
 
   constructor(private readonly o: HubOptions) {}
 
@@ -64,7 +68,9 @@ export class EventHub {
     })
     this.send(c, `retry: 2000\n\n`)
     for (const [event, data] of first) this.write(c, event, data)
-    this.write(c, 'status', this.o.build())
+    this.o.build().then(data => {
+      if (this.clients.has(c)) this.write(c, 'status', data)
+    }, this.o.onError)
     if (this.timer === null) {
       this.timer = setInterval(() => this.tick(), this.o.intervalMs)
       this.timer.unref()
@@ -86,17 +92,22 @@ export class EventHub {
 
   private tick(): void {
     if (this.clients.size === 0) return this.stopTimer()
-    let data: string | null = null
     for (const c of this.clients) {
-      if (!this.o.allowed(c.sessionId)) {
-        this.write(c, 'expired', '{}')
-        this.end(c)
-        this.forget(c)
-        continue
-      }
-      data ??= this.o.build()
-      this.write(c, 'status', data)
+      if (this.o.allowed(c.sessionId)) continue
+      this.write(c, 'expired', '{}')
+      this.end(c)
+      this.forget(c)
     }
+    if (this.clients.size === 0 || this.building) return
+    this.building = true
+    this.o
+      .build()
+      .then(data => {
+        for (const c of this.clients) this.write(c, 'status', data)
+      }, this.o.onError)
+      .finally(() => {
+        this.building = false
+      })
   }
 
   private write(c: Client, event: string, data: string): void {

@@ -325,6 +325,7 @@ export class GroupCommit {
       for (const cb of cbs) cb(e, 0)
       return
     }
+    this.fates?.committed()
     devices.committed()
     this.nextSeq = nextSeq
     this.accountBatch(batch, firstSeq)

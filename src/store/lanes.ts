@@ -71,17 +71,25 @@ export class LaneReader {
     const bulk = cls === 0 && kind === KIND_RAW
     const keep = this.retention.keeps(kind)
     const now = Date.now()
-    const deleted = this.db.transaction(() => {
-      // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
-      if (keep) this.retention.keepRun(cls, kind, first, last, now)
-      if (withResend) this.resends.record(part.resend, this.devices.size)
-      const seqs = (
-        bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
-      ) as number[]
-      const present = seqs.length === to - from ? null : new Set(seqs)
-      this.releasedTotals(part, from, to, present)
-      return present
-    })()
+    let deleted: Set<number> | null
+    try {
+      deleted = this.db.transaction(() => {
+        // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
+        if (keep) this.retention.keepRun(cls, kind, first, last, now)
+        if (withResend) this.resends.record(part.resend, this.devices.size)
+        const seqs = (
+          bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
+        ) as number[]
+        const present = seqs.length === to - from ? null : new Set(seqs)
+        this.releasedTotals(part, from, to, present)
+        return present
+      })()
+    } catch (err) {
+      // The commit itself may fail after the totals were written: they did not happen.
+      this.fates?.discard()
+      throw err
+    }
+    this.fates?.committed()
     let gone = 0
     for (let i = from; i < to; i++) {
       if (deleted !== null && !deleted.has(part.seqs[i]!)) continue
@@ -100,13 +108,8 @@ export class LaneReader {
     const f = this.fates
     if (f === null) return
     const name = part.kind === KIND_ROLLUP ? 'released_rollups' : 'released'
-    try {
-      for (let i = from; i < to; i++)
-        if (present === null || present.has(part.seqs[i]!)) f.add(this.devices.nameOf(part.devs[i]!), name, 1)
-      f.writeTotals()
-    } catch (err) {
-      f.discard()
-      throw err
-    }
+    for (let i = from; i < to; i++)
+      if (present === null || present.has(part.seqs[i]!)) f.add(this.devices.nameOf(part.devs[i]!), name, 1)
+    f.writeTotals()
   }
 }

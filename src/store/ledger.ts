@@ -4,6 +4,8 @@
  * fates add to per-device lifetime totals there too, so they survive restarts exactly. The forwarder
  * turns this into ledger control records and forgets fates once Kafka has the record.
  * Counts that change outside a commit (received, duplicates, refusals) are flushed with `flushCounts`.
+ * The totals table is mirrored in memory (read once, then changed exactly as commits change it), so
+ * the status document reads it without SQL on every build.
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
@@ -29,6 +31,12 @@ export class SeqLedger {
   private readonly minSeq: Statement
   /** Totals changed inside the open transaction, per device id then name. */
   private tx = new Map<string, Map<string, number>>()
+  /** Totals written by the open transaction: they join the mirror once it commits (`committed`). */
+  private readonly written = new Map<string, Map<string, number>>()
+  /** The committed totals table, device → name → value; null until first read. */
+  private mirror: Map<string, Map<string, number>> | null = null
+  /** A rollback, or a write whose fate is unknown, happened: the mirror is read again from the table. */
+  private stale = false
 
   constructor(private readonly db: DB) {
     db.exec(`CREATE TABLE IF NOT EXISTS fates (seq INTEGER PRIMARY KEY, device INTEGER NOT NULL, reason TEXT NOT NULL);
@@ -67,19 +75,36 @@ export class SeqLedger {
   writeTotals(): void {
     if (this.tx.size === 0) return
     for (const [device, m] of this.tx) for (const [name, n] of m) this.addTotal.run(device, name, n)
+    addInto(this.written, this.tx)
     this.tx.clear()
   }
 
-  /** The transaction rolled back: forget what it added. */
+  /** The transaction rolled back: forget what it added (and read the table again, which has what committed). */
   discard(): void {
     this.tx.clear()
+    this.written.clear()
+    this.stale = true
+  }
+
+  /** The transaction that wrote totals committed: the mirror takes them (inside an outer one: when that commits). */
+  committed(): void {
+    if (this.db.inTransaction || this.written.size === 0) return
+    if (this.mirror !== null && !this.stale) addInto(this.mirror, this.written)
+    this.written.clear()
   }
 
   /** Outside any transaction: add counts that changed outside commits (received, refusals) in one write. */
   flushCounts(deltas: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
-    this.db.transaction(() => {
-      for (const [device, m] of deltas) for (const [name, n] of m) if (n !== 0) this.addTotal.run(device, name, n)
-    })()
+    try {
+      this.db.transaction(() => {
+        for (const [device, m] of deltas) for (const [name, n] of m) if (n !== 0) this.addTotal.run(device, name, n)
+        addInto(this.written, deltas, true)
+      })()
+    } catch (err) {
+      this.discard()
+      throw err
+    }
+    this.committed()
   }
 
   /** Every seq up to this one is settled: forwarded, fated, or never assigned. */
@@ -125,14 +150,40 @@ export class SeqLedger {
     return (this.db.prepare("SELECT value FROM meta WHERE key = 'ledger_through'").pluck().get() as number) ?? 0
   }
 
-  /** Lifetime totals: device → name → value. */
-  totals(): Map<string, Map<string, number>> {
-    const out = new Map<string, Map<string, number>>()
-    for (const [device, name, value] of this.selectTotals.all() as Array<[string, string, number]>) {
-      let m = out.get(device)
-      if (m === undefined) out.set(device, (m = new Map()))
-      m.set(name, value)
+  /**
+   * Lifetime totals as committed: device → name → value. The live mirror, not a copy: read, never change.
+   * Every transaction that writes totals ends in `committed` or `discard` (a commit that throws after
+   * writeTotals too); should one end in neither, the table is read again here.
+   */
+  totals(): ReadonlyMap<string, ReadonlyMap<string, number>> {
+    if (this.mirror === null || (!this.db.inTransaction && (this.stale || this.written.size > 0))) {
+      const m = new Map<string, Map<string, number>>()
+      for (const [device, name, value] of this.selectTotals.all() as Array<[string, string, number]>) {
+        let t = m.get(device)
+        if (t === undefined) m.set(device, (t = new Map()))
+        t.set(name, value)
+      }
+      this.mirror = m
+      this.written.clear()
+      // Read inside a transaction, it holds that transaction's writes: read again once it is over.
+      this.stale = this.db.inTransaction
     }
-    return out
+    return this.mirror
+  }
+}
+
+/** Add totals into a map of them; `skipZero`: a zero makes no entry (as flushCounts writes no row for it). */
+function addInto(
+  into: Map<string, Map<string, number>>,
+  from: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  skipZero = false
+): void {
+  for (const [device, m] of from) {
+    let t = into.get(device)
+    for (const [name, n] of m) {
+      if (skipZero && n === 0) continue
+      if (t === undefined) into.set(device, (t = new Map()))
+      t.set(name, (t.get(name) ?? 0) + n)
+    }
   }
 }

@@ -1,5 +1,5 @@
 /** The read-only views: /api/status, the live event stream, the rate history, /metrics. */
-import { fail, json, send } from '../http.js'
+import { BASE_HEADERS, fail, json, send } from '../http.js'
 import type { Route } from '../context.js'
 import { deviceDetail } from '../device-view.js'
 import { MAX_STREAMS_PER_ADDRESS } from '../sse.js'
@@ -12,11 +12,18 @@ export const viewRoutes: Route[] = [
     method: 'GET',
     path: '/api/status',
     access: 'view',
-    handle: ({ res }, ctx) =>
-      send(res, 200, ctx.scrub(JSON.stringify(ctx.document())), {
+    handle: async ({ res }, ctx) => {
+      const pieces = await ctx.statusText()
+      if (res.destroyed) return
+      res.writeHead(200, {
+        ...BASE_HEADERS,
+        'content-length': String(pieces.reduce((n, p) => n + p.length, 0)),
         'content-type': 'application/json; charset=utf-8',
         'cache-control': 'no-store'
       })
+      for (const p of pieces) res.write(p)
+      res.end()
+    }
   },
   {
     method: 'GET',
