@@ -88,7 +88,7 @@ slow_first=(
   remote-config.reject.kafka chaos.sqlite status.limits uplink.tls.kafka kafka.broker budget.kafka
   priority.kafka remote-config.cli.kafka quota.evict-priority aggregate.rollup status.browser
 )
-alone=(quota.flood fuzz.mqtt threads.broker store.slow-fsync)
+alone=(quota.flood fuzz.mqtt threads.broker)
 as_dist() { for n in "$@"; do printf 'dist/test/%s.test.js\n' "$n"; done; }
 mapfile -t slow_first < <(as_dist "${slow_first[@]}")
 mapfile -t alone < <(as_dist "${alone[@]}")

@@ -1,16 +1,15 @@
 /**
- * The broker thread's handle on the commit worker (commit-worker.ts): one group's transaction in flight
- * at a time, handed over as one transferred buffer; the answers (committed, then synced) come back as
- * events, so the next group's transaction runs while the previous group's WAL sync does. At shutdown the
- * answer in flight is taken synchronously (Atomics.wait + receiveMessageOnPort), so close() stays
- * synchronous. If the worker dies, `idle()` turns false and the group commit goes back to committing inline.
+ * The broker thread's handle on the commit worker (commit-worker.ts): one group in flight at a time,
+ * handed over as one transferred buffer; the answer comes back as an event. At shutdown the answer in
+ * flight is taken synchronously (Atomics.wait + receiveMessageOnPort), so close() stays synchronous.
+ * If the worker dies, `usable()` turns false and the group commit goes back to committing inline.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
-import type { CommitAnswer, CommitRequest, CommitWorkerData, SyncedAnswer } from './commit-worker.js'
+import type { CommitAnswer, CommitRequest, CommitWorkerData } from './commit-worker.js'
 
 /**
  * `committed`: the group is in the file (null: the worker died holding it; the file tells). `error`: why
- * its transaction failed. With store.synchronous = full, `synced` follows for a committed group.
+ * it failed, its commit or the WAL sync after it (committed and no error: committed and synced).
  */
 export type CommitDone = (committed: boolean | null, error: string | null) => void
 /** A WAL sync's answer: `lost` when the worker died before it answered (the caller syncs itself). */
@@ -27,15 +26,11 @@ export class CommitThread {
   private readonly answered = new Int32Array(new SharedArrayBuffer(4))
   private taken = 0
   private nextId = 0
-  private job: { id: number; done: CommitDone; synced: SyncAnswer } | null = null
+  private job: { id: number; done: CommitDone } | null = null
   private readonly syncs = new Map<number, SyncAnswer>()
-  /** Committed groups whose WAL sync the worker has not answered yet. */
-  private readonly unsynced = new Map<number, SyncAnswer>()
   private running = false
   private failed = false
   private isClosed = false
-  /** The worker syncs the WAL after its commits (store.synchronous = full) and says so in a second answer. */
-  readonly syncsCommits: boolean
   /** The worker answered 'close': its connection is closed. */
   private closeAnswered = false
 
@@ -47,7 +42,6 @@ export class CommitThread {
     journalSizeLimit: number,
     private readonly onError: (message: string) => void
   ) {
-    this.syncsCommits = sync !== null
     const { port1, port2 } = new MessageChannel()
     this.replies = port1
     const data: CommitWorkerData = {
@@ -79,7 +73,7 @@ export class CommitThread {
       this.running = true
       started()
     })
-    this.replies.on('message', (a: CommitAnswer | SyncedAnswer) => this.take(a))
+    this.replies.on('message', (a: CommitAnswer) => this.take(a))
     const fail = (message: string): void => {
       if (this.failed) return
       this.failed = true
@@ -89,7 +83,9 @@ export class CommitThread {
       this.job = null
       this.replies.unref()
       job?.done(null, message)
-      this.loseSyncs(message)
+      const syncs = [...this.syncs.values()]
+      this.syncs.clear()
+      for (const done of syncs) done(message, true)
     }
     this.worker.on('error', err => fail(err.message))
     this.worker.on('exit', code => fail(`commit worker exited (code ${code})`))
@@ -105,13 +101,10 @@ export class CommitThread {
     return this.running && !this.failed && this.job === null
   }
 
-  /**
-   * Hand over one encoded group (packGroup: it owns its ArrayBuffer, which is transferred). `synced` runs
-   * once its WAL sync is done (store.synchronous = full only); `lost` if the worker went before it told.
-   */
-  commit(b: Buffer, done: CommitDone, synced: SyncAnswer): void {
+  /** Hand over one encoded group (packGroup: it owns its ArrayBuffer, which is transferred). */
+  commit(b: Buffer, done: CommitDone): void {
     const id = this.nextId++
-    this.job = { id, done, synced }
+    this.job = { id, done }
     // A group in flight keeps the process alive until it is answered.
     this.replies.ref()
     const msg: CommitRequest = {
@@ -161,8 +154,7 @@ export class CommitThread {
     }
     this.failed = true
     this.isClosed = true
-    // Committed but not yet synced by the worker: the caller syncs them itself.
-    this.loseSyncs('the commit worker closed')
+    this.syncs.clear()
     this.replies.close()
     void this.worker.terminate()
   }
@@ -173,7 +165,7 @@ export class CommitThread {
     while (!done()) {
       const got = receiveMessageOnPort(this.replies)
       if (got !== undefined) {
-        this.take(got.message as CommitAnswer | SyncedAnswer)
+        this.take(got.message as CommitAnswer)
         continue
       }
       const left = deadline - performance.now()
@@ -183,28 +175,8 @@ export class CommitThread {
     return true
   }
 
-  /** Every sync still owed is answered as lost: the caller syncs on its own thread. */
-  private loseSyncs(message: string): void {
-    const owed = [...this.syncs.values(), ...this.unsynced.values()]
-    this.syncs.clear()
-    this.unsynced.clear()
-    for (const done of owed) done(message, true)
-  }
-
-  private unrefWhenIdle(): void {
-    if (this.job === null && this.syncs.size === 0 && this.unsynced.size === 0) this.replies.unref()
-  }
-
-  private take(a: CommitAnswer | SyncedAnswer): void {
+  private take(a: CommitAnswer): void {
     this.taken++
-    if ('synced' in a) {
-      for (const id of a.synced) {
-        const done = this.unsynced.get(id)
-        this.unsynced.delete(id)
-        done?.(a.error, false)
-      }
-      return this.unrefWhenIdle()
-    }
     if (a.closed === true) {
       this.closeAnswered = true
       return
@@ -212,14 +184,13 @@ export class CommitThread {
     const sync = this.syncs.get(a.id)
     if (sync !== undefined) {
       this.syncs.delete(a.id)
-      this.unrefWhenIdle()
+      if (this.job === null && this.syncs.size === 0) this.replies.unref()
       return sync(a.error, false)
     }
     const job = this.job
     if (job === null || job.id !== a.id) return
     this.job = null
-    if (a.committed && this.syncsCommits) this.unsynced.set(a.id, job.synced)
-    this.unrefWhenIdle()
+    if (this.syncs.size === 0) this.replies.unref()
     job.done(a.committed, a.error)
   }
 }

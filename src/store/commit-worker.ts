@@ -2,15 +2,12 @@
  * The commit worker (started by commit-thread.ts): its own connection to the buffer inserts a group
  * of new readings, with the seqs the broker thread assigned, and the next seq, in one transaction.
  * The broker thread hands it only groups that need nothing but inserts (group-commit.ts decides).
- * It answers as soon as the transaction commits, so the broker thread may hand over the next group (or
- * write on its own connection) at once. With store.synchronous = full the connection itself never syncs:
- * the WAL is fdatasynced on libuv's thread pool, one sync at a time, each covering every group committed
- * before it started, and a second answer names the groups it made durable. So a slow fsync (an SD card)
- * overlaps the next groups' transactions instead of holding them up. It also syncs the WAL on request
- * (wal-sync.ts) for the groups the broker thread committed itself.
+ * With store.synchronous = full it then fdatasyncs the WAL (the connection itself never syncs) and
+ * answers once, after both: one round trip per group; the broker thread gathers the next group meanwhile.
+ * It also syncs the WAL on request (wal-sync.ts) for the groups the broker thread committed itself.
  */
 import Database from 'better-sqlite3'
-import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs'
+import { closeSync, fdatasyncSync, openSync } from 'node:fs'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { forEachInGroup, groupHeader } from './batch-wire.js'
 import { COLS } from './rows.js'
@@ -38,17 +35,11 @@ export type CommitRequest =
   | { type: 'close' }
 export interface CommitAnswer {
   id: number
-  /** The transaction committed; false for a sync. */
+  /** The transaction committed (if `error` is set too, the sync after it failed); false for a sync. */
   committed: boolean
-  /** Why the transaction (or the sync asked for) failed. */
   error: string | null
   /** The answer to 'close': the connection is closed. */
   closed?: true
-}
-/** A WAL sync after commits (store.synchronous = full): these groups are on disk, or the sync failed. */
-export interface SyncedAnswer {
-  synced: number[]
-  error: string | null
 }
 
 const d = workerData as CommitWorkerData
@@ -80,59 +71,19 @@ function syncFile(path: string): void {
     closeSync(fd)
   }
 }
-const message = (err: unknown): string => String((err as Error)?.message ?? err)
-
-/** Commit ids and sync requests waiting for a sync that starts after them; one sync runs at a time. */
-let waiting: Array<{ commit: number } | { request: number }> = []
-let syncing = false
-
-function startSync(s: { wal: string; dir: string }): void {
-  if (syncing || waiting.length === 0) return
-  const covered = waiting
-  waiting = []
-  const finish = (error: string | null): void => {
-    syncing = false
-    const synced: number[] = []
-    for (const w of covered)
-      if ('commit' in w) synced.push(w.commit)
-      else answer({ id: w.request, committed: false, error })
-    if (synced.length > 0) {
-      d.replies.postMessage({ synced, error } satisfies SyncedAnswer)
-      count()
-    }
-    startSync(s)
+function sync(s: { wal: string; dir: string }): void {
+  syncFile(s.wal)
+  // Once: the WAL file's directory entry, so the file itself survives a power cut.
+  if (!dirSynced) {
+    syncFile(s.dir)
+    dirSynced = true
   }
-  syncing = true
-  let fd: number
-  try {
-    // Once: the WAL file's directory entry, so the file itself survives a power cut.
-    if (!dirSynced) {
-      syncFile(s.dir)
-      dirSynced = true
-    }
-    fd = openSync(s.wal, 'r')
-  } catch (err) {
-    finish(message(err))
-    return
-  }
-  fdatasync(fd, err => {
-    try {
-      closeSync(fd)
-    } catch {
-      // The sync's own outcome is what counts.
-    }
-    finish(err === null ? null : message(err))
-  })
-}
-
-function count(): void {
-  Atomics.add(d.answered, 0, 1)
-  Atomics.notify(d.answered, 0)
 }
 
 function answer(a: CommitAnswer): void {
   d.replies.postMessage(a)
-  count()
+  Atomics.add(d.answered, 0, 1)
+  Atomics.notify(d.answered, 0)
 }
 
 parentPort!.on('message', (m: CommitRequest) => {
@@ -142,9 +93,16 @@ parentPort!.on('message', (m: CommitRequest) => {
     return
   }
   if (m.type === 'sync') {
-    if (d.sync === null) return answer({ id: m.id, committed: false, error: 'the commit worker has no WAL to sync' })
-    waiting.push({ request: m.id })
-    return startSync(d.sync)
+    let error: string | null = 'the commit worker has no WAL to sync'
+    if (d.sync !== null)
+      try {
+        sync(d.sync)
+        error = null
+      } catch (err) {
+        error = String((err as Error)?.message ?? err)
+      }
+    answer({ id: m.id, committed: false, error })
+    return
   }
   if (m.type === 'close') {
     db.close()
@@ -157,13 +115,10 @@ parentPort!.on('message', (m: CommitRequest) => {
     // IMMEDIATE: take the write lock first (with the busy timeout), never upgrade from a read.
     commit.immediate(Buffer.from(m.buf, m.offset, m.length))
     committed = true
+    if (d.sync !== null) sync(d.sync)
   } catch (err) {
-    error = message(err)
+    error = String((err as Error)?.message ?? err)
   }
   answer({ id: m.id, committed, error })
-  if (committed && d.sync !== null) {
-    waiting.push({ commit: m.id })
-    startSync(d.sync)
-  }
 })
 parentPort!.postMessage({ ready: true })

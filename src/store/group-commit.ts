@@ -5,10 +5,9 @@
  * commit hook (the aggregator) run in the same transaction.
  *
  * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
- * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group's
- * transaction in flight while the next one gathers (and while the previous group's WAL sync runs); any
- * other group commits here, on this connection, once no transaction is in flight, because its work
- * reads and updates state that lives on this thread.
+ * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group in
+ * flight while the next one gathers; any other group commits here, on this connection, once nothing
+ * is in flight, because its work reads and updates state that lives on this thread.
  */
 import type { Statement } from 'better-sqlite3'
 import { packGroup } from './batch-wire.js'
@@ -80,8 +79,6 @@ export class GroupCommit {
   private durable: number
   /** The group the commit worker holds; nothing else commits until it answers. */
   private inflight: { batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number } | null = null
-  /** Groups the commit worker committed whose WAL sync it has not answered yet. */
-  private syncingGroups = 0
   /** Writes waiting for the group in flight to be answered (whenIdle). */
   private idleWaiters: Array<() => void> = []
   private closing = false
@@ -189,7 +186,7 @@ export class GroupCommit {
    */
   private schedule(): void {
     // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null || this.waitForSync()) return
+    if (this.inflight !== null) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -217,7 +214,7 @@ export class GroupCommit {
       this.timer = null
     }
     // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null || this.waitForSync()) return
+    if (this.inflight !== null) return
     if (this.handOff()) return
     this.lastCommitMs = performance.now()
     const { devices, ledger, lanes, evictions, retention } = this.p
@@ -371,26 +368,11 @@ export class GroupCommit {
     this.p.ledger.holdPending()
     const firstSeq = this.nextSeq
     this.inflight = { batch, cbs, firstSeq }
-    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered, (error, lost) => {
-      this.syncingGroups--
-      const g = { cbs, firstSeq, lastSeq: firstSeq + batch.length - 1, batch }
-      // The worker went before its sync answered: synced here (WalSync) before the PUBACKs leave.
-      if (lost) this.syncs.add(g)
-      else this.synced([g], error)
-    })
+    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
     return true
   }
 
-  /**
-   * While the worker syncs a group, the next one gathers on: one sync per group, so a fast disk gets
-   * groups as large as before and flash no more page writes. Only a large group (a slow sync with much
-   * in flight) commits during the sync, which the next sync then covers.
-   */
-  private waitForSync(): boolean {
-    return (this.syncingGroups > 0 || this.syncs.busy()) && this.pending.length < COMMIT_NOW_ROWS && !this.closing
-  }
-
-  /** The commit worker's answer for the group in flight: its transaction committed, or not. */
+  /** The commit worker's answer for the group in flight: committed (and synced, unless `error`), or not. */
   private readonly answered = (answer: boolean | null, error: string | null): void => {
     const { batch, cbs, firstSeq } = this.inflight!
     this.inflight = null
@@ -402,12 +384,9 @@ export class GroupCommit {
       this.nextSeq = lastSeq + 1
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
-      // The worker's second answer (its WAL sync) comes for this group: `synced` in handOff.
-      if (answer !== null && this.p.thread!.syncsCommits) this.syncingGroups++
-      // If it died before it could tell, synced here before the PUBACKs leave. Otherwise, with
-      // store.synchronous = full, the worker's sync answer follows; without, the group is done.
+      // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
       if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq, batch })
-      else if (this.p.walSync === null) this.synced([{ cbs, firstSeq, lastSeq, batch }], null)
+      else this.synced([{ cbs, firstSeq, lastSeq, batch }], error)
     } else {
       this.totals.commitErrors++
       this.lastOk = false
@@ -465,7 +444,5 @@ export class GroupCommit {
     } else for (const g of groups) this.p.resend.remember(g.batch)
     for (const g of groups) for (let i = 0; i < g.cbs.length; i++) g.cbs[i]!(e, e === null ? g.firstSeq + i : 0)
     for (const l of this.commitListeners) l()
-    // What gathered during the sync (waitForSync) commits now.
-    if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
   }
 }

@@ -27,11 +27,6 @@ export class SyncQueue {
     private readonly done: Synced
   ) {}
 
-  /** A sync is under way. */
-  busy(): boolean {
-    return this.syncing
-  }
-
   add(g: Unsynced): void {
     if (this.walSync === null) return this.done([g], null)
     this.unsynced.push(g)
