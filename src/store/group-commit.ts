@@ -431,7 +431,8 @@ export class GroupCommit {
   private readonly synced = (groups: readonly Unsynced[], error: string | null): void => {
     if (groups.length === 0) return
     // A commit worker's sync also covers groups committed here before it, still waiting for WalSync.
-    this.durable = Math.max(this.durable, groups[groups.length - 1]!.lastSeq)
+    // A failed sync moves nothing: the forwarder must not send rows a power cut could take back.
+    if (error === null) for (const g of groups) this.durable = Math.max(this.durable, g.lastSeq)
     const e =
       error === null
         ? null

@@ -12,6 +12,7 @@ import { setImmediate as tick } from 'node:timers/promises'
 import { ReadingBuffer } from '../../src/store/buffer.js'
 import { moveCommitsOffThread, moveSyncOffThread, openDatabase, type DB } from '../../src/store/db.js'
 import { isHoldfastError } from '../../src/errors.js'
+import { CommitThread } from '../../src/store/commit-thread.js'
 import { append, reading, storedRows, tempBuffer } from './setup.js'
 
 interface Threaded {
@@ -217,4 +218,27 @@ test('a very large group (a long stall) commits through the worker, whose heap i
   assert.ok(tb.buffer.writer.totals.offThread > 0)
   assert.deepEqual(tb.errors, [], 'the worker did not fail')
   assert.equal((tb.db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n, n + 1)
+})
+
+test('a failed WAL sync fails its appends and the forwarder may not read their rows', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'hf-commit-worker-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const db = openDatabase({ dataDir: dir, synchronous: 'full' })
+  const errors: string[] = []
+  // The worker syncs a WAL file that cannot be opened: every sync after its commits fails.
+  const thread = new CommitThread(db.name, 'OFF', { wal: join(dir, 'missing', 'x-wal'), dir }, 1000, 1 << 20, m =>
+    errors.push(m)
+  )
+  const walSync = moveSyncOffThread(db, thread, m => errors.push(m))
+  await thread.ready
+  const buffer = new ReadingBuffer(db, 0, walSync, thread)
+  t.after(() => {
+    if (db.open) buffer.close()
+  })
+  // A device's first reading commits on this thread and syncs the real WAL (through the same worker: it fails too).
+  await assert.rejects(append(buffer, reading('a', 0)), (e: unknown) => isHoldfastError(e, 'HF_ERR_STORE_COMMIT'))
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => append(buffer, reading('a', i + 1))))
+  assert.ok(results.every(r => r.status === 'rejected' && isHoldfastError(r.reason, 'HF_ERR_STORE_COMMIT')))
+  assert.equal(buffer.writer.durableSeq(), 0, 'no row past a failed sync is offered to the forwarder')
+  assert.deepEqual(buffer.lanes.readLane(0, 0, 0, Number.MAX_SAFE_INTEGER, 100), [])
 })
