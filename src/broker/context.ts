@@ -50,6 +50,7 @@ export function rejectPublish(
   if (reason === 'acl_denied' && state?.device != null) state.device.stats.denied()
   ctx.sessions.warn(state, { code: err.code, client: client.id, device, ...err.details }, err.message)
   const r = PUBLISH_REASON[reason]
-  err.message = `${err.code}: ${err.message}`
+  // A failed group commit hands one error to each of its publishes: prefix it once.
+  if (!err.message.startsWith(`${err.code}: `)) err.message = `${err.code}: ${err.message}`
   cb(withReason(err, r.code, r.disconnect === true))
 }
