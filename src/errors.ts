@@ -11,6 +11,8 @@ export const ErrorCodes = {
   HF_ERR_USAGE: 'bad command line',
   HF_ERR_STORE_OPEN: 'buffer database could not be opened',
   HF_ERR_STORE_COMMIT: 'buffer commit failed',
+  HF_ERR_STORE_SYNC:
+    'buffer WAL sync (fsync) failed: the gateway stops (exit 75) and recovers the buffer from disk at its restart',
   HF_ERR_STORE_CORRUPT: 'buffer database damaged',
   HF_ERR_STORE_CHECKPOINT: 'WAL checkpoints (on the background thread) failed; checkpoints run inline',
   HF_ERR_STORE_BUSY: 'buffer database locked by another process (busy, not damaged)',

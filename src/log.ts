@@ -31,3 +31,16 @@ export function createLogger(opts: LogOptions = {}): Logger {
         ])
   )
 }
+
+/**
+ * Write out what the logger holds, before a process.exit: pino's own flush(cb) does not reach the
+ * streams of a multistream, and the default destination writes asynchronously.
+ */
+export function flushLogSync(log: Logger): void {
+  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym]
+  try {
+    stream?.flushSync?.()
+  } catch {
+    // A pipe that takes nothing more: the exit code still tells.
+  }
+}

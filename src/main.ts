@@ -1,6 +1,7 @@
 /** Composition root: config → store → broker, forwarder, http; ordered shutdown. */
 import type { Config } from './config/schema.js'
 import type { Logger } from './log.js'
+import type { HoldfastError } from './errors.js'
 import { moveCheckpointsOffThread, moveCommitsOffThread, moveSyncOffThread, STORE_OPEN_WAIT_MS } from './store/db.js'
 import { openBuffer } from './store/recover.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
@@ -39,9 +40,20 @@ export interface StartOptions {
   configSource: string
   /** The command line's settings: remote configuration validates documents with them (flags win over a document). */
   flags?: Record<string, string | true>
+  /**
+   * The buffer can take nothing more (a failed WAL sync, HF_ERR_STORE_SYNC): the process should exit at
+   * once, without closing the buffer, so that its restart recovers it from what is on disk.
+   */
+  onFatal?: (err: HoldfastError) => void
 }
 
-export async function startGateway({ config: localConfig, log, configSource, flags }: StartOptions): Promise<Gateway> {
+export async function startGateway({
+  config: localConfig,
+  log,
+  configSource,
+  flags,
+  onFatal
+}: StartOptions): Promise<Gateway> {
   const startedMs = Date.now()
   // First, so that opening (or salvaging) a large buffer is never taken for a hang by systemd.
   const watchdog = startWatchdog({
@@ -56,7 +68,7 @@ export async function startGateway({ config: localConfig, log, configSource, fla
     throw err
   }
   try {
-    return await startLocked({ localConfig, log, configSource, flags, startedMs, watchdog, dirLock })
+    return await startLocked({ localConfig, log, configSource, flags, onFatal, startedMs, watchdog, dirLock })
   } catch (err) {
     dirLock.release()
     watchdog.stop()
@@ -69,6 +81,7 @@ async function startLocked({
   log,
   configSource,
   flags,
+  onFatal,
   startedMs,
   watchdog,
   dirLock
@@ -77,6 +90,7 @@ async function startLocked({
   log: Logger
   configSource: string
   flags?: Record<string, string | true>
+  onFatal?: (err: HoldfastError) => void
   startedMs: number
   watchdog: { stop: () => void }
   dirLock: DataDirLock
@@ -112,6 +126,13 @@ async function startLocked({
       : null
   const buffer = new ReadingBuffer(db, config.store.commitWindowMs, walSync, commits)
   buffer.recovery = recovery
+  buffer.writer.onBroken(err => {
+    log.fatal(
+      { code: err.code, err: err.message },
+      'buffer WAL sync failed: stopping, so that the restart recovers the buffer from what is on disk'
+    )
+    onFatal?.(err)
+  })
   const checkpoints = moveCheckpointsOffThread(db, config.store.synchronous, message => {
     commits.checkpointInline()
     log.error(

@@ -1,12 +1,23 @@
 /** `holdfast run`: load config, start the gateway, stop it cleanly on SIGTERM/SIGINT. */
 import { loadConfig } from '../config/load.js'
-import { createLogger } from '../log.js'
+import { createLogger, flushLogSync } from '../log.js'
 import { startGateway } from '../main.js'
 
 export async function run(flags: Record<string, string | true>): Promise<void> {
   const { config, file } = loadConfig({ flags })
   const log = createLogger({ level: config.logLevel })
-  const gw = await startGateway({ config, log, configSource: file ?? 'defaults+env+flags', flags })
+  const gw = await startGateway({
+    config,
+    log,
+    configSource: file ?? 'defaults+env+flags',
+    flags,
+    // EX_TEMPFAIL: systemd (Restart=on-failure) and container runtimes start it again; nothing is closed
+    // on the way out, so the buffer is recovered from the disk as after a power cut.
+    onFatal: () => {
+      flushLogSync(log)
+      process.exit(75)
+    }
+  })
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
@@ -16,7 +27,7 @@ export async function run(flags: Record<string, string | true>): Promise<void> {
     force.unref()
     gw.close().then(
       () => {
-        log.flush()
+        flushLogSync(log)
         process.exit(0)
       },
       err => {

@@ -82,6 +82,14 @@ export class GroupCommit {
   /** Writes waiting for the group in flight to be answered (whenIdle). */
   private idleWaiters: Array<() => void> = []
   private closing = false
+  /**
+   * Set by the first failed WAL sync. After an fsync error Linux may already have dropped the pages it
+   * could not write, so WAL frames committed later (and synced without error) could sit behind a hole
+   * that recovery stops at: nothing commits or is acknowledged after it, and the process must stop and
+   * recover from what is on disk (PostgreSQL's answer to the same problem).
+   */
+  private brokenBy: HoldfastError | null = null
+  private readonly brokenListeners: Array<(e: HoldfastError) => void> = []
 
   constructor(
     private readonly db: DB,
@@ -107,6 +115,10 @@ export class GroupCommit {
 
   /** Queue a reading for the next group commit; `cb` runs after it is durable (or failed). */
   append(reading: NewReading, cb: AppendCallback): void {
+    if (this.brokenBy !== null) {
+      process.nextTick(cb, this.brokenBy, 0)
+      return
+    }
     this.pending.push(reading)
     this.pendingCbs.push(cb)
     this.p.ledger.addPending(
@@ -145,7 +157,16 @@ export class GroupCommit {
 
   /** False while the most recent commit failed (disk full, I/O error): /readyz reports it. */
   lastCommitOk(): boolean {
-    return this.lastOk
+    return this.lastOk && this.brokenBy === null
+  }
+
+  /** Called once, at the first failed WAL sync: the buffer takes nothing more (see `brokenBy`). */
+  onBroken(listener: (e: HoldfastError) => void): void {
+    this.brokenListeners.push(listener)
+  }
+
+  broken(): HoldfastError | null {
+    return this.brokenBy
   }
 
   lastSeq(): number {
@@ -214,7 +235,7 @@ export class GroupCommit {
       this.timer = null
     }
     // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null) return
+    if (this.inflight !== null || this.brokenBy !== null) return
     if (this.handOff()) return
     this.lastCommitMs = performance.now()
     const { devices, ledger, lanes, evictions, retention } = this.p
@@ -430,20 +451,38 @@ export class GroupCommit {
    */
   private readonly synced = (groups: readonly Unsynced[], error: string | null): void => {
     if (groups.length === 0) return
+    const firstFailure = error !== null && this.brokenBy === null
+    if (firstFailure)
+      this.brokenBy = new HoldfastError(
+        'HF_ERR_STORE_SYNC',
+        `buffer WAL sync failed: ${error}; nothing more is committed or acknowledged until the gateway restarts and recovers the buffer from disk`,
+        { readings: groups.reduce((n, g) => n + g.cbs.length, 0) }
+      )
     // A commit worker's sync also covers groups committed here before it, still waiting for WalSync.
-    // A failed sync moves nothing: the forwarder must not send rows a power cut could take back.
-    if (error === null) for (const g of groups) this.durable = Math.max(this.durable, g.lastSeq)
-    const e =
-      error === null
-        ? null
-        : new HoldfastError('HF_ERR_STORE_COMMIT', `buffer sync failed: ${error}`, {
-            readings: groups.reduce((n, g) => n + g.cbs.length, 0)
-          })
+    // A failed sync moves nothing, nor does any sync after it: the forwarder must not send rows a power
+    // cut could take back.
+    const e = this.brokenBy
+    if (e === null) for (const g of groups) this.durable = Math.max(this.durable, g.lastSeq)
     if (e !== null) {
       this.totals.commitErrors++
       this.lastOk = false
     } else for (const g of groups) this.p.resend.remember(g.batch)
     for (const g of groups) for (let i = 0; i < g.cbs.length; i++) g.cbs[i]!(e, e === null ? g.firstSeq + i : 0)
+    if (firstFailure) this.failPending(e!)
     for (const l of this.commitListeners) l()
+    if (firstFailure) for (const l of this.brokenListeners) l(e!)
+  }
+
+  /** The buffer is broken: what waits for a commit fails now, as everything appended later will. */
+  private failPending(e: HoldfastError): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    const cbs = this.pendingCbs
+    this.pending = []
+    this.pendingCbs = []
+    this.p.ledger.clearPending()
+    for (const cb of cbs) cb(e, 0)
   }
 }

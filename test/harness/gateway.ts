@@ -69,7 +69,8 @@ export class GatewayProcess {
     return this.child?.pid
   }
 
-  async launch(): Promise<void> {
+  /** Start the process (again); `wrap` overrides the options' wrapper for this run. */
+  async launch(wrap = this.opts.wrap ?? []): Promise<void> {
     const args = [
       CLI,
       'run',
@@ -90,7 +91,6 @@ export class GatewayProcess {
       ...(this.opts.args ?? [])
     ]
     const fd = openSync(this.logFile, 'a')
-    const wrap = this.opts.wrap ?? []
     const child = spawn(
       wrap[0] ?? process.execPath,
       wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...args] : args,
@@ -117,6 +117,24 @@ export class GatewayProcess {
   async status(): Promise<any> {
     const r = await fetch(`${this.http}/api/status`)
     return await r.json()
+  }
+
+  /** The exit code once the process exits by itself (null: killed by a signal); fails after `ms`. */
+  async exitCode(ms: number): Promise<number | null> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`gateway still running after ${ms} ms:\n${this.log().slice(-3000)}`)),
+        ms
+      )
+    })
+    try {
+      const code = await Promise.race([this.exited, late])
+      this.child = null
+      return code
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** SIGKILL: no shutdown code runs, as in a power cut of the process. */

@@ -220,7 +220,7 @@ test('a very large group (a long stall) commits through the worker, whose heap i
   assert.equal((tb.db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n, n + 1)
 })
 
-test('a failed WAL sync fails its appends and the forwarder may not read their rows', async t => {
+test('a failed WAL sync fails its appends, breaks the buffer for good, and the forwarder may not read their rows', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'hf-commit-worker-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const db = openDatabase({ dataDir: dir, synchronous: 'full' })
@@ -235,10 +235,22 @@ test('a failed WAL sync fails its appends and the forwarder may not read their r
   t.after(() => {
     if (db.open) buffer.close()
   })
+  const broken: string[] = []
+  buffer.writer.onBroken(e => broken.push(e.code))
   // A device's first reading commits on this thread and syncs the real WAL (through the same worker: it fails too).
-  await assert.rejects(append(buffer, reading('a', 0)), (e: unknown) => isHoldfastError(e, 'HF_ERR_STORE_COMMIT'))
+  const first = append(buffer, reading('a', 0))
+  // Appended while that group syncs: committed after it, never acknowledged.
+  await tick()
+  const queued = append(buffer, reading('b', 0))
+  await assert.rejects(first, (e: unknown) => isHoldfastError(e, 'HF_ERR_STORE_SYNC'))
+  await assert.rejects(queued, (e: unknown) => isHoldfastError(e, 'HF_ERR_STORE_SYNC'))
+  assert.deepEqual(broken, ['HF_ERR_STORE_SYNC'], 'told once')
+  assert.equal(buffer.writer.lastCommitOk(), false, '/readyz reports the buffer')
+  const stored = storedRows(db).length
   const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => append(buffer, reading('a', i + 1))))
-  assert.ok(results.every(r => r.status === 'rejected' && isHoldfastError(r.reason, 'HF_ERR_STORE_COMMIT')))
+  assert.ok(results.every(r => r.status === 'rejected' && isHoldfastError(r.reason, 'HF_ERR_STORE_SYNC')))
+  assert.equal(storedRows(db).length, stored, 'nothing is committed after the failed sync')
+  assert.deepEqual(broken, ['HF_ERR_STORE_SYNC'])
   assert.equal(buffer.writer.durableSeq(), 0, 'no row past a failed sync is offered to the forwarder')
   assert.deepEqual(buffer.lanes.readLane(0, 0, 0, Number.MAX_SAFE_INTEGER, 100), [])
 })
