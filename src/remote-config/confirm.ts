@@ -9,11 +9,13 @@ export type Confirmation = { ok: true } | { ok: false; lastError: string } | nul
 /**
  * Resolves `{ ok: true }` when the uplink answered, `{ ok: false, lastError }` when `deadline`
  * passed first, or null when `still()` turned false (the change was superseded or the gateway stops).
+ * `failed` is called after each failed probe (a rollback is becoming likely).
  */
 export async function awaitUplink(
   test: () => Promise<{ ok: boolean; error?: string }>,
   deadline: number,
-  still: () => boolean
+  still: () => boolean,
+  failed: () => void = () => {}
 ): Promise<Confirmation> {
   let lastError = 'no answer yet'
   while (still()) {
@@ -22,7 +24,10 @@ export async function awaitUplink(
     const started = Date.now()
     const r = await Promise.race([test(), sleep(left).then(() => null)])
     if (r?.ok === true) return { ok: true }
-    if (r !== null) lastError = r.error ?? 'failed'
+    if (r !== null) {
+      lastError = r.error ?? 'failed'
+      failed()
+    }
     await sleep(Math.max(0, Math.min(CONFIRM_PROBE_MS - (Date.now() - started), deadline - Date.now())))
   }
   return null

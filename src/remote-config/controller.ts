@@ -31,7 +31,7 @@ import { readLocalInputs, type LiveParts } from './apply.js'
 import { describeKey } from './document.js'
 import type { ConfigHolder, ConfigInfo } from './holder.js'
 import { layerOrder } from './layers.js'
-import type { Plan } from './plan.js'
+import type { LayersResult, Plan } from './plan.js'
 import { Planner } from './plan-thread.js'
 import { explain, layerList, type Outcome, type DocumentRejectReason, safeVersion, sourceOf } from './outcome.js'
 import { Reporter } from './reporter.js'
@@ -372,7 +372,15 @@ export class RemoteConfig {
   private async confirm(key: string, version: number | null, deadline: number, windowS: number): Promise<void> {
     const p = (): boolean =>
       !this.stopped && this.layers.state.pending?.key === key && this.layers.state.pending.version === version
-    const r = await awaitUplink(this.run!.testUplink, deadline, p)
+    // Once a probe fails, the rollback's target is planned meanwhile: on a loaded box the planning
+    // thread can take seconds to start, and the rollback should not wait for it past the window.
+    let target: Promise<LayersResult> | null = null
+    const plan = (): void => {
+      if (target !== null) return
+      target = this.planner.layers(this.layers.state.previous ?? {})
+      target.catch(() => {})
+    }
+    const r = await awaitUplink(this.run!.testUplink, deadline, p, plan)
     if (r === null) return
     if (r.ok) this.enqueue(() => this.confirmed(key, version))
     else
@@ -380,7 +388,8 @@ export class RemoteConfig {
         this.rollback(
           key,
           version,
-          `the uplink was not reachable within ${windowS} s of applying ${changeName(key, version)}: ${r.lastError}`
+          `the uplink was not reachable within ${windowS} s of applying ${changeName(key, version)}: ${r.lastError}`,
+          target
         )
       )
   }
@@ -403,14 +412,22 @@ export class RemoteConfig {
     await this.drain()
   }
 
-  private async rollback(key: string, version: number | null, message: string): Promise<void> {
+  /** `planned`: the plan of the layers before the change, if confirm() started it already. */
+  private async rollback(
+    key: string,
+    version: number | null,
+    message: string,
+    planned: Promise<LayersResult> | null = null
+  ): Promise<void> {
     const p = this.layers.state.pending
     if (p?.key !== key || p.version !== version) return
     const run = this.run!
     const target = this.layers.state.previous ?? {}
     let restore = this.o.local
     let layers = target
-    const back = await this.planner.layers(target)
+    const t0 = Date.now()
+    const back = await (planned ?? this.planner.layers(target))
+    const planMs = Date.now() - t0
     if (back.ok) {
       restore = back.config
       this.overridden = back.overridden
@@ -424,7 +441,9 @@ export class RemoteConfig {
     }
     const swap = run.parts.prepare(restore, run.holder.current)
     this.layers.state = { ...this.layers.state, layers, previous: null, pending: null }
+    const t1 = Date.now()
     await this.layers.saveAsync()
+    const saveMs = Date.now() - t1
     swap()
     run.holder.set(restore, this.info())
     this.report('rolled-back', {
@@ -436,7 +455,17 @@ export class RemoteConfig {
       message
     })
     this.o.log.error(
-      { code: 'HF_ERR_REMOTE_ROLLBACK', key, version, restored: this.layers.top()?.version ?? null, reason: message },
+      {
+        code: 'HF_ERR_REMOTE_ROLLBACK',
+        key,
+        version,
+        restored: this.layers.top()?.version ?? null,
+        reason: message,
+        // How late after the window's end, and where the time went (a slow planning thread or disk).
+        lateMs: Date.now() - Date.parse(p.deadline),
+        planMs,
+        saveMs
+      },
       'remote configuration rolled back'
     )
     await this.drain()
