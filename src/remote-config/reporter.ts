@@ -3,17 +3,17 @@
  * rejected, rolled-back, ignored, each with key, version and reason — and a heartbeat, sent every
  * interval and with every event, so a state change (pending, confirmed) is seen when it happens.
  *
- * Events are queued durably (`<dataDir>/remote-outbox.json`, written atomically) before anything
- * is sent and removed only after Kafka acknowledged them, so a rollback that happened while the
- * uplink was unreachable is reported once it is reachable again, even across restarts. Heartbeats
- * are not queued: a newer one replaces a lost one.
+ * Events are queued durably (`<dataDir>/remote-outbox.json`, written atomically and synced off the
+ * broker's thread), sent only once that write is done and removed only after Kafka acknowledged
+ * them, so a rollback that happened while the uplink was unreachable is reported once it is
+ * reachable again, even across restarts. Heartbeats are not queued: a newer one replaces a lost one.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Producer } from 'kafkajs'
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../log.js'
-import { writeFileAtomic } from '../platform/atomic-write.js'
+import { writeFileAtomicAsync } from '../platform/atomic-write.js'
 import { describe, kafkaClient, withTimeout } from '../kafka/client.js'
 
 export type EventType = 'applied' | 'confirmed' | 'rejected' | 'rolled-back' | 'ignored'
@@ -55,6 +55,10 @@ export class Reporter {
   private stopped = false
   private generation = 0
   private wantHeartbeat = false
+  /** Events up to this outbox seq were written to the file: only they are sent. */
+  private savedThrough = 0
+  /** The file's writes, one at a time and in order. */
+  private saving: Promise<void> = Promise.resolve()
   /** Last time the status topic took a message (for tests and the heartbeat). */
   lastSentMs = 0
   lastError: string | null = null
@@ -67,6 +71,7 @@ export class Reporter {
       if (Array.isArray(saved.events))
         this.outbox = { nextSeq: saved.nextSeq ?? 1, lost: saved.lost ?? 0, events: saved.events }
     } catch {}
+    this.savedThrough = this.outbox.nextSeq - 1
   }
 
   /** Queue an event durably; it is sent as soon as the status topic can be reached. */
@@ -82,9 +87,9 @@ export class Reporter {
     this.outbox.events.push(e)
     if (this.outbox.events.length > OUTBOX_MAX)
       this.outbox.lost += this.outbox.events.splice(0, this.outbox.events.length - OUTBOX_MAX).length
-    this.save()
     this.wantHeartbeat = true
-    this.kick()
+    // Sent once it is in the file (save() kicks the sender).
+    this.save()
     return e
   }
 
@@ -117,19 +122,31 @@ export class Reporter {
     clearInterval(this.timer)
     clearTimeout(this.retryTimer)
     await this.sending?.catch(() => {})
+    await this.saving
     await this.producer?.disconnect().catch(() => {})
   }
 
   private kick(): void {
-    if (this.outbox.events.length > 0) this.send(false)
+    if (this.outbox.events.some(e => e.seq <= this.savedThrough)) this.send(false)
   }
 
+  /** Write the outbox as it is now, after the writes before it; then send what it holds. */
   private save(): void {
-    try {
-      writeFileAtomic(this.file, JSON.stringify(this.outbox) + '\n')
-    } catch (err) {
-      this.o.log.error({ code: 'HF_ERR_REMOTE_REPORT', file: this.file, err: describe(err) }, 'report outbox not saved')
-    }
+    const text = JSON.stringify(this.outbox) + '\n'
+    const through = this.outbox.nextSeq - 1
+    this.saving = this.saving
+      .then(() => writeFileAtomicAsync(this.file, text))
+      .catch(err => {
+        // Not in the file: sent all the same (as before a restart, it is only in memory).
+        this.o.log.error(
+          { code: 'HF_ERR_REMOTE_REPORT', file: this.file, err: describe(err) },
+          'report outbox not saved'
+        )
+      })
+      .then(() => {
+        this.savedThrough = Math.max(this.savedThrough, through)
+        this.kick()
+      })
   }
 
   /** Send the queued events (and a heartbeat if asked); one send at a time. */
@@ -141,7 +158,7 @@ export class Reporter {
     }
     const kafka = this.kafka
     const generation = this.generation
-    const events = [...this.outbox.events]
+    const events = this.outbox.events.filter(e => e.seq <= this.savedThrough)
     const beat = heartbeat || this.wantHeartbeat
     this.wantHeartbeat = false
     if (events.length === 0 && !beat) return
