@@ -36,12 +36,63 @@ export function deviceTotals(db: DB, devices: DeviceIds): DeviceTotals[] {
   }))
 }
 
-/** Bytes per priority class, committed or pending. */
+/**
+ * Bytes per priority class, committed or pending. A class that drops to zero keeps its entry (readers
+ * skip zeros): a Map that deletes and re-adds keys, or is cleared, allocates a new table, and a Map
+ * that lives long allocates it in the old generation, garbage that only a full collection frees.
+ */
 type ClassBytes = Map<number, number>
 const addTo = (m: ClassBytes, cls: number, bytes: number): void => {
-  const v = (m.get(cls) ?? 0) + bytes
-  if (v === 0) m.delete(cls)
-  else m.set(cls, v)
+  m.set(cls, (m.get(cls) ?? 0) + bytes)
+}
+
+/** A device's queued (or held) changes: `changed` while listed for the next reset. */
+interface TallyEntry extends Usage {
+  readonly device: string
+  readonly classes: ClassBytes
+  changed: boolean
+}
+
+/**
+ * Per-device changes that are taken in bulk at every commit (queued appends, or those the commit worker
+ * holds). Reset by zeroing the entries changed since the last reset, not by clearing Maps (see
+ * ClassBytes): a commit every few milliseconds then leaves no garbage behind.
+ */
+class Tally {
+  private readonly entries = new Map<string, TallyEntry>()
+  private readonly changed: TallyEntry[] = []
+  private nChanged = 0
+
+  get(device: string): TallyEntry | undefined {
+    return this.entries.get(device)
+  }
+
+  /** The device's entry, to change. */
+  touch(device: string): TallyEntry {
+    let e = this.entries.get(device)
+    if (e === undefined)
+      this.entries.set(device, (e = { device, readings: 0, bytes: 0, classes: new Map(), changed: false }))
+    if (!e.changed) {
+      e.changed = true
+      this.changed[this.nChanged++] = e
+    }
+    return e
+  }
+
+  /** Each entry changed since the last reset. */
+  forEachChanged(fn: (e: TallyEntry) => void): void {
+    for (let i = 0; i < this.nChanged; i++) fn(this.changed[i]!)
+  }
+
+  reset(): void {
+    for (let i = 0; i < this.nChanged; i++) {
+      const e = this.changed[i]!
+      e.readings = e.bytes = 0
+      for (const c of e.classes.keys()) e.classes.set(c, 0)
+      e.changed = false
+    }
+    this.nChanged = 0
+  }
 }
 
 export class UsageLedger {
@@ -49,17 +100,18 @@ export class UsageLedger {
   private readonly perDevice = new Map<string, Usage>()
   /** Raw readings kept after forwarding (and raw readings of rollup-only topics). */
   readonly kept = zero()
-  /** Appends not yet committed, minus evictions requested: what quotas must count before the commit. */
-  private pendingBy = new Map<string, Usage>()
+  /**
+   * Appends not yet committed, minus evictions requested: what quotas must count before the commit; per
+   * device also bytes per priority class, like `classes`.
+   */
+  private pending = new Tally()
   private readonly pendingAll = zero()
-  /** Per device, bytes per priority class (committed, and pending like pendingBy): who the disk budget takes first. */
+  /** Per device, bytes per priority class (committed; queued and held ones are in their Tally): who the disk budget takes first. */
   private readonly classes = new Map<string, ClassBytes>()
   /** Committed bytes per priority class over all devices: which classes the disk budget walks. */
   private readonly classTotals: ClassBytes = new Map()
-  private pendingClasses = new Map<string, ClassBytes>()
   /** Appends handed to the commit worker and not yet answered: still counted, like pending ones. */
-  private heldBy = new Map<string, Usage>()
-  private heldClasses = new Map<string, ClassBytes>()
+  private held = new Tally()
   private readonly heldAll = zero()
   /**
    * Per device with buffered readings: committed + queued + held bytes (projectedOf's bytes), kept up to
@@ -91,7 +143,7 @@ export class UsageLedger {
       this.perDevice.set(device, (u = zero()))
       this.projectedAt.set(device, this.projectedNames.length)
       this.projectedNames.push(device)
-      this.projectedBytesAt.push((this.pendingBy.get(device)?.bytes ?? 0) + (this.heldBy.get(device)?.bytes ?? 0))
+      this.projectedBytesAt.push((this.pending.get(device)?.bytes ?? 0) + (this.held.get(device)?.bytes ?? 0))
     }
     this.projectedBytesAt[this.projectedAt.get(device)!]! += bytes
     u.readings += readings
@@ -113,8 +165,8 @@ export class UsageLedger {
   projectedClassBytes(device: string, cls: number): number {
     return (
       (this.classes.get(device)?.get(cls) ?? 0) +
-      (this.heldClasses.get(device)?.get(cls) ?? 0) +
-      (this.pendingClasses.get(device)?.get(cls) ?? 0)
+      (this.held.get(device)?.classes.get(cls) ?? 0) +
+      (this.pending.get(device)?.classes.get(cls) ?? 0)
     )
   }
 
@@ -131,13 +183,12 @@ export class UsageLedger {
    */
   addPending(device: string | null, readings: number, bytes: number, cls?: number): void {
     if (device !== null) {
-      let p = this.pendingBy.get(device)
-      if (p === undefined) this.pendingBy.set(device, (p = zero()))
+      const p = this.pending.touch(device)
       p.readings += readings
       p.bytes += bytes
       const at = this.projectedAt.get(device)
       if (at !== undefined) this.projectedBytesAt[at]! += bytes
-      const pc = classesOf(this.pendingClasses, device)
+      const pc = p.classes
       if (cls !== undefined) addTo(pc, cls, bytes)
       else {
         let left = -bytes
@@ -155,22 +206,17 @@ export class UsageLedger {
 
   /** The queued changes were taken by a commit (committed or failed, they are no longer pending). */
   clearPending(): void {
-    this.unproject(this.pendingBy)
-    this.pendingBy.clear()
-    this.pendingClasses.clear()
+    this.unproject(this.pending)
+    this.pending.reset()
     this.pendingAll.readings = this.pendingAll.bytes = 0
   }
 
   /** A commit on the commit worker took the queued changes: they count until it answers (releaseHeld). */
   holdPending(): void {
-    const by = this.heldBy
-    const classes = this.heldClasses
-    this.heldBy = this.pendingBy
-    this.heldClasses = this.pendingClasses
-    this.pendingBy = by
-    this.pendingClasses = classes
-    this.pendingBy.clear()
-    this.pendingClasses.clear()
+    const held = this.held
+    this.held = this.pending
+    this.pending = held
+    this.pending.reset()
     this.heldAll.readings = this.pendingAll.readings
     this.heldAll.bytes = this.pendingAll.bytes
     this.pendingAll.readings = this.pendingAll.bytes = 0
@@ -178,18 +224,17 @@ export class UsageLedger {
 
   /** The commit worker answered (committed and accounted, or failed). */
   releaseHeld(): void {
-    this.unproject(this.heldBy)
-    this.heldBy.clear()
-    this.heldClasses.clear()
+    this.unproject(this.held)
+    this.held.reset()
     this.heldAll.readings = this.heldAll.bytes = 0
   }
 
   /** Queued or held changes leave the projection (a commit accounts for what it did). */
-  private unproject(by: ReadonlyMap<string, Usage>): void {
-    for (const [device, u] of by) {
-      const at = this.projectedAt.get(device)
-      if (at !== undefined) this.projectedBytesAt[at]! -= u.bytes
-    }
+  private unproject(t: Tally): void {
+    t.forEachChanged(e => {
+      const at = this.projectedAt.get(e.device)
+      if (at !== undefined) this.projectedBytesAt[at]! -= e.bytes
+    })
   }
 
   /**
@@ -204,7 +249,7 @@ export class UsageLedger {
   projectedBytesOf(device: string): number {
     const at = this.projectedAt.get(device)
     if (at !== undefined) return this.projectedBytesAt[at]!
-    return (this.pendingBy.get(device)?.bytes ?? 0) + (this.heldBy.get(device)?.bytes ?? 0)
+    return (this.pending.get(device)?.bytes ?? 0) + (this.held.get(device)?.bytes ?? 0)
   }
 
   /** Whether the device has buffered readings (or had some since start). */
@@ -215,16 +260,16 @@ export class UsageLedger {
   /** What the device will hold per priority class once queued work commits: [class, bytes], lowest class first. */
   projectedClassesOf(device: string): Array<[number, number]> {
     const out = new Map(this.classes.get(device))
-    for (const [c, b] of this.heldClasses.get(device) ?? []) addTo(out, c, b)
-    for (const [c, b] of this.pendingClasses.get(device) ?? []) addTo(out, c, b)
+    for (const [c, b] of this.held.get(device)?.classes ?? []) addTo(out, c, b)
+    for (const [c, b] of this.pending.get(device)?.classes ?? []) addTo(out, c, b)
     return [...out].filter(([, b]) => b > 0).sort((a, b) => a[0] - b[0])
   }
 
   /** What the device will hold once queued appends and evictions are committed. */
   projectedOf(device: string): Usage {
     const c = this.perDevice.get(device)
-    const p = this.pendingBy.get(device)
-    const h = this.heldBy.get(device)
+    const p = this.pending.get(device)
+    const h = this.held.get(device)
     return {
       readings: (c?.readings ?? 0) + (p?.readings ?? 0) + (h?.readings ?? 0),
       bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) + (h?.bytes ?? 0)
