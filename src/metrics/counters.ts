@@ -156,7 +156,9 @@ export class DeviceStats extends RefusalTally {
       this.ring.push(slot)
     } else if (slot.preview.length < n)
       slot.preview = Buffer.allocUnsafeSlow(Math.min(PAYLOAD_PREVIEW, Math.max(n, slot.preview.length * 2)))
-    slot.topic = topic
+    // The same topic as the slot's keeps the slot's string: a new one would live for RECENT_READINGS
+    // readings, long enough to reach the old generation, and die there.
+    if (slot.topic !== topic) slot.topic = topic
     slot.bytes = payload.length
     slot.eventMs = eventMs
     slot.recvMs = this.lastSeenMs || Date.now()
