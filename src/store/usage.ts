@@ -88,7 +88,7 @@ class Tally {
     for (let i = 0; i < this.nChanged; i++) {
       const e = this.changed[i]!
       e.readings = e.bytes = 0
-      for (const c of e.classes.keys()) e.classes.set(c, 0)
+      e.classes.forEach((_, c, classes) => classes.set(c, 0))
       e.changed = false
     }
     this.nChanged = 0
