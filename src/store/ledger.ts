@@ -9,6 +9,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
+import { type Listed, ZeroedEntries, zeroValues } from './zeroed-entries.js'
 
 /** Fate reasons the buffer writes today (an eviction passes its own reason through). */
 export const FATES = ['quota_drop_oldest', 'disk_drop_oldest', 'compacted', 'rollup_only'] as const
@@ -182,56 +183,33 @@ export class SeqLedger {
   }
 }
 
-/** A device's changed totals: `listed` while in Deltas' list of changed devices. */
-interface DeviceDeltas {
+/** A device's totals changed in one transaction, by name. */
+interface DeviceDeltas extends Listed {
   readonly device: string
   readonly names: Map<string, number>
-  listed: boolean
 }
 
-/**
- * Totals changed per device and name, reset after every release or commit transaction (one per 2,048
- * readings in a drain, touching up to every device). Reset zeroes the entries changed since the last
- * reset instead of clearing Maps: a cleared Map that lives long allocates its new table in the old
- * generation, and new per-device Maps every transaction made 15 MB/s of garbage during a drain
- * (usage.ts has the same story). Zero entries are skipped when read.
- */
-class Deltas {
-  private readonly by = new Map<string, DeviceDeltas>()
-  private readonly changed: DeviceDeltas[] = []
-  private nChanged = 0
-
-  add(device: string, name: string, n: number): void {
-    let d = this.by.get(device)
-    if (d === undefined) this.by.set(device, (d = { device, names: new Map(), listed: false }))
-    if (!d.listed) {
-      d.listed = true
-      this.changed[this.nChanged++] = d
-    }
-    d.names.set(name, (d.names.get(name) ?? 0) + n)
+/** Totals changed per device and name, reset after every release or commit transaction (one per 2,048 readings in a drain, touching up to every device). */
+class Deltas extends ZeroedEntries<DeviceDeltas> {
+  constructor() {
+    super(
+      device => ({ device, names: new Map(), listed: false }),
+      d => zeroValues(d.names)
+    )
   }
 
-  empty(): boolean {
-    return this.nChanged === 0
+  add(device: string, name: string, n: number): void {
+    const d = this.touch(device)
+    d.names.set(name, (d.names.get(name) ?? 0) + n)
   }
 
   /** Each non-zero change since the last reset. */
   forEach(fn: (device: string, name: string, n: number) => void): void {
-    for (let i = 0; i < this.nChanged; i++) {
-      const d = this.changed[i]!
+    this.forEachChanged(d =>
       // Map's forEach: no [name, n] array per entry (thousands per drained release).
       d.names.forEach((n, name) => {
         if (n !== 0) fn(d.device, name, n)
       })
-    }
-  }
-
-  reset(): void {
-    for (let i = 0; i < this.nChanged; i++) {
-      const d = this.changed[i]!
-      d.names.forEach((_, name, names) => names.set(name, 0))
-      d.listed = false
-    }
-    this.nChanged = 0
+    )
   }
 }

@@ -6,6 +6,7 @@ import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
 import { PROPS_BYTES_SQL, ROW_OVERHEAD_BYTES, type Usage } from './reading.js'
+import { type Listed, ZeroedEntries, zeroValues } from './zeroed-entries.js'
 
 const zero = (): Usage => ({ readings: 0, bytes: 0 })
 
@@ -36,64 +37,28 @@ export function deviceTotals(db: DB, devices: DeviceIds): DeviceTotals[] {
   }))
 }
 
-/**
- * Bytes per priority class, committed or pending. A class that drops to zero keeps its entry (readers
- * skip zeros): a Map that deletes and re-adds keys, or is cleared, allocates a new table, and a Map
- * that lives long allocates it in the old generation, garbage that only a full collection frees.
- */
+/** Bytes per priority class, committed or pending. A class that drops to zero keeps its entry (readers skip zeros; zeroed-entries.ts says why). */
 type ClassBytes = Map<number, number>
 const addTo = (m: ClassBytes, cls: number, bytes: number): void => {
   m.set(cls, (m.get(cls) ?? 0) + bytes)
 }
 
-/** A device's queued (or held) changes: `changed` while listed for the next reset. */
-interface TallyEntry extends Usage {
+/** A device's queued (or held) changes. */
+interface TallyEntry extends Usage, Listed {
   readonly device: string
   readonly classes: ClassBytes
-  changed: boolean
 }
 
-/**
- * Per-device changes that are taken in bulk at every commit (queued appends, or those the commit worker
- * holds). Reset by zeroing the entries changed since the last reset, not by clearing Maps (see
- * ClassBytes): a commit every few milliseconds then leaves no garbage behind.
- */
-class Tally {
-  private readonly entries = new Map<string, TallyEntry>()
-  private readonly changed: TallyEntry[] = []
-  private nChanged = 0
-
-  get(device: string): TallyEntry | undefined {
-    return this.entries.get(device)
-  }
-
-  /** The device's entry, to change. */
-  touch(device: string): TallyEntry {
-    let e = this.entries.get(device)
-    if (e === undefined)
-      this.entries.set(device, (e = { device, readings: 0, bytes: 0, classes: new Map(), changed: false }))
-    if (!e.changed) {
-      e.changed = true
-      this.changed[this.nChanged++] = e
-    }
-    return e
-  }
-
-  /** Each entry changed since the last reset. */
-  forEachChanged(fn: (e: TallyEntry) => void): void {
-    for (let i = 0; i < this.nChanged; i++) fn(this.changed[i]!)
-  }
-
-  reset(): void {
-    for (let i = 0; i < this.nChanged; i++) {
-      const e = this.changed[i]!
+/** Per-device changes taken in bulk at every commit (queued appends, or those the commit worker holds). */
+type Tally = ZeroedEntries<TallyEntry>
+const tally = (): Tally =>
+  new ZeroedEntries<TallyEntry>(
+    device => ({ device, readings: 0, bytes: 0, classes: new Map(), listed: false }),
+    e => {
       e.readings = e.bytes = 0
-      e.classes.forEach((_, c, classes) => classes.set(c, 0))
-      e.changed = false
+      zeroValues(e.classes)
     }
-    this.nChanged = 0
-  }
-}
+  )
 
 export class UsageLedger {
   private readonly total = zero()
@@ -104,14 +69,14 @@ export class UsageLedger {
    * Appends not yet committed, minus evictions requested: what quotas must count before the commit; per
    * device also bytes per priority class, like `classes`.
    */
-  private pending = new Tally()
+  private pending = tally()
   private readonly pendingAll = zero()
   /** Per device, bytes per priority class (committed; queued and held ones are in their Tally): who the disk budget takes first. */
   private readonly classes = new Map<string, ClassBytes>()
   /** Committed bytes per priority class over all devices: which classes the disk budget walks. */
   private readonly classTotals: ClassBytes = new Map()
   /** Appends handed to the commit worker and not yet answered: still counted, like pending ones. */
-  private held = new Tally()
+  private held = tally()
   private readonly heldAll = zero()
   /**
    * Per device with buffered readings: committed + queued + held bytes (projectedOf's bytes), kept up to
