@@ -2,7 +2,8 @@
  * Device and app secrets: stored only as scrypt hashes with a random salt, in the format
  * `scrypt$N$r$p$salt$hash` (base64) that `holdfast hash-password` also prints, so either tool's
  * output works in `devices.<id>.passwordHash`, `apps.<name>.passwordHash` and credentials.json.
- * Verification runs scrypt on libuv's thread pool (async), so a CONNECT never blocks the event loop.
+ * Verification runs scrypt on libuv's thread pool (async, at most SCRYPT_ON_POOL at once), so a CONNECT
+ * never blocks the event loop.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 
@@ -41,11 +42,29 @@ export function hashParams(hash: string): ScryptParams | null {
   return h === null ? null : { N: h.N, r: h.r, p: h.p }
 }
 
+/**
+ * scrypt runs on libuv's thread pool, which every thread of the process shares: the commit worker's
+ * WAL fdatasync runs there too, and PUBACKs wait for it. A reconnect storm may start hundreds of checks
+ * at once; at most this many run on the pool, the rest wait here, so the pool always has threads free.
+ */
+export const SCRYPT_ON_POOL = 2
+let onPool = 0
+const waiting: Array<() => void> = []
+
 async function derive(secret: Buffer, salt: Buffer, o: ScryptParams, keylen: number): Promise<Buffer> {
+  if (onPool >= SCRYPT_ON_POOL) await new Promise<void>(resolve => waiting.push(resolve))
+  else onPool++
   const opts: ScryptOptions = { N: o.N, r: o.r, p: o.p, maxmem: 256 * o.N * o.r + 1024 * 1024 }
-  return await new Promise((resolve, reject) =>
-    scrypt(secret, salt, keylen, opts, (err, key) => (err === null ? resolve(key) : reject(err)))
-  )
+  try {
+    return await new Promise((resolve, reject) =>
+      scrypt(secret, salt, keylen, opts, (err, key) => (err === null ? resolve(key) : reject(err)))
+    )
+  } finally {
+    // The slot passes straight to the next waiting check (or is given back).
+    const next = waiting.shift()
+    if (next !== undefined) next()
+    else onPool--
+  }
 }
 
 export async function hashSecret(secret: string | Buffer, params: ScryptParams = DEFAULT_PARAMS): Promise<string> {

@@ -1,6 +1,7 @@
 /**
- * The broker thread's handle on the commit worker (commit-worker.ts): one group in flight at a time,
- * handed over as one transferred buffer; the answer comes back as an event. At shutdown the answer in
+ * The broker thread's handle on the commit worker (commit-worker.ts): up to MAX_IN_FLIGHT groups in
+ * flight (the next one commits while the previous one syncs), each handed over as one transferred
+ * buffer; the answers come back as events, in the order the groups went. At shutdown the answer in
  * flight is taken synchronously (Atomics.wait + receiveMessageOnPort), so close() stays synchronous.
  * If the worker dies, `usable()` turns false and the group commit goes back to committing inline.
  */
@@ -15,8 +16,13 @@ export type CommitDone = (committed: boolean | null, error: string | null) => vo
 /** A WAL sync's answer: `lost` when the worker died before it answered (the caller syncs itself). */
 export type SyncAnswer = (error: string | null, lost: boolean) => void
 
-/** How long shutdown waits for the group in flight (one transaction, normally under a few ms). */
+/** How long shutdown waits for the groups in flight (a transaction and a sync each, normally under a few ms). */
 const SETTLE_WAIT_MS = 10_000
+/**
+ * Groups handed over and not answered. Two: one syncing while the next commits; a third would only
+ * wait behind them on the worker instead of gathering more readings here.
+ */
+export const MAX_IN_FLIGHT = 2
 
 export class CommitThread {
   /** Resolves once the worker runs (or failed to start): groups are handed over only after that. */
@@ -26,7 +32,7 @@ export class CommitThread {
   private readonly answered = new Int32Array(new SharedArrayBuffer(4))
   private taken = 0
   private nextId = 0
-  private job: { id: number; done: CommitDone } | null = null
+  private readonly jobs: Array<{ id: number; done: CommitDone }> = []
   private readonly syncs = new Map<number, SyncAnswer>()
   private running = false
   private failed = false
@@ -79,10 +85,9 @@ export class CommitThread {
       this.failed = true
       started()
       onError(message)
-      const job = this.job
-      this.job = null
+      const jobs = this.jobs.splice(0)
       this.replies.unref()
-      job?.done(null, message)
+      for (const job of jobs) job.done(null, message)
       const syncs = [...this.syncs.values()]
       this.syncs.clear()
       for (const done of syncs) done(message, true)
@@ -96,20 +101,24 @@ export class CommitThread {
     return this.isClosed
   }
 
-  /** The worker runs and no group is in flight. */
-  idle(): boolean {
-    return this.running && !this.failed && this.job === null
+  /** The worker runs and takes another group now (fewer than MAX_IN_FLIGHT in flight). */
+  canTake(): boolean {
+    return this.running && !this.failed && this.jobs.length < MAX_IN_FLIGHT
   }
 
-  /** Hand over one encoded group (packGroup: it owns its ArrayBuffer, which is transferred). */
-  commit(b: Buffer, done: CommitDone): void {
+  /**
+   * Hand over one encoded group (packGroup: it owns its ArrayBuffer, which is transferred). `epoch`:
+   * the failures the caller has seen; the worker refuses a group whose epoch saw a failure it has not.
+   */
+  commit(b: Buffer, epoch: number, done: CommitDone): void {
     const id = this.nextId++
-    this.job = { id, done }
+    this.jobs.push({ id, done })
     // A group in flight keeps the process alive until it is answered.
     this.replies.ref()
     const msg: CommitRequest = {
       type: 'commit',
       id,
+      epoch,
       buf: b.buffer as ArrayBuffer,
       offset: b.byteOffset,
       length: b.length
@@ -135,14 +144,13 @@ export class CommitThread {
     if (!this.failed) this.worker.postMessage({ type: 'checkpoint-inline' } satisfies CommitRequest)
   }
 
-  /** At shutdown: wait here for the answer in flight and hand it to its callback. */
+  /** At shutdown: wait here for the answers in flight and hand them to their callbacks. */
   settle(): void {
-    if (this.takeUntil(() => this.job === null || this.failed)) return
-    const job = this.job!
-    this.job = null
+    if (this.takeUntil(() => this.jobs.length === 0 || this.failed)) return
+    const jobs = this.jobs.splice(0)
     this.failed = true
     this.onError('commit worker did not answer at shutdown')
-    job.done(null, 'commit worker did not answer at shutdown')
+    for (const job of jobs) job.done(null, 'commit worker did not answer at shutdown')
   }
 
   /** Close the worker's connection, waiting here (after settle()), then stop the worker. */
@@ -184,13 +192,12 @@ export class CommitThread {
     const sync = this.syncs.get(a.id)
     if (sync !== undefined) {
       this.syncs.delete(a.id)
-      if (this.job === null && this.syncs.size === 0) this.replies.unref()
+      if (this.jobs.length === 0 && this.syncs.size === 0) this.replies.unref()
       return sync(a.error, false)
     }
-    const job = this.job
-    if (job === null || job.id !== a.id) return
-    this.job = null
-    if (this.syncs.size === 0) this.replies.unref()
+    if (this.jobs[0]?.id !== a.id) return
+    const job = this.jobs.shift()!
+    if (this.jobs.length === 0 && this.syncs.size === 0) this.replies.unref()
     job.done(a.committed, a.error)
   }
 }

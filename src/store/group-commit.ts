@@ -5,13 +5,14 @@
  * commit hook (the aggregator) run in the same transaction.
  *
  * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
- * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), one group in
- * flight while the next one gathers; any other group commits here, on this connection, once nothing
- * is in flight, because its work reads and updates state that lives on this thread.
+ * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), up to two
+ * groups in flight (one syncing while the next commits) while the next one gathers; any other group
+ * commits here, on this connection, once nothing is in flight, because its work reads and updates
+ * state that lives on this thread.
  */
 import type { Statement } from 'better-sqlite3'
 import { packGroup } from './batch-wire.js'
-import type { CommitThread } from './commit-thread.js'
+import { MAX_IN_FLIGHT, type CommitThread } from './commit-thread.js'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
@@ -77,8 +78,14 @@ export class GroupCommit {
   private readonly syncs: SyncQueue
   /** Every reading up to here is committed and on disk: what the forwarder may read. */
   private durable: number
-  /** The group the commit worker holds; nothing else commits until it answers. */
-  private inflight: { batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number } | null = null
+  /** The groups the commit worker holds, oldest first; nothing commits on this thread until they are answered. */
+  private readonly inflight: Array<{ batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number }> = []
+  /**
+   * Counts the commit worker's failures seen here. A group carries the count it was handed with; the
+   * worker refuses a group handed before the failure of the one ahead of it was seen, so seqs never
+   * skip a failed group's (see commit-worker.ts).
+   */
+  private epoch = 0
   /** Writes waiting for the group in flight to be answered (whenIdle). */
   private idleWaiters: Array<() => void> = []
   private closing = false
@@ -179,7 +186,7 @@ export class GroupCommit {
    * the worker wait for SQLite's lock (its busy handler sleeps in steps of up to 100 ms). `write` must not throw.
    */
   whenIdle(write: () => void): void {
-    if (this.inflight === null) write()
+    if (this.inflight.length === 0) write()
     else this.idleWaiters.push(write)
   }
 
@@ -207,7 +214,7 @@ export class GroupCommit {
    */
   private schedule(): void {
     // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null) return
+    if (this.inflight.length >= MAX_IN_FLIGHT) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -234,9 +241,10 @@ export class GroupCommit {
       clearTimeout(this.timer)
       this.timer = null
     }
-    // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight !== null || this.brokenBy !== null) return
+    if (this.brokenBy !== null) return
     if (this.handOff()) return
+    // The commit worker's answer schedules what gathered meanwhile.
+    if (this.inflight.length > 0) return
     this.lastCommitMs = performance.now()
     const { devices, ledger, lanes, evictions, retention } = this.p
     const batch = this.pending
@@ -371,7 +379,9 @@ export class GroupCommit {
   private handOff(): boolean {
     const thread = this.p.thread
     const batch = this.pending
-    if (thread === null || this.closing || !thread.idle() || batch.length === 0) return false
+    if (thread === null || this.closing || !thread.canTake() || batch.length === 0) return false
+    // A write waiting for the worker to be idle (the forwarder's deletes) goes first: two groups in turn would starve it.
+    if (this.idleWaiters.length > 0 && this.inflight.length > 0) return false
     if (this.commitWanted || this.compactBytes > 0 || this.p.evictions.queuedCount() > 0) return false
     if (this.p.retention.trimQueued() > 0 || (this.hook !== null && !this.hook.quiet(batch))) return false
     const ids: number[] = new Array(batch.length)
@@ -387,28 +397,29 @@ export class GroupCommit {
     this.pending = []
     this.pendingCbs = []
     this.p.ledger.holdPending()
-    const firstSeq = this.nextSeq
-    this.inflight = { batch, cbs, firstSeq }
-    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.answered)
+    const ahead = this.inflight[this.inflight.length - 1]
+    const firstSeq = ahead === undefined ? this.nextSeq : ahead.firstSeq + ahead.batch.length
+    this.inflight.push({ batch, cbs, firstSeq })
+    thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.epoch, this.answered)
     return true
   }
 
-  /** The commit worker's answer for the group in flight: committed (and synced, unless `error`), or not. */
+  /** The commit worker's answer for the oldest group in flight: committed (and synced, unless `error`), or not. */
   private readonly answered = (answer: boolean | null, error: string | null): void => {
-    const { batch, cbs, firstSeq } = this.inflight!
-    this.inflight = null
+    const { batch, cbs, firstSeq } = this.inflight.shift()!
     const lastSeq = firstSeq + batch.length - 1
     // The worker died holding the group: the next seq, written in the same transaction, tells.
     const committed = answer ?? GroupCommit.nextSeqOf(this.db, this.p.meta) > lastSeq
     this.p.ledger.releaseHeld()
     if (committed) {
-      this.nextSeq = lastSeq + 1
+      this.nextSeq = Math.max(this.nextSeq, lastSeq + 1)
       this.totals.offThread++
       this.accountBatch(batch, firstSeq)
       // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
       if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq, batch })
       else this.synced([{ cbs, firstSeq, lastSeq, batch }], error)
     } else {
+      this.epoch++
       this.totals.commitErrors++
       this.lastOk = false
       const e = new HoldfastError(
@@ -419,9 +430,11 @@ export class GroupCommit {
       )
       for (const cb of cbs) cb(e, 0)
     }
-    const waiting = this.idleWaiters
-    this.idleWaiters = []
-    for (const w of waiting) w()
+    if (this.inflight.length === 0) {
+      const waiting = this.idleWaiters
+      this.idleWaiters = []
+      for (const w of waiting) w()
+    }
     // What gathered meanwhile commits within the commit window, as usual (each commit costs a page written twice).
     if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
   }

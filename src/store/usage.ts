@@ -51,6 +51,11 @@ interface TallyEntry extends Usage, Listed {
 
 /** Per-device changes taken in bulk at every commit (queued appends, or those the commit worker holds). */
 type Tally = ZeroedEntries<TallyEntry>
+/** The changes of one group the commit worker holds: per device, and in all. */
+interface Held {
+  tally: Tally
+  readonly all: Usage
+}
 const tally = (): Tally =>
   new ZeroedEntries<TallyEntry>(
     device => ({ device, readings: 0, bytes: 0, classes: new Map(), listed: false }),
@@ -75,9 +80,12 @@ export class UsageLedger {
   private readonly classes = new Map<string, ClassBytes>()
   /** Committed bytes per priority class over all devices: which classes the disk budget walks. */
   private readonly classTotals: ClassBytes = new Map()
-  /** Appends handed to the commit worker and not yet answered: still counted, like pending ones. */
-  private held = tally()
-  private readonly heldAll = zero()
+  /**
+   * Appends handed to the commit worker and not yet answered, one tally per group in flight, oldest
+   * first: still counted, like pending ones. Released tallies are kept for reuse (no garbage per commit).
+   */
+  private readonly held: Held[] = []
+  private readonly spareHeld: Held[] = []
   /**
    * Per device with buffered readings: committed + queued + held bytes (projectedOf's bytes), kept up to
    * date so the disk budget can walk every device per reading without a lookup or an allocation each.
@@ -108,7 +116,7 @@ export class UsageLedger {
       this.perDevice.set(device, (u = zero()))
       this.projectedAt.set(device, this.projectedNames.length)
       this.projectedNames.push(device)
-      this.projectedBytesAt.push((this.pending.get(device)?.bytes ?? 0) + (this.held.get(device)?.bytes ?? 0))
+      this.projectedBytesAt.push((this.pending.get(device)?.bytes ?? 0) + this.heldBytesOf(device))
     }
     this.projectedBytesAt[this.projectedAt.get(device)!]! += bytes
     u.readings += readings
@@ -128,11 +136,9 @@ export class UsageLedger {
 
   /** What the device will hold in one priority class once queued work commits (no allocation: a hot path when the disk is full). */
   projectedClassBytes(device: string, cls: number): number {
-    return (
-      (this.classes.get(device)?.get(cls) ?? 0) +
-      (this.held.get(device)?.classes.get(cls) ?? 0) +
-      (this.pending.get(device)?.classes.get(cls) ?? 0)
-    )
+    let bytes = (this.classes.get(device)?.get(cls) ?? 0) + (this.pending.get(device)?.classes.get(cls) ?? 0)
+    for (const h of this.held) bytes += h.tally.get(device)?.classes.get(cls) ?? 0
+    return bytes
   }
 
   /** Committed change of the kept readings. */
@@ -178,20 +184,30 @@ export class UsageLedger {
 
   /** A commit on the commit worker took the queued changes: they count until it answers (releaseHeld). */
   holdPending(): void {
-    const held = this.held
-    this.held = this.pending
-    this.pending = held
-    this.pending.reset()
-    this.heldAll.readings = this.pendingAll.readings
-    this.heldAll.bytes = this.pendingAll.bytes
+    const h = this.spareHeld.pop() ?? { tally: tally(), all: zero() }
+    const empty = h.tally
+    h.tally = this.pending
+    this.pending = empty
+    h.all.readings = this.pendingAll.readings
+    h.all.bytes = this.pendingAll.bytes
     this.pendingAll.readings = this.pendingAll.bytes = 0
+    this.held.push(h)
   }
 
-  /** The commit worker answered (committed and accounted, or failed). */
+  /** The commit worker answered for its oldest group (committed and accounted, or failed). */
   releaseHeld(): void {
-    this.unproject(this.held)
-    this.held.reset()
-    this.heldAll.readings = this.heldAll.bytes = 0
+    const h = this.held.shift()
+    if (h === undefined) return
+    this.unproject(h.tally)
+    h.tally.reset()
+    h.all.readings = h.all.bytes = 0
+    this.spareHeld.push(h)
+  }
+
+  private heldBytesOf(device: string): number {
+    let bytes = 0
+    for (const h of this.held) bytes += h.tally.get(device)?.bytes ?? 0
+    return bytes
   }
 
   /** Queued or held changes leave the projection (a commit accounts for what it did). */
@@ -214,7 +230,7 @@ export class UsageLedger {
   projectedBytesOf(device: string): number {
     const at = this.projectedAt.get(device)
     if (at !== undefined) return this.projectedBytesAt[at]!
-    return (this.pending.get(device)?.bytes ?? 0) + (this.held.get(device)?.bytes ?? 0)
+    return (this.pending.get(device)?.bytes ?? 0) + this.heldBytesOf(device)
   }
 
   /** Whether the device has buffered readings (or had some since start). */
@@ -225,7 +241,7 @@ export class UsageLedger {
   /** What the device will hold per priority class once queued work commits: [class, bytes], lowest class first. */
   projectedClassesOf(device: string): Array<[number, number]> {
     const out = new Map(this.classes.get(device))
-    for (const [c, b] of this.held.get(device)?.classes ?? []) addTo(out, c, b)
+    for (const h of this.held) for (const [c, b] of h.tally.get(device)?.classes ?? []) addTo(out, c, b)
     for (const [c, b] of this.pending.get(device)?.classes ?? []) addTo(out, c, b)
     return [...out].filter(([, b]) => b > 0).sort((a, b) => a[0] - b[0])
   }
@@ -234,16 +250,21 @@ export class UsageLedger {
   projectedOf(device: string): Usage {
     const c = this.perDevice.get(device)
     const p = this.pending.get(device)
-    const h = this.held.get(device)
-    return {
-      readings: (c?.readings ?? 0) + (p?.readings ?? 0) + (h?.readings ?? 0),
-      bytes: (c?.bytes ?? 0) + (p?.bytes ?? 0) + (h?.bytes ?? 0)
+    let readings = (c?.readings ?? 0) + (p?.readings ?? 0)
+    let bytes = (c?.bytes ?? 0) + (p?.bytes ?? 0)
+    for (const held of this.held) {
+      const h = held.tally.get(device)
+      readings += h?.readings ?? 0
+      bytes += h?.bytes ?? 0
     }
+    return { readings, bytes }
   }
 
   /** Everything on disk once queued work commits: buffered readings and kept ones (the disk budget's measure). */
   projectedTotalBytes(): number {
-    return this.total.bytes + this.kept.bytes + this.pendingAll.bytes + this.heldAll.bytes
+    let bytes = this.total.bytes + this.kept.bytes + this.pendingAll.bytes
+    for (const h of this.held) bytes += h.all.bytes
+    return bytes
   }
 
   usageTotal(): Readonly<Usage> {

@@ -1,6 +1,6 @@
 /**
  * The group commit with a commit worker (its own connection on a worker thread): plain groups commit
- * there, one in flight while the next gathers; everything else still commits on this thread, in order.
+ * there, up to two in flight while the next gathers; everything else still commits on this thread, in order.
  * Real SQLite files, a real worker thread.
  */
 import { test } from 'node:test'
@@ -253,4 +253,37 @@ test('a failed WAL sync fails its appends, breaks the buffer for good, and the f
   assert.deepEqual(broken, ['HF_ERR_STORE_SYNC'])
   assert.equal(buffer.writer.durableSeq(), 0, 'no row past a failed sync is offered to the forwarder')
   assert.deepEqual(buffer.lanes.readLane(0, 0, 0, Number.MAX_SAFE_INTEGER, 100), [])
+})
+
+test('a group handed over while the one ahead of it fails is refused too: the seqs of what is stored have no hole', async t => {
+  const tb = await setup(t, true)
+  assert.equal(await append(tb.buffer, reading('a', 0)), 1)
+  // The reading {"n":-1} fails its insert, slowly (a second of counting first), so the next group is
+  // handed over while the worker still holds the failing one.
+  tb.db.exec(`CREATE TRIGGER poison BEFORE INSERT ON readings WHEN NEW.payload = CAST('{"n":-1}' AS BLOB) BEGIN
+    SELECT RAISE(ABORT, 'injected failure') FROM
+      (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c);
+  END`)
+  const first = [append(tb.buffer, reading('a', -1))]
+  for (let i = 1; i < 300; i++) first.push(append(tb.buffer, reading('a', i)))
+  await tick()
+  const second: Array<Promise<number>> = []
+  for (let i = 300; i < 600; i++) second.push(append(tb.buffer, reading('a', i)))
+  const [a, b] = await Promise.all([Promise.allSettled(first), Promise.allSettled(second)])
+  for (const r of a) assert.ok(r.status === 'rejected' && /injected failure/.test(String(r.reason)), String(r))
+  for (const r of b)
+    assert.ok(r.status === 'rejected' && /handed over before it failed/.test(String(r.reason)), String(r))
+  tb.db.exec('DROP TRIGGER poison')
+  const after = await Promise.all(Array.from({ length: 300 }, (_, i) => append(tb.buffer, reading('a', 1000 + i))))
+  assert.deepEqual(
+    after,
+    Array.from({ length: 300 }, (_, i) => i + 2),
+    'the seqs go on from the last one stored'
+  )
+  assert.deepEqual(
+    storedRows(tb.db).map(r => r.seq),
+    Array.from({ length: 301 }, (_, i) => i + 1)
+  )
+  assert.equal(tb.buffer.usage.projectedOf('a').readings, 301, 'the refused groups no longer count')
+  assert.deepEqual(tb.errors, [])
 })
