@@ -5,8 +5,8 @@
  * commit hook (the aggregator) run in the same transaction.
  *
  * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
- * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts), up to two
- * groups in flight (one syncing while the next commits) while the next one gathers; any other group
+ * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts): one group in
+ * flight while the next one gathers, or, under heavy load, two (one syncing while the next commits); any other group
  * commits here, on this connection, once nothing is in flight, because its work reads and updates
  * state that lives on this thread.
  */
@@ -213,8 +213,9 @@ export class GroupCommit {
    * eMMC wear out) for at most 2 ms more PUBACK latency.
    */
   private schedule(): void {
-    // The commit worker's answer schedules what gathered meanwhile.
-    if (this.inflight.length >= MAX_IN_FLIGHT) return
+    // The commit worker's answer schedules what gathered meanwhile (see handOff for when a second group goes).
+    if (this.inflight.length >= MAX_IN_FLIGHT || (this.inflight.length > 0 && this.pending.length < COMMIT_NOW_ROWS))
+      return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -380,8 +381,14 @@ export class GroupCommit {
     const thread = this.p.thread
     const batch = this.pending
     if (thread === null || this.closing || !thread.canTake() || batch.length === 0) return false
-    // A write waiting for the worker to be idle (the forwarder's deletes) goes first: two groups in turn would starve it.
-    if (this.idleWaiters.length > 0 && this.inflight.length > 0) return false
+    if (this.inflight.length > 0) {
+      // A write waiting for the worker to be idle (the forwarder's deletes) goes first: two groups in turn would starve it.
+      if (this.idleWaiters.length > 0) return false
+      // A second group goes only when it is large (heavy load: it commits while the first one syncs). A
+      // small one waits for the answer: handed over then, it is covered by the sync that starts right
+      // after its commit, not by the one after that, and fewer, larger transactions write fewer pages.
+      if (batch.length < COMMIT_NOW_ROWS) return false
+    }
     if (this.commitWanted || this.compactBytes > 0 || this.p.evictions.queuedCount() > 0) return false
     if (this.p.retention.trimQueued() > 0 || (this.hook !== null && !this.hook.quiet(batch))) return false
     const ids: number[] = new Array(batch.length)
