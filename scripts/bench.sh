@@ -25,6 +25,9 @@ node dist/bench/mqtt5.js
 node dist/bench/ingest.js --targets holdfast --only closed --closed-conns 500 --closed-inflight 4 --fsync-delay-ms 5
 # The group commit's cost to the broker thread: transaction inline vs on the commit worker.
 node dist/bench/group-commit.js
+# A reconnect storm (400 full scrypt checks) beside 20 devices publishing: their PUBACKs must not wait
+# behind the checks on libuv's thread pool, where the WAL fdatasync also runs.
+node dist/bench/login-storm.js
 # RSS / CPU at a steady 5,000 readings/s from 1,000 devices; write amplification.
 node dist/bench/resources.js
 # Where the memory goes: idle, 1,000 connections, 5,000 msg/s (RSS); the live heap of 1,000 connections.
