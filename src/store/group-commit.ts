@@ -79,7 +79,7 @@ export class GroupCommit {
   /** Every reading up to here is committed and on disk: what the forwarder may read. */
   private durable: number
   /** The groups the commit worker holds, oldest first; nothing commits on this thread until they are answered. */
-  private readonly inflight: Array<{ batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number }> = []
+  private readonly inflight: Array<{ batch: NewReading[]; cbs: AppendCallback[]; firstSeq: number; epoch: number }> = []
   /**
    * Counts the commit worker's failures seen here. A group carries the count it was handed with; the
    * worker refuses a group handed before the failure of the one ahead of it was seen, so seqs never
@@ -381,9 +381,13 @@ export class GroupCommit {
     const thread = this.p.thread
     const batch = this.pending
     if (thread === null || this.closing || !thread.canTake() || batch.length === 0) return false
-    if (this.inflight.length > 0) {
+    const ahead = this.inflight[this.inflight.length - 1]
+    if (ahead !== undefined) {
       // A write waiting for the worker to be idle (the forwarder's deletes) goes first: two groups in turn would starve it.
       if (this.idleWaiters.length > 0) return false
+      // The group ahead went before a failure seen since: the worker refuses it, and this group's seqs,
+      // which would follow its, must wait to follow the last committed one.
+      if (ahead.epoch !== this.epoch) return false
       // A second group goes only when it is large (heavy load: it commits while the first one syncs). A
       // small one waits for the answer: handed over then, it is covered by the sync that starts right
       // after its commit, not by the one after that, and fewer, larger transactions write fewer pages.
@@ -404,9 +408,8 @@ export class GroupCommit {
     this.pending = []
     this.pendingCbs = []
     this.p.ledger.holdPending()
-    const ahead = this.inflight[this.inflight.length - 1]
     const firstSeq = ahead === undefined ? this.nextSeq : ahead.firstSeq + ahead.batch.length
-    this.inflight.push({ batch, cbs, firstSeq })
+    this.inflight.push({ batch, cbs, firstSeq, epoch: this.epoch })
     thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.epoch, this.answered)
     return true
   }

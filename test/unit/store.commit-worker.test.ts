@@ -287,3 +287,33 @@ test('a group handed over while the one ahead of it fails is refused too: the se
   assert.equal(tb.buffer.usage.projectedOf('a').readings, 301, 'the refused groups no longer count')
   assert.deepEqual(tb.errors, [])
 })
+
+test('a large group gathered as soon as a failure is seen commits once the failed and refused groups are answered: its seqs follow the last one stored', async t => {
+  const tb = await setup(t, true)
+  assert.equal(await append(tb.buffer, reading('a', 0)), 1)
+  tb.db.exec(`CREATE TRIGGER poison BEFORE INSERT ON readings WHEN NEW.payload = CAST('{"n":-1}' AS BLOB) BEGIN
+    SELECT RAISE(ABORT, 'injected failure') FROM
+      (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c);
+  END`)
+  let third: Array<Promise<number>> = []
+  const first = [
+    append(tb.buffer, reading('a', -1)).catch(err => {
+      // Appended as soon as the failure is seen: a group large enough to go while another is in flight.
+      tb.db.exec('DROP TRIGGER poison')
+      third = Array.from({ length: 300 }, (_, i) => append(tb.buffer, reading('a', 1000 + i)))
+      throw err
+    })
+  ]
+  for (let i = 1; i < 300; i++) first.push(append(tb.buffer, reading('a', i)))
+  await tick()
+  const second = Array.from({ length: 300 }, (_, i) => append(tb.buffer, reading('a', 300 + i)))
+  await Promise.allSettled([...first, ...second])
+  assert.deepEqual(
+    await Promise.all(third),
+    Array.from({ length: 300 }, (_, i) => i + 2)
+  )
+  assert.deepEqual(
+    storedRows(tb.db).map(r => r.seq),
+    Array.from({ length: 301 }, (_, i) => i + 1)
+  )
+})
