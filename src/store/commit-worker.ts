@@ -154,7 +154,7 @@ parentPort!.on('message', (m: CommitRequest) => {
   }
   // Its seqs follow those of a group that failed: committing it would leave a hole in the seqs.
   if (m.epoch === failedEpoch)
-    return afterSync({ id: m.id, committed: false, error: 'a group handed over before it failed to commit' })
+    return afterSync({ id: m.id, committed: false, error: 'refused: the group ahead of it failed to commit' })
   try {
     // IMMEDIATE: take the write lock first (with the busy timeout), never upgrade from a read.
     commit.immediate(Buffer.from(m.buf, m.offset, m.length))

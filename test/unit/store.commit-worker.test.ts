@@ -272,7 +272,7 @@ test('a group handed over while the one ahead of it fails is refused too: the se
   const [a, b] = await Promise.all([Promise.allSettled(first), Promise.allSettled(second)])
   for (const r of a) assert.ok(r.status === 'rejected' && /injected failure/.test(String(r.reason)), String(r))
   for (const r of b)
-    assert.ok(r.status === 'rejected' && /handed over before it failed/.test(String(r.reason)), String(r))
+    assert.ok(r.status === 'rejected' && /the group ahead of it failed to commit/.test(String(r.reason)), String(r))
   tb.db.exec('DROP TRIGGER poison')
   const after = await Promise.all(Array.from({ length: 300 }, (_, i) => append(tb.buffer, reading('a', 1000 + i))))
   assert.deepEqual(
