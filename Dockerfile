@@ -40,7 +40,10 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && node -e "const D = require('better-sqlite3'); new D(':memory:').prepare('select 1').get(); console.log('better-sqlite3 ok on', process.arch)"
 
 FROM node:20-bookworm-slim AS runtime
-ENV NODE_ENV=production
+# UV_THREADPOOL_SIZE: the WAL fdatasync shares libuv's pool with password checks and name lookups (see
+# systemd/holdfast.service).
+ENV NODE_ENV=production \
+    UV_THREADPOOL_SIZE=8
 # Its own system user; the buffer directory is created and owned before VOLUME, so a new named
 # volume starts out owned by that user.
 RUN groupadd --system --gid 10001 holdfast \
