@@ -255,15 +255,21 @@ test('a failed WAL sync fails its appends, breaks the buffer for good, and the f
   assert.deepEqual(buffer.lanes.readLane(0, 0, 0, Number.MAX_SAFE_INTEGER, 100), [])
 })
 
-test('a group handed over while the one ahead of it fails is refused too: the seqs of what is stored have no hole', async t => {
-  const tb = await setup(t, true)
-  assert.equal(await append(tb.buffer, reading('a', 0)), 1)
-  // The reading {"n":-1} fails its insert, slowly (a second of counting first), so the next group is
-  // handed over while the worker still holds the failing one.
-  tb.db.exec(`CREATE TRIGGER poison BEFORE INSERT ON readings WHEN NEW.payload = CAST('{"n":-1}' AS BLOB) BEGIN
+/**
+ * The reading {"n":-1} fails its insert, slowly (a second of counting first), so the next group is
+ * handed over while the worker still holds the failing one. DROP TRIGGER poison ends it.
+ */
+function poisonFirstGroup(db: DB): void {
+  db.exec(`CREATE TRIGGER poison BEFORE INSERT ON readings WHEN NEW.payload = CAST('{"n":-1}' AS BLOB) BEGIN
     SELECT RAISE(ABORT, 'injected failure') FROM
       (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c);
   END`)
+}
+
+test('a group handed over while the one ahead of it fails is refused too: the seqs of what is stored have no hole', async t => {
+  const tb = await setup(t, true)
+  assert.equal(await append(tb.buffer, reading('a', 0)), 1)
+  poisonFirstGroup(tb.db)
   const first = [append(tb.buffer, reading('a', -1))]
   for (let i = 1; i < 300; i++) first.push(append(tb.buffer, reading('a', i)))
   await tick()
@@ -291,10 +297,7 @@ test('a group handed over while the one ahead of it fails is refused too: the se
 test('a large group gathered as soon as a failure is seen commits once the failed and refused groups are answered: its seqs follow the last one stored', async t => {
   const tb = await setup(t, true)
   assert.equal(await append(tb.buffer, reading('a', 0)), 1)
-  tb.db.exec(`CREATE TRIGGER poison BEFORE INSERT ON readings WHEN NEW.payload = CAST('{"n":-1}' AS BLOB) BEGIN
-    SELECT RAISE(ABORT, 'injected failure') FROM
-      (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c);
-  END`)
+  poisonFirstGroup(tb.db)
   let third: Array<Promise<number>> = []
   const first = [
     append(tb.buffer, reading('a', -1)).catch(err => {
