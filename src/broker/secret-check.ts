@@ -19,7 +19,7 @@ export type CheckOutcome =
   | { kind: 'error'; err: unknown }
 
 /**
- * scrypt checks queued or running at once (SCRYPT_ON_POOL, 2, run at a time, ~50 ms each). A whole fleet
+ * scrypt checks queued or running at once (SCRYPT_ON_POOL of them run at a time, ~50 ms each). A whole fleet
  * reconnecting after a restart fits; past this, logins are refused with "server unavailable" and
  * the devices retry.
  */

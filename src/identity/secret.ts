@@ -6,6 +6,7 @@
  * never blocks the event loop.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 
 export interface ScryptParams {
   N: number
@@ -42,12 +43,21 @@ export function hashParams(hash: string): ScryptParams | null {
   return h === null ? null : { N: h.N, r: h.r, p: h.p }
 }
 
+/** libuv's thread pool size as libuv reads it at the process's first use of the pool (default 4). */
+function poolSize(): number {
+  const n = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10)
+  return Number.isFinite(n) && n >= 1 ? Math.min(n, 1024) : 4
+}
+
 /**
  * scrypt runs on libuv's thread pool, which every thread of the process shares: the commit worker's
  * WAL fdatasync runs there too, and PUBACKs wait for it. A reconnect storm may start hundreds of checks
- * at once; at most this many run on the pool, the rest wait here, so the pool always has threads free.
+ * at once; at most half the pool's threads run them (2 of node's 4, 4 of the systemd unit's 8), so the
+ * sync (and name lookups) always find threads free, and at most one fewer than the cores the process
+ * may use, so the checks leave the broker's thread a core (each is ~50 ms of CPU at full priority). The
+ * rest wait here.
  */
-export const SCRYPT_ON_POOL = 2
+export const SCRYPT_ON_POOL = Math.max(1, Math.min(Math.floor(poolSize() / 2), availableParallelism() - 1))
 let onPool = 0
 const waiting: Array<() => void> = []
 
