@@ -89,6 +89,14 @@ test('/metrics is valid Prometheus text and agrees with /api/status; device labe
     assert.equal(v('holdfast_backlog_readings'), s.backlog.readings)
     assert.equal(v('holdfast_backlog_bytes'), s.backlog.bytes)
     assert.ok(Math.abs(v('holdfast_backlog_oldest_age_seconds')! - s.backlog.oldestAgeS) < 2)
+    // Every stored reading waited for a WAL sync by the commit worker (store.synchronous = full): at least
+    // one sync, never more than one per commit, and time spent in them.
+    const syncs = v('holdfast_buffer_wal_syncs_total')!
+    assert.equal(type('holdfast_buffer_wal_syncs_total'), 'counter')
+    assert.ok(syncs >= 1 && syncs <= v('holdfast_buffer_commits_total')!, `${syncs} syncs`)
+    assert.ok(v('holdfast_buffer_wal_sync_seconds_total')! > 0)
+    assert.ok(v('holdfast_buffer_wal_sync_max_seconds')! > 0)
+    assert.ok(v('holdfast_buffer_wal_sync_max_seconds')! <= v('holdfast_buffer_wal_sync_seconds_total')!)
     assert.equal(v('holdfast_mqtt_connections'), s.mqtt.connections)
     assert.equal(v('holdfast_mqtt_listening'), 1)
     for (const state of ['unconfigured', 'connected', 'degraded', 'down', 'paused']) {

@@ -22,7 +22,11 @@ export interface MetricsSources {
       usageOf: (device: string) => { readings: number; bytes: number }
       oldestRecvMs: () => number | null
     }
-    writer: { totals: { committed: number; commits: number; commitErrors: number; offThread: number } }
+    writer: {
+      totals: { committed: number; commits: number; commitErrors: number; offThread: number }
+      /** The commit worker's WAL fdatasyncs (count, seconds in all, the longest); null without one. */
+      walSyncs?: () => { count: number; seconds: number; maxSeconds: number } | null
+    }
   }
   uplink: () => { state: string; drainRate: number; etaS: number | null }
   mqtt: () => { listening: boolean; connections: number }
@@ -138,6 +142,24 @@ export class GatewayMetrics {
       'holdfast_buffer_commits_off_thread_total',
       "Group commits that ran on the commit worker (plain inserts), not on the broker's thread",
       () => s.buffer.writer.totals.offThread
+    )
+    // Every PUBACK waits for a WAL sync (store.synchronous = full): a slow SD card shows here first.
+    const syncs = (): { count: number; seconds: number; maxSeconds: number } | null =>
+      s.buffer.writer.walSyncs?.() ?? null
+    counter(
+      'holdfast_buffer_wal_syncs_total',
+      "WAL fdatasyncs by the commit worker; each covers every group committed before it began, and the groups' PUBACKs wait for it",
+      () => syncs()?.count ?? []
+    )
+    counter(
+      'holdfast_buffer_wal_sync_seconds_total',
+      'Time spent in those WAL fdatasyncs; divided by holdfast_buffer_wal_syncs_total, the mean sync time of the storage',
+      () => syncs()?.seconds ?? []
+    )
+    gauge(
+      'holdfast_buffer_wal_sync_max_seconds',
+      'The longest of those WAL fdatasyncs since start',
+      () => syncs()?.maxSeconds ?? []
     )
     gauge(
       'holdfast_event_loop_delay_seconds',

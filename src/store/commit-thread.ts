@@ -16,6 +16,13 @@ export type CommitDone = (committed: boolean | null, error: string | null) => vo
 /** A WAL sync's answer: `lost` when the worker died before it answered (the caller syncs itself). */
 export type SyncAnswer = (error: string | null, lost: boolean) => void
 
+/** WAL fdatasyncs since start (store.synchronous = full): how many, seconds in all, the longest one. */
+export interface WalSyncFigures {
+  count: number
+  seconds: number
+  maxSeconds: number
+}
+
 /** How long shutdown waits for the groups in flight (a transaction and a sync each, normally under a few ms). */
 const SETTLE_WAIT_MS = 10_000
 /**
@@ -30,6 +37,7 @@ export class CommitThread {
   private readonly worker: Worker
   private readonly replies: MessagePort
   private readonly answered = new Int32Array(new SharedArrayBuffer(4))
+  private readonly syncStats = new BigInt64Array(new SharedArrayBuffer(24))
   private taken = 0
   private nextId = 0
   private readonly jobs: Array<{ id: number; done: CommitDone }> = []
@@ -57,7 +65,8 @@ export class CommitThread {
       busyTimeoutMs,
       journalSizeLimit,
       replies: port2,
-      answered: this.answered
+      answered: this.answered,
+      syncStats: this.syncStats
     }
     this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), {
       workerData: data,
@@ -99,6 +108,15 @@ export class CommitThread {
   /** close() ran: the worker is gone on purpose (at shutdown), not failed. */
   get closed(): boolean {
     return this.isClosed
+  }
+
+  /** The WAL fdatasyncs the worker has done since start: how many, their total and the longest, in seconds. */
+  walSyncs(): WalSyncFigures {
+    return {
+      count: Number(Atomics.load(this.syncStats, 0)),
+      seconds: Number(Atomics.load(this.syncStats, 1)) / 1e6,
+      maxSeconds: Number(Atomics.load(this.syncStats, 2)) / 1e6
+    }
   }
 
   /** The worker runs and takes another group now (fewer than MAX_IN_FLIGHT in flight). */

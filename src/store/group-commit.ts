@@ -12,7 +12,7 @@
  */
 import type { Statement } from 'better-sqlite3'
 import { packGroup } from './batch-wire.js'
-import { MAX_IN_FLIGHT, type CommitThread } from './commit-thread.js'
+import { MAX_IN_FLIGHT, type CommitThread, type WalSyncFigures } from './commit-thread.js'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
@@ -188,6 +188,11 @@ export class GroupCommit {
   whenIdle(write: () => void): void {
     if (this.inflight.length === 0) write()
     else this.idleWaiters.push(write)
+  }
+
+  /** The commit worker's WAL syncs since start; null without a commit worker. */
+  walSyncs(): WalSyncFigures | null {
+    return this.p.thread?.walSyncs() ?? null
   }
 
   /** The newest seq that is committed and synced: readers never go past it (nothing unsynced leaves the box). */
