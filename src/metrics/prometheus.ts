@@ -153,7 +153,7 @@ export class GatewayMetrics {
     )
     counter(
       'holdfast_buffer_wal_sync_seconds_total',
-      'Time spent in those WAL fdatasyncs; divided by holdfast_buffer_wal_syncs_total, the mean sync time of the storage',
+      'Time those WAL fdatasyncs took, each from its start to its completion seen by the worker (a wait for a thread-pool thread included); divided by holdfast_buffer_wal_syncs_total, the mean',
       () => syncs()?.seconds ?? []
     )
     gauge(
