@@ -144,8 +144,7 @@ export class GatewayMetrics {
       () => s.buffer.writer.totals.offThread
     )
     // Every PUBACK waits for a WAL sync (store.synchronous = full): a slow SD card shows here first.
-    const syncs = (): { count: number; seconds: number; maxSeconds: number } | null =>
-      s.buffer.writer.walSyncs?.() ?? null
+    const syncs = () => s.buffer.writer.walSyncs?.() ?? null
     counter(
       'holdfast_buffer_wal_syncs_total',
       "WAL fdatasyncs by the commit worker; each covers every group committed before it began, and the groups' PUBACKs wait for it",

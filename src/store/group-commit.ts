@@ -218,9 +218,8 @@ export class GroupCommit {
    * eMMC wear out) for at most 2 ms more PUBACK latency.
    */
   private schedule(): void {
-    // The commit worker's answer schedules what gathered meanwhile (see handOff for when a second group goes).
-    if (this.inflight.length >= MAX_IN_FLIGHT || (this.inflight.length > 0 && this.pending.length < COMMIT_NOW_ROWS))
-      return
+    // The commit worker's answer schedules what gathered meanwhile.
+    if (this.inflight.length >= MAX_IN_FLIGHT || this.waitsForAnswer()) return
     if (this.scheduled || (this.timer !== null && this.pending.length < COMMIT_NOW_ROWS)) return
     const wait = this.lastCommitMs + this.commitWindowMs - performance.now()
     if (wait <= 0 || this.pending.length >= COMMIT_NOW_ROWS) {
@@ -393,10 +392,7 @@ export class GroupCommit {
       // The group ahead went before a failure seen since: the worker refuses it, and this group's seqs,
       // which would follow its, must wait to follow the last committed one.
       if (ahead.epoch !== this.epoch) return false
-      // A second group goes only when it is large (heavy load: it commits while the first one syncs). A
-      // small one waits for the answer: handed over then, it is covered by the sync that starts right
-      // after its commit, not by the one after that, and fewer, larger transactions write fewer pages.
-      if (batch.length < COMMIT_NOW_ROWS) return false
+      if (this.waitsForAnswer()) return false
     }
     if (this.commitWanted || this.compactBytes > 0 || this.p.evictions.queuedCount() > 0) return false
     if (this.p.retention.trimQueued() > 0 || (this.hook !== null && !this.hook.quiet(batch))) return false
@@ -417,6 +413,16 @@ export class GroupCommit {
     this.inflight.push({ batch, cbs, firstSeq, epoch: this.epoch })
     thread.commit(packGroup(batch, ids, firstSeq, this.p.times.stamp()), this.epoch, this.answered)
     return true
+  }
+
+  /**
+   * The queued group waits for the commit worker's answer instead of going as a second group: it goes
+   * alongside one in flight only when it is large (heavy load: it commits while the first one syncs). A
+   * small one handed over at the answer is covered by the sync that starts right after its commit, not
+   * by the one after that, and fewer, larger transactions write fewer pages.
+   */
+  private waitsForAnswer(): boolean {
+    return this.inflight.length > 0 && this.pending.length < COMMIT_NOW_ROWS
   }
 
   /** The commit worker's answer for the oldest group in flight: committed (and synced, unless `error`), or not. */
