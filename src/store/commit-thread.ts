@@ -3,7 +3,7 @@
  * flight (the next one commits while the previous one syncs), each handed over as one transferred
  * buffer; the answers come back as events, in the order the groups went. At shutdown the answer in
  * flight is taken synchronously (Atomics.wait + receiveMessageOnPort), so close() stays synchronous.
- * If the worker dies, `usable()` turns false and the group commit goes back to committing inline.
+ * If the worker dies, `canTake()` turns false and the group commit goes back to committing inline.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
 import type { CommitAnswer, CommitRequest, CommitWorkerData } from './commit-worker.js'
