@@ -31,7 +31,33 @@ export interface RunReadsOptions {
   corrected: (seq: number, recvMs: number) => number
 }
 
+/**
+ * Readings a page query returns at most. A page is two values built by SQLite (below), so its size is
+ * bounded by this many rows of topic text: 10,000 of the longest MQTT topics stay under SQLite's 1 GB.
+ */
+const PAGE_ROWS = 10_000
+/** Per reading, in seq order: the columns a StoredReading needs, and the payload's length in bytes. */
+const META = `json_array(seq, device, topic, recv_ms, event_ms, qos, cls, kind, octet_length(payload), iif(props IS NULL, NULL, hex(props)))`
+/**
+ * A page of readings as two values: their columns as one JSON array, and their payloads end to end as
+ * one blob. better-sqlite3 makes a JS value per column of each row, and a Buffer with its own memory per
+ * payload; JSON.parse and views into one Buffer cost the drain half as much, and its garbage collector less.
+ * The aggregates see the rows in the subquery's order; page() checks that they did.
+ */
+const PAGE = (where: string, order: 'ASC' | 'DESC'): string =>
+  `SELECT json_group_array(${META}), CAST(group_concat(payload, '') AS BLOB) FROM (SELECT ${COLS} FROM readings WHERE ${where} ORDER BY seq ${order} LIMIT ?)`
+/** A page's JSON rows: seq, device, topic, recv_ms, event_ms, qos, cls, kind, payload bytes, props (hex) */
+/** A page's readings, and each one's device id. */
+interface Page {
+  readings: StoredReading[]
+  devs: number[]
+}
+type MetaRow = [number, number, string, number, number | null, number, number, number, number, string | null]
+
 export class RunReads {
+  private readonly pageBulk: Statement
+  private readonly pageLane: Statement
+  private readonly pageNewestBulk: Statement
   private readonly selectBulk: Statement
   private readonly selectLane: Statement
   private readonly selectNewestBulk: Statement
@@ -40,44 +66,95 @@ export class RunReads {
     db: DB,
     private readonly o: RunReadsOptions
   ) {
-    this.selectBulk = db
-      .prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND seq < ? AND cls = 0 AND kind = 0 ORDER BY seq LIMIT ?`)
-      .raw()
-    this.selectLane = db
-      .prepare(
-        `SELECT ${COLS} FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`
-      )
-      .raw()
-    this.selectNewestBulk = db
-      .prepare(
-        `SELECT ${COLS} FROM readings WHERE seq > ? AND seq <= ? AND cls = 0 AND kind = 0 ORDER BY seq DESC LIMIT ?`
-      )
-      .raw()
+    const bulk = 'seq > ? AND seq < ? AND cls = 0 AND kind = 0'
+    const lane = `${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ?`
+    const newest = 'seq > ? AND seq < ? AND cls = 0 AND kind = 0'
+    this.pageBulk = db.prepare(PAGE(bulk, 'ASC')).raw()
+    this.pageLane = db.prepare(PAGE(lane, 'ASC')).raw()
+    this.pageNewestBulk = db.prepare(PAGE(newest, 'DESC')).raw()
+    // Row by row: the way back should a page's aggregates ever see its rows out of order.
+    this.selectBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${bulk} ORDER BY seq LIMIT ?`).raw()
+    this.selectLane = db.prepare(`SELECT ${COLS} FROM readings WHERE ${lane} ORDER BY seq LIMIT ?`).raw()
+    this.selectNewestBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${newest} ORDER BY seq DESC LIMIT ?`).raw()
   }
 
   /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
   lane(cls: number, kind: number, afterSeq: number, beforeSeq: number, limit: number): Run {
-    const rows = (
-      cls === 0 && kind === KIND_RAW
-        ? this.selectBulk.all(afterSeq, beforeSeq, limit)
-        : this.selectLane.all(cls, kind, afterSeq, beforeSeq, limit)
-    ) as RawRow[]
-    return this.run(rows, cls, kind)
+    const bulk = cls === 0 && kind === KIND_RAW
+    const pages: Page[] = []
+    let after = afterSeq
+    let n = 0
+    while (n < limit) {
+      const want = Math.min(PAGE_ROWS, limit - n)
+      const args = bulk ? [after, beforeSeq, want] : [cls, kind, after, beforeSeq, want]
+      const got = this.page(bulk ? this.pageBulk : this.pageLane, bulk ? this.selectBulk : this.selectLane, args, 1)
+      pages.push(got)
+      n += got.readings.length
+      if (got.readings.length < want) break
+      after = got.readings[got.readings.length - 1]!.seq
+    }
+    return this.run(pages, cls, kind)
   }
 
   /** The newest bulk raw readings (priority 0) with afterSeq < seq <= throughSeq, oldest first: the live lane. */
   newestBulk(afterSeq: number, throughSeq: number, limit: number): Run {
-    return this.run((this.selectNewestBulk.all(afterSeq, throughSeq, limit) as RawRow[]).reverse(), 0, KIND_RAW)
+    const pages: Page[] = []
+    let before = throughSeq + 1
+    let n = 0
+    while (n < limit) {
+      const want = Math.min(PAGE_ROWS, limit - n)
+      const got = this.page(this.pageNewestBulk, this.selectNewestBulk, [afterSeq, before, want], -1)
+      got.readings.reverse()
+      got.devs.reverse()
+      pages.push(got)
+      n += got.readings.length
+      if (got.readings.length < want) break
+      before = got.readings[0]!.seq
+    }
+    return this.run(pages.reverse(), 0, KIND_RAW)
   }
 
-  private run(rows: RawRow[], cls: number, kind: number): Run {
-    const n = rows.length
-    const b = new PartBuilder(cls, kind, n)
+  /**
+   * One page, in the order its query reads (1: ascending seqs, -1: descending). The aggregates' order is
+   * SQLite's choice, not a promise: should the seqs not follow it, the page is read again row by row.
+   */
+  private page(paged: Statement, rows: Statement, args: number[], dir: 1 | -1): Page {
+    const [json, blob] = paged.get(...args) as [string, Buffer | null]
+    const metas = JSON.parse(json) as MetaRow[]
+    const n = metas.length
     const readings: StoredReading[] = new Array(n)
+    const devs: number[] = new Array(n)
+    let at = 0
+    let prev = dir === 1 ? -Infinity : Infinity
     for (let i = 0; i < n; i++) {
-      const r = rows[i]!
-      b.put(i, r[0], r[1], r[2], r[3], r[9], r[5], r[8])
+      const m = metas[i]!
+      if ((m[0] - prev) * dir <= 0) return this.rowByRow(rows, args)
+      prev = m[0]
+      const end = at + m[8]
+      devs[i] = m[1]
       readings[i] = {
+        seq: m[0],
+        device: this.o.nameOf(m[1]),
+        topic: m[2],
+        payload: blob!.subarray(at, end),
+        recvMs: this.o.corrected(m[0], m[3]),
+        eventMs: m[4],
+        qos: m[5],
+        cls: m[6],
+        kind: m[7],
+        props: m[9] === null ? null : Buffer.from(m[9], 'hex')
+      }
+      at = end
+    }
+    if (at !== (blob?.length ?? 0)) return this.rowByRow(rows, args)
+    return { readings, devs }
+  }
+
+  private rowByRow(rows: Statement, args: number[]): Page {
+    const raw = rows.all(...args) as RawRow[]
+    return {
+      devs: raw.map(r => r[1]),
+      readings: raw.map(r => ({
         seq: r[0],
         device: this.o.nameOf(r[1]),
         topic: r[2],
@@ -88,8 +165,19 @@ export class RunReads {
         cls: r[7],
         kind: r[8],
         props: r[9]
-      }
+      }))
     }
+  }
+
+  private run(pages: readonly Page[], cls: number, kind: number): Run {
+    const readings = pages.length === 1 ? pages[0]!.readings : pages.flatMap(p => p.readings)
+    const b = new PartBuilder(cls, kind, readings.length)
+    let i = 0
+    for (const p of pages)
+      for (let j = 0; j < p.readings.length; j++, i++) {
+        const r = p.readings[j]!
+        b.put(i, r.seq, p.devs[j]!, r.topic, r.payload, r.props ?? null, r.eventMs, r.kind ?? KIND_RAW)
+      }
     return { readings, part: b.finish() }
   }
 }
