@@ -30,7 +30,9 @@ import {
   sleep,
   startGateway,
   startRawpub,
-  status
+  status,
+  walSyncMeanMs,
+  walSyncs
 } from './procs.js'
 
 const { values: o } = parseArgs({
@@ -67,6 +69,7 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
   const topic = `bench-live-base-${Date.now()}`
   await createTopic(kafka, topic)
   const gw = await startGateway({ cpu: o['gateway-cpus']!, extra: uplinkArgs(kafka, topic), nodeFlags })
+  const sync0 = await walSyncs(gw.http)
   const pub = startRawpub(0, load(gw.mqttPort, Number(o['baseline-seconds']), false))
   // The drain's phase polls /api/status every 200 ms (the drain's progress): so does this one, so that
   // the ratio compares the drain with the same load, not with a quieter broker thread.
@@ -80,6 +83,7 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
   }
   const r = await pub.result
   const ld = await loopDelay(gw.http)
+  const sync1 = await walSyncs(gw.http)
   const st = await status(gw.http)
   const peak = memory(gw.pid).peakRssMb
   await gw.stop()
@@ -93,6 +97,8 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
     pubackMaxMs: r.maxMs,
     forwarded: st.counters.forwarded,
     loopDelaySinceStartMs: ld,
+    walSyncMeanMs: walSyncMeanMs(sync0, sync1),
+    walSyncMaxMsSinceStart: sync1?.maxMs ?? null,
     peakRssMb: peak,
     ok: r.ok
   })
@@ -124,6 +130,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
     let start = 0
     let fStart = f0
     let bStart = 0
+    let syncStart: Awaited<ReturnType<typeof walSyncs>> = null
     let last = await status(gw.http)
     const deadline = performance.now() + 300_000
     let slowStatus = 0
@@ -140,6 +147,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
         start = performance.now()
         fStart = fwd
         bStart = last.backlog.readings as number
+        syncStart = await walSyncs(gw.http)
         progress(`drain started with ${bStart} buffered`)
       }
       // Done when what is left is about one second of live readings.
@@ -148,6 +156,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
     }
     const end = performance.now()
     const seconds = (end - start) / 1000
+    const syncEnd = await walSyncs(gw.http)
     await kafkaUp
     await sleep(1500) // the interval that holds the drain's end
     const ld = await loopDelay(gw.http)
@@ -174,6 +183,9 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
       pubackP99MsWorstInterval: Math.max(...inDrain.map(i => (typeof i.p99 === 'number' ? i.p99 : 0))),
       pubackP99MsPerInterval: inDrain.map(i => (typeof i.p99 === 'number' ? Math.round(i.p99) : null)),
       loopDelaySinceStartMs: ld,
+      // The commit worker's WAL fdatasyncs during the drain (every PUBACK waits for one)
+      walSyncMeanMs: walSyncMeanMs(syncStart, syncEnd),
+      walSyncMaxMsSinceStart: syncEnd?.maxMs ?? null,
       rssMb: mem.rssMb,
       peakRssMb: mem.peakRssMb,
       threads: mem.threads,

@@ -284,6 +284,30 @@ export async function loopDelay(http: string): Promise<{ p50: number; p99: numbe
   }
 }
 
+/** The commit worker's WAL fdatasyncs so far (/metrics): count, seconds in all, and the longest, in ms. */
+export async function walSyncs(http: string): Promise<{ count: number; seconds: number; maxMs: number } | null> {
+  try {
+    const m = await (await fetch(`${http}/metrics`, { signal: AbortSignal.timeout(3000) })).text()
+    const v = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(m)?.[1] ?? Number.NaN)
+    return {
+      count: v('holdfast_buffer_wal_syncs_total'),
+      seconds: v('holdfast_buffer_wal_sync_seconds_total'),
+      maxMs: Math.round(v('holdfast_buffer_wal_sync_max_seconds') * 1e5) / 100
+    }
+  } catch {
+    return null
+  }
+}
+
+/** Mean ms of the WAL syncs between two walSyncs() readings. */
+export function walSyncMeanMs(
+  a: { count: number; seconds: number } | null,
+  b: { count: number; seconds: number } | null
+): number | null {
+  if (a === null || b === null || b.count <= a.count) return null
+  return Math.round(((b.seconds - a.seconds) / (b.count - a.count)) * 1e5) / 100
+}
+
 export async function status(http: string): Promise<any> {
   return await (await fetch(`${http}/api/status`, { signal: AbortSignal.timeout(5000) })).json()
 }
