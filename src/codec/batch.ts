@@ -197,27 +197,48 @@ function withHeader(codec: number, data: Buffer, version: number): Buffer {
 /** The uncompressed CBOR body of a readings batch (exported for the benchmark and tests). */
 export function encodeBody(gatewayId: string, readings: readonly StoredReading[], options: EncodeOptions = {}): Buffer {
   if (readings.length === 0) throw new RangeError('encodeBatch: a batch holds at least one reading')
-  // Group by device (first appearance), keeping each device's order: its deltas stay small.
+  const [rows, devices] = groupedByDevice(readings)
+  // A shape whose numbers cannot all be scaled integers is refused, and its payloads stay raw.
+  const refused = new Set<string>()
+  for (;;) {
+    const body = tryBody(gatewayId, rows, devices, options, refused)
+    if (Buffer.isBuffer(body)) return body
+    refused.add(body)
+  }
+}
+
+/**
+ * The readings grouped by device (in order of first appearance), each device's in their order: its deltas
+ * stay small. The forwarder hands them over grouped already; then they are used as they are.
+ */
+function groupedByDevice(readings: readonly StoredReading[]): [readonly StoredReading[], string[]] {
+  const devices: string[] = []
+  const seen = new Set<string>()
+  let prev: string | undefined
+  for (const r of readings) {
+    if (r.device === prev) continue
+    if (seen.has(r.device)) return regroup(readings)
+    seen.add(r.device)
+    devices.push(r.device)
+    prev = r.device
+  }
+  return [readings, devices]
+}
+
+function regroup(readings: readonly StoredReading[]): [readonly StoredReading[], string[]] {
   const byDevice = new Map<string, StoredReading[]>()
   for (const r of readings) {
     const list = byDevice.get(r.device)
     if (list === undefined) byDevice.set(r.device, [r])
     else list.push(r)
   }
-  const rows: StoredReading[] = byDevice.size === 1 ? (readings as StoredReading[]) : [...byDevice.values()].flat()
-  // A shape whose numbers cannot all be scaled integers is refused, and its payloads stay raw.
-  const refused = new Set<string>()
-  for (;;) {
-    const body = tryBody(gatewayId, rows, [...byDevice.keys()], options, refused)
-    if (Buffer.isBuffer(body)) return body
-    refused.add(body)
-  }
+  return [[...byDevice.values()].flat(), [...byDevice.keys()]]
 }
 
 function tryBody(
   gatewayId: string,
   rows: readonly StoredReading[],
-  devices: string[],
+  devices: readonly string[],
   options: EncodeOptions,
   refused: ReadonlySet<string>
 ): Buffer | string {
@@ -242,6 +263,9 @@ function tryBody(
   let prevRecv = 0
   let prevTopic = 0
   let prevDevice = ''
+  let lastTopic = 0
+  let lastTopicText: string | undefined
+  let lastTopicDevice: string | undefined
   for (let i = 0; i < n; i++) {
     const r = rows[i]!
     if (!Number.isSafeInteger(r.seq) || r.seq < 0) throw new RangeError(`encodeBatch: bad seq ${r.seq}`)
@@ -257,13 +281,20 @@ function tryBody(
     else if (!Number.isSafeInteger(r.eventMs)) throw new RangeError(`encodeBatch: bad eventMs ${r.eventMs}`)
     else if (Number.isSafeInteger(r.eventMs - r.recvMs)) event[i] = cborInt(r.eventMs - r.recvMs)
     else event[i] = BigInt(r.eventMs) - BigInt(r.recvMs)
-    const key = `${r.device}\u0000${r.topic}`
-    let t = topicIndex.get(key)
-    if (t === undefined) {
-      topicIndex.set(key, (t = topics.length))
-      const d = deviceIndex.get(r.device)!
-      const prefix = `${TOPIC_PREFIX}${r.device}/`
-      topics.push(r.topic.startsWith(prefix) ? [d, r.topic.slice(prefix.length)] : [d, r.topic, 1])
+    // A device's readings are side by side and mostly share a topic: look it up only when it changes.
+    let t = lastTopic
+    if (r.topic !== lastTopicText || r.device !== lastTopicDevice) {
+      const key = `${r.device}\u0000${r.topic}`
+      const known = topicIndex.get(key)
+      if (known === undefined) {
+        topicIndex.set(key, (t = topics.length))
+        const d = deviceIndex.get(r.device)!
+        const prefix = `${TOPIC_PREFIX}${r.device}/`
+        topics.push(r.topic.startsWith(prefix) ? [d, r.topic.slice(prefix.length)] : [d, r.topic, 1])
+      } else t = known
+      lastTopic = t
+      lastTopicText = r.topic
+      lastTopicDevice = r.device
     }
     topicIdx[i] = t - prevTopic
     prevTopic = t
