@@ -252,7 +252,16 @@ export class Forwarder {
   private async loop(): Promise<void> {
     const { buffer } = this.o
     let next: Request | null = null
+    /** The last acknowledged request's release (null: none, or it finished); its error, if it failed. */
+    let releasing: Promise<unknown> | null = null
     while (!this.stopped) {
+      // A request planned from scratch (nothing prepared), or a ledger record, starts from what the buffer
+      // still holds: the release before it must have finished.
+      if (next === null && releasing !== null) {
+        const err = await releasing
+        releasing = null
+        if (err !== null && err !== undefined) throw err
+      }
       if (this.paused) {
         next = null
         await this.sleep(60_000, false)
@@ -316,14 +325,32 @@ export class Forwarder {
         await this.sleep(delay, false)
         continue
       }
-      next = preparing === null ? null : await preparing
-      for (const run of req.runs) await this.released(run)
       this.budget?.spend(req.bytes)
       this.inFlightBytes = 0
       this.uplink.succeeded(req.count)
-      this.attempted(true)
       this.backoff.reset()
       this.lastProbeMs = Date.now()
+      next = preparing === null ? null : await preparing
+      // Kafka has it: its readings are deleted while the next request is sent (the deletes took as long as
+      // a read, with the link idle), one release at a time, in order. A crash before a release ends
+      // sends its readings again, as a crash between Kafka's ack and the delete always did.
+      releasing = this.releaseAfter(releasing, req)
+    }
+    const err = await releasing
+    if (err !== null && err !== undefined) throw err
+  }
+
+  /** Release `req` once `prev` (a release, or null) has finished; resolves to the error that stopped either, or null. */
+  private async releaseAfter(prev: Promise<unknown> | null, req: Request): Promise<unknown> {
+    try {
+      const err = await prev
+      if (err !== null && err !== undefined) return err
+      for (const run of req.runs) await this.released(run)
+      // drainNow counts what was forwarded: it hears of the attempt once the readings are released.
+      this.attempted(true)
+      return null
+    } catch (err) {
+      return err
     }
   }
 
