@@ -177,8 +177,10 @@ test('the gateway SIGKILLed during a drain loses nothing', async () => {
   const topic = await createTopic(kafka, 'fwd-test')
   await kafka.stop()
   // Rate quotas lifted: the backlog is built at full speed (the per-device default would hold it to 100/s).
+  // Batches of 20 make requests of 2,000 readings (100 batches each): 30 Kafka round trips, so the drain
+  // lasts long enough for the kill below to land inside it (in requests of 20,000 it could end between two polls).
   const gw = await GatewayProcess.start({
-    args: gatewayArgs(topic, ['--batch-max-readings', '200', ...UNTHROTTLED])
+    args: gatewayArgs(topic, ['--batch-max-readings', '20', ...UNTHROTTLED])
   })
   const ackedLog = join(tmp(), 'acked.log')
   try {
@@ -204,7 +206,8 @@ test('the gateway SIGKILLed during a drain loses nothing', async () => {
         const s = await gw.status()
         return s.counters.forwarded > 0 && s.backlog.readings > 0
       },
-      60_000
+      60_000,
+      10
     )
     await gw.kill()
     await gw.launch()

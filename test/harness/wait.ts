@@ -4,13 +4,14 @@ export const sleep = async (ms: number): Promise<void> => await new Promise(reso
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000
+  timeoutMs = 60_000,
+  intervalMs = 200
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const v = await fn()
     if (v !== undefined && v !== false) return v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
+    await sleep(intervalMs)
   }
 }
