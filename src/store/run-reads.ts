@@ -32,8 +32,9 @@ export interface RunReadsOptions {
 }
 
 /**
- * Readings a page query returns at most. A page is two values built by SQLite (below), so its size is
- * bounded by this many rows of topic text: 10,000 of the longest MQTT topics stay under SQLite's 1 GB.
+ * Readings a page query returns at most. A page is two values built by SQLite (below), each at most 1 GB
+ * (SQLite's limit). Topics are at most 1,024 characters (broker/topics.ts), so 10,000 rows of columns stay
+ * far below it; payloads may not (10,000 of 256 KiB), and such a page is read row by row instead.
  */
 const PAGE_ROWS = 10_000
 /** Per reading, in seq order: the columns a StoredReading needs, and the payload's length in bytes. */
@@ -46,12 +47,12 @@ const META = `json_array(seq, device, topic, recv_ms, event_ms, qos, cls, kind, 
  */
 const PAGE = (where: string, order: 'ASC' | 'DESC'): string =>
   `SELECT json_group_array(${META}), CAST(group_concat(payload, '') AS BLOB) FROM (SELECT ${COLS} FROM readings WHERE ${where} ORDER BY seq ${order} LIMIT ?)`
-/** A page's JSON rows: seq, device, topic, recv_ms, event_ms, qos, cls, kind, payload bytes, props (hex) */
 /** A page's readings, and each one's device id. */
 interface Page {
   readings: StoredReading[]
   devs: number[]
 }
+/** A page's JSON rows: seq, device, topic, recv_ms, event_ms, qos, cls, kind, payload bytes, props (hex) */
 type MetaRow = [number, number, string, number, number | null, number, number, number, number, string | null]
 
 export class RunReads {
@@ -116,10 +117,18 @@ export class RunReads {
 
   /**
    * One page, in the order its query reads (1: ascending seqs, -1: descending). The aggregates' order is
-   * SQLite's choice, not a promise: should the seqs not follow it, the page is read again row by row.
+   * SQLite's choice, not a promise: should the seqs not follow it, the page is read again row by row, and
+   * so is a page too large for one value (SQLITE_TOOBIG).
    */
   private page(paged: Statement, rows: Statement, args: number[], dir: 1 | -1): Page {
-    const [json, blob] = paged.get(...args) as [string, Buffer | null]
+    let values: [string, Buffer | null]
+    try {
+      values = paged.get(...args) as [string, Buffer | null]
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_TOOBIG') throw err
+      return this.rowByRow(rows, args)
+    }
+    const [json, blob] = values
     const metas = JSON.parse(json) as MetaRow[]
     const n = metas.length
     const readings: StoredReading[] = new Array(n)
