@@ -4,6 +4,7 @@
  * last, and releases readings only after Kafka's ack. While a large backlog drains, a share of each
  * request goes to the newest readings (the live lane) so fresh data is not stuck behind hours of backlog.
  */
+import { availableParallelism } from 'node:os'
 import type { Config } from '../config/schema.js'
 import { HoldfastError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -33,6 +34,12 @@ const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
  * events served in between: a 100,000-reading request released at once held the thread ~150 ms.
  */
 const RELEASE_CHUNK = 2048
+/**
+ * The deletes overlap the next request only when the gateway may use more than one core. They run on the
+ * broker's thread: on a single core, overlapping them drained 45 % faster but took the live PUBACK p99
+ * during the drain from 26-28 ms to 40-45 ms. There the next request waits for them, which paces the drain.
+ */
+const OVERLAP_RELEASES = availableParallelism() > 1
 
 /** What "Drain now" did: readings Kafka acknowledged, or why none were sent. */
 export interface DrainResult {
@@ -335,6 +342,11 @@ export class Forwarder {
       // a read, with the link idle), one release at a time, in order. A crash before a release ends
       // sends its readings again, as a crash between Kafka's ack and the delete always did.
       releasing = this.releaseAfter(releasing, req)
+      if (!OVERLAP_RELEASES) {
+        const err = await releasing
+        releasing = null
+        if (err !== null && err !== undefined) throw err
+      }
     }
     const err = await releasing
     if (err !== null && err !== undefined) throw err
