@@ -338,9 +338,9 @@ export class Forwarder {
       this.backoff.reset()
       this.lastProbeMs = Date.now()
       next = preparing === null ? null : await preparing
-      // Kafka has it: its readings are deleted while the next request is sent (the deletes took as long as
-      // a read, with the link idle), one release at a time, in order. A crash before a release ends
-      // sends its readings again, as a crash between Kafka's ack and the delete always did.
+      // Kafka has it: its readings are deleted, with more than one core while the next request is sent (the
+      // deletes took as long as a read, with the link idle), one release at a time, in order. A crash before
+      // a release ends sends its readings again, as a crash between Kafka's ack and the delete always did.
       releasing = this.releaseAfter(releasing, req)
       if (!OVERLAP_RELEASES) {
         const err = await releasing

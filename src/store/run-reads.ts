@@ -73,7 +73,7 @@ export class RunReads {
     this.pageBulk = db.prepare(PAGE(bulk, 'ASC')).raw()
     this.pageLane = db.prepare(PAGE(lane, 'ASC')).raw()
     this.pageNewestBulk = db.prepare(PAGE(newest, 'DESC')).raw()
-    // Row by row: the way back should a page's aggregates ever see its rows out of order.
+    // Row by row: the way back for a page whose aggregates see its rows out of order, or that is too large.
     this.selectBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${bulk} ORDER BY seq LIMIT ?`).raw()
     this.selectLane = db.prepare(`SELECT ${COLS} FROM readings WHERE ${lane} ORDER BY seq LIMIT ?`).raw()
     this.selectNewestBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${newest} ORDER BY seq DESC LIMIT ?`).raw()
