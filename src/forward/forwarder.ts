@@ -263,15 +263,14 @@ export class Forwarder {
   private async loop(): Promise<void> {
     const { buffer } = this.o
     let next: Request | null = null
-    /** The last acknowledged request's release (null: none, or it finished); its error, if it failed. */
-    let releasing: Promise<unknown> | null = null
+    /** The last acknowledged request's release (null: none, or it finished); it rejects if it failed. */
+    let releasing: Promise<void> | null = null
     while (!this.stopped) {
       // A request planned from scratch (nothing prepared), or a ledger record, starts from what the buffer
       // still holds: the release before it must have finished.
       if (next === null && releasing !== null) {
-        const err = await releasing
+        await releasing
         releasing = null
-        if (err !== null && err !== undefined) throw err
       }
       if (this.paused) {
         next = null
@@ -346,28 +345,23 @@ export class Forwarder {
       // deletes took as long as a read, with the link idle), one release at a time, in order. A crash before
       // a release ends sends its readings again, as a crash between Kafka's ack and the delete always did.
       releasing = this.releaseAfter(releasing, req)
+      // Awaited further on, where a failure ends the loop: marked handled now, so that it is not an
+      // unhandled rejection meanwhile.
+      releasing.catch(() => {})
       if (!OVERLAP_RELEASES) {
-        const err = await releasing
+        await releasing
         releasing = null
-        if (err !== null && err !== undefined) throw err
       }
     }
-    const err = await releasing
-    if (err !== null && err !== undefined) throw err
+    await releasing
   }
 
-  /** Release `req` once `prev` (a release, or null) has finished; resolves to the error that stopped either, or null. */
-  private async releaseAfter(prev: Promise<unknown> | null, req: Request): Promise<unknown> {
-    try {
-      const err = await prev
-      if (err !== null && err !== undefined) return err
-      for (const run of req.runs) await this.released(run)
-      // drainNow counts what was forwarded: it hears of the attempt once the readings are released.
-      this.attempted(true)
-      return null
-    } catch (err) {
-      return err
-    }
+  /** Release `req` once `prev` (the release before it, or null) has finished; rejects if either failed. */
+  private async releaseAfter(prev: Promise<void> | null, req: Request): Promise<void> {
+    await prev
+    for (const run of req.runs) await this.released(run)
+    // drainNow counts what was forwarded: it hears of the attempt once the readings are released.
+    this.attempted(true)
   }
 
   /** The next produce request (request.ts), after what `prev` (the request in flight) carries. */

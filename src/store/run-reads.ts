@@ -69,14 +69,13 @@ export class RunReads {
   ) {
     const bulk = 'seq > ? AND seq < ? AND cls = 0 AND kind = 0'
     const lane = `${LANE} AND cls = ? AND kind = ? AND seq > ? AND seq < ?`
-    const newest = 'seq > ? AND seq < ? AND cls = 0 AND kind = 0'
     this.pageBulk = db.prepare(PAGE(bulk, 'ASC')).raw()
     this.pageLane = db.prepare(PAGE(lane, 'ASC')).raw()
-    this.pageNewestBulk = db.prepare(PAGE(newest, 'DESC')).raw()
+    this.pageNewestBulk = db.prepare(PAGE(bulk, 'DESC')).raw()
     // Row by row: the way back for a page whose aggregates see its rows out of order, or that is too large.
     this.selectBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${bulk} ORDER BY seq LIMIT ?`).raw()
     this.selectLane = db.prepare(`SELECT ${COLS} FROM readings WHERE ${lane} ORDER BY seq LIMIT ?`).raw()
-    this.selectNewestBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${newest} ORDER BY seq DESC LIMIT ?`).raw()
+    this.selectNewestBulk = db.prepare(`SELECT ${COLS} FROM readings WHERE ${bulk} ORDER BY seq DESC LIMIT ?`).raw()
   }
 
   /** One lane's readings with afterSeq < seq < beforeSeq, oldest first. */
