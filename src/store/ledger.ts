@@ -5,11 +5,13 @@
  * turns this into ledger control records and forgets fates once Kafka has the record.
  * Counts that change outside a commit (received, duplicates, refusals) are flushed with `flushCounts`.
  * The totals table is mirrored in memory (read once, then changed exactly as commits change it), so
- * the status document reads it without SQL on every build.
+ * the status document reads it without SQL on every build. A transaction that changes many devices'
+ * totals writes them as one pending row, folded into the table later (totals-pending.ts).
  */
 import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
-import { type Listed, ZeroedEntries, zeroValues } from './zeroed-entries.js'
+import { PENDING_FROM_DEVICES, PendingTotals } from './totals-pending.js'
+import { TotalsDeltas as Deltas } from './totals-deltas.js'
 
 /** Fate reasons the buffer writes today (an eviction passes its own reason through). */
 export const FATES = ['quota_drop_oldest', 'disk_drop_oldest', 'compacted', 'rollup_only'] as const
@@ -38,6 +40,8 @@ export class SeqLedger {
   private mirror: Map<string, Map<string, number>> | null = null
   /** A rollback, or a write whose fate is unknown, happened: the mirror is read again from the table. */
   private stale = false
+  /** Totals of transactions that touched many devices, not yet in the table. */
+  private readonly pending: PendingTotals
 
   constructor(private readonly db: DB) {
     db.exec(`CREATE TABLE IF NOT EXISTS fates (seq INTEGER PRIMARY KEY, device INTEGER NOT NULL, reason TEXT NOT NULL);
@@ -52,7 +56,8 @@ export class SeqLedger {
       .prepare('SELECT seq, device, reason FROM fates WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?')
       .raw()
     this.deleteFates = db.prepare('DELETE FROM fates WHERE seq <= ?')
-    this.selectTotals = db.prepare('SELECT device, name, value FROM totals').raw()
+    this.pending = new PendingTotals(db, this.addTotal)
+    this.selectTotals = db.prepare(PendingTotals.SELECT_ALL).raw()
     this.selectGaps = db.prepare('SELECT first, last, reason FROM seq_gaps WHERE first <= ? ORDER BY first').raw()
     this.insertGap = db.prepare('INSERT OR REPLACE INTO seq_gaps (first, last, reason) VALUES (?, ?, ?)')
     this.deleteGaps = db.prepare('DELETE FROM seq_gaps WHERE last <= ?')
@@ -73,10 +78,14 @@ export class SeqLedger {
   /** Inside the transaction, before it commits: write the totals it changed. */
   writeTotals(): void {
     if (this.tx.empty()) return
-    this.tx.forEach((device, name, n) => {
-      this.addTotal.run(device, name, n)
-      this.written.add(device, name, n)
-    })
+    if (this.tx.size >= PENDING_FROM_DEVICES) {
+      this.pending.write(this.tx)
+      this.tx.forEach((device, name, n) => this.written.add(device, name, n))
+    } else
+      this.tx.forEach((device, name, n) => {
+        this.addTotal.run(device, name, n)
+        this.written.add(device, name, n)
+      })
     this.tx.reset()
   }
 
@@ -84,6 +93,7 @@ export class SeqLedger {
   discard(): void {
     this.tx.reset()
     this.written.reset()
+    this.pending.discard()
     this.stale = true
   }
 
@@ -98,6 +108,16 @@ export class SeqLedger {
         t.set(name, (t.get(name) ?? 0) + n)
       })
     this.written.reset()
+    if (this.pending.committed()) this.fold()
+  }
+
+  /** Outside any transaction: the pending rows join the table. A failure (disk full) leaves them for the next try. */
+  fold(): void {
+    try {
+      if (!this.pending.fold()) this.stale = true
+    } catch {
+      // Nothing changed: the rows and their sums wait for the next fold.
+    }
   }
 
   /** Outside any transaction: add counts that changed outside commits (received, refusals) in one write. */
@@ -116,6 +136,7 @@ export class SeqLedger {
       throw err
     }
     this.committed()
+    this.fold()
   }
 
   /** Every seq up to this one is settled: forwarded, fated, or never assigned. */
@@ -180,36 +201,5 @@ export class SeqLedger {
       this.stale = this.db.inTransaction
     }
     return this.mirror
-  }
-}
-
-/** A device's totals changed in one transaction, by name. */
-interface DeviceDeltas extends Listed {
-  readonly device: string
-  readonly names: Map<string, number>
-}
-
-/** Totals changed per device and name, reset after every release or commit transaction (one per 2,048 readings in a drain, touching up to every device). */
-class Deltas extends ZeroedEntries<DeviceDeltas> {
-  constructor() {
-    super(
-      device => ({ device, names: new Map(), listed: false }),
-      d => zeroValues(d.names)
-    )
-  }
-
-  add(device: string, name: string, n: number): void {
-    const d = this.touch(device)
-    d.names.set(name, (d.names.get(name) ?? 0) + n)
-  }
-
-  /** Each non-zero change since the last reset. */
-  forEach(fn: (device: string, name: string, n: number) => void): void {
-    this.forEachChanged(d =>
-      // Map's forEach: no [name, n] array per entry (thousands per drained release).
-      d.names.forEach((n, name) => {
-        if (n !== 0) fn(d.device, name, n)
-      })
-    )
   }
 }

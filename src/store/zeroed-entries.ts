@@ -42,6 +42,11 @@ export class ZeroedEntries<E extends Listed> {
     return this.nChanged === 0
   }
 
+  /** How many entries changed since the last reset. */
+  get size(): number {
+    return this.nChanged
+  }
+
   /** Each entry changed since the last reset. */
   forEachChanged(fn: (e: E) => void): void {
     for (let i = 0; i < this.nChanged; i++) fn(this.changed[i]!)
