@@ -37,6 +37,9 @@ node dist/bench/memory.js --heap-snapshot connected
 node dist/bench/backlog.js --duration 120 --mosquitto-seconds 30
 # Live ingest (500 devices, 5,000 msg/s) while 1M buffered readings drain to the real Kafka broker.
 node dist/bench/live-drain.js
+# What releasing acknowledged readings costs the broker's thread, in process (1,024 and 2,048 a transaction).
+node dist/bench/release.js
+node dist/bench/release.js --chunk 2048
 # Uplink against the real Kafka broker: start-up with 1M buffered, drain rate, bytes per reading, e2e latency.
 node dist/bench/drain.js
 # Bytes per reading in Kafka's log (broker segment files): live at 1, 10, 50 readings/s per device, and a drain.
