@@ -160,7 +160,16 @@ describe('Dockerfile', () => {
       ['1883 8080']
     )
     assert.equal(only(runtime, 'HEALTHCHECK').length, 1)
-    assert.deepEqual(entrypoint(), ['node', 'dist/src/cli/main.js', 'run', '--data-dir', '/var/lib/holdfast'])
+    // The systemd unit's heap flags (systemd/README.md): the RSS a container's memory limit must allow for.
+    assert.deepEqual(entrypoint(), [
+      'node',
+      '--heap-growing-percent=25',
+      '--max-semi-space-size=8',
+      'dist/src/cli/main.js',
+      'run',
+      '--data-dir',
+      '/var/lib/holdfast'
+    ])
     assert.equal(only(runtime, 'WORKDIR').at(-1)?.args, '/opt/holdfast')
   })
 
