@@ -4,9 +4,9 @@
  * last, and releases readings only after Kafka's ack. While a large backlog drains, a share of each
  * request goes to the newest readings (the live lane) so fresh data is not stuck behind hours of backlog.
  */
-import { availableParallelism } from 'node:os'
 import type { Config } from '../config/schema.js'
 import { HoldfastError } from '../errors.js'
+import { usableCores } from '../platform/cores.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
@@ -30,12 +30,13 @@ import { gzipHere, setGzipOffload } from './gzip-codec.js'
 const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 /**
- * The deletes overlap the next request only when the gateway may use more than one core. They run on the
+ * The deletes overlap the next request only when the gateway may use more than one core (a cgroup's CPU
+ * quota counted). They run on the
  * broker's thread: on a single core, overlapping them drained no faster (184,000 readings/s, against
  * 176,000-191,000) and took the live PUBACK p99 during the drain from 32-34 ms to 40-45 ms. There the next
  * request waits for them, which paces the drain.
  */
-const OVERLAP_RELEASES = availableParallelism() > 1
+const OVERLAP_RELEASES = usableCores() > 1
 /**
  * Acknowledged readings are deleted this many at a time, one transaction each, with the broker's
  * events served in between: a 100,000-reading request released at once held the thread ~150 ms. With

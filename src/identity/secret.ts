@@ -6,7 +6,7 @@
  * never blocks the event loop.
  */
 import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { availableParallelism } from 'node:os'
+import { usableCores } from '../platform/cores.js'
 
 export interface ScryptParams {
   N: number
@@ -54,10 +54,10 @@ function poolSize(): number {
  * WAL fdatasync runs there too, and PUBACKs wait for it. A reconnect storm may start hundreds of checks
  * at once; at most half the pool's threads run them (2 of node's 4, 4 of the systemd unit's 8), so the
  * sync (and name lookups) always find threads free, and at most one fewer than the cores the process
- * may use, so the checks leave the broker's thread a core (each is ~50 ms of CPU at full priority). The
- * rest wait here.
+ * may use (its cgroup's CPU quota counted), so the checks leave the broker's thread a core (each is
+ * ~50 ms of CPU at full priority). The rest wait here.
  */
-export const SCRYPT_ON_POOL = Math.max(1, Math.min(Math.floor(poolSize() / 2), availableParallelism() - 1))
+export const SCRYPT_ON_POOL = Math.max(1, Math.min(Math.floor(poolSize() / 2), usableCores() - 1))
 let onPool = 0
 const waiting: Array<() => void> = []
 
