@@ -12,7 +12,7 @@ export const LANE = '(cls > 0 OR kind > 0)'
 
 export type ToReading = (r: RawRow) => StoredReading
 
-export function rowReader(devices: DeviceIds, times: ReceiveTimes): ToReading {
+export function rowReader(devices: Pick<DeviceIds, 'nameOf'>, times: Pick<ReceiveTimes, 'corrected'>): ToReading {
   return r => ({
     seq: r[0],
     device: devices.nameOf(r[1]),

@@ -8,7 +8,7 @@ import type { Statement } from 'better-sqlite3'
 import type { DB } from './db.js'
 import { KIND_RAW, rowBytes, type StoredReading } from './reading.js'
 import { ENTRY_BYTES, writeEntry } from './resend-record.js'
-import { COLS, LANE, type RawRow } from './rows.js'
+import { COLS, LANE, type RawRow, rowReader } from './rows.js'
 
 /** What releasing a run needs, one slot per reading in seq order. */
 export interface RunPart {
@@ -160,21 +160,7 @@ export class RunReads {
 
   private rowByRow(rows: Statement, args: number[]): Page {
     const raw = rows.all(...args) as RawRow[]
-    return {
-      devs: raw.map(r => r[1]),
-      readings: raw.map(r => ({
-        seq: r[0],
-        device: this.o.nameOf(r[1]),
-        topic: r[2],
-        payload: r[3],
-        recvMs: this.o.corrected(r[0], r[4]),
-        eventMs: r[5],
-        qos: r[6],
-        cls: r[7],
-        kind: r[8],
-        props: r[9]
-      }))
-    }
+    return { devs: raw.map(r => r[1]), readings: raw.map(rowReader(this.o, this.o)) }
   }
 
   private run(pages: readonly Page[], cls: number, kind: number): Run {
