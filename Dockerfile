@@ -62,4 +62,4 @@ EXPOSE 1883 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HOLDFAST_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM (docker stop) runs the gateway's ordered shutdown; give it --stop-timeout 20 or more.
-ENTRYPOINT ["node", "--heap-growing-percent=25", "--max-semi-space-size=8", "dist/src/cli/main.js", "run", "--data-dir", "/var/lib/holdfast"]
+ENTRYPOINT ["node", "--heap-growing-percent=25", "--max-semi-space-size=8", "--single-threaded-gc", "dist/src/cli/main.js", "run", "--data-dir", "/var/lib/holdfast"]

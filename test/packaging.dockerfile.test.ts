@@ -165,6 +165,7 @@ describe('Dockerfile', () => {
       'node',
       '--heap-growing-percent=25',
       '--max-semi-space-size=8',
+      '--single-threaded-gc',
       'dist/src/cli/main.js',
       'run',
       '--data-dir',

@@ -182,7 +182,7 @@ describe('systemd unit', () => {
     assert.match(one(service, 'MemoryMax') ?? '', /^\d+[KMG]$/)
     assert.match(
       one(service, 'ExecStart') ?? '',
-      /^\/usr\/bin\/node --heap-growing-percent=\d+ --max-semi-space-size=\d+ /,
+      /^\/usr\/bin\/node --heap-growing-percent=\d+ --max-semi-space-size=\d+ --single-threaded-gc /,
       'the heap sizing that keeps RSS under MemoryMax (bench/memory.ts)'
     )
     assert.equal(
