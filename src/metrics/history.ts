@@ -4,6 +4,7 @@
  * Also the rates right now and each device's receive rate, for the page's figures and table.
  */
 import type { Counters } from './counters.js'
+import { naturalCompare } from '../text.js'
 
 export interface RatePoint {
   /** End of the step, epoch ms. */
@@ -132,7 +133,7 @@ export class RateHistory {
       for (const [id, n] of this.deviceDrops[i]!.byDevice) out.set(id, (out.get(id) ?? 0) + n)
     return [...out]
       .map(([device, count]) => ({ device, count }))
-      .sort((a, b) => b.count - a.count || a.device.localeCompare(b.device, 'en', { numeric: true }))
+      .sort((a, b) => b.count - a.count || naturalCompare(a.device, b.device))
   }
 
   onPoint(listener: (p: RatePoint) => void): void {

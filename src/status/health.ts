@@ -3,6 +3,7 @@
  * Pure: takes figures, returns problems. Thresholds are deliberately plain.
  */
 import type { HostFacts } from '../metrics/host.js'
+import { naturalCompare, thousands } from '../text.js'
 
 export type Level = 'ok' | 'warn' | 'crit'
 export interface Problem {
@@ -94,7 +95,7 @@ export function assess(h: HealthInput): Health {
       level: 'warn',
       code: 'buffer_damaged',
       area: 'buffer',
-      text: `Buffer files were damaged (${h.recovery.reason}); ${h.recovery.salvagedReadings.toLocaleString('en')} readings kept, damaged files in ${h.recovery.quarantinedTo}`
+      text: `Buffer files were damaged (${h.recovery.reason}); ${thousands(h.recovery.salvagedReadings)} readings kept, damaged files in ${h.recovery.quarantinedTo}`
     })
   if (!h.bufferWritable)
     p.push({
@@ -168,14 +169,14 @@ export function assess(h: HealthInput): Health {
       level: 'warn',
       code: 'backlog_old',
       area: 'backlog',
-      text: `${h.backlog.readings.toLocaleString('en')} readings waiting, oldest ${duration(h.backlog.oldestAgeS)} old`
+      text: `${thousands(h.backlog.readings)} readings waiting, oldest ${duration(h.backlog.oldestAgeS)} old`
     })
   }
 
   // Longest silent first: the device to walk to first heads the list.
   const silent = h.devices
     .filter(d => !d.connected && d.lastSeenS !== null && d.lastSeenS > SILENT_AFTER_S)
-    .sort((a, b) => b.lastSeenS! - a.lastSeenS! || a.id.localeCompare(b.id, 'en', { numeric: true }))
+    .sort((a, b) => b.lastSeenS! - a.lastSeenS! || naturalCompare(a.id, b.id))
     .map(d => d.id)
   if (silent.length > 0)
     p.push({
@@ -187,7 +188,7 @@ export function assess(h: HealthInput): Health {
     })
 
   // Reasons in a technician's words (the code names are in the API and the log).
-  const said = (r: string, v: number): string => `${DROP_WORDS[r] ?? r.replace(/_/g, ' ')}: ${v.toLocaleString('en')}`
+  const said = (r: string, v: number): string => `${DROP_WORDS[r] ?? r.replace(/_/g, ' ')}: ${thousands(v)}`
   const drops = Object.entries(h.recentDrops)
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1])
@@ -201,13 +202,13 @@ export function assess(h: HealthInput): Health {
         ? ''
         : byDevices === 0
           ? '; from apps or anonymous clients, not devices'
-          : `; ${(n - byDevices).toLocaleString('en')} of them from apps or anonymous clients`
+          : `; ${thousands(n - byDevices)} of them from apps or anonymous clients`
     const names = droppers.map(d => d.device)
     p.push({
       level: 'warn',
       code: 'readings_dropped',
       area: 'drops',
-      text: `${n.toLocaleString('en')} readings dropped in the last minute (${drops.map(([r, v]) => said(r, v)).join(', ')}${others})${names.length > 0 ? `, by device: ${list(names)}` : ''}`,
+      text: `${thousands(n)} readings dropped in the last minute (${drops.map(([r, v]) => said(r, v)).join(', ')}${others})${names.length > 0 ? `, by device: ${list(names)}` : ''}`,
       ...(names.length > 0 ? { devices: names } : {})
     })
   }
@@ -222,7 +223,7 @@ export function assess(h: HealthInput): Health {
       level: 'warn',
       code: 'logins_refused',
       area: 'devices',
-      text: `${n.toLocaleString('en')} ${n > 1 ? 'connections or logins' : 'connection or login'} refused in the last minute (${refused.map(([r, v]) => said(r, v)).join(', ')})`
+      text: `${thousands(n)} ${n > 1 ? 'connections or logins' : 'connection or login'} refused in the last minute (${refused.map(([r, v]) => said(r, v)).join(', ')})`
     })
   }
 
