@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
  * from its own room and from rooms in lower layers only; rooms in one layer know nothing of each other.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors.ts', 'version.ts', 'log-ring.ts', 'log-throttle.ts', 'platform'],
+  ['errors.ts', 'version.ts', 'text.ts', 'log-ring.ts', 'log-throttle.ts', 'platform'],
   ['log.ts'],
   ['store'],
   ['codec'],
