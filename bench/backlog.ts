@@ -11,12 +11,14 @@
  *
  *   node dist/bench/backlog.js [--duration 600] [--devices 1000] [--rate 5000] [--interval 10]
  *     [--mosquitto-seconds 60] [--node-flags="--max-semi-space-size=2"]
+ *   --node-flags: the gateway's node flags instead of the systemd unit's (`none`: node's defaults)
  */
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import {
   MOSQUITTO,
   emit,
+  gatewayNodeFlags,
   loopDelay,
   memory,
   pacedArgs,
@@ -40,6 +42,7 @@ const { values: o } = parseArgs({
   }
 })
 const DURATION = Number(o.duration)
+const nodeFlags = gatewayNodeFlags(o['node-flags'])
 const INTERVAL = Number(o.interval)
 
 async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<void> {
@@ -49,7 +52,7 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
           cpu: 1,
           // room for the whole backlog: nothing is evicted, the buffer only grows
           extra: ['--store-max-bytes', String(8 * 1024 ** 3)],
-          nodeFlags: o['node-flags']!.split(' ').filter(Boolean)
+          nodeFlags
         })
       : await startMosquitto(1)
   const samples: Array<{ tS: number; rssMb: number; p99: number | null }> = []
@@ -116,6 +119,7 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
     devices: Number(o.devices),
     targetRate: Number(o.rate),
     seconds,
+    ...(target === 'holdfast' ? { nodeFlags: nodeFlags.join(' ') } : {}),
     msgsPerS: r.msgsPerS,
     rssMbMax: samples.length ? Math.max(...samples.map(s => s.rssMb)) : null,
     rssMbFirst: samples[0]?.rssMb ?? null,

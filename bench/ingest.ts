@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { addHist, histQuantile } from './procs.js'
+import { addHist, gatewayNodeFlags, histQuantile } from './procs.js'
 
 const HELP = `usage: node dist/bench/ingest.js [options]
   --duration S           measured seconds per run (default 10)
@@ -37,7 +37,8 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
   --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5) for rawpub (default 4)
-  --node-flags="F ..."   flags for the gateway's node (e.g. V8 heap sizes, to compare with the default)
+  --node-flags="F ..."   flags for the gateway's node instead of the systemd unit's (ExecStart),
+                         e.g. V8 heap sizes; none: node's defaults
 `
 
 const { values: opt } = parseArgs({
@@ -140,6 +141,8 @@ for (const t of targets) {
 const here = path.dirname(fileURLToPath(import.meta.url)) // dist/bench
 const RAWPUB = path.join(here, 'rawpub.js')
 const HOLDFAST_MAIN = path.resolve(here, '../src/cli/main.js')
+// The systemd unit's node flags unless --node-flags says otherwise (`none`: node's defaults).
+const NODE_FLAGS = gatewayNodeFlags(opt['node-flags'])
 const MOSQUITTO = opt['mosquitto-bin']!
 
 function log(msg: string): void {
@@ -401,7 +404,7 @@ async function startHoldfast(): Promise<Broker> {
   while (httpPort === port) httpPort = await freePort()
   const nodeArgv = [
     process.execPath,
-    ...opt['node-flags']!.split(' ').filter(f => f.length > 0),
+    ...NODE_FLAGS,
     HOLDFAST_MAIN,
     'run',
     '--mqtt-port',
@@ -768,7 +771,7 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
     if (target === 'mosquitto') extra.version = mosquittoVersion()
     if (target === 'holdfast') {
       extra.fsyncDelayMs = FSYNC_DELAY_MS
-      if (opt['node-flags']) extra.nodeFlags = opt['node-flags']
+      extra.nodeFlags = NODE_FLAGS.join(' ')
       extra.healthz = b.info.healthz
       // Since start, so it includes start-up and the warm-up (a fresh gateway per run).
       extra.eventLoopDelayMs = await loopDelayMs(b.httpPort!)

@@ -11,7 +11,7 @@
  * (--kafka-nice), so it takes the CPU they leave: on a real box the Kafka cluster is elsewhere.
  *
  *   node dist/bench/live-drain.js [--readings 1000000] [--devices 500] [--rate 5000] [--baseline-seconds 20]
- *     [--node-flags="--heap-growing-percent=25"] [--kafka-nice 19] [--gateway-cpus 1|0,1]
+ *     [--node-flags="--max-semi-space-size=4"|none] [--kafka-nice 19] [--gateway-cpus 1|0,1]
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -23,6 +23,7 @@ import { prefill } from './prefill.js'
 import {
   addHist,
   emit,
+  gatewayNodeFlags,
   histQuantile,
   loopDelay,
   memory,
@@ -51,7 +52,7 @@ const { values: o } = parseArgs({
   }
 })
 const N = Number(o.readings)
-const nodeFlags = o['node-flags']!.split(' ').filter(Boolean)
+const nodeFlags = gatewayNodeFlags(o['node-flags'])
 const progress = (s: string): void => {
   process.stderr.write(`[live-drain] ${s}\n`)
 }
@@ -191,7 +192,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
       threads: mem.threads,
       kafkaNice: o['kafka-nice'] === '' ? null : Number(o['kafka-nice']),
       gatewayCpus: o['gateway-cpus'],
-      ...(nodeFlags.length ? { nodeFlags: nodeFlags.join(' ') } : {})
+      nodeFlags: nodeFlags.join(' ')
     }
   } finally {
     pub.child.kill('SIGKILL')

@@ -8,7 +8,7 @@
  *    or after the load (connections closed), its self sizes summed by constructor
  * Each sample: RSS, anonymous (heaps, buffers, SQLite's cache) and file-backed (code, mapped files) parts,
  * threads (each worker thread is a V8 isolate of its own) and the V8 heap used (/api/status).
- * --node-flags passes flags to the gateway's node (e.g. "--max-semi-space-size=4") to compare settings.
+ * --node-flags: the gateway's node flags instead of the systemd unit's (e.g. "--max-semi-space-size=4"; `none`: node's defaults).
  *
  *   node dist/bench/memory.js [--devices 1000] [--rate 5000] [--seconds 30] [--heap-snapshot connected|end]
  */
@@ -16,7 +16,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { emit, memory, pacedArgs, sleep, startGateway, startRawpub, status } from './procs.js'
+import { emit, gatewayNodeFlags, memory, pacedArgs, sleep, startGateway, startRawpub, status } from './procs.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -29,8 +29,8 @@ const { values: o } = parseArgs({
   }
 })
 const DEVICES = Number(o.devices)
-const nodeFlags = o['node-flags']!.split(' ').filter(Boolean)
-const head = { ...(o.label ? { label: o.label } : {}), ...(nodeFlags.length ? { nodeFlags: nodeFlags.join(' ') } : {}) }
+const nodeFlags = gatewayNodeFlags(o['node-flags'])
+const head = { ...(o.label ? { label: o.label } : {}), nodeFlags: nodeFlags.join(' ') }
 
 async function sample(pid: number, http: string): Promise<Record<string, unknown>> {
   const st = await status(http).catch(() => null)

@@ -24,6 +24,26 @@ export const sleep = async (ms: number): Promise<void> => await new Promise(res 
 const r1 = (x: number): number => Math.round(x * 10) / 10
 
 /**
+ * The node flags the systemd unit starts the gateway with (its ExecStart, between node and the script;
+ * the Dockerfile's ENTRYPOINT passes the same), so that a benchmark measures the gateway as shipped.
+ */
+export const UNIT_NODE_FLAGS: readonly string[] = (() => {
+  const unit = readFileSync(fileURLToPath(new URL('../../systemd/holdfast.service', import.meta.url)), 'utf8')
+  const exec = /^ExecStart=\S*node((?: --\S+)*) /m.exec(unit)
+  if (exec === null) throw new Error('systemd/holdfast.service: no ExecStart=…node … line')
+  return exec[1]!.split(' ').filter(Boolean)
+})()
+
+/**
+ * A benchmark's --node-flags: empty (the default) means the unit's flags, `none` node's own defaults,
+ * anything else those flags instead of the unit's.
+ */
+export function gatewayNodeFlags(arg: string | undefined): string[] {
+  if (arg === undefined || arg.trim() === '') return [...UNIT_NODE_FLAGS]
+  return arg.trim() === 'none' ? [] : arg.split(' ').filter(Boolean)
+}
+
+/**
  * taskset -c <cpu> when there are 2+ cores (broker on one, generator on the other), else as is.
  * `cpu`: one core, a taskset list such as '0,1', or null: not pinned (the scheduler's choice).
  */
@@ -77,6 +97,7 @@ export async function startGateway(opts: {
   cpu: number | string | null
   dataDir?: string
   extra?: string[]
+  /** node's flags for the gateway; default the systemd unit's (UNIT_NODE_FLAGS). */
   nodeFlags?: string[]
   /** working directory (where --heapsnapshot-signal writes its snapshots) */
   cwd?: string
@@ -93,7 +114,7 @@ export async function startGateway(opts: {
   const dataDir = opts.dataDir ?? join(own!, 'data')
   const argv = [
     process.execPath,
-    ...(opts.nodeFlags ?? []),
+    ...(opts.nodeFlags ?? UNIT_NODE_FLAGS),
     opts.cli ?? CLI,
     'run',
     ...(opts.config === undefined ? [] : ['--config', opts.config]),

@@ -20,7 +20,17 @@ import { parseArgs } from 'node:util'
 import { CompressionTypes } from 'kafkajs'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
 import { createTopic, operatorKey, remoteConfigFile, signed, StatusTopic, topicName } from '../test/harness/remote.js'
-import { addHist, emit, histQuantile, loopDelay, pacedArgs, sleep, startGateway, startRawpub } from './procs.js'
+import {
+  addHist,
+  emit,
+  histQuantile,
+  loopDelay,
+  pacedArgs,
+  sleep,
+  startGateway,
+  startRawpub,
+  UNIT_NODE_FLAGS
+} from './procs.js'
 
 const { values: o } = parseArgs({
   options: {
@@ -85,7 +95,7 @@ async function run(kafka: KafkaBroker, n: number): Promise<void> {
   const gw = await startGateway({
     cpu: 1,
     config: file,
-    nodeFlags: profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]
+    nodeFlags: [...UNIT_NODE_FLAGS, ...(profDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`])]
   })
   // PUBACK latency per second, by the second it was received in.
   const seconds: Array<{ at: number; line: Record<string, unknown> }> = []
