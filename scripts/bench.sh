@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite: one JSON line per scenario on stdout, progress on stderr.
-#   npm run bench                 everything (about 35 minutes on 2 cores)
+#   npm run bench                 everything (about 22 minutes on 2 cores)
 #   npm run bench -- ingest       only the ingest comparison with Mosquitto (flags pass through)
 #   npm run bench -- backlog      only the no-uplink backlog, 10 minutes by default (flags pass through)
 # Compare ratios measured within one run: the machine is shared and noisy.
