@@ -25,14 +25,15 @@ export function createAdmitReading(ctx: AdmissionContext) {
     const format = p === undefined ? 'sniff' : payloadFormat(p.contentType, p.payloadFormatIndicator)
     // Stored with the reading and carried to Kafka; null (no bytes at all) without any.
     const props = p === undefined ? null : packMetadata(p.contentType, userPropertyPairs(p.userProperties))
-    const eventTime = (): number | null => (format === 'opaque' ? null : eventTimeOf(payload))
     const c = ctx.classify?.(topic, payload, format)
-    if (c === undefined) return { device, topic, payload, eventMs: eventTime(), qos: packet.qos, props }
+    // No closure for the event time: one would allocate a context and a function for every reading.
+    if (c === undefined)
+      return { device, topic, payload, eventMs: eventTimeIn(payload, format), qos: packet.qos, props }
     return {
       device,
       topic,
       payload,
-      eventMs: c.meta !== undefined ? c.eventMs! : eventTime(),
+      eventMs: c.meta !== undefined ? c.eventMs! : eventTimeIn(payload, format),
       qos: packet.qos,
       cls: c.cls,
       kind: c.kind,
@@ -107,6 +108,11 @@ export function createAdmitReading(ctx: AdmissionContext) {
       cb(null)
     })
   }
+}
+
+/** The reading's own event time, unless its declared format says the payload is not to be read. */
+function eventTimeIn(payload: Buffer, format: ReturnType<typeof payloadFormat>): number | null {
+  return format === 'opaque' ? null : eventTimeOf(payload)
 }
 
 export type AdmitReading = ReturnType<typeof createAdmitReading>
