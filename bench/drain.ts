@@ -7,9 +7,9 @@
  *
  *   node dist/bench/drain.js [--readings 1000000] [--devices 1000] [--latency-seconds 10]
  */
-import { mkdtempSync, readdirSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { decodeBatch } from '../src/codec/batch.js'
 import { prefill as prefillReadings } from './prefill.js'
@@ -68,9 +68,12 @@ async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
 
 async function main(): Promise<void> {
   const kafka = await startKafka()
+  // The gateways' buffers (over 100 MB for the drain's million readings), removed at the end.
+  const dirs: string[] = []
   try {
     // Drain and bytes per reading.
     const dataDir = join(mkdtempSync(join(tmpdir(), 'hf-drain-')), 'data')
+    dirs.push(dirname(dataDir))
     progress(`prefilling ${N} readings for ${DEVICES} devices`)
     const rawBytes = prefill(dataDir)
     const topic = `bench-drain-${Date.now()}`
@@ -108,7 +111,9 @@ async function main(): Promise<void> {
     // End-to-end latency with a healthy uplink at default linger.
     const topic2 = `bench-latency-${Date.now()}`
     await createTopic(kafka, topic2)
-    const gw2 = await gateway(join(mkdtempSync(join(tmpdir(), 'hf-lat-')), 'data'), kafka, topic2)
+    const latDir = mkdtempSync(join(tmpdir(), 'hf-lat-'))
+    dirs.push(latDir)
+    const gw2 = await gateway(join(latDir, 'data'), kafka, topic2)
     const consumer = kafka.client().consumer({ groupId: `lat-${Date.now()}` })
     await consumer.connect()
     await consumer.subscribe({ topic: topic2, fromBeginning: true })
@@ -149,6 +154,7 @@ async function main(): Promise<void> {
     })
   } finally {
     await kafka.dispose()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
   }
 }
 
