@@ -25,8 +25,8 @@ export function naturalCompare(a: string, b: string): number {
   for (let i = 0; i < x.length && i < y.length; i++) {
     const p = x[i]!
     const q = y[i]!
-    const pd = p.charCodeAt(0) <= 57 && p.charCodeAt(0) >= 48
-    const qd = q.charCodeAt(0) <= 57 && q.charCodeAt(0) >= 48
+    const pd = isDigitRun(p)
+    const qd = isDigitRun(q)
     if (pd && qd) {
       const d = compareDigits(p, q)
       if (d !== 0) return d
@@ -40,6 +40,12 @@ export function naturalCompare(a: string, b: string): number {
   }
   if (x.length !== y.length) return x.length - y.length
   return a === b ? 0 : a < b ? -1 : 1
+}
+
+/** A run of RUNS starts with a digit (then it is all digits). */
+function isDigitRun(run: string): boolean {
+  const c = run.charCodeAt(0)
+  return c >= 48 && c <= 57
 }
 
 /** Two runs of digits by value (any length: no Number overflow), then the one with more leading zeros, as ICU does. */
