@@ -11,18 +11,6 @@ const HEAD = 20
 const PER_READING = 30
 const NO_PROPS = 0xffffffff
 
-/** A reading as the worker inserts it (payload and props are views into the received buffer). */
-export interface WireReading {
-  device: number
-  cls: number
-  kind: number
-  qos: number
-  eventMs: number | null
-  topic: string
-  payload: Buffer
-  props: Buffer | null
-}
-
 export interface GroupHeader {
   count: number
   firstSeq: number
@@ -70,25 +58,36 @@ export function groupHeader(b: Buffer): GroupHeader {
   return { count: b.readUInt32LE(0), firstSeq: b.readDoubleLE(4), recvMs: b.readDoubleLE(12) }
 }
 
-/** Each reading in order, one short-lived object at a time: a large group never piles up on the worker's small heap. */
-export function forEachInGroup(b: Buffer, fn: (r: WireReading) => void): void {
-  const n = b.readUInt32LE(0)
-  let o = HEAD
-  for (let i = 0; i < n; i++) {
-    const e = b.readDoubleLE(o + 10)
-    const t = b.readUInt32LE(o + 18)
-    const topic = b.toString('utf8', o + 22, o + 22 + t)
-    const device = b.readUInt32LE(o)
-    const cls = b.readInt32LE(o + 4)
-    const kind = b.readUInt8(o + 8)
-    const qos = b.readUInt8(o + 9)
-    o += 22 + t
-    const p = b.readUInt32LE(o)
-    const payload = b.subarray(o + 4, o + 4 + p)
-    o += 4 + p
-    const m = b.readUInt32LE(o)
-    const props = m === NO_PROPS ? null : b.subarray(o + 4, o + 4 + m)
-    o += 4 + (props?.length ?? 0)
-    fn({ device, cls, kind, qos, eventMs: Number.isNaN(e) ? null : e, topic, payload, props })
+/** Offset of the first reading in a group. */
+export const GROUP_HEAD = HEAD
+/** Values per reading that readRowInto writes: the readings table's columns (rows.ts COLS), in that order. */
+export const ROW_VALUES = 10
+
+/**
+ * The reading at offset `o` of a group, as the insert's bound values in COLS order (seq, device, topic,
+ * payload, recv_ms, event_ms, qos, cls, kind, props), written to out[at..at+9]: no object per reading,
+ * and payload and props stay views into the group. Returns the next reading's offset.
+ */
+export function readRowInto(b: Buffer, o: number, seq: number, recvMs: number, out: unknown[], at: number): number {
+  const e = b.readDoubleLE(o + 10)
+  const t = b.readUInt32LE(o + 18)
+  out[at] = seq
+  out[at + 1] = b.readUInt32LE(o)
+  out[at + 2] = b.toString('utf8', o + 22, o + 22 + t)
+  out[at + 4] = recvMs
+  out[at + 5] = Number.isNaN(e) ? null : e
+  out[at + 6] = b[o + 9]
+  out[at + 7] = b.readInt32LE(o + 4)
+  out[at + 8] = b[o + 8]
+  o += 22 + t
+  const p = b.readUInt32LE(o)
+  out[at + 3] = b.subarray(o + 4, o + 4 + p)
+  o += 4 + p
+  const m = b.readUInt32LE(o)
+  if (m === NO_PROPS) {
+    out[at + 9] = null
+    return o + 4
   }
+  out[at + 9] = b.subarray(o + 4, o + 4 + m)
+  return o + 4 + m
 }

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3'
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
-import { forEachInGroup, groupHeader } from './batch-wire.js'
+import { GROUP_HEAD, groupHeader, ROW_VALUES, readRowInto } from './batch-wire.js'
 import { COLS } from './rows.js'
 
 export interface CommitWorkerData {
@@ -54,17 +54,34 @@ db.pragma(`synchronous = ${d.synchronous}`)
 db.pragma('wal_autocheckpoint = 0')
 // The writer that restarts the WAL after a checkpoint trims the file back to this (as db.ts does for the broker's connection).
 db.pragma(`journal_size_limit = ${d.journalSizeLimit}`)
-const insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+const one = `(${Array(ROW_VALUES).fill('?').join(', ')})`
+const insertOne = db.prepare(`INSERT INTO readings (${COLS}) VALUES ${one}`)
+// Readings go in ROWS to a statement: one call into SQLite per ROWS rows instead of per row (the group's
+// rest one by one). In process, 1.27 µs of this thread's CPU a reading instead of 1.45 (16 rows; 32: 1.21-1.29).
+const ROWS = 16
+const insertMany = db.prepare(`INSERT INTO readings (${COLS}) VALUES ${Array(ROWS).fill(one).join(', ')}`)
+const manyValues: unknown[] = new Array(ROWS * ROW_VALUES).fill(null)
+const oneValues: unknown[] = new Array(ROW_VALUES).fill(null)
 const putNextSeq = db.prepare(
   "INSERT INTO meta (key, value) VALUES ('next_seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 )
 const commit = db.transaction((b: Buffer) => {
-  const { firstSeq, recvMs } = groupHeader(b)
+  const { count, firstSeq, recvMs } = groupHeader(b)
   let seq = firstSeq
-  forEachInGroup(b, r => {
-    insert.run(seq++, r.device, r.topic, r.payload, recvMs, r.eventMs, r.qos, r.cls, r.kind, r.props)
-  })
+  let o = GROUP_HEAD
+  let i = 0
+  for (; i + ROWS <= count; i += ROWS) {
+    for (let k = 0; k < ROWS; k++) o = readRowInto(b, o, seq++, recvMs, manyValues, k * ROW_VALUES)
+    insertMany.run(manyValues)
+  }
+  for (; i < count; i++) {
+    o = readRowInto(b, o, seq++, recvMs, oneValues, 0)
+    insertOne.run(oneValues)
+  }
   putNextSeq.run(seq)
+  // The values hold views into the group's buffer: let it go with the group.
+  manyValues.fill(null)
+  oneValues.fill(null)
 })
 
 let dirSynced = false

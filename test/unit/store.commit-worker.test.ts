@@ -209,6 +209,51 @@ test('MQTT 5 metadata and every field of a reading arrive in the file through th
   assert.equal(rows[2]!.event_ms, null)
 })
 
+test('a group of varied readings larger than one multi-row insert keeps every field of every reading, in order', async t => {
+  const tb = await setup(t)
+  await append(tb.buffer, reading('a', 0))
+  await append(tb.buffer, reading('b', 0))
+  // 16 readings go to one statement: 45 is two full statements and 13 single rows, all in one group.
+  const n = 45
+  const over = (i: number): Parameters<typeof reading>[2] => ({
+    topic: i % 3 === 0 ? `devices/${i % 2 === 0 ? 'a' : 'b'}/ünï-${i}` : `devices/x/${i}`,
+    eventMs: i % 4 === 0 ? null : 1_700_000_000_000 + i,
+    qos: i % 2,
+    cls: i % 5,
+    kind: i % 7 === 0 ? 1 : 0,
+    props: i % 6 === 0 ? null : Buffer.from([i, 0, 255, i % 3])
+  })
+  const sent = Array.from({ length: n }, (_, i) => reading(i % 2 === 0 ? 'a' : 'b', i + 1, over(i)))
+  const offBefore = tb.buffer.writer.totals.offThread
+  const seqs = await Promise.all(sent.map(r => append(tb.buffer, r)))
+  assert.equal(tb.buffer.writer.totals.offThread, offBefore + 1, 'one group, on the worker')
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: n }, (_, i) => seqs[0]! + i)
+  )
+  const rows = tb.db
+    .prepare(
+      'SELECT r.seq, d.name AS device, r.topic, r.payload, r.event_ms, r.qos, r.cls, r.kind, r.props FROM readings r JOIN devices d ON d.id = r.device WHERE r.seq >= ? ORDER BY r.seq'
+    )
+    .all(seqs[0]) as Array<Record<string, unknown>>
+  assert.deepEqual(
+    rows,
+    sent.map((r, i) => ({
+      seq: seqs[i],
+      device: r.device,
+      topic: r.topic,
+      payload: r.payload,
+      event_ms: r.eventMs,
+      qos: r.qos,
+      cls: r.cls,
+      kind: r.kind,
+      props: r.props
+    }))
+  )
+  const next = tb.db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").pluck().get()
+  assert.equal(Number(next), seqs[n - 1]! + 1, 'the next seq is stored with the group')
+})
+
 test('a very large group (a long stall) commits through the worker, whose heap is small', async t => {
   const tb = await setup(t)
   await append(tb.buffer, reading('a', 0))
