@@ -1,7 +1,8 @@
 /**
  * patches/mqtt-packet+9.0.2.patch consumes a packet's fixed header (first byte and remaining length) in
  * one step: packets must come out the same however the bytes arrive, one at a time or split anywhere,
- * including inside a multi-byte remaining length.
+ * including inside a multi-byte remaining length. The same patch runs the parser's states through a
+ * switch: every split below walks each state's entry and exit.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
