@@ -14,7 +14,9 @@ import {
 } from './harness/devices.js'
 import {
   closesWithin,
+  connect5Packet,
   openRaw,
+  publish5Packet,
   publishPacket,
   rawLogin,
   subscribePacket,
@@ -84,6 +86,66 @@ test('malformed packets close the connection and are counted, before and after C
     2000,
     'three protocol errors counted'
   )
+})
+
+/** The first byte of each whole packet in what a raw socket received. */
+function packetTypes(b: Buffer): number[] {
+  const types: number[] = []
+  let o = 0
+  while (o + 1 < b.length) {
+    let len = 0
+    let mul = 1
+    let i = o + 1
+    while (i < b.length && b[i]! & 0x80) {
+      len += (b[i]! & 0x7f) * mul
+      mul *= 128
+      i++
+    }
+    if (i >= b.length) break
+    len += b[i]! * mul
+    types.push(b[o]!)
+    o = i + 1 + len
+  }
+  return types
+}
+
+/** An MQTT 5 login over a raw socket: the CONNACK's reason code must be 0. */
+async function login5(id: string): Promise<Raw> {
+  const raw = await openRaw(gw.mqttPort)
+  raw.socket.write(connect5Packet(id, id, secretOf(id)))
+  await eventually(async () => Buffer.concat(raw.received)[0] === 0x20, 5000, 'CONNACK')
+  assert.equal(Buffer.concat(raw.received)[3], 0, 'CONNACK success')
+  return raw
+}
+
+test('MQTT 5 properties cut short or running past their end: that connection closes as a protocol error, nothing is stored, the gateway serves on', async () => {
+  const before = (await gw.status()).counters.refused.protocol_error
+  const storedBefore = readBuffer(gw.dataDir).filter(r => r.device === 'dev-1').length
+  // [name, properties block, payload]: each value claims more bytes than its properties hold.
+  const cases: Array<[string, number[], string]> = [
+    // Once a Response Topic cut short at the packet's end reached aedes as null and made the gateway exit.
+    ['Response Topic cut short', [0x08, 0x00, 0x10, 0x61], 'x'],
+    ['Response Topic running into the payload', [0x08, 0x00, 0x05, 0x61], '{"v":1,"w":2}'],
+    ['Content Type cut short', [0x03, 0x00, 0x10], 'x'],
+    ['Correlation Data cut short', [0x09, 0x00, 0x10], 'x'],
+    ['User Property value cut short', [0x26, 0x00, 0x01, 0x61, 0x00, 0x09], 'x'],
+    ['Message Expiry Interval running into the payload', [0x02, 0x00, 0x01], '{"v":1}']
+  ]
+  for (const [name, props, payload] of cases) {
+    const raw = await login5('dev-1')
+    raw.socket.write(publish5Packet('devices/dev-1/t', payload, 1, 1, Buffer.from(props)))
+    assert.ok(await closesWithin(raw, 2000), `${name}: the connection is closed`)
+    assert.ok(!packetTypes(Buffer.concat(raw.received)).includes(0x40), `${name}: no PUBACK`)
+  }
+  await eventually(
+    async () => (await gw.status()).counters.refused.protocol_error - before === cases.length,
+    2000,
+    'each counted as a protocol error'
+  )
+  const c = await connectAs(gw.url, 'dev-2', { protocolVersion: 5 })
+  await c.publishAsync('devices/dev-2/t', '{"v":1}', { qos: 1 })
+  await c.endAsync()
+  assert.equal(readBuffer(gw.dataDir).filter(r => r.device === 'dev-1').length, storedBefore, 'none of them stored')
 })
 
 test('topics that are not UTF-8: a publish is dropped as invalid_topic, a subscription refused; both close the connection', async () => {
