@@ -20,6 +20,10 @@ export class LaneReader {
   readonly reads: RunReads
   private readonly deleteRunBulk: Statement
   private readonly deleteRunLane: Statement
+  private readonly countRunBulk: Statement
+  private readonly countRunLane: Statement
+  private readonly deleteAllBulk: Statement
+  private readonly deleteAllLane: Statement
 
   constructor(
     private readonly db: DB,
@@ -40,6 +44,16 @@ export class LaneReader {
     this.deleteRunLane = db
       .prepare(`DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ? RETURNING seq`)
       .pluck()
+    this.countRunBulk = db
+      .prepare('SELECT count(*) FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0')
+      .pluck()
+    this.countRunLane = db
+      .prepare(`SELECT count(*) FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`)
+      .pluck()
+    this.deleteAllBulk = db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0')
+    this.deleteAllLane = db.prepare(
+      `DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`
+    )
   }
 
   /** Lanes holding readings: highest priority first, rollups before raw within a priority. */
@@ -77,10 +91,7 @@ export class LaneReader {
         // Retention: forwarded raw readings move to `kept` (same transaction), where the disk budget takes them first.
         if (keep) this.retention.keepRun(cls, kind, first, last, now)
         if (withResend) this.resends.record(part.resend, this.devices.size)
-        const seqs = (
-          bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)
-        ) as number[]
-        const present = seqs.length === to - from ? null : new Set(seqs)
+        const present = this.deleteRun(bulk, cls, kind, first, last, to - from)
         this.releasedTotals(part, from, to, present)
         return present
       })()
@@ -101,6 +112,31 @@ export class LaneReader {
     this.counts.add(cls, kind, -gone)
     this.released += to - from
     return gone
+  }
+
+  /**
+   * Inside a release transaction: delete a run's rows (`expected` of them if none was evicted since it
+   * was read); null when all were there, else the seqs that were. RETURNING only when some are gone: it
+   * more than doubles a ranged DELETE's cost (0.68 against 0.29 µs a row, 2,048 a transaction), and a
+   * count first costs 0.05.
+   */
+  private deleteRun(
+    bulk: boolean,
+    cls: number,
+    kind: number,
+    first: number,
+    last: number,
+    expected: number
+  ): Set<number> | null {
+    const there = (bulk ? this.countRunBulk.get(first, last) : this.countRunLane.get(cls, kind, first, last)) as number
+    if (there === expected) {
+      if (bulk) this.deleteAllBulk.run(first, last)
+      else this.deleteAllLane.run(cls, kind, first, last)
+      return null
+    }
+    return new Set(
+      (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
+    )
   }
 
   /** Inside a release transaction: lifetime released totals per device (readings and rollups apart). */

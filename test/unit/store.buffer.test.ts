@@ -164,6 +164,33 @@ test('release: a reading already evicted while it was being sent is counted once
   )
 })
 
+test('release of a priority lane: a run all there, then a run with one reading evicted meanwhile: each reading counted once', async t => {
+  const tb = tempBuffer()
+  t.after(tb.dispose)
+  for (let i = 0; i < 4; i++) await append(tb.buffer, reading('a', i, { cls: 2 }))
+  for (let i = 0; i < 3; i++) await append(tb.buffer, reading('b', i, { cls: 2 }))
+  await append(tb.buffer, reading('c', 0))
+  const lane = tb.buffer.lanes.readLane(2, KIND_RAW, 0, Number.MAX_SAFE_INTEGER, 10)
+  assert.equal(lane.length, 7)
+  tb.buffer.lanes.releaseRun(lane.slice(0, 4))
+  assert.equal(tb.buffer.usage.usageOf('a').readings, 0)
+  tb.buffer.evictions.evictOldest('b', 1, 0, 'quota_drop_oldest')
+  await append(tb.buffer, reading('c', 1))
+  tb.buffer.lanes.releaseRun(lane.slice(4))
+  assert.equal(tb.buffer.usage.usageOf('b').readings, 0)
+  assert.equal(tb.buffer.usage.usageOf('b').bytes, 0)
+  assert.equal(tb.buffer.usage.usageTotal().readings, 2, "only c's two readings are left")
+  assert.deepEqual(
+    tb.buffer.lanes.list().map(l => [l.cls, l.kind, l.readings]),
+    [[0, KIND_RAW, 2]],
+    'the priority lane is empty, counted to 0'
+  )
+  assert.deepEqual(
+    storedRows(tb.db).map(r => r.device),
+    ['c', 'c']
+  )
+})
+
 test('retention: released raw readings move to kept and leave with time or when the disk budget trims them', async t => {
   const tb = tempBuffer()
   t.after(tb.dispose)
