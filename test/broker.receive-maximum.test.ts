@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { GatewayProcess } from './harness/gateway.js'
-import { connectPacket, openRaw, packet, str, varint, type Raw } from './harness/mqtt-raw.js'
+import { connectPacket, openRaw, packet, packetsIn, str, varint, type Raw } from './harness/mqtt-raw.js'
 import { sleep } from './harness/devices.js'
 
 // Found by the Eclipse Paho MQTT 5 interoperability suite (test_flow_control2): QoS 2 publishes sent in
@@ -14,27 +14,6 @@ before(async () => {
 after(async () => {
   await gw.stop()
 })
-
-/** The packet types (and a DISCONNECT's reason code) in what the server sent, in order. */
-function packetsIn(bytes: Buffer): Array<{ type: number; reason?: number }> {
-  const out: Array<{ type: number; reason?: number }> = []
-  let i = 0
-  while (i < bytes.length) {
-    const type = bytes[i]! >> 4
-    let len = 0
-    let mul = 1
-    let j = i + 1
-    for (;;) {
-      const b = bytes[j++]!
-      len += (b & 0x7f) * mul
-      mul *= 128
-      if ((b & 0x80) === 0) break
-    }
-    out.push(type === 14 && len > 0 ? { type, reason: bytes[j]! } : { type })
-    i = j + len
-  }
-  return out
-}
 
 const PUBREC = 5
 const DISCONNECT = 14

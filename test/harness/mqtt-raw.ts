@@ -109,8 +109,22 @@ export async function rawLogin(
   username?: string,
   password?: string
 ): Promise<{ raw: Raw; code: number }> {
+  return await loginWith(port, connectPacket(clientId, username, password))
+}
+
+/** The same over MQTT 5 (connect5Packet): returns the CONNACK's reason code. */
+export async function rawLogin5(
+  port: number,
+  clientId: string,
+  username: string,
+  password: string
+): Promise<{ raw: Raw; code: number }> {
+  return await loginWith(port, connect5Packet(clientId, username, password))
+}
+
+async function loginWith(port: number, connect: Buffer): Promise<{ raw: Raw; code: number }> {
   const raw = await openRaw(port)
-  raw.socket.write(connectPacket(clientId, username, password))
+  raw.socket.write(connect)
   const deadline = Date.now() + 5000
   while (Date.now() < deadline) {
     const all = Buffer.concat(raw.received)
@@ -153,4 +167,25 @@ export function publish5Packet(
     0x30 | (qos << 1),
     Buffer.concat([str(topic), idBytes, varint(props.length), props, Buffer.from(payload)])
   )
+}
+
+/** The packet types (and a DISCONNECT's reason code) in what the server sent, in order. */
+export function packetsIn(bytes: Buffer): Array<{ type: number; reason?: number }> {
+  const out: Array<{ type: number; reason?: number }> = []
+  let i = 0
+  while (i < bytes.length) {
+    const type = bytes[i]! >> 4
+    let len = 0
+    let mul = 1
+    let j = i + 1
+    for (;;) {
+      const b = bytes[j++]!
+      len += (b & 0x7f) * mul
+      mul *= 128
+      if ((b & 0x80) === 0) break
+    }
+    out.push(type === 14 && len > 0 ? { type, reason: bytes[j]! } : { type })
+    i = j + len
+  }
+  return out
 }
