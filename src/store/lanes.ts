@@ -18,12 +18,9 @@ export class LaneReader {
   released = 0
   /** Reads on this connection (the forwarder's read worker has its own). */
   readonly reads: RunReads
-  private readonly deleteRunBulk: Statement
-  private readonly deleteRunLane: Statement
-  private readonly countRunBulk: Statement
-  private readonly countRunLane: Statement
-  private readonly deleteAllBulk: Statement
-  private readonly deleteAllLane: Statement
+  /** A run's statements in the bulk lane (priority 0, raw) and in any other lane. */
+  private readonly bulkRun: RunStatements
+  private readonly laneRun: RunStatements
 
   constructor(
     private readonly db: DB,
@@ -38,22 +35,8 @@ export class LaneReader {
     readonly durableSeq: () => number
   ) {
     this.reads = reads
-    this.deleteRunBulk = db
-      .prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0 RETURNING seq')
-      .pluck()
-    this.deleteRunLane = db
-      .prepare(`DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ? RETURNING seq`)
-      .pluck()
-    this.countRunBulk = db
-      .prepare('SELECT count(*) FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0')
-      .pluck()
-    this.countRunLane = db
-      .prepare(`SELECT count(*) FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`)
-      .pluck()
-    this.deleteAllBulk = db.prepare('DELETE FROM readings WHERE seq BETWEEN ? AND ? AND cls = 0 AND kind = 0')
-    this.deleteAllLane = db.prepare(
-      `DELETE FROM readings WHERE ${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`
-    )
+    this.bulkRun = runStatements(db, 'seq BETWEEN ? AND ? AND cls = 0 AND kind = 0')
+    this.laneRun = runStatements(db, `${LANE} AND cls = ? AND kind = ? AND seq BETWEEN ? AND ?`)
   }
 
   /** Lanes holding readings: highest priority first, rollups before raw within a priority. */
@@ -128,15 +111,13 @@ export class LaneReader {
     last: number,
     expected: number
   ): Set<number> | null {
-    const there = (bulk ? this.countRunBulk.get(first, last) : this.countRunLane.get(cls, kind, first, last)) as number
-    if (there === expected) {
-      if (bulk) this.deleteAllBulk.run(first, last)
-      else this.deleteAllLane.run(cls, kind, first, last)
+    const run = bulk ? this.bulkRun : this.laneRun
+    const args = bulk ? [first, last] : [cls, kind, first, last]
+    if ((run.count.get(...args) as number) === expected) {
+      run.delete.run(...args)
       return null
     }
-    return new Set(
-      (bulk ? this.deleteRunBulk.all(first, last) : this.deleteRunLane.all(cls, kind, first, last)) as number[]
-    )
+    return new Set(run.deleteReturning.all(...args) as number[])
   }
 
   /** Inside a release transaction: lifetime released totals per device (readings and rollups apart). */
@@ -147,5 +128,21 @@ export class LaneReader {
     for (let i = from; i < to; i++)
       if (present === null || present.has(part.seqs[i]!)) f.add(this.devices.nameOf(part.devs[i]!), name, 1)
     f.writeTotals()
+  }
+}
+
+interface RunStatements {
+  count: Statement
+  delete: Statement
+  /** Tells which of the run's rows were still there (an eviction may have taken some). */
+  deleteReturning: Statement
+}
+
+/** A run's rows (`where` binds its seq range, and the lane for a lane other than the bulk one). */
+function runStatements(db: DB, where: string): RunStatements {
+  return {
+    count: db.prepare(`SELECT count(*) FROM readings WHERE ${where}`).pluck(),
+    delete: db.prepare(`DELETE FROM readings WHERE ${where}`),
+    deleteReturning: db.prepare(`DELETE FROM readings WHERE ${where} RETURNING seq`).pluck()
   }
 }
