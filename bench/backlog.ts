@@ -10,11 +10,14 @@
  *    PUBACK percentiles, readings buffered at the end
  *
  *   node dist/bench/backlog.js [--duration 600] [--devices 1000] [--rate 5000] [--interval 10]
- *     [--mosquitto-seconds 60] [--node-flags="--max-semi-space-size=2"]
+ *     [--mosquitto-seconds 60] [--node-flags="--max-semi-space-size=2"] [--uplink none|down]
+ *   --uplink down: Kafka configured at a loopback port nobody listens on (a field box whose uplink is
+ *     down, with the forwarder's threads started and retrying); none (default): no Kafka configured
  *   --node-flags: the gateway's node flags instead of the systemd unit's (`none`: node's defaults)
  */
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { freePort } from '../test/harness/ports.js'
 import {
   MOSQUITTO,
   emit,
@@ -38,12 +41,14 @@ const { values: o } = parseArgs({
     interval: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '5' },
     'mosquitto-seconds': { type: 'string', default: '60' },
-    'node-flags': { type: 'string', default: '' }
+    'node-flags': { type: 'string', default: '' },
+    uplink: { type: 'string', default: 'none' }
   }
 })
 const DURATION = Number(o.duration)
 const nodeFlags = gatewayNodeFlags(o['node-flags'])
 const INTERVAL = Number(o.interval)
+if (o.uplink !== 'none' && o.uplink !== 'down') throw new Error(`--uplink: none or down, not ${o.uplink}`)
 
 async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<void> {
   const b: Broker =
@@ -51,7 +56,11 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
       ? await startGateway({
           cpu: 1,
           // room for the whole backlog: nothing is evicted, the buffer only grows
-          extra: ['--store-max-bytes', String(8 * 1024 ** 3)],
+          extra: [
+            '--store-max-bytes',
+            String(8 * 1024 ** 3),
+            ...(o.uplink === 'down' ? ['--kafka-brokers', `127.0.0.1:${await freePort()}`] : [])
+          ],
           nodeFlags
         })
       : await startMosquitto(1)
@@ -117,6 +126,7 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
     scenario: 'backlog',
     target,
     devices: Number(o.devices),
+    ...(target === 'holdfast' ? { uplink: o.uplink } : {}),
     targetRate: Number(o.rate),
     seconds,
     ...(target === 'holdfast' ? { nodeFlags: nodeFlags.join(' ') } : {}),

@@ -50,7 +50,7 @@ export const ErrorCodes = {
   HF_ERR_CREDENTIALS_FILE: 'device credentials file unreadable or invalid',
   HF_ERR_TLS_CONFIG: 'TLS certificate or key unreadable',
   HF_ERR_TLS_HANDSHAKE_LIMIT: 'too many unfinished TLS handshakes from this address',
-  HF_ERR_UPLINK: 'uplink send failed',
+  HF_ERR_UPLINK: 'the uplink failed: a send, or the probe before one',
   HF_ERR_UPLINK_TLS: "the Kafka broker's TLS certificate is not trusted (kafka.caFile) or TLS failed",
   HF_ERR_UPLINK_AUTH: 'the Kafka broker refused the SASL credentials',
   HF_ERR_DECODE: 'batch could not be decoded',

@@ -238,6 +238,7 @@ async function startLocked({
         lifetime,
         quotaOf: admission.quotaOf,
         uplink: () => forwarder.view(),
+        forward: () => forwarder.work(),
         budget: () => ({
           enabled: aggregation.budget.enabled,
           ...aggregation.budget.view(),

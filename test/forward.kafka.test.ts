@@ -8,6 +8,7 @@ import { GatewayProcess } from './harness/gateway.js'
 import { startSim } from './harness/sim.js'
 import { consumeAll, createTopic, dedupe, uplinkArgs } from './harness/consume.js'
 import { sleep, waitFor } from './harness/wait.js'
+import { parsePrometheusText, valueOf } from './harness/prometheus.js'
 import type { DecodedReading } from '../src/codec/batch.js'
 
 // Every test here talks to a real Apache Kafka broker (KRaft, single node, 127.0.0.1).
@@ -29,6 +30,15 @@ function gatewayArgs(topic: string, extra: string[] = []): string[] {
  * Every acknowledged reading is in Kafka, and each device's readings are in order in its
  * partition within each lane (the live lane may run ahead of the backlog lane).
  */
+/** The forwarder's work from /metrics: produce requests read so far, read workers running now. */
+async function forwardWork(gw: GatewayProcess): Promise<{ requestsRead?: number; readWorkers?: number }> {
+  const families = parsePrometheusText(await (await fetch(`${gw.http}/metrics`)).text())
+  return {
+    requestsRead: valueOf(families, 'holdfast_uplink_requests_read_total'),
+    readWorkers: valueOf(families, 'holdfast_uplink_read_workers')
+  }
+}
+
 function checkDelivery(ackedLog: string, unique: DecodedReading[]): void {
   const acked = readFileSync(ackedLog, 'utf8')
     .trim()
@@ -87,6 +97,10 @@ test('readings published while Kafka is down all arrive once it is up, in order 
     )
     assert.ok(st.uplink.lastError, 'lastError says why')
     assert.equal(st.backlog.readings, 5000)
+    // Several retries later (the backoff starts at 250 ms), still nothing was read for the dead link: each
+    // retry was a probe, and the read workers (an isolate each) do not run.
+    await sleep(2000)
+    assert.deepEqual(await forwardWork(gw), { requestsRead: 0, readWorkers: 0 })
 
     await kafka.start()
     const drained = await waitFor('backlog drained', async () => {
@@ -95,6 +109,9 @@ test('readings published while Kafka is down all arrive once it is up, in order 
     })
     assert.equal(drained.uplink.state, 'connected')
     assert.equal(drained.counters.forwarded, 5000)
+    const working = await forwardWork(gw)
+    assert.ok((working.requestsRead ?? 0) > 0, `requests were read once the link was up (${working.requestsRead})`)
+    assert.equal(working.readWorkers, 2, 'the read workers run while the uplink takes requests')
 
     const batches = await consumeAll(kafka, topic, { until: n => n >= 5000 })
     const { unique } = dedupe(batches)

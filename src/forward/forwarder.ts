@@ -21,10 +21,8 @@ import { uplinkCause } from './uplink-cause.js'
 import { PriorityClasses } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
-import { type LaneRead, type LaneSpec, readLane } from './lane-read.js'
 import { REQUEST_BYTES, REQUEST_READINGS, type Request, RequestPlanner } from './request.js'
-import type { ReadThread } from './read-thread.js'
-import { gzipHere, setGzipOffload } from './gzip-codec.js'
+import { ForwardWorkers, type OpenReader } from './workers.js'
 
 /** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
 const LINGER_CHECK_MS = 50
@@ -77,7 +75,7 @@ export interface ForwarderOptions {
    * Starts a read worker (read-thread.ts): `read` reads and encodes requests off the broker's thread
    * (absent, or failed: on this thread); `gzip` compresses them (absent, or failed: on libuv's pool).
    */
-  openReader?: (role: 'read' | 'gzip') => ReadThread
+  openReader?: OpenReader
 }
 
 export class Forwarder {
@@ -90,8 +88,7 @@ export class Forwarder {
   private wakeOnCommit = false
   private running: Promise<void> = Promise.resolve()
   private lastProbeMs = 0
-  private reader: ReadThread | null = null
-  private packer: ReadThread | null = null
+  private readonly workers: ForwardWorkers
   private requestBytes = REQUEST_BYTES
   private classes: PriorityClasses
   private budget: UplinkBudget | null
@@ -100,6 +97,9 @@ export class Forwarder {
   /** drainNow callers waiting for the outcome of the next send or probe. */
   private attempts: Array<(ok: boolean) => void> = []
   private readonly planner: RequestPlanner
+  /** A request being read for a send that failed: it finishes before the read workers may stop. */
+  private abandoned: Promise<unknown> | null = null
+  private requestsRead = 0
 
   constructor(private readonly o: ForwarderOptions) {
     this.classes = o.classes ?? new PriorityClasses({})
@@ -107,7 +107,8 @@ export class Forwarder {
     this.uplink = new Uplink(o.link !== null, o.uplink.probeIntervalMs * 2 + 1000)
     this.backoff = new Backoff(o.uplink.backoffMinMs, o.uplink.backoffMaxMs)
     // What was buffered before this start is backlog; the live lane starts after it.
-    this.planner = new RequestPlanner(spec => this.read(spec), o.buffer.writer.lastSeq())
+    this.workers = new ForwardWorkers(o.openReader, o.buffer.lanes.reads)
+    this.planner = new RequestPlanner(spec => this.workers.read(spec), o.buffer.writer.lastSeq())
     o.buffer.writer.onCommit(() => {
       if (this.wakeOnCommit) this.wakeup?.()
     })
@@ -115,11 +116,6 @@ export class Forwarder {
 
   start(): void {
     if (this.o.link === null) return
-    this.reader ??= this.o.openReader?.('read') ?? null
-    // A second worker compresses: a request's GZIP need not wait behind the next request's read.
-    this.packer ??= this.o.openReader?.('gzip') ?? null
-    const packer = this.packer
-    if (packer !== null) setGzipOffload(raw => (packer.usable ? packer.gzip(raw) : gzipHere(raw)))
     this.running = this.loop().catch(err => this.o.log.fatal({ err }, 'forwarder loop died'))
   }
 
@@ -127,9 +123,7 @@ export class Forwarder {
     this.stopped = true
     this.wakeup?.()
     await this.running
-    await this.reader?.close()
-    if (this.packer !== null) setGzipOffload(null)
-    await this.packer?.close()
+    await this.stopWorkers()
     // A last ledger record, so a clean stop leaves every released seq accounted for in Kafka.
     if (this.o.link !== null && !this.paused && this.uplink.state === 'connected') await this.sendLedger(true)
     await this.o.link?.close()
@@ -242,6 +236,11 @@ export class Forwarder {
     }
   }
 
+  /** For /metrics: produce requests read so far, and read workers running now. */
+  work(): { requestsRead: number; readWorkers: number } {
+    return { requestsRead: this.requestsRead, readWorkers: this.workers.count }
+  }
+
   view(): UplinkView {
     this.uplink.tick()
     const rate = this.uplink.drainRate()
@@ -296,6 +295,8 @@ export class Forwarder {
         }
         this.drainRequested = false
       }
+      if (next === null && this.uplink.link !== 'connected' && !(await this.reachable())) continue
+      this.workers.start()
       const req: Request | null = next ?? (await this.prepare(null).catch((err: unknown) => this.readFailed(err)))
       next = null
       if (req === null) {
@@ -318,6 +319,7 @@ export class Forwarder {
         await sending
       } catch (err) {
         next = null
+        this.abandoned = preparing
         this.inFlightBytes = 0
         this.uplink.failed(describe(err))
         this.attempted(false)
@@ -367,6 +369,7 @@ export class Forwarder {
 
   /** The next produce request (request.ts), after what `prev` (the request in flight) carries. */
   private prepare(prev: Request | null): Promise<Request> {
+    this.requestsRead++
     return this.planner.plan(prev, {
       buffer: this.o.buffer,
       batch: this.o.batch,
@@ -376,13 +379,6 @@ export class Forwarder {
       inFlightBytes: this.inFlightBytes,
       requestBytes: this.requestBytes
     })
-  }
-
-  /** One lane's read: on the read worker while it runs, else on this thread. */
-  private read(spec: LaneSpec): Promise<LaneRead> | LaneRead {
-    const reader = this.reader
-    if (reader?.usable) return reader.read(spec)
-    return readLane(this.o.buffer.lanes.reads, spec)
   }
 
   private readFailed(err: unknown): null {
@@ -498,6 +494,44 @@ export class Forwarder {
     return true
   }
 
+  /**
+   * Before a request is read for a link not known to work (at start, after a failure): a metadata probe.
+   * While the link is down, each retry after the backoff is a connection attempt, not a request read,
+   * encoded and compressed for nothing, and the read workers stop. False: it failed (the delay is over).
+   */
+  private async reachable(): Promise<boolean> {
+    try {
+      await this.o.link!.probe()
+    } catch (err) {
+      this.uplink.failed(describe(err))
+      this.attempted(false)
+      await this.stopWorkers()
+      const delay = this.backoff.next()
+      this.o.log.warn(
+        {
+          code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
+          err: describe(err),
+          state: this.uplink.state,
+          retryInMs: delay,
+          backlog: this.o.buffer.usage.usageTotal().readings
+        },
+        'uplink unreachable: nothing is read for it until a probe succeeds'
+      )
+      await this.sleep(delay, false)
+      return false
+    }
+    // Not a send: the backoff goes on until one succeeds (a link that answers probes may refuse produces).
+    this.uplink.succeeded()
+    this.lastProbeMs = Date.now()
+    return true
+  }
+
+  private async stopWorkers(): Promise<void> {
+    await this.abandoned
+    this.abandoned = null
+    await this.workers.stop()
+  }
+
   /** Nothing to send: keep the state honest with a metadata probe now and then. */
   private async idle(): Promise<void> {
     const now = Date.now()
@@ -511,6 +545,7 @@ export class Forwarder {
       } catch (err) {
         this.uplink.failed(describe(err))
         this.attempted(false)
+        await this.stopWorkers()
         await this.sleep(this.backoff.next())
         return
       }

@@ -84,5 +84,8 @@ export class ReadThread {
     const timer = setTimeout(() => void this.worker.terminate().catch(() => {}), 2000)
     await exited
     clearTimeout(timer)
+    // Answered before the worker ended, normally; a read cut short by the timer fails instead of hanging.
+    for (const p of this.pending.values()) p.reject(new Error('read worker closed'))
+    this.pending.clear()
   }
 }

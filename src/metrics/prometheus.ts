@@ -29,6 +29,8 @@ export interface MetricsSources {
     }
   }
   uplink: () => { state: string; drainRate: number; etaS: number | null }
+  /** The forwarder's produce requests read so far and its read workers running (absent: not reported). */
+  forward?: () => { requestsRead: number; readWorkers: number }
   mqtt: () => { listening: boolean; connections: number }
   /** The admission step's per-device quota object, when quotas are there. */
   quotaOf?: (device: string) => unknown
@@ -201,6 +203,16 @@ export class GatewayMetrics {
       'holdfast_uplink_eta_seconds',
       'Estimated seconds until the backlog is empty (absent when unknown)',
       () => s.uplink().etaS
+    )
+    counter(
+      'holdfast_uplink_requests_read_total',
+      'Produce requests read from the buffer and encoded; none while the uplink is down (a probe comes first)',
+      () => s.forward?.().requestsRead ?? []
+    )
+    gauge(
+      'holdfast_uplink_read_workers',
+      "The forwarder's read workers running: 2 while the uplink takes requests, 0 while it is down",
+      () => s.forward?.().readWorkers ?? []
     )
 
     counter('holdfast_rollups_total', 'Rollup records made by closing aggregation windows', () => c.rollups)

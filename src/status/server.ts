@@ -79,6 +79,7 @@ export async function startHttp(opts: HttpOptions): Promise<StatusServer> {
       counters: opts.sources.counters,
       buffer: opts.sources.buffer,
       uplink: opts.sources.uplink,
+      forward: opts.sources.forward,
       mqtt: opts.sources.mqtt,
       quotaOf: opts.sources.quotaOf,
       host: () => host.get(),

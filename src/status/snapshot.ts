@@ -13,6 +13,8 @@ export interface StatusSources {
   /** Totals persisted across restarts (absent in tests that build a snapshot without one). */
   lifetime?: LifetimeTotals
   uplink: () => UplinkView
+  /** The forwarder's work for /metrics: produce requests read, read workers running (absent: not reported). */
+  forward?: () => { requestsRead: number; readWorkers: number }
   mqtt: () => { listening: boolean; connections: number }
   config: () => { source: string; version: number | null }
   /** Per-device quota object (limits, usage, drops), from the admission step. */
