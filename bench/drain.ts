@@ -2,6 +2,8 @@
  * Uplink benchmark against the real Kafka test broker. JSON lines on stdout:
  *  - startup: time from spawn to MQTT accepting connections with N readings buffered
  *  - drain: backlog drain rate (readings/s) from N buffered readings to Kafka
+ *  - after-drain: the gateway's RSS (its anonymous part, threads, the broker thread's V8 heap used) 0, 10,
+ *    30 and 60 s after the backlog is gone, idle with the uplink up, and its peak RSS
  *  - bytes: uplink bytes per reading (Kafka log segment bytes / readings) vs raw JSON payload bytes
  *  - latency: device publish → readable in Kafka, p50/p99, with a healthy uplink at default linger
  *
@@ -13,7 +15,7 @@ import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { decodeBatch } from '../src/codec/batch.js'
 import { prefill as prefillReadings } from './prefill.js'
-import { emit, sleep, startGateway, status } from './procs.js'
+import { emit, memory, sleep, startGateway, status } from './procs.js'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
 import { startSim } from '../test/harness/sim.js'
 
@@ -96,6 +98,23 @@ async function main(): Promise<void> {
       forwarded: st.counters.forwarded,
       target: '>= 100000 readings/s'
     })
+    // What the gateway keeps once the backlog is gone and it idles with the uplink up.
+    const idle: Array<{ afterS: number; rssMb: number; anonMb: number; threads: number; heapUsedMb: number | null }> =
+      []
+    const idleFrom = performance.now()
+    for (const afterS of [0, 10, 30, 60]) {
+      await sleep(Math.max(0, idleFrom + afterS * 1000 - performance.now()))
+      const m = memory(gw.pid)
+      const heap = (await status(gw.http)).process?.heapUsedBytes as number | undefined
+      idle.push({
+        afterS,
+        rssMb: m.rssMb,
+        anonMb: m.anonMb,
+        threads: m.threads,
+        heapUsedMb: heap === undefined ? null : Math.round(heap / 1e5) / 10
+      })
+    }
+    emit({ scenario: 'after-drain', peakRssMb: memory(gw.pid).peakRssMb, idle })
     await gw.stop()
     await sleep(2000)
     const kafkaBytes = topicBytes(kafka, topic)

@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { addHist, gatewayNodeFlags, histQuantile } from './procs.js'
+import { UNIT_ENV, addHist, gatewayNodeFlags, histQuantile } from './procs.js'
 
 const HELP = `usage: node dist/bench/ingest.js [options]
   --duration S           measured seconds per run (default 10)
@@ -287,7 +287,9 @@ const live = new Set<Broker>()
 
 function spawnBroker(target: TargetName, argv: string[], tmpDir: string, logFile: string): Broker {
   const fd = fs.openSync(logFile, 'a')
-  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], cwd: tmpDir })
+  // The gateway with the systemd unit's environment (its Environment= lines), as shipped.
+  const env = target === 'holdfast' ? { ...process.env, ...UNIT_ENV } : process.env
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd], cwd: tmpDir, env })
   fs.closeSync(fd)
   const b: Broker = {
     target,

@@ -34,6 +34,12 @@ export const UNIT_NODE_FLAGS: readonly string[] = (() => {
   return exec[1]!.split(' ').filter(Boolean)
 })()
 
+/** The unit's Environment= variables (UV_THREADPOOL_SIZE, GLIBC_TUNABLES): the gateway runs with them. */
+export const UNIT_ENV: Readonly<Record<string, string>> = (() => {
+  const unit = readFileSync(fileURLToPath(new URL('../../systemd/holdfast.service', import.meta.url)), 'utf8')
+  return Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(\S*)$/gm)].map(m => [m[1]!, m[2]!]))
+})()
+
 /**
  * A benchmark's --node-flags: empty (the default) means the unit's flags, `none` node's own defaults,
  * anything else those flags instead of the unit's.
@@ -141,7 +147,11 @@ export async function startGateway(opts: {
     ...(opts.extra ?? [])
   ]
   const p = pinned(opts.cpu, argv)
-  const child = spawn(p[0]!, p.slice(1), { stdio: ['ignore', 'ignore', 'inherit'], cwd: opts.cwd })
+  const child = spawn(p[0]!, p.slice(1), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    cwd: opts.cwd,
+    env: { ...process.env, ...UNIT_ENV }
+  })
   await waitPort(mqttPort, child)
   const stop = stopper(child)
   return {

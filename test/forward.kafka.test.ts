@@ -130,6 +130,8 @@ test('readings published while Kafka is down all arrive once it is up, in order 
       for (const r of b.readings)
         (partitions.get(r.device) ?? partitions.set(r.device, new Set()).get(r.device)!).add(b.partition)
     for (const [d, ps] of partitions) assert.equal(ps.size, 1, `${d} spread over partitions ${[...ps]}`)
+    // Nothing left to read: the read workers stop (10 s after the last request), their heaps with them.
+    await waitFor('read workers stopped', async () => (await forwardWork(gw)).readWorkers === 0, 30_000)
   } finally {
     await gw.stop()
     await kafka.start()

@@ -44,6 +44,9 @@ const OVERLAP_RELEASES = usableCores() > 1
  */
 const RELEASE_CHUNK = OVERLAP_RELEASES ? 1024 : 2048
 
+/** The read workers stop after this long without a request to read (nothing buffered, or all of it held). */
+const WORKERS_IDLE_MS = 10_000
+
 /** What "Drain now" did: readings Kafka acknowledged, or why none were sent. */
 export interface DrainResult {
   /** sent; empty (nothing buffered); paused; down (the attempt failed); held (by the uplink budget); pending (no answer yet); unconfigured. */
@@ -100,6 +103,7 @@ export class Forwarder {
   /** A request being read for a send that failed: it finishes before the read workers may stop. */
   private abandoned: Promise<unknown> | null = null
   private requestsRead = 0
+  private lastReadMs = 0
 
   constructor(private readonly o: ForwarderOptions) {
     this.classes = o.classes ?? new PriorityClasses({})
@@ -370,6 +374,7 @@ export class Forwarder {
   /** The next produce request (request.ts), after what `prev` (the request in flight) carries. */
   private prepare(prev: Request | null): Promise<Request> {
     this.requestsRead++
+    this.lastReadMs = Date.now()
     return this.planner.plan(prev, {
       buffer: this.o.buffer,
       batch: this.o.batch,
@@ -550,8 +555,18 @@ export class Forwarder {
         return
       }
     }
+    // Nothing read for a while: the read workers stop, and with them what a drain left in their heaps
+    // (an isolate that waits for work collects no garbage). The next request starts them again.
+    const workersIdleIn = this.lastReadMs + WORKERS_IDLE_MS - Date.now()
+    if (this.workers.count > 0 && workersIdleIn <= 0) await this.stopWorkers()
     const ledgerIn = this.o.ledger?.dueInMs(Date.now()) ?? null
-    await this.sleep(Math.min(this.o.uplink.probeIntervalMs, ledgerIn ?? Number.POSITIVE_INFINITY))
+    await this.sleep(
+      Math.min(
+        this.o.uplink.probeIntervalMs,
+        ledgerIn ?? Number.POSITIVE_INFINITY,
+        this.workers.count > 0 ? Math.max(workersIdleIn, 0) : Number.POSITIVE_INFINITY
+      )
+    )
   }
 
   /** Sleep up to ms; stop, drainNow and resume cut it short, and so does a commit when wakeOnCommit. */
