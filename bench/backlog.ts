@@ -10,14 +10,17 @@
  *    PUBACK percentiles, readings buffered at the end
  *
  *   node dist/bench/backlog.js [--duration 600] [--devices 1000] [--rate 5000] [--interval 10]
- *     [--mosquitto-seconds 60] [--node-flags="--max-semi-space-size=2"] [--uplink none|down]
+ *     [--mosquitto-seconds 60] [--node-flags="--max-semi-space-size=2"] [--uplink none|down|up]
  *   --uplink down: Kafka configured at a loopback port nobody listens on (a field box whose uplink is
- *     down, with the forwarder's threads started and retrying); none (default): no Kafka configured
+ *     down, the forwarder retrying); up: the real Kafka test broker (nice 19), every reading forwarded as
+ *     it comes (the everyday state: nothing builds up); none (default): no Kafka configured
  *   --node-flags: the gateway's node flags instead of the systemd unit's (`none`: node's defaults)
  */
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { freePort } from '../test/harness/ports.js'
+import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
+import { uplinkArgs } from '../test/harness/consume.js'
 import {
   MOSQUITTO,
   emit,
@@ -48,7 +51,7 @@ const { values: o } = parseArgs({
 const DURATION = Number(o.duration)
 const nodeFlags = gatewayNodeFlags(o['node-flags'])
 const INTERVAL = Number(o.interval)
-if (o.uplink !== 'none' && o.uplink !== 'down') throw new Error(`--uplink: none or down, not ${o.uplink}`)
+if (!['none', 'down', 'up'].includes(o.uplink!)) throw new Error(`--uplink: none, down or up, not ${o.uplink}`)
 
 async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<void> {
   const b: Broker =
@@ -59,7 +62,8 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
           extra: [
             '--store-max-bytes',
             String(8 * 1024 ** 3),
-            ...(o.uplink === 'down' ? ['--kafka-brokers', `127.0.0.1:${await freePort()}`] : [])
+            ...(o.uplink === 'down' ? ['--kafka-brokers', `127.0.0.1:${await freePort()}`] : []),
+            ...(kafka === null ? [] : uplinkArgs(kafka, await createTopic(kafka)))
           ],
           nodeFlags
         })
@@ -114,6 +118,7 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
     const st = await status(b.http).catch(() => null)
     end.bufferedReadings = st?.backlog?.readings ?? null
     end.stored = st?.counters?.stored ?? null
+    end.forwarded = st?.counters?.forwarded ?? null
     end.loopDelaySinceStartMs = await loopDelay(b.http)
   }
   await b.stop()
@@ -148,8 +153,24 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
   })
 }
 
+let kafka: KafkaBroker | null = null
+
+async function createTopic(k: KafkaBroker): Promise<string> {
+  const topic = `bench-backlog-${Date.now()}`
+  const admin = k.client().admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
+  await admin.disconnect()
+  return topic
+}
+
 async function main(): Promise<void> {
-  await run('holdfast', DURATION)
+  if (o.uplink === 'up') kafka = await startKafka({ nice: 19 })
+  try {
+    await run('holdfast', DURATION)
+  } finally {
+    await kafka?.dispose()
+  }
   const ms = Math.min(DURATION, Number(o['mosquitto-seconds']))
   if (ms > 0 && existsSync(MOSQUITTO)) await run('mosquitto', ms)
   else emit({ scenario: 'backlog', target: 'mosquitto', skipped: ms > 0 ? 'not installed' : '--mosquitto-seconds 0' })

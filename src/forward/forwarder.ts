@@ -325,21 +325,8 @@ export class Forwarder {
         next = null
         this.abandoned = preparing
         this.inFlightBytes = 0
-        this.uplink.failed(describe(err))
-        this.attempted(false)
         if (TOO_LARGE.test(describe(err))) this.requestBytes = Math.max(this.o.batch.maxBytes, this.requestBytes / 2)
-        const delay = this.backoff.next()
-        this.o.log.warn(
-          {
-            code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
-            err: describe(err),
-            state: this.uplink.state,
-            retryInMs: delay,
-            backlog: buffer.usage.usageTotal().readings
-          },
-          'uplink send failed'
-        )
-        await this.sleep(delay, false)
+        await this.retryLater(err, 'uplink send failed')
         continue
       }
       this.budget?.spend(req.bytes)
@@ -508,27 +495,32 @@ export class Forwarder {
     try {
       await this.o.link!.probe()
     } catch (err) {
-      this.uplink.failed(describe(err))
-      this.attempted(false)
       await this.stopWorkers()
-      const delay = this.backoff.next()
-      this.o.log.warn(
-        {
-          code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
-          err: describe(err),
-          state: this.uplink.state,
-          retryInMs: delay,
-          backlog: this.o.buffer.usage.usageTotal().readings
-        },
-        'uplink unreachable: nothing is read for it until a probe succeeds'
-      )
-      await this.sleep(delay, false)
+      await this.retryLater(err, 'uplink unreachable: nothing is read for it until a probe succeeds')
       return false
     }
     // Not a send: the backoff goes on until one succeeds (a link that answers probes may refuse produces).
     this.uplink.succeeded()
     this.lastProbeMs = Date.now()
     return true
+  }
+
+  /** A send or a probe failed: recorded, logged with its code, and the backoff's delay waited out. */
+  private async retryLater(err: unknown, message: string): Promise<void> {
+    this.uplink.failed(describe(err))
+    this.attempted(false)
+    const delay = this.backoff.next()
+    this.o.log.warn(
+      {
+        code: err instanceof HoldfastError ? err.code : 'HF_ERR_UPLINK',
+        err: describe(err),
+        state: this.uplink.state,
+        retryInMs: delay,
+        backlog: this.o.buffer.usage.usageTotal().readings
+      },
+      message
+    )
+    await this.sleep(delay, false)
   }
 
   private async stopWorkers(): Promise<void> {
