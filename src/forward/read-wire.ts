@@ -22,6 +22,8 @@ export interface ReadAnswer {
   lengths?: Uint32Array
   values?: ArrayBuffer
   gz?: Uint8Array
+  /** The GZIP request's input, handed back so that the broker thread's collections free it. */
+  raw?: Uint8Array
 }
 
 const buffersOf = (p: RunPart): ArrayBuffer[] => [
