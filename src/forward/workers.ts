@@ -21,7 +21,7 @@ export class ForwardWorkers {
     private readonly reads: RunReads
   ) {}
 
-  /** Workers running: 2 while the uplink takes requests, else 0. */
+  /** Workers running: 2 while the uplink takes requests; 0 while it is down or there was nothing to read. */
   get count(): number {
     return (this.reader === null ? 0 : 1) + (this.packer === null ? 0 : 1)
   }

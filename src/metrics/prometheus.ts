@@ -211,7 +211,7 @@ export class GatewayMetrics {
     )
     gauge(
       'holdfast_uplink_read_workers',
-      "The forwarder's read workers running: 2 while the uplink takes requests, 0 while it is down",
+      "The forwarder's read workers running: 2 while the uplink takes requests; 0 while it is down, or after 10 s with nothing to read",
       () => s.forward?.().readWorkers ?? []
     )
 
