@@ -361,7 +361,9 @@ export class GatewayMetrics {
   }
 
   async text(): Promise<string> {
-    return await this.registry.metrics()
+    // prom-client writes NaN as "Nan" (its event-loop lag gauges are NaN when two scrapes come within
+    // one sampling interval); the text format spells it NaN.
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN')
   }
 
   get contentType(): string {
