@@ -102,9 +102,11 @@ async function main(): Promise<void> {
     const idle: Array<{ afterS: number; rssMb: number; anonMb: number; threads: number; heapUsedMb: number | null }> =
       []
     const idleFrom = performance.now()
+    let peak = 0
     for (const afterS of [0, 10, 30, 60]) {
       await sleep(Math.max(0, idleFrom + afterS * 1000 - performance.now()))
       const m = memory(gw.pid)
+      peak = m.peakRssMb
       const heap = (await status(gw.http)).process?.heapUsedBytes as number | undefined
       idle.push({
         afterS,
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
         heapUsedMb: heap === undefined ? null : Math.round(heap / 1e5) / 10
       })
     }
-    emit({ scenario: 'after-drain', peakRssMb: memory(gw.pid).peakRssMb, idle })
+    emit({ scenario: 'after-drain', peakRssMb: peak, idle })
     await gw.stop()
     await sleep(2000)
     const kafkaBytes = topicBytes(kafka, topic)

@@ -23,22 +23,23 @@ export const emit = (line: Record<string, unknown>): void => {
 export const sleep = async (ms: number): Promise<void> => await new Promise(res => setTimeout(res, ms))
 const r1 = (x: number): number => Math.round(x * 10) / 10
 
+/** The systemd unit the gateway is shipped with: the benchmarks run it with the unit's flags and environment. */
+const UNIT = readFileSync(fileURLToPath(new URL('../../systemd/holdfast.service', import.meta.url)), 'utf8')
+
 /**
  * The node flags the systemd unit starts the gateway with (its ExecStart, between node and the script;
  * the Dockerfile's ENTRYPOINT passes the same), so that a benchmark measures the gateway as shipped.
  */
 export const UNIT_NODE_FLAGS: readonly string[] = (() => {
-  const unit = readFileSync(fileURLToPath(new URL('../../systemd/holdfast.service', import.meta.url)), 'utf8')
-  const exec = /^ExecStart=\S*node((?: --\S+)*) /m.exec(unit)
+  const exec = /^ExecStart=\S*node((?: --\S+)*) /m.exec(UNIT)
   if (exec === null) throw new Error('systemd/holdfast.service: no ExecStart=…node … line')
   return exec[1]!.split(' ').filter(Boolean)
 })()
 
 /** The unit's Environment= variables (UV_THREADPOOL_SIZE, GLIBC_TUNABLES): the gateway runs with them. */
-export const UNIT_ENV: Readonly<Record<string, string>> = (() => {
-  const unit = readFileSync(fileURLToPath(new URL('../../systemd/holdfast.service', import.meta.url)), 'utf8')
-  return Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(\S*)$/gm)].map(m => [m[1]!, m[2]!]))
-})()
+export const UNIT_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  [...UNIT.matchAll(/^Environment=(\w+)=(\S*)$/gm)].map(m => [m[1]!, m[2]!])
+)
 
 /**
  * A benchmark's --node-flags: empty (the default) means the unit's flags, `none` node's own defaults,
