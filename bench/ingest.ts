@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { UNIT_ENV, addHist, gatewayNodeFlags, histQuantile } from './procs.js'
+import { UNIT_ENV, addHist, gatewayNodeFlags, histQuantile, pinBrokerThread, threadTicks } from './procs.js'
 
 const HELP = `usage: node dist/bench/ingest.js [options]
   --duration S           measured seconds per run (default 10)
@@ -34,6 +34,10 @@ const HELP = `usage: node dist/bench/ingest.js [options]
   --gen-cpu C            core(s) for rawpub, comma list used round-robin (default 0)
   --broker-cpu C         core for the broker (default 1)
   --no-pin               do not use taskset
+  --pin-threads          only the gateway's broker thread on --broker-cpu, its other threads (commit
+                         worker, libuv's pool) on every core: a box with a spare core (default: the
+                         whole gateway on --broker-cpu)
+  --threads-cpus C       with --pin-threads, the cores of the gateway's other threads (default: all)
   --mosquitto-bin PATH   (default /usr/sbin/mosquitto)
   --keep-tmp             keep broker data dirs and logs
   --protocol 4|5         MQTT 3.1.1 (4) or MQTT 5 (5) for rawpub (default 4)
@@ -57,6 +61,8 @@ const { values: opt } = parseArgs({
     generators: { type: 'string', default: '1' },
     'broker-cpu': { type: 'string', default: '1' },
     'no-pin': { type: 'boolean', default: false },
+    'pin-threads': { type: 'boolean', default: false },
+    'threads-cpus': { type: 'string' },
     'mosquitto-bin': { type: 'string', default: '/usr/sbin/mosquitto' },
     'keep-tmp': { type: 'boolean', default: false },
     protocol: { type: 'string', default: '4' },
@@ -170,6 +176,15 @@ const GEN_CPUS = opt['gen-cpu']!.split(',').filter(c => c.length > 0)
 const GENERATORS = Math.floor(num('generators', opt.generators, 1, 64))
 const BROKER_CPU = opt['broker-cpu']!
 
+const PIN_THREADS = PIN && opt['pin-threads'] === true
+/** --pin-threads: the cores of the gateway's threads other than the broker's */
+const THREADS_CPUS =
+  opt['threads-cpus'] ??
+  os
+    .cpus()
+    .map((_, i) => i)
+    .join(',')
+
 function pinned(cpu: string, argv: string[]): string[] {
   return PIN ? ['taskset', '-c', cpu, ...argv] : argv
 }
@@ -281,6 +296,8 @@ interface Broker {
   exited: { code: number | null; signal: NodeJS.Signals | null } | null
   straceOut?: string
   info: Record<string, unknown>
+  /** --pin-threads: stops moving the gateway's new threads off the broker thread's core */
+  unpin?: () => void
 }
 
 const live = new Set<Broker>()
@@ -427,7 +444,12 @@ async function startHoldfast(): Promise<Broker> {
   ]
   const straceOut = path.join(tmpDir, 'strace.out')
   const argv = FSYNC_DELAY_MS > 0 ? [...straceArgs(FSYNC_DELAY_MS, straceOut), ...nodeArgv] : nodeArgv
-  const b = spawnBroker('holdfast', pinned(BROKER_CPU, argv), tmpDir, path.join(tmpDir, 'holdfast.log'))
+  const b = spawnBroker(
+    'holdfast',
+    PIN_THREADS ? argv : pinned(BROKER_CPU, argv),
+    tmpDir,
+    path.join(tmpDir, 'holdfast.log')
+  )
   b.port = port
   b.httpPort = httpPort
   if (FSYNC_DELAY_MS > 0) {
@@ -440,6 +462,8 @@ async function startHoldfast(): Promise<Broker> {
     }
   }
   await waitReadyOrStop(b, 30_000)
+  const gwPid = b.pid()
+  if (PIN_THREADS && gwPid !== undefined) b.unpin = pinBrokerThread(gwPid, BROKER_CPU, THREADS_CPUS)
   // healthz is best effort: record it, do not require it.
   const deadline = Date.now() + 10_000
   let health: number | null = null
@@ -455,6 +479,7 @@ async function startHoldfast(): Promise<Broker> {
 }
 
 async function stopBroker(b: Broker): Promise<void> {
+  b.unpin?.()
   const waitExit = async (ms: number): Promise<boolean> => {
     const deadline = Date.now() + ms
     while (!b.exited && Date.now() < deadline) await sleep(20)
@@ -738,6 +763,8 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
       `${target} listening on 127.0.0.1:${b.port}${b.httpPort ? ` (http ${b.httpPort})` : ''}; running ${GENERATORS} x rawpub ${sc.args.join(' ')} (${sc.conns} conns)`
     )
     const c0 = cpuMs(b.pid())
+    const pid0 = b.pid()
+    const mainTicks0 = target === 'holdfast' && pid0 !== undefined ? threadTicks(pid0, pid0) : null
     const m0 = machineCpuMs()
     const t0 = Date.now()
     // rawpub needs a moment to start and connect; the sampler's window is approximate
@@ -752,6 +779,13 @@ async function runOne(target: TargetName, sc: Scenario, run: number): Promise<Ro
     const extra: Record<string, unknown> = {
       // CPU over the whole rawpub process lifetime (connect + warmup + window + drain), % of one core
       brokerCpuPct: brokerMs === null ? null : pct(brokerMs)
+    }
+    if (mainTicks0 !== null && pid0 !== undefined) {
+      // The gateway's broker (main) thread alone; brokerCpuPct counts all of its threads.
+      extra.brokerThreadCpuPct = pct(((threadTicks(pid0, pid0) - mainTicks0) * 1000) / CLK_TCK)
+      extra.pin = PIN_THREADS
+        ? `broker thread on ${BROKER_CPU}, other threads on ${THREADS_CPUS}`
+        : `process on ${BROKER_CPU}`
     }
     Object.assign(extra, queues)
     // The generators' cores are saturated: the figure may understate the broker (more cores, not processes, help).

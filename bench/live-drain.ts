@@ -12,6 +12,7 @@
  *
  *   node dist/bench/live-drain.js [--readings 1000000] [--devices 500] [--rate 5000] [--baseline-seconds 20]
  *     [--node-flags="--max-semi-space-size=4"|none] [--kafka-nice 19] [--gateway-cpus 1|0,1]
+ *     [--broker-thread-cpu 1]
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,6 +29,7 @@ import {
   loopDelay,
   memory,
   pacedArgs,
+  pinBrokerThread,
   sleep,
   startGateway,
   startRawpub,
@@ -48,11 +50,17 @@ const { values: o } = parseArgs({
     'kafka-nice': { type: 'string', default: '19' },
     // The gateway's cores (taskset list). '0,1' shows a box with a spare core: the read workers (nice 19)
     // may use the generator's core when it idles, and the broker's thread keeps priority over them.
-    'gateway-cpus': { type: 'string', default: '1' }
+    'gateway-cpus': { type: 'string', default: '1' },
+    // With --gateway-cpus 0,1: the broker's thread alone on this core, the other threads on --gateway-cpus
+    // (pinBrokerThread): the workers take a spare core, the broker's thread keeps its own.
+    'broker-thread-cpu': { type: 'string', default: '' }
   }
 })
 const N = Number(o.readings)
 const nodeFlags = gatewayNodeFlags(o['node-flags'])
+/** --broker-thread-cpu: the broker's thread moved onto its core (returns the stop of the mover). */
+const pinThreads = (pid: number): (() => void) =>
+  o['broker-thread-cpu'] === '' ? () => {} : pinBrokerThread(pid, o['broker-thread-cpu']!, o['gateway-cpus']!)
 const progress = (s: string): void => {
   process.stderr.write(`[live-drain] ${s}\n`)
 }
@@ -70,6 +78,7 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
   const topic = `bench-live-base-${Date.now()}`
   await createTopic(kafka, topic)
   const gw = await startGateway({ cpu: o['gateway-cpus']!, extra: uplinkArgs(kafka, topic), nodeFlags })
+  const unpin = pinThreads(gw.pid)
   const sync0 = await walSyncs(gw.http)
   const pub = startRawpub(0, load(gw.mqttPort, Number(o['baseline-seconds']), false))
   // The drain's phase polls /api/status every 200 ms (the drain's progress): so does this one, so that
@@ -87,6 +96,7 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
   const sync1 = await walSyncs(gw.http)
   const st = await status(gw.http)
   const peak = memory(gw.pid).peakRssMb
+  unpin()
   await gw.stop()
   emit({
     scenario: 'live-baseline',
@@ -117,6 +127,7 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
   prefill(dataDir, N, 1000)
   await kafka.stop() // the uplink is down: the gateway starts with its backlog and nowhere to send it
   const gw = await startGateway({ cpu: o['gateway-cpus']!, dataDir, extra: uplinkArgs(kafka, topic), nodeFlags })
+  const unpin = pinThreads(gw.pid)
   const intervals: Array<{ at: number; hist: unknown; p99: unknown }> = []
   const pub = startRawpub(0, load(gw.mqttPort, 600, true), line => {
     intervals.push({ at: performance.now(), hist: line.hist, p99: line.p99Ms })
@@ -192,10 +203,12 @@ async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>>
       threads: mem.threads,
       kafkaNice: o['kafka-nice'] === '' ? null : Number(o['kafka-nice']),
       gatewayCpus: o['gateway-cpus'],
+      brokerThreadCpu: o['broker-thread-cpu'] === '' ? null : o['broker-thread-cpu'],
       nodeFlags: nodeFlags.join(' ')
     }
   } finally {
     pub.child.kill('SIGKILL')
+    unpin()
     await gw.stop()
     rmSync(dirname(dataDir), { recursive: true, force: true })
   }
@@ -212,6 +225,8 @@ async function main(): Promise<void> {
       scenario: 'live-drain',
       pubackP99RatioDrainToBaseline: p99 !== null && base ? Math.round((p99 / base) * 100) / 100 : null,
       drainReadingsPerS: live.drainReadingsPerS,
+      gatewayCpus: o['gateway-cpus'],
+      brokerThreadCpu: o['broker-thread-cpu'] === '' ? null : o['broker-thread-cpu'],
       targets: 'p99 ratio <= 1.5, drain >= 200000 readings/s'
     })
   } finally {

@@ -3,8 +3,8 @@
  * Mosquitto on a core, streaming rawpub's JSON lines, and reading a process's memory, CPU and the
  * gateway's own figures (/metrics, /api/status).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -300,6 +300,43 @@ export function memory(pid: number): {
 export function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return Number(f[11]) + Number(f[12])
+}
+
+/** utime + stime of one thread of a process, in clock ticks; 0 when it is gone. */
+export function threadTicks(pid: number, tid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return Number(f[11]) + Number(f[12])
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * A box with a spare core: the gateway's broker thread (its main thread) alone on `cpu`, its other
+ * threads (the commit worker, the read workers, libuv's pool) on `others`, where the kernel places them.
+ * taskset per thread; a thread started later inherits the broker thread's core and is moved within
+ * `everyMs`. Mosquitto's single thread on `cpu` is the same arrangement.
+ */
+export function pinBrokerThread(pid: number, cpu: string, others: string, everyMs = 100): () => void {
+  const seen = new Set<number>()
+  const tick = (): void => {
+    let tids: number[]
+    try {
+      tids = readdirSync(`/proc/${pid}/task`).map(Number)
+    } catch {
+      return
+    }
+    for (const tid of tids) {
+      if (seen.has(tid)) continue
+      seen.add(tid)
+      execFile('taskset', ['-p', '-c', tid === pid ? cpu : others, String(tid)], () => {})
+    }
+  }
+  tick()
+  const timer = setInterval(tick, everyMs)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 /** The gateway's broker-thread event-loop delay since it started (/metrics), in ms. */

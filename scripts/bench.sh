@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark suite: one JSON line per scenario on stdout, progress on stderr.
-#   npm run bench                 everything (about 22 minutes on 2 cores)
+#   npm run bench                 everything (about 30 minutes on 2 cores)
 #   npm run bench -- ingest       only the ingest comparison with Mosquitto (flags pass through)
 #   npm run bench -- backlog      only the no-uplink backlog, 10 minutes by default (flags pass through)
 # Compare ratios measured within one run: the machine is shared and noisy.
@@ -19,6 +19,9 @@ if [ "${1:-}" = "backlog" ]; then shift; exec node dist/bench/backlog.js "$@"; f
 # the generator, not the broker, was the limit).
 node dist/bench/ingest.js --repeat 3 --generators 2
 node dist/bench/ingest.js --repeat 3 --generators 2 --closed-conns 1000 --closed-inflight 1 --paced-conns 1000
+# The closed loop with only the gateway's broker thread on its core, its other threads (commit worker,
+# libuv's pool) on every core: a box with a spare core.
+node dist/bench/ingest.js --repeat 3 --generators 2 --only closed --pin-threads
 # MQTT 5 beside MQTT 3.1.1, same workload, alternating runs; ratio of medians.
 node dist/bench/mqtt5.js
 # Slow storage: every fsync/fdatasync of the gateway delayed 5 ms (SD card / eMMC), 500 connections:
@@ -39,6 +42,9 @@ node dist/bench/memory.js --heap-snapshot connected
 node dist/bench/backlog.js --duration 120 --mosquitto-seconds 30
 # Live ingest (500 devices, 5,000 msg/s) while 1M buffered readings drain to the real Kafka broker.
 node dist/bench/live-drain.js
+# The same with the broker's thread alone on core 1 and the gateway's other threads (read, GZIP and commit
+# workers) on core 0: the workers never take the broker thread's core.
+node dist/bench/live-drain.js --gateway-cpus 0 --broker-thread-cpu 1
 # What releasing acknowledged readings costs the broker's thread, in process (1,024 and 2,048 a transaction).
 node dist/bench/release.js
 node dist/bench/release.js --chunk 2048
