@@ -130,6 +130,8 @@ async function main(): Promise<void> {
           emit({
             scenario: 'memory-load',
             ...head,
+            // after a heap snapshot in the same process, whose own memory the RSS still holds
+            afterHeapSnapshot: o['heap-snapshot'] === 'connected',
             tS: line.tS,
             ...s,
             acksPerS: line.acksPerS,
@@ -143,6 +145,7 @@ async function main(): Promise<void> {
     emit({
       scenario: 'memory-load-max',
       ...head,
+      afterHeapSnapshot: o['heap-snapshot'] === 'connected',
       devices: DEVICES,
       targetRate: Number(o.rate),
       msgsPerS: r.msgsPerS,
