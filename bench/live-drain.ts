@@ -51,8 +51,8 @@ const { values: o } = parseArgs({
     // The gateway's cores (taskset list). '0,1' shows a box with a spare core: the read workers (nice 19)
     // may use the generator's core when it idles, and the broker's thread keeps priority over them.
     'gateway-cpus': { type: 'string', default: '1' },
-    // With --gateway-cpus 0,1: the broker's thread alone on this core, the other threads on --gateway-cpus
-    // (pinBrokerThread): the workers take a spare core, the broker's thread keeps its own.
+    // The broker's thread alone on this core, the gateway's other threads on --gateway-cpus (pinBrokerThread):
+    // with --gateway-cpus 0 the workers never take the broker thread's core, with 0,1 they may.
     'broker-thread-cpu': { type: 'string', default: '' }
   }
 })
