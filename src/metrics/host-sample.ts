@@ -1,14 +1,17 @@
 /**
- * One sample of host health from systeminformation. Several of its calls run synchronous child
- * processes or read many files, so this runs only on the background thread (host-job.ts), never
- * on the broker's thread. Cheap facts (CPU load, memory, temperature) every sample; disks and
- * network interfaces every `slowEvery` samples.
+ * One sample of host health: CPU load, memory, the OS and file systems from systeminformation, the
+ * temperature and network interfaces read from /sys (host-read.ts: systeminformation starts child
+ * processes for those). Several of systeminformation's calls run synchronous child processes or read
+ * many files, so this runs only on the background thread (host-job.ts), never on the broker's thread.
+ * Cheap facts (CPU load, memory, temperature) every sample; disks and network interfaces every
+ * `slowEvery` samples.
  */
 import { realpathSync } from 'node:fs'
 import { statfs } from 'node:fs/promises'
 import { loadavg, uptime } from 'node:os'
 import si from 'systeminformation'
 import { emptyHostFacts, type HostFacts } from './host.js'
+import { readNetwork, readTemperature } from './host-read.js'
 
 const round1 = (n: number): number => Math.round(n * 10) / 10
 
@@ -27,10 +30,10 @@ export class HostSampler {
     const [load, mem, temp, os, fsList, nets, vfs] = await Promise.all([
       si.currentLoad().catch(() => null),
       si.mem().catch(() => null),
-      si.cpuTemperature().catch(() => null),
+      readTemperature(),
       this.facts.os === null ? si.osInfo().catch(() => null) : Promise.resolve(null),
       slow ? si.fsSize().catch(() => null) : Promise.resolve(null),
-      slow ? si.networkInterfaces().catch(() => null) : Promise.resolve(null),
+      slow ? readNetwork().catch(() => null) : Promise.resolve(null),
       statfs(this.dataDir).catch(() => null)
     ])
     const f: HostFacts = { ...this.facts }
@@ -46,10 +49,7 @@ export class HostSampler {
       f.memAvailableBytes = mem.available
       f.memUsedPct = mem.total > 0 ? round1(100 * (1 - mem.available / mem.total)) : null
     }
-    if (temp !== null) {
-      const c = temp.main ?? temp.max ?? null
-      f.temperatureC = typeof c === 'number' && Number.isFinite(c) && c > -50 ? round1(c) : null
-    }
+    f.temperatureC = temp === null ? null : round1(temp)
     if (os !== null) {
       f.hostname = os.hostname
       f.os = `${os.distro} ${os.release} (${os.kernel})`
@@ -68,19 +68,7 @@ export class HostSampler {
         usedPct: size > 0 ? round1(100 * (1 - free / size)) : 0
       }
     }
-    if (nets !== null) {
-      f.network = nets
-        .filter(n => n.ip4 !== '' || n.ip6 !== '')
-        .map(n => ({
-          iface: n.iface,
-          ip4: n.ip4,
-          ip6: n.ip6,
-          mac: n.mac,
-          state: n.operstate,
-          speedMbps: n.speed,
-          internal: n.internal
-        }))
-    }
+    if (nets !== null) f.network = nets
     f.sampledAt = new Date().toISOString()
     this.facts = f
     return f

@@ -1,6 +1,6 @@
 /**
- * Host health, gathered on the background thread (host-job.ts, systeminformation) on a timer: the
- * status page and /metrics read the last sample and never wait for the operating system, and
+ * Host health, gathered on the background thread (host-job.ts: host-sample.ts, host-read.ts) on a timer:
+ * the status page and /metrics read the last sample and never wait for the operating system, and
  * nothing of it runs on the broker's thread (systeminformation spawns synchronous child processes).
  */
 import { startJob, type BackgroundJob } from '../platform/background.js'
