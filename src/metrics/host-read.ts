@@ -1,12 +1,46 @@
 /**
- * Host facts read straight from /sys: the CPU's temperature and the network interfaces. For these,
- * systeminformation starts child processes on every call (sensors, vcgencmd, a shell loop over hwmon;
- * ethtool, nmcli, iw...): 12 and 70 ms of CPU a call on the development machine, a burst of processes
- * every sample, and several times the CPU on an ARM board. These reads are a few files each.
+ * Host facts read straight from /proc and /sys: the CPU load, the CPU's temperature and the network
+ * interfaces. For these, systeminformation starts child processes on every call (currentLoad runs `cat
+ * /proc/stat | grep cpu` synchronously; cpuTemperature sensors, vcgencmd, a shell loop over hwmon;
+ * networkInterfaces ethtool, nmcli, iw...): 12 and 70 ms of CPU a call on the development machine for
+ * the last two, a burst of processes every sample, several times the CPU on an ARM board. These reads
+ * are a few files each.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { networkInterfaces } from 'node:os'
 import type { HostFacts } from './host.js'
+
+/**
+ * The CPU load in % over all cores since the previous read (since boot for the first), from /proc/stat's
+ * `cpu` line: the share of time neither idle nor waiting for I/O, as top counts it; and the number of
+ * cores (its `cpuN` lines). null where /proc/stat cannot be read. `proc`: /proc, or a directory laid out
+ * like it (tests).
+ */
+export class CpuLoad {
+  private last: { busy: number; total: number } | null = null
+
+  constructor(private readonly proc = '/proc') {}
+
+  async read(): Promise<{ pct: number; cores: number } | null> {
+    const stat = await text(`${this.proc}/stat`)
+    if (stat === null) return null
+    let all: number[] | null = null
+    let cores = 0
+    for (const line of stat.split('\n')) {
+      if (line.startsWith('cpu ')) all = line.split(/\s+/).slice(1, 9).map(Number)
+      else if (/^cpu\d/.test(line)) cores++
+    }
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    if (all === null || all.length < 4 || all.some(n => !Number.isFinite(n))) return null
+    const total = all.reduce((a, b) => a + b, 0)
+    const busy = total - all[3]! - (all[4] ?? 0)
+    const prev = this.last
+    this.last = { busy, total }
+    const dt = prev === null ? total : total - prev.total
+    const db = prev === null ? busy : busy - prev.busy
+    return { pct: dt > 0 ? Math.min(100, Math.max(0, (100 * db) / dt)) : 0, cores }
+  }
+}
 
 /** Thermal zones of the CPU or the SoC: cpu-thermal (Raspberry Pi), soc-thermal, x86_pkg_temp... */
 const CPU_ZONE = /cpu|soc|pkg|core/i

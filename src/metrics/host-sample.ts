@@ -1,7 +1,7 @@
 /**
- * One sample of host health: CPU load, memory, the OS and file systems from systeminformation, the
- * temperature and network interfaces read from /sys (host-read.ts: systeminformation starts child
- * processes for those). Several of systeminformation's calls run synchronous child processes or read
+ * One sample of host health: memory, the OS and file systems from systeminformation, the CPU load,
+ * temperature and network interfaces read from /proc and /sys (host-read.ts: systeminformation starts
+ * child processes for those). Several of systeminformation's calls run synchronous child processes or read
  * many files, so this runs only on the background thread (host-job.ts), never on the broker's thread.
  * Cheap facts (CPU load, memory, temperature) every sample; disks and network interfaces every
  * `slowEvery` samples.
@@ -11,7 +11,7 @@ import { statfs } from 'node:fs/promises'
 import { loadavg, uptime } from 'node:os'
 import si from 'systeminformation'
 import { emptyHostFacts, type HostFacts } from './host.js'
-import { readNetwork, readTemperature } from './host-read.js'
+import { CpuLoad, readNetwork, readTemperature } from './host-read.js'
 
 const round1 = (n: number): number => Math.round(n * 10) / 10
 
@@ -19,6 +19,7 @@ export class HostSampler {
   private facts: HostFacts = emptyHostFacts()
   private samples = 0
   private mount: { mount: string; fs: string } | null = null
+  private readonly cpu = new CpuLoad()
 
   constructor(
     private readonly dataDir: string,
@@ -28,7 +29,7 @@ export class HostSampler {
   async sample(): Promise<HostFacts> {
     const slow = this.samples++ % this.slowEvery === 0
     const [load, mem, temp, os, fsList, nets, vfs] = await Promise.all([
-      si.currentLoad().catch(() => null),
+      this.cpu.read(),
       si.mem().catch(() => null),
       readTemperature(),
       this.facts.os === null ? si.osInfo().catch(() => null) : Promise.resolve(null),
@@ -40,8 +41,8 @@ export class HostSampler {
     // os.uptime(), not si.time(): the latter runs a synchronous child process (timezone).
     f.uptimeS = Math.round(uptime())
     if (load !== null) {
-      f.cpuLoadPct = round1(load.currentLoad)
-      f.cores = load.cpus.length
+      f.cpuLoadPct = round1(load.pct)
+      f.cores = load.cores
       f.loadAvg = loadavg().map(round1) as [number, number, number]
     }
     if (mem !== null) {

@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { networkInterfaces, tmpdir } from 'node:os'
+import { cpus, networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readNetwork, readTemperature } from '../../src/metrics/host-read.js'
+import { CpuLoad, readNetwork, readTemperature } from '../../src/metrics/host-read.js'
 
 /** A directory laid out like /sys/class with the given files (path → content). */
 function fakeSys(files: Record<string, string>): string {
@@ -93,4 +93,27 @@ test('the network interfaces: every interface with an address, its link state an
     assert.equal(n.state, 'unknown', `${n.iface}: no operstate file`)
     assert.equal(n.speedMbps, null, `${n.iface}: no speed file`)
   }
+})
+
+test('the CPU load: busy time over all time since the previous read (since boot for the first), idle and I/O wait not busy; the cores counted', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'hf-proc-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  // user nice system idle iowait irq softirq steal guest guest_nice
+  const stat = (all: number[]): string =>
+    [`cpu  ${all.join(' ')} 7 0`, 'cpu0 1 1 1 1 1 1 1 1 0 0', 'cpu1 1 1 1 1 1 1 1 1 0 0', 'intr 123', 'ctxt 456'].join(
+      '\n'
+    )
+  writeFileSync(join(dir, 'stat'), stat([100, 0, 50, 800, 50, 0, 0, 0]))
+  const load = new CpuLoad(dir)
+  assert.deepEqual(await load.read(), { pct: 15, cores: 2 }, 'since boot: 150 busy of 1,000')
+  // 60 more busy (user 40, system 10, softirq 5, steal 5), 40 more idle and 100 more waiting for I/O
+  writeFileSync(join(dir, 'stat'), stat([140, 0, 60, 840, 150, 0, 5, 5]))
+  assert.deepEqual(await load.read(), { pct: 30, cores: 2 }, '60 busy of 200 since the last read')
+  assert.deepEqual(await load.read(), { pct: 0, cores: 2 }, 'no time passed')
+  writeFileSync(join(dir, 'stat'), 'intr 1\n')
+  assert.equal(await load.read(), null, 'no cpu line')
+  assert.equal(await new CpuLoad(join(dir, 'none')).read(), null, 'no /proc')
+  const real = await new CpuLoad().read()
+  assert.ok(real !== null && real.pct >= 0 && real.pct <= 100, 'this machine')
+  assert.equal(real!.cores, cpus().length)
 })
