@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { freePort } from '../test/harness/ports.js'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
-import { uplinkArgs } from '../test/harness/consume.js'
+import { createTopic, uplinkArgs } from '../test/harness/consume.js'
 import {
   MOSQUITTO,
   emit,
@@ -63,7 +63,7 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
             '--store-max-bytes',
             String(8 * 1024 ** 3),
             ...(o.uplink === 'down' ? ['--kafka-brokers', `127.0.0.1:${await freePort()}`] : []),
-            ...(kafka === null ? [] : uplinkArgs(kafka, await createTopic(kafka)))
+            ...(kafka === null ? [] : uplinkArgs(kafka, await createTopic(kafka, 'bench-backlog')))
           ],
           nodeFlags
         })
@@ -154,15 +154,6 @@ async function run(target: 'holdfast' | 'mosquitto', seconds: number): Promise<v
 }
 
 let kafka: KafkaBroker | null = null
-
-async function createTopic(k: KafkaBroker): Promise<string> {
-  const topic = `bench-backlog-${Date.now()}`
-  const admin = k.client().admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  await admin.disconnect()
-  return topic
-}
 
 async function main(): Promise<void> {
   if (o.uplink === 'up') kafka = await startKafka({ nice: 19 })

@@ -18,6 +18,7 @@ import { decodeBatch } from '../src/codec/batch.js'
 import { prefill as prefillReadings } from './prefill.js'
 import { emit, memory, sleep, startGateway, status } from './procs.js'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
+import { createTopic } from '../test/harness/consume.js'
 import { startSim } from '../test/harness/sim.js'
 
 const { values: o } = parseArgs({
@@ -62,13 +63,6 @@ function topicBytes(kafka: KafkaBroker, topic: string): number {
   return total
 }
 
-async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
-  const admin = kafka.client().admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  await admin.disconnect()
-}
-
 async function main(): Promise<void> {
   const kafka = await startKafka()
   // The gateways' buffers (over 100 MB for the drain's million readings), removed at the end.
@@ -79,8 +73,7 @@ async function main(): Promise<void> {
     dirs.push(dirname(dataDir))
     progress(`prefilling ${N} readings for ${DEVICES} devices`)
     const rawBytes = prefill(dataDir)
-    const topic = `bench-drain-${Date.now()}`
-    await createTopic(kafka, topic)
+    const topic = await createTopic(kafka, 'bench-drain')
     const gw = await gateway(dataDir, kafka, topic)
     emit({ scenario: 'startup', buffered: N, startupMs: gw.startupMs, target: '< 3000 ms' })
     const t0 = performance.now()
@@ -131,8 +124,7 @@ async function main(): Promise<void> {
     })
 
     // End-to-end latency with a healthy uplink at default linger.
-    const topic2 = `bench-latency-${Date.now()}`
-    await createTopic(kafka, topic2)
+    const topic2 = await createTopic(kafka, 'bench-latency')
     const latDir = mkdtempSync(join(tmpdir(), 'hf-lat-'))
     dirs.push(latDir)
     const gw2 = await gateway(join(latDir, 'data'), kafka, topic2)

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
-import { uplinkArgs } from '../test/harness/consume.js'
+import { createTopic, uplinkArgs } from '../test/harness/consume.js'
 import { prefill } from './prefill.js'
 import {
   addHist,
@@ -67,16 +67,8 @@ const progress = (s: string): void => {
 const load = (port: number, seconds: number, interval: boolean): string[] =>
   pacedArgs({ port, conns: o.devices!, rate: o.rate!, warmupS: 3, seconds, intervalS: interval ? 1 : undefined })
 
-async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
-  const admin = kafka.client().admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })
-  await admin.disconnect()
-}
-
 async function baseline(kafka: KafkaBroker): Promise<number | null> {
-  const topic = `bench-live-base-${Date.now()}`
-  await createTopic(kafka, topic)
+  const topic = await createTopic(kafka, 'bench-live-base')
   const gw = await startGateway({ cpu: o['gateway-cpus']!, extra: uplinkArgs(kafka, topic), nodeFlags })
   const unpin = pinThreads(gw.pid)
   const sync0 = await walSyncs(gw.http)
@@ -120,8 +112,7 @@ async function baseline(kafka: KafkaBroker): Promise<number | null> {
 }
 
 async function duringDrain(kafka: KafkaBroker): Promise<Record<string, unknown>> {
-  const topic = `bench-live-drain-${Date.now()}`
-  await createTopic(kafka, topic)
+  const topic = await createTopic(kafka, 'bench-live-drain')
   const dataDir = join(mkdtempSync(join(tmpdir(), 'hf-live-drain-')), 'data')
   progress(`prefilling ${N} readings`)
   prefill(dataDir, N, 1000)

@@ -296,17 +296,21 @@ export function memory(pid: number): {
   }
 }
 
+/** utime + stime from a /proc stat file (a process's or one thread's), in clock ticks. */
+function statTicks(file: string): number {
+  const f = readFileSync(file, 'utf8').split(') ')[1]!.split(' ')
+  return Number(f[11]) + Number(f[12])
+}
+
 /** utime + stime of a process, in clock ticks (100 per second on Linux). */
 export function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return Number(f[11]) + Number(f[12])
+  return statTicks(`/proc/${pid}/stat`)
 }
 
 /** utime + stime of one thread of a process, in clock ticks; 0 when it is gone. */
 export function threadTicks(pid: number, tid: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    return Number(f[11]) + Number(f[12])
+    return statTicks(`/proc/${pid}/task/${tid}/stat`)
   } catch {
     return 0
   }

@@ -13,6 +13,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
+import { createTopic } from '../test/harness/consume.js'
 import { GatewayProcess } from '../test/harness/gateway.js'
 import { startSim } from '../test/harness/sim.js'
 import { decodeMessage } from '../src/codec/batch.js'
@@ -44,13 +45,6 @@ function topicBytes(kafka: KafkaBroker, topic: string): number {
     for (const f of readdirSync(join(root, dir)).filter(f => f.endsWith('.log')))
       total += statSync(join(root, dir, f)).size
   return total
-}
-
-async function createTopic(kafka: KafkaBroker, topic: string): Promise<void> {
-  const admin = kafka.client().admin()
-  await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true })
-  await admin.disconnect()
 }
 
 /** Distinct readings and their raw payload bytes, and the messages, as a consumer sees the topic. */
@@ -97,8 +91,7 @@ async function measure(
   run: (gw: GatewayProcess) => Promise<void>,
   extra: Record<string, unknown>
 ): Promise<void> {
-  const topic = `bench-wire-${scenario}-${Date.now()}`
-  await createTopic(kafka, topic)
+  const topic = await createTopic(kafka, `bench-wire-${scenario}`, 1)
   const gw = await GatewayProcess.start({
     args: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic, '--batch-key-by', String(o['key-by'])]
   })
