@@ -17,6 +17,8 @@ export function start(data: unknown, port: MessagePort): void {
   const d = data as CheckpointJobData
   const db = new Database(d.file)
   db.pragma('busy_timeout = 1000')
+  // A checkpoint copies WAL frames into the file without the page cache: keep it small (default 2 MB).
+  db.pragma('cache_size = -128')
   db.pragma(`synchronous = ${d.synchronous}`)
   const timer = setInterval(() => {
     try {
