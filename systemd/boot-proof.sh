@@ -118,9 +118,9 @@ check "2b. / and /etc/holdfast read-only, /var/lib/holdfast writable" \
 SIM=$("${NET[@]}" node "$ROOT/dist/device-sim/sim.js" --url mqtt://127.0.0.1:1883 --devices 5 --count 200 --rate 0 --qos 1 2>/dev/null | tail -1)
 check "2c. MQTT ingest inside the sandbox: $SIM" grep -q '"acked":1000' <<< "$SIM"
 sleep 2
-STATUS=$("${NET[@]}" node -e 'fetch("http://127.0.0.1:8080/api/status").then((r) => r.json()).then((j) => console.log(JSON.stringify({ backlog: j.backlog?.readings, mem: j.host?.memTotalBytes, disk: j.host?.disk?.mount, net: j.host?.network?.length })))')
-check "2d. host facts readable in the sandbox (systeminformation: /proc, /sys, netlink): $STATUS" \
-  node -e 'const j = JSON.parse(process.argv[1]); process.exit(j.backlog === 1000 && j.mem > 0 && j.disk && j.net > 0 ? 0 : 1)' "$STATUS"
+STATUS=$("${NET[@]}" node -e 'fetch("http://127.0.0.1:8080/api/status").then((r) => r.json()).then((j) => console.log(JSON.stringify({ backlog: j.backlog?.readings, mem: j.host?.memTotalBytes, disk: j.host?.disk?.mount, net: j.host?.network?.length, cpu: j.host?.cpuLoadPct, cores: j.host?.cores })))')
+check "2d. host facts readable in the sandbox (host-read.ts and systeminformation: /proc, /sys, netlink): $STATUS" \
+  node -e 'const j = JSON.parse(process.argv[1]); process.exit(j.backlog === 1000 && j.mem > 0 && j.disk && j.net > 0 && typeof j.cpu === "number" && j.cores > 0 ? 0 : 1)' "$STATUS"
 
 "${IN[@]}" kill -STOP "$MP"
 for _ in $(seq 1 120); do [ "$(prop NRestarts)" = 1 ] && break; sleep 0.5; done
