@@ -10,14 +10,14 @@
  *
  *   node dist/bench/drain.js [--readings 1000000] [--devices 1000] [--latency-seconds 10]
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { decodeBatch } from '../src/codec/batch.js'
 import { prefill as prefillReadings } from './prefill.js'
 import { emit, memory, sleep, startGateway, status } from './procs.js'
-import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
+import { startKafka, topicLogBytes, type KafkaBroker } from '../test/harness/kafka.js'
 import { createTopic } from '../test/harness/consume.js'
 import { startSim } from '../test/harness/sim.js'
 
@@ -51,16 +51,6 @@ async function gateway(
     extra: ['--kafka-brokers', kafka.brokers.join(','), '--kafka-topic', topic]
   })
   return { ...g, startupMs: Math.round(performance.now() - t0) }
-}
-
-function topicBytes(kafka: KafkaBroker, topic: string): number {
-  const root = join(kafka.dataDir, 'kraft-logs')
-  let total = 0
-  for (const dir of readdirSync(root).filter(d => d.startsWith(`${topic}-`))) {
-    for (const f of readdirSync(join(root, dir)).filter(f => f.endsWith('.log')))
-      total += statSync(join(root, dir, f)).size
-  }
-  return total
 }
 
 async function main(): Promise<void> {
@@ -113,7 +103,7 @@ async function main(): Promise<void> {
     emit({ scenario: 'after-drain', peakRssMb: peak, idle })
     await gw.stop()
     await sleep(2000)
-    const kafkaBytes = topicBytes(kafka, topic)
+    const kafkaBytes = topicLogBytes(kafka, topic)
     emit({
       scenario: 'uplink-bytes',
       readings: N,

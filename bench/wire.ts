@@ -10,14 +10,12 @@
  *   node dist/bench/wire.js [--devices 100] [--seconds 20] [--rates 1,10,50] [--drain-per-device 1000]
  *                           [--key-by gateway|device]
  */
-import { readdirSync, statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { startKafka, type KafkaBroker } from '../test/harness/kafka.js'
+import { startKafka, topicLogBytes, type KafkaBroker } from '../test/harness/kafka.js'
 import { createTopic } from '../test/harness/consume.js'
 import { GatewayProcess } from '../test/harness/gateway.js'
 import { startSim } from '../test/harness/sim.js'
 import { decodeMessage } from '../src/codec/batch.js'
-import { join } from 'node:path'
 
 const { values: o } = parseArgs({
   options: {
@@ -37,15 +35,6 @@ const progress = (s: string): void => {
   process.stderr.write(`[wire] ${s}\n`)
 }
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
-
-function topicBytes(kafka: KafkaBroker, topic: string): number {
-  const root = join(kafka.dataDir, 'kraft-logs')
-  let total = 0
-  for (const dir of readdirSync(root).filter(d => d.startsWith(`${topic}-`)))
-    for (const f of readdirSync(join(root, dir)).filter(f => f.endsWith('.log')))
-      total += statSync(join(root, dir, f)).size
-  return total
-}
 
 /** Distinct readings and their raw payload bytes, and the messages, as a consumer sees the topic. */
 async function contents(
@@ -105,7 +94,7 @@ async function measure(
     await gw.stop() // a clean stop sends the last ledger record
   }
   await sleep(1000)
-  const bytes = topicBytes(kafka, topic)
+  const bytes = topicLogBytes(kafka, topic)
   const c = await contents(kafka, topic)
   emit({
     scenario,

@@ -690,6 +690,16 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
 // ---------------------------------------------------------------------------
 // one broker shared by the test files of a run
 
+/** Bytes of a topic's log segments on the broker's disk (every partition): what the topic costs Kafka. */
+export function topicLogBytes(kafka: KafkaBroker, topic: string): number {
+  const root = path.join(kafka.dataDir, 'kraft-logs')
+  let total = 0
+  for (const dir of fs.readdirSync(root).filter(d => d.startsWith(`${topic}-`)))
+    for (const f of fs.readdirSync(path.join(root, dir)).filter(f => f.endsWith('.log')))
+      total += fs.statSync(path.join(root, dir, f)).size
+  return total
+}
+
 /** Environment variable through which scripts/test.sh hands every test file the run's shared broker. */
 export const SHARED_KAFKA_ENV = 'HF_TEST_KAFKA'
 
