@@ -16,7 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { UNIT_ENV, addHist, gatewayNodeFlags, histQuantile, pinBrokerThread, threadTicks } from './procs.js'
+import { UNIT_ENV, addHist, gatewayNodeFlags, histQuantile, pinBrokerThread, threadTicks, cpuTicks } from './procs.js'
 
 const HELP = `usage: node dist/bench/ingest.js [options]
   --duration S           measured seconds per run (default 10)
@@ -200,10 +200,7 @@ try {
 function cpuMs(pid: number | undefined): number | null {
   if (pid === undefined) return null
   try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    // f[0] is field 3 (state): utime is field 14, stime field 15
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK
+    return (cpuTicks(pid) * 1000) / CLK_TCK
   } catch {
     return null
   }

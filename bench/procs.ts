@@ -298,7 +298,9 @@ export function memory(pid: number): {
 
 /** utime + stime from a /proc stat file (a process's or one thread's), in clock ticks. */
 function statTicks(file: string): number {
-  const f = readFileSync(file, 'utf8').split(') ')[1]!.split(' ')
+  const s = readFileSync(file, 'utf8')
+  // After the last ')' (a name may hold one): f[0] is field 3 (state), utime field 14, stime field 15.
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
   return Number(f[11]) + Number(f[12])
 }
 
