@@ -6,12 +6,9 @@
  */
 import type { Config } from '../config/schema.js'
 import { HoldfastError } from '../errors.js'
-import { usableCores } from '../platform/cores.js'
 import type { Logger } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
-import { KIND_ROLLUP } from '../store/reading.js'
-import type { RunPart } from '../store/run-reads.js'
 import { describe } from '../kafka/client.js'
 import { KAFKA_COMPRESSION } from '../codec/batch.js'
 import { Backoff } from './backoff.js'
@@ -21,29 +18,13 @@ import { uplinkCause } from './uplink-cause.js'
 import { PriorityClasses } from './priority.js'
 import type { UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
+import { OVERLAP_RELEASES, releaseRequest } from './release.js'
 import { REQUEST_BYTES, REQUEST_READINGS, type Request, RequestPlanner } from './request.js'
 import { ForwardWorkers, type OpenReader } from './workers.js'
 
 /** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
 const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
-/**
- * The deletes overlap the next request only when the gateway may use more than one core (a cgroup's CPU
- * quota counted). They run on the
- * broker's thread: on a single core, overlapping them drained no faster (184,000 readings/s, against
- * 176,000-191,000) and took the live PUBACK p99 during the drain from 32-34 ms to 40-45 ms. There the next
- * request waits for them, which paces the drain.
- */
-const OVERLAP_RELEASES = usableCores() > 1
-/**
- * Acknowledged readings are deleted this many at a time, one transaction each, with the broker's
- * events served in between: a 100,000-reading request released at once held the thread ~150 ms. With
- * the deletes overlapping the next request, 1,024 instead of 2,048 took the live PUBACK p99 during a
- * drain on two cores (buffer in memory) from a median of 36 to 24 ms (drain 293,000-324,000 readings/s, against
- * 313,000-358,000); on one core smaller transactions only drained slower.
- */
-const RELEASE_CHUNK = OVERLAP_RELEASES ? 1024 : 2048
-
 /** The read workers stop after this long without a request to read (nothing buffered, or all of it held). */
 const WORKERS_IDLE_MS = 10_000
 
@@ -352,8 +333,7 @@ export class Forwarder {
 
   /** Release `req` once `prev` (the release before it, or null) has finished; rejects if either failed. */
   private async releaseAfter(prev: Promise<void> | null, req: Request): Promise<void> {
-    await prev
-    for (const run of req.runs) await this.released(run)
+    await releaseRequest(prev, req, this.o.buffer, this.o.counters)
     // drainNow counts what was forwarded: it hears of the attempt once the readings are released.
     this.attempted(true)
   }
@@ -419,44 +399,6 @@ export class Forwarder {
               ? 'rollups-only'
               : 'normal'
     }))
-  }
-
-  /** Delete a run Kafka acknowledged, RELEASE_CHUNK readings per transaction, and count it forwarded. */
-  private async released(part: RunPart): Promise<void> {
-    const { counters, buffer } = this.o
-    const n = part.seqs.length
-    for (let from = 0; from < n; from += RELEASE_CHUNK) {
-      if (from > 0) await new Promise(setImmediate)
-      // Between the commit worker's groups: a delete holding SQLite's lock would hold up their PUBACKs.
-      await new Promise<void>((resolve, reject) =>
-        buffer.writer.whenIdle(() => {
-          try {
-            buffer.lanes.releasePart(part, from, Math.min(n, from + RELEASE_CHUNK), from === 0)
-            resolve()
-          } catch (err) {
-            reject(err)
-          }
-        })
-      )
-    }
-    // Rollups are not readings a device sent: counted apart, so received/stored/forwarded still add up.
-    if (part.kind === KIND_ROLLUP) {
-      counters.forwardedRollups += n
-      return
-    }
-    counters.forwarded += n
-    let dev = -1
-    let run = 0
-    for (let i = 0; i <= n; i++) {
-      const d = i < n ? part.devs[i]! : -1
-      if (d === dev) {
-        run++
-        continue
-      }
-      if (run > 0) counters.device(buffer.deviceName(dev)).forwarded += run
-      dev = d
-      run = 1
-    }
   }
 
   /** Send a ledger record (README "Control records"); false when the send failed (after backoff). */
