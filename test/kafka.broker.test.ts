@@ -19,7 +19,7 @@ import {
   type Producer,
   type SASLOptions
 } from 'kafkajs'
-import { KAFKA_VERSION, startKafka, type KafkaBroker } from './harness/kafka.js'
+import { KAFKA_LOG_DIR, KAFKA_VERSION, startKafka, type KafkaBroker } from './harness/kafka.js'
 
 const KEYS = ['dev-a', 'dev-b', 'dev-c', 'dev-d', 'dev-e', 'dev-f']
 const PER_KEY = 20
@@ -210,7 +210,7 @@ describe(`kafkajs against Apache Kafka ${KAFKA_VERSION} (real broker)`, { timeou
   test('on disk: batches are GZIP-compressed and carry idempotent producer ids/sequences', () => {
     let records = 0
     for (let p = 0; p < 3; p++) {
-      const dir = path.join(broker.dataDir, 'kraft-logs', `${topic}-${p}`)
+      const dir = path.join(broker.dataDir, KAFKA_LOG_DIR, `${topic}-${p}`)
       for (const f of fs.readdirSync(dir).filter(n => n.endsWith('.log'))) {
         let nextSeq = 0
         for (const h of readBatchHeaders(path.join(dir, f))) {

@@ -32,6 +32,8 @@ import { pickPorts } from './ports.js'
  */
 export const DEFAULT_KAFKA_VERSION = '4.4.0'
 export const KAFKA_VERSION: string = process.env.HOLDFAST_KAFKA_VERSION || DEFAULT_KAFKA_VERSION
+/** The broker's log directory under its data directory: one folder per partition, `<topic>-<partition>`. */
+export const KAFKA_LOG_DIR = 'kraft-logs'
 
 export interface ScramCredentials {
   user: string
@@ -225,7 +227,7 @@ function serverProperties(dataDir: string, p: Ports, opts: StartKafkaOptions): s
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config':
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',
-    'log.dirs': path.join(dataDir, 'kraft-logs'),
+    'log.dirs': path.join(dataDir, KAFKA_LOG_DIR),
     'num.partitions': 3,
     'default.replication.factor': 1,
     'min.insync.replicas': 1,
@@ -687,18 +689,18 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   return broker
 }
 
-// ---------------------------------------------------------------------------
-// one broker shared by the test files of a run
-
 /** Bytes of a topic's log segments on the broker's disk (every partition): what the topic costs Kafka. */
 export function topicLogBytes(kafka: KafkaBroker, topic: string): number {
-  const root = path.join(kafka.dataDir, 'kraft-logs')
+  const root = path.join(kafka.dataDir, KAFKA_LOG_DIR)
   let total = 0
   for (const dir of fs.readdirSync(root).filter(d => d.startsWith(`${topic}-`)))
     for (const f of fs.readdirSync(path.join(root, dir)).filter(f => f.endsWith('.log')))
       total += fs.statSync(path.join(root, dir, f)).size
   return total
 }
+
+// ---------------------------------------------------------------------------
+// one broker shared by the test files of a run
 
 /** Environment variable through which scripts/test.sh hands every test file the run's shared broker. */
 export const SHARED_KAFKA_ENV = 'HF_TEST_KAFKA'
