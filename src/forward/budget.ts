@@ -10,6 +10,7 @@
  * what was used plus the average rate since the period began (or since start-up, if later) times what
  * is left of it.
  */
+import type { PriorityClasses } from './priority.js'
 import { deflateRawSync, constants } from 'node:zlib'
 import type { Message } from 'kafkajs'
 
@@ -147,4 +148,36 @@ export class UplinkBudget {
       p.usedSinceBoot = 0
     }
   }
+}
+
+/** What the budget does to a class right now. */
+export type ClassState = 'normal' | 'rollups-only' | 'held'
+
+export interface ClassStateView {
+  name: string
+  priority: number
+  state: ClassState
+  exempt: boolean
+  rollupOnlyAt: number
+  holdAt: number
+}
+
+/** Per class, what `budget` (null: none, or disabled) does to it now (for /api/status). */
+export function classStates(classes: PriorityClasses, budget: UplinkBudget | null): ClassStateView[] {
+  const share = budget?.share() ?? 0
+  return classes.classes.map(c => ({
+    name: c.name,
+    priority: c.priority,
+    exempt: c.exempt,
+    rollupOnlyAt: c.rollupOnlyAt,
+    holdAt: c.holdAt,
+    state:
+      budget === null || c.exempt
+        ? 'normal'
+        : share >= c.holdAt
+          ? 'held'
+          : share >= c.rollupOnlyAt
+            ? 'rollups-only'
+            : 'normal'
+  }))
 }

@@ -11,19 +11,19 @@ import type { Counters } from '../metrics/counters.js'
 import type { ReadingBuffer } from '../store/buffer.js'
 import { describe } from '../kafka/client.js'
 import { KAFKA_COMPRESSION } from '../codec/batch.js'
+import { Attempts } from './attempts.js'
 import { Backoff } from './backoff.js'
 import type { Uplinker } from './producer.js'
 import { Uplink, type UplinkView } from './uplink.js'
 import { uplinkCause } from './uplink-cause.js'
 import { PriorityClasses } from './priority.js'
-import type { UplinkBudget } from './budget.js'
+import { type ClassStateView, classStates, type UplinkBudget } from './budget.js'
 import type { LedgerEmitter } from './ledger-emitter.js'
 import { OVERLAP_RELEASES, releaseRequest } from './release.js'
-import { REQUEST_BYTES, REQUEST_READINGS, type Request, RequestPlanner } from './request.js'
+import { LINGER_CHECK_MS, lingerMs } from './linger.js'
+import { REQUEST_BYTES, type Request, RequestPlanner } from './request.js'
 import { ForwardWorkers, type OpenReader } from './workers.js'
 
-/** While lingering, how often the forwarder looks whether the readings waiting are worth a request. */
-const LINGER_CHECK_MS = 50
 const TOO_LARGE = /too large|MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/i
 /** The read workers stop after this long without a request to read (nothing buffered, or all of it held). */
 const WORKERS_IDLE_MS = 10_000
@@ -37,9 +37,6 @@ export interface DrainResult {
   outageSince: string | null
   cause: string | null
 }
-
-/** What the budget does to a class right now. */
-export type ClassState = 'normal' | 'rollups-only' | 'held'
 
 export interface ForwarderOptions {
   gatewayId: string
@@ -79,7 +76,7 @@ export class Forwarder {
   /** Budget bytes of the request in flight, counted as spent while the next one is planned. */
   private inFlightBytes = 0
   /** drainNow callers waiting for the outcome of the next send or probe. */
-  private attempts: Array<(ok: boolean) => void> = []
+  private readonly attempts = new Attempts()
   private readonly planner: RequestPlanner
   /** A request being read for a send that failed: it finishes before the read workers may stop. */
   private abandoned: Promise<unknown> | null = null
@@ -123,27 +120,6 @@ export class Forwarder {
     this.paused = false
     this.uplink.pause(false)
     this.wakeup?.()
-  }
-
-  /** Resolves after the next send or probe finishes (true: it succeeded), or after `ms` (null). */
-  private nextAttempt(ms: number): Promise<boolean | null> {
-    return new Promise(resolve => {
-      const timer = setTimeout(() => {
-        this.attempts = this.attempts.filter(a => a !== done)
-        resolve(null)
-      }, ms)
-      const done = (ok: boolean): void => {
-        clearTimeout(timer)
-        resolve(ok)
-      }
-      this.attempts.push(done)
-    })
-  }
-
-  private attempted(ok: boolean): void {
-    const waiting = this.attempts
-    this.attempts = []
-    for (const w of waiting) w(ok)
   }
 
   /**
@@ -200,7 +176,7 @@ export class Forwarder {
     const before = sentSoFar()
     this.drainRequested = true
     this.backoff.reset()
-    const attempt = this.nextAttempt(waitMs)
+    const attempt = this.attempts.next(waitMs)
     this.wakeup?.()
     const ok = await attempt
     const sent = sentSoFar() - before
@@ -227,22 +203,7 @@ export class Forwarder {
   }
 
   view(): UplinkView {
-    this.uplink.tick()
-    const rate = this.uplink.drainRate()
-    const backlog = this.o.buffer.usage.usageTotal().readings
-    const outage = this.uplink.outageSinceMs()
-    return {
-      state: this.uplink.state,
-      link: this.uplink.link,
-      since: new Date(this.uplink.since).toISOString(),
-      outageSince: outage === null ? null : new Date(outage).toISOString(),
-      lastDeliveredAt: this.uplink.lastSuccessMs > 0 ? new Date(this.uplink.lastSuccessMs).toISOString() : null,
-      lastError: this.uplink.lastError,
-      cause: uplinkCause(this.uplink.lastError),
-      drainRate: rate,
-      etaS: backlog === 0 ? 0 : rate > 0 ? Math.round(backlog / rate) : null,
-      history: this.uplink.history
-    }
+    return this.uplink.view(this.o.buffer.usage.usageTotal().readings)
   }
 
   private async loop(): Promise<void> {
@@ -272,7 +233,7 @@ export class Forwarder {
           await this.idle()
           continue
         }
-        const waitMs = this.lingerMs(backlog)
+        const waitMs = this.drainRequested ? 0 : lingerMs(buffer, this.o.batch, backlog)
         if (waitMs > 0) {
           // Looked at again every LINGER_CHECK_MS: the readings may reach their share per device sooner.
           await this.sleep(Math.min(waitMs, LINGER_CHECK_MS), false)
@@ -335,7 +296,7 @@ export class Forwarder {
   private async releaseAfter(prev: Promise<void> | null, req: Request): Promise<void> {
     await releaseRequest(prev, req, this.o.buffer, this.o.counters)
     // drainNow counts what was forwarded: it hears of the attempt once the readings are released.
-    this.attempted(true)
+    this.attempts.ended(true)
   }
 
   /** The next produce request (request.ts), after what `prev` (the request in flight) carries. */
@@ -358,47 +319,9 @@ export class Forwarder {
     return null
   }
 
-  /**
-   * Adaptive linger (README "Forwarding to Kafka" → Linger): how long to wait before the next request.
-   * A request is worth sending once its readings average lingerReadingsPerDevice per device (a device's
-   * readings side by side compress to a few bytes; one reading per device does not), once the oldest
-   * has waited lingerMs, when a full request is waiting, or at once when a priority class above 0 or
-   * a drain request is waiting.
-   */
-  private lingerMs(backlog: number): number {
-    const { buffer, batch } = this.o
-    if (this.drainRequested || backlog >= REQUEST_READINGS) return 0
-    if (buffer.lanes.list().some(l => l.cls > 0)) return 0
-    const devices = buffer.usage.devicesBuffered()
-    if (devices > 0 && backlog / devices >= batch.lingerReadingsPerDevice) return 0
-    return (buffer.usage.oldestRecvMs() ?? 0) + batch.lingerMs - Date.now()
-  }
-
   /** Per class, what the budget does to it now (for /api/status). */
-  classStates(): Array<{
-    name: string
-    priority: number
-    state: ClassState
-    exempt: boolean
-    rollupOnlyAt: number
-    holdAt: number
-  }> {
-    const share = this.budget?.share() ?? 0
-    return this.classes.classes.map(c => ({
-      name: c.name,
-      priority: c.priority,
-      exempt: c.exempt,
-      rollupOnlyAt: c.rollupOnlyAt,
-      holdAt: c.holdAt,
-      state:
-        this.budget === null || c.exempt
-          ? 'normal'
-          : share >= c.holdAt
-            ? 'held'
-            : share >= c.rollupOnlyAt
-              ? 'rollups-only'
-              : 'normal'
-    }))
+  classStates(): ClassStateView[] {
+    return classStates(this.classes, this.budget)
   }
 
   /** Send a ledger record (README "Control records"); false when the send failed (after backoff). */
@@ -450,7 +373,7 @@ export class Forwarder {
   /** A send or a probe failed: recorded, logged with its code, and the backoff's delay waited out. */
   private async retryLater(err: unknown, message: string): Promise<void> {
     this.uplink.failed(describe(err))
-    this.attempted(false)
+    this.attempts.ended(false)
     const delay = this.backoff.next()
     this.o.log.warn(
       {
@@ -479,11 +402,11 @@ export class Forwarder {
       try {
         await this.o.link!.probe()
         this.uplink.succeeded()
-        this.attempted(true)
+        this.attempts.ended(true)
         this.backoff.reset()
       } catch (err) {
         this.uplink.failed(describe(err))
-        this.attempted(false)
+        this.attempts.ended(false)
         await this.stopWorkers()
         await this.sleep(this.backoff.next())
         return

@@ -131,6 +131,25 @@ export class Uplink {
     return Math.round((n * 1000) / spanMs)
   }
 
+  /** The uplink as the status API shows it, with the time the `backlog` (readings) needs at the drain rate. */
+  view(backlog: number): UplinkView {
+    this.tick()
+    const rate = this.drainRate()
+    const outage = this.outageSinceMs()
+    return {
+      state: this.state,
+      link: this.link,
+      since: new Date(this.since).toISOString(),
+      outageSince: outage === null ? null : new Date(outage).toISOString(),
+      lastDeliveredAt: this.lastSuccessMs > 0 ? new Date(this.lastSuccessMs).toISOString() : null,
+      lastError: this.lastError,
+      cause: uplinkCause(this.lastError),
+      drainRate: rate,
+      etaS: backlog === 0 ? 0 : rate > 0 ? Math.round(backlog / rate) : null,
+      history: this.history
+    }
+  }
+
   private trim(now: number): void {
     while (this.acks.length > 0 && now - this.acks[0]!.at > RATE_WINDOW_MS) this.acks.shift()
   }

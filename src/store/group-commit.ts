@@ -7,28 +7,27 @@
  * Where a group commits: a group of plain inserts (known devices, no evictions, trims, compaction,
  * kept-only readings or aggregation work) goes to the commit worker (commit-thread.ts): one group in
  * flight while the next one gathers, or, under heavy load, two (one syncing while the next commits); any other group
- * commits here, on this connection, once nothing is in flight, because its work reads and updates
- * state that lives on this thread.
+ * commits here, on this connection (inline-commit.ts), once nothing is in flight, because its work
+ * reads and updates state that lives on this thread.
  */
-import type { Statement } from 'better-sqlite3'
 import { packGroup } from './batch-wire.js'
 import { MAX_IN_FLIGHT, type CommitThread, type WalSyncFigures } from './commit-thread.js'
 import { HoldfastError } from '../errors.js'
 import type { DB } from './db.js'
 import type { DeviceIds } from './devices.js'
-import { classesLowestFirst } from './evict-order.js'
-import type { EvictionDone, Evictions } from './evictions.js'
+import type { Evictions } from './evictions.js'
 import type { LaneCounts } from './lane-counts.js'
 import type { Meta } from './meta.js'
-import { KIND_LOCAL, KIND_RAW, rowBytes, type NewReading, type StoredReading, type Usage } from './reading.js'
+import { KIND_LOCAL, rowBytes, type NewReading } from './reading.js'
 import type { ReceiveTimes } from './receive-times.js'
 import type { ResendCheck } from './resend.js'
 import type { Retention } from './retention.js'
-import { COLS, type RawRow, type ToReading } from './rows.js'
+import type { ToReading } from './rows.js'
 import type { UsageLedger } from './usage.js'
 import type { WalSync } from './wal-sync.js'
 import { SyncQueue, type Unsynced } from './sync-queue.js'
 import type { SeqLedger } from './ledger.js'
+import { accountGroup, InlineCommit } from './inline-commit.js'
 import type { CommitHook } from './commit-hook.js'
 
 export type AppendCallback = (err: HoldfastError | null, seq: number) => void
@@ -67,11 +66,8 @@ export class GroupCommit {
   private commitWanted = false
   private compactBytes = 0
   private readonly commitListeners: Array<() => void> = []
-  private readonly insert: Statement
-  private readonly selectRaw: Statement
-  private readonly deleteOne: Statement
-  /** Rows the hook removed inside the open transaction, accounted once it commits. */
-  private txRemoved: StoredReading[] = []
+  /** Groups the commit worker cannot take commit here. */
+  private readonly inline: InlineCommit
   /** The seqs' fates and lifetime totals (ledger.ts), written in the commit that decides them. */
   fates: SeqLedger | null = null
   /** Committed groups waiting for the WAL sync. */
@@ -103,9 +99,7 @@ export class GroupCommit {
     private readonly p: WriterParts,
     private readonly commitWindowMs: number
   ) {
-    this.insert = db.prepare(`INSERT INTO readings (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    this.selectRaw = db.prepare(`SELECT ${COLS} FROM readings WHERE seq > ? AND kind = 0 ORDER BY seq LIMIT ?`).raw()
-    this.deleteOne = db.prepare('DELETE FROM readings WHERE seq = ?')
+    this.inline = new InlineCommit(db, p)
     this.nextSeq = GroupCommit.nextSeqOf(db, p.meta)
     this.durable = this.nextSeq - 1
     this.syncs = new SyncQueue(p.walSync, this.synced)
@@ -251,7 +245,7 @@ export class GroupCommit {
     // The commit worker's answer schedules what gathered meanwhile.
     if (this.inflight.length > 0) return
     this.lastCommitMs = performance.now()
-    const { devices, ledger, lanes, evictions, retention } = this.p
+    const { ledger, evictions, retention } = this.p
     const batch = this.pending
     const cbs = this.pendingCbs
     const evicting = evictions.take()
@@ -264,87 +258,15 @@ export class GroupCommit {
     this.commitWanted = false
     this.compactBytes = 0
     ledger.clearPending()
-    const added: StoredReading[] = []
-    let trimmed: Usage = { readings: 0, bytes: 0 }
-    let evicted: EvictionDone[] = []
     const firstSeq = this.nextSeq
-    let nextSeq = firstSeq
-    const recvMs = this.p.times.stamp()
+    let nextSeq: number
     try {
-      this.db.transaction(() => {
-        let seq = firstSeq
-        for (const r of batch) {
-          if (r.kind === KIND_LOCAL) {
-            // Raw readings of rollup-only topics never go to Kafka: their rollups stand for them.
-            this.fates?.fate(seq, devices.idOf(r.device), r.device, 'rollup_only')
-            retention.insert(seq++, devices.idOf(r.device), r, recvMs)
-          } else
-            this.insert.run(
-              seq++,
-              devices.idOf(r.device),
-              r.topic,
-              r.payload,
-              recvMs,
-              r.eventMs,
-              r.qos,
-              r.cls ?? 0,
-              r.kind ?? KIND_RAW,
-              r.props ?? null
-            )
-        }
-        if (this.hook !== null) {
-          this.hook.inTransaction({
-            batch,
-            firstSeq,
-            recvMs,
-            compactBytes,
-            add: r => {
-              const cls = r.cls ?? 0
-              const kind = r.kind ?? KIND_RAW
-              this.insert.run(
-                seq,
-                devices.idOf(r.device),
-                r.topic,
-                r.payload,
-                recvMs,
-                r.eventMs,
-                r.qos,
-                cls,
-                kind,
-                r.props ?? null
-              )
-              added.push({ ...r, seq, recvMs, cls, kind })
-              return seq++
-            },
-            scanRaw: (afterSeq, limit) => (this.selectRaw.all(afterSeq, limit) as RawRow[]).map(this.p.toReading),
-            remove: rows => {
-              for (const r of rows)
-                if (this.deleteOne.run(r.seq).changes > 0) {
-                  this.txRemoved.push(r)
-                  this.fates?.fate(r.seq, devices.idOf(r.device), r.device, 'compacted')
-                }
-            }
-          })
-        }
-        nextSeq = seq
-        this.p.meta.put('next_seq', seq)
-        // Evictions run after the inserts, in the same transaction: the buffer never holds both.
-        if (evicting.length > 0) {
-          const classes = classesLowestFirst(
-            lanes.list().map(l => l.cls),
-            batch.map(r => r.cls ?? 0)
-          )
-          evicted = evicting.map(e => evictions.runInTx(e, classes, seq))
-        }
-        if (keptTrim > 0) trimmed = retention.trimNow(keptTrim)
-        this.fates?.writeTotals()
-      })()
+      nextSeq = this.inline.run(
+        { batch, firstSeq, recvMs: this.p.times.stamp(), evicting, keptTrim, compactBytes },
+        this.hook,
+        this.fates
+      )
     } catch (err) {
-      this.fates?.discard()
-      lanes.rolledBack()
-      this.txRemoved = []
-      this.hook?.rolledBack()
-      devices.rolledBack()
       this.totals.commitErrors++
       this.lastOk = false
       const e = new HoldfastError(
@@ -356,24 +278,8 @@ export class GroupCommit {
       for (const cb of cbs) cb(e, 0)
       return
     }
-    this.fates?.committed()
-    devices.committed()
     this.nextSeq = nextSeq
-    this.accountBatch(batch, firstSeq)
-    for (const r of added) {
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls!)
-      lanes.add(r.cls!, r.kind!, 1)
-      evictions.noteFirst(r.device, r.seq, r.cls!)
-    }
-    for (const r of this.txRemoved) {
-      ledger.account(r.device, -1, -rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
-      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, -1)
-    }
-    this.txRemoved = []
-    lanes.committed()
-    ledger.keep(-trimmed.readings, -trimmed.bytes)
-    this.hook?.committed()
-    evictions.committed(evicted)
+    this.counted(batch)
     this.syncs.add({ cbs, firstSeq, lastSeq: nextSeq - 1, batch })
   }
 
@@ -435,7 +341,8 @@ export class GroupCommit {
     if (committed) {
       this.nextSeq = Math.max(this.nextSeq, lastSeq + 1)
       this.totals.offThread++
-      this.accountBatch(batch, firstSeq)
+      accountGroup(this.p, batch, firstSeq)
+      this.counted(batch)
       // Synced by the worker; or, if it died before it could tell, synced here before the PUBACKs leave.
       if (answer === null) this.syncs.add({ cbs, firstSeq, lastSeq, batch })
       else this.synced([{ cbs, firstSeq, lastSeq, batch }], error)
@@ -460,22 +367,11 @@ export class GroupCommit {
     if (!this.closing && (this.pending.length > 0 || this.commitWanted || this.compactBytes > 0)) this.schedule()
   }
 
-  /** A group committed: what it added to the buffer. */
-  private accountBatch(batch: readonly NewReading[], firstSeq: number): void {
-    const { ledger, lanes, evictions } = this.p
+  /** A group committed: the writer's own totals. */
+  private counted(batch: readonly NewReading[]): void {
     this.lastOk = true
     this.totals.committed += batch.length
     this.totals.commits++
-    for (let i = 0; i < batch.length; i++) {
-      const r = batch[i]!
-      if (r.kind === KIND_LOCAL) {
-        ledger.keep(1, rowBytes(r.topic, r.payload, r.props))
-        continue
-      }
-      ledger.account(r.device, 1, rowBytes(r.topic, r.payload, r.props), r.cls ?? 0)
-      lanes.add(r.cls ?? 0, r.kind ?? KIND_RAW, 1)
-      evictions.noteFirst(r.device, firstSeq + i, r.cls ?? 0)
-    }
   }
 
   /**
