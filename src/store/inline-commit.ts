@@ -62,19 +62,7 @@ export class InlineCommit {
             // Raw readings of rollup-only topics never go to Kafka: their rollups stand for them.
             fates?.fate(seq, devices.idOf(r.device), r.device, 'rollup_only')
             retention.insert(seq++, devices.idOf(r.device), r, recvMs)
-          } else
-            this.insert.run(
-              seq++,
-              devices.idOf(r.device),
-              r.topic,
-              r.payload,
-              recvMs,
-              r.eventMs,
-              r.qos,
-              r.cls ?? 0,
-              r.kind ?? KIND_RAW,
-              r.props ?? null
-            )
+          } else this.insertRow(seq++, r, recvMs, r.cls ?? 0, r.kind ?? KIND_RAW)
         }
         if (hook !== null) {
           hook.inTransaction({
@@ -85,18 +73,7 @@ export class InlineCommit {
             add: r => {
               const cls = r.cls ?? 0
               const kind = r.kind ?? KIND_RAW
-              this.insert.run(
-                seq,
-                devices.idOf(r.device),
-                r.topic,
-                r.payload,
-                recvMs,
-                r.eventMs,
-                r.qos,
-                cls,
-                kind,
-                r.props ?? null
-              )
+              this.insertRow(seq, r, recvMs, cls, kind)
               added.push({ ...r, seq, recvMs, cls, kind })
               return seq++
             },
@@ -149,6 +126,21 @@ export class InlineCommit {
     hook?.committed()
     evictions.committed(evicted)
     return nextSeq
+  }
+
+  private insertRow(seq: number, r: NewReading, recvMs: number, cls: number, kind: number): void {
+    this.insert.run(
+      seq,
+      this.p.devices.idOf(r.device),
+      r.topic,
+      r.payload,
+      recvMs,
+      r.eventMs,
+      r.qos,
+      cls,
+      kind,
+      r.props ?? null
+    )
   }
 }
 
