@@ -10,9 +10,9 @@
  * what was used plus the average rate since the period began (or since start-up, if later) times what
  * is left of it.
  */
-import type { PriorityClasses } from './priority.js'
 import { deflateRawSync, constants } from 'node:zlib'
 import type { Message } from 'kafkajs'
+import type { PriorityClasses } from './priority.js'
 
 const DAY_MS = 86_400_000
 const HOUR_MS = 3_600_000

@@ -3,7 +3,7 @@
  * request. A request is worth sending once its readings average lingerReadingsPerDevice per device (a
  * device's readings side by side compress to a few bytes; one reading per device does not), once the
  * oldest has waited lingerMs, when a full request is waiting, or at once when a priority class above 0
- * is waiting (and when a technician asked for a drain: the forwarder's own decision).
+ * is waiting. A drain a technician asked for does not wait either (the forwarder knows of it).
  */
 import type { Config } from '../config/schema.js'
 import type { ReadingBuffer } from '../store/buffer.js'
